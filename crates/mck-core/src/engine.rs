@@ -1,0 +1,56 @@
+//! The library entry point: [`Engine`] ties a provider to the plan and apply operations.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::exec::{self, CancelToken, ExecConfig, ExecEvent, Summary};
+use crate::graph::{DesiredGraph, GraphError};
+use crate::plan::{self, Plan};
+use crate::provider::{Observed, Provider, ProviderError, resolve_cloud_refs};
+use crate::stack::Stack;
+
+/// Plans and applies stacks through one provider.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    provider: Arc<dyn Provider>,
+    config: ExecConfig,
+}
+
+impl Engine {
+    pub fn new(provider: Arc<dyn Provider>, config: ExecConfig) -> Engine {
+        Engine { provider, config }
+    }
+
+    pub fn provider(&self) -> &Arc<dyn Provider> {
+        &self.provider
+    }
+
+    /// Lowers a loaded stack to its desired graph (pure; no cloud call).
+    pub fn desired(stack: &Stack) -> Result<Arc<DesiredGraph>, GraphError> {
+        crate::lower::lower(stack).map(Arc::new)
+    }
+
+    /// Reads the stack's live resources, references resolved to logical ids.
+    pub async fn read(&self, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+        let mut observed = self.provider.read_all(stack).await?;
+        resolve_cloud_refs(&mut observed);
+        Ok(observed)
+    }
+
+    /// Diffs desired against live state.
+    pub async fn plan(&self, desired: Arc<DesiredGraph>) -> Result<Plan, ProviderError> {
+        let observed = self.provider.read_all(desired.stack()).await?;
+        Ok(plan::diff(desired, observed))
+    }
+
+    /// A plan that deletes every live resource of the stack.
+    pub async fn plan_destroy(&self, desired: &DesiredGraph) -> Result<Plan, ProviderError> {
+        self.plan(Arc::new(desired.emptied())).await
+    }
+
+    /// Carries out a plan; progress goes to `events`.
+    pub async fn apply(&self, plan: &Plan, events: mpsc::UnboundedSender<ExecEvent>, cancel: CancelToken) -> Summary {
+        exec::apply(plan, self.provider.clone(), &self.config, events, cancel).await
+    }
+}

@@ -1,0 +1,638 @@
+//! The executor: runs a [`Plan`] against a [`Provider`] concurrently in dependency order.
+//!
+//! A dispatcher owns all run state (what is ready, running, done); workers run one step each
+//! (call, retry, wait for readiness) and report back. Deletes run in reverse dependency order
+//! through one barrier per kind. A failed step skips its dependents; independent branches go on.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::model::{LogicalId, ResourceKind, ResourceSpec, Tags};
+use crate::plan::{Action, Plan};
+use crate::provider::{Context, ErrorClass, Observed, Provider, ProviderError, Readiness};
+
+/// What a worker does to a resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Update => "update",
+            Op::Delete => "delete",
+        }
+    }
+}
+
+/// How a step ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "detail")]
+pub enum Outcome {
+    Done,
+    Failed(String),
+    /// A step it needs failed or was not run.
+    Skipped(String),
+    /// Cancelled before it started, or while it waited for readiness.
+    Cancelled,
+}
+
+/// Progress of a run, in the order the dispatcher saw it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+pub enum ExecEvent {
+    Started { id: LogicalId, kind: ResourceKind, op: Op },
+    /// Waiting for the resource to become ready (or gone); `status` is the cloud's word.
+    Waiting { id: LogicalId, status: String, elapsed_ms: u64 },
+    /// A call failed with a retryable error and will be retried.
+    Retrying { id: LogicalId, attempt: u32, error: String },
+    Finished { id: LogicalId, kind: ResourceKind, op: Op, outcome: Outcome, elapsed_ms: u64 },
+}
+
+/// The adaptive readiness poller: first check after `first`, then every `elapsed / divisor`,
+/// never more often than `first` nor less often than `max_interval`.
+#[derive(Clone, Copy, Debug)]
+pub struct PollConfig {
+    pub first: Duration,
+    pub divisor: u32,
+    pub max_interval: Duration,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        PollConfig { first: Duration::from_millis(200), divisor: 10, max_interval: Duration::from_secs(15) }
+    }
+}
+
+impl PollConfig {
+    /// The wait before the next check, given the time since the operation finished.
+    pub fn next_interval(&self, elapsed: Duration) -> Duration {
+        (elapsed / self.divisor).clamp(self.first, self.max_interval)
+    }
+}
+
+/// Exponential backoff with full jitter for retryable errors.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { base: Duration::from_millis(500), cap: Duration::from_secs(20) }
+    }
+}
+
+impl RetryPolicy {
+    /// Whether an error of `class` is worth retrying for operation `op`.
+    pub fn should_retry(class: ErrorClass, op: Op) -> bool {
+        match class {
+            ErrorClass::Transient | ErrorClass::Throttled => true,
+            // Hidden dependencies (ENIs, attachments being torn down) clear up with time.
+            ErrorClass::DependencyViolation => op == Op::Delete,
+            ErrorClass::NotFound | ErrorClass::Invalid | ErrorClass::Denied => false,
+        }
+    }
+
+    /// Backoff before retry `attempt` (1-based), jittered between half and all of the bound.
+    pub fn backoff(&self, attempt: u32, salt: &str) -> Duration {
+        let exp = self.base.saturating_mul(1u32 << attempt.min(16)).min(self.cap);
+        let jitter = RandomState::new().hash_one((attempt, salt)) % 1000;
+        exp / 2 + exp / 2 * u32::try_from(jitter).unwrap_or(0) / 1000
+    }
+}
+
+/// Settings of one run.
+#[derive(Clone, Debug)]
+pub struct ExecConfig {
+    /// At most this many steps run at once.
+    pub concurrency: usize,
+    pub poll: PollConfig,
+    pub retry: RetryPolicy,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        ExecConfig { concurrency: 32, poll: PollConfig::default(), retry: RetryPolicy::default() }
+    }
+}
+
+/// Stops a run from starting new steps. Cloning shares the token.
+#[derive(Clone, Debug)]
+pub struct CancelToken {
+    tx: Arc<watch::Sender<bool>>,
+    rx: watch::Receiver<bool>,
+}
+
+impl Default for CancelToken {
+    fn default() -> Self {
+        let (tx, rx) = watch::channel(false);
+        CancelToken { tx: Arc::new(tx), rx }
+    }
+}
+
+impl CancelToken {
+    pub fn cancel(&self) {
+        self.tx.send_replace(true);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.rx.borrow()
+    }
+
+    async fn cancelled(&mut self) {
+        let _ = self.rx.wait_for(|c| *c).await;
+    }
+}
+
+/// One finished step in the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepResult {
+    pub id: LogicalId,
+    pub kind: ResourceKind,
+    pub op: Op,
+    pub outcome: Outcome,
+}
+
+/// The result of a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub results: Vec<StepResult>,
+    pub elapsed_ms: u64,
+}
+
+impl Summary {
+    pub fn count(&self, pred: impl Fn(&Outcome) -> bool) -> usize {
+        self.results.iter().filter(|r| pred(&r.outcome)).count()
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.results.iter().all(|r| r.outcome == Outcome::Done)
+    }
+
+    /// Failed first, then skipped and cancelled, then done.
+    pub fn sorted(&self) -> Vec<&StepResult> {
+        let rank = |o: &Outcome| match o {
+            Outcome::Failed(_) => 0,
+            Outcome::Skipped(_) => 1,
+            Outcome::Cancelled => 2,
+            Outcome::Done => 3,
+        };
+        let mut out: Vec<&StepResult> = self.results.iter().collect();
+        out.sort_by_key(|r| rank(&r.outcome));
+        out
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NodeKind {
+    /// Create or update the step's resource.
+    Apply(usize),
+    /// Delete the step's live resource.
+    Delete(usize),
+    /// Completes when every delete of this kind has.
+    Barrier(ResourceKind),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum NodeState {
+    Waiting,
+    Running,
+    Finished(Outcome),
+}
+
+struct ExecGraph {
+    nodes: Vec<NodeKind>,
+    preds_left: Vec<usize>,
+    succs: Vec<Vec<usize>>,
+}
+
+impl ExecGraph {
+    fn new(plan: &Plan) -> ExecGraph {
+        let mut nodes = Vec::new();
+        let mut apply_node: HashMap<&LogicalId, usize> = HashMap::new();
+        let mut delete_node: HashMap<usize, usize> = HashMap::new();
+        for (step_idx, step) in plan.steps().iter().enumerate() {
+            if matches!(step.action, Action::Delete | Action::Replace) {
+                delete_node.insert(step_idx, nodes.len());
+                nodes.push(NodeKind::Delete(step_idx));
+            }
+            if matches!(step.action, Action::Create | Action::Update | Action::Replace) {
+                apply_node.insert(&step.id, nodes.len());
+                nodes.push(NodeKind::Apply(step_idx));
+            }
+        }
+        let mut barrier: HashMap<ResourceKind, usize> = HashMap::new();
+        if !delete_node.is_empty() {
+            for &kind in ResourceKind::ALL {
+                barrier.insert(kind, nodes.len());
+                nodes.push(NodeKind::Barrier(kind));
+            }
+        }
+        let mut edges: Vec<(usize, usize)> = Vec::new();
+        for (node_idx, node) in nodes.iter().enumerate() {
+            match *node {
+                NodeKind::Apply(step_idx) => {
+                    let step = &plan.steps()[step_idx];
+                    for dep in plan.desired().dependencies(&step.id) {
+                        if let Some(&dep_node) = apply_node.get(dep) {
+                            edges.push((dep_node, node_idx));
+                        }
+                    }
+                    if let Some(&del) = delete_node.get(&step_idx) {
+                        edges.push((del, node_idx));
+                    }
+                }
+                NodeKind::Delete(step_idx) => {
+                    let kind = plan.steps()[step_idx].kind;
+                    // Every kind that may reference this one must be gone first.
+                    for &other in ResourceKind::ALL {
+                        if other.referenced_kinds().contains(&kind) {
+                            edges.push((barrier[&other], node_idx));
+                        }
+                    }
+                    edges.push((node_idx, barrier[&kind]));
+                }
+                NodeKind::Barrier(kind) => {
+                    // A barrier also waits for the barriers of kinds that reference its kind,
+                    // so an empty kind does not let deletes overtake a non-empty one.
+                    for &other in ResourceKind::ALL {
+                        if other.referenced_kinds().contains(&kind) {
+                            edges.push((barrier[&other], node_idx));
+                        }
+                    }
+                }
+            }
+        }
+        let mut preds_left = vec![0; nodes.len()];
+        let mut succs = vec![Vec::new(); nodes.len()];
+        for (from, to) in edges {
+            preds_left[to] += 1;
+            succs[from].push(to);
+        }
+        ExecGraph { nodes, preds_left, succs }
+    }
+}
+
+/// Runs `plan` against `provider`, reporting progress on `events`. Returns when every step has
+/// finished, been skipped or, after `cancel`, been left unstarted.
+pub async fn apply(
+    plan: &Plan,
+    provider: Arc<dyn Provider>,
+    config: &ExecConfig,
+    events: mpsc::UnboundedSender<ExecEvent>,
+    mut cancel: CancelToken,
+) -> Summary {
+    let started = Instant::now();
+    let graph = ExecGraph::new(plan);
+    let n_nodes = graph.nodes.len();
+    let mut state = vec![NodeState::Waiting; n_nodes];
+    let mut preds_left = graph.preds_left.clone();
+    let mut ready: VecDeque<usize> = (0..n_nodes).filter(|&n| preds_left[n] == 0).collect();
+    let mut resolved: HashMap<LogicalId, Observed> = plan.observed().clone();
+    let tags: Arc<Tags> = Arc::new(plan.desired().tags().clone());
+    let stack: Arc<str> = Arc::from(plan.stack());
+    let mut running: JoinSet<(usize, Result<Option<Observed>, String>, Duration)> = JoinSet::new();
+    let mut results = Vec::new();
+    let concurrency = config.concurrency.max(1);
+
+    loop {
+        while !cancel.is_cancelled() && running.len() < concurrency {
+            let Some(node_idx) = ready.pop_front() else { break };
+            match graph.nodes[node_idx] {
+                NodeKind::Barrier(_) => {
+                    // Barriers complete at once; their successors become ready.
+                    state[node_idx] = NodeState::Finished(Outcome::Done);
+                    release(node_idx, &graph, &mut preds_left, &mut state, &mut ready);
+                }
+                NodeKind::Apply(step_idx) | NodeKind::Delete(step_idx) => {
+                    let step = &plan.steps()[step_idx];
+                    let op = match (graph.nodes[node_idx], step.action) {
+                        (NodeKind::Delete(_), _) => Op::Delete,
+                        (_, Action::Update) => Op::Update,
+                        _ => Op::Create,
+                    };
+                    state[node_idx] = NodeState::Running;
+                    let _ = events.send(ExecEvent::Started { id: step.id.clone(), kind: step.kind, op });
+                    let mut deps: HashMap<LogicalId, Observed> = HashMap::new();
+                    for dep in plan.desired().dependencies(&step.id) {
+                        if let Some(o) = resolved.get(dep) {
+                            deps.insert(dep.clone(), o.clone());
+                        }
+                    }
+                    let work = Work {
+                        provider: provider.clone(),
+                        stack: stack.clone(),
+                        tags: tags.clone(),
+                        id: step.id.clone(),
+                        op,
+                        spec: step.desired.clone(),
+                        live: step.live.clone(),
+                        changed: step.changes.iter().map(|c| c.field).collect(),
+                        deps,
+                        timeout: plan.desired().timeout(step.kind),
+                        poll: config.poll,
+                        retry: config.retry,
+                        events: events.clone(),
+                        cancel: cancel.clone(),
+                    };
+                    running.spawn(async move {
+                        let t0 = Instant::now();
+                        let result = work.run().await;
+                        (node_idx, result, t0.elapsed())
+                    });
+                }
+            }
+        }
+        if running.is_empty() && (ready.is_empty() || cancel.is_cancelled()) {
+            break;
+        }
+        let joined = tokio::select! {
+            joined = running.join_next() => joined,
+            () = cancel.cancelled(), if !cancel.is_cancelled() => continue,
+        };
+        let Some(joined) = joined else { continue };
+        let (node_idx, result, elapsed) = match joined {
+            Ok(v) => v,
+            Err(err) => panic!("executor worker panicked: {err}"),
+        };
+        let (NodeKind::Apply(step_idx) | NodeKind::Delete(step_idx)) = graph.nodes[node_idx] else {
+            unreachable!("only steps run as workers")
+        };
+        let step = &plan.steps()[step_idx];
+        let op = if matches!(graph.nodes[node_idx], NodeKind::Delete(_)) {
+            Op::Delete
+        } else if step.action == Action::Update {
+            Op::Update
+        } else {
+            Op::Create
+        };
+        let outcome = match result {
+            Ok(Some(observed)) => {
+                resolved.insert(step.id.clone(), observed);
+                Outcome::Done
+            }
+            Ok(None) => {
+                if op == Op::Delete {
+                    resolved.remove(&step.id);
+                }
+                Outcome::Done
+            }
+            Err(message) if message == CANCELLED => Outcome::Cancelled,
+            Err(message) => Outcome::Failed(message),
+        };
+        let _ = events.send(ExecEvent::Finished {
+            id: step.id.clone(),
+            kind: step.kind,
+            op,
+            outcome: outcome.clone(),
+            elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        });
+        results.push(StepResult { id: step.id.clone(), kind: step.kind, op, outcome: outcome.clone() });
+        let ok = outcome == Outcome::Done;
+        state[node_idx] = NodeState::Finished(outcome);
+        if ok {
+            release(node_idx, &graph, &mut preds_left, &mut state, &mut ready);
+        } else {
+            skip_dependents(node_idx, &step.id, &graph, &mut state, plan, &events, &mut results);
+        }
+    }
+
+    // Whatever never started was cancelled (or blocked behind a cancelled step).
+    for (node_idx, node) in graph.nodes.iter().enumerate() {
+        if state[node_idx] == NodeState::Waiting
+            && let NodeKind::Apply(step_idx) | NodeKind::Delete(step_idx) = *node
+        {
+            let step = &plan.steps()[step_idx];
+            let op = if matches!(node, NodeKind::Delete(_)) {
+                Op::Delete
+            } else if step.action == Action::Update {
+                Op::Update
+            } else {
+                Op::Create
+            };
+            results.push(StepResult { id: step.id.clone(), kind: step.kind, op, outcome: Outcome::Cancelled });
+        }
+    }
+    Summary { results, elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX) }
+}
+
+fn release(
+    node_idx: usize,
+    graph: &ExecGraph,
+    preds_left: &mut [usize],
+    state: &mut [NodeState],
+    ready: &mut VecDeque<usize>,
+) {
+    for &succ in &graph.succs[node_idx] {
+        preds_left[succ] -= 1;
+        if preds_left[succ] == 0 && state[succ] == NodeState::Waiting {
+            ready.push_back(succ);
+        }
+    }
+}
+
+fn skip_dependents(
+    failed: usize,
+    failed_id: &LogicalId,
+    graph: &ExecGraph,
+    state: &mut [NodeState],
+    plan: &Plan,
+    events: &mpsc::UnboundedSender<ExecEvent>,
+    results: &mut Vec<StepResult>,
+) {
+    let mut stack = graph.succs[failed].clone();
+    while let Some(node_idx) = stack.pop() {
+        if state[node_idx] != NodeState::Waiting {
+            continue;
+        }
+        let reason = format!("{failed_id} did not succeed");
+        state[node_idx] = NodeState::Finished(Outcome::Skipped(reason.clone()));
+        if let NodeKind::Apply(step_idx) | NodeKind::Delete(step_idx) = graph.nodes[node_idx] {
+            let step = &plan.steps()[step_idx];
+            let op = match (graph.nodes[node_idx], step.action) {
+                (NodeKind::Delete(_), _) => Op::Delete,
+                (_, Action::Update) => Op::Update,
+                _ => Op::Create,
+            };
+            let outcome = Outcome::Skipped(reason);
+            let _ = events.send(ExecEvent::Finished {
+                id: step.id.clone(),
+                kind: step.kind,
+                op,
+                outcome: outcome.clone(),
+                elapsed_ms: 0,
+            });
+            results.push(StepResult { id: step.id.clone(), kind: step.kind, op, outcome });
+        }
+        stack.extend(graph.succs[node_idx].iter().copied());
+    }
+}
+
+const CANCELLED: &str = "\u{0}cancelled";
+
+/// One step's work, owned by its worker task.
+struct Work {
+    provider: Arc<dyn Provider>,
+    stack: Arc<str>,
+    tags: Arc<Tags>,
+    id: LogicalId,
+    op: Op,
+    spec: Option<ResourceSpec>,
+    live: Option<Observed>,
+    changed: Vec<&'static str>,
+    deps: HashMap<LogicalId, Observed>,
+    timeout: Duration,
+    poll: PollConfig,
+    retry: RetryPolicy,
+    events: mpsc::UnboundedSender<ExecEvent>,
+    cancel: CancelToken,
+}
+
+impl Work {
+    /// Ok(Some) after create/update (fresh state), Ok(None) after delete, Err(message) on failure.
+    async fn run(self) -> Result<Option<Observed>, String> {
+        let deadline = Instant::now() + self.timeout;
+        let ctx = Context { stack: &self.stack, tags: &self.tags, resolved: &self.deps };
+        let span = tracing::info_span!("step", stack = %self.stack, id = %self.id, op = self.op.as_str());
+        let _enter = span.enter();
+        let target = match self.op {
+            Op::Create => {
+                let spec = self.spec.as_ref().expect("create has a spec");
+                self.with_retry(deadline, || self.provider.create(&ctx, &self.id, spec)).await?
+            }
+            Op::Update => {
+                let spec = self.spec.as_ref().expect("update has a spec");
+                let live = self.live.as_ref().expect("update has live state");
+                self.with_retry(deadline, || self.provider.update(&ctx, spec, live, &self.changed)).await?
+            }
+            Op::Delete => {
+                let live = self.live.as_ref().expect("delete has live state");
+                match self.with_retry(deadline, || self.provider.delete(&ctx, live)).await {
+                    Ok(()) => {}
+                    Err(message) if message == GONE => return Ok(None),
+                    Err(message) => return Err(message),
+                }
+                live.clone()
+            }
+        };
+        self.wait(&ctx, &target, deadline).await
+    }
+
+    async fn with_retry<T, F, Fut>(&self, deadline: Instant, mut call: F) -> Result<T, String>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        let mut attempt = 0u32;
+        loop {
+            match call().await {
+                Ok(v) => return Ok(v),
+                Err(err) if self.op == Op::Delete && err.class == ErrorClass::NotFound => {
+                    // Already gone: the goal of a delete.
+                    return self.gone_marker(err);
+                }
+                Err(err) => {
+                    attempt += 1;
+                    let wait = self.retry.backoff(attempt, self.id.as_str());
+                    if !RetryPolicy::should_retry(err.class, self.op) || Instant::now() + wait > deadline {
+                        let blocked = if err.class == ErrorClass::DependencyViolation {
+                            " (something still uses it)"
+                        } else {
+                            ""
+                        };
+                        return Err(format!("{}{blocked}", err.message));
+                    }
+                    tracing::debug!(attempt, error = %err.message, "retrying");
+                    let _ = self.events.send(ExecEvent::Retrying { id: self.id.clone(), attempt, error: err.message });
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    fn gone_marker<T>(&self, _err: ProviderError) -> Result<T, String> {
+        Err(GONE.to_string())
+    }
+
+    async fn wait(&self, ctx: &Context<'_>, target: &Observed, deadline: Instant) -> Result<Option<Observed>, String> {
+        let started = Instant::now();
+        let mut last_status;
+        loop {
+            let readiness = match self.provider.poll(ctx, target).await {
+                Ok(r) => r,
+                Err(err) if err.class == ErrorClass::NotFound && self.op == Op::Delete => Readiness::Gone,
+                Err(err) if RetryPolicy::should_retry(err.class, Op::Create) => Readiness::Pending(err.message),
+                Err(err) => return Err(err.message),
+            };
+            match (readiness, self.op) {
+                (Readiness::Ready(observed), Op::Create | Op::Update) => return Ok(Some(observed)),
+                (Readiness::Gone, Op::Delete) => return Ok(None),
+                (Readiness::Gone, _) => {
+                    return Err(format!("{} disappeared while waiting for it to become ready", target.cloud_id));
+                }
+                (Readiness::Failed(why), _) => return Err(format!("{} failed: {why}", target.cloud_id)),
+                (Readiness::Pending(status), _) => last_status = status,
+                (Readiness::Ready(_), Op::Delete) => last_status = "still exists".to_string(),
+            }
+            let elapsed = started.elapsed();
+            let interval = self.poll.next_interval(elapsed);
+            if Instant::now() + interval > deadline {
+                return Err(format!(
+                    "timed out after {}s waiting for {} to be {} (last status: {last_status})",
+                    elapsed.as_secs(),
+                    target.cloud_id,
+                    if self.op == Op::Delete { "deleted" } else { "ready" },
+                ));
+            }
+            let _ = self.events.send(ExecEvent::Waiting {
+                id: self.id.clone(),
+                status: last_status.clone(),
+                elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            });
+            let mut cancel = self.cancel.clone();
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = cancel.cancelled() => return Err(CANCELLED.to_string()),
+            }
+        }
+    }
+}
+
+const GONE: &str = "\u{0}gone";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_interval_grows_with_elapsed_time_and_is_capped() {
+        let poll = PollConfig::default();
+        assert_eq!(poll.next_interval(Duration::ZERO), Duration::from_millis(200));
+        assert_eq!(poll.next_interval(Duration::from_secs(10)), Duration::from_secs(1));
+        assert_eq!(poll.next_interval(Duration::from_secs(3600)), Duration::from_secs(15));
+    }
+
+    #[test]
+    fn backoff_is_bounded() {
+        let retry = RetryPolicy::default();
+        for attempt in 1..30 {
+            let wait = retry.backoff(attempt, "x");
+            assert!(wait <= retry.cap, "attempt {attempt}: {wait:?}");
+            assert!(wait >= retry.base.min(retry.cap) / 2);
+        }
+    }
+}

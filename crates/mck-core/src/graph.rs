@@ -1,0 +1,230 @@
+//! The desired graph: a petgraph DAG of typed resources, built by [`crate::lower`].
+//!
+//! Edges point from a resource to the resources it needs (`subnet.public.a -> vpc`).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use petgraph::Direction;
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::model::{LogicalId, Resource, ResourceKind, Tags};
+
+/// Why a set of resources does not form a valid graph.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    #[error("two resources have the logical id `{0}`")]
+    DuplicateId(LogicalId),
+    #[error("`{from}` references `{to}` ({kind}), which the stack does not define")]
+    MissingReference { from: LogicalId, to: LogicalId, kind: ResourceKind },
+    #[error("`{from}` references `{to}` as {expected}, but it is {actual}")]
+    WrongKind { from: LogicalId, to: LogicalId, expected: ResourceKind, actual: ResourceKind },
+    #[error("dependency cycle: {}", .0.iter().map(LogicalId::as_str).collect::<Vec<_>>().join(" -> "))]
+    Cycle(Vec<LogicalId>),
+}
+
+/// Everything the engine needs to know about a stack's desired state.
+#[derive(Debug, Clone)]
+pub struct DesiredGraph {
+    stack: String,
+    region: String,
+    tags: Tags,
+    timeouts: HashMap<ResourceKind, Duration>,
+    default_timeout: Duration,
+    graph: DiGraph<Resource, ()>,
+    index: HashMap<LogicalId, NodeIndex>,
+    /// Invariant: every node exactly once, dependencies before dependents.
+    topo: Vec<NodeIndex>,
+}
+
+impl DesiredGraph {
+    /// Builds and checks the graph: unique ids, references that exist with the right kind, no
+    /// cycles (the whole cycle is reported).
+    pub fn new(
+        stack: &str,
+        region: &str,
+        tags: Tags,
+        resources: Vec<Resource>,
+        timeouts: HashMap<ResourceKind, Duration>,
+        default_timeout: Duration,
+    ) -> Result<DesiredGraph, GraphError> {
+        let mut graph = DiGraph::with_capacity(resources.len(), resources.len() * 2);
+        let mut index = HashMap::with_capacity(resources.len());
+        for resource in resources {
+            let id = resource.id.clone();
+            let node = graph.add_node(resource);
+            if index.insert(id.clone(), node).is_some() {
+                return Err(GraphError::DuplicateId(id));
+            }
+        }
+        let mut edges = Vec::new();
+        for node in graph.node_indices() {
+            let resource = &graph[node];
+            for (kind, dep) in resource.spec.dependencies() {
+                let Some(&dep_node) = index.get(&dep) else {
+                    return Err(GraphError::MissingReference { from: resource.id.clone(), to: dep, kind });
+                };
+                let actual = graph[dep_node].kind();
+                if actual != kind {
+                    return Err(GraphError::WrongKind { from: resource.id.clone(), to: dep, expected: kind, actual });
+                }
+                edges.push((node, dep_node));
+            }
+        }
+        for (from, to) in edges {
+            graph.add_edge(from, to, ());
+        }
+        let topo = topological_order(&graph)?;
+        Ok(DesiredGraph {
+            stack: stack.to_string(),
+            region: region.to_string(),
+            tags,
+            timeouts,
+            default_timeout,
+            graph,
+            index,
+            topo,
+        })
+    }
+
+    /// The same stack with no resources (what `down` converges to); timeouts are kept.
+    pub fn emptied(&self) -> DesiredGraph {
+        DesiredGraph::new(
+            &self.stack,
+            &self.region,
+            self.tags.clone(),
+            Vec::new(),
+            self.timeouts.clone(),
+            self.default_timeout,
+        )
+        .expect("an empty graph is valid")
+    }
+
+    pub fn stack(&self) -> &str {
+        &self.stack
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// User tags for every taggable resource (without the `mck:` ones).
+    pub fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    pub fn len(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.graph.node_count() == 0
+    }
+
+    pub fn get(&self, id: &LogicalId) -> Option<&Resource> {
+        self.index.get(id).map(|&n| &self.graph[n])
+    }
+
+    /// Resources, dependencies before dependents.
+    pub fn iter(&self) -> impl Iterator<Item = &Resource> {
+        self.topo.iter().map(|&n| &self.graph[n])
+    }
+
+    /// The ids `id` needs directly.
+    pub fn dependencies(&self, id: &LogicalId) -> Vec<&LogicalId> {
+        match self.index.get(id) {
+            Some(&n) => self.graph.neighbors_directed(n, Direction::Outgoing).map(|d| &self.graph[d].id).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// How long to wait for a resource of `kind` to become ready or gone.
+    pub fn timeout(&self, kind: ResourceKind) -> Duration {
+        self.timeouts.get(&kind).copied().unwrap_or(self.default_timeout)
+    }
+
+    /// Graphviz DOT, one node per resource labelled with id and kind.
+    pub fn to_dot(&self) -> String {
+        let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n", self.stack);
+        for resource in self.iter() {
+            let _ = writeln!(out, "  \"{}\" [label=\"{}\\n{}\"];", resource.id, resource.id, resource.kind());
+        }
+        for resource in self.iter() {
+            for dep in self.sorted_deps(&resource.id) {
+                let _ = writeln!(out, "  \"{}\" -> \"{}\";", resource.id, dep);
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// A Mermaid flowchart; node names are indices because Mermaid ids cannot hold dots or slashes.
+    pub fn to_mermaid(&self) -> String {
+        let mut out = String::from("flowchart LR\n");
+        let position: HashMap<&LogicalId, usize> = self.iter().enumerate().map(|(i, r)| (&r.id, i)).collect();
+        for (idx, resource) in self.iter().enumerate() {
+            let _ = writeln!(out, "  n{idx}[\"{}<br/><small>{}</small>\"]", resource.id, resource.kind());
+        }
+        for resource in self.iter() {
+            for dep in self.sorted_deps(&resource.id) {
+                let _ = writeln!(out, "  n{} --> n{}", position[&resource.id], position[dep]);
+            }
+        }
+        out
+    }
+
+    fn sorted_deps(&self, id: &LogicalId) -> Vec<&LogicalId> {
+        let mut deps = self.dependencies(id);
+        deps.sort();
+        deps
+    }
+}
+
+/// Dependencies first; ties broken by logical id so output is deterministic.
+fn topological_order(graph: &DiGraph<Resource, ()>) -> Result<Vec<NodeIndex>, GraphError> {
+    for scc in tarjan_scc(graph) {
+        let has_self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
+        if scc.len() > 1 || has_self_loop {
+            let mut ids: Vec<LogicalId> = scc.iter().map(|&n| graph[n].id.clone()).collect();
+            ids.sort();
+            // Walk the cycle from its smallest id so the report reads as a path.
+            let start = *scc.iter().min_by_key(|&&n| &graph[n].id).expect("non-empty");
+            let mut path = vec![graph[start].id.clone()];
+            let mut current = start;
+            loop {
+                let next = graph
+                    .neighbors_directed(current, Direction::Outgoing)
+                    .filter(|n| scc.contains(n))
+                    .min_by_key(|&n| &graph[n].id)
+                    .expect("a node of a cycle has a successor in it");
+                path.push(graph[next].id.clone());
+                if next == start || path.len() > scc.len() + 1 {
+                    break;
+                }
+                current = next;
+            }
+            return Err(GraphError::Cycle(path));
+        }
+    }
+    // Kahn's algorithm over "needs" edges, smallest id first.
+    let mut remaining: Vec<usize> =
+        graph.node_indices().map(|n| graph.neighbors_directed(n, Direction::Outgoing).count()).collect();
+    let mut ready: std::collections::BTreeSet<(&LogicalId, NodeIndex)> = graph
+        .node_indices()
+        .filter(|&n| remaining[n.index()] == 0)
+        .map(|n| (&graph[n].id, n))
+        .collect();
+    let mut order = Vec::with_capacity(graph.node_count());
+    while let Some((_, node)) = ready.pop_first() {
+        order.push(node);
+        for dependent in graph.neighbors_directed(node, Direction::Incoming) {
+            remaining[dependent.index()] -= 1;
+            if remaining[dependent.index()] == 0 {
+                ready.insert((&graph[dependent].id, dependent));
+            }
+        }
+    }
+    Ok(order)
+}

@@ -1,0 +1,405 @@
+//! Diff of desired against live state, and plan rendering (text familiar to Terraform users,
+//! and JSON).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::graph::DesiredGraph;
+use crate::model::{Field, LogicalId, Mutability, ResourceKind, ResourceSpec, Value};
+use crate::provider::{Observed, resolve_cloud_refs};
+
+/// What a step does to one resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    /// Delete, then create (an immutable field changed).
+    Replace,
+    Delete,
+}
+
+/// One changed field. `new == None` means the value is known only after apply.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FieldChange {
+    pub field: &'static str,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+    pub forces_replacement: bool,
+    pub sensitive: bool,
+}
+
+/// One resource's step in a plan.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub id: LogicalId,
+    pub kind: ResourceKind,
+    pub action: Action,
+    /// For create: every field; for update/replace: the changed ones.
+    pub changes: Vec<FieldChange>,
+    /// Why a delete or replace happens, in words.
+    pub reason: Option<String>,
+    pub desired: Option<ResourceSpec>,
+    pub live: Option<Observed>,
+}
+
+/// The result of diffing a stack's desired graph against its live resources.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    desired: Arc<DesiredGraph>,
+    /// Invariant: creates/updates in dependency order, then deletes.
+    steps: Vec<Step>,
+    /// The live state the plan was made from, by logical id (duplicates excluded).
+    observed: HashMap<LogicalId, Observed>,
+}
+
+/// Counts by action.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PlanSummary {
+    pub add: usize,
+    pub change: usize,
+    pub replace: usize,
+    pub destroy: usize,
+    pub unchanged: usize,
+}
+
+impl Plan {
+    pub fn desired(&self) -> &Arc<DesiredGraph> {
+        &self.desired
+    }
+
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    pub fn observed(&self) -> &HashMap<LogicalId, Observed> {
+        &self.observed
+    }
+
+    pub fn stack(&self) -> &str {
+        self.desired.stack()
+    }
+
+    pub fn summary(&self) -> PlanSummary {
+        let mut s = PlanSummary::default();
+        for step in &self.steps {
+            match step.action {
+                Action::NoOp => s.unchanged += 1,
+                Action::Create => s.add += 1,
+                Action::Update => s.change += 1,
+                Action::Replace => s.replace += 1,
+                Action::Delete => s.destroy += 1,
+            }
+        }
+        s
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.steps.iter().any(|s| s.action != Action::NoOp)
+    }
+}
+
+/// Compares desired with observed. `observed` may contain [`Value::CloudId`] references; they
+/// are resolved here.
+pub fn diff(desired: Arc<DesiredGraph>, mut observed: Vec<Observed>) -> Plan {
+    resolve_cloud_refs(&mut observed);
+    // One live resource per logical id; extra claimants are duplicates to delete.
+    observed.sort_by(|a, b| (&a.id, &a.cloud_id).cmp(&(&b.id, &b.cloud_id)));
+    let mut by_id: HashMap<LogicalId, Observed> = HashMap::with_capacity(observed.len());
+    let mut duplicates = Vec::new();
+    for o in observed {
+        if by_id.contains_key(&o.id) {
+            duplicates.push(o);
+        } else {
+            by_id.insert(o.id.clone(), o);
+        }
+    }
+
+    let mut steps = Vec::with_capacity(desired.len() + duplicates.len());
+    let mut actions: HashMap<&LogicalId, Action> = HashMap::with_capacity(desired.len());
+    for resource in desired.iter() {
+        let fields = resource.spec.fields();
+        let step = match by_id.get(&resource.id) {
+            None => Step {
+                id: resource.id.clone(),
+                kind: resource.kind(),
+                action: Action::Create,
+                changes: fields
+                    .iter()
+                    .map(|f| FieldChange {
+                        field: f.name,
+                        old: None,
+                        new: known(&f.value, &actions),
+                        forces_replacement: false,
+                        sensitive: f.sensitive,
+                    })
+                    .collect(),
+                reason: None,
+                desired: Some(resource.spec.clone()),
+                live: None,
+            },
+            Some(live) => {
+                let changes: Vec<FieldChange> = fields.iter().filter_map(|f| compare(f, live, &actions)).collect();
+                let replace_reason = changes
+                    .iter()
+                    .filter(|c| c.forces_replacement)
+                    .map(|c| c.field)
+                    .collect::<Vec<_>>();
+                let action = if !replace_reason.is_empty() {
+                    Action::Replace
+                } else if !changes.is_empty() {
+                    Action::Update
+                } else {
+                    Action::NoOp
+                };
+                Step {
+                    id: resource.id.clone(),
+                    kind: resource.kind(),
+                    action,
+                    changes,
+                    reason: (!replace_reason.is_empty())
+                        .then(|| format!("{} cannot be changed in place", replace_reason.join(", "))),
+                    desired: Some(resource.spec.clone()),
+                    live: Some(live.clone()),
+                }
+            }
+        };
+        actions.insert(&resource.id, step.action);
+        steps.push(step);
+    }
+
+    // Deletes: resources of the stack the graph does not contain, and duplicates.
+    let mut deletes: Vec<Step> = by_id
+        .values()
+        .filter(|o| desired.get(&o.id).is_none())
+        .map(|o| delete_step(o, "not in the stack's desired state".to_string()))
+        .collect();
+    deletes.extend(duplicates.iter().map(|o| {
+        delete_step(o, format!("duplicate: another {} also claims mck:id {}", o.kind, o.id))
+    }));
+    // Dependents before what they depend on.
+    deletes.sort_by(|a, b| {
+        let rank = |k: ResourceKind| ResourceKind::ALL.iter().position(|&x| x == k);
+        rank(b.kind).cmp(&rank(a.kind)).then_with(|| a.id.cmp(&b.id))
+    });
+    steps.extend(deletes);
+    Plan { desired, steps, observed: by_id }
+}
+
+fn delete_step(o: &Observed, reason: String) -> Step {
+    Step {
+        id: o.id.clone(),
+        kind: o.kind,
+        action: Action::Delete,
+        changes: Vec::new(),
+        reason: Some(reason),
+        desired: None,
+        live: Some(o.clone()),
+    }
+}
+
+/// The desired value, or `None` when it references a resource that will get a new id.
+fn known(value: &Value, actions: &HashMap<&LogicalId, Action>) -> Option<Value> {
+    match value {
+        Value::Ref(_, id) => match actions.get(id) {
+            Some(Action::Create | Action::Replace) => None,
+            _ => Some(value.clone()),
+        },
+        Value::List(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(known(item, actions)?);
+            }
+            out.sort();
+            Some(Value::List(out))
+        }
+        _ => Some(value.clone()),
+    }
+}
+
+fn compare(field: &Field, live: &Observed, actions: &HashMap<&LogicalId, Action>) -> Option<FieldChange> {
+    let old = live.fields.get(field.name).cloned().unwrap_or(Value::Null);
+    let new = known(&field.value, actions);
+    if new.as_ref() == Some(&old) {
+        return None;
+    }
+    Some(FieldChange {
+        field: field.name,
+        old: Some(old),
+        new,
+        forces_replacement: field.mutability == Mutability::Immutable,
+        sensitive: field.sensitive,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+fn render_value(value: &Value, observed: &HashMap<LogicalId, Observed>) -> String {
+    match value {
+        Value::Ref(_, id) => match observed.get(id) {
+            Some(o) => format!("\"{}\"", o.cloud_id),
+            None => format!("{id}.id"),
+        },
+        Value::List(items) => {
+            let parts: Vec<String> = items.iter().map(|v| render_value(v, observed)).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+impl Plan {
+    /// Text rendering in the style of `terraform plan`.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let changed: Vec<&Step> = self.steps.iter().filter(|s| s.action != Action::NoOp).collect();
+        if changed.is_empty() {
+            let _ = writeln!(
+                out,
+                "No changes. Stack {} matches its {} live resources.",
+                self.stack(),
+                self.summary().unchanged
+            );
+            return out;
+        }
+        let _ = writeln!(out, "mck will perform the following actions on stack {}:\n", self.stack());
+        for step in changed {
+            let (verb, sigil) = match step.action {
+                Action::Create => ("will be created", "  +"),
+                Action::Update => ("will be updated in-place", "  ~"),
+                Action::Replace => ("must be replaced", "-/+"),
+                Action::Delete => ("will be destroyed", "  -"),
+                Action::NoOp => unreachable!("filtered above"),
+            };
+            let _ = writeln!(out, "  # {} {verb}", step.id);
+            if let Some(reason) = &step.reason {
+                let _ = writeln!(out, "  # ({reason})");
+            }
+            let _ = writeln!(out, "{sigil} resource \"{}\" \"{}\" {{", step.kind, step.id);
+            let width = step.changes.iter().map(|c| c.field.len()).max().unwrap_or(0).max(2);
+            match step.action {
+                Action::Create => {
+                    for c in &step.changes {
+                        let _ = writeln!(out, "      + {:width$} = {}", c.field, self.render_new(c));
+                    }
+                    let _ = writeln!(out, "      + {:width$} = (known after apply)", "id");
+                }
+                Action::Update | Action::Replace => {
+                    if let Some(live) = &step.live {
+                        let _ = writeln!(out, "        {:width$} = \"{}\"", "id", live.cloud_id);
+                    }
+                    for c in &step.changes {
+                        let old = match (&c.old, c.sensitive) {
+                            (_, true) => "(sensitive value)".to_string(),
+                            (Some(v), false) => render_value(v, &self.observed),
+                            (None, false) => "null".to_string(),
+                        };
+                        let tail = if c.forces_replacement && step.action == Action::Replace {
+                            " # forces replacement"
+                        } else {
+                            ""
+                        };
+                        let _ = writeln!(out, "      ~ {:width$} = {old} -> {}{tail}", c.field, self.render_new(c));
+                    }
+                }
+                Action::Delete => {
+                    if let Some(live) = &step.live {
+                        let _ = writeln!(out, "      - {:width$} = \"{}\"", "id", live.cloud_id);
+                    }
+                }
+                Action::NoOp => {}
+            }
+            out.push_str("    }\n\n");
+        }
+        let s = self.summary();
+        let _ = writeln!(
+            out,
+            "Plan: {} to add, {} to change, {} to replace, {} to destroy.",
+            s.add, s.change, s.replace, s.destroy
+        );
+        out
+    }
+
+    fn render_new(&self, change: &FieldChange) -> String {
+        match (&change.new, change.sensitive) {
+            (_, true) => "(sensitive value)".to_string(),
+            (None, false) => "(known after apply)".to_string(),
+            (Some(v), false) => render_value(v, &self.observed),
+        }
+    }
+
+    /// Machine-readable plan.
+    pub fn to_json(&self) -> serde_json::Value {
+        let steps: Vec<serde_json::Value> = self
+            .steps
+            .iter()
+            .filter(|s| s.action != Action::NoOp)
+            .map(|s| {
+                let changes: Vec<serde_json::Value> = s
+                    .changes
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "field": c.field,
+                            "old": if c.sensitive { None } else { c.old.as_ref().map(|v| json_value(v, &self.observed)) },
+                            "new": if c.sensitive { None } else { c.new.as_ref().map(|v| json_value(v, &self.observed)) },
+                            "known_after_apply": c.new.is_none(),
+                            "forces_replacement": c.forces_replacement,
+                            "sensitive": c.sensitive,
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "id": s.id,
+                    "kind": s.kind.name(),
+                    "action": s.action,
+                    "cloud_id": s.live.as_ref().map(|l| l.cloud_id.as_str()),
+                    "reason": s.reason,
+                    "changes": changes,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "stack": self.stack(),
+            "summary": self.summary(),
+            "changes": self.has_changes(),
+            "steps": steps,
+        })
+    }
+}
+
+fn json_value(value: &Value, observed: &HashMap<LogicalId, Observed>) -> serde_json::Value {
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => (*b).into(),
+        Value::Int(i) => (*i).into(),
+        Value::Str(s) | Value::CloudId(s) => s.as_str().into(),
+        Value::List(items) => items.iter().map(|v| json_value(v, observed)).collect(),
+        Value::Ref(_, id) => match observed.get(id) {
+            Some(o) => o.cloud_id.as_str().into(),
+            None => serde_json::json!({ "ref": id }),
+        },
+    }
+}
+
+/// Outputs of a stack from its live resources: `<logical id>.<output>` plus summary keys.
+pub fn outputs(observed: &[Observed]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for o in observed {
+        if o.kind.is_taggable() {
+            out.insert(format!("{}.id", o.id), o.cloud_id.clone());
+        }
+        for (name, value) in &o.outputs {
+            out.insert(format!("{}.{name}", o.id), value.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

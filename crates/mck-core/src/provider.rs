@@ -1,0 +1,182 @@
+//! The boundary between the engine and a cloud: the [`Provider`] trait, what it reports
+//! ([`Observed`], [`Readiness`]) and its classified errors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::model::{LogicalId, ResourceKind, ResourceSpec, Tags, Value};
+
+/// A live resource of the stack as read from the cloud.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Observed {
+    pub id: LogicalId,
+    pub kind: ResourceKind,
+    /// The provider's id (`vpc-0abc…`, an ARN, or a composite for untaggable kinds).
+    pub cloud_id: String,
+    /// Field values under the names [`ResourceSpec::fields`] uses. References are
+    /// [`Value::CloudId`] until [`resolve_cloud_refs`] maps them to logical ids.
+    pub fields: BTreeMap<String, Value>,
+    /// Values for `mck outputs` (public IP, endpoint…), never secrets.
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl Observed {
+    pub fn new(id: LogicalId, kind: ResourceKind, cloud_id: impl Into<String>) -> Observed {
+        Observed { id, kind, cloud_id: cloud_id.into(), fields: BTreeMap::new(), outputs: BTreeMap::new() }
+    }
+
+    pub fn with(mut self, field: &str, value: impl Into<Value>) -> Observed {
+        self.fields.insert(field.to_string(), value.into());
+        self
+    }
+
+    pub fn output(mut self, name: &str, value: impl Into<String>) -> Observed {
+        self.outputs.insert(name.to_string(), value.into());
+        self
+    }
+}
+
+/// Maps [`Value::CloudId`]s that name resources of the stack to [`Value::Ref`]s, so observed
+/// fields compare directly with desired ones.
+pub fn resolve_cloud_refs(observed: &mut [Observed]) {
+    let by_cloud_id: HashMap<String, (ResourceKind, LogicalId)> =
+        observed.iter().map(|o| (o.cloud_id.clone(), (o.kind, o.id.clone()))).collect();
+    for o in observed.iter_mut() {
+        for value in o.fields.values_mut() {
+            resolve_value(value, &by_cloud_id);
+        }
+    }
+}
+
+fn resolve_value(value: &mut Value, by_cloud_id: &HashMap<String, (ResourceKind, LogicalId)>) {
+    match value {
+        Value::CloudId(cid) => {
+            if let Some((kind, id)) = by_cloud_id.get(cid) {
+                *value = Value::Ref(*kind, id.clone());
+            }
+        }
+        Value::List(items) => {
+            items.iter_mut().for_each(|item| resolve_value(item, by_cloud_id));
+            items.sort();
+        }
+        _ => {}
+    }
+}
+
+/// Where a resource stands after a create, update or delete.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Readiness {
+    /// Usable; carries the fresh state.
+    Ready(Observed),
+    /// Still converging; the string is the cloud's status word (`pending`, `creating`…).
+    Pending(String),
+    /// No longer exists (what a delete waits for).
+    Gone,
+    /// Reached a terminal failure state.
+    Failed(String),
+}
+
+/// The class of a provider error, decided once at the driver boundary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Network trouble, 5xx, timeouts: retry.
+    Transient,
+    /// Rate limited: retry with backoff.
+    Throttled,
+    NotFound,
+    /// Something still uses the resource, or it is in a state that forbids the call.
+    DependencyViolation,
+    /// The request is wrong; retrying will not help.
+    Invalid,
+    /// Credentials or permissions.
+    Denied,
+}
+
+/// A failed provider call.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    pub class: ErrorClass,
+    /// "failed to {what} {id}: {cause}", cause chain included.
+    pub message: String,
+}
+
+impl ProviderError {
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> ProviderError {
+        ProviderError { class, message: message.into() }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> ProviderError {
+        ProviderError::new(ErrorClass::Invalid, message)
+    }
+}
+
+/// Everything a provider call needs besides the resource itself.
+#[derive(Debug)]
+pub struct Context<'a> {
+    pub stack: &'a str,
+    pub tags: &'a Tags,
+    /// Live state of every resource of the stack known so far (dependencies included).
+    pub resolved: &'a HashMap<LogicalId, Observed>,
+}
+
+impl Context<'_> {
+    /// The cloud id of a resource this one references; the executor guarantees that
+    /// dependencies are applied first, so a miss is an engine bug reported as such.
+    pub fn cloud_id(&self, id: &LogicalId) -> Result<&str, ProviderError> {
+        self.resolved.get(id).map(|o| o.cloud_id.as_str()).ok_or_else(|| {
+            ProviderError::invalid(format!("internal error: `{id}` is not known yet (please report this)"))
+        })
+    }
+
+    /// Tags for a new resource: user tags, then `mck:stack` and `mck:id` (which win).
+    pub fn tags_for(&self, id: &LogicalId) -> Vec<(String, String)> {
+        let mut tags: Vec<(String, String)> = self.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        tags.push((crate::model::TAG_STACK.to_string(), self.stack.to_string()));
+        tags.push((crate::model::TAG_ID.to_string(), id.to_string()));
+        tags.push(("Name".to_string(), format!("{}-{}", self.stack, id)));
+        tags
+    }
+}
+
+/// A cloud the engine can read and change. Implementations are stateless about stacks: all
+/// identity comes from tags and deterministic names.
+#[async_trait]
+pub trait Provider: Send + Sync + fmt::Debug {
+    /// Reads every live resource of `stack` (all kinds, batched per kind, concurrently).
+    /// Fields referencing other resources are [`Value::CloudId`]s; the engine resolves them.
+    async fn read_all(&self, stack: &str) -> Result<Vec<Observed>, ProviderError>;
+
+    /// Creates a resource with its tags in the create call; must be safe to retry after a crash
+    /// (idempotency tokens, deterministic names).
+    async fn create(
+        &self,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &ResourceSpec,
+    ) -> Result<Observed, ProviderError>;
+
+    /// Changes the listed mutable fields in place.
+    async fn update(
+        &self,
+        ctx: &Context<'_>,
+        spec: &ResourceSpec,
+        live: &Observed,
+        fields: &[&str],
+    ) -> Result<Observed, ProviderError>;
+
+    /// Starts deleting a resource; NotFound counts as done.
+    async fn delete(&self, ctx: &Context<'_>, live: &Observed) -> Result<(), ProviderError>;
+
+    /// One readiness check (no waiting: the engine's poller decides when to ask again).
+    async fn poll(&self, ctx: &Context<'_>, live: &Observed) -> Result<Readiness, ProviderError>;
+
+    /// How many API requests this provider has sent so far (for `--stats`).
+    fn request_count(&self) -> u64 {
+        0
+    }
+}

@@ -1,0 +1,449 @@
+//! Stack files: schema, overlay loading (`extends:`) and validation.
+//!
+//! Loading never calls the cloud. Every problem is reported with file, line and column, what is
+//! wrong and how to fix it; all problems of a file are reported at once.
+
+mod node;
+mod schema;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+
+pub use node::{Loc, Node};
+pub use schema::{BastionConfig, NatMode, NetworkConfig, StackConfig, SubnetTiers, Timeouts};
+
+/// One problem in a stack file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub loc: Option<Loc>,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(loc) = &self.loc {
+            write!(f, "{loc}: ")?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, "\n  help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// All problems found while loading a stack.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct StackError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for StackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (idx, diag) in self.diagnostics.iter().enumerate() {
+            if idx > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{diag}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StackError {
+    fn one(loc: Option<Loc>, message: impl Into<String>, help: Option<String>) -> StackError {
+        StackError { diagnostics: vec![Diagnostic { loc, message: message.into(), help }] }
+    }
+}
+
+/// A loaded, validated stack.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub name: String,
+    pub config: StackConfig,
+    /// The files read, top file first.
+    pub files: Vec<PathBuf>,
+}
+
+/// The supported stack file format version.
+pub const FORMAT_VERSION: i64 = 1;
+
+/// Loads `<dir>/<name>.yaml`, applies its `extends:` chain and validates the result.
+pub fn load(dir: &Path, name: &str) -> Result<Stack, StackError> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || name.len() > 20 {
+        return Err(StackError::one(
+            None,
+            format!("invalid stack name `{name}`"),
+            Some("use 1 to 20 letters, digits or dashes; the name prefixes AWS resource names".into()),
+        ));
+    }
+    let path = dir.join(format!("{name}.yaml"));
+    if !path.exists() {
+        let available = list(dir).unwrap_or_default();
+        return Err(StackError::one(
+            None,
+            format!("no stack file {}", path.display()),
+            Some(if available.is_empty() {
+                format!("create {} or pass --stacks-dir", path.display())
+            } else {
+                format!("stacks in {}: {}", dir.display(), available.join(", "))
+            }),
+        ));
+    }
+    let (merged, files) = load_chain(&path)?;
+    let stack = from_merged(name, &merged, files)?;
+    Ok(stack)
+}
+
+/// Parses stack text that has no `extends:` (for tests and embedding).
+pub fn parse_str(name: &str, file_label: &str, text: &str) -> Result<Stack, StackError> {
+    let mut root = parse_one(file_label, text)?;
+    if let Some(ext) = root.take("extends") {
+        return Err(StackError::one(
+            Some(ext.loc),
+            "`extends` needs a stack directory",
+            Some("load the stack with stack::load".into()),
+        ));
+    }
+    from_merged(name, &root, vec![PathBuf::from(file_label)])
+}
+
+/// Names of the stacks in `dir` (files `*.yaml`, except `base.yaml`).
+pub fn list(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "yaml")
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+            && stem != "base"
+        {
+            names.push(stem.to_string());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn parse_one(label: &str, text: &str) -> Result<Node, StackError> {
+    node::parse_file(label, text).map_err(|e| StackError::one(Some(e.loc), e.message, None))
+}
+
+/// Reads a file and its `extends:` ancestors, returning the merged tree (ancestors below).
+fn load_chain(top: &Path) -> Result<(Node, Vec<PathBuf>), StackError> {
+    let mut chain: Vec<(PathBuf, Node)> = Vec::new();
+    let mut next = Some((top.to_path_buf(), None::<Loc>));
+    while let Some((path, from)) = next.take() {
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+        if chain.iter().any(|(p, _)| p.canonicalize().unwrap_or_else(|_| p.clone()) == canonical) {
+            let cycle: Vec<String> = chain
+                .iter()
+                .map(|(p, _)| p.display().to_string())
+                .chain(std::iter::once(path.display().to_string()))
+                .collect();
+            return Err(StackError::one(
+                from,
+                format!("`extends` cycle: {}", cycle.join(" -> ")),
+                Some("remove one `extends:` so the chain ends at a base file".into()),
+            ));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|err| {
+            StackError::one(
+                from.clone(),
+                format!("failed to read {}: {err}", path.display()),
+                Some("check the `extends:` path; it is relative to the file that names it".into()),
+            )
+        })?;
+        let mut root = parse_one(&path.display().to_string(), &text)?;
+        if let Some(ext) = root.take("extends") {
+            let node::NodeValue::Str(rel) = &ext.value else {
+                return Err(StackError::one(
+                    Some(ext.loc),
+                    "`extends` must be a file name",
+                    Some("write e.g. `extends: base.yaml`".into()),
+                ));
+            };
+            let parent = path.parent().unwrap_or(Path::new(".")).join(rel);
+            next = Some((parent, Some(ext.loc.clone())));
+        }
+        chain.push((path, root));
+    }
+    let files = chain.iter().map(|(p, _)| p.clone()).collect();
+    let mut merged: Option<Node> = None;
+    for (_, node) in chain.into_iter().rev() {
+        merged = Some(match merged {
+            None => node,
+            Some(base) => base.merge(node),
+        });
+    }
+    Ok((merged.expect("chain holds at least the top file"), files))
+}
+
+fn from_merged(name: &str, root: &Node, files: Vec<PathBuf>) -> Result<Stack, StackError> {
+    let config: StackConfig = node::from_node(root).map_err(|e| {
+        StackError::one(e.loc, e.message, Some("see docs/stack-format.md for the schema".into()))
+    })?;
+    let mut diags = Vec::new();
+    validate(name, &config, root, &mut diags);
+    if diags.is_empty() {
+        Ok(Stack { name: name.to_string(), config, files })
+    } else {
+        Err(StackError { diagnostics: diags })
+    }
+}
+
+fn diag(root: &Node, path: &[&str], message: String, help: impl Into<String>) -> Diagnostic {
+    Diagnostic { loc: Some(root.locate(path).loc.clone()), message, help: Some(help.into()) }
+}
+
+fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mut Vec<Diagnostic>) {
+    if config.version != FORMAT_VERSION {
+        diags.push(diag(
+            root,
+            &["version"],
+            format!("unsupported stack format version {}", config.version),
+            format!("this mck reads version {FORMAT_VERSION}"),
+        ));
+    }
+    if let Some(stack) = &config.stack
+        && stack != name
+    {
+        diags.push(diag(
+            root,
+            &["stack"],
+            format!("`stack: {stack}` does not match the file name `{name}.yaml`"),
+            format!("write `stack: {name}` or remove the key"),
+        ));
+    }
+    if !is_region(&config.region) {
+        diags.push(diag(
+            root,
+            &["region"],
+            format!("`{}` is not an AWS region name", config.region),
+            "write a region such as us-east-1",
+        ));
+    }
+    for (key, value) in &config.tags {
+        if key.starts_with("mck:") || key.starts_with("aws:") {
+            diags.push(diag(
+                root,
+                &["tags", key],
+                format!("tag key `{key}` is reserved"),
+                "mck sets mck:* tags itself; AWS reserves aws:*",
+            ));
+        }
+        if key.len() > 128 || value.len() > 256 {
+            diags.push(diag(root, &["tags", key], format!("tag `{key}` is too long"), "keys ≤ 128, values ≤ 256 characters"));
+        }
+    }
+    validate_network(config, root, diags);
+    if let Some(bastion) = &config.bastion {
+        for (idx, cidr) in bastion.ssh_cidrs.iter().enumerate() {
+            let idx_s = idx.to_string();
+            let path = ["bastion", "ssh_cidrs", idx_s.as_str()];
+            match cidr.parse::<Ipv4Net>() {
+                Err(_) => diags.push(diag(
+                    root,
+                    &path,
+                    format!("`{cidr}` is not an IPv4 CIDR block"),
+                    "write e.g. 203.0.113.0/24",
+                )),
+                Ok(net) if net.prefix_len() == 0 && !bastion.allow_ssh_from_anywhere => diags.push(diag(
+                    root,
+                    &path,
+                    "SSH open to the whole internet (0.0.0.0/0)".to_string(),
+                    "list your office or VPN ranges, or set `bastion.allow_ssh_from_anywhere: true`",
+                )),
+                Ok(net) if net.trunc() != net => diags.push(diag(
+                    root,
+                    &path,
+                    format!("`{cidr}` has host bits set"),
+                    format!("write {}", net.trunc()),
+                )),
+                Ok(_) => {}
+            }
+        }
+        if !config.network.zones.is_empty() && bastion.instance_type.is_empty() {
+            diags.push(diag(root, &["bastion", "instance_type"], "empty instance type".into(), "write e.g. t3.micro"));
+        }
+    }
+    for (key, value) in config.timeouts.entries() {
+        if let Some(text) = value
+            && parse_duration(text).is_none()
+        {
+            diags.push(diag(
+                root,
+                &["timeouts", key],
+                format!("`{text}` is not a duration"),
+                "write a number followed by s, m or h, e.g. 10m",
+            ));
+        }
+    }
+}
+
+fn is_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok()
+}
+
+fn validate_network(config: &StackConfig, root: &Node, diags: &mut Vec<Diagnostic>) {
+    let net = &config.network;
+    if net.zones.is_empty() {
+        diags.push(diag(root, &["network", "zones"], "no availability zones".into(), "list 1 to 6 zones of the region"));
+    }
+    let mut seen_zones = Vec::new();
+    for (idx, zone) in net.zones.iter().enumerate() {
+        let idx_s = idx.to_string();
+        let suffix = zone.strip_prefix(config.region.as_str());
+        let valid = suffix.is_some_and(|s| s.len() == 1 && s.chars().all(|c| c.is_ascii_lowercase()));
+        if !valid {
+            diags.push(diag(
+                root,
+                &["network", "zones", &idx_s],
+                format!("zone `{zone}` is not in region {}", config.region),
+                format!("write zones such as {}a, {}b", config.region, config.region),
+            ));
+        }
+        if seen_zones.contains(zone) {
+            diags.push(diag(root, &["network", "zones", &idx_s], format!("zone `{zone}` listed twice"), "list each zone once"));
+        }
+        seen_zones.push(zone.clone());
+    }
+    let vpc = match net.cidr.parse::<Ipv4Net>() {
+        Ok(vpc) if vpc.trunc() != vpc => {
+            diags.push(diag(
+                root,
+                &["network", "cidr"],
+                format!("`{}` has host bits set", net.cidr),
+                format!("write {}", vpc.trunc()),
+            ));
+            return;
+        }
+        Ok(vpc) if !(16..=28).contains(&vpc.prefix_len()) => {
+            diags.push(diag(
+                root,
+                &["network", "cidr"],
+                format!("VPC CIDR `{}` must have a prefix between /16 and /28", net.cidr),
+                "AWS allows VPC blocks from /16 to /28",
+            ));
+            return;
+        }
+        Ok(vpc) => vpc,
+        Err(_) => {
+            diags.push(diag(
+                root,
+                &["network", "cidr"],
+                format!("`{}` is not an IPv4 CIDR block", net.cidr),
+                "write e.g. 10.0.0.0/16",
+            ));
+            return;
+        }
+    };
+    let mut taken: Vec<(Ipv4Net, String)> = Vec::new();
+    for (tier, cidrs) in net.subnet_cidrs(vpc) {
+        let explicit = net.subnets.as_ref().is_some_and(|s| s.get(tier).is_some());
+        let tier_path: Vec<&str> = if explicit { vec!["network", "subnets", tier] } else { vec!["network", "cidr"] };
+        if cidrs.len() != net.zones.len() {
+            diags.push(diag(
+                root,
+                &tier_path,
+                format!("{} {tier} subnet CIDRs for {} zones", cidrs.len(), net.zones.len()),
+                "give one CIDR per zone, in the order of network.zones",
+            ));
+        }
+        for (idx, cidr) in cidrs.iter().enumerate() {
+            let idx_s = idx.to_string();
+            let mut path = tier_path.clone();
+            if explicit {
+                path.push(&idx_s);
+            }
+            let label = format!("network.subnets.{tier}[{idx}]");
+            let Ok(subnet) = cidr.parse::<Ipv4Net>() else {
+                diags.push(diag(root, &path, format!("`{cidr}` ({label}) is not an IPv4 CIDR block"), "write e.g. 10.0.1.0/24"));
+                continue;
+            };
+            if subnet.trunc() != subnet {
+                diags.push(diag(root, &path, format!("`{cidr}` ({label}) has host bits set"), format!("write {}", subnet.trunc())));
+                continue;
+            }
+            if !vpc.contains(&subnet) {
+                diags.push(diag(
+                    root,
+                    &path,
+                    format!("subnet `{cidr}` ({label}) is outside the VPC CIDR {vpc}"),
+                    format!("choose a block inside {vpc}, or change network.cidr"),
+                ));
+                continue;
+            }
+            if subnet.prefix_len() > 28 {
+                diags.push(diag(root, &path, format!("subnet `{cidr}` ({label}) is smaller than /28"), "AWS subnets are /16 to /28"));
+            }
+            if let Some((_, other)) = taken.iter().find(|(net, _)| net.contains(&subnet) || subnet.contains(net)) {
+                diags.push(diag(
+                    root,
+                    &path,
+                    format!("subnet `{cidr}` ({label}) overlaps {other}"),
+                    "give every subnet its own block",
+                ));
+                continue;
+            }
+            taken.push((subnet, format!("{label} ({cidr})")));
+        }
+    }
+}
+
+/// Parses `90s`, `10m`, `1h` (or a bare number of seconds).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (num, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((idx, _)) => text.split_at(idx),
+        None => (text, "s"),
+    };
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+/// Default subnet CIDRs of a /16 VPC: public x.y.{1,2,3}.0/24, private x.y.{101..}, data x.y.{201..}.
+fn default_tier(vpc: Ipv4Net, base: u8, n_zones: usize) -> Vec<String> {
+    let octets = vpc.network().octets();
+    (0..n_zones)
+        .map(|idx| {
+            let third = base.saturating_add(u8::try_from(idx).unwrap_or(u8::MAX));
+            format!("{}/24", Ipv4Addr::new(octets[0], octets[1], third, 0))
+        })
+        .collect()
+}
+
+impl NetworkConfig {
+    /// The subnet CIDRs per tier (`public`, `private`, `data`), explicit or derived from a /16.
+    pub fn subnet_cidrs(&self, vpc: Ipv4Net) -> Vec<(&'static str, Vec<String>)> {
+        let explicit = self.subnets.clone().unwrap_or_default();
+        let n = self.zones.len();
+        [("public", explicit.public, 1u8), ("private", explicit.private, 101), ("data", explicit.data, 201)]
+            .into_iter()
+            .map(|(tier, given, base)| (tier, given.unwrap_or_else(|| default_tier(vpc, base, n))))
+            .collect()
+    }
+
+    /// The subnet CIDRs of the validated config.
+    pub fn tiers(&self) -> BTreeMap<&'static str, Vec<String>> {
+        let vpc: Ipv4Net = self.cidr.parse().expect("validated");
+        self.subnet_cidrs(vpc).into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,82 @@
+use std::path::Path;
+
+use super::*;
+
+const STACKS: &str = "../../stacks";
+
+fn load_err(name: &str) -> String {
+    match load(&Path::new(STACKS).join("invalid"), name) {
+        Ok(_) => panic!("{name} loaded without error"),
+        Err(err) => err.to_string(),
+    }
+}
+
+#[test]
+fn invalid_stacks_report_file_line_column_and_fix() {
+    let mut out = String::new();
+    for name in [
+        "unknown-key",
+        "wrong-type",
+        "bad-cidr",
+        "subnet-outside",
+        "subnet-overlap",
+        "zone-outside-region",
+        "ssh-anywhere",
+        "cycle-a",
+        "bad-yaml",
+        "bad-nat",
+    ] {
+        out.push_str(&format!("== {name}\n{}\n", load_err(name)));
+    }
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn shipped_stacks_load_and_overlay_base() {
+    let dev = load(Path::new(STACKS), "dev").unwrap();
+    assert_eq!(dev.config.network.nat, NatMode::Single);
+    assert_eq!(dev.config.network.zones.len(), 3);
+    assert_eq!(dev.config.tags.get("project").map(String::as_str), Some("magecloudkit"));
+    assert_eq!(dev.config.tags.get("environment").map(String::as_str), Some("dev"));
+    let prod = load(Path::new(STACKS), "prod").unwrap();
+    assert_eq!(prod.config.network.nat, NatMode::PerZone);
+    assert_eq!(prod.config.bastion.as_ref().unwrap().key_name.as_deref(), Some("ops"));
+    assert_eq!(prod.config.network.tiers()["data"], vec!["10.2.201.0/24", "10.2.202.0/24", "10.2.203.0/24"]);
+    assert_eq!(list(Path::new(STACKS)).unwrap(), vec!["dev", "prod", "stage"]);
+}
+
+#[test]
+fn missing_stack_lists_the_available_ones() {
+    let err = load(Path::new(STACKS), "qa").unwrap_err().to_string();
+    assert!(err.contains("stacks in ../../stacks: dev, prod, stage"), "{err}");
+}
+
+#[test]
+fn stack_key_must_match_file_name() {
+    let err = parse_str("dev", "dev.yaml", "version: 1\nstack: prod\nnetwork: {zones: [us-east-1a]}\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "dev.yaml:2:8: `stack: prod` does not match the file name `dev.yaml`\n  help: write `stack: dev` or remove the key"
+    );
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let err = parse_str(
+        "t",
+        "t.yaml",
+        "version: 2\nregion: us-east-1\nnetwork:\n  zones: [us-west-2a]\n  cidr: 10.0.0.1/16\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.diagnostics.len(), 3, "{err}");
+}
+
+#[test]
+fn durations_parse() {
+    assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+    assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+    assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+    assert_eq!(parse_duration("45"), Some(Duration::from_secs(45)));
+    assert_eq!(parse_duration("ten"), None);
+    assert_eq!(parse_duration("5d"), None);
+}

@@ -1,0 +1,338 @@
+//! [`FakeCloud`]: an in-memory [`Provider`] for engine tests and benchmarks.
+//!
+//! It is stricter than the AWS emulator where ordering matters: a delete of a resource that a
+//! live resource still references is refused with a dependency violation, as AWS does. Per-kind
+//! readiness latencies, call latency and scripted failures make timing and error paths testable
+//! under tokio's paused clock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use crate::exec::Op;
+use crate::model::{LogicalId, ResourceKind, ResourceSpec, TAG_ID, TAG_STACK, Value};
+use crate::provider::{Context, ErrorClass, Observed, Provider, ProviderError, Readiness};
+
+#[derive(Debug, Clone)]
+struct FakeResource {
+    stack: String,
+    id: LogicalId,
+    kind: ResourceKind,
+    fields: BTreeMap<String, Value>,
+    /// Tags given at create; tests read them to check that creates carry identity.
+    tags: BTreeMap<String, String>,
+    ready_at: Instant,
+    /// Set when a delete started; the resource is gone once this passes.
+    gone_at: Option<Instant>,
+}
+
+/// One mutating call as the fake saw it, for ordering assertions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRecord {
+    pub op: Op,
+    pub id: LogicalId,
+    pub kind: ResourceKind,
+    pub at: Instant,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    resources: BTreeMap<String, FakeResource>,
+    next_serial: u64,
+    calls: Vec<CallRecord>,
+    /// Scripted failures: the next `n` calls of `op` on `id` fail with `class`.
+    failures: HashMap<(LogicalId, Op), (ErrorClass, u32)>,
+    /// Resources that never become ready.
+    stuck: Vec<LogicalId>,
+    in_flight: usize,
+    max_in_flight: usize,
+    polls: HashMap<LogicalId, u32>,
+}
+
+/// An in-memory cloud.
+#[derive(Debug, Default)]
+pub struct FakeCloud {
+    state: Mutex<State>,
+    latency: HashMap<ResourceKind, Duration>,
+    delete_latency: HashMap<ResourceKind, Duration>,
+    call_latency: Duration,
+    requests: AtomicU64,
+}
+
+impl FakeCloud {
+    pub fn new() -> FakeCloud {
+        FakeCloud::default()
+    }
+
+    /// Resources of `kind` become ready this long after their create or update call.
+    pub fn with_latency(mut self, kind: ResourceKind, latency: Duration) -> FakeCloud {
+        self.latency.insert(kind, latency);
+        self
+    }
+
+    /// Resources of `kind` disappear this long after their delete call.
+    pub fn with_delete_latency(mut self, kind: ResourceKind, latency: Duration) -> FakeCloud {
+        self.delete_latency.insert(kind, latency);
+        self
+    }
+
+    /// Every mutating call takes this long.
+    pub fn with_call_latency(mut self, latency: Duration) -> FakeCloud {
+        self.call_latency = latency;
+        self
+    }
+
+    /// The next `times` calls of `op` on `id` fail with an error of `class`.
+    pub fn fail(&self, id: &str, op: Op, class: ErrorClass, times: u32) {
+        self.lock().failures.insert((LogicalId::new(id), op), (class, times));
+    }
+
+    /// `id` is created but never becomes ready.
+    pub fn never_ready(&self, id: &str) {
+        self.lock().stuck.push(LogicalId::new(id));
+    }
+
+    /// Mutating calls in the order they were made.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.lock().calls.clone()
+    }
+
+    /// The largest number of mutating calls that were in flight at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.lock().max_in_flight
+    }
+
+    /// Readiness polls made for `id`.
+    pub fn polls(&self, id: &str) -> u32 {
+        self.lock().polls.get(&LogicalId::new(id)).copied().unwrap_or(0)
+    }
+
+    /// Live (not deleted) resources per kind for `stack`.
+    pub fn count(&self, stack: &str, kind: ResourceKind) -> usize {
+        let now = Instant::now();
+        self.lock().resources.values().filter(|r| r.stack == stack && r.kind == kind && !r.is_gone(now)).count()
+    }
+
+    /// Live resources of a stack.
+    pub fn len(&self, stack: &str) -> usize {
+        let now = Instant::now();
+        self.lock().resources.values().filter(|r| r.stack == stack && !r.is_gone(now)).count()
+    }
+
+    /// Changes a field behind the engine's back (drift).
+    pub fn tamper(&self, stack: &str, id: &str, field: &str, value: Value) {
+        let mut state = self.lock();
+        let res = state
+            .resources
+            .values_mut()
+            .find(|r| r.stack == stack && r.id.as_str() == id)
+            .expect("tampered resource exists");
+        res.fields.insert(field.to_string(), value);
+    }
+
+    /// The tags every live resource of the stack was created with.
+    pub fn tags(&self, stack: &str) -> Vec<BTreeMap<String, String>> {
+        self.lock().resources.values().filter(|r| r.stack == stack).map(|r| r.tags.clone()).collect()
+    }
+
+    /// Removes a resource behind the engine's back.
+    pub fn remove(&self, stack: &str, id: &str) {
+        self.lock().resources.retain(|_, r| !(r.stack == stack && r.id.as_str() == id));
+    }
+
+    /// Adds a resource that claims an id of the stack (e.g. a duplicate left by another tool).
+    pub fn insert_raw(&self, stack: &str, id: &str, kind: ResourceKind, fields: BTreeMap<String, Value>) -> String {
+        let mut state = self.lock();
+        state.next_serial += 1;
+        let cloud_id = format!("{}-{:06}", prefix(kind), state.next_serial);
+        let now = Instant::now();
+        state.resources.insert(
+            cloud_id.clone(),
+            FakeResource {
+                stack: stack.to_string(),
+                id: LogicalId::new(id),
+                kind,
+                fields,
+                tags: BTreeMap::new(),
+                ready_at: now,
+                gone_at: None,
+            },
+        );
+        cloud_id
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records the call, applies scripted failures, and simulates call latency.
+    async fn enter(&self, op: Op, id: &LogicalId, kind: ResourceKind) -> Result<(), ProviderError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut state = self.lock();
+            state.calls.push(CallRecord { op, id: id.clone(), kind, at: Instant::now() });
+            if let Some((class, left)) = state.failures.get_mut(&(id.clone(), op))
+                && *left > 0
+            {
+                *left -= 1;
+                return Err(ProviderError::new(*class, format!("failed to {} {id}: scripted {class:?}", op.as_str())));
+            }
+            state.in_flight += 1;
+            state.max_in_flight = state.max_in_flight.max(state.in_flight);
+        }
+        if !self.call_latency.is_zero() {
+            tokio::time::sleep(self.call_latency).await;
+        }
+        self.lock().in_flight -= 1;
+        Ok(())
+    }
+}
+
+impl FakeResource {
+    fn is_gone(&self, now: Instant) -> bool {
+        self.gone_at.is_some_and(|t| now >= t)
+    }
+
+    fn observe(&self, cloud_id: &str) -> Observed {
+        let mut o = Observed::new(self.id.clone(), self.kind, cloud_id);
+        o.fields = self.fields.clone();
+        if matches!(self.kind, ResourceKind::ElasticIp | ResourceKind::Instance) {
+            o.outputs.insert("public_ip".into(), format!("198.51.100.{}", cloud_id.len()));
+        }
+        o
+    }
+}
+
+fn prefix(kind: ResourceKind) -> &'static str {
+    kind.name().trim_start_matches("aws_")
+}
+
+fn resolve(value: &Value, ctx: &Context<'_>) -> Result<Value, ProviderError> {
+    Ok(match value {
+        Value::Ref(_, id) => Value::CloudId(ctx.cloud_id(id)?.to_string()),
+        Value::List(items) => Value::List(items.iter().map(|v| resolve(v, ctx)).collect::<Result<_, _>>()?),
+        other => other.clone(),
+    })
+}
+
+fn references(value: &Value, cloud_id: &str) -> bool {
+    match value {
+        Value::CloudId(c) => c == cloud_id,
+        Value::List(items) => items.iter().any(|v| references(v, cloud_id)),
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl Provider for FakeCloud {
+    async fn read_all(&self, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let state = self.lock();
+        Ok(state
+            .resources
+            .iter()
+            .filter(|(_, r)| r.stack == stack && !r.is_gone(now) && r.gone_at.is_none())
+            .map(|(cid, r)| r.observe(cid))
+            .collect())
+    }
+
+    async fn create(&self, ctx: &Context<'_>, id: &LogicalId, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+        self.enter(Op::Create, id, spec.kind()).await?;
+        let mut fields = BTreeMap::new();
+        for field in spec.fields() {
+            fields.insert(field.name.to_string(), resolve(&field.value, ctx)?);
+        }
+        let mut state = self.lock();
+        state.next_serial += 1;
+        let cloud_id = format!("{}-{:06}", prefix(spec.kind()), state.next_serial);
+        let latency = self.latency.get(&spec.kind()).copied().unwrap_or_default();
+        let ready_at =
+            if state.stuck.contains(id) { Instant::now() + Duration::from_secs(1 << 40) } else { Instant::now() + latency };
+        let tags = ctx.tags_for(id).into_iter().collect::<BTreeMap<_, _>>();
+        debug_assert_eq!(tags.get(TAG_STACK).map(String::as_str), Some(ctx.stack));
+        debug_assert_eq!(tags.get(TAG_ID).map(String::as_str), Some(id.as_str()));
+        let res = FakeResource {
+            stack: ctx.stack.to_string(),
+            id: id.clone(),
+            kind: spec.kind(),
+            fields,
+            tags,
+            ready_at,
+            gone_at: None,
+        };
+        let observed = res.observe(&cloud_id);
+        state.resources.insert(cloud_id, res);
+        Ok(observed)
+    }
+
+    async fn update(
+        &self,
+        ctx: &Context<'_>,
+        spec: &ResourceSpec,
+        live: &Observed,
+        changed: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        self.enter(Op::Update, &live.id, live.kind).await?;
+        let mut new_values = Vec::new();
+        for field in spec.fields().into_iter().filter(|f| changed.contains(&f.name)) {
+            new_values.push((field.name, resolve(&field.value, ctx)?));
+        }
+        let latency = self.latency.get(&live.kind).copied().unwrap_or_default();
+        let mut state = self.lock();
+        let res = state
+            .resources
+            .get_mut(&live.cloud_id)
+            .ok_or_else(|| ProviderError::new(ErrorClass::NotFound, format!("{} not found", live.cloud_id)))?;
+        for (name, value) in new_values {
+            res.fields.insert(name.to_string(), value);
+        }
+        res.ready_at = Instant::now() + latency;
+        Ok(res.observe(&live.cloud_id))
+    }
+
+    async fn delete(&self, _ctx: &Context<'_>, live: &Observed) -> Result<(), ProviderError> {
+        self.enter(Op::Delete, &live.id, live.kind).await?;
+        let now = Instant::now();
+        let mut state = self.lock();
+        if let Some((user_cid, user)) = state
+            .resources
+            .iter()
+            .find(|(cid, r)| *cid != &live.cloud_id && !r.is_gone(now) && r.fields.values().any(|v| references(v, &live.cloud_id)))
+        {
+            return Err(ProviderError::new(
+                ErrorClass::DependencyViolation,
+                format!("failed to delete {} {}: still used by {} {user_cid}", live.kind, live.cloud_id, user.id),
+            ));
+        }
+        let latency = self.delete_latency.get(&live.kind).copied().unwrap_or_default();
+        match state.resources.get_mut(&live.cloud_id) {
+            Some(res) if res.gone_at.is_none() => res.gone_at = Some(now + latency),
+            Some(_) => {}
+            None => return Err(ProviderError::new(ErrorClass::NotFound, format!("{} not found", live.cloud_id))),
+        }
+        Ok(())
+    }
+
+    async fn poll(&self, _ctx: &Context<'_>, live: &Observed) -> Result<Readiness, ProviderError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut state = self.lock();
+        *state.polls.entry(live.id.clone()).or_default() += 1;
+        Ok(match state.resources.get(&live.cloud_id) {
+            None => Readiness::Gone,
+            Some(r) if r.is_gone(now) => Readiness::Gone,
+            Some(r) if r.gone_at.is_some() => Readiness::Pending("deleting".into()),
+            Some(r) if now >= r.ready_at => Readiness::Ready(r.observe(&live.cloud_id)),
+            Some(_) => Readiness::Pending("pending".into()),
+        })
+    }
+
+    fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
