@@ -403,17 +403,18 @@ pub async fn apply(
         });
         results.push(StepResult { id: step.id.clone(), kind: step.kind, op, outcome: outcome.clone() });
         let ok = outcome == Outcome::Done;
+        let cancelled = outcome == Outcome::Cancelled;
         state[node_idx] = NodeState::Finished(outcome);
         if ok {
             release(node_idx, &graph, &mut preds_left, &mut state, &mut ready);
-        } else {
+        } else if !cancelled {
             skip_dependents(node_idx, &step.id, &graph, &mut state, plan, &events, &mut results);
         }
     }
 
     // Whatever never started was cancelled (or blocked behind a cancelled step).
     for (node_idx, node) in graph.nodes.iter().enumerate() {
-        if state[node_idx] == NodeState::Waiting
+        if matches!(state[node_idx], NodeState::Waiting)
             && let NodeKind::Apply(step_idx) | NodeKind::Delete(step_idx) = *node
         {
             let step = &plan.steps()[step_idx];

@@ -19,6 +19,8 @@
 //! ```
 
 pub mod engine;
+#[cfg(test)]
+mod engine_tests;
 pub mod exec;
 pub mod graph;
 pub mod lower;

@@ -299,7 +299,10 @@ impl Provider for FakeCloud {
         self.enter(Op::Delete, &live.id, live.kind).await?;
         let now = Instant::now();
         let mut state = self.lock();
-        if let Some((user_cid, user)) = state
+        // AWS lets a NAT gateway or an instance go while routes or addresses still name them
+        // (the route turns blackhole, the address is disassociated); everything else is refused.
+        let blocking = !matches!(live.kind, ResourceKind::NatGateway | ResourceKind::Instance);
+        if blocking && let Some((user_cid, user)) = state
             .resources
             .iter()
             .find(|(cid, r)| *cid != &live.cloud_id && !r.is_gone(now) && r.fields.values().any(|v| references(v, &live.cloud_id)))
