@@ -1,1 +1,349 @@
-fn main() {}
+//! Project automation: `cargo xtask <command>`.
+//!
+//! - `emulator start|stop|status`: moto server (pinned) in a git-ignored venv, on a free
+//!   127.0.0.1 port; the endpoint is written to `.mck/emulator.json`; `stop` kills only its PID.
+//! - `test`: everything CI runs: unit, engine and end-to-end tests against a fresh emulator.
+//! - `demo`: emulator + `mck up` of the dev stack + outputs + plan (no changes) + `mck down`.
+//!
+//! Uses only the standard library so it builds in seconds.
+
+#![expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "xtask is a command-line tool"
+)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+const MOTO_VERSION: &str = "5.2.5";
+/// Installed beside moto: the AWS CLI and boto3, independent clients for the tests.
+const PIP_PACKAGES: &[&str] = &["awscli==1.46.3", "boto3==1.44.5"];
+
+type Result<T> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["emulator", "start"] => {
+            emulator_start().map(|e| println!("emulator running at {}", e.endpoint))
+        }
+        ["emulator", "stop"] => emulator_stop(),
+        ["emulator", "status"] => emulator_status(),
+        ["emulator", "install"] => install().map(|_| ()),
+        ["test", rest @ ..] => test(rest),
+        ["demo"] => demo(),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <command>
+  emulator start|stop|status|install   moto server on 127.0.0.1 (endpoint in .mck/emulator.json)
+  test [-- cargo test args]            all tests: unit, engine, end-to-end against a fresh emulator
+  demo                                 emulator + mck up (dev) + outputs + plan + down";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn venv() -> PathBuf {
+    root().join(".venv")
+}
+
+fn state_dir() -> PathBuf {
+    root().join(".mck")
+}
+
+fn state_file() -> PathBuf {
+    state_dir().join("emulator.json")
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("failed to run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {status}"))
+    }
+}
+
+/// Creates the venv and installs the pinned emulator and clients, once.
+fn install() -> Result<PathBuf> {
+    let venv = venv();
+    let marker = venv.join(format!(".mck-moto-{MOTO_VERSION}"));
+    if !marker.exists() {
+        eprintln!(
+            "xtask: installing moto[server]=={MOTO_VERSION}, awscli and boto3 into {}",
+            venv.display()
+        );
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+        run(Command::new(&python).args(["-m", "venv"]).arg(&venv))?;
+        let mut pip = Command::new(venv.join("bin/pip"));
+        pip.args(["install", "--quiet", "--disable-pip-version-check"])
+            .arg(format!("moto[server]=={MOTO_VERSION}"))
+            .args(PIP_PACKAGES);
+        run(&mut pip)?;
+        std::fs::write(&marker, "")
+            .map_err(|e| format!("failed to write {}: {e}", marker.display()))?;
+    }
+    let amis = venv.join("mck-amis.json");
+    if !amis.exists() {
+        write_amis(&amis)?;
+    }
+    Ok(venv)
+}
+
+/// moto 5.2.5 only ships Ubuntu 14.04/16.04 images. `MOTO_AMIS_PATH` replaces its list, so we
+/// write moto's own images plus current Ubuntu LTS ones (what the bastion looks up).
+fn write_amis(path: &Path) -> Result<()> {
+    let script = r#"
+import gzip, json, os, sys, moto
+base = os.path.join(os.path.dirname(moto.__file__), "ec2", "resources")
+amis = json.load(gzip.open(os.path.join(base, "amis.json.gz")))
+for extra in ("latest_amis/us-east-1.json", "ecs/optimized_amis/us-east-1.json"):
+    p = os.path.join(base, extra)
+    if os.path.exists(p):
+        amis.extend(json.load(open(p)))
+for ami_id, codename, version, date in [
+    ("ami-0c7217cdde317cfec", "jammy", "22.04", "20240207"),
+    ("ami-04b70fa74e45c3917", "noble", "24.04", "20240423"),
+]:
+    amis.append({
+        "ami_id": ami_id, "state": "available", "public": True, "owner_id": "099720109477",
+        "image_location": "amazon/getting-started", "sriov": "simple", "root_device_type": "ebs",
+        "root_device_name": "/dev/sda1", "image_type": "machine", "platform": None,
+        "architecture": "x86_64", "virtualization_type": "hvm", "hypervisor": "xen",
+        "description": f"Canonical, Ubuntu, {version} LTS, amd64 {codename} image build on {date}",
+        "name": f"ubuntu/images/hvm-ssd/ubuntu-{codename}-{version}-amd64-server-{date}",
+        "creation_date": f"{date[:4]}-{date[4:6]}-{date[6:]}T00:00:00.000Z",
+    })
+json.dump(amis, open(sys.argv[1], "w"))
+"#;
+    run(Command::new(venv().join("bin/python"))
+        .arg("-c")
+        .arg(script)
+        .arg(path))
+}
+
+#[derive(Debug)]
+struct Emulator {
+    pid: u32,
+    endpoint: String,
+}
+
+fn free_port() -> Result<u16> {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| format!("failed to find a free port: {e}"))?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// One HTTP GET on loopback; true on a 200 answer.
+fn http_ok(port: u16, path: &str) -> bool {
+    let Ok(mut stream) =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
+    else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
+}
+
+fn read_state() -> Option<Emulator> {
+    let text = std::fs::read_to_string(state_file()).ok()?;
+    let field = |name: &str| {
+        let start = text.find(&format!("\"{name}\":"))? + name.len() + 3;
+        let rest = text[start..].trim_start();
+        let rest = rest.strip_prefix('"').unwrap_or(rest);
+        Some(
+            rest.chars()
+                .take_while(|c| !matches!(c, '"' | ',' | '}'))
+                .collect::<String>(),
+        )
+    };
+    Some(Emulator {
+        pid: field("pid")?.trim().parse().ok()?,
+        endpoint: field("endpoint")?,
+    })
+}
+
+/// The PID is alive and is a moto server (not a recycled PID of something else).
+fn is_our_server(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|cmd| String::from_utf8_lossy(&cmd).contains("moto_server"))
+        .unwrap_or(false)
+}
+
+fn emulator_start() -> Result<Emulator> {
+    if let Some(existing) = read_state()
+        && is_our_server(existing.pid)
+    {
+        return Ok(existing);
+    }
+    let venv = install()?;
+    std::fs::create_dir_all(state_dir()).map_err(|e| format!("failed to create .mck: {e}"))?;
+    let port = free_port()?;
+    let log = std::fs::File::create(state_dir().join("emulator.log")).map_err(|e| e.to_string())?;
+    let child = Command::new(venv.join("bin/moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("MOTO_AMIS_PATH", venv.join("mck-amis.json"))
+        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        .env("MOTO_ECS_SERVICE_RUNNING", "2")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("failed to start moto_server: {e}"))?;
+    let emulator = Emulator {
+        pid: child.id(),
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    let started = Instant::now();
+    while !http_ok(port, "/moto-api/") {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = Command::new("kill").arg(emulator.pid.to_string()).status();
+            return Err(format!(
+                "moto_server did not answer on port {port} within 60 s; see .mck/emulator.log"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let json = format!(
+        "{{\"pid\": {}, \"port\": {port}, \"endpoint\": \"{}\"}}\n",
+        emulator.pid, emulator.endpoint
+    );
+    std::fs::write(state_file(), json)
+        .map_err(|e| format!("failed to write {}: {e}", state_file().display()))?;
+    Ok(emulator)
+}
+
+fn emulator_stop() -> Result<()> {
+    match read_state() {
+        Some(emulator) if is_our_server(emulator.pid) => {
+            run(Command::new("kill").arg(emulator.pid.to_string()))?;
+            let _ = std::fs::remove_file(state_file());
+            println!("emulator (pid {}) stopped", emulator.pid);
+        }
+        Some(emulator) => {
+            let _ = std::fs::remove_file(state_file());
+            println!("emulator (pid {}) was not running", emulator.pid);
+        }
+        None => println!("no emulator started by xtask"),
+    }
+    Ok(())
+}
+
+fn emulator_status() -> Result<()> {
+    match read_state() {
+        Some(emulator) if is_our_server(emulator.pid) => {
+            println!("running: pid {} at {}", emulator.pid, emulator.endpoint);
+            Ok(())
+        }
+        _ => Err("not running".to_string()),
+    }
+}
+
+/// Environment for anything that talks to the emulator: never real AWS, never IMDS.
+fn aws_env(cmd: &mut Command, endpoint: &str) {
+    cmd.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN");
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()));
+    cmd.current_dir(root());
+    cmd
+}
+
+/// Stops the emulator this process started, whatever happens.
+struct StopOnDrop(u32);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if is_our_server(self.0) {
+            let _ = Command::new("kill").arg(self.0.to_string()).status();
+        }
+        let _ = std::fs::remove_file(state_file());
+    }
+}
+
+fn test(extra: &[&str]) -> Result<()> {
+    let started = Instant::now();
+    run(cargo().args(["build", "--workspace", "--bins"]))?;
+    // A fresh emulator for this run only.
+    if let Some(old) = read_state()
+        && is_our_server(old.pid)
+    {
+        let _ = Command::new("kill").arg(old.pid.to_string()).status();
+    }
+    let _ = std::fs::remove_file(state_file());
+    let emulator = emulator_start()?;
+    let _guard = StopOnDrop(emulator.pid);
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace"]).args(extra);
+    aws_env(&mut cmd, &emulator.endpoint);
+    cmd.env("MCK_TEST_ENDPOINT", &emulator.endpoint)
+        .env("MCK_TEST_VENV", venv())
+        .env("MCK_BIN", root().join("target/debug/mck"));
+    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
+        cmd.env("MCK_BIN", Path::new(&dir).join("debug/mck"));
+    }
+    run(&mut cmd)?;
+    eprintln!("xtask: all tests passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn demo() -> Result<()> {
+    run(cargo().args(["build", "--quiet", "-p", "mck-cli"]))?;
+    let emulator = emulator_start()?;
+    let _guard = StopOnDrop(emulator.pid);
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target"));
+    let mck = target.join("debug/mck");
+    let step = |title: &str, args: &[&str]| -> Result<()> {
+        eprintln!("\n\x1b[1m$ mck {}\x1b[0m   # {title}", args.join(" "));
+        let mut cmd = Command::new(&mck);
+        cmd.args(args).current_dir(root());
+        aws_env(&mut cmd, &emulator.endpoint);
+        run(&mut cmd)
+    };
+    eprintln!("xtask: demo against the emulator at {}", emulator.endpoint);
+    step("check the stack file", &["validate", "--stack", "dev"])?;
+    step("create the dev stack", &["up", "--stack", "dev", "--yes"])?;
+    step("what was built", &["outputs", "--stack", "dev"])?;
+    step(
+        "live state matches the stack",
+        &["plan", "--stack", "dev", "--detailed-exitcode", "--stats"],
+    )?;
+    step("remove everything", &["down", "--stack", "dev", "--yes"])?;
+    eprintln!("\nxtask: demo finished; the emulator is stopped");
+    Ok(())
+}

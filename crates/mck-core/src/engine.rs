@@ -50,7 +50,12 @@ impl Engine {
     }
 
     /// Carries out a plan; progress goes to `events`.
-    pub async fn apply(&self, plan: &Plan, events: mpsc::UnboundedSender<ExecEvent>, cancel: CancelToken) -> Summary {
+    pub async fn apply(
+        &self,
+        plan: &Plan,
+        events: mpsc::UnboundedSender<ExecEvent>,
+        cancel: CancelToken,
+    ) -> Summary {
         exec::apply(plan, self.provider.clone(), &self.config, events, cancel).await
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::Engine;
 use crate::exec::{CancelToken, ExecConfig, ExecEvent, Op, Outcome, Summary};
 use crate::graph::DesiredGraph;
 use crate::model::{LogicalId, ResourceKind as K};
@@ -14,7 +15,6 @@ use crate::plan::{Action, Plan};
 use crate::provider::{ErrorClass, Provider};
 use crate::stack::parse_str;
 use crate::testing::FakeCloud;
-use crate::Engine;
 
 const DEV_LIKE: &str = "version: 1\nnetwork:\n  zones: [us-east-1a, us-east-1b, us-east-1c]\n  nat: per-zone\nbastion:\n  ssh_cidrs: [198.51.100.0/24]\n";
 
@@ -40,11 +40,19 @@ async fn run(engine: &Engine, plan: &Plan) -> (Summary, Vec<ExecEvent>) {
 /// Every mutating call on a resource comes after the calls on everything it needs.
 fn assert_dependency_order(cloud: &FakeCloud, desired: &DesiredGraph) {
     let calls = cloud.calls();
-    let first: HashMap<&LogicalId, usize> =
-        calls.iter().enumerate().rev().map(|(idx, c)| (&c.id, idx)).collect();
+    let first: HashMap<&LogicalId, usize> = calls
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(idx, c)| (&c.id, idx))
+        .collect();
     for resource in desired.iter() {
         for dep in desired.dependencies(&resource.id) {
-            assert!(first[dep] < first[&resource.id], "{} was created before {dep}", resource.id);
+            assert!(
+                first[dep] < first[&resource.id],
+                "{} was created before {dep}",
+                resource.id
+            );
         }
     }
 }
@@ -65,23 +73,36 @@ async fn creates_follow_dependencies_and_waits_for_readiness() {
     // Routes to a NAT gateway start only after it is ready, ~100 s after its create.
     let calls = cloud.calls();
     let nat_created = calls.iter().find(|c| c.id.as_str() == "nat.b").unwrap().at;
-    let route = calls.iter().find(|c| c.id.as_str() == "rt.private.b:0.0.0.0/0").unwrap().at;
+    let route = calls
+        .iter()
+        .find(|c| c.id.as_str() == "rt.private.b:0.0.0.0/0")
+        .unwrap()
+        .at;
     let waited = route - nat_created;
-    assert!(waited >= Duration::from_secs(100) && waited <= Duration::from_secs(111), "{waited:?}");
+    assert!(
+        waited >= Duration::from_secs(100) && waited <= Duration::from_secs(111),
+        "{waited:?}"
+    );
     // Adaptive polling: a 100 s wait costs a logarithmic number of checks, not one per 200 ms.
     let polls = cloud.polls("nat.b");
     // 10 checks at 200 ms, then intervals growing by 10 % each: ~50 for 100 s.
     assert!((20..=60).contains(&polls), "{polls} polls");
     assert_eq!(cloud.len("t"), desired.len());
     let tags = cloud.tags("t");
-    assert!(tags.iter().all(|t| t["mck:stack"] == "t" && t.contains_key("mck:id")));
+    assert!(
+        tags.iter()
+            .all(|t| t["mck:stack"] == "t" && t.contains_key("mck:id"))
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn concurrency_is_bounded() {
     let cloud = Arc::new(FakeCloud::new().with_call_latency(Duration::from_millis(50)));
     let desired = desired(DEV_LIKE);
-    let config = ExecConfig { concurrency: 3, ..ExecConfig::default() };
+    let config = ExecConfig {
+        concurrency: 3,
+        ..ExecConfig::default()
+    };
     let engine = engine(&cloud, config);
     let plan = engine.plan(desired.clone()).await.unwrap();
     let (summary, _) = run(&engine, &plan).await;
@@ -104,12 +125,23 @@ async fn a_failed_step_skips_dependents_and_independent_branches_continue() {
     let engine = engine(&cloud, ExecConfig::default());
     let plan = engine.plan(desired.clone()).await.unwrap();
     let (summary, _) = run(&engine, &plan).await;
-    let outcome = |id: &str| summary.results.iter().find(|r| r.id.as_str() == id).unwrap().outcome.clone();
+    let outcome = |id: &str| {
+        summary
+            .results
+            .iter()
+            .find(|r| r.id.as_str() == id)
+            .unwrap()
+            .outcome
+            .clone()
+    };
     assert!(matches!(outcome("subnet.public.a"), Outcome::Failed(_)));
     assert!(matches!(outcome("nat.a"), Outcome::Skipped(_)));
     assert!(matches!(outcome("bastion"), Outcome::Skipped(_)));
     assert!(matches!(outcome("eip.bastion"), Outcome::Skipped(_)));
-    assert!(matches!(outcome("rt.private.a:0.0.0.0/0"), Outcome::Skipped(_)));
+    assert!(matches!(
+        outcome("rt.private.a:0.0.0.0/0"),
+        Outcome::Skipped(_)
+    ));
     assert_eq!(outcome("nat.b"), Outcome::Done);
     assert_eq!(outcome("subnet.public.b"), Outcome::Done);
     assert_eq!(outcome("sg.db"), Outcome::Done);
@@ -117,7 +149,11 @@ async fn a_failed_step_skips_dependents_and_independent_branches_continue() {
     assert!(matches!(summary.sorted()[0].outcome, Outcome::Failed(_)));
     // A re-run converges: only what was missing is created.
     let plan = engine.plan(desired.clone()).await.unwrap();
-    assert!(plan.steps().iter().all(|s| matches!(s.action, Action::Create | Action::NoOp)));
+    assert!(
+        plan.steps()
+            .iter()
+            .all(|s| matches!(s.action, Action::Create | Action::NoOp))
+    );
     let (summary, _) = run(&engine, &plan).await;
     assert!(summary.is_success());
     assert_eq!(cloud.len("t"), desired.len());
@@ -133,9 +169,16 @@ async fn transient_errors_are_retried_and_invalid_ones_are_not() {
     let plan = engine.plan(desired.clone()).await.unwrap();
     let (summary, events) = run(&engine, &plan).await;
     assert!(summary.is_success(), "{summary:?}");
-    let retries = events.iter().filter(|e| matches!(e, ExecEvent::Retrying { .. })).count();
+    let retries = events
+        .iter()
+        .filter(|e| matches!(e, ExecEvent::Retrying { .. }))
+        .count();
     assert_eq!(retries, 3);
-    let vpc_creates = cloud.calls().iter().filter(|c| c.id.as_str() == "vpc").count();
+    let vpc_creates = cloud
+        .calls()
+        .iter()
+        .filter(|c| c.id.as_str() == "vpc")
+        .count();
     assert_eq!(vpc_creates, 3);
 }
 
@@ -148,14 +191,24 @@ async fn readiness_times_out_with_the_last_status() {
     let engine = engine(&cloud, ExecConfig::default());
     let plan = engine.plan(desired).await.unwrap();
     let (summary, _) = run(&engine, &plan).await;
-    let nat = summary.results.iter().find(|r| r.id.as_str() == "nat.a").unwrap();
-    let Outcome::Failed(message) = &nat.outcome else { panic!("{nat:?}") };
-    assert!(message.starts_with("timed out after 2") && message.ends_with("(last status: pending)"), "{message}");
+    let nat = summary
+        .results
+        .iter()
+        .find(|r| r.id.as_str() == "nat.a")
+        .unwrap();
+    let Outcome::Failed(message) = &nat.outcome else {
+        panic!("{nat:?}")
+    };
+    assert!(
+        message.starts_with("timed out after 2") && message.ends_with("(last status: pending)"),
+        "{message}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn down_deletes_in_reverse_order_which_the_fake_enforces() {
-    let cloud = Arc::new(FakeCloud::new().with_delete_latency(K::Instance, Duration::from_secs(40)));
+    let cloud =
+        Arc::new(FakeCloud::new().with_delete_latency(K::Instance, Duration::from_secs(40)));
     let desired = desired(DEV_LIKE);
     let engine = engine(&cloud, ExecConfig::default());
     let plan = engine.plan(desired.clone()).await.unwrap();
@@ -167,7 +220,11 @@ async fn down_deletes_in_reverse_order_which_the_fake_enforces() {
     assert!(summary.is_success(), "{:?}", summary.sorted().first());
     // FakeCloud refuses a delete while something references the resource, so success alone
     // proves the order; no dependency violation was even retried.
-    assert!(!events.iter().any(|e| matches!(e, ExecEvent::Retrying { .. })));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, ExecEvent::Retrying { .. }))
+    );
     assert_eq!(cloud.len("t"), 0);
 }
 
@@ -178,11 +235,25 @@ async fn the_fake_refuses_deletes_of_resources_in_use() {
     let engine = engine(&cloud, ExecConfig::default());
     let plan = engine.plan(desired).await.unwrap();
     run(&engine, &plan).await;
-    let vpc = plan.steps().iter().find(|s| s.id.as_str() == "vpc").unwrap();
-    let live = engine.read("t").await.unwrap().into_iter().find(|o| o.id == vpc.id).unwrap();
+    let vpc = plan
+        .steps()
+        .iter()
+        .find(|s| s.id.as_str() == "vpc")
+        .unwrap();
+    let live = engine
+        .read("t")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.id == vpc.id)
+        .unwrap();
     let resolved = HashMap::new();
     let tags = Default::default();
-    let ctx = crate::provider::Context { stack: "t", tags: &tags, resolved: &resolved };
+    let ctx = crate::provider::Context {
+        stack: "t",
+        tags: &tags,
+        resolved: &resolved,
+    };
     let err = cloud.delete(&ctx, &live).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::DependencyViolation);
 }
@@ -200,7 +271,13 @@ async fn replace_deletes_dependents_first_and_recreates_them() {
     );
     let desired2 = desired(&moved);
     let plan = engine.plan(desired2.clone()).await.unwrap();
-    let action = |id: &str| plan.steps().iter().find(|s| s.id.as_str() == id).unwrap().action;
+    let action = |id: &str| {
+        plan.steps()
+            .iter()
+            .find(|s| s.id.as_str() == id)
+            .unwrap()
+            .action
+    };
     assert_eq!(action("subnet.public.a"), Action::Replace);
     assert_eq!(action("nat.a"), Action::Replace);
     assert_eq!(action("bastion"), Action::Replace);

@@ -53,12 +53,30 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum ExecEvent {
-    Started { id: LogicalId, kind: ResourceKind, op: Op },
+    Started {
+        id: LogicalId,
+        kind: ResourceKind,
+        op: Op,
+    },
     /// Waiting for the resource to become ready (or gone); `status` is the cloud's word.
-    Waiting { id: LogicalId, status: String, elapsed_ms: u64 },
+    Waiting {
+        id: LogicalId,
+        status: String,
+        elapsed_ms: u64,
+    },
     /// A call failed with a retryable error and will be retried.
-    Retrying { id: LogicalId, attempt: u32, error: String },
-    Finished { id: LogicalId, kind: ResourceKind, op: Op, outcome: Outcome, elapsed_ms: u64 },
+    Retrying {
+        id: LogicalId,
+        attempt: u32,
+        error: String,
+    },
+    Finished {
+        id: LogicalId,
+        kind: ResourceKind,
+        op: Op,
+        outcome: Outcome,
+        elapsed_ms: u64,
+    },
 }
 
 /// The adaptive readiness poller: first check after `first`, then every `elapsed / divisor`,
@@ -72,7 +90,11 @@ pub struct PollConfig {
 
 impl Default for PollConfig {
     fn default() -> Self {
-        PollConfig { first: Duration::from_millis(200), divisor: 10, max_interval: Duration::from_secs(15) }
+        PollConfig {
+            first: Duration::from_millis(200),
+            divisor: 10,
+            max_interval: Duration::from_secs(15),
+        }
     }
 }
 
@@ -92,7 +114,10 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { base: Duration::from_millis(500), cap: Duration::from_secs(20) }
+        RetryPolicy {
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(20),
+        }
     }
 }
 
@@ -109,7 +134,10 @@ impl RetryPolicy {
 
     /// Backoff before retry `attempt` (1-based), jittered between half and all of the bound.
     pub fn backoff(&self, attempt: u32, salt: &str) -> Duration {
-        let exp = self.base.saturating_mul(1u32 << attempt.min(16)).min(self.cap);
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.cap);
         let jitter = RandomState::new().hash_one((attempt, salt)) % 1000;
         exp / 2 + exp / 2 * u32::try_from(jitter).unwrap_or(0) / 1000
     }
@@ -126,7 +154,11 @@ pub struct ExecConfig {
 
 impl Default for ExecConfig {
     fn default() -> Self {
-        ExecConfig { concurrency: 32, poll: PollConfig::default(), retry: RetryPolicy::default() }
+        ExecConfig {
+            concurrency: 32,
+            poll: PollConfig::default(),
+            retry: RetryPolicy::default(),
+        }
     }
 }
 
@@ -140,7 +172,10 @@ pub struct CancelToken {
 impl Default for CancelToken {
     fn default() -> Self {
         let (tx, rx) = watch::channel(false);
-        CancelToken { tx: Arc::new(tx), rx }
+        CancelToken {
+            tx: Arc::new(tx),
+            rx,
+        }
     }
 }
 
@@ -230,7 +265,10 @@ impl ExecGraph {
                 delete_node.insert(step_idx, nodes.len());
                 nodes.push(NodeKind::Delete(step_idx));
             }
-            if matches!(step.action, Action::Create | Action::Update | Action::Replace) {
+            if matches!(
+                step.action,
+                Action::Create | Action::Update | Action::Replace
+            ) {
                 apply_node.insert(&step.id, nodes.len());
                 nodes.push(NodeKind::Apply(step_idx));
             }
@@ -283,7 +321,11 @@ impl ExecGraph {
             preds_left[to] += 1;
             succs[from].push(to);
         }
-        ExecGraph { nodes, preds_left, succs }
+        ExecGraph {
+            nodes,
+            preds_left,
+            succs,
+        }
     }
 }
 
@@ -311,7 +353,9 @@ pub async fn apply(
 
     loop {
         while !cancel.is_cancelled() && running.len() < concurrency {
-            let Some(node_idx) = ready.pop_front() else { break };
+            let Some(node_idx) = ready.pop_front() else {
+                break;
+            };
             match graph.nodes[node_idx] {
                 NodeKind::Barrier(_) => {
                     // Barriers complete at once; their successors become ready.
@@ -326,7 +370,11 @@ pub async fn apply(
                         _ => Op::Create,
                     };
                     state[node_idx] = NodeState::Running;
-                    let _ = events.send(ExecEvent::Started { id: step.id.clone(), kind: step.kind, op });
+                    let _ = events.send(ExecEvent::Started {
+                        id: step.id.clone(),
+                        kind: step.kind,
+                        op,
+                    });
                     let mut deps: HashMap<LogicalId, Observed> = HashMap::new();
                     for dep in plan.desired().dependencies(&step.id) {
                         if let Some(o) = resolved.get(dep) {
@@ -401,14 +449,27 @@ pub async fn apply(
             outcome: outcome.clone(),
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         });
-        results.push(StepResult { id: step.id.clone(), kind: step.kind, op, outcome: outcome.clone() });
+        results.push(StepResult {
+            id: step.id.clone(),
+            kind: step.kind,
+            op,
+            outcome: outcome.clone(),
+        });
         let ok = outcome == Outcome::Done;
         let cancelled = outcome == Outcome::Cancelled;
         state[node_idx] = NodeState::Finished(outcome);
         if ok {
             release(node_idx, &graph, &mut preds_left, &mut state, &mut ready);
         } else if !cancelled {
-            skip_dependents(node_idx, &step.id, &graph, &mut state, plan, &events, &mut results);
+            skip_dependents(
+                node_idx,
+                &step.id,
+                &graph,
+                &mut state,
+                plan,
+                &events,
+                &mut results,
+            );
         }
     }
 
@@ -425,10 +486,18 @@ pub async fn apply(
             } else {
                 Op::Create
             };
-            results.push(StepResult { id: step.id.clone(), kind: step.kind, op, outcome: Outcome::Cancelled });
+            results.push(StepResult {
+                id: step.id.clone(),
+                kind: step.kind,
+                op,
+                outcome: Outcome::Cancelled,
+            });
         }
     }
-    Summary { results, elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX) }
+    Summary {
+        results,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    }
 }
 
 fn release(
@@ -477,7 +546,12 @@ fn skip_dependents(
                 outcome: outcome.clone(),
                 elapsed_ms: 0,
             });
-            results.push(StepResult { id: step.id.clone(), kind: step.kind, op, outcome });
+            results.push(StepResult {
+                id: step.id.clone(),
+                kind: step.kind,
+                op,
+                outcome,
+            });
         }
         stack.extend(graph.succs[node_idx].iter().copied());
     }
@@ -507,22 +581,34 @@ impl Work {
     /// Ok(Some) after create/update (fresh state), Ok(None) after delete, Err(message) on failure.
     async fn run(self) -> Result<Option<Observed>, String> {
         let deadline = Instant::now() + self.timeout;
-        let ctx = Context { stack: &self.stack, tags: &self.tags, resolved: &self.deps };
-        let span = tracing::info_span!("step", stack = %self.stack, id = %self.id, op = self.op.as_str());
+        let ctx = Context {
+            stack: &self.stack,
+            tags: &self.tags,
+            resolved: &self.deps,
+        };
+        let span =
+            tracing::info_span!("step", stack = %self.stack, id = %self.id, op = self.op.as_str());
         let _enter = span.enter();
         let target = match self.op {
             Op::Create => {
                 let spec = self.spec.as_ref().expect("create has a spec");
-                self.with_retry(deadline, || self.provider.create(&ctx, &self.id, spec)).await?
+                self.with_retry(deadline, || self.provider.create(&ctx, &self.id, spec))
+                    .await?
             }
             Op::Update => {
                 let spec = self.spec.as_ref().expect("update has a spec");
                 let live = self.live.as_ref().expect("update has live state");
-                self.with_retry(deadline, || self.provider.update(&ctx, spec, live, &self.changed)).await?
+                self.with_retry(deadline, || {
+                    self.provider.update(&ctx, spec, live, &self.changed)
+                })
+                .await?
             }
             Op::Delete => {
                 let live = self.live.as_ref().expect("delete has live state");
-                match self.with_retry(deadline, || self.provider.delete(&ctx, live)).await {
+                match self
+                    .with_retry(deadline, || self.provider.delete(&ctx, live))
+                    .await
+                {
                     Ok(()) => {}
                     Err(message) if message == GONE => return Ok(None),
                     Err(message) => return Err(message),
@@ -549,7 +635,9 @@ impl Work {
                 Err(err) => {
                     attempt += 1;
                     let wait = self.retry.backoff(attempt, self.id.as_str());
-                    if !RetryPolicy::should_retry(err.class, self.op) || Instant::now() + wait > deadline {
+                    if !RetryPolicy::should_retry(err.class, self.op)
+                        || Instant::now() + wait > deadline
+                    {
                         let blocked = if err.class == ErrorClass::DependencyViolation {
                             " (something still uses it)"
                         } else {
@@ -558,7 +646,11 @@ impl Work {
                         return Err(format!("{}{blocked}", err.message));
                     }
                     tracing::debug!(attempt, error = %err.message, "retrying");
-                    let _ = self.events.send(ExecEvent::Retrying { id: self.id.clone(), attempt, error: err.message });
+                    let _ = self.events.send(ExecEvent::Retrying {
+                        id: self.id.clone(),
+                        attempt,
+                        error: err.message,
+                    });
                     tokio::time::sleep(wait).await;
                 }
             }
@@ -569,23 +661,37 @@ impl Work {
         Err(GONE.to_string())
     }
 
-    async fn wait(&self, ctx: &Context<'_>, target: &Observed, deadline: Instant) -> Result<Option<Observed>, String> {
+    async fn wait(
+        &self,
+        ctx: &Context<'_>,
+        target: &Observed,
+        deadline: Instant,
+    ) -> Result<Option<Observed>, String> {
         let started = Instant::now();
         let mut last_status;
         loop {
             let readiness = match self.provider.poll(ctx, target).await {
                 Ok(r) => r,
-                Err(err) if err.class == ErrorClass::NotFound && self.op == Op::Delete => Readiness::Gone,
-                Err(err) if RetryPolicy::should_retry(err.class, Op::Create) => Readiness::Pending(err.message),
+                Err(err) if err.class == ErrorClass::NotFound && self.op == Op::Delete => {
+                    Readiness::Gone
+                }
+                Err(err) if RetryPolicy::should_retry(err.class, Op::Create) => {
+                    Readiness::Pending(err.message)
+                }
                 Err(err) => return Err(err.message),
             };
             match (readiness, self.op) {
                 (Readiness::Ready(observed), Op::Create | Op::Update) => return Ok(Some(observed)),
                 (Readiness::Gone, Op::Delete) => return Ok(None),
                 (Readiness::Gone, _) => {
-                    return Err(format!("{} disappeared while waiting for it to become ready", target.cloud_id));
+                    return Err(format!(
+                        "{} disappeared while waiting for it to become ready",
+                        target.cloud_id
+                    ));
                 }
-                (Readiness::Failed(why), _) => return Err(format!("{} failed: {why}", target.cloud_id)),
+                (Readiness::Failed(why), _) => {
+                    return Err(format!("{} failed: {why}", target.cloud_id));
+                }
                 (Readiness::Pending(status), _) => last_status = status,
                 (Readiness::Ready(_), Op::Delete) => last_status = "still exists".to_string(),
             }
@@ -596,7 +702,11 @@ impl Work {
                     "timed out after {}s waiting for {} to be {} (last status: {last_status})",
                     elapsed.as_secs(),
                     target.cloud_id,
-                    if self.op == Op::Delete { "deleted" } else { "ready" },
+                    if self.op == Op::Delete {
+                        "deleted"
+                    } else {
+                        "ready"
+                    },
                 ));
             }
             let _ = self.events.send(ExecEvent::Waiting {
@@ -622,9 +732,18 @@ mod tests {
     #[test]
     fn poll_interval_grows_with_elapsed_time_and_is_capped() {
         let poll = PollConfig::default();
-        assert_eq!(poll.next_interval(Duration::ZERO), Duration::from_millis(200));
-        assert_eq!(poll.next_interval(Duration::from_secs(10)), Duration::from_secs(1));
-        assert_eq!(poll.next_interval(Duration::from_secs(3600)), Duration::from_secs(15));
+        assert_eq!(
+            poll.next_interval(Duration::ZERO),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            poll.next_interval(Duration::from_secs(10)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            poll.next_interval(Duration::from_secs(3600)),
+            Duration::from_secs(15)
+        );
     }
 
     #[test]

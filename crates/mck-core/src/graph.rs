@@ -18,9 +18,18 @@ pub enum GraphError {
     #[error("two resources have the logical id `{0}`")]
     DuplicateId(LogicalId),
     #[error("`{from}` references `{to}` ({kind}), which the stack does not define")]
-    MissingReference { from: LogicalId, to: LogicalId, kind: ResourceKind },
+    MissingReference {
+        from: LogicalId,
+        to: LogicalId,
+        kind: ResourceKind,
+    },
     #[error("`{from}` references `{to}` as {expected}, but it is {actual}")]
-    WrongKind { from: LogicalId, to: LogicalId, expected: ResourceKind, actual: ResourceKind },
+    WrongKind {
+        from: LogicalId,
+        to: LogicalId,
+        expected: ResourceKind,
+        actual: ResourceKind,
+    },
     #[error("dependency cycle: {}", .0.iter().map(LogicalId::as_str).collect::<Vec<_>>().join(" -> "))]
     Cycle(Vec<LogicalId>),
 }
@@ -64,11 +73,20 @@ impl DesiredGraph {
             let resource = &graph[node];
             for (kind, dep) in resource.spec.dependencies() {
                 let Some(&dep_node) = index.get(&dep) else {
-                    return Err(GraphError::MissingReference { from: resource.id.clone(), to: dep, kind });
+                    return Err(GraphError::MissingReference {
+                        from: resource.id.clone(),
+                        to: dep,
+                        kind,
+                    });
                 };
                 let actual = graph[dep_node].kind();
                 if actual != kind {
-                    return Err(GraphError::WrongKind { from: resource.id.clone(), to: dep, expected: kind, actual });
+                    return Err(GraphError::WrongKind {
+                        from: resource.id.clone(),
+                        to: dep,
+                        expected: kind,
+                        actual,
+                    });
                 }
                 edges.push((node, dep_node));
             }
@@ -135,21 +153,37 @@ impl DesiredGraph {
     /// The ids `id` needs directly.
     pub fn dependencies(&self, id: &LogicalId) -> Vec<&LogicalId> {
         match self.index.get(id) {
-            Some(&n) => self.graph.neighbors_directed(n, Direction::Outgoing).map(|d| &self.graph[d].id).collect(),
+            Some(&n) => self
+                .graph
+                .neighbors_directed(n, Direction::Outgoing)
+                .map(|d| &self.graph[d].id)
+                .collect(),
             None => Vec::new(),
         }
     }
 
     /// How long to wait for a resource of `kind` to become ready or gone.
     pub fn timeout(&self, kind: ResourceKind) -> Duration {
-        self.timeouts.get(&kind).copied().unwrap_or(self.default_timeout)
+        self.timeouts
+            .get(&kind)
+            .copied()
+            .unwrap_or(self.default_timeout)
     }
 
     /// Graphviz DOT, one node per resource labelled with id and kind.
     pub fn to_dot(&self) -> String {
-        let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n", self.stack);
+        let mut out = format!(
+            "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+            self.stack
+        );
         for resource in self.iter() {
-            let _ = writeln!(out, "  \"{}\" [label=\"{}\\n{}\"];", resource.id, resource.id, resource.kind());
+            let _ = writeln!(
+                out,
+                "  \"{}\" [label=\"{}\\n{}\"];",
+                resource.id,
+                resource.id,
+                resource.kind()
+            );
         }
         for resource in self.iter() {
             for dep in self.sorted_deps(&resource.id) {
@@ -163,9 +197,15 @@ impl DesiredGraph {
     /// A Mermaid flowchart; node names are indices because Mermaid ids cannot hold dots or slashes.
     pub fn to_mermaid(&self) -> String {
         let mut out = String::from("flowchart LR\n");
-        let position: HashMap<&LogicalId, usize> = self.iter().enumerate().map(|(i, r)| (&r.id, i)).collect();
+        let position: HashMap<&LogicalId, usize> =
+            self.iter().enumerate().map(|(i, r)| (&r.id, i)).collect();
         for (idx, resource) in self.iter().enumerate() {
-            let _ = writeln!(out, "  n{idx}[\"{}<br/><small>{}</small>\"]", resource.id, resource.kind());
+            let _ = writeln!(
+                out,
+                "  n{idx}[\"{}<br/><small>{}</small>\"]",
+                resource.id,
+                resource.kind()
+            );
         }
         for resource in self.iter() {
             for dep in self.sorted_deps(&resource.id) {
@@ -190,7 +230,10 @@ fn topological_order(graph: &DiGraph<Resource, ()>) -> Result<Vec<NodeIndex>, Gr
             let mut ids: Vec<LogicalId> = scc.iter().map(|&n| graph[n].id.clone()).collect();
             ids.sort();
             // Walk the cycle from its smallest id so the report reads as a path.
-            let start = *scc.iter().min_by_key(|&&n| &graph[n].id).expect("non-empty");
+            let start = *scc
+                .iter()
+                .min_by_key(|&&n| &graph[n].id)
+                .expect("non-empty");
             let mut path = vec![graph[start].id.clone()];
             let mut current = start;
             loop {
@@ -209,8 +252,10 @@ fn topological_order(graph: &DiGraph<Resource, ()>) -> Result<Vec<NodeIndex>, Gr
         }
     }
     // Kahn's algorithm over "needs" edges, smallest id first.
-    let mut remaining: Vec<usize> =
-        graph.node_indices().map(|n| graph.neighbors_directed(n, Direction::Outgoing).count()).collect();
+    let mut remaining: Vec<usize> = graph
+        .node_indices()
+        .map(|n| graph.neighbors_directed(n, Direction::Outgoing).count())
+        .collect();
     let mut ready: std::collections::BTreeSet<(&LogicalId, NodeIndex)> = graph
         .node_indices()
         .filter(|&n| remaining[n.index()] == 0)

@@ -60,10 +60,27 @@ fn resources(stack: &Stack) -> Vec<Resource> {
     let cfg = &stack.config;
     let net = &cfg.network;
     let mut out = Vec::new();
-    let mut add = |id: String, spec: ResourceSpec| out.push(Resource { id: LogicalId::new(id), spec });
+    let mut add = |id: String, spec: ResourceSpec| {
+        out.push(Resource {
+            id: LogicalId::new(id),
+            spec,
+        })
+    };
 
-    add("vpc".into(), ResourceSpec::Vpc(VpcSpec { cidr: net.cidr.clone(), enable_dns_support: true, enable_dns_hostnames: true }));
-    add("igw".into(), ResourceSpec::InternetGateway(InternetGatewaySpec { vpc: Ref::new("vpc") }));
+    add(
+        "vpc".into(),
+        ResourceSpec::Vpc(VpcSpec {
+            cidr: net.cidr.clone(),
+            enable_dns_support: true,
+            enable_dns_hostnames: true,
+        }),
+    );
+    add(
+        "igw".into(),
+        ResourceSpec::InternetGateway(InternetGatewaySpec {
+            vpc: Ref::new("vpc"),
+        }),
+    );
 
     let tiers = net.tiers();
     for (tier, cidrs) in &tiers {
@@ -81,7 +98,12 @@ fn resources(stack: &Stack) -> Vec<Resource> {
     }
 
     // Public routing.
-    add("rt.public".into(), ResourceSpec::RouteTable(RouteTableSpec { vpc: Ref::new("vpc") }));
+    add(
+        "rt.public".into(),
+        ResourceSpec::RouteTable(RouteTableSpec {
+            vpc: Ref::new("vpc"),
+        }),
+    );
     let rt_public = LogicalId::new("rt.public");
     add(
         RouteSpec::logical_id(&rt_public, "0.0.0.0/0").to_string(),
@@ -95,13 +117,21 @@ fn resources(stack: &Stack) -> Vec<Resource> {
     // NAT gateways.
     let nat_zones: Vec<&str> = match net.nat {
         NatMode::PerZone => net.zones.iter().map(|z| zone_suffix(z)).collect(),
-        NatMode::Single => net.zones.first().map(|z| zone_suffix(z)).into_iter().collect(),
+        NatMode::Single => net
+            .zones
+            .first()
+            .map(|z| zone_suffix(z))
+            .into_iter()
+            .collect(),
         NatMode::None => Vec::new(),
     };
     for z in &nat_zones {
         add(
             format!("eip.nat.{z}"),
-            ResourceSpec::ElasticIp(ElasticIpSpec { instance: None, internet_gateway: Ref::new("igw") }),
+            ResourceSpec::ElasticIp(ElasticIpSpec {
+                instance: None,
+                internet_gateway: Ref::new("igw"),
+            }),
         );
         add(
             format!("nat.{z}"),
@@ -116,8 +146,17 @@ fn resources(stack: &Stack) -> Vec<Resource> {
     for zone in &net.zones {
         let z = zone_suffix(zone);
         let rt = format!("rt.private.{z}");
-        add(rt.clone(), ResourceSpec::RouteTable(RouteTableSpec { vpc: Ref::new("vpc") }));
-        let nat = if nat_zones.contains(&z) { Some(z) } else { nat_zones.first().copied() };
+        add(
+            rt.clone(),
+            ResourceSpec::RouteTable(RouteTableSpec {
+                vpc: Ref::new("vpc"),
+            }),
+        );
+        let nat = if nat_zones.contains(&z) {
+            Some(z)
+        } else {
+            nat_zones.first().copied()
+        };
         if let Some(nat) = nat {
             add(
                 RouteSpec::logical_id(&LogicalId::new(rt.clone()), "0.0.0.0/0").to_string(),
@@ -128,7 +167,11 @@ fn resources(stack: &Stack) -> Vec<Resource> {
                 }),
             );
         }
-        for (tier, table) in [("public", "rt.public".to_string()), ("private", rt.clone()), ("data", rt.clone())] {
+        for (tier, table) in [
+            ("public", "rt.public".to_string()),
+            ("private", rt.clone()),
+            ("data", rt.clone()),
+        ] {
             let subnet = LogicalId::new(format!("subnet.{tier}.{z}"));
             add(
                 RouteTableAssociationSpec::logical_id(&subnet).to_string(),
@@ -165,17 +208,52 @@ fn resources(stack: &Stack) -> Vec<Resource> {
     let anywhere = || RulePeer::Cidr("0.0.0.0/0".into());
     rules.push(tcp("alb", 80, anywhere(), "HTTP from the internet"));
     rules.push(tcp("alb", 443, anywhere(), "HTTPS from the internet"));
-    rules.push(tcp("app", 80, from_group("alb"), "HTTP from the load balancer"));
-    rules.push(tcp("app", 22, from_group("bastion"), "SSH from the bastion"));
+    rules.push(tcp(
+        "app",
+        80,
+        from_group("alb"),
+        "HTTP from the load balancer",
+    ));
+    rules.push(tcp(
+        "app",
+        22,
+        from_group("bastion"),
+        "SSH from the bastion",
+    ));
     if let Some(bastion) = &cfg.bastion {
         for cidr in &bastion.ssh_cidrs {
-            rules.push(tcp("bastion", 22, RulePeer::Cidr(cidr.clone()), "SSH from the allow-list"));
+            rules.push(tcp(
+                "bastion",
+                22,
+                RulePeer::Cidr(cidr.clone()),
+                "SSH from the allow-list",
+            ));
         }
     }
-    rules.push(tcp("db", 3306, from_group("app"), "MySQL from the app servers"));
-    rules.push(tcp("db", 3306, from_group("bastion"), "MySQL from the bastion"));
-    rules.push(tcp("redis", 6379, from_group("app"), "Redis from the app servers"));
-    rules.push(tcp("efs", 2049, from_group("app"), "NFS from the app servers"));
+    rules.push(tcp(
+        "db",
+        3306,
+        from_group("app"),
+        "MySQL from the app servers",
+    ));
+    rules.push(tcp(
+        "db",
+        3306,
+        from_group("bastion"),
+        "MySQL from the bastion",
+    ));
+    rules.push(tcp(
+        "redis",
+        6379,
+        from_group("app"),
+        "Redis from the app servers",
+    ));
+    rules.push(tcp(
+        "efs",
+        2049,
+        from_group("app"),
+        "NFS from the app servers",
+    ));
     for (name, _) in SECURITY_GROUPS {
         rules.push(SecurityGroupRuleSpec {
             group: Ref::new(format!("sg.{name}")),
@@ -188,7 +266,10 @@ fn resources(stack: &Stack) -> Vec<Resource> {
         });
     }
     for rule in rules {
-        add(rule.own_logical_id().to_string(), ResourceSpec::SecurityGroupRule(rule));
+        add(
+            rule.own_logical_id().to_string(),
+            ResourceSpec::SecurityGroupRule(rule),
+        );
     }
 
     // Bastion.
@@ -204,7 +285,10 @@ fn resources(stack: &Stack) -> Vec<Resource> {
                 instance_type: bastion.instance_type.clone(),
                 ami: match &bastion.ami.id {
                     Some(id) => AmiSelector::Id(id.clone()),
-                    None => AmiSelector::Lookup { name_pattern: bastion.ami.name.clone(), owner: bastion.ami.owner.clone() },
+                    None => AmiSelector::Lookup {
+                        name_pattern: bastion.ami.name.clone(),
+                        owner: bastion.ami.owner.clone(),
+                    },
                 },
                 key_name: bastion.key_name.clone(),
                 root_volume_gb: bastion.root_volume_gb,
@@ -214,7 +298,10 @@ fn resources(stack: &Stack) -> Vec<Resource> {
         );
         add(
             "eip.bastion".into(),
-            ResourceSpec::ElasticIp(ElasticIpSpec { instance: Some(Ref::new("bastion")), internet_gateway: Ref::new("igw") }),
+            ResourceSpec::ElasticIp(ElasticIpSpec {
+                instance: Some(Ref::new("bastion")),
+                internet_gateway: Ref::new("igw"),
+            }),
         );
     }
     out

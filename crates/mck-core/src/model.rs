@@ -111,14 +111,18 @@ impl ResourceKind {
 
     /// Whether `self` depends, directly or transitively, on `other`.
     pub fn depends_on(self, other: ResourceKind) -> bool {
-        self.referenced_kinds().iter().any(|&k| k == other || k.depends_on(other))
+        self.referenced_kinds()
+            .iter()
+            .any(|&k| k == other || k.depends_on(other))
     }
 
     /// Kinds that AWS lets us tag; the others are owned through their parent.
     pub fn is_taggable(self) -> bool {
         !matches!(
             self,
-            ResourceKind::Route | ResourceKind::RouteTableAssociation | ResourceKind::SecurityGroupRule
+            ResourceKind::Route
+                | ResourceKind::RouteTableAssociation
+                | ResourceKind::SecurityGroupRule
         )
     }
 }
@@ -136,7 +140,10 @@ pub struct Ref<K> {
 
 impl<K: KindMarker> Ref<K> {
     pub fn new(id: impl Into<String>) -> Ref<K> {
-        Ref { id: LogicalId::new(id), _kind: PhantomData }
+        Ref {
+            id: LogicalId::new(id),
+            _kind: PhantomData,
+        }
     }
 
     pub fn id(&self) -> &LogicalId {
@@ -154,7 +161,10 @@ impl<K: KindMarker> Ref<K> {
 
 impl<K> Clone for Ref<K> {
     fn clone(&self) -> Self {
-        Ref { id: self.id.clone(), _kind: PhantomData }
+        Ref {
+            id: self.id.clone(),
+            _kind: PhantomData,
+        }
     }
 }
 
@@ -261,11 +271,21 @@ pub struct Field {
 }
 
 fn mutable(name: &'static str, value: impl Into<Value>) -> Field {
-    Field { name, value: value.into(), mutability: Mutability::Mutable, sensitive: false }
+    Field {
+        name,
+        value: value.into(),
+        mutability: Mutability::Mutable,
+        sensitive: false,
+    }
 }
 
 fn immutable(name: &'static str, value: impl Into<Value>) -> Field {
-    Field { name, value: value.into(), mutability: Mutability::Immutable, sensitive: false }
+    Field {
+        name,
+        value: value.into(),
+        mutability: Mutability::Immutable,
+        sensitive: false,
+    }
 }
 
 /// Tags applied to every taggable resource besides `mck:stack` and `mck:id`.
@@ -406,9 +426,16 @@ impl SecurityGroupRuleSpec {
         to_port: i32,
         peer: &str,
     ) -> LogicalId {
-        let ports = if protocol == "-1" { "all".to_string() } else { format!("{from_port}-{to_port}") };
+        let ports = if protocol == "-1" {
+            "all".to_string()
+        } else {
+            format!("{from_port}-{to_port}")
+        };
         let protocol = if protocol == "-1" { "all" } else { protocol };
-        LogicalId::new(format!("{group}/{}/{protocol}/{ports}/{peer}", direction.as_str()))
+        LogicalId::new(format!(
+            "{group}/{}/{protocol}/{ports}/{peer}",
+            direction.as_str()
+        ))
     }
 
     pub fn own_logical_id(&self) -> LogicalId {
@@ -527,7 +554,14 @@ impl ResourceSpec {
                     immutable("key_name", s.key_name.as_deref()),
                     immutable("root_volume_size", s.root_volume_gb),
                     immutable("root_volume_encrypted", s.root_volume_encrypted),
-                    mutable("metadata_http_tokens", if s.imdsv2_required { "required" } else { "optional" }),
+                    mutable(
+                        "metadata_http_tokens",
+                        if s.imdsv2_required {
+                            "required"
+                        } else {
+                            "optional"
+                        },
+                    ),
                 ];
                 if let AmiSelector::Id(ami) = &s.ami {
                     fields.push(immutable("ami", ami.as_str()));
@@ -535,7 +569,10 @@ impl ResourceSpec {
                 fields
             }
             ResourceSpec::ElasticIp(s) => {
-                vec![mutable("instance_id", s.instance.as_ref().map(Ref::value).unwrap_or(Value::Null))]
+                vec![mutable(
+                    "instance_id",
+                    s.instance.as_ref().map(Ref::value).unwrap_or(Value::Null),
+                )]
             }
             ResourceSpec::NatGateway(s) => vec![
                 immutable("subnet_id", s.subnet.value()),
@@ -596,17 +633,37 @@ mod tests {
     fn kind_order_respects_references() {
         for (idx, kind) in ResourceKind::ALL.iter().enumerate() {
             for referenced in kind.referenced_kinds() {
-                let ref_idx = ResourceKind::ALL.iter().position(|k| k == referenced).unwrap();
-                assert!(ref_idx < idx, "{kind} references the later kind {referenced}");
+                let ref_idx = ResourceKind::ALL
+                    .iter()
+                    .position(|k| k == referenced)
+                    .unwrap();
+                assert!(
+                    ref_idx < idx,
+                    "{kind} references the later kind {referenced}"
+                );
             }
         }
     }
 
     #[test]
     fn rule_ids_are_derived_from_content() {
-        let id = SecurityGroupRuleSpec::logical_id(&"sg.app".into(), Direction::Ingress, "tcp", 80, 80, "sg.alb");
+        let id = SecurityGroupRuleSpec::logical_id(
+            &"sg.app".into(),
+            Direction::Ingress,
+            "tcp",
+            80,
+            80,
+            "sg.alb",
+        );
         assert_eq!(id.as_str(), "sg.app/ingress/tcp/80-80/sg.alb");
-        let all = SecurityGroupRuleSpec::logical_id(&"sg.app".into(), Direction::Egress, "-1", 0, 0, "0.0.0.0/0");
+        let all = SecurityGroupRuleSpec::logical_id(
+            &"sg.app".into(),
+            Direction::Egress,
+            "-1",
+            0,
+            0,
+            "0.0.0.0/0",
+        );
         assert_eq!(all.as_str(), "sg.app/egress/all/all/0.0.0.0/0");
     }
 }

@@ -143,7 +143,10 @@ pub fn diff(desired: Arc<DesiredGraph>, mut observed: Vec<Observed>) -> Plan {
                 live: None,
             },
             Some(live) => {
-                let changes: Vec<FieldChange> = fields.iter().filter_map(|f| compare(f, live, &actions)).collect();
+                let changes: Vec<FieldChange> = fields
+                    .iter()
+                    .filter_map(|f| compare(f, live, &actions))
+                    .collect();
                 let replace_reason = changes
                     .iter()
                     .filter(|c| c.forces_replacement)
@@ -161,8 +164,9 @@ pub fn diff(desired: Arc<DesiredGraph>, mut observed: Vec<Observed>) -> Plan {
                     kind: resource.kind(),
                     action,
                     changes,
-                    reason: (!replace_reason.is_empty())
-                        .then(|| format!("{} cannot be changed in place", replace_reason.join(", "))),
+                    reason: (!replace_reason.is_empty()).then(|| {
+                        format!("{} cannot be changed in place", replace_reason.join(", "))
+                    }),
                     desired: Some(resource.spec.clone()),
                     live: Some(live.clone()),
                 }
@@ -179,15 +183,24 @@ pub fn diff(desired: Arc<DesiredGraph>, mut observed: Vec<Observed>) -> Plan {
         .map(|o| delete_step(o, "not in the stack's desired state".to_string()))
         .collect();
     deletes.extend(duplicates.iter().map(|o| {
-        delete_step(o, format!("duplicate: another {} also claims mck:id {}", o.kind, o.id))
+        delete_step(
+            o,
+            format!("duplicate: another {} also claims mck:id {}", o.kind, o.id),
+        )
     }));
     // Dependents before what they depend on.
     deletes.sort_by(|a, b| {
         let rank = |k: ResourceKind| ResourceKind::ALL.iter().position(|&x| x == k);
-        rank(b.kind).cmp(&rank(a.kind)).then_with(|| a.id.cmp(&b.id))
+        rank(b.kind)
+            .cmp(&rank(a.kind))
+            .then_with(|| a.id.cmp(&b.id))
     });
     steps.extend(deletes);
-    Plan { desired, steps, observed: by_id }
+    Plan {
+        desired,
+        steps,
+        observed: by_id,
+    }
 }
 
 fn delete_step(o: &Observed, reason: String) -> Step {
@@ -221,7 +234,11 @@ fn known(value: &Value, actions: &HashMap<&LogicalId, Action>) -> Option<Value> 
     }
 }
 
-fn compare(field: &Field, live: &Observed, actions: &HashMap<&LogicalId, Action>) -> Option<FieldChange> {
+fn compare(
+    field: &Field,
+    live: &Observed,
+    actions: &HashMap<&LogicalId, Action>,
+) -> Option<FieldChange> {
     let old = live.fields.get(field.name).cloned().unwrap_or(Value::Null);
     let new = known(&field.value, actions);
     if new.as_ref() == Some(&old) {
@@ -257,7 +274,11 @@ impl Plan {
     /// Text rendering in the style of `terraform plan`.
     pub fn render_text(&self) -> String {
         let mut out = String::new();
-        let changed: Vec<&Step> = self.steps.iter().filter(|s| s.action != Action::NoOp).collect();
+        let changed: Vec<&Step> = self
+            .steps
+            .iter()
+            .filter(|s| s.action != Action::NoOp)
+            .collect();
         if changed.is_empty() {
             let _ = writeln!(
                 out,
@@ -267,7 +288,11 @@ impl Plan {
             );
             return out;
         }
-        let _ = writeln!(out, "mck will perform the following actions on stack {}:\n", self.stack());
+        let _ = writeln!(
+            out,
+            "mck will perform the following actions on stack {}:\n",
+            self.stack()
+        );
         for step in changed {
             let (verb, sigil) = match step.action {
                 Action::Create => ("will be created", "  +"),
@@ -281,11 +306,18 @@ impl Plan {
                 let _ = writeln!(out, "  # ({reason})");
             }
             let _ = writeln!(out, "{sigil} resource \"{}\" \"{}\" {{", step.kind, step.id);
-            let width = step.changes.iter().map(|c| c.field.len()).max().unwrap_or(0).max(2);
+            let width = step
+                .changes
+                .iter()
+                .map(|c| c.field.len())
+                .max()
+                .unwrap_or(0)
+                .max(2);
             match step.action {
                 Action::Create => {
                     for c in &step.changes {
-                        let _ = writeln!(out, "      + {:width$} = {}", c.field, self.render_new(c));
+                        let _ =
+                            writeln!(out, "      + {:width$} = {}", c.field, self.render_new(c));
                     }
                     let _ = writeln!(out, "      + {:width$} = (known after apply)", "id");
                 }
@@ -304,7 +336,12 @@ impl Plan {
                         } else {
                             ""
                         };
-                        let _ = writeln!(out, "      ~ {:width$} = {old} -> {}{tail}", c.field, self.render_new(c));
+                        let _ = writeln!(
+                            out,
+                            "      ~ {:width$} = {old} -> {}{tail}",
+                            c.field,
+                            self.render_new(c)
+                        );
                     }
                 }
                 Action::Delete => {
@@ -396,6 +433,13 @@ pub fn outputs(observed: &[Observed]) -> BTreeMap<String, String> {
         }
         for (name, value) in &o.outputs {
             out.insert(format!("{}.{name}", o.id), value.clone());
+        }
+        // Short names for what people ask for most.
+        match (o.id.as_str(), o.outputs.get("public_ip")) {
+            ("vpc", _) => _ = out.insert("vpc_id".into(), o.cloud_id.clone()),
+            ("bastion", _) => _ = out.insert("bastion_instance_id".into(), o.cloud_id.clone()),
+            ("eip.bastion", Some(ip)) => _ = out.insert("bastion_public_ip".into(), ip.clone()),
+            _ => {}
         }
     }
     out

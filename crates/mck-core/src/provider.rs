@@ -25,7 +25,13 @@ pub struct Observed {
 
 impl Observed {
     pub fn new(id: LogicalId, kind: ResourceKind, cloud_id: impl Into<String>) -> Observed {
-        Observed { id, kind, cloud_id: cloud_id.into(), fields: BTreeMap::new(), outputs: BTreeMap::new() }
+        Observed {
+            id,
+            kind,
+            cloud_id: cloud_id.into(),
+            fields: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+        }
     }
 
     pub fn with(mut self, field: &str, value: impl Into<Value>) -> Observed {
@@ -42,8 +48,10 @@ impl Observed {
 /// Maps [`Value::CloudId`]s that name resources of the stack to [`Value::Ref`]s, so observed
 /// fields compare directly with desired ones.
 pub fn resolve_cloud_refs(observed: &mut [Observed]) {
-    let by_cloud_id: HashMap<String, (ResourceKind, LogicalId)> =
-        observed.iter().map(|o| (o.cloud_id.clone(), (o.kind, o.id.clone()))).collect();
+    let by_cloud_id: HashMap<String, (ResourceKind, LogicalId)> = observed
+        .iter()
+        .map(|o| (o.cloud_id.clone(), (o.kind, o.id.clone())))
+        .collect();
     for o in observed.iter_mut() {
         for value in o.fields.values_mut() {
             resolve_value(value, &by_cloud_id);
@@ -59,7 +67,9 @@ fn resolve_value(value: &mut Value, by_cloud_id: &HashMap<String, (ResourceKind,
             }
         }
         Value::List(items) => {
-            items.iter_mut().for_each(|item| resolve_value(item, by_cloud_id));
+            items
+                .iter_mut()
+                .for_each(|item| resolve_value(item, by_cloud_id));
             items.sort();
         }
         _ => {}
@@ -107,7 +117,10 @@ pub struct ProviderError {
 
 impl ProviderError {
     pub fn new(class: ErrorClass, message: impl Into<String>) -> ProviderError {
-        ProviderError { class, message: message.into() }
+        ProviderError {
+            class,
+            message: message.into(),
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> ProviderError {
@@ -128,14 +141,23 @@ impl Context<'_> {
     /// The cloud id of a resource this one references; the executor guarantees that
     /// dependencies are applied first, so a miss is an engine bug reported as such.
     pub fn cloud_id(&self, id: &LogicalId) -> Result<&str, ProviderError> {
-        self.resolved.get(id).map(|o| o.cloud_id.as_str()).ok_or_else(|| {
-            ProviderError::invalid(format!("internal error: `{id}` is not known yet (please report this)"))
-        })
+        self.resolved
+            .get(id)
+            .map(|o| o.cloud_id.as_str())
+            .ok_or_else(|| {
+                ProviderError::invalid(format!(
+                    "internal error: `{id}` is not known yet (please report this)"
+                ))
+            })
     }
 
     /// Tags for a new resource: user tags, then `mck:stack` and `mck:id` (which win).
     pub fn tags_for(&self, id: &LogicalId) -> Vec<(String, String)> {
-        let mut tags: Vec<(String, String)> = self.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut tags: Vec<(String, String)> = self
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         tags.push((crate::model::TAG_STACK.to_string(), self.stack.to_string()));
         tags.push((crate::model::TAG_ID.to_string(), id.to_string()));
         tags.push(("Name".to_string(), format!("{}-{}", self.stack, id)));

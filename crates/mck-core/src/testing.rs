@@ -88,7 +88,9 @@ impl FakeCloud {
 
     /// The next `times` calls of `op` on `id` fail with an error of `class`.
     pub fn fail(&self, id: &str, op: Op, class: ErrorClass, times: u32) {
-        self.lock().failures.insert((LogicalId::new(id), op), (class, times));
+        self.lock()
+            .failures
+            .insert((LogicalId::new(id), op), (class, times));
     }
 
     /// `id` is created but never becomes ready.
@@ -108,19 +110,31 @@ impl FakeCloud {
 
     /// Readiness polls made for `id`.
     pub fn polls(&self, id: &str) -> u32 {
-        self.lock().polls.get(&LogicalId::new(id)).copied().unwrap_or(0)
+        self.lock()
+            .polls
+            .get(&LogicalId::new(id))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Live (not deleted) resources per kind for `stack`.
     pub fn count(&self, stack: &str, kind: ResourceKind) -> usize {
         let now = Instant::now();
-        self.lock().resources.values().filter(|r| r.stack == stack && r.kind == kind && !r.is_gone(now)).count()
+        self.lock()
+            .resources
+            .values()
+            .filter(|r| r.stack == stack && r.kind == kind && !r.is_gone(now))
+            .count()
     }
 
     /// Live resources of a stack.
     pub fn len(&self, stack: &str) -> usize {
         let now = Instant::now();
-        self.lock().resources.values().filter(|r| r.stack == stack && !r.is_gone(now)).count()
+        self.lock()
+            .resources
+            .values()
+            .filter(|r| r.stack == stack && !r.is_gone(now))
+            .count()
     }
 
     /// Changes a field behind the engine's back (drift).
@@ -136,16 +150,29 @@ impl FakeCloud {
 
     /// The tags every live resource of the stack was created with.
     pub fn tags(&self, stack: &str) -> Vec<BTreeMap<String, String>> {
-        self.lock().resources.values().filter(|r| r.stack == stack).map(|r| r.tags.clone()).collect()
+        self.lock()
+            .resources
+            .values()
+            .filter(|r| r.stack == stack)
+            .map(|r| r.tags.clone())
+            .collect()
     }
 
     /// Removes a resource behind the engine's back.
     pub fn remove(&self, stack: &str, id: &str) {
-        self.lock().resources.retain(|_, r| !(r.stack == stack && r.id.as_str() == id));
+        self.lock()
+            .resources
+            .retain(|_, r| !(r.stack == stack && r.id.as_str() == id));
     }
 
     /// Adds a resource that claims an id of the stack (e.g. a duplicate left by another tool).
-    pub fn insert_raw(&self, stack: &str, id: &str, kind: ResourceKind, fields: BTreeMap<String, Value>) -> String {
+    pub fn insert_raw(
+        &self,
+        stack: &str,
+        id: &str,
+        kind: ResourceKind,
+        fields: BTreeMap<String, Value>,
+    ) -> String {
         let mut state = self.lock();
         state.next_serial += 1;
         let cloud_id = format!("{}-{:06}", prefix(kind), state.next_serial);
@@ -166,7 +193,9 @@ impl FakeCloud {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Records the call, applies scripted failures, and simulates call latency.
@@ -174,12 +203,20 @@ impl FakeCloud {
         self.requests.fetch_add(1, Ordering::Relaxed);
         {
             let mut state = self.lock();
-            state.calls.push(CallRecord { op, id: id.clone(), kind, at: Instant::now() });
+            state.calls.push(CallRecord {
+                op,
+                id: id.clone(),
+                kind,
+                at: Instant::now(),
+            });
             if let Some((class, left)) = state.failures.get_mut(&(id.clone(), op))
                 && *left > 0
             {
                 *left -= 1;
-                return Err(ProviderError::new(*class, format!("failed to {} {id}: scripted {class:?}", op.as_str())));
+                return Err(ProviderError::new(
+                    *class,
+                    format!("failed to {} {id}: scripted {class:?}", op.as_str()),
+                ));
             }
             state.in_flight += 1;
             state.max_in_flight = state.max_in_flight.max(state.in_flight);
@@ -201,7 +238,8 @@ impl FakeResource {
         let mut o = Observed::new(self.id.clone(), self.kind, cloud_id);
         o.fields = self.fields.clone();
         if matches!(self.kind, ResourceKind::ElasticIp | ResourceKind::Instance) {
-            o.outputs.insert("public_ip".into(), format!("198.51.100.{}", cloud_id.len()));
+            o.outputs
+                .insert("public_ip".into(), format!("198.51.100.{}", cloud_id.len()));
         }
         o
     }
@@ -214,7 +252,12 @@ fn prefix(kind: ResourceKind) -> &'static str {
 fn resolve(value: &Value, ctx: &Context<'_>) -> Result<Value, ProviderError> {
     Ok(match value {
         Value::Ref(_, id) => Value::CloudId(ctx.cloud_id(id)?.to_string()),
-        Value::List(items) => Value::List(items.iter().map(|v| resolve(v, ctx)).collect::<Result<_, _>>()?),
+        Value::List(items) => Value::List(
+            items
+                .iter()
+                .map(|v| resolve(v, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
         other => other.clone(),
     })
 }
@@ -241,7 +284,12 @@ impl Provider for FakeCloud {
             .collect())
     }
 
-    async fn create(&self, ctx: &Context<'_>, id: &LogicalId, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+    async fn create(
+        &self,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &ResourceSpec,
+    ) -> Result<Observed, ProviderError> {
         self.enter(Op::Create, id, spec.kind()).await?;
         let mut fields = BTreeMap::new();
         for field in spec.fields() {
@@ -251,8 +299,11 @@ impl Provider for FakeCloud {
         state.next_serial += 1;
         let cloud_id = format!("{}-{:06}", prefix(spec.kind()), state.next_serial);
         let latency = self.latency.get(&spec.kind()).copied().unwrap_or_default();
-        let ready_at =
-            if state.stuck.contains(id) { Instant::now() + Duration::from_secs(1 << 40) } else { Instant::now() + latency };
+        let ready_at = if state.stuck.contains(id) {
+            Instant::now() + Duration::from_secs(1 << 40)
+        } else {
+            Instant::now() + latency
+        };
         let tags = ctx.tags_for(id).into_iter().collect::<BTreeMap<_, _>>();
         debug_assert_eq!(tags.get(TAG_STACK).map(String::as_str), Some(ctx.stack));
         debug_assert_eq!(tags.get(TAG_ID).map(String::as_str), Some(id.as_str()));
@@ -279,15 +330,18 @@ impl Provider for FakeCloud {
     ) -> Result<Observed, ProviderError> {
         self.enter(Op::Update, &live.id, live.kind).await?;
         let mut new_values = Vec::new();
-        for field in spec.fields().into_iter().filter(|f| changed.contains(&f.name)) {
+        for field in spec
+            .fields()
+            .into_iter()
+            .filter(|f| changed.contains(&f.name))
+        {
             new_values.push((field.name, resolve(&field.value, ctx)?));
         }
         let latency = self.latency.get(&live.kind).copied().unwrap_or_default();
         let mut state = self.lock();
-        let res = state
-            .resources
-            .get_mut(&live.cloud_id)
-            .ok_or_else(|| ProviderError::new(ErrorClass::NotFound, format!("{} not found", live.cloud_id)))?;
+        let res = state.resources.get_mut(&live.cloud_id).ok_or_else(|| {
+            ProviderError::new(ErrorClass::NotFound, format!("{} not found", live.cloud_id))
+        })?;
         for (name, value) in new_values {
             res.fields.insert(name.to_string(), value);
         }
@@ -302,21 +356,35 @@ impl Provider for FakeCloud {
         // AWS lets a NAT gateway or an instance go while routes or addresses still name them
         // (the route turns blackhole, the address is disassociated); everything else is refused.
         let blocking = !matches!(live.kind, ResourceKind::NatGateway | ResourceKind::Instance);
-        if blocking && let Some((user_cid, user)) = state
-            .resources
-            .iter()
-            .find(|(cid, r)| *cid != &live.cloud_id && !r.is_gone(now) && r.fields.values().any(|v| references(v, &live.cloud_id)))
+        if blocking
+            && let Some((user_cid, user)) = state.resources.iter().find(|(cid, r)| {
+                *cid != &live.cloud_id
+                    && !r.is_gone(now)
+                    && r.fields.values().any(|v| references(v, &live.cloud_id))
+            })
         {
             return Err(ProviderError::new(
                 ErrorClass::DependencyViolation,
-                format!("failed to delete {} {}: still used by {} {user_cid}", live.kind, live.cloud_id, user.id),
+                format!(
+                    "failed to delete {} {}: still used by {} {user_cid}",
+                    live.kind, live.cloud_id, user.id
+                ),
             ));
         }
-        let latency = self.delete_latency.get(&live.kind).copied().unwrap_or_default();
+        let latency = self
+            .delete_latency
+            .get(&live.kind)
+            .copied()
+            .unwrap_or_default();
         match state.resources.get_mut(&live.cloud_id) {
             Some(res) if res.gone_at.is_none() => res.gone_at = Some(now + latency),
             Some(_) => {}
-            None => return Err(ProviderError::new(ErrorClass::NotFound, format!("{} not found", live.cloud_id))),
+            None => {
+                return Err(ProviderError::new(
+                    ErrorClass::NotFound,
+                    format!("{} not found", live.cloud_id),
+                ));
+            }
         }
         Ok(())
     }

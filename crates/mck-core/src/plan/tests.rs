@@ -8,7 +8,8 @@ use crate::provider::Provider;
 use crate::stack::parse_str;
 use crate::testing::FakeCloud;
 
-const ONE_ZONE: &str = "version: 1\nnetwork:\n  zones: [us-east-1a]\nbastion:\n  ssh_cidrs: [198.51.100.0/24]\n";
+const ONE_ZONE: &str =
+    "version: 1\nnetwork:\n  zones: [us-east-1a]\nbastion:\n  ssh_cidrs: [198.51.100.0/24]\n";
 
 fn desired(yaml: &str) -> Arc<DesiredGraph> {
     let stack = parse_str("t", "t.yaml", yaml).unwrap();
@@ -20,12 +21,22 @@ async fn apply_all(cloud: &Arc<FakeCloud>, desired: &Arc<DesiredGraph>) {
     let plan = diff(desired.clone(), observed);
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let provider: Arc<dyn Provider> = cloud.clone();
-    let summary = crate::exec::apply(&plan, provider, &ExecConfig::default(), tx, CancelToken::default()).await;
+    let summary = crate::exec::apply(
+        &plan,
+        provider,
+        &ExecConfig::default(),
+        tx,
+        CancelToken::default(),
+    )
+    .await;
     assert!(summary.is_success(), "{summary:?}");
 }
 
 async fn plan_of(cloud: &Arc<FakeCloud>, desired: &Arc<DesiredGraph>) -> Plan {
-    diff(desired.clone(), cloud.read_all(desired.stack()).await.unwrap())
+    diff(
+        desired.clone(),
+        cloud.read_all(desired.stack()).await.unwrap(),
+    )
 }
 
 #[test]
@@ -39,8 +50,17 @@ fn dev_stack_lowers_to_the_reference_network() {
     insta::assert_debug_snapshot!(counts);
     // The single NAT serves every private route table.
     for z in ["a", "b", "c"] {
-        let route = graph.get(&format!("rt.private.{z}:0.0.0.0/0").as_str().into()).unwrap();
-        assert!(route.spec.dependencies().iter().any(|(_, id)| id.as_str() == "nat.a"), "{route:?}");
+        let route = graph
+            .get(&format!("rt.private.{z}:0.0.0.0/0").as_str().into())
+            .unwrap();
+        assert!(
+            route
+                .spec
+                .dependencies()
+                .iter()
+                .any(|(_, id)| id.as_str() == "nat.a"),
+            "{route:?}"
+        );
     }
 }
 
@@ -48,9 +68,18 @@ fn dev_stack_lowers_to_the_reference_network() {
 fn prod_has_a_nat_per_zone() {
     let stack = crate::stack::load(std::path::Path::new("../../stacks"), "prod").unwrap();
     let graph = crate::lower::lower(&stack).unwrap();
-    assert_eq!(graph.iter().filter(|r| r.kind() == K::NatGateway).count(), 3);
+    assert_eq!(
+        graph.iter().filter(|r| r.kind() == K::NatGateway).count(),
+        3
+    );
     let route = graph.get(&"rt.private.c:0.0.0.0/0".into()).unwrap();
-    assert!(route.spec.dependencies().iter().any(|(_, id)| id.as_str() == "nat.c"));
+    assert!(
+        route
+            .spec
+            .dependencies()
+            .iter()
+            .any(|(_, id)| id.as_str() == "nat.c")
+    );
 }
 
 #[test]
@@ -60,7 +89,10 @@ fn create_plan_renders_like_terraform() {
     // The full text is long; snapshot the head and the summary line.
     let head: String = text.lines().take(40).collect::<Vec<_>>().join("\n");
     insta::assert_snapshot!(head);
-    assert!(text.ends_with("Plan: 37 to add, 0 to change, 0 to replace, 0 to destroy.\n"), "{text}");
+    assert!(
+        text.ends_with("Plan: 37 to add, 0 to change, 0 to replace, 0 to destroy.\n"),
+        "{text}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -70,7 +102,10 @@ async fn applied_stack_plans_no_changes() {
     apply_all(&cloud, &desired).await;
     let plan = plan_of(&cloud, &desired).await;
     assert!(!plan.has_changes(), "{}", plan.render_text());
-    assert_eq!(plan.render_text(), "No changes. Stack t matches its 37 live resources.\n");
+    assert_eq!(
+        plan.render_text(),
+        "No changes. Stack t matches its 37 live resources.\n"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -81,7 +116,12 @@ async fn drift_shows_update_replace_and_delete() {
     // Mutable field changed out of band: update in place.
     cloud.tamper("t", "vpc", "enable_dns_hostnames", Value::Bool(false));
     // Immutable field: replace, and the dependents that reference it see a new id.
-    cloud.tamper("t", "subnet.data.a", "cidr_block", Value::from("10.0.250.0/24"));
+    cloud.tamper(
+        "t",
+        "subnet.data.a",
+        "cidr_block",
+        Value::from("10.0.250.0/24"),
+    );
     // A resource of the stack that is not desired: delete.
     cloud.insert_raw("t", "sg.legacy", K::SecurityGroup, BTreeMap::new());
     // A route removed out of band: create.
@@ -102,9 +142,21 @@ async fn duplicates_are_deleted_and_an_applied_plan_converges() {
     apply_all(&cloud, &desired).await;
     cloud.insert_raw("t", "igw", K::InternetGateway, BTreeMap::new());
     let plan = plan_of(&cloud, &desired).await;
-    let deletes: Vec<&Step> = plan.steps().iter().filter(|s| s.action == Action::Delete).collect();
+    let deletes: Vec<&Step> = plan
+        .steps()
+        .iter()
+        .filter(|s| s.action == Action::Delete)
+        .collect();
     assert_eq!(deletes.len(), 1);
-    assert!(deletes[0].reason.as_deref().unwrap().starts_with("duplicate"), "{:?}", deletes[0].reason);
+    assert!(
+        deletes[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("duplicate"),
+        "{:?}",
+        deletes[0].reason
+    );
     apply_all(&cloud, &desired).await;
     assert_eq!(cloud.count("t", K::InternetGateway), 1);
     assert!(!plan_of(&cloud, &desired).await.has_changes());

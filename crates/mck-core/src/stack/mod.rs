@@ -58,7 +58,13 @@ impl fmt::Display for StackError {
 
 impl StackError {
     fn one(loc: Option<Loc>, message: impl Into<String>, help: Option<String>) -> StackError {
-        StackError { diagnostics: vec![Diagnostic { loc, message: message.into(), help }] }
+        StackError {
+            diagnostics: vec![Diagnostic {
+                loc,
+                message: message.into(),
+                help,
+            }],
+        }
     }
 }
 
@@ -76,11 +82,17 @@ pub const FORMAT_VERSION: i64 = 1;
 
 /// Loads `<dir>/<name>.yaml`, applies its `extends:` chain and validates the result.
 pub fn load(dir: &Path, name: &str) -> Result<Stack, StackError> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || name.len() > 20 {
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        || name.len() > 20
+    {
         return Err(StackError::one(
             None,
             format!("invalid stack name `{name}`"),
-            Some("use 1 to 20 letters, digits or dashes; the name prefixes AWS resource names".into()),
+            Some(
+                "use 1 to 20 letters, digits or dashes; the name prefixes AWS resource names"
+                    .into(),
+            ),
         ));
     }
     let path = dir.join(format!("{name}.yaml"));
@@ -140,7 +152,10 @@ fn load_chain(top: &Path) -> Result<(Node, Vec<PathBuf>), StackError> {
     let mut next = Some((top.to_path_buf(), None::<Loc>));
     while let Some((path, from)) = next.take() {
         let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
-        if chain.iter().any(|(p, _)| p.canonicalize().unwrap_or_else(|_| p.clone()) == canonical) {
+        if chain
+            .iter()
+            .any(|(p, _)| p.canonicalize().unwrap_or_else(|_| p.clone()) == canonical)
+        {
             let cycle: Vec<String> = chain
                 .iter()
                 .map(|(p, _)| p.display().to_string())
@@ -186,19 +201,31 @@ fn load_chain(top: &Path) -> Result<(Node, Vec<PathBuf>), StackError> {
 
 fn from_merged(name: &str, root: &Node, files: Vec<PathBuf>) -> Result<Stack, StackError> {
     let config: StackConfig = node::from_node(root).map_err(|e| {
-        StackError::one(e.loc, e.message, Some("see docs/stack-format.md for the schema".into()))
+        StackError::one(
+            e.loc,
+            e.message,
+            Some("see docs/stack-format.md for the schema".into()),
+        )
     })?;
     let mut diags = Vec::new();
     validate(name, &config, root, &mut diags);
     if diags.is_empty() {
-        Ok(Stack { name: name.to_string(), config, files })
+        Ok(Stack {
+            name: name.to_string(),
+            config,
+            files,
+        })
     } else {
         Err(StackError { diagnostics: diags })
     }
 }
 
 fn diag(root: &Node, path: &[&str], message: String, help: impl Into<String>) -> Diagnostic {
-    Diagnostic { loc: Some(root.locate(path).loc.clone()), message, help: Some(help.into()) }
+    Diagnostic {
+        loc: Some(root.locate(path).loc.clone()),
+        message,
+        help: Some(help.into()),
+    }
 }
 
 fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mut Vec<Diagnostic>) {
@@ -238,7 +265,12 @@ fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mut Vec<Diagn
             ));
         }
         if key.len() > 128 || value.len() > 256 {
-            diags.push(diag(root, &["tags", key], format!("tag `{key}` is too long"), "keys ≤ 128, values ≤ 256 characters"));
+            diags.push(diag(
+                root,
+                &["tags", key],
+                format!("tag `{key}` is too long"),
+                "keys ≤ 128, values ≤ 256 characters",
+            ));
         }
     }
     validate_network(config, root, diags);
@@ -269,7 +301,12 @@ fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mut Vec<Diagn
             }
         }
         if !config.network.zones.is_empty() && bastion.instance_type.is_empty() {
-            diags.push(diag(root, &["bastion", "instance_type"], "empty instance type".into(), "write e.g. t3.micro"));
+            diags.push(diag(
+                root,
+                &["bastion", "instance_type"],
+                "empty instance type".into(),
+                "write e.g. t3.micro",
+            ));
         }
     }
     for (key, value) in config.timeouts.entries() {
@@ -289,20 +326,28 @@ fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mut Vec<Diagn
 fn is_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
-        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
         && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
 
 fn validate_network(config: &StackConfig, root: &Node, diags: &mut Vec<Diagnostic>) {
     let net = &config.network;
     if net.zones.is_empty() {
-        diags.push(diag(root, &["network", "zones"], "no availability zones".into(), "list 1 to 6 zones of the region"));
+        diags.push(diag(
+            root,
+            &["network", "zones"],
+            "no availability zones".into(),
+            "list 1 to 6 zones of the region",
+        ));
     }
     let mut seen_zones = Vec::new();
     for (idx, zone) in net.zones.iter().enumerate() {
         let idx_s = idx.to_string();
         let suffix = zone.strip_prefix(config.region.as_str());
-        let valid = suffix.is_some_and(|s| s.len() == 1 && s.chars().all(|c| c.is_ascii_lowercase()));
+        let valid =
+            suffix.is_some_and(|s| s.len() == 1 && s.chars().all(|c| c.is_ascii_lowercase()));
         if !valid {
             diags.push(diag(
                 root,
@@ -312,7 +357,12 @@ fn validate_network(config: &StackConfig, root: &Node, diags: &mut Vec<Diagnosti
             ));
         }
         if seen_zones.contains(zone) {
-            diags.push(diag(root, &["network", "zones", &idx_s], format!("zone `{zone}` listed twice"), "list each zone once"));
+            diags.push(diag(
+                root,
+                &["network", "zones", &idx_s],
+                format!("zone `{zone}` listed twice"),
+                "list each zone once",
+            ));
         }
         seen_zones.push(zone.clone());
     }
@@ -330,7 +380,10 @@ fn validate_network(config: &StackConfig, root: &Node, diags: &mut Vec<Diagnosti
             diags.push(diag(
                 root,
                 &["network", "cidr"],
-                format!("VPC CIDR `{}` must have a prefix between /16 and /28", net.cidr),
+                format!(
+                    "VPC CIDR `{}` must have a prefix between /16 and /28",
+                    net.cidr
+                ),
                 "AWS allows VPC blocks from /16 to /28",
             ));
             return;
@@ -349,12 +402,20 @@ fn validate_network(config: &StackConfig, root: &Node, diags: &mut Vec<Diagnosti
     let mut taken: Vec<(Ipv4Net, String)> = Vec::new();
     for (tier, cidrs) in net.subnet_cidrs(vpc) {
         let explicit = net.subnets.as_ref().is_some_and(|s| s.get(tier).is_some());
-        let tier_path: Vec<&str> = if explicit { vec!["network", "subnets", tier] } else { vec!["network", "cidr"] };
+        let tier_path: Vec<&str> = if explicit {
+            vec!["network", "subnets", tier]
+        } else {
+            vec!["network", "cidr"]
+        };
         if cidrs.len() != net.zones.len() {
             diags.push(diag(
                 root,
                 &tier_path,
-                format!("{} {tier} subnet CIDRs for {} zones", cidrs.len(), net.zones.len()),
+                format!(
+                    "{} {tier} subnet CIDRs for {} zones",
+                    cidrs.len(),
+                    net.zones.len()
+                ),
                 "give one CIDR per zone, in the order of network.zones",
             ));
         }
@@ -366,11 +427,21 @@ fn validate_network(config: &StackConfig, root: &Node, diags: &mut Vec<Diagnosti
             }
             let label = format!("network.subnets.{tier}[{idx}]");
             let Ok(subnet) = cidr.parse::<Ipv4Net>() else {
-                diags.push(diag(root, &path, format!("`{cidr}` ({label}) is not an IPv4 CIDR block"), "write e.g. 10.0.1.0/24"));
+                diags.push(diag(
+                    root,
+                    &path,
+                    format!("`{cidr}` ({label}) is not an IPv4 CIDR block"),
+                    "write e.g. 10.0.1.0/24",
+                ));
                 continue;
             };
             if subnet.trunc() != subnet {
-                diags.push(diag(root, &path, format!("`{cidr}` ({label}) has host bits set"), format!("write {}", subnet.trunc())));
+                diags.push(diag(
+                    root,
+                    &path,
+                    format!("`{cidr}` ({label}) has host bits set"),
+                    format!("write {}", subnet.trunc()),
+                ));
                 continue;
             }
             if !vpc.contains(&subnet) {
@@ -383,9 +454,17 @@ fn validate_network(config: &StackConfig, root: &Node, diags: &mut Vec<Diagnosti
                 continue;
             }
             if subnet.prefix_len() > 28 {
-                diags.push(diag(root, &path, format!("subnet `{cidr}` ({label}) is smaller than /28"), "AWS subnets are /16 to /28"));
+                diags.push(diag(
+                    root,
+                    &path,
+                    format!("subnet `{cidr}` ({label}) is smaller than /28"),
+                    "AWS subnets are /16 to /28",
+                ));
             }
-            if let Some((_, other)) = taken.iter().find(|(net, _)| net.contains(&subnet) || subnet.contains(net)) {
+            if let Some((_, other)) = taken
+                .iter()
+                .find(|(net, _)| net.contains(&subnet) || subnet.contains(net))
+            {
                 diags.push(diag(
                     root,
                     &path,
@@ -432,10 +511,14 @@ impl NetworkConfig {
     pub fn subnet_cidrs(&self, vpc: Ipv4Net) -> Vec<(&'static str, Vec<String>)> {
         let explicit = self.subnets.clone().unwrap_or_default();
         let n = self.zones.len();
-        [("public", explicit.public, 1u8), ("private", explicit.private, 101), ("data", explicit.data, 201)]
-            .into_iter()
-            .map(|(tier, given, base)| (tier, given.unwrap_or_else(|| default_tier(vpc, base, n))))
-            .collect()
+        [
+            ("public", explicit.public, 1u8),
+            ("private", explicit.private, 101),
+            ("data", explicit.data, 201),
+        ]
+        .into_iter()
+        .map(|(tier, given, base)| (tier, given.unwrap_or_else(|| default_tier(vpc, base, n))))
+        .collect()
     }
 
     /// The subnet CIDRs of the validated config.

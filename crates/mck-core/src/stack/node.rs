@@ -60,23 +60,42 @@ pub struct ParseError {
 pub fn parse_file(file: &str, text: &str) -> Result<Node, ParseError> {
     let file: Arc<str> = Arc::from(file);
     let docs = MarkedYaml::load_from_str(text).map_err(|err| ParseError {
-        loc: Loc { file: file.clone(), line: err.marker().line(), col: err.marker().col() + 1 },
+        loc: Loc {
+            file: file.clone(),
+            line: err.marker().line(),
+            col: err.marker().col() + 1,
+        },
         message: format!("invalid YAML: {}", err.info()),
     })?;
     if docs.len() > 1 {
         return Err(ParseError {
-            loc: Loc { file, line: 1, col: 1 },
+            loc: Loc {
+                file,
+                line: 1,
+                col: 1,
+            },
             message: "a stack file holds exactly one YAML document, found several".to_string(),
         });
     }
     match docs.into_iter().next() {
-        None => Ok(Node { loc: Loc { file, line: 1, col: 1 }, value: NodeValue::Map(Vec::new()) }),
+        None => Ok(Node {
+            loc: Loc {
+                file,
+                line: 1,
+                col: 1,
+            },
+            value: NodeValue::Map(Vec::new()),
+        }),
         Some(doc) => convert(&file, &doc),
     }
 }
 
 fn convert(file: &Arc<str>, yaml: &MarkedYaml<'_>) -> Result<Node, ParseError> {
-    let loc = Loc { file: file.clone(), line: yaml.span.start.line(), col: yaml.span.start.col() + 1 };
+    let loc = Loc {
+        file: file.clone(),
+        line: yaml.span.start.line(),
+        col: yaml.span.start.col() + 1,
+    };
     let value = match &yaml.data {
         YamlData::Value(scalar) => match scalar {
             Scalar::Null => NodeValue::Null,
@@ -86,9 +105,12 @@ fn convert(file: &Arc<str>, yaml: &MarkedYaml<'_>) -> Result<Node, ParseError> {
             Scalar::String(s) => NodeValue::Str(s.to_string()),
         },
         YamlData::Representation(s, _, _) => NodeValue::Str(s.to_string()),
-        YamlData::Sequence(items) => {
-            NodeValue::Seq(items.iter().map(|item| convert(file, item)).collect::<Result<_, _>>()?)
-        }
+        YamlData::Sequence(items) => NodeValue::Seq(
+            items
+                .iter()
+                .map(|item| convert(file, item))
+                .collect::<Result<_, _>>()?,
+        ),
         YamlData::Mapping(map) => {
             let mut entries: Vec<(Key, Node)> = Vec::with_capacity(map.len());
             for (k, v) in map.iter() {
@@ -110,15 +132,29 @@ fn convert(file: &Arc<str>, yaml: &MarkedYaml<'_>) -> Result<Node, ParseError> {
                         message: format!("duplicate key `{name}`"),
                     });
                 }
-                entries.push((Key { name, loc: key_node.loc }, convert(file, v)?));
+                entries.push((
+                    Key {
+                        name,
+                        loc: key_node.loc,
+                    },
+                    convert(file, v)?,
+                ));
             }
             NodeValue::Map(entries)
         }
         YamlData::Tagged(_, inner) => return convert(file, inner),
         YamlData::Alias(_) => {
-            return Err(ParseError { loc, message: "YAML aliases are not supported in stack files".to_string() });
+            return Err(ParseError {
+                loc,
+                message: "YAML aliases are not supported in stack files".to_string(),
+            });
         }
-        YamlData::BadValue => return Err(ParseError { loc, message: "invalid YAML value".to_string() }),
+        YamlData::BadValue => {
+            return Err(ParseError {
+                loc,
+                message: "invalid YAML value".to_string(),
+            });
+        }
     };
     Ok(Node { loc, value })
 }
@@ -162,9 +198,15 @@ impl Node {
                         None => base.push((key, value)),
                     }
                 }
-                Node { loc: top.loc, value: NodeValue::Map(base) }
+                Node {
+                    loc: top.loc,
+                    value: NodeValue::Map(base),
+                }
             }
-            (_, value) => Node { loc: top.loc, value },
+            (_, value) => Node {
+                loc: top.loc,
+                value,
+            },
         }
     }
 
@@ -209,25 +251,37 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError { loc: None, message: msg.to_string() }
+        DeError {
+            loc: None,
+            message: msg.to_string(),
+        }
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         DeError {
             loc: None,
-            message: format!("unknown key `{field}`; valid keys here: {}", expected.join(", ")),
+            message: format!(
+                "unknown key `{field}`; valid keys here: {}",
+                expected.join(", ")
+            ),
         }
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
         DeError {
             loc: None,
-            message: format!("unknown value `{variant}`; expected one of: {}", expected.join(", ")),
+            message: format!(
+                "unknown value `{variant}`; expected one of: {}",
+                expected.join(", ")
+            ),
         }
     }
 
     fn missing_field(field: &'static str) -> Self {
-        DeError { loc: None, message: format!("missing required key `{field}`") }
+        DeError {
+            loc: None,
+            message: format!("missing required key `{field}`"),
+        }
     }
 }
 
@@ -256,9 +310,11 @@ impl<'de> de::Deserializer<'de> for &'de Node {
             NodeValue::Float(x) => visitor.visit_f64(*x),
             NodeValue::Str(s) => visitor.visit_str(s),
             NodeValue::Seq(items) => visitor.visit_seq(SeqDe { iter: items.iter() }),
-            NodeValue::Map(entries) => {
-                visitor.visit_map(MapDe { iter: entries.iter(), value: None, key_loc: None })
-            }
+            NodeValue::Map(entries) => visitor.visit_map(MapDe {
+                iter: entries.iter(),
+                value: None,
+                key_loc: None,
+            }),
         };
         result.map_err(|e: DeError| e.at(&self.loc))
     }
@@ -290,9 +346,9 @@ impl<'de> de::Deserializer<'de> for &'de Node {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.value {
-            NodeValue::Seq(items) => {
-                visitor.visit_seq(SeqDe { iter: items.iter() }).map_err(|e: DeError| e.at(&self.loc))
-            }
+            NodeValue::Seq(items) => visitor
+                .visit_seq(SeqDe { iter: items.iter() })
+                .map_err(|e: DeError| e.at(&self.loc)),
             _ => Err(self.type_error("a list")),
         }
     }
@@ -300,7 +356,11 @@ impl<'de> de::Deserializer<'de> for &'de Node {
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.value {
             NodeValue::Map(entries) => visitor
-                .visit_map(MapDe { iter: entries.iter(), value: None, key_loc: None })
+                .visit_map(MapDe {
+                    iter: entries.iter(),
+                    value: None,
+                    key_loc: None,
+                })
                 .map_err(|e: DeError| e.at(&self.loc)),
             _ => Err(self.type_error("a mapping")),
         }
@@ -390,9 +450,15 @@ struct SeqDe<'a> {
 impl<'de> SeqAccess<'de> for SeqDe<'de> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
         match self.iter.next() {
-            Some(node) => seed.deserialize(node).map(Some).map_err(|e| e.at(&node.loc)),
+            Some(node) => seed
+                .deserialize(node)
+                .map(Some)
+                .map_err(|e| e.at(&node.loc)),
             None => Ok(None),
         }
     }
@@ -407,20 +473,29 @@ struct MapDe<'a> {
 impl<'de> MapAccess<'de> for MapDe<'de> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         match self.iter.next() {
             Some((key, value)) => {
                 self.value = Some(value);
                 self.key_loc = Some(&key.loc);
-                let key_de: de::value::StrDeserializer<'_, DeError> = key.name.as_str().into_deserializer();
-                seed.deserialize(key_de).map(Some).map_err(|e| e.at(&key.loc))
+                let key_de: de::value::StrDeserializer<'_, DeError> =
+                    key.name.as_str().into_deserializer();
+                seed.deserialize(key_de)
+                    .map(Some)
+                    .map_err(|e| e.at(&key.loc))
             }
             None => Ok(None),
         }
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let value = self.value.take().expect("next_value_seed called before next_key_seed");
+        let value = self
+            .value
+            .take()
+            .expect("next_value_seed called before next_key_seed");
         seed.deserialize(value).map_err(|e| e.at(&value.loc))
     }
 }
@@ -445,10 +520,19 @@ mod tests {
 
     #[test]
     fn errors_point_at_the_offending_node() {
-        check_err("name: a\ncolour: red\n", "t.yaml:2:1: unknown key `colour`; valid keys here: name, count");
-        check_err("name: a\ncount: many\n", "t.yaml:2:8: wrong type: expected a whole number, found string \"many\"");
+        check_err(
+            "name: a\ncolour: red\n",
+            "t.yaml:2:1: unknown key `colour`; valid keys here: name, count",
+        );
+        check_err(
+            "name: a\ncount: many\n",
+            "t.yaml:2:8: wrong type: expected a whole number, found string \"many\"",
+        );
         check_err("count: 3\n", "t.yaml:1:1: missing required key `name`");
-        check_err("name: [1]\n", "t.yaml:1:7: wrong type: expected a string, found a list");
+        check_err(
+            "name: [1]\n",
+            "t.yaml:1:7: wrong type: expected a string, found a list",
+        );
     }
 
     #[test]
@@ -459,7 +543,10 @@ mod tests {
         let y = merged.locate(&["a", "y"]);
         assert!(matches!(&y.value, NodeValue::Seq(items) if items.len() == 1));
         assert_eq!(&*y.loc.file, "t.yaml");
-        assert!(matches!(merged.locate(&["a", "x"]).value, NodeValue::Int(1)));
+        assert!(matches!(
+            merged.locate(&["a", "x"]).value,
+            NodeValue::Int(1)
+        ));
         assert!(matches!(merged.locate(&["b"]).value, NodeValue::Int(2)));
     }
 

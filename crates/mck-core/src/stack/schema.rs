@@ -127,7 +127,11 @@ pub struct AmiConfig {
 
 impl Default for AmiConfig {
     fn default() -> Self {
-        AmiConfig { id: None, name: default_ami_name(), owner: default_ami_owner() }
+        AmiConfig {
+            id: None,
+            name: default_ami_name(),
+            owner: default_ami_owner(),
+        }
     }
 }
 
@@ -154,6 +158,10 @@ pub struct Timeouts {
 
 impl Timeouts {
     pub fn entries(&self) -> [(&'static str, &Option<String>); 3] {
-        [("default", &self.default), ("nat_gateway", &self.nat_gateway), ("instance", &self.instance)]
+        [
+            ("default", &self.default),
+            ("nat_gateway", &self.nat_gateway),
+            ("instance", &self.instance),
+        ]
     }
 }

@@ -36,24 +36,47 @@ fn shipped_stacks_load_and_overlay_base() {
     let dev = load(Path::new(STACKS), "dev").unwrap();
     assert_eq!(dev.config.network.nat, NatMode::Single);
     assert_eq!(dev.config.network.zones.len(), 3);
-    assert_eq!(dev.config.tags.get("project").map(String::as_str), Some("magecloudkit"));
-    assert_eq!(dev.config.tags.get("environment").map(String::as_str), Some("dev"));
+    assert_eq!(
+        dev.config.tags.get("project").map(String::as_str),
+        Some("magecloudkit")
+    );
+    assert_eq!(
+        dev.config.tags.get("environment").map(String::as_str),
+        Some("dev")
+    );
     let prod = load(Path::new(STACKS), "prod").unwrap();
     assert_eq!(prod.config.network.nat, NatMode::PerZone);
-    assert_eq!(prod.config.bastion.as_ref().unwrap().key_name.as_deref(), Some("ops"));
-    assert_eq!(prod.config.network.tiers()["data"], vec!["10.2.201.0/24", "10.2.202.0/24", "10.2.203.0/24"]);
-    assert_eq!(list(Path::new(STACKS)).unwrap(), vec!["dev", "prod", "stage"]);
+    assert_eq!(
+        prod.config.bastion.as_ref().unwrap().key_name.as_deref(),
+        Some("ops")
+    );
+    assert_eq!(
+        prod.config.network.tiers()["data"],
+        vec!["10.2.201.0/24", "10.2.202.0/24", "10.2.203.0/24"]
+    );
+    assert_eq!(
+        list(Path::new(STACKS)).unwrap(),
+        vec!["dev", "prod", "stage"]
+    );
 }
 
 #[test]
 fn missing_stack_lists_the_available_ones() {
     let err = load(Path::new(STACKS), "qa").unwrap_err().to_string();
-    assert!(err.contains("stacks in ../../stacks: dev, prod, stage"), "{err}");
+    assert!(
+        err.contains("stacks in ../../stacks: dev, prod, stage"),
+        "{err}"
+    );
 }
 
 #[test]
 fn stack_key_must_match_file_name() {
-    let err = parse_str("dev", "dev.yaml", "version: 1\nstack: prod\nnetwork: {zones: [us-east-1a]}\n").unwrap_err();
+    let err = parse_str(
+        "dev",
+        "dev.yaml",
+        "version: 1\nstack: prod\nnetwork: {zones: [us-east-1a]}\n",
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "dev.yaml:2:8: `stack: prod` does not match the file name `dev.yaml`\n  help: write `stack: dev` or remove the key"

@@ -1,0 +1,149 @@
+//! Elastic IPs: for NAT gateways (unassociated here; the NAT claims them) and for the bastion
+//! (associated with the instance, so replacing the instance keeps the address).
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
+use mck_core::model::{ElasticIpSpec, LogicalId, ResourceKind, Value};
+use mck_core::provider::{Context, Observed, ProviderError, Readiness};
+
+use super::{filter, owned_id, stack_filter, tag_spec};
+use crate::error::sdk;
+
+fn observe(id: LogicalId, address: &Address) -> Observed {
+    // The emulator reports an empty string for "no instance".
+    let instance = address
+        .instance_id()
+        .filter(|i| !i.is_empty())
+        .map_or(Value::Null, |i| Value::CloudId(i.to_string()));
+    Observed::new(
+        id,
+        ResourceKind::ElasticIp,
+        address.allocation_id().unwrap_or_default(),
+    )
+    .with("instance_id", instance)
+    .output("public_ip", address.public_ip().unwrap_or_default())
+}
+
+pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+    // DescribeAddresses is not paginated.
+    let out = ec2
+        .describe_addresses()
+        .filters(stack_filter(stack))
+        .send()
+        .await
+        .map_err(|e| sdk("list Elastic IPs", e))?;
+    Ok(out
+        .addresses()
+        .iter()
+        .filter_map(|a| Some(observe(owned_id(a.tags(), stack)?, a)))
+        .collect())
+}
+
+pub(super) async fn create(
+    ec2: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &ElasticIpSpec,
+) -> Result<Observed, ProviderError> {
+    let out = ec2
+        .allocate_address()
+        .domain(DomainType::Vpc)
+        .tag_specifications(tag_spec(ResourceType::ElasticIp, ctx, id))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("allocate Elastic IP {id}"), e))?;
+    let allocation = out.allocation_id().unwrap_or_default().to_string();
+    let mut live = Observed::new(id.clone(), ResourceKind::ElasticIp, allocation)
+        .output("public_ip", out.public_ip().unwrap_or_default());
+    if let Some(instance) = &spec.instance {
+        associate(ec2, &live.cloud_id, ctx.cloud_id(instance.id())?).await?;
+        live = live.with(
+            "instance_id",
+            Value::CloudId(ctx.cloud_id(instance.id())?.to_string()),
+        );
+    }
+    Ok(live)
+}
+
+async fn associate(ec2: &Client, allocation: &str, instance: &str) -> Result<(), ProviderError> {
+    ec2.associate_address()
+        .allocation_id(allocation)
+        .instance_id(instance)
+        .allow_reassociation(true)
+        .send()
+        .await
+        .map_err(|e| {
+            sdk(
+                &format!("associate Elastic IP {allocation} with {instance}"),
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+async fn describe(ec2: &Client, allocation: &str) -> Result<Option<Address>, ProviderError> {
+    let out = ec2
+        .describe_addresses()
+        .filters(filter("allocation-id", allocation))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("describe Elastic IP {allocation}"), e))?;
+    Ok(out.addresses().first().cloned())
+}
+
+async fn disassociate(ec2: &Client, address: &Address) -> Result<(), ProviderError> {
+    if let Some(association) = address.association_id() {
+        ec2.disassociate_address()
+            .association_id(association)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("disassociate Elastic IP {association}"), e))?;
+    }
+    Ok(())
+}
+
+pub(super) async fn update(
+    ec2: &Client,
+    ctx: &Context<'_>,
+    spec: &ElasticIpSpec,
+    live: &Observed,
+) -> Result<Observed, ProviderError> {
+    match &spec.instance {
+        Some(instance) => associate(ec2, &live.cloud_id, ctx.cloud_id(instance.id())?).await?,
+        None => {
+            if let Some(address) = describe(ec2, &live.cloud_id).await? {
+                disassociate(ec2, &address).await?;
+            }
+        }
+    }
+    Ok(live.clone())
+}
+
+pub(super) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
+    let Some(address) = describe(ec2, &live.cloud_id).await? else {
+        return Ok(());
+    };
+    // An instance's address is disassociated first. One still held by a NAT gateway that is
+    // being deleted fails with InvalidIPAddress.InUse, a dependency the executor retries.
+    if address.instance_id().is_some_and(|i| !i.is_empty()) {
+        disassociate(ec2, &address).await?;
+    }
+    ec2.release_address()
+        .allocation_id(&live.cloud_id)
+        .send()
+        .await
+        .map_err(|e| {
+            sdk(
+                &format!("release Elastic IP {} ({})", live.id, live.cloud_id),
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
+    Ok(match describe(ec2, &live.cloud_id).await? {
+        None => Readiness::Gone,
+        Some(address) => Readiness::Ready(observe(live.id.clone(), &address)),
+    })
+}

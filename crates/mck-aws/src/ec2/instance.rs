@@ -1,0 +1,321 @@
+//! EC2 instances (the bastion): image looked up by name and owner at creation, IMDSv2 required,
+//! encrypted root volume, tags on instance and volume in the run call.
+
+use std::collections::HashMap;
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{
+    BlockDeviceMapping, EbsBlockDevice, HttpTokensState, Instance, InstanceMetadataEndpointState,
+    InstanceMetadataOptionsRequest, InstanceStateName, ResourceType, VolumeType,
+};
+use mck_core::model::{AmiSelector, InstanceSpec, LogicalId, ResourceKind, Value};
+use mck_core::provider::{Context, Observed, ProviderError, Readiness};
+
+use super::{client_token, filter, owned_id, stack_filter, tag_spec};
+use crate::error::sdk;
+
+/// Root volume facts, read from DescribeVolumes (DescribeInstances does not carry them).
+#[derive(Debug, Clone, Copy)]
+struct RootVolume {
+    size_gb: i64,
+    encrypted: bool,
+}
+
+fn observe(id: LogicalId, instance: &Instance, root: Option<RootVolume>) -> Observed {
+    let mut groups: Vec<Value> = instance
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_id())
+        .map(|g| Value::CloudId(g.to_string()))
+        .collect();
+    groups.sort();
+    let tokens = instance
+        .metadata_options()
+        .and_then(|m| m.http_tokens())
+        .map(|t| t.as_str().to_string());
+    let mut o = Observed::new(
+        id,
+        ResourceKind::Instance,
+        instance.instance_id().unwrap_or_default(),
+    )
+    .with(
+        "subnet_id",
+        Value::CloudId(instance.subnet_id().unwrap_or_default().to_string()),
+    )
+    .with(
+        "instance_type",
+        instance
+            .instance_type()
+            .map(|t| t.as_str())
+            .unwrap_or_default(),
+    )
+    .with("vpc_security_group_ids", Value::List(groups))
+    .with("key_name", instance.key_name())
+    .with("metadata_http_tokens", tokens)
+    .with("ami", instance.image_id().unwrap_or_default())
+    .output(
+        "private_ip",
+        instance.private_ip_address().unwrap_or_default(),
+    )
+    .output("ami", instance.image_id().unwrap_or_default());
+    if let Some(ip) = instance.public_ip_address() {
+        o = o.output("public_ip", ip);
+    }
+    if let Some(root) = root {
+        o = o
+            .with("root_volume_size", root.size_gb)
+            .with("root_volume_encrypted", root.encrypted);
+    }
+    o
+}
+
+fn is_live(instance: &Instance) -> bool {
+    !matches!(
+        instance.state().and_then(|s| s.name()),
+        Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown) | None
+    )
+}
+
+async fn root_volumes(
+    ec2: &Client,
+    instances: &[&Instance],
+) -> Result<HashMap<String, RootVolume>, ProviderError> {
+    let mut wanted: HashMap<String, String> = HashMap::new();
+    for instance in instances {
+        let root = instance.root_device_name().unwrap_or_default();
+        if let Some(volume) = instance
+            .block_device_mappings()
+            .iter()
+            .find(|m| m.device_name() == Some(root))
+            .and_then(|m| m.ebs())
+            .and_then(|e| e.volume_id())
+        {
+            wanted.insert(
+                volume.to_string(),
+                instance.instance_id().unwrap_or_default().to_string(),
+            );
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let out = ec2
+        .describe_volumes()
+        .set_volume_ids(Some(wanted.keys().cloned().collect()))
+        .send()
+        .await
+        .map_err(|e| sdk("read root volumes of instances", e))?;
+    Ok(out
+        .volumes()
+        .iter()
+        .filter_map(|v| {
+            let instance = wanted.get(v.volume_id()?)?;
+            Some((
+                instance.clone(),
+                RootVolume {
+                    size_gb: i64::from(v.size().unwrap_or(0)),
+                    encrypted: v.encrypted().unwrap_or(false),
+                },
+            ))
+        })
+        .collect())
+}
+
+pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+    let mut instances = Vec::new();
+    let mut pages = ec2
+        .describe_instances()
+        .filters(stack_filter(stack))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk("list instances", e))?;
+        for reservation in page.reservations() {
+            instances.extend(
+                reservation
+                    .instances()
+                    .iter()
+                    .filter(|i| is_live(i))
+                    .filter_map(|i| Some((owned_id(i.tags(), stack)?, i.clone()))),
+            );
+        }
+    }
+    let refs: Vec<&Instance> = instances.iter().map(|(_, i)| i).collect();
+    let roots = root_volumes(ec2, &refs).await?;
+    Ok(instances
+        .iter()
+        .map(|(id, i)| {
+            observe(
+                id.clone(),
+                i,
+                roots.get(i.instance_id().unwrap_or_default()).copied(),
+            )
+        })
+        .collect())
+}
+
+/// The image to launch and its root device name.
+async fn resolve_ami(ec2: &Client, ami: &AmiSelector) -> Result<(String, String), ProviderError> {
+    let mut call = ec2.describe_images().filters(filter("state", "available"));
+    call = match ami {
+        AmiSelector::Id(id) => call.image_ids(id),
+        AmiSelector::Lookup {
+            name_pattern,
+            owner,
+        } => call.owners(owner).filters(filter("name", name_pattern)),
+    };
+    let out = call
+        .send()
+        .await
+        .map_err(|e| sdk("look up the bastion image", e))?;
+    let newest = out
+        .images()
+        .iter()
+        .max_by(|a, b| a.creation_date().cmp(&b.creation_date()))
+        .ok_or_else(|| {
+            let what = match ami {
+                AmiSelector::Id(id) => format!("image {id}"),
+                AmiSelector::Lookup {
+                    name_pattern,
+                    owner,
+                } => format!("an image named {name_pattern} owned by {owner}"),
+            };
+            ProviderError::invalid(format!(
+                "found no {what} in this region; set bastion.ami in the stack"
+            ))
+        })?;
+    Ok((
+        newest.image_id().unwrap_or_default().to_string(),
+        newest.root_device_name().unwrap_or("/dev/sda1").to_string(),
+    ))
+}
+
+pub(super) async fn create(
+    ec2: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &InstanceSpec,
+) -> Result<Observed, ProviderError> {
+    let (image, root_device) = resolve_ami(ec2, &spec.ami).await?;
+    let subnet = ctx.cloud_id(spec.subnet.id())?;
+    let mut groups = Vec::new();
+    for group in &spec.security_groups {
+        groups.push(ctx.cloud_id(group.id())?.to_string());
+    }
+    let root_size = i32::try_from(spec.root_volume_gb).unwrap_or(8);
+    let out = ec2
+        .run_instances()
+        .image_id(&image)
+        .instance_type(spec.instance_type.as_str().into())
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(subnet)
+        .set_security_group_ids(Some(groups))
+        .set_key_name(spec.key_name.clone())
+        .metadata_options(
+            InstanceMetadataOptionsRequest::builder()
+                .http_tokens(if spec.imdsv2_required {
+                    HttpTokensState::Required
+                } else {
+                    HttpTokensState::Optional
+                })
+                .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                .build(),
+        )
+        .block_device_mappings(
+            BlockDeviceMapping::builder()
+                .device_name(&root_device)
+                .ebs(
+                    EbsBlockDevice::builder()
+                        .volume_size(root_size)
+                        .volume_type(VolumeType::Gp3)
+                        .encrypted(spec.root_volume_encrypted)
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .client_token(client_token(
+            ctx,
+            id,
+            &[subnet, &image, &spec.instance_type],
+        ))
+        .tag_specifications(tag_spec(ResourceType::Instance, ctx, id))
+        .tag_specifications(tag_spec(ResourceType::Volume, ctx, id))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("launch instance {id} ({})", spec.instance_type), e))?;
+    let instance = out
+        .instances()
+        .first()
+        .ok_or_else(|| ProviderError::invalid("run instances returned none"))?;
+    Ok(observe(id.clone(), instance, None))
+}
+
+pub(super) async fn update(
+    ec2: &Client,
+    ctx: &Context<'_>,
+    spec: &InstanceSpec,
+    live: &Observed,
+    fields: &[&str],
+) -> Result<Observed, ProviderError> {
+    if fields.contains(&"vpc_security_group_ids") {
+        let mut groups = Vec::new();
+        for group in &spec.security_groups {
+            groups.push(ctx.cloud_id(group.id())?.to_string());
+        }
+        ec2.modify_instance_attribute()
+            .instance_id(&live.cloud_id)
+            .set_groups(Some(groups))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("set security groups of {}", live.id), e))?;
+    }
+    if fields.contains(&"metadata_http_tokens") {
+        ec2.modify_instance_metadata_options()
+            .instance_id(&live.cloud_id)
+            .http_tokens(if spec.imdsv2_required {
+                HttpTokensState::Required
+            } else {
+                HttpTokensState::Optional
+            })
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("set metadata options of {}", live.id), e))?;
+    }
+    Ok(live.clone())
+}
+
+pub(super) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
+    ec2.terminate_instances()
+        .instance_ids(&live.cloud_id)
+        .send()
+        .await
+        .map_err(|e| {
+            sdk(
+                &format!("terminate instance {} ({})", live.id, live.cloud_id),
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
+    let out = ec2
+        .describe_instances()
+        .filters(filter("instance-id", &live.cloud_id))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("describe instance {}", live.cloud_id), e))?;
+    let Some(instance) = out.reservations().iter().flat_map(|r| r.instances()).next() else {
+        return Ok(Readiness::Gone);
+    };
+    Ok(match instance.state().and_then(|s| s.name()) {
+        Some(InstanceStateName::Running) => {
+            Readiness::Ready(observe(live.id.clone(), instance, None))
+        }
+        Some(InstanceStateName::Terminated) => Readiness::Gone,
+        Some(state) => Readiness::Pending(state.as_str().to_string()),
+        None => Readiness::Pending("unknown".into()),
+    })
+}

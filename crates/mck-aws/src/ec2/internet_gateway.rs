@@ -1,0 +1,170 @@
+//! Internet gateway and its attachment to the VPC (one resource: attaching is part of it).
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::types::{InternetGateway, ResourceType};
+use mck_core::model::{InternetGatewaySpec, LogicalId, ResourceKind, Value};
+use mck_core::provider::{Context, Observed, ProviderError, Readiness};
+
+use super::{filter, owned_id, stack_filter, tag_spec};
+use crate::error::sdk;
+
+fn attached_vpc(igw: &InternetGateway) -> Option<&str> {
+    igw.attachments()
+        .iter()
+        .find(|a| {
+            matches!(
+                a.state().map(|s| s.as_str()),
+                Some("attached" | "available" | "attaching")
+            )
+        })
+        .and_then(|a| a.vpc_id())
+}
+
+fn observe(id: LogicalId, igw: &InternetGateway) -> Observed {
+    let vpc = attached_vpc(igw);
+    Observed::new(
+        id,
+        ResourceKind::InternetGateway,
+        igw.internet_gateway_id().unwrap_or_default(),
+    )
+    .with(
+        "vpc_id",
+        vpc.map_or(Value::Null, |v| Value::CloudId(v.to_string())),
+    )
+}
+
+pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+    let mut out = Vec::new();
+    let mut pages = ec2
+        .describe_internet_gateways()
+        .filters(stack_filter(stack))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk("list internet gateways", e))?;
+        out.extend(
+            page.internet_gateways()
+                .iter()
+                .filter_map(|g| Some(observe(owned_id(g.tags(), stack)?, g))),
+        );
+    }
+    Ok(out)
+}
+
+pub(super) async fn create(
+    ec2: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &InternetGatewaySpec,
+) -> Result<Observed, ProviderError> {
+    let out = ec2
+        .create_internet_gateway()
+        .tag_specifications(tag_spec(ResourceType::InternetGateway, ctx, id))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("create internet gateway {id}"), e))?;
+    let igw_id = out
+        .internet_gateway()
+        .and_then(|g| g.internet_gateway_id())
+        .unwrap_or_default()
+        .to_string();
+    // A crash here leaves a detached gateway; the next plan sees `vpc_id` null and attaches it.
+    attach(ec2, &igw_id, ctx.cloud_id(spec.vpc.id())?).await?;
+    Ok(Observed::new(
+        id.clone(),
+        ResourceKind::InternetGateway,
+        igw_id,
+    ))
+}
+
+async fn attach(ec2: &Client, igw_id: &str, vpc_id: &str) -> Result<(), ProviderError> {
+    ec2.attach_internet_gateway()
+        .internet_gateway_id(igw_id)
+        .vpc_id(vpc_id)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("attach internet gateway {igw_id} to {vpc_id}"), e))?;
+    Ok(())
+}
+
+async fn detach(ec2: &Client, igw_id: &str, vpc_id: &str) -> Result<(), ProviderError> {
+    match ec2
+        .detach_internet_gateway()
+        .internet_gateway_id(igw_id)
+        .vpc_id(vpc_id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Already detached is what we wanted.
+        Err(e) if e.code() == Some("Gateway.NotAttached") => Ok(()),
+        Err(e) => Err(sdk(
+            &format!("detach internet gateway {igw_id} from {vpc_id}"),
+            e,
+        )),
+    }
+}
+
+/// Re-reads the gateway's attachment: plans carry logical references, this needs the VPC id.
+async fn current_vpc(ec2: &Client, igw_id: &str) -> Result<Option<String>, ProviderError> {
+    let out = ec2
+        .describe_internet_gateways()
+        .filters(filter("internet-gateway-id", igw_id))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("describe internet gateway {igw_id}"), e))?;
+    Ok(out
+        .internet_gateways()
+        .first()
+        .and_then(attached_vpc)
+        .map(str::to_string))
+}
+
+pub(super) async fn update(
+    ec2: &Client,
+    ctx: &Context<'_>,
+    spec: &InternetGatewaySpec,
+    live: &Observed,
+) -> Result<Observed, ProviderError> {
+    let want = ctx.cloud_id(spec.vpc.id())?;
+    if let Some(vpc) = current_vpc(ec2, &live.cloud_id).await? {
+        if vpc == want {
+            return Ok(live.clone());
+        }
+        detach(ec2, &live.cloud_id, &vpc).await?;
+    }
+    attach(ec2, &live.cloud_id, want).await?;
+    Ok(live.clone())
+}
+
+pub(super) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
+    if let Some(vpc) = current_vpc(ec2, &live.cloud_id).await? {
+        detach(ec2, &live.cloud_id, &vpc).await?;
+    }
+    ec2.delete_internet_gateway()
+        .internet_gateway_id(&live.cloud_id)
+        .send()
+        .await
+        .map_err(|e| {
+            sdk(
+                &format!("delete internet gateway {} ({})", live.id, live.cloud_id),
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
+    let out = ec2
+        .describe_internet_gateways()
+        .filters(filter("internet-gateway-id", &live.cloud_id))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("describe internet gateway {}", live.cloud_id), e))?;
+    Ok(match out.internet_gateways().first() {
+        None => Readiness::Gone,
+        Some(g) if attached_vpc(g).is_some() => Readiness::Ready(observe(live.id.clone(), g)),
+        Some(_) => Readiness::Pending("detached".into()),
+    })
+}

@@ -1,0 +1,193 @@
+//! EC2 resources of the network tier. One module per kind (route tables host their routes and
+//! associations, security groups their rules: each is read in its parent's describe call).
+
+mod elastic_ip;
+mod instance;
+mod internet_gateway;
+mod nat_gateway;
+mod route_table;
+mod security_group;
+mod subnet;
+mod vpc;
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use mck_core::model::{LogicalId, ResourceKind, ResourceSpec, TAG_ID, TAG_STACK};
+use mck_core::provider::{Context, Observed, ProviderError, Readiness};
+
+/// Reads every kind concurrently: one paginated describe call per kind, filtered by stack tag.
+pub(crate) async fn read_all(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+    let (vpcs, subnets, igws, eips, nats, tables, groups, instances) = tokio::try_join!(
+        vpc::read(ec2, stack),
+        subnet::read(ec2, stack),
+        internet_gateway::read(ec2, stack),
+        elastic_ip::read(ec2, stack),
+        nat_gateway::read(ec2, stack),
+        route_table::read(ec2, stack),
+        security_group::read(ec2, stack),
+        instance::read(ec2, stack),
+    )?;
+    let mut all = Vec::new();
+    for part in [vpcs, subnets, igws, eips, nats, tables, groups, instances] {
+        all.extend(part);
+    }
+    Ok(all)
+}
+
+pub(crate) async fn create(
+    ec2: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &ResourceSpec,
+) -> Result<Observed, ProviderError> {
+    match spec {
+        ResourceSpec::Vpc(s) => vpc::create(ec2, ctx, id, s).await,
+        ResourceSpec::Subnet(s) => subnet::create(ec2, ctx, id, s).await,
+        ResourceSpec::InternetGateway(s) => internet_gateway::create(ec2, ctx, id, s).await,
+        ResourceSpec::ElasticIp(s) => elastic_ip::create(ec2, ctx, id, s).await,
+        ResourceSpec::NatGateway(s) => nat_gateway::create(ec2, ctx, id, s).await,
+        ResourceSpec::RouteTable(s) => route_table::create(ec2, ctx, id, s).await,
+        ResourceSpec::Route(s) => route_table::create_route(ec2, ctx, id, s).await,
+        ResourceSpec::RouteTableAssociation(s) => {
+            route_table::create_association(ec2, ctx, id, s).await
+        }
+        ResourceSpec::SecurityGroup(s) => security_group::create(ec2, ctx, id, s).await,
+        ResourceSpec::SecurityGroupRule(s) => security_group::create_rule(ec2, ctx, id, s).await,
+        ResourceSpec::Instance(s) => instance::create(ec2, ctx, id, s).await,
+    }
+}
+
+pub(crate) async fn update(
+    ec2: &Client,
+    ctx: &Context<'_>,
+    spec: &ResourceSpec,
+    live: &Observed,
+    fields: &[&str],
+) -> Result<Observed, ProviderError> {
+    match spec {
+        ResourceSpec::Vpc(s) => vpc::update(ec2, s, live, fields).await,
+        ResourceSpec::Subnet(s) => subnet::update(ec2, s, live).await,
+        ResourceSpec::InternetGateway(s) => internet_gateway::update(ec2, ctx, s, live).await,
+        ResourceSpec::ElasticIp(s) => elastic_ip::update(ec2, ctx, s, live).await,
+        ResourceSpec::Route(s) => route_table::update_route(ec2, ctx, s, live).await,
+        ResourceSpec::RouteTableAssociation(s) => {
+            route_table::update_association(ec2, ctx, s, live).await
+        }
+        ResourceSpec::Instance(s) => instance::update(ec2, ctx, s, live, fields).await,
+        ResourceSpec::NatGateway(_)
+        | ResourceSpec::RouteTable(_)
+        | ResourceSpec::SecurityGroup(_)
+        | ResourceSpec::SecurityGroupRule(_) => Err(ProviderError::invalid(format!(
+            "internal error: {} has no mutable fields but an update was planned (please report this)",
+            live.kind
+        ))),
+    }
+}
+
+pub(crate) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
+    match live.kind {
+        ResourceKind::Vpc => vpc::delete(ec2, live).await,
+        ResourceKind::Subnet => subnet::delete(ec2, live).await,
+        ResourceKind::InternetGateway => internet_gateway::delete(ec2, live).await,
+        ResourceKind::ElasticIp => elastic_ip::delete(ec2, live).await,
+        ResourceKind::NatGateway => nat_gateway::delete(ec2, live).await,
+        ResourceKind::RouteTable => route_table::delete(ec2, live).await,
+        ResourceKind::Route => route_table::delete_route(ec2, live).await,
+        ResourceKind::RouteTableAssociation => route_table::delete_association(ec2, live).await,
+        ResourceKind::SecurityGroup => security_group::delete(ec2, live).await,
+        ResourceKind::SecurityGroupRule => security_group::delete_rule(ec2, live).await,
+        ResourceKind::Instance => instance::delete(ec2, live).await,
+    }
+}
+
+pub(crate) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
+    match live.kind {
+        ResourceKind::Vpc => vpc::poll(ec2, live).await,
+        ResourceKind::Subnet => subnet::poll(ec2, live).await,
+        ResourceKind::InternetGateway => internet_gateway::poll(ec2, live).await,
+        ResourceKind::ElasticIp => elastic_ip::poll(ec2, live).await,
+        ResourceKind::NatGateway => nat_gateway::poll(ec2, live).await,
+        ResourceKind::RouteTable => route_table::poll(ec2, live).await,
+        ResourceKind::Route => route_table::poll_route(ec2, live).await,
+        ResourceKind::RouteTableAssociation => route_table::poll_association(ec2, live).await,
+        ResourceKind::SecurityGroup => security_group::poll(ec2, live).await,
+        ResourceKind::SecurityGroupRule => security_group::poll_rule(ec2, live).await,
+        ResourceKind::Instance => instance::poll(ec2, live).await,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers shared by the EC2 modules.
+
+/// `tag:mck:stack = <stack>`.
+pub(crate) fn stack_filter(stack: &str) -> Filter {
+    Filter::builder()
+        .name(format!("tag:{TAG_STACK}"))
+        .values(stack)
+        .build()
+}
+
+pub(crate) fn filter(name: &str, value: impl Into<String>) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+/// The create-call tags: user tags, `Name`, `mck:stack`, `mck:id`.
+pub(crate) fn tag_spec(
+    resource_type: ResourceType,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+) -> TagSpecification {
+    let tags = ctx
+        .tags_for(id)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    TagSpecification::builder()
+        .resource_type(resource_type)
+        .set_tags(Some(tags))
+        .build()
+}
+
+/// The logical id of a resource owned by `stack`, checked client-side (some APIs ignore tag
+/// filters, e.g. NAT gateways in the emulator).
+pub(crate) fn owned_id(tags: &[Tag], stack: &str) -> Option<LogicalId> {
+    let value = |key: &str| {
+        tags.iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(Tag::value)
+    };
+    (value(TAG_STACK) == Some(stack))
+        .then(|| value(TAG_ID).map(LogicalId::new))
+        .flatten()
+}
+
+/// A deterministic idempotency token for EC2 creates: the same stack, id and parameters give
+/// the same token, so a create retried after a crash returns the first resource instead of a
+/// second one. The hour bucket keeps a later re-create (after a delete) from replaying the old,
+/// deleted resource.
+pub(crate) fn client_token(ctx: &Context<'_>, id: &LogicalId, params: &[&str]) -> String {
+    // FNV-1a: stable across Rust versions, unlike DefaultHasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [ctx.stack, id.as_str()]
+        .into_iter()
+        .chain(params.iter().copied())
+    {
+        for byte in part.bytes().chain(std::iter::once(0)) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 3600)
+        .unwrap_or(0);
+    format!("mck-{hash:016x}-{hour}")
+}
+
+/// The error for "describe by id returned nothing".
+pub(crate) fn missing(what: &str, cloud_id: &str) -> ProviderError {
+    ProviderError::new(
+        mck_core::provider::ErrorClass::NotFound,
+        format!("{what} {cloud_id} not found"),
+    )
+}

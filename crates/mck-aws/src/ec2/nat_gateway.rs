@@ -1,0 +1,121 @@
+//! NAT gateways, one per zone or a single one, each with its own Elastic IP.
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{NatGateway, NatGatewayState, ResourceType};
+use mck_core::model::{LogicalId, NatGatewaySpec, ResourceKind, Value};
+use mck_core::provider::{Context, Observed, ProviderError, Readiness};
+
+use super::{client_token, filter, owned_id, stack_filter, tag_spec};
+use crate::error::sdk;
+
+fn observe(id: LogicalId, nat: &NatGateway) -> Observed {
+    let allocation = nat
+        .nat_gateway_addresses()
+        .first()
+        .and_then(|a| a.allocation_id());
+    let public_ip = nat
+        .nat_gateway_addresses()
+        .first()
+        .and_then(|a| a.public_ip());
+    Observed::new(
+        id,
+        ResourceKind::NatGateway,
+        nat.nat_gateway_id().unwrap_or_default(),
+    )
+    .with(
+        "subnet_id",
+        Value::CloudId(nat.subnet_id().unwrap_or_default().to_string()),
+    )
+    .with(
+        "allocation_id",
+        allocation.map_or(Value::Null, |a| Value::CloudId(a.to_string())),
+    )
+    .output("public_ip", public_ip.unwrap_or_default())
+}
+
+/// Deleted and failed gateways linger in describe output for an hour; they are not live.
+fn is_live(nat: &NatGateway) -> bool {
+    matches!(
+        nat.state(),
+        Some(NatGatewayState::Pending | NatGatewayState::Available)
+    )
+}
+
+pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+    let mut out = Vec::new();
+    let mut pages = ec2
+        .describe_nat_gateways()
+        .filter(stack_filter(stack))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk("list NAT gateways", e))?;
+        // The emulator ignores tag filters on NAT gateways: ownership is checked here too.
+        out.extend(
+            page.nat_gateways()
+                .iter()
+                .filter(|n| is_live(n))
+                .filter_map(|n| Some(observe(owned_id(n.tags(), stack)?, n))),
+        );
+    }
+    Ok(out)
+}
+
+pub(super) async fn create(
+    ec2: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &NatGatewaySpec,
+) -> Result<Observed, ProviderError> {
+    let subnet = ctx.cloud_id(spec.subnet.id())?;
+    let allocation = ctx.cloud_id(spec.eip.id())?;
+    let out = ec2
+        .create_nat_gateway()
+        .subnet_id(subnet)
+        .allocation_id(allocation)
+        .client_token(client_token(ctx, id, &[subnet, allocation]))
+        .tag_specifications(tag_spec(ResourceType::Natgateway, ctx, id))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("create NAT gateway {id}"), e))?;
+    let nat = out
+        .nat_gateway()
+        .ok_or_else(|| ProviderError::invalid("create NAT gateway returned nothing"))?;
+    Ok(observe(id.clone(), nat))
+}
+
+pub(super) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
+    ec2.delete_nat_gateway()
+        .nat_gateway_id(&live.cloud_id)
+        .send()
+        .await
+        .map_err(|e| {
+            sdk(
+                &format!("delete NAT gateway {} ({})", live.id, live.cloud_id),
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
+    let out = ec2
+        .describe_nat_gateways()
+        .filter(filter("nat-gateway-id", &live.cloud_id))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("describe NAT gateway {}", live.cloud_id), e))?;
+    let Some(nat) = out.nat_gateways().first() else {
+        return Ok(Readiness::Gone);
+    };
+    Ok(match nat.state() {
+        Some(NatGatewayState::Available) => Readiness::Ready(observe(live.id.clone(), nat)),
+        Some(NatGatewayState::Deleted) => Readiness::Gone,
+        Some(NatGatewayState::Failed) => Readiness::Failed(format!(
+            "NAT gateway failed: {}",
+            nat.failure_message().unwrap_or("no reason given")
+        )),
+        Some(state) => Readiness::Pending(state.as_str().to_string()),
+        None => Readiness::Pending("unknown".into()),
+    })
+}

@@ -1,0 +1,126 @@
+//! Subnets (public, private, data per zone).
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet};
+use mck_core::model::{LogicalId, ResourceKind, SubnetSpec, Value};
+use mck_core::provider::{Context, Observed, ProviderError, Readiness};
+
+use super::{filter, owned_id, stack_filter, tag_spec};
+use crate::error::sdk;
+
+fn observe(id: LogicalId, subnet: &Subnet) -> Observed {
+    Observed::new(
+        id,
+        ResourceKind::Subnet,
+        subnet.subnet_id().unwrap_or_default(),
+    )
+    .with(
+        "vpc_id",
+        Value::CloudId(subnet.vpc_id().unwrap_or_default().to_string()),
+    )
+    .with("cidr_block", subnet.cidr_block().unwrap_or_default())
+    .with(
+        "availability_zone",
+        subnet.availability_zone().unwrap_or_default(),
+    )
+    .with(
+        "map_public_ip_on_launch",
+        subnet.map_public_ip_on_launch().unwrap_or(false),
+    )
+    .output(
+        "availability_zone",
+        subnet.availability_zone().unwrap_or_default(),
+    )
+    .output("cidr_block", subnet.cidr_block().unwrap_or_default())
+}
+
+pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+    let mut out = Vec::new();
+    let mut pages = ec2
+        .describe_subnets()
+        .filters(stack_filter(stack))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk("list subnets", e))?;
+        out.extend(
+            page.subnets()
+                .iter()
+                .filter_map(|s| Some(observe(owned_id(s.tags(), stack)?, s))),
+        );
+    }
+    Ok(out)
+}
+
+pub(super) async fn create(
+    ec2: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &SubnetSpec,
+) -> Result<Observed, ProviderError> {
+    let out = ec2
+        .create_subnet()
+        .vpc_id(ctx.cloud_id(spec.vpc.id())?)
+        .cidr_block(&spec.cidr)
+        .availability_zone(&spec.zone)
+        .tag_specifications(tag_spec(ResourceType::Subnet, ctx, id))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("create subnet {id} ({})", spec.cidr), e))?;
+    let subnet = out
+        .subnet()
+        .ok_or_else(|| ProviderError::invalid("create subnet returned no subnet"))?;
+    let live = observe(id.clone(), subnet);
+    if spec.map_public_ip_on_launch {
+        set_public_ip(ec2, &live.cloud_id, true).await?;
+    }
+    Ok(live)
+}
+
+async fn set_public_ip(ec2: &Client, subnet_id: &str, on: bool) -> Result<(), ProviderError> {
+    ec2.modify_subnet_attribute()
+        .subnet_id(subnet_id)
+        .map_public_ip_on_launch(AttributeBooleanValue::builder().value(on).build())
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("set map-public-ip on subnet {subnet_id}"), e))?;
+    Ok(())
+}
+
+pub(super) async fn update(
+    ec2: &Client,
+    spec: &SubnetSpec,
+    live: &Observed,
+) -> Result<Observed, ProviderError> {
+    set_public_ip(ec2, &live.cloud_id, spec.map_public_ip_on_launch).await?;
+    Ok(live.clone())
+}
+
+pub(super) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
+    ec2.delete_subnet()
+        .subnet_id(&live.cloud_id)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("delete subnet {} ({})", live.id, live.cloud_id), e))?;
+    Ok(())
+}
+
+pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
+    let out = ec2
+        .describe_subnets()
+        .filters(filter("subnet-id", &live.cloud_id))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("describe subnet {}", live.cloud_id), e))?;
+    Ok(match out.subnets().first() {
+        None => Readiness::Gone,
+        Some(s) if s.state().map(|st| st.as_str()) == Some("available") => {
+            Readiness::Ready(observe(live.id.clone(), s))
+        }
+        Some(s) => Readiness::Pending(
+            s.state()
+                .map(|st| st.as_str().to_string())
+                .unwrap_or_default(),
+        ),
+    })
+}

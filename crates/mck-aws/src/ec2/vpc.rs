@@ -1,0 +1,154 @@
+//! VPC with DNS support and hostnames.
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName};
+use mck_core::model::{LogicalId, ResourceKind, VpcSpec};
+use mck_core::provider::{Context, Observed, ProviderError, Readiness};
+
+use super::{filter, missing, owned_id, stack_filter, tag_spec};
+use crate::error::sdk;
+
+pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+    let mut out = Vec::new();
+    let mut pages = ec2
+        .describe_vpcs()
+        .filters(stack_filter(stack))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk("list VPCs", e))?;
+        for vpc in page.vpcs() {
+            if let Some(id) = owned_id(vpc.tags(), stack) {
+                out.push(observe(ec2, id, vpc).await?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// DNS attributes are not part of DescribeVpcs: two more calls per VPC (one VPC per stack).
+async fn observe(ec2: &Client, id: LogicalId, vpc: &Vpc) -> Result<Observed, ProviderError> {
+    let vpc_id = vpc.vpc_id().unwrap_or_default();
+    let attr = |name: VpcAttributeName| async move {
+        let out = ec2
+            .describe_vpc_attribute()
+            .vpc_id(vpc_id)
+            .attribute(name)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("read DNS attributes of VPC {vpc_id}"), e))?;
+        let value = match out.enable_dns_support() {
+            Some(v) => v.value(),
+            None => out
+                .enable_dns_hostnames()
+                .and_then(AttributeBooleanValue::value),
+        };
+        Ok::<_, ProviderError>(value.unwrap_or(false))
+    };
+    let (support, hostnames) = tokio::try_join!(
+        attr(VpcAttributeName::EnableDnsSupport),
+        attr(VpcAttributeName::EnableDnsHostnames)
+    )?;
+    Ok(Observed::new(id, ResourceKind::Vpc, vpc_id)
+        .with("cidr_block", vpc.cidr_block().unwrap_or_default())
+        .with("enable_dns_support", support)
+        .with("enable_dns_hostnames", hostnames)
+        .output("cidr_block", vpc.cidr_block().unwrap_or_default()))
+}
+
+pub(super) async fn create(
+    ec2: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &VpcSpec,
+) -> Result<Observed, ProviderError> {
+    let out = ec2
+        .create_vpc()
+        .cidr_block(&spec.cidr)
+        .tag_specifications(tag_spec(ResourceType::Vpc, ctx, id))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("create VPC {id}"), e))?;
+    let vpc = out
+        .vpc()
+        .ok_or_else(|| ProviderError::invalid("create VPC returned no VPC"))?;
+    let vpc_id = vpc.vpc_id().unwrap_or_default().to_string();
+    set_dns(
+        ec2,
+        &vpc_id,
+        spec,
+        &["enable_dns_support", "enable_dns_hostnames"],
+    )
+    .await?;
+    Ok(Observed::new(id.clone(), ResourceKind::Vpc, vpc_id).with("cidr_block", spec.cidr.as_str()))
+}
+
+async fn set_dns(
+    ec2: &Client,
+    vpc_id: &str,
+    spec: &VpcSpec,
+    fields: &[&str],
+) -> Result<(), ProviderError> {
+    // One attribute per call, support before hostnames (hostnames need support).
+    if fields.contains(&"enable_dns_support") {
+        ec2.modify_vpc_attribute()
+            .vpc_id(vpc_id)
+            .enable_dns_support(
+                AttributeBooleanValue::builder()
+                    .value(spec.enable_dns_support)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("set DNS support on VPC {vpc_id}"), e))?;
+    }
+    if fields.contains(&"enable_dns_hostnames") {
+        ec2.modify_vpc_attribute()
+            .vpc_id(vpc_id)
+            .enable_dns_hostnames(
+                AttributeBooleanValue::builder()
+                    .value(spec.enable_dns_hostnames)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("set DNS hostnames on VPC {vpc_id}"), e))?;
+    }
+    Ok(())
+}
+
+pub(super) async fn update(
+    ec2: &Client,
+    spec: &VpcSpec,
+    live: &Observed,
+    fields: &[&str],
+) -> Result<Observed, ProviderError> {
+    set_dns(ec2, &live.cloud_id, spec, fields).await?;
+    Ok(live.clone())
+}
+
+pub(super) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
+    ec2.delete_vpc()
+        .vpc_id(&live.cloud_id)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("delete VPC {} ({})", live.id, live.cloud_id), e))?;
+    Ok(())
+}
+
+pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
+    let out = ec2
+        .describe_vpcs()
+        .filters(filter("vpc-id", &live.cloud_id))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("describe VPC {}", live.cloud_id), e))?;
+    let Some(vpc) = out.vpcs().first() else {
+        return Ok(Readiness::Gone);
+    };
+    Ok(match vpc.state().map(|s| s.as_str()) {
+        Some("available") => Readiness::Ready(observe(ec2, live.id.clone(), vpc).await?),
+        Some(state) => Readiness::Pending(state.to_string()),
+        None => return Err(missing("state of VPC", &live.cloud_id)),
+    })
+}

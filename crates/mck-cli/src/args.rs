@@ -1,0 +1,120 @@
+//! Command-line arguments as typed; resolved into a config by `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Provision and keep in shape the MageCloudKit AWS reference architecture.
+///
+/// Exit codes: 0 success (no changes), 1 error, 2 changes present (plan --detailed-exitcode).
+#[derive(Debug, Parser)]
+#[command(name = "mck", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StackArgs {
+    /// Stack name: reads <stacks-dir>/<NAME>.yaml.
+    #[arg(long = "stack", short = 's', value_name = "NAME")]
+    pub stack: String,
+    /// Directory holding the stack files.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "stacks",
+        env = "MCK_STACKS_DIR"
+    )]
+    pub stacks_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
+    /// AWS region (default: the stack's `region`).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Named profile from the AWS config files.
+    #[arg(long, value_name = "NAME", env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// Send every AWS request to this endpoint (e.g. the local emulator). `AWS_ENDPOINT_URL` is
+    /// honoured too.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Steps run at once.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a stack file (schema, CIDRs, zones, references) without calling AWS.
+    Validate {
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// Show what `up` would change, reading live state from AWS.
+    Plan {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Exit 2 when there are changes (0 when none, 1 on error).
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Print the plan as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Print the number of AWS requests and the wall time.
+        #[arg(long)]
+        stats: bool,
+    },
+    /// Create, update, replace and delete resources until AWS matches the stack.
+    Up {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Apply without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Delete every resource of the stack.
+    Down {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Delete without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Print the resource graph of a stack (no AWS call).
+    Graph {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Print the stack's outputs (VPC id, subnet ids, bastion IP…) from live state.
+    Outputs {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Print a JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}

@@ -1,0 +1,251 @@
+//! One function per command; each is a thin wrapper over mck-core.
+
+#![expect(
+    clippy::print_stdout,
+    reason = "plans, graphs and outputs are the commands' products"
+)]
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mck_aws::{AwsConfig, AwsProvider};
+use mck_core::exec::{CancelToken, ExecConfig};
+use mck_core::graph::DesiredGraph;
+use mck_core::provider::Provider;
+use mck_core::{Engine, Plan};
+
+use crate::args::{AwsArgs, Cli, Command, GraphFormat, StackArgs};
+use crate::ui;
+
+/// Exit codes.
+const OK: u8 = 0;
+const ERROR: u8 = 1;
+const CHANGES: u8 = 2;
+
+/// A failure already worded for the user.
+struct Failure(String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(err: E) -> Failure {
+        Failure(err.to_string())
+    }
+}
+
+pub async fn run(cli: Cli) -> u8 {
+    let result = match cli.command {
+        Command::Validate { stack } => validate(&stack),
+        Command::Plan {
+            stack,
+            aws,
+            detailed_exitcode,
+            json,
+            stats,
+        } => plan(&stack, &aws, detailed_exitcode, json, stats).await,
+        Command::Up { stack, aws, yes } => up(&stack, &aws, yes).await,
+        Command::Down { stack, aws, yes } => down(&stack, &aws, yes).await,
+        Command::Graph { stack, format } => graph(&stack, format),
+        Command::Outputs { stack, aws, json } => outputs(&stack, &aws, json).await,
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "mck", &mut std::io::stdout());
+            Ok(OK)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure(message)) => {
+            ui::error(&message);
+            ERROR
+        }
+    }
+}
+
+/// Loads, validates and lowers a stack. No AWS call happens before this succeeds.
+fn load(args: &StackArgs) -> Result<Arc<DesiredGraph>, Failure> {
+    let stack = mck_core::stack::load(&args.stacks_dir, &args.stack)
+        .map_err(|err| Failure(format!("invalid stack `{}`:\n{err}", args.stack)))?;
+    Engine::desired(&stack).map_err(|err| Failure(format!("invalid stack `{}`: {err}", args.stack)))
+}
+
+async fn engine(aws: &AwsArgs, desired: &DesiredGraph) -> Engine {
+    let config = AwsConfig {
+        region: aws.region.clone(),
+        profile: aws.profile.clone(),
+        endpoint_url: aws.endpoint_url.clone(),
+    };
+    let provider: Arc<dyn Provider> =
+        Arc::new(AwsProvider::connect(&config, desired.region()).await);
+    Engine::new(
+        provider,
+        ExecConfig {
+            concurrency: aws.concurrency,
+            ..ExecConfig::default()
+        },
+    )
+}
+
+fn validate(args: &StackArgs) -> Result<u8, Failure> {
+    let desired = load(args)?;
+    ui::note(&format!(
+        "stack {} is valid: {} resources",
+        desired.stack(),
+        desired.len()
+    ));
+    Ok(OK)
+}
+
+fn graph(args: &StackArgs, format: GraphFormat) -> Result<u8, Failure> {
+    let desired = load(args)?;
+    match format {
+        GraphFormat::Dot => print!("{}", desired.to_dot()),
+        GraphFormat::Mermaid => print!("{}", desired.to_mermaid()),
+    }
+    Ok(OK)
+}
+
+async fn plan(
+    args: &StackArgs,
+    aws: &AwsArgs,
+    detailed: bool,
+    json: bool,
+    stats: bool,
+) -> Result<u8, Failure> {
+    let desired = load(args)?;
+    let engine = engine(aws, &desired).await;
+    let started = Instant::now();
+    let plan = engine
+        .plan(desired.clone())
+        .await
+        .map_err(|e| Failure(format!("failed to read stack {}: {e}", desired.stack())))?;
+    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let requests = engine.provider().request_count();
+    if json {
+        let mut value = plan.to_json();
+        value["stats"] = serde_json::json!({
+            "requests": requests,
+            "elapsed_ms": elapsed_ms,
+            "resources": plan.observed().len(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print!("{}", plan.render_text());
+    }
+    if stats {
+        ui::note(&format!(
+            "stats: {requests} AWS requests for {} live resources in {elapsed_ms} ms",
+            plan.observed().len()
+        ));
+    }
+    Ok(if detailed && plan.has_changes() {
+        CHANGES
+    } else {
+        OK
+    })
+}
+
+async fn up(args: &StackArgs, aws: &AwsArgs, yes: bool) -> Result<u8, Failure> {
+    let desired = load(args)?;
+    let engine = engine(aws, &desired).await;
+    let plan = engine
+        .plan(desired.clone())
+        .await
+        .map_err(|e| Failure(format!("failed to read stack {}: {e}", desired.stack())))?;
+    print!("{}", plan.render_text());
+    if !plan.has_changes() {
+        return Ok(OK);
+    }
+    confirm(
+        yes,
+        &format!("Apply these changes to stack {}?", desired.stack()),
+    )?;
+    execute(&engine, &plan, "up").await
+}
+
+async fn down(args: &StackArgs, aws: &AwsArgs, yes: bool) -> Result<u8, Failure> {
+    let desired = load(args)?;
+    let engine = engine(aws, &desired).await;
+    let plan = engine
+        .plan_destroy(&desired)
+        .await
+        .map_err(|e| Failure(format!("failed to read stack {}: {e}", desired.stack())))?;
+    print!("{}", plan.render_text());
+    if !plan.has_changes() {
+        return Ok(OK);
+    }
+    confirm(
+        yes,
+        &format!(
+            "Delete all {} resources of stack {}?",
+            plan.summary().destroy,
+            desired.stack()
+        ),
+    )?;
+    execute(&engine, &plan, "down").await
+}
+
+fn confirm(yes: bool, question: &str) -> Result<(), Failure> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure(
+            "refusing to change AWS without confirmation: stdin is not a terminal; pass --yes"
+                .into(),
+        ));
+    }
+    if ui::confirm(question) {
+        Ok(())
+    } else {
+        Err(Failure("cancelled: nothing was changed".into()))
+    }
+}
+
+/// Applies a plan with live progress; Ctrl-C stops starting new steps, a second one exits.
+async fn execute(engine: &Engine, plan: &Plan, verb: &str) -> Result<u8, Failure> {
+    let cancel = CancelToken::default();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            ui::note(
+                "\ninterrupted: finishing the calls in flight and starting nothing new (Ctrl-C again to quit now; a re-run picks up from live state)",
+            );
+            on_signal.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let n_steps = plan
+        .steps()
+        .iter()
+        .filter(|s| s.action != mck_core::plan::Action::NoOp)
+        .count();
+    let printer = tokio::spawn(ui::progress(rx, n_steps));
+    let summary = engine.apply(plan, tx, cancel).await;
+    let _ = printer.await;
+    ui::summary(&summary, verb);
+    Ok(if summary.is_success() { OK } else { ERROR })
+}
+
+async fn outputs(args: &StackArgs, aws: &AwsArgs, json: bool) -> Result<u8, Failure> {
+    let desired = load(args)?;
+    let engine = engine(aws, &desired).await;
+    let observed = engine
+        .read(desired.stack())
+        .await
+        .map_err(|e| Failure(format!("failed to read stack {}: {e}", desired.stack())))?;
+    let outputs = mck_core::plan::outputs(&observed);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outputs)?);
+    } else if outputs.is_empty() {
+        ui::note(&format!("stack {} has no live resources", desired.stack()));
+    } else {
+        let width = outputs.keys().map(String::len).max().unwrap_or(0);
+        for (key, value) in &outputs {
+            println!("{key:width$} = {value}");
+        }
+    }
+    Ok(OK)
+}
