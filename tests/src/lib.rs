@@ -1,1 +1,185 @@
+//! Harness for the end-to-end tests: runs the real `mck` binary against the emulator started by
+//! `cargo xtask test`, and reads the result back with an independent client (boto3).
+//!
+//! Each test uses its own stack name, so tests share one emulator and run in parallel.
 
+#![expect(clippy::print_stderr, reason = "tests report skips on stderr")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// What `cargo xtask test` provides.
+#[derive(Debug, Clone)]
+pub struct Harness {
+    endpoint: String,
+    venv: PathBuf,
+    mck: PathBuf,
+}
+
+impl Harness {
+    /// `None` when the emulator is not available (plain `cargo test`); tests then skip, saying
+    /// so. Under CI (`CI` set) a missing emulator is a failure, not a skip.
+    pub fn from_env(test: &str) -> Option<Harness> {
+        let endpoint = std::env::var("MCK_TEST_ENDPOINT").ok();
+        let venv = std::env::var("MCK_TEST_VENV").ok();
+        let mck = std::env::var("MCK_BIN").ok();
+        match (endpoint, venv, mck) {
+            (Some(endpoint), Some(venv), Some(mck)) => Some(Harness {
+                endpoint,
+                venv: PathBuf::from(venv),
+                mck: PathBuf::from(mck),
+            }),
+            _ => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "{test}: CI must run end-to-end tests through `cargo xtask test`"
+                );
+                eprintln!("skipped {test}: needs the emulator; run `cargo xtask test`");
+                None
+            }
+        }
+    }
+
+    /// A private copy of the shipped stacks with `dev.yaml` renamed to `<name>.yaml`.
+    pub fn stack(&self, name: &str) -> TestStack {
+        let dir = std::env::temp_dir().join(format!("mck-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp stacks dir");
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
+        std::fs::copy(shipped.join("base.yaml"), dir.join("base.yaml")).expect("copy base.yaml");
+        let dev = std::fs::read_to_string(shipped.join("dev.yaml")).expect("read dev.yaml");
+        std::fs::write(
+            dir.join(format!("{name}.yaml")),
+            dev.replace("stack: dev", &format!("stack: {name}")),
+        )
+        .expect("write stack file");
+        TestStack {
+            harness: self.clone(),
+            dir,
+            name: name.to_string(),
+        }
+    }
+
+    fn env(&self, cmd: &mut Command) {
+        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env("NO_COLOR", "1");
+    }
+
+    /// Runs the `mck` binary with the emulator's environment.
+    pub fn mck(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(&self.mck);
+        cmd.args(args).stdin(Stdio::null());
+        self.env(&mut cmd);
+        cmd.output()
+            .unwrap_or_else(|e| panic!("failed to run {}: {e}", self.mck.display()))
+    }
+
+    /// Runs a boto3 script from `tests/py` and parses its JSON output.
+    pub fn python(&self, script: &str, args: &[&str]) -> Value {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("py")
+            .join(script);
+        let mut cmd = Command::new(self.venv.join("bin/python"));
+        cmd.arg(&path).args(args);
+        self.env(&mut cmd);
+        let out = cmd.output().expect("run python");
+        assert!(
+            out.status.success(),
+            "{script} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("script prints JSON")
+    }
+
+    /// Runs the AWS CLI (text output).
+    pub fn aws(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new(self.venv.join("bin/aws"));
+        cmd.args(args).args(["--output", "text"]);
+        self.env(&mut cmd);
+        let out = cmd.output().expect("run aws");
+        assert!(
+            out.status.success(),
+            "aws {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+/// A stack in a private stacks directory.
+#[derive(Debug)]
+pub struct TestStack {
+    pub harness: Harness,
+    pub dir: PathBuf,
+    pub name: String,
+}
+
+impl TestStack {
+    fn args<'a>(&'a self, command: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            command,
+            "--stack",
+            &self.name,
+            "--stacks-dir",
+            self.dir.to_str().expect("utf-8 path"),
+        ];
+        args.extend_from_slice(extra);
+        args
+    }
+
+    /// `mck <command> --stack <name> --stacks-dir <dir> <extra>`.
+    pub fn mck(&self, command: &str, extra: &[&str]) -> Output {
+        self.harness.mck(&self.args(command, extra))
+    }
+
+    /// Like [`TestStack::mck`], but running in the background with stderr piped.
+    pub fn spawn(&self, command: &str, extra: &[&str]) -> Child {
+        let mut cmd = Command::new(&self.harness.mck);
+        cmd.args(self.args(command, extra))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        self.harness.env(&mut cmd);
+        cmd.spawn().expect("spawn mck")
+    }
+
+    /// The stack as boto3 sees it.
+    pub fn inventory(&self) -> Value {
+        self.harness.python("inventory.py", &[&self.name])
+    }
+
+    /// Overwrites the stack file.
+    pub fn write(&self, yaml: &str) {
+        std::fs::write(self.dir.join(format!("{}.yaml", self.name)), yaml).expect("write stack");
+    }
+}
+
+impl Drop for TestStack {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// stdout and stderr of a finished command, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Asserts the command exited with `code`.
+#[track_caller]
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(out.status.code(), Some(code), "{}", text(out));
+}

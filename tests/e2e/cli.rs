@@ -1,0 +1,72 @@
+//! The CLI contract: confirmation, validation before any call, exit codes, graph output.
+
+use mck_tests::{Harness, assert_exit, text};
+
+use crate::section;
+
+#[test]
+fn up_without_yes_and_without_a_terminal_refuses_and_changes_nothing() {
+    let Some(harness) = Harness::from_env("up_without_yes_refuses") else {
+        return;
+    };
+    let stack = harness.stack("e2e-refuse");
+    let out = stack.mck("up", &[]);
+    assert_exit(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("stdin is not a terminal; pass --yes"),
+        "{}",
+        text(&out)
+    );
+    // The plan was shown, nothing was created.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Plan: 53 to add"),
+        "{}",
+        text(&out)
+    );
+    assert!(section(&stack.inventory(), "vpcs").is_empty());
+}
+
+#[test]
+fn an_invalid_stack_fails_before_any_aws_call() {
+    let Some(harness) = Harness::from_env("an_invalid_stack_fails_before_any_aws_call") else {
+        return;
+    };
+    let stack = harness.stack("e2e-invalid");
+    stack.write("version: 1\nnetwork:\n  cidr: 10.0.0.0/16\n  zones: [us-east-1a]\n  subnets:\n    public: [10.9.0.0/24]\n");
+    // An endpoint nothing listens on: any AWS call would fail differently.
+    let out = stack.mck("up", &["--yes", "--endpoint-url", "http://127.0.0.1:9"]);
+    assert_exit(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("e2e-invalid.yaml:6:14: subnet `10.9.0.0/24`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("help: choose a block inside 10.0.0.0/16"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+}
+
+#[test]
+fn graph_and_validate_need_no_aws() {
+    let Some(harness) = Harness::from_env("graph_and_validate_need_no_aws") else {
+        return;
+    };
+    let stack = harness.stack("e2e-graph");
+    let dot = stack.mck("graph", &[]);
+    assert_exit(&dot, 0);
+    let dot = String::from_utf8_lossy(&dot.stdout);
+    assert!(dot.starts_with("digraph \"e2e-graph\""), "{dot}");
+    assert!(dot.contains("\"nat.a\" -> \"eip.nat.a\";"), "{dot}");
+    let mermaid = stack.mck("graph", &["--format", "mermaid"]);
+    assert_exit(&mermaid, 0);
+    assert!(String::from_utf8_lossy(&mermaid.stdout).starts_with("flowchart LR"));
+    let validate = stack.mck("validate", &[]);
+    assert_exit(&validate, 0);
+    assert!(
+        String::from_utf8_lossy(&validate.stderr)
+            .contains("stack e2e-graph is valid: 53 resources")
+    );
+}

@@ -1,0 +1,69 @@
+//! `kill -9` of `mck up` / `mck down` at several points, then a re-run: exactly the desired
+//! resources exist (no orphans, no duplicates), and down leaves nothing.
+
+use std::io::{BufRead, BufReader};
+
+use mck_tests::{Harness, TestStack, assert_exit};
+
+use crate::{DEV_COUNTS, counts};
+
+/// Starts `mck <command> --yes` and SIGKILLs it once `n_finished` steps have reported. A small
+/// concurrency keeps the number of calls in flight at the kill, so the kill points are spread
+/// over the run instead of all landing after the first wave.
+/// Returns how many had finished (fewer if the run ended first).
+fn kill_after(stack: &TestStack, command: &str, n_finished: usize) -> usize {
+    let mut child = stack.spawn(command, &["--yes", "--concurrency", "4"]);
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut seen = 0;
+    for line in BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        if line.starts_with('✓') {
+            seen += 1;
+            if seen >= n_finished {
+                break;
+            }
+        }
+    }
+    // SIGKILL: no chance to clean up, exactly what a crash or an OOM kill does.
+    let _ = child.kill();
+    let _ = child.wait();
+    seen
+}
+
+#[test]
+fn killed_up_and_down_converge_on_rerun_without_orphans_or_duplicates() {
+    let Some(harness) = Harness::from_env("killed_up_and_down_converge") else {
+        return;
+    };
+    let stack = harness.stack("e2e-kill");
+    // Start empty even if an earlier run of this test against this emulator stopped half-way.
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+
+    let mut total = 0;
+    for n in [2, 6, 10] {
+        let seen = kill_after(&stack, "up", n);
+        assert_eq!(seen, n, "the run ended before the kill point");
+        total += seen;
+    }
+    assert!(total < 53, "every kill happened mid-apply");
+    // Partially built: fewer than desired, but never more.
+    let partial = counts(&stack.inventory());
+    for ((kind, have), (_, want)) in partial.iter().zip(DEV_COUNTS) {
+        assert!(have <= want, "{kind}: {have} > {want} after kills");
+    }
+    assert_ne!(partial, DEV_COUNTS.to_vec(), "the kills left work to do");
+
+    assert_exit(&stack.mck("up", &["--yes"]), 0);
+    assert_eq!(counts(&stack.inventory()), DEV_COUNTS.to_vec());
+    assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 0);
+
+    // Same for down.
+    assert_eq!(kill_after(&stack, "down", 20), 20);
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+    for (kind, count) in counts(&stack.inventory()) {
+        assert_eq!(
+            count, 0,
+            "{kind} left after an interrupted down and a re-run"
+        );
+    }
+}
