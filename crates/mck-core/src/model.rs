@@ -43,7 +43,7 @@ impl From<&str> for LogicalId {
 macro_rules! kinds {
     ($($kind:ident => $name:literal),* $(,)?) => {
         /// Every kind of resource mck manages.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum ResourceKind { $($kind),* }
 
         impl ResourceKind {
@@ -81,6 +81,13 @@ kinds! {
     ElasticIp => "aws_eip",
     NatGateway => "aws_nat_gateway",
     Route => "aws_route",
+}
+
+/// Serialized as its plan name (`aws_subnet`).
+impl Serialize for ResourceKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
 }
 
 impl fmt::Display for ResourceKind {
