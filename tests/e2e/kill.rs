@@ -35,7 +35,7 @@ fn killed_up_and_down_converge_on_rerun_without_orphans_or_duplicates() {
     let Some(harness) = Harness::from_env("killed_up_and_down_converge") else {
         return;
     };
-    let stack = harness.stack("e2e-kill");
+    let stack = harness.stack_from("e2e-kill", crate::NETWORK_ONLY);
     // Start empty even if an earlier run of this test against this emulator stopped half-way.
     assert_exit(&stack.mck("down", &["--yes"]), 0);
 

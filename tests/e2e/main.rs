@@ -2,6 +2,7 @@
 //! Run through `cargo xtask test`, which starts a fresh emulator on loopback.
 
 mod cli;
+mod data;
 mod kill;
 mod network;
 
@@ -63,7 +64,17 @@ pub fn counts(inventory: &Value) -> Vec<(&'static str, usize)> {
     ]
 }
 
-/// What the dev stack (single NAT, bastion) must contain.
+/// The network tier of the dev stack alone: single NAT, bastion.
+pub const NETWORK_ONLY: &str = "version: 1
+tags: { project: magecloudkit, environment: dev }
+network:
+  zones: [us-east-1a, us-east-1b, us-east-1c]
+  nat: single
+bastion:
+  ssh_cidrs: [203.0.113.0/24]
+";
+
+/// What [`NETWORK_ONLY`] must contain.
 pub const DEV_COUNTS: &[(&str, usize)] = &[
     ("vpc", 1),
     ("subnet", 9),

@@ -20,7 +20,7 @@ fn network_up_verify_drift_repair_down() {
     let Some(harness) = Harness::from_env("network_up_verify_drift_repair_down") else {
         return;
     };
-    let stack = harness.stack("e2e-net");
+    let stack = harness.stack_from("e2e-net", crate::NETWORK_ONLY);
     assert_exit(&stack.mck("down", &["--yes"]), 0);
 
     let up = stack.mck("up", &["--yes"]);

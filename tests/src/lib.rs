@@ -62,6 +62,19 @@ impl Harness {
         }
     }
 
+    /// A stack whose file is exactly `yaml` (no `extends:`).
+    pub fn stack_from(&self, name: &str, yaml: &str) -> TestStack {
+        let dir = std::env::temp_dir().join(format!("mck-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp stacks dir");
+        std::fs::write(dir.join(format!("{name}.yaml")), yaml).expect("write stack file");
+        TestStack {
+            harness: self.clone(),
+            dir,
+            name: name.to_string(),
+        }
+    }
+
     fn env(&self, cmd: &mut Command) {
         cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")

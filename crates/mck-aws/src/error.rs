@@ -1,11 +1,14 @@
 //! Error classification, done once at the driver boundary.
 //!
-//! EC2 models no error shapes: every service error is "unhandled" with a code, so the code is
-//! what we classify (`ProvideErrorMetadata::code`). Services that model errors (RDS, ECS…) match
-//! their variants first in their own modules and fall back to this.
+//! EC2 models no error shapes: every service error is "unhandled" with a code. The other
+//! services' modelled errors carry their shape name as the code (`DBClusterNotFoundFault`), so
+//! one classification by code serves all services; drivers that must tell one modelled error
+//! from another (e.g. "already exists" on a retried create) check the code at the call site.
 
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use mck_core::provider::{ErrorClass, ProviderError};
 
 /// Converts an SDK error into the core's classified error; `what` says what was being done to
@@ -124,5 +127,26 @@ mod tests {
             ErrorClass::Invalid
         );
         assert_eq!(classify_code("", 500), ErrorClass::Transient);
+        assert_eq!(
+            classify_code("DBClusterNotFoundFault", 404),
+            ErrorClass::NotFound
+        );
+        assert_eq!(classify_code("NoSuchHostedZone", 404), ErrorClass::NotFound);
+        assert_eq!(
+            classify_code("InvalidDBClusterStateFault", 400),
+            ErrorClass::DependencyViolation
+        );
+        assert_eq!(
+            classify_code("FileSystemInUse", 409),
+            ErrorClass::DependencyViolation
+        );
+        assert_eq!(
+            classify_code("HostedZoneNotEmpty", 400),
+            ErrorClass::DependencyViolation
+        );
+        assert_eq!(
+            classify_code("PriorRequestNotComplete", 400),
+            ErrorClass::Throttled
+        );
     }
 }

@@ -10,7 +10,11 @@
 //! by being inside a resource of the stack.
 
 mod ec2;
+mod efs;
+mod elasticache;
 pub mod error;
+mod rds;
+mod route53;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +29,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use mck_core::model::{LogicalId, ResourceSpec};
+use mck_core::model::{LogicalId, ResourceKind, ResourceSpec};
 use mck_core::provider::{Context, Observed, Provider, ProviderError, Readiness};
 
 /// Where and as whom to connect. Unset fields come from the standard AWS configuration chain
@@ -41,8 +45,20 @@ pub struct AwsConfig {
 #[derive(Debug, Clone)]
 pub struct AwsProvider {
     ec2: aws_sdk_ec2::Client,
+    rds: aws_sdk_rds::Client,
+    elasticache: aws_sdk_elasticache::Client,
+    efs: aws_sdk_efs::Client,
+    route53: aws_sdk_route53::Client,
     region: String,
     requests: Arc<AtomicU64>,
+}
+
+/// The error for "describe by id returned nothing".
+pub(crate) fn missing(what: &str, cloud_id: &str) -> ProviderError {
+    ProviderError::new(
+        mck_core::provider::ErrorClass::NotFound,
+        format!("{what} {cloud_id} not found"),
+    )
 }
 
 /// Counts every HTTP request the SDK transmits (retries included), for `--stats`.
@@ -98,11 +114,33 @@ impl AwsProvider {
         loader = loader.region(aws_config::Region::new(region.clone()));
         let shared = loader.load().await;
         let requests = Arc::new(AtomicU64::new(0));
-        let ec2_config = aws_sdk_ec2::config::Builder::from(&shared)
-            .interceptor(RequestCounter(requests.clone()))
-            .build();
+        let counter = || RequestCounter(requests.clone());
         AwsProvider {
-            ec2: aws_sdk_ec2::Client::from_conf(ec2_config),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
+            rds: aws_sdk_rds::Client::from_conf(
+                aws_sdk_rds::config::Builder::from(&shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
+            elasticache: aws_sdk_elasticache::Client::from_conf(
+                aws_sdk_elasticache::config::Builder::from(&shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
+            efs: aws_sdk_efs::Client::from_conf(
+                aws_sdk_efs::config::Builder::from(&shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
+            route53: aws_sdk_route53::Client::from_conf(
+                aws_sdk_route53::config::Builder::from(&shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
             region,
             requests,
         }
@@ -115,8 +153,22 @@ impl AwsProvider {
 
 #[async_trait]
 impl Provider for AwsProvider {
+    /// Every service is read concurrently; each reads its kinds concurrently too.
     async fn read_all(&self, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-        ec2::read_all(&self.ec2, stack).await
+        let (network, db, caches, files, dns) = tokio::try_join!(
+            ec2::read_all(&self.ec2, stack),
+            rds::read(&self.rds, stack),
+            elasticache::read(&self.elasticache, stack),
+            efs::read(&self.efs, stack, &self.region),
+            route53::read(&self.route53, stack),
+        )?;
+        Ok(network
+            .into_iter()
+            .chain(db)
+            .chain(caches)
+            .chain(files)
+            .chain(dns)
+            .collect())
     }
 
     async fn create(
@@ -125,7 +177,31 @@ impl Provider for AwsProvider {
         id: &LogicalId,
         spec: &ResourceSpec,
     ) -> Result<Observed, ProviderError> {
-        ec2::create(&self.ec2, ctx, id, spec).await
+        match spec {
+            ResourceSpec::DbSubnetGroup(s) => rds::create_subnet_group(&self.rds, ctx, id, s).await,
+            ResourceSpec::DbClusterParameterGroup(s) => {
+                rds::create_parameter_group(&self.rds, ctx, id, s).await
+            }
+            ResourceSpec::DbCluster(s) => rds::create_cluster(&self.rds, ctx, id, s).await,
+            ResourceSpec::DbInstance(s) => rds::create_instance(&self.rds, ctx, id, s).await,
+            ResourceSpec::CacheSubnetGroup(s) => {
+                elasticache::create_subnet_group(&self.elasticache, ctx, id, s).await
+            }
+            ResourceSpec::ReplicationGroup(s) => {
+                elasticache::create_replication_group(&self.elasticache, ctx, id, s).await
+            }
+            ResourceSpec::CacheCluster(s) => {
+                elasticache::create_cluster(&self.elasticache, ctx, id, s).await
+            }
+            ResourceSpec::FileSystem(s) => {
+                efs::create_file_system(&self.efs, ctx, id, s, &self.region).await
+            }
+            ResourceSpec::MountTarget(s) => efs::create_mount_target(&self.efs, ctx, id, s).await,
+            ResourceSpec::AccessPoint(s) => efs::create_access_point(&self.efs, ctx, id, s).await,
+            ResourceSpec::HostedZone(s) => route53::create_zone(&self.route53, ctx, id, s).await,
+            ResourceSpec::RecordSet(s) => route53::create_record(&self.route53, ctx, id, s).await,
+            _ => ec2::create(&self.ec2, ctx, id, spec).await,
+        }
     }
 
     async fn update(
@@ -135,15 +211,86 @@ impl Provider for AwsProvider {
         live: &Observed,
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        ec2::update(&self.ec2, ctx, spec, live, fields).await
+        match spec {
+            ResourceSpec::DbSubnetGroup(s) => {
+                rds::update_subnet_group(&self.rds, ctx, s, live).await
+            }
+            ResourceSpec::DbClusterParameterGroup(s) => {
+                rds::update_parameter_group(&self.rds, s, live).await
+            }
+            ResourceSpec::DbCluster(s) => {
+                rds::update_cluster(&self.rds, ctx, s, live, fields).await
+            }
+            ResourceSpec::DbInstance(s) => rds::update_instance(&self.rds, s, live).await,
+            ResourceSpec::CacheSubnetGroup(s) => {
+                elasticache::update_subnet_group(&self.elasticache, ctx, s, live).await
+            }
+            ResourceSpec::ReplicationGroup(s) => {
+                elasticache::update_replication_group(&self.elasticache, s, live, fields).await
+            }
+            ResourceSpec::CacheCluster(s) => {
+                elasticache::update_cluster(&self.elasticache, ctx, s, live).await
+            }
+            ResourceSpec::FileSystem(s) => efs::update_file_system(&self.efs, s, live).await,
+            ResourceSpec::MountTarget(s) => efs::update_mount_target(&self.efs, ctx, s, live).await,
+            ResourceSpec::HostedZone(s) => route53::update_zone(&self.route53, s, live).await,
+            ResourceSpec::RecordSet(s) => route53::update_record(&self.route53, ctx, s, live).await,
+            ResourceSpec::AccessPoint(_) => Err(ProviderError::invalid(format!(
+                "internal error: {} has no mutable fields but an update was planned (please report this)",
+                live.kind
+            ))),
+            _ => ec2::update(&self.ec2, ctx, spec, live, fields).await,
+        }
     }
 
     async fn delete(&self, _ctx: &Context<'_>, live: &Observed) -> Result<(), ProviderError> {
-        ec2::delete(&self.ec2, live).await
+        match live.kind {
+            ResourceKind::DbSubnetGroup => rds::delete_subnet_group(&self.rds, live).await,
+            ResourceKind::DbClusterParameterGroup => {
+                rds::delete_parameter_group(&self.rds, live).await
+            }
+            ResourceKind::DbCluster => rds::delete_cluster(&self.rds, live).await,
+            ResourceKind::DbInstance => rds::delete_instance(&self.rds, live).await,
+            ResourceKind::CacheSubnetGroup => {
+                elasticache::delete_subnet_group(&self.elasticache, live).await
+            }
+            ResourceKind::ReplicationGroup => {
+                elasticache::delete_replication_group(&self.elasticache, live).await
+            }
+            ResourceKind::CacheCluster => {
+                elasticache::delete_cluster(&self.elasticache, live).await
+            }
+            ResourceKind::FileSystem => efs::delete_file_system(&self.efs, live).await,
+            ResourceKind::MountTarget => efs::delete_mount_target(&self.efs, live).await,
+            ResourceKind::AccessPoint => efs::delete_access_point(&self.efs, live).await,
+            ResourceKind::HostedZone => route53::delete_zone(&self.route53, live).await,
+            ResourceKind::RecordSet => route53::delete_record(&self.route53, live).await,
+            _ => ec2::delete(&self.ec2, live).await,
+        }
     }
 
     async fn poll(&self, _ctx: &Context<'_>, live: &Observed) -> Result<Readiness, ProviderError> {
-        ec2::poll(&self.ec2, live).await
+        match live.kind {
+            ResourceKind::DbSubnetGroup => rds::poll_subnet_group(&self.rds, live).await,
+            ResourceKind::DbClusterParameterGroup => {
+                rds::poll_parameter_group(&self.rds, live).await
+            }
+            ResourceKind::DbCluster => rds::poll_cluster(&self.rds, live).await,
+            ResourceKind::DbInstance => rds::poll_instance(&self.rds, live).await,
+            ResourceKind::CacheSubnetGroup => {
+                elasticache::poll_subnet_group(&self.elasticache, live).await
+            }
+            ResourceKind::ReplicationGroup => {
+                elasticache::poll_replication_group(&self.elasticache, live).await
+            }
+            ResourceKind::CacheCluster => elasticache::poll_cluster(&self.elasticache, live).await,
+            ResourceKind::FileSystem => efs::poll_file_system(&self.efs, live, &self.region).await,
+            ResourceKind::MountTarget => efs::poll_mount_target(&self.efs, live).await,
+            ResourceKind::AccessPoint => efs::poll_access_point(&self.efs, live).await,
+            ResourceKind::HostedZone => route53::poll_zone(&self.route53, live).await,
+            ResourceKind::RecordSet => route53::poll_record(&self.route53, live).await,
+            _ => ec2::poll(&self.ec2, live).await,
+        }
     }
 
     fn request_count(&self) -> u64 {

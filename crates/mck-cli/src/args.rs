@@ -44,6 +44,15 @@ pub struct AwsArgs {
     /// Steps run at once.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub concurrency: usize,
+    /// Wait at most this long for any resource to become ready or deleted (e.g. 90s, 10m),
+    /// whatever the stack's timeouts say.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_wait: Option<std::time::Duration>,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    mck_core::stack::parse_duration(text)
+        .ok_or_else(|| format!("`{text}` is not a duration; write e.g. 90s, 10m or 1h"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +87,9 @@ pub enum Command {
         /// Apply without asking.
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Allow replacing or deleting resources that hold data (DB cluster, caches, file system).
+        #[arg(long)]
+        allow_data_loss: bool,
     },
     /// Delete every resource of the stack.
     Down {
@@ -88,6 +100,9 @@ pub enum Command {
         /// Delete without asking.
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Allow deleting resources that hold data (DB cluster, caches, file system).
+        #[arg(long)]
+        allow_data_loss: bool,
     },
     /// Print the resource graph of a stack (no AWS call).
     Graph {

@@ -42,8 +42,18 @@ pub async fn run(cli: Cli) -> u8 {
             json,
             stats,
         } => plan(&stack, &aws, detailed_exitcode, json, stats).await,
-        Command::Up { stack, aws, yes } => up(&stack, &aws, yes).await,
-        Command::Down { stack, aws, yes } => down(&stack, &aws, yes).await,
+        Command::Up {
+            stack,
+            aws,
+            yes,
+            allow_data_loss,
+        } => up(&stack, &aws, yes, allow_data_loss).await,
+        Command::Down {
+            stack,
+            aws,
+            yes,
+            allow_data_loss,
+        } => down(&stack, &aws, yes, allow_data_loss).await,
         Command::Graph { stack, format } => graph(&stack, format),
         Command::Outputs { stack, aws, json } => outputs(&stack, &aws, json).await,
         Command::Completions { shell } => {
@@ -80,6 +90,7 @@ async fn engine(aws: &AwsArgs, desired: &DesiredGraph) -> Engine {
         provider,
         ExecConfig {
             concurrency: aws.concurrency,
+            max_wait: aws.max_wait,
             ..ExecConfig::default()
         },
     )
@@ -144,7 +155,24 @@ async fn plan(
     })
 }
 
-async fn up(args: &StackArgs, aws: &AwsArgs, yes: bool) -> Result<u8, Failure> {
+/// Refuses plans that would lose data or hit deletion protection.
+fn guard(plan: &Plan, allow_data_loss: bool) -> Result<(), Failure> {
+    let refusals = plan.refusals(allow_data_loss);
+    if refusals.is_empty() {
+        return Ok(());
+    }
+    Err(Failure(format!(
+        "nothing was changed:\n  {}",
+        refusals.join("\n  ")
+    )))
+}
+
+async fn up(
+    args: &StackArgs,
+    aws: &AwsArgs,
+    yes: bool,
+    allow_data_loss: bool,
+) -> Result<u8, Failure> {
     let desired = load(args)?;
     let engine = engine(aws, &desired).await;
     let plan = engine
@@ -155,6 +183,7 @@ async fn up(args: &StackArgs, aws: &AwsArgs, yes: bool) -> Result<u8, Failure> {
     if !plan.has_changes() {
         return Ok(OK);
     }
+    guard(&plan, allow_data_loss)?;
     confirm(
         yes,
         &format!("Apply these changes to stack {}?", desired.stack()),
@@ -162,7 +191,12 @@ async fn up(args: &StackArgs, aws: &AwsArgs, yes: bool) -> Result<u8, Failure> {
     execute(&engine, &plan, "up").await
 }
 
-async fn down(args: &StackArgs, aws: &AwsArgs, yes: bool) -> Result<u8, Failure> {
+async fn down(
+    args: &StackArgs,
+    aws: &AwsArgs,
+    yes: bool,
+    allow_data_loss: bool,
+) -> Result<u8, Failure> {
     let desired = load(args)?;
     let engine = engine(aws, &desired).await;
     let plan = engine
@@ -173,6 +207,7 @@ async fn down(args: &StackArgs, aws: &AwsArgs, yes: bool) -> Result<u8, Failure>
     if !plan.has_changes() {
         return Ok(OK);
     }
+    guard(&plan, allow_data_loss)?;
     confirm(
         yes,
         &format!(

@@ -150,6 +150,8 @@ pub struct ExecConfig {
     pub concurrency: usize,
     pub poll: PollConfig,
     pub retry: RetryPolicy,
+    /// Caps every per-kind readiness timeout for this run (fail fast in CI, emulators).
+    pub max_wait: Option<Duration>,
 }
 
 impl Default for ExecConfig {
@@ -158,6 +160,7 @@ impl Default for ExecConfig {
             concurrency: 32,
             poll: PollConfig::default(),
             retry: RetryPolicy::default(),
+            max_wait: None,
         }
     }
 }
@@ -391,7 +394,11 @@ pub async fn apply(
                         live: step.live.clone(),
                         changed: step.changes.iter().map(|c| c.field).collect(),
                         deps,
-                        timeout: plan.desired().timeout(step.kind),
+                        timeout: config
+                            .max_wait
+                            .map_or(plan.desired().timeout(step.kind), |cap| {
+                                cap.min(plan.desired().timeout(step.kind))
+                            }),
                         poll: config.poll,
                         retry: config.retry,
                         events: events.clone(),

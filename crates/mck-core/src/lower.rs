@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::graph::{DesiredGraph, GraphError};
 use crate::model::*;
-use crate::stack::{NatMode, Stack, parse_duration};
+use crate::stack::{CacheEngine, NatMode, Stack, parse_duration};
 
 /// The security groups of the reference architecture, in display order.
 pub const SECURITY_GROUPS: &[(&str, &str)] = &[
@@ -22,9 +22,20 @@ pub const SECURITY_GROUPS: &[(&str, &str)] = &[
 /// Default readiness timeouts, sized to real AWS.
 pub fn default_timeouts() -> (HashMap<ResourceKind, Duration>, Duration) {
     let mut map = HashMap::new();
-    map.insert(ResourceKind::NatGateway, Duration::from_secs(15 * 60));
-    map.insert(ResourceKind::Instance, Duration::from_secs(15 * 60));
-    (map, Duration::from_secs(5 * 60))
+    let minutes = |m: u64| Duration::from_secs(m * 60);
+    map.insert(ResourceKind::NatGateway, minutes(15));
+    map.insert(ResourceKind::Instance, minutes(15));
+    // Aurora: a cluster ~4 min, an instance ~10 min, slower under load or with snapshots.
+    map.insert(ResourceKind::DbCluster, minutes(60));
+    map.insert(ResourceKind::DbInstance, minutes(60));
+    // ElastiCache replication groups: ~10 min typical, up to an hour with encryption and replicas.
+    map.insert(ResourceKind::ReplicationGroup, minutes(75));
+    map.insert(ResourceKind::CacheCluster, minutes(75));
+    map.insert(ResourceKind::MountTarget, minutes(30));
+    map.insert(ResourceKind::FileSystem, minutes(10));
+    map.insert(ResourceKind::HostedZone, minutes(10));
+    map.insert(ResourceKind::RecordSet, minutes(10));
+    (map, minutes(5))
 }
 
 /// Turns a stack into its desired graph.
@@ -40,6 +51,29 @@ pub fn lower(stack: &Stack) -> Result<DesiredGraph, GraphError> {
     }
     if let Some(d) = t.instance.as_deref().and_then(parse_duration) {
         timeouts.insert(ResourceKind::Instance, d);
+    }
+    let groups: [(&Option<String>, &[ResourceKind]); 4] = [
+        (
+            &t.database,
+            &[ResourceKind::DbCluster, ResourceKind::DbInstance],
+        ),
+        (
+            &t.cache,
+            &[
+                ResourceKind::ReplicationGroup,
+                ResourceKind::CacheCluster,
+                ResourceKind::CacheSubnetGroup,
+            ],
+        ),
+        (&t.mount_target, &[ResourceKind::MountTarget]),
+        (&t.dns, &[ResourceKind::HostedZone, ResourceKind::RecordSet]),
+    ];
+    for (value, kinds) in groups {
+        if let Some(d) = value.as_deref().and_then(parse_duration) {
+            for kind in kinds {
+                timeouts.insert(*kind, d);
+            }
+        }
     }
     DesiredGraph::new(
         &stack.name,
@@ -304,5 +338,222 @@ fn resources(stack: &Stack) -> Vec<Resource> {
             }),
         );
     }
+    lower_data(stack, &mut out);
     out
+}
+
+/// A record to publish: label, value, and the resources to wait for.
+type Record = (String, Value, Vec<(ResourceKind, LogicalId)>);
+
+/// The data tier and service discovery.
+fn lower_data(stack: &Stack, out: &mut Vec<Resource>) {
+    let cfg = &stack.config;
+    let zones: Vec<&str> = cfg.network.zones.iter().map(|z| zone_suffix(z)).collect();
+    let data_subnets = || {
+        zones
+            .iter()
+            .map(|z| Ref::new(format!("subnet.data.{z}")))
+            .collect::<Vec<_>>()
+    };
+    let mut add = |id: String, spec: ResourceSpec| {
+        out.push(Resource {
+            id: LogicalId::new(id),
+            spec,
+        })
+    };
+    // Records to publish: (label, value, resources to wait for).
+    let mut records: Vec<Record> = Vec::new();
+
+    if let Some(db) = &cfg.database {
+        add(
+            "db.subnets".into(),
+            ResourceSpec::DbSubnetGroup(DbSubnetGroupSpec {
+                name: format!("{}-db", stack.name),
+                description: format!("mck {}: Aurora on the data subnets", stack.name),
+                subnets: data_subnets(),
+            }),
+        );
+        if !db.parameters.is_empty() {
+            add(
+                "db.params".into(),
+                ResourceSpec::DbClusterParameterGroup(DbClusterParameterGroupSpec {
+                    name: format!("{}-db", stack.name),
+                    family: db.parameter_family.clone(),
+                    description: format!("mck {}: Aurora cluster parameters", stack.name),
+                    parameters: db.parameters.clone(),
+                }),
+            );
+        }
+        let cluster: Ref<kind::DbCluster> = Ref::new("db.cluster");
+        add(
+            "db.cluster".into(),
+            ResourceSpec::DbCluster(DbClusterSpec {
+                identifier: format!("{}-db", stack.name),
+                engine: "aurora-mysql".into(),
+                engine_version: db.engine_version.clone(),
+                database_name: db.database_name.clone(),
+                master_username: db.master_username.clone(),
+                subnet_group: Ref::new("db.subnets"),
+                parameter_group: (!db.parameters.is_empty()).then(|| Ref::new("db.params")),
+                security_groups: vec![Ref::new("sg.db")],
+                storage_encrypted: true,
+                backup_retention_days: db.backup_retention_days,
+                deletion_protection: db.deletion_protection,
+                final_snapshot: db.final_snapshot,
+            }),
+        );
+        let mut instances = Vec::new();
+        for n in 1..=db.instances {
+            let zone_idx = usize::try_from(n - 1).unwrap_or(0) % cfg.network.zones.len().max(1);
+            let id = format!("db.instance.{n}");
+            instances.push((ResourceKind::DbInstance, LogicalId::new(id.clone())));
+            add(
+                id,
+                ResourceSpec::DbInstance(DbInstanceSpec {
+                    identifier: format!("{}-db-{n}", stack.name),
+                    cluster: cluster.clone(),
+                    instance_class: db.instance_class.clone(),
+                    engine: "aurora-mysql".into(),
+                    availability_zone: cfg.network.zones[zone_idx].clone(),
+                    promotion_tier: n - 1,
+                }),
+            );
+        }
+        records.push(("db".into(), cluster.output("endpoint"), instances.clone()));
+        records.push(("db-ro".into(), cluster.output("reader_endpoint"), instances));
+    }
+
+    if !cfg.caches.is_empty() {
+        add(
+            "cache.subnets".into(),
+            ResourceSpec::CacheSubnetGroup(CacheSubnetGroupSpec {
+                name: format!("{}-cache", stack.name),
+                description: format!("mck {}: ElastiCache on the data subnets", stack.name),
+                subnets: data_subnets(),
+            }),
+        );
+    }
+    for (name, cache) in &cfg.caches {
+        match cache.engine {
+            CacheEngine::Redis => {
+                let id = format!("redis.{name}");
+                let failover = cache.replicas >= 1;
+                add(
+                    id.clone(),
+                    ResourceSpec::ReplicationGroup(ReplicationGroupSpec {
+                        id: format!("{}-{name}", stack.name),
+                        description: format!("mck {}: Redis {name}", stack.name),
+                        engine_version: cache
+                            .engine_version
+                            .clone()
+                            .unwrap_or_else(|| "7.1".into()),
+                        node_type: cache.node_type.clone(),
+                        num_cache_clusters: 1 + cache.replicas,
+                        automatic_failover: failover,
+                        multi_az: failover,
+                        at_rest_encryption: true,
+                        transit_encryption: true,
+                        subnet_group: Ref::new("cache.subnets"),
+                        security_groups: vec![Ref::new("sg.redis")],
+                        port: 6379,
+                    }),
+                );
+                let target: Ref<kind::ReplicationGroup> = Ref::new(id);
+                records.push((
+                    format!("redis-{name}"),
+                    target.output("primary_endpoint"),
+                    Vec::new(),
+                ));
+            }
+            CacheEngine::Memcached => {
+                let id = format!("memcached.{name}");
+                add(
+                    id.clone(),
+                    ResourceSpec::CacheCluster(CacheClusterSpec {
+                        id: format!("{}-{name}", stack.name),
+                        engine_version: cache.engine_version.clone(),
+                        node_type: cache.node_type.clone(),
+                        num_nodes: cache.nodes,
+                        subnet_group: Ref::new("cache.subnets"),
+                        security_groups: vec![Ref::new("sg.redis")],
+                        port: 11211,
+                    }),
+                );
+                let target: Ref<kind::CacheCluster> = Ref::new(id);
+                records.push((
+                    format!("memcached-{name}"),
+                    target.output("endpoint"),
+                    Vec::new(),
+                ));
+            }
+        }
+    }
+
+    if let Some(fs) = &cfg.filesystem {
+        add(
+            "efs".into(),
+            ResourceSpec::FileSystem(FileSystemSpec {
+                creation_token: format!("{}-efs", stack.name),
+                encrypted: true,
+                performance_mode: fs.performance_mode.clone(),
+                backup: fs.backup,
+            }),
+        );
+        let mut mounts = Vec::new();
+        for z in &zones {
+            let id = format!("efs.mount.{z}");
+            mounts.push((ResourceKind::MountTarget, LogicalId::new(id.clone())));
+            add(
+                id,
+                ResourceSpec::MountTarget(MountTargetSpec {
+                    file_system: Ref::new("efs"),
+                    subnet: Ref::new(format!("subnet.private.{z}")),
+                    security_groups: vec![Ref::new("sg.efs")],
+                }),
+            );
+        }
+        for ap in &fs.access_points {
+            add(
+                format!("efs.ap.{ap}"),
+                ResourceSpec::AccessPoint(AccessPointSpec {
+                    file_system: Ref::new("efs"),
+                    path: format!("/{ap}"),
+                    uid: fs.uid,
+                    gid: fs.gid,
+                    permissions: "0755".into(),
+                }),
+            );
+        }
+        let efs: Ref<kind::FileSystem> = Ref::new("efs");
+        records.push(("efs".into(), efs.output("dns_name"), mounts));
+    }
+
+    if let Some(dns) = &cfg.dns {
+        let zone = dns
+            .zone
+            .clone()
+            .unwrap_or_else(|| format!("{}.magecloudkit.internal", stack.name));
+        add(
+            "dns.zone".into(),
+            ResourceSpec::HostedZone(HostedZoneSpec {
+                name: zone.clone(),
+                vpc: Ref::new("vpc"),
+                vpc_region: cfg.region.clone(),
+                comment: format!("mck {}: service discovery", stack.name),
+            }),
+        );
+        for (label, value, after) in records {
+            add(
+                RecordSetSpec::logical_id(&label).to_string(),
+                ResourceSpec::RecordSet(RecordSetSpec {
+                    zone: Ref::new("dns.zone"),
+                    name: format!("{label}.{zone}"),
+                    record_type: "CNAME".into(),
+                    ttl: dns.ttl,
+                    value,
+                    after,
+                }),
+            );
+        }
+    }
 }

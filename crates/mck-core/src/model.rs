@@ -81,6 +81,18 @@ kinds! {
     ElasticIp => "aws_eip",
     NatGateway => "aws_nat_gateway",
     Route => "aws_route",
+    DbSubnetGroup => "aws_db_subnet_group",
+    DbClusterParameterGroup => "aws_rds_cluster_parameter_group",
+    DbCluster => "aws_rds_cluster",
+    DbInstance => "aws_rds_cluster_instance",
+    CacheSubnetGroup => "aws_elasticache_subnet_group",
+    ReplicationGroup => "aws_elasticache_replication_group",
+    CacheCluster => "aws_elasticache_cluster",
+    FileSystem => "aws_efs_file_system",
+    MountTarget => "aws_efs_mount_target",
+    AccessPoint => "aws_efs_access_point",
+    HostedZone => "aws_route53_zone",
+    RecordSet => "aws_route53_record",
 }
 
 /// Serialized as its plan name (`aws_subnet`).
@@ -113,6 +125,53 @@ impl ResourceKind {
             ElasticIp => &[Instance, InternetGateway],
             NatGateway => &[Subnet, ElasticIp],
             Route => &[RouteTable, InternetGateway, NatGateway],
+            DbSubnetGroup => &[Subnet],
+            DbClusterParameterGroup => &[],
+            DbCluster => &[DbSubnetGroup, DbClusterParameterGroup, SecurityGroup],
+            DbInstance => &[DbCluster],
+            CacheSubnetGroup => &[Subnet],
+            ReplicationGroup => &[CacheSubnetGroup, SecurityGroup],
+            CacheCluster => &[CacheSubnetGroup, SecurityGroup],
+            FileSystem => &[],
+            MountTarget => &[FileSystem, Subnet, SecurityGroup],
+            AccessPoint => &[FileSystem],
+            HostedZone => &[Vpc],
+            RecordSet => &[
+                HostedZone,
+                DbCluster,
+                DbInstance,
+                ReplicationGroup,
+                CacheCluster,
+                FileSystem,
+                MountTarget,
+            ],
+        }
+    }
+
+    /// Kinds whose replacement or deletion destroys stored data; guarded by `--allow-data-loss`.
+    pub fn holds_data(self) -> bool {
+        matches!(
+            self,
+            ResourceKind::DbCluster
+                | ResourceKind::ReplicationGroup
+                | ResourceKind::CacheCluster
+                | ResourceKind::FileSystem
+        )
+    }
+
+    /// The outputs a live resource of this kind reports (endpoints, ids), which record sets
+    /// and `mck outputs` use.
+    pub fn output_names(self) -> &'static [&'static str] {
+        match self {
+            ResourceKind::DbCluster => &["endpoint", "reader_endpoint", "secret_arn", "port"],
+            ResourceKind::DbInstance => &["endpoint"],
+            ResourceKind::ReplicationGroup => &["primary_endpoint", "reader_endpoint", "port"],
+            ResourceKind::CacheCluster => &["endpoint", "port"],
+            ResourceKind::FileSystem => &["dns_name"],
+            ResourceKind::HostedZone => &["zone_id", "name"],
+            ResourceKind::RecordSet => &["fqdn"],
+            ResourceKind::ElasticIp => &["public_ip"],
+            _ => &[],
         }
     }
 
@@ -164,6 +223,11 @@ impl<K: KindMarker> Ref<K> {
     fn value(&self) -> Value {
         Value::Ref(K::KIND, self.id.clone())
     }
+
+    /// An output of the referenced resource (e.g. a cluster's `endpoint`), known once it exists.
+    pub fn output(&self, name: &'static str) -> Value {
+        Value::Output(K::KIND, self.id.clone(), name)
+    }
 }
 
 impl<K> Clone for Ref<K> {
@@ -200,9 +264,14 @@ pub enum Value {
     List(Vec<Value>),
     /// A reference to another resource of the stack.
     Ref(ResourceKind, LogicalId),
+    /// An output of another resource of the stack (an endpoint, a DNS name), by name.
+    Output(ResourceKind, LogicalId, &'static str),
     /// A cloud id as read from the provider, before it is mapped back to a logical id (see
     /// [`crate::provider::resolve_cloud_refs`]). Stays a plain id when it is not one of ours.
     CloudId(String),
+    /// A cloud id of a known kind: for named resources whose names may coincide across kinds
+    /// (an RDS cluster and its subnet group may both be `dev-db`).
+    CloudRef(ResourceKind, String),
 }
 
 impl fmt::Display for Value {
@@ -223,7 +292,8 @@ impl fmt::Display for Value {
                 f.write_str("]")
             }
             Value::Ref(_, id) => write!(f, "{id}"),
-            Value::CloudId(id) => write!(f, "\"{id}\""),
+            Value::Output(_, id, name) => write!(f, "{id}.{name}"),
+            Value::CloudId(id) | Value::CloudRef(_, id) => write!(f, "\"{id}\""),
         }
     }
 }
@@ -481,6 +551,150 @@ pub struct InstanceSpec {
     pub imdsv2_required: bool,
 }
 
+// ---------------------------------------------------------------------------------------------
+// Data tier
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbSubnetGroupSpec {
+    /// `<stack>-db`.
+    pub name: String,
+    pub description: String,
+    pub subnets: Vec<Ref<kind::Subnet>>,
+}
+
+/// Only lowered when the stack sets parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbClusterParameterGroupSpec {
+    pub name: String,
+    /// e.g. `aurora-mysql8.0`.
+    pub family: String,
+    pub description: String,
+    pub parameters: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbClusterSpec {
+    /// `<stack>-db`.
+    pub identifier: String,
+    pub engine: String,
+    pub engine_version: Option<String>,
+    pub database_name: String,
+    pub master_username: String,
+    pub subnet_group: Ref<kind::DbSubnetGroup>,
+    pub parameter_group: Option<Ref<kind::DbClusterParameterGroup>>,
+    pub security_groups: Vec<Ref<kind::SecurityGroup>>,
+    pub storage_encrypted: bool,
+    pub backup_retention_days: i64,
+    pub deletion_protection: bool,
+    /// Take a final snapshot when the cluster is deleted (kept in a tag, read at delete time).
+    pub final_snapshot: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbInstanceSpec {
+    /// `<stack>-db-<n>`.
+    pub identifier: String,
+    pub cluster: Ref<kind::DbCluster>,
+    pub instance_class: String,
+    pub engine: String,
+    pub availability_zone: String,
+    pub promotion_tier: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheSubnetGroupSpec {
+    pub name: String,
+    pub description: String,
+    pub subnets: Vec<Ref<kind::Subnet>>,
+}
+
+/// A Redis replication group: primary plus replicas in other zones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicationGroupSpec {
+    /// `<stack>-<name>` (at most 40 characters).
+    pub id: String,
+    pub description: String,
+    pub engine_version: String,
+    pub node_type: String,
+    /// Primary + replicas.
+    pub num_cache_clusters: i64,
+    pub automatic_failover: bool,
+    pub multi_az: bool,
+    pub at_rest_encryption: bool,
+    pub transit_encryption: bool,
+    pub subnet_group: Ref<kind::CacheSubnetGroup>,
+    pub security_groups: Vec<Ref<kind::SecurityGroup>>,
+    pub port: i64,
+}
+
+/// A memcached cluster (the `engine: memcached` option for the Magento cache).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheClusterSpec {
+    pub id: String,
+    pub engine_version: Option<String>,
+    pub node_type: String,
+    pub num_nodes: i64,
+    pub subnet_group: Ref<kind::CacheSubnetGroup>,
+    pub security_groups: Vec<Ref<kind::SecurityGroup>>,
+    pub port: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSystemSpec {
+    /// `<stack>-efs`: the idempotency token of the create call.
+    pub creation_token: String,
+    pub encrypted: bool,
+    pub performance_mode: String,
+    pub backup: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountTargetSpec {
+    pub file_system: Ref<kind::FileSystem>,
+    pub subnet: Ref<kind::Subnet>,
+    pub security_groups: Vec<Ref<kind::SecurityGroup>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessPointSpec {
+    pub file_system: Ref<kind::FileSystem>,
+    /// `/media`, created with the owner below if missing.
+    pub path: String,
+    pub uid: i64,
+    pub gid: i64,
+    pub permissions: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostedZoneSpec {
+    /// `dev.magecloudkit.internal` (no trailing dot).
+    pub name: String,
+    pub vpc: Ref<kind::Vpc>,
+    pub vpc_region: String,
+    pub comment: String,
+}
+
+/// A record in the stack's private zone. Not taggable: owned by being in the stack's zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordSetSpec {
+    pub zone: Ref<kind::HostedZone>,
+    /// Fully qualified, no trailing dot: `db.dev.magecloudkit.internal`.
+    pub name: String,
+    pub record_type: String,
+    pub ttl: i64,
+    /// Usually an output of another resource (an endpoint).
+    pub value: Value,
+    /// Resources that must be ready before the name is published (e.g. the DB instances).
+    pub after: Vec<(ResourceKind, LogicalId)>,
+}
+
+impl RecordSetSpec {
+    /// `dns.db`: records are named after their first label.
+    pub fn logical_id(label: &str) -> LogicalId {
+        LogicalId::new(format!("dns.{label}"))
+    }
+}
+
 /// The desired state of one resource; a closed set of kinds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ResourceSpec {
@@ -495,6 +709,18 @@ pub enum ResourceSpec {
     ElasticIp(ElasticIpSpec),
     NatGateway(NatGatewaySpec),
     Route(RouteSpec),
+    DbSubnetGroup(DbSubnetGroupSpec),
+    DbClusterParameterGroup(DbClusterParameterGroupSpec),
+    DbCluster(DbClusterSpec),
+    DbInstance(DbInstanceSpec),
+    CacheSubnetGroup(CacheSubnetGroupSpec),
+    ReplicationGroup(ReplicationGroupSpec),
+    CacheCluster(CacheClusterSpec),
+    FileSystem(FileSystemSpec),
+    MountTarget(MountTargetSpec),
+    AccessPoint(AccessPointSpec),
+    HostedZone(HostedZoneSpec),
+    RecordSet(RecordSetSpec),
 }
 
 impl ResourceSpec {
@@ -511,6 +737,18 @@ impl ResourceSpec {
             ResourceSpec::ElasticIp(_) => ResourceKind::ElasticIp,
             ResourceSpec::NatGateway(_) => ResourceKind::NatGateway,
             ResourceSpec::Route(_) => ResourceKind::Route,
+            ResourceSpec::DbSubnetGroup(_) => ResourceKind::DbSubnetGroup,
+            ResourceSpec::DbClusterParameterGroup(_) => ResourceKind::DbClusterParameterGroup,
+            ResourceSpec::DbCluster(_) => ResourceKind::DbCluster,
+            ResourceSpec::DbInstance(_) => ResourceKind::DbInstance,
+            ResourceSpec::CacheSubnetGroup(_) => ResourceKind::CacheSubnetGroup,
+            ResourceSpec::ReplicationGroup(_) => ResourceKind::ReplicationGroup,
+            ResourceSpec::CacheCluster(_) => ResourceKind::CacheCluster,
+            ResourceSpec::FileSystem(_) => ResourceKind::FileSystem,
+            ResourceSpec::MountTarget(_) => ResourceKind::MountTarget,
+            ResourceSpec::AccessPoint(_) => ResourceKind::AccessPoint,
+            ResourceSpec::HostedZone(_) => ResourceKind::HostedZone,
+            ResourceSpec::RecordSet(_) => ResourceKind::RecordSet,
         }
     }
 
@@ -593,6 +831,118 @@ impl ResourceSpec {
                     RouteTarget::NatGateway(nat) => mutable("nat_gateway_id", nat.value()),
                 },
             ],
+            ResourceSpec::DbSubnetGroup(s) => vec![
+                immutable("name", s.name.as_str()),
+                mutable("description", s.description.as_str()),
+                mutable("subnet_ids", refs(&s.subnets)),
+            ],
+            ResourceSpec::DbClusterParameterGroup(s) => vec![
+                immutable("name", s.name.as_str()),
+                immutable("family", s.family.as_str()),
+                immutable("description", s.description.as_str()),
+                mutable(
+                    "parameters",
+                    Value::List(
+                        s.parameters
+                            .iter()
+                            .map(|(k, v)| Value::Str(format!("{k}={v}")))
+                            .collect(),
+                    ),
+                ),
+            ],
+            ResourceSpec::DbCluster(s) => {
+                let mut fields = vec![
+                    immutable("cluster_identifier", s.identifier.as_str()),
+                    immutable("engine", s.engine.as_str()),
+                    immutable("database_name", s.database_name.as_str()),
+                    immutable("master_username", s.master_username.as_str()),
+                    mutable("manage_master_user_password", true),
+                    immutable("db_subnet_group_name", s.subnet_group.value()),
+                    mutable("vpc_security_group_ids", refs(&s.security_groups)),
+                    immutable("storage_encrypted", s.storage_encrypted),
+                    mutable("backup_retention_period", s.backup_retention_days),
+                    mutable("deletion_protection", s.deletion_protection),
+                    mutable("final_snapshot", s.final_snapshot),
+                    mutable(
+                        "db_cluster_parameter_group_name",
+                        s.parameter_group.as_ref().map_or(Value::Null, Ref::value),
+                    ),
+                ];
+                if let Some(version) = &s.engine_version {
+                    fields.push(mutable("engine_version", version.as_str()));
+                }
+                fields
+            }
+            ResourceSpec::DbInstance(s) => vec![
+                immutable("identifier", s.identifier.as_str()),
+                immutable("cluster_identifier", s.cluster.value()),
+                mutable("instance_class", s.instance_class.as_str()),
+                immutable("engine", s.engine.as_str()),
+                immutable("availability_zone", s.availability_zone.as_str()),
+                mutable("promotion_tier", s.promotion_tier),
+            ],
+            ResourceSpec::CacheSubnetGroup(s) => vec![
+                immutable("name", s.name.as_str()),
+                mutable("description", s.description.as_str()),
+                mutable("subnet_ids", refs(&s.subnets)),
+            ],
+            // Subnet group, security groups, engine version and port are set at creation: AWS
+            // reports them on member clusters, which the read does not fetch.
+            ResourceSpec::ReplicationGroup(s) => vec![
+                immutable("replication_group_id", s.id.as_str()),
+                mutable("description", s.description.as_str()),
+                immutable("engine", "redis"),
+                mutable("node_type", s.node_type.as_str()),
+                mutable("num_cache_clusters", s.num_cache_clusters),
+                mutable("automatic_failover", s.automatic_failover),
+                mutable("multi_az", s.multi_az),
+                immutable("at_rest_encryption_enabled", s.at_rest_encryption),
+                immutable("transit_encryption_enabled", s.transit_encryption),
+            ],
+            ResourceSpec::CacheCluster(s) => {
+                let mut fields = vec![
+                    immutable("cluster_id", s.id.as_str()),
+                    immutable("engine", "memcached"),
+                    mutable("node_type", s.node_type.as_str()),
+                    mutable("num_cache_nodes", s.num_nodes),
+                    immutable("subnet_group_name", s.subnet_group.value()),
+                    mutable("security_group_ids", refs(&s.security_groups)),
+                ];
+                if let Some(version) = &s.engine_version {
+                    fields.push(mutable("engine_version", version.as_str()));
+                }
+                fields
+            }
+            ResourceSpec::FileSystem(s) => vec![
+                immutable("creation_token", s.creation_token.as_str()),
+                immutable("encrypted", s.encrypted),
+                immutable("performance_mode", s.performance_mode.as_str()),
+                mutable("backup", s.backup),
+            ],
+            ResourceSpec::MountTarget(s) => vec![
+                immutable("file_system_id", s.file_system.value()),
+                immutable("subnet_id", s.subnet.value()),
+                mutable("security_groups", refs(&s.security_groups)),
+            ],
+            ResourceSpec::AccessPoint(s) => vec![
+                immutable("file_system_id", s.file_system.value()),
+                immutable("path", s.path.as_str()),
+                immutable("posix_uid", s.uid),
+                immutable("posix_gid", s.gid),
+                immutable("permissions", s.permissions.as_str()),
+            ],
+            ResourceSpec::HostedZone(s) => vec![
+                immutable("name", s.name.as_str()),
+                immutable("vpc_id", s.vpc.value()),
+                mutable("comment", s.comment.as_str()),
+            ],
+            ResourceSpec::RecordSet(s) => vec![
+                immutable("zone_id", s.zone.value()),
+                immutable("name", s.name.as_str()),
+                immutable("type", s.record_type.as_str()),
+                mutable("ttl", s.ttl),
+                mutable("records", Value::List(vec![s.value.clone()])),
+            ],
         }
     }
 
@@ -602,8 +952,16 @@ impl ResourceSpec {
         for field in self.fields() {
             collect_refs(&field.value, &mut deps);
         }
-        if let ResourceSpec::ElasticIp(s) = self {
-            deps.push((s.internet_gateway.kind(), s.internet_gateway.id().clone()));
+        match self {
+            ResourceSpec::ElasticIp(s) => {
+                deps.push((s.internet_gateway.kind(), s.internet_gateway.id().clone()))
+            }
+            ResourceSpec::RecordSet(s) => deps.extend(s.after.iter().cloned()),
+            ResourceSpec::ReplicationGroup(s) => {
+                deps.push((s.subnet_group.kind(), s.subnet_group.id().clone()));
+                deps.extend(s.security_groups.iter().map(|g| (g.kind(), g.id().clone())));
+            }
+            _ => {}
         }
         deps.sort();
         deps.dedup();
@@ -611,9 +969,15 @@ impl ResourceSpec {
     }
 }
 
+fn refs<K: KindMarker>(items: &[Ref<K>]) -> Value {
+    let mut values: Vec<Value> = items.iter().map(Ref::value).collect();
+    values.sort();
+    Value::List(values)
+}
+
 fn collect_refs(value: &Value, out: &mut Vec<(ResourceKind, LogicalId)>) {
     match value {
-        Value::Ref(kind, id) => out.push((*kind, id.clone())),
+        Value::Ref(kind, id) | Value::Output(kind, id, _) => out.push((*kind, id.clone())),
         Value::List(items) => items.iter().for_each(|item| collect_refs(item, out)),
         _ => {}
     }

@@ -101,6 +101,36 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         self.steps.iter().any(|s| s.action != Action::NoOp)
     }
+
+    /// Why this plan must not run as it is: deletes or replaces of deletion-protected resources
+    /// (always refused) and of resources holding data (refused unless `allow_data_loss`).
+    /// Empty when the plan is safe to apply.
+    pub fn refusals(&self, allow_data_loss: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        for step in &self.steps {
+            let verb = match step.action {
+                Action::Delete => "delete",
+                Action::Replace => "replace",
+                _ => continue,
+            };
+            let protected = step.live.as_ref().is_some_and(|live| {
+                live.fields.get("deletion_protection") == Some(&Value::Bool(true))
+            });
+            if protected {
+                out.push(format!(
+                    "refusing to {verb} {} ({}): deletion protection is on; set `deletion_protection: false` in the stack and run `mck up` first",
+                    step.id, step.kind
+                ));
+            } else if step.kind.holds_data() && !allow_data_loss {
+                let why = step.reason.as_deref().unwrap_or("planned");
+                out.push(format!(
+                    "refusing to {verb} {} ({}), which holds data ({why}); pass --allow-data-loss if that is intended",
+                    step.id, step.kind
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// Compares desired with observed. `observed` may contain [`Value::CloudId`] references; they
@@ -133,7 +163,7 @@ pub fn diff(desired: Arc<DesiredGraph>, mut observed: Vec<Observed>) -> Plan {
                     .map(|f| FieldChange {
                         field: f.name,
                         old: None,
-                        new: known(&f.value, &actions),
+                        new: known(&f.value, &actions, &by_id),
                         forces_replacement: false,
                         sensitive: f.sensitive,
                     })
@@ -145,7 +175,7 @@ pub fn diff(desired: Arc<DesiredGraph>, mut observed: Vec<Observed>) -> Plan {
             Some(live) => {
                 let changes: Vec<FieldChange> = fields
                     .iter()
-                    .filter_map(|f| compare(f, live, &actions))
+                    .filter_map(|f| compare(f, live, &actions, &by_id))
                     .collect();
                 let replace_reason = changes
                     .iter()
@@ -215,17 +245,29 @@ fn delete_step(o: &Observed, reason: String) -> Step {
     }
 }
 
-/// The desired value, or `None` when it references a resource that will get a new id.
-fn known(value: &Value, actions: &HashMap<&LogicalId, Action>) -> Option<Value> {
+/// The desired value, or `None` when it references a resource that will get a new id, or an
+/// output that exists only after apply.
+fn known(
+    value: &Value,
+    actions: &HashMap<&LogicalId, Action>,
+    live: &HashMap<LogicalId, Observed>,
+) -> Option<Value> {
     match value {
         Value::Ref(_, id) => match actions.get(id) {
             Some(Action::Create | Action::Replace) => None,
             _ => Some(value.clone()),
         },
+        Value::Output(_, id, name) => match actions.get(id) {
+            Some(Action::Create | Action::Replace) => None,
+            _ => live
+                .get(id)
+                .and_then(|o| o.outputs.get(*name))
+                .map(|v| Value::Str(v.clone())),
+        },
         Value::List(items) => {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
-                out.push(known(item, actions)?);
+                out.push(known(item, actions, live)?);
             }
             out.sort();
             Some(Value::List(out))
@@ -238,9 +280,10 @@ fn compare(
     field: &Field,
     live: &Observed,
     actions: &HashMap<&LogicalId, Action>,
+    all_live: &HashMap<LogicalId, Observed>,
 ) -> Option<FieldChange> {
     let old = live.fields.get(field.name).cloned().unwrap_or(Value::Null);
-    let new = known(&field.value, actions);
+    let new = known(&field.value, actions, all_live);
     if new.as_ref() == Some(&old) {
         return None;
     }
@@ -415,12 +458,13 @@ fn json_value(value: &Value, observed: &HashMap<LogicalId, Observed>) -> serde_j
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => (*b).into(),
         Value::Int(i) => (*i).into(),
-        Value::Str(s) | Value::CloudId(s) => s.as_str().into(),
+        Value::Str(s) | Value::CloudId(s) | Value::CloudRef(_, s) => s.as_str().into(),
         Value::List(items) => items.iter().map(|v| json_value(v, observed)).collect(),
         Value::Ref(_, id) => match observed.get(id) {
             Some(o) => o.cloud_id.as_str().into(),
             None => serde_json::json!({ "ref": id }),
         },
+        Value::Output(_, id, name) => serde_json::json!({ "output": format!("{id}.{name}") }),
     }
 }
 
@@ -431,7 +475,8 @@ pub fn outputs(observed: &[Observed]) -> BTreeMap<String, String> {
         if o.kind.is_taggable() {
             out.insert(format!("{}.id", o.id), o.cloud_id.clone());
         }
-        for (name, value) in &o.outputs {
+        // Names starting with `_` are provider bookkeeping (e.g. a pending change id).
+        for (name, value) in o.outputs.iter().filter(|(name, _)| !name.starts_with('_')) {
             out.insert(format!("{}.{name}", o.id), value.clone());
         }
         // Short names for what people ask for most.

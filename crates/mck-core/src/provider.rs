@@ -48,9 +48,15 @@ impl Observed {
 /// Maps [`Value::CloudId`]s that name resources of the stack to [`Value::Ref`]s, so observed
 /// fields compare directly with desired ones.
 pub fn resolve_cloud_refs(observed: &mut [Observed]) {
-    let by_cloud_id: HashMap<String, (ResourceKind, LogicalId)> = observed
+    // Keyed with the kind (for CloudRef) and without it (for CloudId, unique EC2-style ids).
+    let by_cloud_id: HashMap<(Option<ResourceKind>, String), (ResourceKind, LogicalId)> = observed
         .iter()
-        .map(|o| (o.cloud_id.clone(), (o.kind, o.id.clone())))
+        .flat_map(|o| {
+            [
+                ((Some(o.kind), o.cloud_id.clone()), (o.kind, o.id.clone())),
+                ((None, o.cloud_id.clone()), (o.kind, o.id.clone())),
+            ]
+        })
         .collect();
     for o in observed.iter_mut() {
         for value in o.fields.values_mut() {
@@ -59,12 +65,21 @@ pub fn resolve_cloud_refs(observed: &mut [Observed]) {
     }
 }
 
-fn resolve_value(value: &mut Value, by_cloud_id: &HashMap<String, (ResourceKind, LogicalId)>) {
+fn resolve_value(
+    value: &mut Value,
+    by_cloud_id: &HashMap<(Option<ResourceKind>, String), (ResourceKind, LogicalId)>,
+) {
     match value {
         Value::CloudId(cid) => {
-            if let Some((kind, id)) = by_cloud_id.get(cid) {
+            if let Some((kind, id)) = by_cloud_id.get(&(None, cid.clone())) {
                 *value = Value::Ref(*kind, id.clone());
             }
+        }
+        Value::CloudRef(kind, cid) => {
+            *value = match by_cloud_id.get(&(Some(*kind), cid.clone())) {
+                Some((kind, id)) => Value::Ref(*kind, id.clone()),
+                None => Value::CloudId(cid.clone()),
+            };
         }
         Value::List(items) => {
             items
@@ -149,6 +164,35 @@ impl Context<'_> {
                     "internal error: `{id}` is not known yet (please report this)"
                 ))
             })
+    }
+
+    /// An output (endpoint, DNS name…) of a resource this one references.
+    pub fn output(&self, id: &LogicalId, name: &str) -> Result<&str, ProviderError> {
+        self.resolved
+            .get(id)
+            .and_then(|o| o.outputs.get(name))
+            .map(String::as_str)
+            .ok_or_else(|| {
+                ProviderError::invalid(format!(
+                    "`{id}` has no `{name}` yet; it may still be starting"
+                ))
+            })
+    }
+
+    /// Resolves a desired value to what the cloud API takes: references become cloud ids,
+    /// outputs their values.
+    pub fn resolve(&self, value: &Value) -> Result<Value, ProviderError> {
+        Ok(match value {
+            Value::Ref(_, id) => Value::CloudId(self.cloud_id(id)?.to_string()),
+            Value::Output(_, id, name) => Value::Str(self.output(id, name)?.to_string()),
+            Value::List(items) => Value::List(
+                items
+                    .iter()
+                    .map(|v| self.resolve(v))
+                    .collect::<Result<_, _>>()?,
+            ),
+            other => other.clone(),
+        })
     }
 
     /// Tags for a new resource: user tags, then `mck:stack` and `mck:id` (which win).

@@ -249,22 +249,9 @@ fn prefix(kind: ResourceKind) -> &'static str {
     kind.name().trim_start_matches("aws_")
 }
 
-fn resolve(value: &Value, ctx: &Context<'_>) -> Result<Value, ProviderError> {
-    Ok(match value {
-        Value::Ref(_, id) => Value::CloudId(ctx.cloud_id(id)?.to_string()),
-        Value::List(items) => Value::List(
-            items
-                .iter()
-                .map(|v| resolve(v, ctx))
-                .collect::<Result<_, _>>()?,
-        ),
-        other => other.clone(),
-    })
-}
-
 fn references(value: &Value, cloud_id: &str) -> bool {
     match value {
-        Value::CloudId(c) => c == cloud_id,
+        Value::CloudId(c) | Value::CloudRef(_, c) => c == cloud_id,
         Value::List(items) => items.iter().any(|v| references(v, cloud_id)),
         _ => false,
     }
@@ -293,7 +280,7 @@ impl Provider for FakeCloud {
         self.enter(Op::Create, id, spec.kind()).await?;
         let mut fields = BTreeMap::new();
         for field in spec.fields() {
-            fields.insert(field.name.to_string(), resolve(&field.value, ctx)?);
+            fields.insert(field.name.to_string(), ctx.resolve(&field.value)?);
         }
         let mut state = self.lock();
         state.next_serial += 1;
@@ -335,7 +322,7 @@ impl Provider for FakeCloud {
             .into_iter()
             .filter(|f| changed.contains(&f.name))
         {
-            new_values.push((field.name, resolve(&field.value, ctx)?));
+            new_values.push((field.name, ctx.resolve(&field.value)?));
         }
         let latency = self.latency.get(&live.kind).copied().unwrap_or_default();
         let mut state = self.lock();

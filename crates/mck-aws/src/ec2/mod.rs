@@ -54,6 +54,7 @@ pub(crate) async fn create(
         ResourceSpec::SecurityGroup(s) => security_group::create(ec2, ctx, id, s).await,
         ResourceSpec::SecurityGroupRule(s) => security_group::create_rule(ec2, ctx, id, s).await,
         ResourceSpec::Instance(s) => instance::create(ec2, ctx, id, s).await,
+        other => Err(not_ec2(other.kind())),
     }
 }
 
@@ -81,6 +82,7 @@ pub(crate) async fn update(
             "internal error: {} has no mutable fields but an update was planned (please report this)",
             live.kind
         ))),
+        other => Err(not_ec2(other.kind())),
     }
 }
 
@@ -97,6 +99,7 @@ pub(crate) async fn delete(ec2: &Client, live: &Observed) -> Result<(), Provider
         ResourceKind::SecurityGroup => security_group::delete(ec2, live).await,
         ResourceKind::SecurityGroupRule => security_group::delete_rule(ec2, live).await,
         ResourceKind::Instance => instance::delete(ec2, live).await,
+        other => Err(not_ec2(other)),
     }
 }
 
@@ -113,7 +116,14 @@ pub(crate) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, Pro
         ResourceKind::SecurityGroup => security_group::poll(ec2, live).await,
         ResourceKind::SecurityGroupRule => security_group::poll_rule(ec2, live).await,
         ResourceKind::Instance => instance::poll(ec2, live).await,
+        other => Err(not_ec2(other)),
     }
+}
+
+fn not_ec2(kind: ResourceKind) -> ProviderError {
+    ProviderError::invalid(format!(
+        "internal error: {kind} was sent to the EC2 driver (please report this)"
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -182,12 +192,4 @@ pub(crate) fn client_token(ctx: &Context<'_>, id: &LogicalId, params: &[&str]) -
         .map(|d| d.as_secs() / 3600)
         .unwrap_or(0);
     format!("mck-{hash:016x}-{hour}")
-}
-
-/// The error for "describe by id returned nothing".
-pub(crate) fn missing(what: &str, cloud_id: &str) -> ProviderError {
-    ProviderError::new(
-        mck_core::provider::ErrorClass::NotFound,
-        format!("{what} {cloud_id} not found"),
-    )
 }

@@ -5,8 +5,9 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeN
 use mck_core::model::{LogicalId, ResourceKind, VpcSpec};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
-use super::{filter, missing, owned_id, stack_filter, tag_spec};
+use super::{filter, owned_id, stack_filter, tag_spec};
 use crate::error::sdk;
+use crate::missing;
 
 pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
     let mut out = Vec::new();

@@ -161,3 +161,48 @@ async fn duplicates_are_deleted_and_an_applied_plan_converges() {
     assert_eq!(cloud.count("t", K::InternetGateway), 1);
     assert!(!plan_of(&cloud, &desired).await.has_changes());
 }
+
+#[tokio::test(start_paused = true)]
+async fn data_loss_and_deletion_protection_are_refused() {
+    let yaml = "version: 1\nnetwork:\n  zones: [us-east-1a, us-east-1b]\ndatabase:\n  deletion_protection: true\ncaches:\n  cache: {}\nfilesystem: {}\n";
+    let cloud = Arc::new(FakeCloud::new());
+    let desired = desired(yaml);
+    apply_all(&cloud, &desired).await;
+    // Destroying everything: the protected cluster is refused even with --allow-data-loss;
+    // the cache and the file system only without it.
+    let destroy = plan_of(&cloud, &Arc::new(desired.emptied())).await;
+    let refusals = destroy.refusals(false);
+    assert_eq!(refusals.len(), 3, "{refusals:#?}");
+    assert!(
+        refusals
+            .iter()
+            .any(|r| r.contains("db.cluster") && r.contains("deletion protection is on")),
+        "{refusals:#?}"
+    );
+    assert!(
+        refusals
+            .iter()
+            .any(|r| r.contains("redis.cache") && r.contains("--allow-data-loss"))
+    );
+    assert!(
+        refusals
+            .iter()
+            .any(|r| r.contains("refusing to delete efs "))
+    );
+    let allowed = destroy.refusals(true);
+    assert_eq!(allowed.len(), 1, "{allowed:#?}");
+    // Lifting protection is an in-place update, which is allowed.
+    let unprotected =
+        desired_from(&yaml.replace("deletion_protection: true", "deletion_protection: false"));
+    let plan = plan_of(&cloud, &unprotected).await;
+    assert!(
+        plan.refusals(false).is_empty(),
+        "{:?}",
+        plan.refusals(false)
+    );
+    assert_eq!(plan.summary().change, 1);
+}
+
+fn desired_from(yaml: &str) -> Arc<DesiredGraph> {
+    desired(yaml)
+}

@@ -15,7 +15,10 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 
 pub use node::{Loc, Node};
-pub use schema::{BastionConfig, NatMode, NetworkConfig, StackConfig, SubnetTiers, Timeouts};
+pub use schema::{
+    BastionConfig, CacheConfig, CacheEngine, DatabaseConfig, DnsConfig, FileSystemConfig, NatMode,
+    NetworkConfig, StackConfig, SubnetTiers, Timeouts,
+};
 
 /// One problem in a stack file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,6 +312,7 @@ fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mut Vec<Diagn
             ));
         }
     }
+    validate_data(name, config, root, diags);
     for (key, value) in config.timeouts.entries() {
         if let Some(text) = value
             && parse_duration(text).is_none()
@@ -318,6 +322,161 @@ fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mut Vec<Diagn
                 &["timeouts", key],
                 format!("`{text}` is not a duration"),
                 "write a number followed by s, m or h, e.g. 10m",
+            ));
+        }
+    }
+}
+
+fn is_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
+fn validate_data(name: &str, config: &StackConfig, root: &Node, diags: &mut Vec<Diagnostic>) {
+    let n_zones = config.network.zones.len();
+    if let Some(db) = &config.database {
+        if n_zones < 2 {
+            diags.push(diag(
+                root,
+                &["database"],
+                "Aurora needs subnets in at least two zones".into(),
+                "list at least two zones in network.zones",
+            ));
+        }
+        if !(1..=16).contains(&db.instances) {
+            diags.push(diag(
+                root,
+                &["database", "instances"],
+                format!("{} database instances", db.instances),
+                "use 1 (writer only) to 16",
+            ));
+        }
+        if !db.instance_class.starts_with("db.") {
+            diags.push(diag(
+                root,
+                &["database", "instance_class"],
+                format!("`{}` is not an RDS instance class", db.instance_class),
+                "write e.g. db.t4g.medium or db.r6g.large",
+            ));
+        }
+        if !(1..=35).contains(&db.backup_retention_days) {
+            diags.push(diag(
+                root,
+                &["database", "backup_retention_days"],
+                format!("backup retention of {} days", db.backup_retention_days),
+                "Aurora keeps automated backups 1 to 35 days",
+            ));
+        }
+        for (key, value) in [
+            ("database_name", &db.database_name),
+            ("master_username", &db.master_username),
+        ] {
+            let ok = value.len() <= 16
+                && value
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic())
+                && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                diags.push(diag(
+                    root,
+                    &["database", key],
+                    format!("`{value}` is not a valid MySQL {key}"),
+                    "use 1 to 16 letters, digits or underscores, starting with a letter",
+                ));
+            }
+        }
+    }
+    for (cache_name, cache) in &config.caches {
+        let path = ["caches", cache_name.as_str()];
+        if !is_name(cache_name) || name.len() + 1 + cache_name.len() > 40 {
+            diags.push(diag(
+                root,
+                &path,
+                format!("cache name `{cache_name}` is not usable"),
+                "use lowercase letters, digits and dashes; `<stack>-<name>` must fit in 40 characters",
+            ));
+        }
+        if !cache.node_type.starts_with("cache.") {
+            diags.push(diag(
+                root,
+                &["caches", cache_name, "node_type"],
+                format!("`{}` is not an ElastiCache node type", cache.node_type),
+                "write e.g. cache.t3.medium",
+            ));
+        }
+        if !(0..=5).contains(&cache.replicas) {
+            diags.push(diag(
+                root,
+                &["caches", cache_name, "replicas"],
+                format!("{} replicas", cache.replicas),
+                "use 0 to 5",
+            ));
+        }
+        if !(1..=40).contains(&cache.nodes) {
+            diags.push(diag(
+                root,
+                &["caches", cache_name, "nodes"],
+                format!("{} nodes", cache.nodes),
+                "use 1 to 40",
+            ));
+        }
+    }
+    if let Some(fs) = &config.filesystem {
+        for (idx, ap) in fs.access_points.iter().enumerate() {
+            let idx_s = idx.to_string();
+            if !is_name(ap) {
+                diags.push(diag(
+                    root,
+                    &["filesystem", "access_points", &idx_s],
+                    format!("access point name `{ap}` is not usable"),
+                    "use lowercase letters, digits and dashes",
+                ));
+            }
+            if fs.access_points[..idx].contains(ap) {
+                diags.push(diag(
+                    root,
+                    &["filesystem", "access_points", &idx_s],
+                    format!("access point `{ap}` listed twice"),
+                    "list each once",
+                ));
+            }
+        }
+        if !["generalPurpose", "maxIO"].contains(&fs.performance_mode.as_str()) {
+            diags.push(diag(
+                root,
+                &["filesystem", "performance_mode"],
+                format!("unknown performance mode `{}`", fs.performance_mode),
+                "use generalPurpose or maxIO",
+            ));
+        }
+    }
+    if let Some(dns) = &config.dns {
+        if let Some(zone) = &dns.zone {
+            let ok = zone.len() <= 253
+                && zone.split('.').count() >= 2
+                && zone
+                    .split('.')
+                    .all(|label| !label.is_empty() && label.len() <= 63 && is_name(label));
+            if !ok {
+                diags.push(diag(
+                    root,
+                    &["dns", "zone"],
+                    format!("`{zone}` is not a usable zone name"),
+                    "write a lowercase domain such as prod.magecloudkit.internal, without a trailing dot",
+                ));
+            }
+        }
+        if !(0..=86_400).contains(&dns.ttl) {
+            diags.push(diag(
+                root,
+                &["dns", "ttl"],
+                format!("TTL of {} seconds", dns.ttl),
+                "use 0 to 86400",
             ));
         }
     }

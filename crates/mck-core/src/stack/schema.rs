@@ -20,8 +20,142 @@ pub struct StackConfig {
     pub network: NetworkConfig,
     #[serde(default)]
     pub bastion: Option<BastionConfig>,
+    /// Aurora MySQL; absent = no database.
+    #[serde(default)]
+    pub database: Option<DatabaseConfig>,
+    /// Caches by name (`cache`, `session`); Redis replication groups or memcached.
+    #[serde(default)]
+    pub caches: BTreeMap<String, CacheConfig>,
+    /// EFS for shared media; absent = no file system.
+    #[serde(default)]
+    pub filesystem: Option<FileSystemConfig>,
+    /// The private hosted zone for service discovery; absent = no zone.
+    #[serde(default)]
+    pub dns: Option<DnsConfig>,
     #[serde(default)]
     pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// e.g. `8.0.mysql_aurora.3.05.2`; the region's default when absent.
+    #[serde(default)]
+    pub engine_version: Option<String>,
+    #[serde(default = "default_db_class")]
+    pub instance_class: String,
+    /// Writer plus readers, spread over the zones.
+    #[serde(default = "default_db_instances")]
+    pub instances: i64,
+    #[serde(default = "default_one")]
+    pub backup_retention_days: i64,
+    #[serde(default)]
+    pub deletion_protection: bool,
+    /// Take a final snapshot when the cluster is deleted.
+    #[serde(default)]
+    pub final_snapshot: bool,
+    #[serde(default = "default_magento")]
+    pub database_name: String,
+    #[serde(default = "default_magento")]
+    pub master_username: String,
+    /// Cluster parameters; a cluster parameter group is created only when this is not empty.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+    #[serde(default = "default_db_family")]
+    pub parameter_family: String,
+}
+
+fn default_db_class() -> String {
+    "db.t4g.medium".to_string()
+}
+
+fn default_db_instances() -> i64 {
+    2
+}
+
+fn default_one() -> i64 {
+    1
+}
+
+fn default_magento() -> String {
+    "magento2".to_string()
+}
+
+fn default_db_family() -> String {
+    "aurora-mysql8.0".to_string()
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheEngine {
+    #[default]
+    Redis,
+    Memcached,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    #[serde(default)]
+    pub engine: CacheEngine,
+    /// Redis default `7.1`; memcached: the region's default when absent.
+    #[serde(default)]
+    pub engine_version: Option<String>,
+    #[serde(default = "default_node_type")]
+    pub node_type: String,
+    /// Redis replicas besides the primary (automatic failover and multi-AZ need at least one).
+    #[serde(default = "default_one")]
+    pub replicas: i64,
+    /// Memcached nodes.
+    #[serde(default = "default_one")]
+    pub nodes: i64,
+}
+
+fn default_node_type() -> String {
+    "cache.t3.micro".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileSystemConfig {
+    #[serde(default = "default_access_points")]
+    pub access_points: Vec<String>,
+    /// AWS Backup for the file system.
+    #[serde(default)]
+    pub backup: bool,
+    #[serde(default = "default_performance_mode")]
+    pub performance_mode: String,
+    /// POSIX owner of the access points: the web server user (33 = www-data).
+    #[serde(default = "default_web_id")]
+    pub uid: i64,
+    #[serde(default = "default_web_id")]
+    pub gid: i64,
+}
+
+fn default_access_points() -> Vec<String> {
+    vec!["media".to_string(), "static".to_string()]
+}
+
+fn default_performance_mode() -> String {
+    "generalPurpose".to_string()
+}
+
+fn default_web_id() -> i64 {
+    33
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// Default `<stack>.magecloudkit.internal`.
+    #[serde(default)]
+    pub zone: Option<String>,
+    #[serde(default = "default_ttl")]
+    pub ttl: i64,
+}
+
+fn default_ttl() -> i64 {
+    60
 }
 
 fn default_region() -> String {
@@ -154,14 +288,29 @@ pub struct Timeouts {
     pub nat_gateway: Option<String>,
     #[serde(default)]
     pub instance: Option<String>,
+    /// Aurora cluster and instances (real AWS: 10 to 40 minutes).
+    #[serde(default)]
+    pub database: Option<String>,
+    /// ElastiCache replication groups and clusters (real AWS: 10 to 60 minutes).
+    #[serde(default)]
+    pub cache: Option<String>,
+    #[serde(default)]
+    pub mount_target: Option<String>,
+    /// Route53 changes reaching INSYNC.
+    #[serde(default)]
+    pub dns: Option<String>,
 }
 
 impl Timeouts {
-    pub fn entries(&self) -> [(&'static str, &Option<String>); 3] {
+    pub fn entries(&self) -> [(&'static str, &Option<String>); 7] {
         [
             ("default", &self.default),
             ("nat_gateway", &self.nat_gateway),
             ("instance", &self.instance),
+            ("database", &self.database),
+            ("cache", &self.cache),
+            ("mount_target", &self.mount_target),
+            ("dns", &self.dns),
         ]
     }
 }

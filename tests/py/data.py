@@ -1,0 +1,91 @@
+"""Independent view of a stack's data tier, read with boto3: prints one JSON document.
+
+usage: data.py STACK
+"""
+import json
+import sys
+
+import boto3
+
+stack = sys.argv[1]
+prefix = stack + "-"
+rds = boto3.client("rds")
+ec = boto3.client("elasticache")
+efs = boto3.client("efs")
+r53 = boto3.client("route53")
+sm = boto3.client("secretsmanager")
+out = {}
+
+clusters = [c for c in rds.describe_db_clusters()["DBClusters"] if c["DBClusterIdentifier"].startswith(prefix)]
+out["db_clusters"] = []
+for c in clusters:
+    secret = c.get("MasterUserSecret", {}).get("SecretArn")
+    secret_exists = False
+    if secret:
+        secret_exists = sm.describe_secret(SecretId=secret)["ARN"] == secret
+    out["db_clusters"].append({
+        "id": c["DBClusterIdentifier"], "engine": c["Engine"], "status": c["Status"],
+        "database": c.get("DatabaseName"), "user": c.get("MasterUsername"),
+        "encrypted": c.get("StorageEncrypted"), "backup_days": c.get("BackupRetentionPeriod"),
+        "deletion_protection": c.get("DeletionProtection"), "subnet_group": c.get("DBSubnetGroup"),
+        "security_groups": sorted(g["VpcSecurityGroupId"] for g in c.get("VpcSecurityGroups", [])),
+        "endpoint": c.get("Endpoint"), "reader_endpoint": c.get("ReaderEndpoint"),
+        "secret_arn": secret, "secret_exists": secret_exists,
+        "tags": {t["Key"]: t["Value"] for t in c.get("TagList", [])},
+    })
+out["db_instances"] = [
+    {"id": i["DBInstanceIdentifier"], "cluster": i.get("DBClusterIdentifier"), "class": i["DBInstanceClass"],
+     "az": i.get("AvailabilityZone"), "status": i["DBInstanceStatus"]}
+    for i in rds.describe_db_instances()["DBInstances"] if i["DBInstanceIdentifier"].startswith(prefix)
+]
+out["db_subnet_groups"] = [
+    {"name": g["DBSubnetGroupName"], "subnets": sorted(s["SubnetIdentifier"] for s in g["Subnets"])}
+    for g in rds.describe_db_subnet_groups()["DBSubnetGroups"] if g["DBSubnetGroupName"].startswith(prefix)
+]
+out["replication_groups"] = [
+    {"id": g["ReplicationGroupId"], "status": g["Status"], "node_type": g.get("CacheNodeType"),
+     "members": len(g.get("MemberClusters", [])), "failover": g.get("AutomaticFailover"), "multi_az": g.get("MultiAZ"),
+     "at_rest": g.get("AtRestEncryptionEnabled"), "transit": g.get("TransitEncryptionEnabled"),
+     "primary": (g.get("NodeGroups") or [{}])[0].get("PrimaryEndpoint", {}).get("Address")}
+    for g in ec.describe_replication_groups()["ReplicationGroups"] if g["ReplicationGroupId"].startswith(prefix)
+]
+out["cache_subnet_groups"] = [
+    {"name": g["CacheSubnetGroupName"], "subnets": sorted(s["SubnetIdentifier"] for s in g["Subnets"])}
+    for g in ec.describe_cache_subnet_groups()["CacheSubnetGroups"] if g["CacheSubnetGroupName"].startswith(prefix)
+]
+out["file_systems"] = []
+for fs in efs.describe_file_systems()["FileSystems"]:
+    tags = {t["Key"]: t["Value"] for t in fs.get("Tags", [])}
+    if tags.get("mck:stack") != stack:
+        continue
+    mounts = efs.describe_mount_targets(FileSystemId=fs["FileSystemId"])["MountTargets"]
+    aps = efs.describe_access_points(FileSystemId=fs["FileSystemId"])["AccessPoints"]
+    out["file_systems"].append({
+        "id": fs["FileSystemId"], "encrypted": fs["Encrypted"], "state": fs["LifeCycleState"],
+        "mount_targets": [
+            {"subnet": m["SubnetId"], "state": m["LifeCycleState"],
+             "security_groups": efs.describe_mount_target_security_groups(MountTargetId=m["MountTargetId"])["SecurityGroups"]}
+            for m in mounts
+        ],
+        "access_points": sorted(
+            [{"path": a["RootDirectory"]["Path"], "uid": a["PosixUser"]["Uid"], "gid": a["PosixUser"]["Gid"],
+              "mck_id": {t["Key"]: t["Value"] for t in a.get("Tags", [])}.get("mck:id")} for a in aps],
+            key=lambda a: a["path"]),
+    })
+out["zones"] = []
+for z in r53.list_hosted_zones()["HostedZones"]:
+    if not z["CallerReference"].startswith(f"mck/{stack}/"):
+        continue
+    zid = z["Id"].split("/")[-1]
+    details = r53.get_hosted_zone(Id=zid)
+    records = r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]
+    tags = r53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zid)["ResourceTagSet"]["Tags"]
+    out["zones"].append({
+        "id": zid, "name": z["Name"], "private": z["Config"]["PrivateZone"],
+        "vpcs": [v["VPCId"] for v in details.get("VPCs", [])],
+        "tags": {t["Key"]: t["Value"] for t in tags},
+        "records": {r["Name"].rstrip("."): {"type": r["Type"], "ttl": r.get("TTL"),
+                                             "values": [v["Value"].rstrip(".") for v in r.get("ResourceRecords", [])]}
+                    for r in records if r["Type"] == "CNAME"},
+    })
+json.dump(out, sys.stdout, indent=1, sort_keys=True)
