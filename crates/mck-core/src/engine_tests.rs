@@ -312,3 +312,110 @@ async fn cancel_stops_starting_new_steps() {
     let plan = engine.plan(desired.clone()).await.unwrap();
     assert_eq!(plan.summary().add, desired.len() - 1);
 }
+
+const DATA: &str = "version: 1
+network:
+  zones: [us-east-1a, us-east-1b, us-east-1c]
+  nat: single
+database: {}
+caches:
+  cache: {}
+  session: {}
+filesystem: {}
+dns: {}
+";
+
+/// When each resource's create call was made, and when it was last touched.
+fn first_call(cloud: &FakeCloud, id: &str) -> tokio::time::Instant {
+    cloud
+        .calls()
+        .iter()
+        .find(|c| c.id.as_str() == id)
+        .unwrap_or_else(|| panic!("no call for {id}"))
+        .at
+}
+
+#[tokio::test(start_paused = true)]
+async fn records_wait_for_the_endpoints_they_publish() {
+    let cloud = Arc::new(
+        FakeCloud::new()
+            .with_latency(K::DbCluster, Duration::from_secs(220))
+            .with_latency(K::DbInstance, Duration::from_secs(600))
+            .with_latency(K::ReplicationGroup, Duration::from_secs(600))
+            .with_latency(K::MountTarget, Duration::from_secs(90)),
+    );
+    let desired = desired(DATA);
+    let engine = engine(&cloud, ExecConfig::default());
+    let plan = engine.plan(desired.clone()).await.unwrap();
+    let (summary, _) = run(&engine, &plan).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    assert_dependency_order(&cloud, &desired);
+    // The db record is written after both instances are ready (cluster 220 s + instances 600 s);
+    // the reader record too; the efs record after the mount targets (90 s).
+    let db_ready = first_call(&cloud, "db.instance.2") + Duration::from_secs(600);
+    assert!(first_call(&cloud, "dns.db") >= db_ready);
+    assert!(first_call(&cloud, "dns.db-ro") >= db_ready);
+    assert!(
+        first_call(&cloud, "dns.redis-cache")
+            >= first_call(&cloud, "redis.cache") + Duration::from_secs(600)
+    );
+    assert!(
+        first_call(&cloud, "dns.efs")
+            >= first_call(&cloud, "efs.mount.c") + Duration::from_secs(90)
+    );
+    // Mount targets wait for their subnet and the efs security group (call order).
+    let calls = cloud.calls();
+    let pos = |id: &str| calls.iter().position(|c| c.id.as_str() == id).unwrap();
+    for z in ["a", "b", "c"] {
+        let mount = pos(&format!("efs.mount.{z}"));
+        assert!(mount > pos(&format!("subnet.private.{z}")));
+        assert!(mount > pos("sg.efs"));
+    }
+    // Record values are the live endpoints.
+    let plan = engine.plan(desired).await.unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render_text());
+    let db = plan.observed().get(&LogicalId::new("dns.db")).unwrap();
+    let cluster = plan.observed().get(&LogicalId::new("db.cluster")).unwrap();
+    assert_eq!(
+        db.fields["records"],
+        crate::model::Value::List(vec![crate::model::Value::Str(
+            cluster.outputs["endpoint"].clone()
+        )])
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn data_tier_deletes_run_in_reverse_order() {
+    let cloud =
+        Arc::new(FakeCloud::new().with_delete_latency(K::DbInstance, Duration::from_secs(300)));
+    let desired = desired(DATA);
+    let engine = engine(&cloud, ExecConfig::default());
+    assert!(
+        run(&engine, &engine.plan(desired.clone()).await.unwrap())
+            .await
+            .0
+            .is_success()
+    );
+    let destroy = engine.plan_destroy(&desired).await.unwrap();
+    let (summary, _) = run(&engine, &destroy).await;
+    // FakeCloud refuses deletes of anything still referenced; success proves the order.
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    assert_eq!(cloud.len("t"), 0);
+    let deletes: Vec<_> = cloud
+        .calls()
+        .into_iter()
+        .filter(|c| c.op == Op::Delete)
+        .collect();
+    let at = |id: &str| deletes.iter().find(|c| c.id.as_str() == id).unwrap().at;
+    let pos = |id: &str| deletes.iter().position(|c| c.id.as_str() == id).unwrap();
+    assert!(
+        at("db.cluster") >= at("db.instance.1") + Duration::from_secs(300),
+        "the cluster waits for its instances"
+    );
+    assert!(pos("dns.zone") > pos("dns.db"));
+    assert!(pos("efs") > pos("efs.mount.a") && pos("efs") > pos("efs.ap.media"));
+    assert!(pos("cache.subnets") > pos("redis.session"));
+    assert!(
+        pos("subnet.data.a") > pos("db.subnets") && pos("subnet.data.a") > pos("cache.subnets")
+    );
+}

@@ -237,9 +237,9 @@ impl FakeResource {
     fn observe(&self, cloud_id: &str) -> Observed {
         let mut o = Observed::new(self.id.clone(), self.kind, cloud_id);
         o.fields = self.fields.clone();
-        if matches!(self.kind, ResourceKind::ElasticIp | ResourceKind::Instance) {
+        for name in self.kind.output_names() {
             o.outputs
-                .insert("public_ip".into(), format!("198.51.100.{}", cloud_id.len()));
+                .insert((*name).to_string(), format!("{cloud_id}.{name}.fake"));
         }
         o
     }

@@ -206,3 +206,27 @@ async fn data_loss_and_deletion_protection_are_refused() {
 fn desired_from(yaml: &str) -> Arc<DesiredGraph> {
     desired(yaml)
 }
+
+#[test]
+fn prod_data_tier_plan_renders_protection_and_outputs_known_after_apply() {
+    let stack = crate::stack::load(std::path::Path::new("../../stacks"), "prod").unwrap();
+    let desired = Arc::new(crate::lower::lower(&stack).unwrap());
+    let plan = diff(desired, Vec::new());
+    let text = plan.render_text();
+    // Only the data tier and DNS, to keep the snapshot readable.
+    let mut data = String::new();
+    for block in text.split("\n\n") {
+        if ["# db.", "# redis.", "# cache.", "# efs", "# dns."]
+            .iter()
+            .any(|p| block.trim_start().starts_with(p))
+        {
+            data.push_str(block);
+            data.push_str("\n\n");
+        }
+    }
+    insta::assert_snapshot!(data);
+    assert!(
+        !text.to_lowercase().contains("password ="),
+        "no password field is ever planned"
+    );
+}

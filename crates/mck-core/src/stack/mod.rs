@@ -204,11 +204,13 @@ fn load_chain(top: &Path) -> Result<(Node, Vec<PathBuf>), StackError> {
 
 fn from_merged(name: &str, root: &Node, files: Vec<PathBuf>) -> Result<Stack, StackError> {
     let config: StackConfig = node::from_node(root).map_err(|e| {
-        StackError::one(
-            e.loc,
-            e.message,
-            Some("see docs/stack-format.md for the schema".into()),
-        )
+        let password = e.message.starts_with("unknown key `") && e.message.to_lowercase().contains("password");
+        let help = if password {
+            "the master password is managed by RDS in Secrets Manager; no password belongs in a stack file"
+        } else {
+            "see docs/stack-format.md for the schema"
+        };
+        StackError::one(e.loc, e.message, Some(help.into()))
     })?;
     let mut diags = Vec::new();
     validate(name, &config, root, &mut diags);

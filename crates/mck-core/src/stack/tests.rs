@@ -103,3 +103,31 @@ fn durations_parse() {
     assert_eq!(parse_duration("ten"), None);
     assert_eq!(parse_duration("5d"), None);
 }
+
+#[test]
+fn a_password_in_a_stack_file_is_refused_with_an_explanation() {
+    let err = parse_str(
+        "t",
+        "t.yaml",
+        "version: 1\nnetwork: {zones: [us-east-1a, us-east-1b]}\ndatabase:\n  master_password: hunter2\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("t.yaml:4:3: unknown key `master_password`"),
+        "{err}"
+    );
+    assert!(err.contains("managed by RDS in Secrets Manager"), "{err}");
+    assert!(!err.contains("hunter2"), "the value is never echoed: {err}");
+}
+
+#[test]
+fn data_tier_settings_are_validated() {
+    let err = parse_str(
+        "t",
+        "t.yaml",
+        "version: 1\nnetwork: {zones: [us-east-1a]}\ndatabase: {instances: 0, instance_class: r6g.large}\ncaches:\n  Cache_1: {node_type: t3.micro}\nfilesystem: {access_points: [media, media]}\ndns: {zone: Bad_Zone, ttl: -1}\n",
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(err.to_string());
+}
