@@ -71,7 +71,8 @@ pub(crate) async fn read(
     }
     let mut out = Vec::new();
     for (id, fs) in &systems {
-        out.push(observe_file_system(id.clone(), fs, region));
+        let backup = backup_enabled(efs, fs.file_system_id()).await?;
+        out.push(observe_file_system(id.clone(), fs, region, Some(backup)));
         let (mounts, points) = tokio::try_join!(
             read_mount_targets(efs, id, fs.file_system_id()),
             read_access_points(efs, stack, fs.file_system_id())
@@ -84,20 +85,38 @@ pub(crate) async fn read(
 
 // --- file system ----------------------------------------------------------------------------
 
-fn observe_file_system(id: LogicalId, fs: &FileSystemDescription, region: &str) -> Observed {
+/// `backup` comes from DescribeBackupPolicy, which only the full read calls.
+fn observe_file_system(
+    id: LogicalId,
+    fs: &FileSystemDescription,
+    region: &str,
+    backup: Option<bool>,
+) -> Observed {
     let fs_id = fs.file_system_id();
     let mut o = Observed::new(id, ResourceKind::FileSystem, fs_id)
         .with("creation_token", fs.creation_token())
         .with("encrypted", fs.encrypted().unwrap_or(false))
         .with("performance_mode", fs.performance_mode().as_str())
         .output("dns_name", format!("{fs_id}.efs.{region}.amazonaws.com"));
-    // Backup is read from the tag AWS Backup keeps on the file system (`aws:elasticfilesystem:default-backup`).
-    let backup = fs
-        .tags()
-        .iter()
-        .any(|t| t.key() == "aws:elasticfilesystem:default-backup" && t.value() == "enabled");
-    o = o.with("backup", backup);
+    if let Some(backup) = backup {
+        o = o.with("backup", backup);
+    }
     o
+}
+
+async fn backup_enabled(efs: &Client, fs_id: &str) -> Result<bool, ProviderError> {
+    match efs
+        .describe_backup_policy()
+        .file_system_id(fs_id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .backup_policy()
+            .is_some_and(|p| matches!(p.status(), Status::Enabled | Status::Enabling))),
+        Err(e) if e.code() == Some("PolicyNotFound") => Ok(false),
+        Err(e) => Err(sdk(&format!("read backup policy of {fs_id}"), e)),
+    }
 }
 
 async fn describe_file_system(
@@ -156,7 +175,7 @@ pub(crate) async fn create_file_system(
                 .map_err(|e| sdk(&format!("find EFS file system {}", spec.creation_token), e))?;
             match out.file_systems().first() {
                 Some(fs) if owned(fs.tags(), ctx.stack).as_ref() == Some(id) => {
-                    Ok(observe_file_system(id.clone(), fs, region))
+                    Ok(observe_file_system(id.clone(), fs, region, None))
                 }
                 _ => Err(ProviderError::invalid(format!(
                     "an EFS file system with creation token {} exists but is not {id} of stack {}",
@@ -209,7 +228,7 @@ pub(crate) async fn poll_file_system(
     Ok(match describe_file_system(efs, &live.cloud_id).await? {
         None => Readiness::Gone,
         Some(fs) => readiness(fs.life_cycle_state(), || {
-            observe_file_system(live.id.clone(), &fs, region)
+            observe_file_system(live.id.clone(), &fs, region, None)
         }),
     })
 }
