@@ -260,7 +260,7 @@ async fn execute(engine: &Engine, plan: &Plan, verb: &str) -> Result<u8, Failure
     let printer = tokio::spawn(ui::progress(rx, n_steps));
     let summary = engine.apply(plan, tx, cancel).await;
     let _ = printer.await;
-    ui::summary(&summary, verb);
+    ui::summary(&summary, verb, engine.provider().request_count());
     Ok(if summary.is_success() { OK } else { ERROR })
 }
 

@@ -190,7 +190,7 @@ fn terminal_width() -> usize {
 }
 
 /// The end-of-run summary: failures first.
-pub fn summary(summary: &Summary, verb: &str) {
+pub fn summary(summary: &Summary, verb: &str, requests: u64) {
     let n_done = summary.count(|o| *o == Outcome::Done);
     let n_failed = summary.count(|o| matches!(o, Outcome::Failed(_)));
     let n_skipped = summary.count(|o| matches!(o, Outcome::Skipped(_)));
@@ -215,7 +215,7 @@ pub fn summary(summary: &Summary, verb: &str) {
     }
     let time = secs(summary.elapsed_ms);
     let line = format!(
-        "{verb}: {n_done} done, {n_failed} failed, {n_skipped} skipped, {n_cancelled} not started, in {time}"
+        "{verb}: {n_done} done, {n_failed} failed, {n_skipped} skipped, {n_cancelled} not started, in {time} ({requests} AWS requests)"
     );
     eprintln!(
         "\n{}",

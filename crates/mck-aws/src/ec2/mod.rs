@@ -31,6 +31,7 @@ pub(crate) async fn read_all(ec2: &Client, stack: &str) -> Result<Vec<Observed>,
     for part in [vpcs, subnets, igws, eips, nats, tables, groups, instances] {
         all.extend(part);
     }
+    route_table::name_associations(&mut all);
     Ok(all)
 }
 

@@ -105,54 +105,33 @@ pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, Pro
                 .filter_map(|t| Some((owned_id(t.tags(), stack)?, t.clone()))),
         );
     }
-    // Association ids are named after subnets, which this call does not return. The subnet's
-    // Name tag is not needed: the subnet read gives `mck:id`s, but reads run concurrently, so the
-    // mapping is done with a cheap second look at the subnets the tables reference.
-    let subnet_ids: Vec<String> = tables
-        .iter()
-        .flat_map(|(_, t)| {
-            t.associations()
-                .iter()
-                .filter_map(|a| a.subnet_id().map(str::to_string))
-        })
-        .collect();
-    let names = subnet_logical_ids(ec2, stack, subnet_ids).await?;
-    let lookup = |subnet: &str| {
-        names
-            .iter()
-            .find(|(cid, _)| cid == subnet)
-            .map(|(_, id)| id.clone())
-    };
+    // Associations are named after their subnet's logical id, which this call does not
+    // return: they carry the subnet's cloud id until `name_associations` runs on the full read.
+    let by_cloud_id = |subnet: &str| Some(LogicalId::new(subnet));
     Ok(tables
         .iter()
-        .flat_map(|(id, t)| observe_table(id.clone(), t, &lookup))
+        .flat_map(|(id, t)| observe_table(id.clone(), t, &by_cloud_id))
         .collect())
 }
 
-async fn subnet_logical_ids(
-    ec2: &Client,
-    stack: &str,
-    subnet_ids: Vec<String>,
-) -> Result<Vec<(String, LogicalId)>, ProviderError> {
-    if subnet_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let out = ec2
-        .describe_subnets()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("subnet-id")
-                .set_values(Some(subnet_ids))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| sdk("read subnets of route table associations", e))?;
-    Ok(out
-        .subnets()
+/// Renames associations from `rta.<subnet cloud id>` to `rta.<subnet logical id>` once the
+/// subnets of the stack have been read (concurrently with the route tables).
+pub(super) fn name_associations(all: &mut [Observed]) {
+    let subnets: std::collections::HashMap<String, LogicalId> = all
         .iter()
-        .filter_map(|s| Some((s.subnet_id()?.to_string(), owned_id(s.tags(), stack)?)))
-        .collect())
+        .filter(|o| o.kind == ResourceKind::Subnet)
+        .map(|o| (o.cloud_id.clone(), o.id.clone()))
+        .collect();
+    for o in all
+        .iter_mut()
+        .filter(|o| o.kind == ResourceKind::RouteTableAssociation)
+    {
+        if let Some(Value::CloudId(subnet)) = o.fields.get("subnet_id")
+            && let Some(logical) = subnets.get(subnet)
+        {
+            o.id = RouteTableAssociationSpec::logical_id(logical);
+        }
+    }
 }
 
 pub(super) async fn create(
