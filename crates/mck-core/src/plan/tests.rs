@@ -230,3 +230,33 @@ fn prod_data_tier_plan_renders_protection_and_outputs_known_after_apply() {
         "no password field is ever planned"
     );
 }
+
+#[test]
+fn memcached_is_an_option_for_the_cache() {
+    let yaml = "version: 1\nnetwork:\n  zones: [us-east-1a, us-east-1b]\ncaches:\n  cache: {engine: memcached, nodes: 2}\n  session: {}\ndns: {}\n";
+    let graph = desired(yaml);
+    let cache = graph
+        .get(&"memcached.cache".into())
+        .expect("memcached cluster");
+    let ResourceSpec::CacheCluster(spec) = &cache.spec else {
+        panic!("{cache:?}")
+    };
+    assert_eq!(
+        (spec.id.as_str(), spec.num_nodes, spec.port),
+        ("t-cache", 2, 11211)
+    );
+    assert!(graph.get(&"redis.session".into()).is_some());
+    assert!(graph.get(&"redis.cache".into()).is_none());
+    let record = graph
+        .get(&"dns.memcached-cache".into())
+        .expect("record for the memcached endpoint");
+    assert_eq!(
+        record
+            .spec
+            .dependencies()
+            .iter()
+            .filter(|(_, id)| id.as_str() == "memcached.cache")
+            .count(),
+        1
+    );
+}
