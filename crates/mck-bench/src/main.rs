@@ -12,6 +12,7 @@
 
 #![expect(
     clippy::print_stdout,
+    clippy::print_stderr,
     reason = "a benchmark program prints its figures"
 )]
 
