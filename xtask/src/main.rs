@@ -629,7 +629,7 @@ fn bench(args: &[&str]) -> Result<()> {
     println!("makespan vs critical path, prod stack, FakeCloud with real-AWS latencies");
     let (mut ratio, mut polls, mut makespan) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs.min(3) {
-        let (_, stdout, _) = timed(&mut Command::new(&mck_bench).args(["makespan", "prod"]))?;
+        let (_, stdout, _) = timed(Command::new(&mck_bench).args(["makespan", "prod"]))?;
         ratio.push(json_number(&stdout, "ratio").ok_or("no ratio")?);
         polls.push(json_number(&stdout, "polls_per_resource").ok_or("no polls")?);
         makespan.push(json_number(&stdout, "makespan_s").ok_or("no makespan")?);
@@ -655,7 +655,7 @@ fn bench(args: &[&str]) -> Result<()> {
             let (mut total, mut rss) = (Vec::new(), Vec::new());
             for _ in 0..runs.min(5) {
                 let (_, stdout, _) =
-                    timed(&mut Command::new(&mck_bench).args(["scale", &n.to_string(), shape]))?;
+                    timed(Command::new(&mck_bench).args(["scale", &n.to_string(), shape]))?;
                 total.push(json_number(&stdout, "total_ms").ok_or("no total")?);
                 rss.push(json_number(&stdout, "peak_rss_mb").ok_or("no rss")?);
             }
