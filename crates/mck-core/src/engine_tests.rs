@@ -419,3 +419,22 @@ async fn data_tier_deletes_run_in_reverse_order() {
         pos("subnet.data.a") > pos("db.subnets") && pos("subnet.data.a") > pos("cache.subnets")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn deleting_something_already_gone_counts_as_done() {
+    let cloud = Arc::new(FakeCloud::new());
+    let desired = desired(DEV_LIKE);
+    let engine = engine(&cloud, ExecConfig::default());
+    assert!(
+        run(&engine, &engine.plan(desired.clone()).await.unwrap())
+            .await
+            .0
+            .is_success()
+    );
+    let destroy = engine.plan_destroy(&desired).await.unwrap();
+    // Someone else removes a rule between plan and apply.
+    cloud.remove("t", "sg.db/ingress/tcp/3306-3306/sg.app");
+    let (summary, _) = run(&engine, &destroy).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    assert_eq!(cloud.len("t"), 0);
+}

@@ -637,7 +637,7 @@ impl Work {
                 Ok(v) => return Ok(v),
                 Err(err) if self.op == Op::Delete && err.class == ErrorClass::NotFound => {
                     // Already gone: the goal of a delete.
-                    return self.gone_marker(err);
+                    return Err(GONE.to_string());
                 }
                 Err(err) => {
                     attempt += 1;
@@ -662,10 +662,6 @@ impl Work {
                 }
             }
         }
-    }
-
-    fn gone_marker<T>(&self, _err: ProviderError) -> Result<T, String> {
-        Err(GONE.to_string())
     }
 
     async fn wait(
