@@ -10,8 +10,7 @@ use aws_sdk_efs::types::{
     MountTargetDescription, PerformanceMode, PosixUser, RootDirectory, Status, Tag,
 };
 use mck_core::model::{
-    AccessPointSpec, FileSystemSpec, LogicalId, MountTargetSpec, ResourceKind, TAG_ID, TAG_STACK,
-    Value,
+    AccessPointSpec, FileSystemSpec, LogicalId, MountTargetSpec, ResourceKind, Value,
 };
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
@@ -25,10 +24,7 @@ fn tags(ctx: &Context<'_>, id: &LogicalId) -> Vec<Tag> {
 }
 
 fn owned(tags: &[Tag], stack: &str) -> Option<LogicalId> {
-    let value = |key: &str| tags.iter().find(|t| t.key() == key).map(Tag::value);
-    (value(TAG_STACK) == Some(stack))
-        .then(|| value(TAG_ID).map(LogicalId::new))
-        .flatten()
+    crate::owner(tags.iter().map(|t| (t.key(), t.value())), stack)
 }
 
 /// `<fs>.mount.<zone letter>`.
@@ -311,10 +307,7 @@ pub(crate) async fn create_mount_target(
     id: &LogicalId,
     spec: &MountTargetSpec,
 ) -> Result<Observed, ProviderError> {
-    let mut groups = Vec::new();
-    for group in &spec.security_groups {
-        groups.push(ctx.cloud_id(group.id())?.to_string());
-    }
+    let groups = ctx.cloud_ids(&spec.security_groups)?;
     let out = efs
         .create_mount_target()
         .file_system_id(ctx.cloud_id(spec.file_system.id())?)
@@ -336,10 +329,7 @@ pub(crate) async fn update_mount_target(
     spec: &MountTargetSpec,
     live: &Observed,
 ) -> Result<Observed, ProviderError> {
-    let mut groups = Vec::new();
-    for group in &spec.security_groups {
-        groups.push(ctx.cloud_id(group.id())?.to_string());
-    }
+    let groups = ctx.cloud_ids(&spec.security_groups)?;
     efs.modify_mount_target_security_groups()
         .mount_target_id(&live.cloud_id)
         .set_security_groups(Some(groups))

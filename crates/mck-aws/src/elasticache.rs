@@ -10,8 +10,7 @@ use aws_sdk_elasticache::types::{
     AutomaticFailoverStatus, CacheCluster, CacheSubnetGroup, MultiAzStatus, ReplicationGroup, Tag,
 };
 use mck_core::model::{
-    CacheClusterSpec, CacheSubnetGroupSpec, LogicalId, ReplicationGroupSpec, ResourceKind, TAG_ID,
-    TAG_STACK, Value,
+    CacheClusterSpec, CacheSubnetGroupSpec, LogicalId, ReplicationGroupSpec, ResourceKind, Value,
 };
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
@@ -25,14 +24,10 @@ fn tags(ctx: &Context<'_>, id: &LogicalId) -> Vec<Tag> {
 }
 
 fn owned(tags: &[Tag], stack: &str) -> Option<LogicalId> {
-    let value = |key: &str| {
-        tags.iter()
-            .find(|t| t.key() == Some(key))
-            .and_then(Tag::value)
-    };
-    (value(TAG_STACK) == Some(stack))
-        .then(|| value(TAG_ID).map(LogicalId::new))
-        .flatten()
+    crate::owner(
+        tags.iter().filter_map(|t| Some((t.key()?, t.value()?))),
+        stack,
+    )
 }
 
 async fn tags_of(ec: &Client, arn: &str) -> Result<Vec<Tag>, ProviderError> {
@@ -105,17 +100,6 @@ async fn read_subnet_groups(ec: &Client, stack: &str) -> Result<Vec<Observed>, P
     Ok(out)
 }
 
-async fn subnet_ids(
-    ctx: &Context<'_>,
-    spec: &CacheSubnetGroupSpec,
-) -> Result<Vec<String>, ProviderError> {
-    let mut subnets = Vec::new();
-    for subnet in &spec.subnets {
-        subnets.push(ctx.cloud_id(subnet.id())?.to_string());
-    }
-    Ok(subnets)
-}
-
 pub(crate) async fn create_subnet_group(
     ec: &Client,
     ctx: &Context<'_>,
@@ -126,7 +110,7 @@ pub(crate) async fn create_subnet_group(
         .create_cache_subnet_group()
         .cache_subnet_group_name(&spec.name)
         .cache_subnet_group_description(&spec.description)
-        .set_subnet_ids(Some(subnet_ids(ctx, spec).await?))
+        .set_subnet_ids(Some(ctx.cloud_ids(&spec.subnets)?))
         .set_tags(Some(tags(ctx, id)))
         .send()
         .await
@@ -151,7 +135,7 @@ pub(crate) async fn update_subnet_group(
     ec.modify_cache_subnet_group()
         .cache_subnet_group_name(&live.cloud_id)
         .cache_subnet_group_description(&spec.description)
-        .set_subnet_ids(Some(subnet_ids(ctx, spec).await?))
+        .set_subnet_ids(Some(ctx.cloud_ids(&spec.subnets)?))
         .send()
         .await
         .map_err(|e| sdk(&format!("modify cache subnet group {}", live.id), e))?;
@@ -284,10 +268,7 @@ pub(crate) async fn create_replication_group(
     id: &LogicalId,
     spec: &ReplicationGroupSpec,
 ) -> Result<Observed, ProviderError> {
-    let mut groups = Vec::new();
-    for group in &spec.security_groups {
-        groups.push(ctx.cloud_id(group.id())?.to_string());
-    }
+    let groups = ctx.cloud_ids(&spec.security_groups)?;
     let result = ec
         .create_replication_group()
         .replication_group_id(&spec.id)
@@ -498,10 +479,7 @@ pub(crate) async fn create_cluster(
     id: &LogicalId,
     spec: &CacheClusterSpec,
 ) -> Result<Observed, ProviderError> {
-    let mut groups = Vec::new();
-    for group in &spec.security_groups {
-        groups.push(ctx.cloud_id(group.id())?.to_string());
-    }
+    let groups = ctx.cloud_ids(&spec.security_groups)?;
     let out = ec
         .create_cache_cluster()
         .cache_cluster_id(&spec.id)
@@ -528,10 +506,7 @@ pub(crate) async fn update_cluster(
     spec: &CacheClusterSpec,
     live: &Observed,
 ) -> Result<Observed, ProviderError> {
-    let mut groups = Vec::new();
-    for group in &spec.security_groups {
-        groups.push(ctx.cloud_id(group.id())?.to_string());
-    }
+    let groups = ctx.cloud_ids(&spec.security_groups)?;
     ec.modify_cache_cluster()
         .cache_cluster_id(&live.cloud_id)
         .cache_node_type(&spec.node_type)

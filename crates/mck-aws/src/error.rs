@@ -74,15 +74,22 @@ pub fn classify_code(code: &str, status: u16) -> ErrorClass {
         "IncorrectInstanceState",
         "InvalidNetworkInterface.InUse",
     ];
+    // `InvalidDBClusterStateFault`, `IncorrectFileSystemLifeCycleState`…: the resource is busy.
+    let state_conflict =
+        (code.starts_with("Invalid") || code.starts_with("Incorrect")) && code.contains("State");
     if THROTTLED.contains(&code) {
         ErrorClass::Throttled
     } else if DENIED.contains(&code) {
         ErrorClass::Denied
-    } else if DEPENDENCY.contains(&code) {
+    } else if DEPENDENCY.contains(&code)
+        || state_conflict
+        || code.ends_with("InUse")
+        || code.ends_with("NotEmpty")
+    {
         ErrorClass::DependencyViolation
-    } else if code.ends_with(".NotFound")
-        || code.ends_with("NotFound")
+    } else if code.ends_with("NotFound")
         || code.ends_with("NotFoundFault")
+        || code.starts_with("NoSuch")
     {
         ErrorClass::NotFound
     } else if code == "InternalError"

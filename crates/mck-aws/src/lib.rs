@@ -53,6 +53,26 @@ pub struct AwsProvider {
     requests: Arc<AtomicU64>,
 }
 
+/// The logical id of a resource owned by `stack`, from its tags as (key, value) pairs: `mck:id`
+/// when `mck:stack` names the stack. Checked client-side because some APIs ignore tag filters
+/// (NAT gateways in the emulator) and some cannot filter by tag at all (RDS, ElastiCache, EFS).
+pub(crate) fn owner<'a>(
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    stack: &str,
+) -> Option<LogicalId> {
+    let (mut owner_stack, mut id) = (None, None);
+    for (key, value) in tags {
+        match key {
+            mck_core::model::TAG_STACK => owner_stack = Some(value),
+            mck_core::model::TAG_ID => id = Some(value),
+            _ => {}
+        }
+    }
+    (owner_stack == Some(stack))
+        .then(|| id.map(LogicalId::new))
+        .flatten()
+}
+
 /// The error for "describe by id returned nothing".
 pub(crate) fn missing(what: &str, cloud_id: &str) -> ProviderError {
     ProviderError::new(

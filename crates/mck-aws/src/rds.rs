@@ -8,7 +8,7 @@ use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::{ApplyMethod, DbCluster, DbInstance, DbSubnetGroup, Parameter, Tag};
 use mck_core::model::{
     DbClusterParameterGroupSpec, DbClusterSpec, DbInstanceSpec, DbSubnetGroupSpec, LogicalId,
-    ResourceKind, TAG_ID, TAG_STACK, Value,
+    ResourceKind, Value,
 };
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
@@ -25,14 +25,10 @@ fn tags(ctx: &Context<'_>, id: &LogicalId) -> Vec<Tag> {
 }
 
 fn owned(tags: &[Tag], stack: &str) -> Option<LogicalId> {
-    let value = |key: &str| {
-        tags.iter()
-            .find(|t| t.key() == Some(key))
-            .and_then(Tag::value)
-    };
-    (value(TAG_STACK) == Some(stack))
-        .then(|| value(TAG_ID).map(LogicalId::new))
-        .flatten()
+    crate::owner(
+        tags.iter().filter_map(|t| Some((t.key()?, t.value()?))),
+        stack,
+    )
 }
 
 fn cloud_ids(ids: impl IntoIterator<Item = String>) -> Value {
@@ -114,10 +110,7 @@ pub(crate) async fn create_subnet_group(
     id: &LogicalId,
     spec: &DbSubnetGroupSpec,
 ) -> Result<Observed, ProviderError> {
-    let mut subnets = Vec::new();
-    for subnet in &spec.subnets {
-        subnets.push(ctx.cloud_id(subnet.id())?.to_string());
-    }
+    let subnets = ctx.cloud_ids(&spec.subnets)?;
     let out = rds
         .create_db_subnet_group()
         .db_subnet_group_name(&spec.name)
@@ -139,10 +132,7 @@ pub(crate) async fn update_subnet_group(
     spec: &DbSubnetGroupSpec,
     live: &Observed,
 ) -> Result<Observed, ProviderError> {
-    let mut subnets = Vec::new();
-    for subnet in &spec.subnets {
-        subnets.push(ctx.cloud_id(subnet.id())?.to_string());
-    }
+    let subnets = ctx.cloud_ids(&spec.subnets)?;
     rds.modify_db_subnet_group()
         .db_subnet_group_name(&live.cloud_id)
         .db_subnet_group_description(&spec.description)
@@ -480,10 +470,7 @@ pub(crate) async fn create_cluster(
     id: &LogicalId,
     spec: &DbClusterSpec,
 ) -> Result<Observed, ProviderError> {
-    let mut groups = Vec::new();
-    for group in &spec.security_groups {
-        groups.push(ctx.cloud_id(group.id())?.to_string());
-    }
+    let groups = ctx.cloud_ids(&spec.security_groups)?;
     let mut tags = tags(ctx, id);
     tags.push(
         Tag::builder()
@@ -562,10 +549,7 @@ pub(crate) async fn update_cluster(
                     .allow_major_version_upgrade(false)
             }
             "vpc_security_group_ids" => {
-                let mut groups = Vec::new();
-                for group in &spec.security_groups {
-                    groups.push(ctx.cloud_id(group.id())?.to_string());
-                }
+                let groups = ctx.cloud_ids(&spec.security_groups)?;
                 call = call.set_vpc_security_group_ids(Some(groups));
             }
             "db_cluster_parameter_group_name" => {

@@ -166,6 +166,16 @@ impl Context<'_> {
             })
     }
 
+    /// The cloud ids of several referenced resources, in order.
+    pub fn cloud_ids<K>(&self, refs: &[crate::model::Ref<K>]) -> Result<Vec<String>, ProviderError>
+    where
+        K: crate::model::KindMarker,
+    {
+        refs.iter()
+            .map(|r| self.cloud_id(r.id()).map(str::to_string))
+            .collect()
+    }
+
     /// An output (endpoint, DNS name…) of a resource this one references.
     pub fn output(&self, id: &LogicalId, name: &str) -> Result<&str, ProviderError> {
         self.resolved

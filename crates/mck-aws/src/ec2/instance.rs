@@ -198,10 +198,7 @@ pub(super) async fn create(
 ) -> Result<Observed, ProviderError> {
     let (image, root_device) = resolve_ami(ec2, &spec.ami).await?;
     let subnet = ctx.cloud_id(spec.subnet.id())?;
-    let mut groups = Vec::new();
-    for group in &spec.security_groups {
-        groups.push(ctx.cloud_id(group.id())?.to_string());
-    }
+    let groups = ctx.cloud_ids(&spec.security_groups)?;
     let root_size = i32::try_from(spec.root_volume_gb).unwrap_or(8);
     let out = ec2
         .run_instances()
@@ -260,10 +257,7 @@ pub(super) async fn update(
     fields: &[&str],
 ) -> Result<Observed, ProviderError> {
     if fields.contains(&"vpc_security_group_ids") {
-        let mut groups = Vec::new();
-        for group in &spec.security_groups {
-            groups.push(ctx.cloud_id(group.id())?.to_string());
-        }
+        let groups = ctx.cloud_ids(&spec.security_groups)?;
         ec2.modify_instance_attribute()
             .instance_id(&live.cloud_id)
             .set_groups(Some(groups))

@@ -12,7 +12,7 @@ mod vpc;
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
-use mck_core::model::{LogicalId, ResourceKind, ResourceSpec, TAG_ID, TAG_STACK};
+use mck_core::model::{LogicalId, ResourceKind, ResourceSpec, TAG_STACK};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 /// Reads every kind concurrently: one paginated describe call per kind, filtered by stack tag.
@@ -162,14 +162,10 @@ pub(crate) fn tag_spec(
 /// The logical id of a resource owned by `stack`, checked client-side (some APIs ignore tag
 /// filters, e.g. NAT gateways in the emulator).
 pub(crate) fn owned_id(tags: &[Tag], stack: &str) -> Option<LogicalId> {
-    let value = |key: &str| {
-        tags.iter()
-            .find(|t| t.key() == Some(key))
-            .and_then(Tag::value)
-    };
-    (value(TAG_STACK) == Some(stack))
-        .then(|| value(TAG_ID).map(LogicalId::new))
-        .flatten()
+    crate::owner(
+        tags.iter().filter_map(|t| Some((t.key()?, t.value()?))),
+        stack,
+    )
 }
 
 /// A deterministic idempotency token for EC2 creates: the same stack, id and parameters give
