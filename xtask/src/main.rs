@@ -310,7 +310,8 @@ fn test(extra: &[&str]) -> Result<()> {
     let _guard = StopOnDrop(emulator.pid);
     let mut cmd = cargo();
     // Every test binary runs even when an earlier one fails, so one run shows all failures.
-    cmd.args(["test", "--workspace", "--no-fail-fast"]).args(extra);
+    cmd.args(["test", "--workspace", "--no-fail-fast"])
+        .args(extra);
     aws_env(&mut cmd, &emulator.endpoint);
     cmd.env("MCK_TEST_ENDPOINT", &emulator.endpoint)
         .env("MCK_TEST_VENV", venv())

@@ -227,27 +227,39 @@ fn topological_order(graph: &DiGraph<Resource, ()>) -> Result<Vec<NodeIndex>, Gr
     for scc in tarjan_scc(graph) {
         let has_self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
         if scc.len() > 1 || has_self_loop {
-            let mut ids: Vec<LogicalId> = scc.iter().map(|&n| graph[n].id.clone()).collect();
-            ids.sort();
-            // Walk the cycle from its smallest id so the report reads as a path.
+            // The shortest cycle through the smallest id (breadth-first inside the component),
+            // so the report reads as a path that ends where it starts.
             let start = *scc
                 .iter()
                 .min_by_key(|&&n| &graph[n].id)
                 .expect("non-empty");
-            let mut path = vec![graph[start].id.clone()];
-            let mut current = start;
-            loop {
-                let next = graph
-                    .neighbors_directed(current, Direction::Outgoing)
+            let mut came_from: HashMap<NodeIndex, NodeIndex> = HashMap::new();
+            let mut queue = std::collections::VecDeque::from([start]);
+            'search: while let Some(node) = queue.pop_front() {
+                let mut next: Vec<NodeIndex> = graph
+                    .neighbors_directed(node, Direction::Outgoing)
                     .filter(|n| scc.contains(n))
-                    .min_by_key(|&n| &graph[n].id)
-                    .expect("a node of a cycle has a successor in it");
-                path.push(graph[next].id.clone());
-                if next == start || path.len() > scc.len() + 1 {
-                    break;
+                    .collect();
+                next.sort_by_key(|&n| &graph[n].id);
+                for succ in next {
+                    if succ == start {
+                        came_from.insert(start, node);
+                        break 'search;
+                    }
+                    if let std::collections::hash_map::Entry::Vacant(e) = came_from.entry(succ) {
+                        e.insert(node);
+                        queue.push_back(succ);
+                    }
                 }
-                current = next;
             }
+            let mut path = vec![graph[start].id.clone()];
+            let mut node = came_from[&start];
+            while node != start {
+                path.push(graph[node].id.clone());
+                node = came_from[&node];
+            }
+            path.push(graph[start].id.clone());
+            path.reverse();
             return Err(GraphError::Cycle(path));
         }
     }
@@ -272,4 +284,112 @@ fn topological_order(graph: &DiGraph<Resource, ()>) -> Result<Vec<NodeIndex>, Gr
         }
     }
     Ok(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{InternetGatewaySpec, Ref, ResourceSpec, SecurityGroupSpec, VpcSpec};
+
+    fn graph(resources: Vec<Resource>) -> Result<DesiredGraph, GraphError> {
+        DesiredGraph::new(
+            "t",
+            "us-east-1",
+            Tags::new(),
+            resources,
+            HashMap::new(),
+            Duration::from_secs(60),
+        )
+    }
+
+    fn record(id: &str, after: &[&str]) -> Resource {
+        Resource {
+            id: LogicalId::new(id),
+            spec: ResourceSpec::RecordSet(crate::model::RecordSetSpec {
+                zone: Ref::new("zone"),
+                name: format!("{id}.example"),
+                record_type: "CNAME".into(),
+                ttl: 60,
+                value: crate::model::Value::Str("x".into()),
+                after: after
+                    .iter()
+                    .map(|a| (ResourceKind::RecordSet, LogicalId::new(*a)))
+                    .collect(),
+            }),
+        }
+    }
+
+    fn zone() -> Vec<Resource> {
+        vec![
+            Resource {
+                id: "vpc".into(),
+                spec: ResourceSpec::Vpc(VpcSpec {
+                    cidr: "10.0.0.0/16".into(),
+                    enable_dns_support: true,
+                    enable_dns_hostnames: true,
+                }),
+            },
+            Resource {
+                id: "zone".into(),
+                spec: ResourceSpec::HostedZone(crate::model::HostedZoneSpec {
+                    name: "example".into(),
+                    vpc: Ref::new("vpc"),
+                    vpc_region: "us-east-1".into(),
+                    comment: String::new(),
+                }),
+            },
+        ]
+    }
+
+    #[test]
+    fn the_whole_cycle_is_reported() {
+        let mut resources = zone();
+        resources.extend([
+            record("a", &["c"]),
+            record("b", &["a"]),
+            record("c", &["b"]),
+            record("d", &["a"]),
+        ]);
+        let err = graph(resources).unwrap_err();
+        assert_eq!(err.to_string(), "dependency cycle: a -> c -> b -> a");
+    }
+
+    #[test]
+    fn references_must_exist_and_have_the_right_kind() {
+        let igw = |vpc: &str| Resource {
+            id: "igw".into(),
+            spec: ResourceSpec::InternetGateway(InternetGatewaySpec { vpc: Ref::new(vpc) }),
+        };
+        let err = graph(vec![igw("vpc")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`igw` references `vpc` (aws_vpc), which the stack does not define"
+        );
+        let sg = Resource {
+            id: "sg".into(),
+            spec: ResourceSpec::SecurityGroup(SecurityGroupSpec {
+                vpc: Ref::new("vpc"),
+                group_name: "g".into(),
+                description: "d".into(),
+            }),
+        };
+        let err = graph(vec![zone().remove(0), sg, igw("sg")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`igw` references `sg` as aws_vpc, but it is aws_security_group"
+        );
+        let err = graph(vec![zone().remove(0), zone().remove(0)]).unwrap_err();
+        assert_eq!(err, GraphError::DuplicateId("vpc".into()));
+    }
+
+    #[test]
+    fn dependencies_come_first_and_renderings_name_every_edge() {
+        let mut resources = zone();
+        resources.extend([record("b", &["a"]), record("a", &[])]);
+        let g = graph(resources).unwrap();
+        let order: Vec<&str> = g.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(order, ["vpc", "zone", "a", "b"]);
+        assert!(g.to_dot().contains("\"b\" -> \"a\";"));
+        assert!(g.to_mermaid().contains("n3 --> n2"));
+    }
 }
