@@ -128,7 +128,7 @@ async fn plan(
     let plan = engine
         .plan(desired.clone())
         .await
-        .map_err(|e| Failure(format!("failed to read stack {}: {e}", desired.stack())))?;
+        .map_err(|e| read_failure(&desired, e))?;
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let requests = engine.provider().request_count();
     if json {
@@ -155,6 +155,10 @@ async fn plan(
     })
 }
 
+fn read_failure(desired: &DesiredGraph, err: mck_core::provider::ProviderError) -> Failure {
+    Failure(format!("failed to read stack {}: {err}", desired.stack()))
+}
+
 /// Refuses plans that would lose data or hit deletion protection.
 fn guard(plan: &Plan, allow_data_loss: bool) -> Result<(), Failure> {
     let refusals = plan.refusals(allow_data_loss);
@@ -178,17 +182,19 @@ async fn up(
     let plan = engine
         .plan(desired.clone())
         .await
-        .map_err(|e| Failure(format!("failed to read stack {}: {e}", desired.stack())))?;
-    print!("{}", plan.render_text());
-    if !plan.has_changes() {
-        return Ok(OK);
-    }
-    guard(&plan, allow_data_loss)?;
-    confirm(
-        yes,
-        &format!("Apply these changes to stack {}?", desired.stack()),
-    )?;
-    execute(&engine, &plan, "up").await
+        .map_err(|e| read_failure(&desired, e))?;
+    let question = format!("Apply these changes to stack {}?", desired.stack());
+    show_and_apply(
+        &engine,
+        &plan,
+        Approval {
+            yes,
+            allow_data_loss,
+            question: &question,
+        },
+        "up",
+    )
+    .await
 }
 
 async fn down(
@@ -202,21 +208,46 @@ async fn down(
     let plan = engine
         .plan_destroy(&desired)
         .await
-        .map_err(|e| Failure(format!("failed to read stack {}: {e}", desired.stack())))?;
+        .map_err(|e| read_failure(&desired, e))?;
+    let question = format!(
+        "Delete all {} resources of stack {}?",
+        plan.summary().destroy,
+        desired.stack()
+    );
+    show_and_apply(
+        &engine,
+        &plan,
+        Approval {
+            yes,
+            allow_data_loss,
+            question: &question,
+        },
+        "down",
+    )
+    .await
+}
+
+/// What the user said about applying a plan.
+struct Approval<'a> {
+    yes: bool,
+    allow_data_loss: bool,
+    question: &'a str,
+}
+
+/// Prints the plan, refuses unsafe plans, asks, then applies with progress.
+async fn show_and_apply(
+    engine: &Engine,
+    plan: &Plan,
+    approval: Approval<'_>,
+    verb: &str,
+) -> Result<u8, Failure> {
     print!("{}", plan.render_text());
     if !plan.has_changes() {
         return Ok(OK);
     }
-    guard(&plan, allow_data_loss)?;
-    confirm(
-        yes,
-        &format!(
-            "Delete all {} resources of stack {}?",
-            plan.summary().destroy,
-            desired.stack()
-        ),
-    )?;
-    execute(&engine, &plan, "down").await
+    guard(plan, approval.allow_data_loss)?;
+    confirm(approval.yes, approval.question)?;
+    execute(engine, plan, verb).await
 }
 
 fn confirm(yes: bool, question: &str) -> Result<(), Failure> {
@@ -270,7 +301,7 @@ async fn outputs(args: &StackArgs, aws: &AwsArgs, json: bool) -> Result<u8, Fail
     let observed = engine
         .read(desired.stack())
         .await
-        .map_err(|e| Failure(format!("failed to read stack {}: {e}", desired.stack())))?;
+        .map_err(|e| read_failure(&desired, e))?;
     let outputs = mck_core::plan::outputs(&observed);
     if json {
         println!("{}", serde_json::to_string_pretty(&outputs)?);
