@@ -225,6 +225,75 @@ fn data_tier_up_verify_plan_guard_down() {
         "{plan:#}"
     );
 
+    // In-place updates: instance class, backup retention, node type, TTL. Nothing is replaced.
+    let file = stack.dir.join(format!("{name}.yaml"));
+    let mut yaml = std::fs::read_to_string(&file).unwrap();
+    yaml.push_str(
+        "database: {instance_class: db.t4g.large, backup_retention_days: 3}\ncaches: {cache: {node_type: cache.t3.small}}\ndns: {ttl: 120}\n",
+    );
+    stack.write(&yaml);
+    let plan = stack.mck("plan", &["--json"]);
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["summary"]["replace"], 0, "{plan:#}");
+    assert_eq!(plan["summary"]["destroy"], 0, "{plan:#}");
+    assert_eq!(
+        plan["summary"]["change"], 10,
+        "cluster, 2 instances, 2 Redis groups, 5 records: {plan:#}"
+    );
+    // The emulator cannot add the missing replica (IncreaseReplicaCount is not implemented), so
+    // the redis.cache update fails after its node type changed, and the record that depends on
+    // it is skipped; everything else is applied.
+    let up = stack.mck("up", &["--yes", "--max-wait", "5s"]);
+    assert_exit(&up, 1);
+    let stderr = String::from_utf8_lossy(&up.stderr);
+    let failed: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("failed:"))
+        .collect();
+    assert_eq!(failed.len(), 2, "{}", text(&up));
+    assert!(
+        failed
+            .iter()
+            .all(|l| l.contains("update redis.") && l.contains("add replicas")),
+        "{failed:#?}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l == "skipped: update dns.redis-cache: redis.cache did not succeed"),
+        "{}",
+        text(&up)
+    );
+    let updated = harness.python("data.py", &[name]);
+    let cluster = &updated["db_clusters"][0];
+    assert_eq!(cluster["backup_days"], 3);
+    assert!(
+        updated["db_instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["class"] == "db.t4g.large"),
+        "{updated:#}"
+    );
+    let cache = updated["replication_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == format!("{name}-cache").as_str())
+        .unwrap();
+    assert_eq!(cache["node_type"], "cache.t3.small");
+    let zone = &updated["zones"][0];
+    let ttl = |label: &str| {
+        zone["records"][format!("{label}.{name}.magecloudkit.internal")]["ttl"].clone()
+    };
+    assert_eq!(ttl("db"), 120);
+    assert_eq!(ttl("efs"), 120);
+    assert_eq!(
+        ttl("redis-cache"),
+        60,
+        "skipped: its Redis group's update failed"
+    );
+
     // Deleting data needs --allow-data-loss; without it nothing changes.
     let refused = stack.mck("down", &["--yes"]);
     assert_exit(&refused, 1);
