@@ -260,3 +260,76 @@ fn memcached_is_an_option_for_the_cache() {
         1
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn data_tier_changes_update_in_place_or_replace_with_a_reason() {
+    let base = "version: 1\nnetwork:\n  zones: [us-east-1a, us-east-1b]\ndatabase: {}\ncaches:\n  cache: {}\ndns: {}\n";
+    let cloud = Arc::new(FakeCloud::new());
+    apply_all(&cloud, &desired(base)).await;
+    let changed = base
+        .replace(
+            "database: {}",
+            "database: {instance_class: db.r6g.large, backup_retention_days: 7}",
+        )
+        .replace("cache: {}", "cache: {node_type: cache.t3.medium}")
+        .replace("dns: {}", "dns: {ttl: 300}");
+    let plan = plan_of(&cloud, &desired(&changed)).await;
+    let actions: BTreeMap<&str, (Action, Vec<&str>)> = plan
+        .steps()
+        .iter()
+        .filter(|s| s.action != Action::NoOp)
+        .map(|s| {
+            (
+                s.id.as_str(),
+                (s.action, s.changes.iter().map(|c| c.field).collect()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions["db.cluster"],
+        (Action::Update, vec!["backup_retention_period"])
+    );
+    assert_eq!(
+        actions["db.instance.1"],
+        (Action::Update, vec!["instance_class"])
+    );
+    assert_eq!(actions["redis.cache"], (Action::Update, vec!["node_type"]));
+    assert_eq!(actions["dns.db"], (Action::Update, vec!["ttl"]));
+    assert!(plan.refusals(false).is_empty());
+
+    // Renaming the database cannot happen in place: a replace, with the reason, refused
+    // without --allow-data-loss; the instances and the records follow.
+    let renamed = base.replace("database: {}", "database: {database_name: shop}");
+    let plan = plan_of(&cloud, &desired(&renamed)).await;
+    let cluster = plan
+        .steps()
+        .iter()
+        .find(|s| s.id.as_str() == "db.cluster")
+        .unwrap();
+    assert_eq!(cluster.action, Action::Replace);
+    assert_eq!(
+        cluster.reason.as_deref(),
+        Some("database_name cannot be changed in place")
+    );
+    let instance = plan
+        .steps()
+        .iter()
+        .find(|s| s.id.as_str() == "db.instance.2")
+        .unwrap();
+    assert_eq!(instance.action, Action::Replace);
+    let record = plan
+        .steps()
+        .iter()
+        .find(|s| s.id.as_str() == "dns.db")
+        .unwrap();
+    assert_eq!(
+        (record.action, record.changes[0].new.clone()),
+        (Action::Update, None)
+    );
+    let refusals = plan.refusals(false);
+    assert_eq!(refusals.len(), 1, "{refusals:#?}");
+    assert!(
+        refusals[0].starts_with("refusing to replace db.cluster"),
+        "{refusals:#?}"
+    );
+}
