@@ -438,3 +438,25 @@ async fn deleting_something_already_gone_counts_as_done() {
     assert!(summary.is_success(), "{:?}", summary.sorted().first());
     assert_eq!(cloud.len("t"), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn resources_not_yet_visible_after_create_are_waited_for() {
+    // A describe right after a create may not see the resource on AWS.
+    let cloud = Arc::new(
+        FakeCloud::new()
+            .with_visibility_delay(K::NatGateway, Duration::from_secs(5))
+            .with_visibility_delay(K::Subnet, Duration::from_secs(1)),
+    );
+    let desired = desired(DEV_LIKE);
+    let engine = engine(&cloud, ExecConfig::default());
+    let plan = engine.plan(desired.clone()).await.unwrap();
+    let (summary, events) = run(&engine, &plan).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ExecEvent::Waiting { status, .. } if status == "not visible yet"))
+    );
+    assert_eq!(cloud.len("t"), desired.len());
+    assert_eq!(cloud.count("t", K::NatGateway), 3, "no second NAT gateway");
+}

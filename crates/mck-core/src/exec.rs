@@ -675,9 +675,7 @@ impl Work {
         loop {
             let readiness = match self.provider.poll(ctx, target).await {
                 Ok(r) => r,
-                Err(err) if err.class == ErrorClass::NotFound && self.op == Op::Delete => {
-                    Readiness::Gone
-                }
+                Err(err) if err.class == ErrorClass::NotFound => Readiness::Gone,
                 Err(err) if RetryPolicy::should_retry(err.class, Op::Create) => {
                     Readiness::Pending(err.message)
                 }
@@ -686,6 +684,11 @@ impl Work {
             match (readiness, self.op) {
                 (Readiness::Ready(observed), Op::Create | Op::Update) => return Ok(Some(observed)),
                 (Readiness::Gone, Op::Delete) => return Ok(None),
+                // AWS APIs are eventually consistent: a describe right after a create may not
+                // see the new resource yet.
+                (Readiness::Gone, _) if started.elapsed() < VISIBILITY_GRACE => {
+                    last_status = "not visible yet".to_string();
+                }
                 (Readiness::Gone, _) => {
                     return Err(format!(
                         "{} disappeared while waiting for it to become ready",
@@ -727,6 +730,10 @@ impl Work {
 }
 
 const GONE: &str = "\u{0}gone";
+
+/// How long a resource may stay invisible to describe calls after its create call succeeded
+/// (EC2 documents eventual consistency of its describe APIs).
+const VISIBILITY_GRACE: Duration = Duration::from_secs(120);
 
 #[cfg(test)]
 mod tests {

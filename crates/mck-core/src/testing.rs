@@ -26,6 +26,8 @@ struct FakeResource {
     /// Tags given at create; tests read them to check that creates carry identity.
     tags: BTreeMap<String, String>,
     ready_at: Instant,
+    /// Before this, describe calls do not see the resource (eventual consistency).
+    visible_at: Instant,
     /// Set when a delete started; the resource is gone once this passes.
     gone_at: Option<Instant>,
 }
@@ -59,6 +61,7 @@ pub struct FakeCloud {
     state: Mutex<State>,
     latency: HashMap<ResourceKind, Duration>,
     delete_latency: HashMap<ResourceKind, Duration>,
+    visibility_delay: HashMap<ResourceKind, Duration>,
     call_latency: Duration,
     requests: AtomicU64,
 }
@@ -77,6 +80,13 @@ impl FakeCloud {
     /// Resources of `kind` disappear this long after their delete call.
     pub fn with_delete_latency(mut self, kind: ResourceKind, latency: Duration) -> FakeCloud {
         self.delete_latency.insert(kind, latency);
+        self
+    }
+
+    /// New resources of `kind` stay invisible to reads and polls this long after their create
+    /// call (AWS describe APIs are eventually consistent).
+    pub fn with_visibility_delay(mut self, kind: ResourceKind, delay: Duration) -> FakeCloud {
+        self.visibility_delay.insert(kind, delay);
         self
     }
 
@@ -186,6 +196,7 @@ impl FakeCloud {
                 fields,
                 tags: BTreeMap::new(),
                 ready_at: now,
+                visible_at: now,
                 gone_at: None,
             },
         );
@@ -266,7 +277,9 @@ impl Provider for FakeCloud {
         Ok(state
             .resources
             .iter()
-            .filter(|(_, r)| r.stack == stack && !r.is_gone(now) && r.gone_at.is_none())
+            .filter(|(_, r)| {
+                r.stack == stack && !r.is_gone(now) && r.gone_at.is_none() && now >= r.visible_at
+            })
             .map(|(cid, r)| r.observe(cid))
             .collect())
     }
@@ -301,6 +314,12 @@ impl Provider for FakeCloud {
             fields,
             tags,
             ready_at,
+            visible_at: Instant::now()
+                + self
+                    .visibility_delay
+                    .get(&spec.kind())
+                    .copied()
+                    .unwrap_or_default(),
             gone_at: None,
         };
         let observed = res.observe(&cloud_id);
@@ -383,7 +402,7 @@ impl Provider for FakeCloud {
         *state.polls.entry(live.id.clone()).or_default() += 1;
         Ok(match state.resources.get(&live.cloud_id) {
             None => Readiness::Gone,
-            Some(r) if r.is_gone(now) => Readiness::Gone,
+            Some(r) if r.is_gone(now) || now < r.visible_at => Readiness::Gone,
             Some(r) if r.gone_at.is_some() => Readiness::Pending("deleting".into()),
             Some(r) if now >= r.ready_at => Readiness::Ready(r.observe(&live.cloud_id)),
             Some(_) => Readiness::Pending("pending".into()),
