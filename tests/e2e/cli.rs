@@ -70,3 +70,35 @@ fn graph_and_validate_need_no_aws() {
             .contains("stack e2e-graph is valid: 72 resources")
     );
 }
+
+#[test]
+fn on_a_terminal_up_asks_and_only_yes_applies() {
+    let Some(harness) = Harness::from_env("on_a_terminal_up_asks") else {
+        return;
+    };
+    let stack = harness.stack_from("e2e-tty", crate::NETWORK_ONLY);
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+
+    let declined = stack.mck_on_tty("up", &[], "no\n");
+    let screen = String::from_utf8_lossy(&declined.stdout).to_string();
+    assert_eq!(declined.status.code(), Some(1), "{screen}");
+    assert!(
+        screen.contains("Apply these changes to stack e2e-tty?"),
+        "{screen}"
+    );
+    assert!(screen.contains("Only 'yes' will be accepted"), "{screen}");
+    assert!(
+        screen.contains("cancelled: nothing was changed"),
+        "{screen}"
+    );
+    assert!(section(&stack.inventory(), "vpcs").is_empty());
+
+    let accepted = stack.mck_on_tty("up", &[], "yes\n");
+    let screen = String::from_utf8_lossy(&accepted.stdout).to_string();
+    assert_eq!(accepted.status.code(), Some(0), "{screen}");
+    // The live progress line is drawn on the terminal.
+    assert!(screen.contains("\u{1b}[K["), "no progress line: {screen}");
+    assert!(screen.contains("up: 53 done, 0 failed"), "{screen}");
+    assert_eq!(section(&stack.inventory(), "vpcs").len(), 1);
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+}

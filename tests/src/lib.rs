@@ -95,6 +95,30 @@ impl Harness {
             .unwrap_or_else(|e| panic!("failed to run {}: {e}", self.mck.display()))
     }
 
+    /// Runs `mck` on a pseudo-terminal (util-linux `script`), typing `input` at its prompt.
+    pub fn mck_on_tty(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write as _;
+        let command_line = std::iter::once(self.mck.to_str().expect("utf-8 path"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &command_line, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        self.env(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn script");
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(input.as_bytes())
+            .expect("type the answer");
+        child.wait_with_output().expect("script finishes")
+    }
+
     /// Runs a boto3 script from `tests/py` and parses its JSON output.
     pub fn python(&self, script: &str, args: &[&str]) -> Value {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -146,6 +170,11 @@ impl TestStack {
         ];
         args.extend_from_slice(extra);
         args
+    }
+
+    /// Like [`TestStack::mck`], on a terminal, answering `input` to the prompt.
+    pub fn mck_on_tty(&self, command: &str, extra: &[&str], input: &str) -> Output {
+        self.harness.mck_on_tty(&self.args(command, extra), input)
     }
 
     /// `mck <command> --stack <name> --stacks-dir <dir> <extra>`.
