@@ -142,6 +142,10 @@ async fn plan(
     } else {
         print!("{}", plan.render_text());
     }
+    // Say now what `up` would refuse, rather than after the user has asked for it.
+    for refusal in plan.refusals(false) {
+        ui::note(&format!("note: `mck up` would stop here: {refusal}"));
+    }
     if stats {
         ui::note(&format!(
             "stats: {requests} AWS requests for {} live resources in {elapsed_ms} ms",
