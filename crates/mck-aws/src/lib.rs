@@ -73,6 +73,13 @@ pub(crate) fn owner<'a>(
         .flatten()
 }
 
+/// An update planned for a kind without mutable fields: a bug in the model, not user input.
+pub(crate) fn no_mutable_fields(kind: ResourceKind) -> ProviderError {
+    ProviderError::invalid(format!(
+        "internal error: {kind} has no mutable fields but an update was planned (please report this)"
+    ))
+}
+
 /// The error for "describe by id returned nothing".
 pub(crate) fn missing(what: &str, cloud_id: &str) -> ProviderError {
     ProviderError::new(
@@ -255,10 +262,7 @@ impl Provider for AwsProvider {
             ResourceSpec::MountTarget(s) => efs::update_mount_target(&self.efs, ctx, s, live).await,
             ResourceSpec::HostedZone(s) => route53::update_zone(&self.route53, s, live).await,
             ResourceSpec::RecordSet(s) => route53::update_record(&self.route53, ctx, s, live).await,
-            ResourceSpec::AccessPoint(_) => Err(ProviderError::invalid(format!(
-                "internal error: {} has no mutable fields but an update was planned (please report this)",
-                live.kind
-            ))),
+            ResourceSpec::AccessPoint(_) => Err(no_mutable_fields(live.kind)),
             _ => ec2::update(&self.ec2, ctx, spec, live, fields).await,
         }
     }

@@ -55,6 +55,17 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("`{text}` is not a duration; write e.g. 90s, 10m or 1h"))
 }
 
+/// How `up` and `down` may proceed.
+#[derive(Debug, Clone, Args)]
+pub struct ApprovalArgs {
+    /// Change AWS without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Allow replacing or deleting resources that hold data (DB cluster, caches, file system).
+    #[arg(long)]
+    pub allow_data_loss: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a stack file (schema, CIDRs, zones, references) without calling AWS.
@@ -84,12 +95,8 @@ pub enum Command {
         stack: StackArgs,
         #[command(flatten)]
         aws: AwsArgs,
-        /// Apply without asking.
-        #[arg(long, short = 'y')]
-        yes: bool,
-        /// Allow replacing or deleting resources that hold data (DB cluster, caches, file system).
-        #[arg(long)]
-        allow_data_loss: bool,
+        #[command(flatten)]
+        approval: ApprovalArgs,
     },
     /// Delete every resource of the stack.
     Down {
@@ -97,12 +104,8 @@ pub enum Command {
         stack: StackArgs,
         #[command(flatten)]
         aws: AwsArgs,
-        /// Delete without asking.
-        #[arg(long, short = 'y')]
-        yes: bool,
-        /// Allow deleting resources that hold data (DB cluster, caches, file system).
-        #[arg(long)]
-        allow_data_loss: bool,
+        #[command(flatten)]
+        approval: ApprovalArgs,
     },
     /// Print the resource graph of a stack (no AWS call).
     Graph {

@@ -15,7 +15,7 @@ use mck_core::graph::DesiredGraph;
 use mck_core::provider::Provider;
 use mck_core::{Engine, Plan};
 
-use crate::args::{AwsArgs, Cli, Command, GraphFormat, StackArgs};
+use crate::args::{ApprovalArgs, AwsArgs, Cli, Command, GraphFormat, StackArgs};
 use crate::ui;
 
 /// Exit codes.
@@ -45,15 +45,13 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Up {
             stack,
             aws,
-            yes,
-            allow_data_loss,
-        } => up(&stack, &aws, yes, allow_data_loss).await,
+            approval,
+        } => up(&stack, &aws, &approval).await,
         Command::Down {
             stack,
             aws,
-            yes,
-            allow_data_loss,
-        } => down(&stack, &aws, yes, allow_data_loss).await,
+            approval,
+        } => down(&stack, &aws, &approval).await,
         Command::Graph { stack, format } => graph(&stack, format),
         Command::Outputs { stack, aws, json } => outputs(&stack, &aws, json).await,
         Command::Completions { shell } => {
@@ -175,12 +173,7 @@ fn guard(plan: &Plan, allow_data_loss: bool) -> Result<(), Failure> {
     )))
 }
 
-async fn up(
-    args: &StackArgs,
-    aws: &AwsArgs,
-    yes: bool,
-    allow_data_loss: bool,
-) -> Result<u8, Failure> {
+async fn up(args: &StackArgs, aws: &AwsArgs, approval: &ApprovalArgs) -> Result<u8, Failure> {
     let desired = load(args)?;
     let engine = engine(aws, &desired).await;
     let plan = engine
@@ -188,25 +181,10 @@ async fn up(
         .await
         .map_err(|e| read_failure(&desired, e))?;
     let question = format!("Apply these changes to stack {}?", desired.stack());
-    show_and_apply(
-        &engine,
-        &plan,
-        Approval {
-            yes,
-            allow_data_loss,
-            question: &question,
-        },
-        "up",
-    )
-    .await
+    show_and_apply(&engine, &plan, approval, &question, "up").await
 }
 
-async fn down(
-    args: &StackArgs,
-    aws: &AwsArgs,
-    yes: bool,
-    allow_data_loss: bool,
-) -> Result<u8, Failure> {
+async fn down(args: &StackArgs, aws: &AwsArgs, approval: &ApprovalArgs) -> Result<u8, Failure> {
     let desired = load(args)?;
     let engine = engine(aws, &desired).await;
     let plan = engine
@@ -218,31 +196,15 @@ async fn down(
         plan.summary().destroy,
         desired.stack()
     );
-    show_and_apply(
-        &engine,
-        &plan,
-        Approval {
-            yes,
-            allow_data_loss,
-            question: &question,
-        },
-        "down",
-    )
-    .await
-}
-
-/// What the user said about applying a plan.
-struct Approval<'a> {
-    yes: bool,
-    allow_data_loss: bool,
-    question: &'a str,
+    show_and_apply(&engine, &plan, approval, &question, "down").await
 }
 
 /// Prints the plan, refuses unsafe plans, asks, then applies with progress.
 async fn show_and_apply(
     engine: &Engine,
     plan: &Plan,
-    approval: Approval<'_>,
+    approval: &ApprovalArgs,
+    question: &str,
     verb: &str,
 ) -> Result<u8, Failure> {
     print!("{}", plan.render_text());
@@ -250,7 +212,7 @@ async fn show_and_apply(
         return Ok(OK);
     }
     guard(plan, approval.allow_data_loss)?;
-    confirm(approval.yes, approval.question)?;
+    confirm(approval.yes, question)?;
     execute(engine, plan, verb).await
 }
 

@@ -367,11 +367,7 @@ pub async fn apply(
                 }
                 NodeKind::Apply(step_idx) | NodeKind::Delete(step_idx) => {
                     let step = &plan.steps()[step_idx];
-                    let op = match (graph.nodes[node_idx], step.action) {
-                        (NodeKind::Delete(_), _) => Op::Delete,
-                        (_, Action::Update) => Op::Update,
-                        _ => Op::Create,
-                    };
+                    let op = op_of(graph.nodes[node_idx], step.action);
                     state[node_idx] = NodeState::Running;
                     let _ = events.send(ExecEvent::Started {
                         id: step.id.clone(),
@@ -428,13 +424,7 @@ pub async fn apply(
             unreachable!("only steps run as workers")
         };
         let step = &plan.steps()[step_idx];
-        let op = if matches!(graph.nodes[node_idx], NodeKind::Delete(_)) {
-            Op::Delete
-        } else if step.action == Action::Update {
-            Op::Update
-        } else {
-            Op::Create
-        };
+        let op = op_of(graph.nodes[node_idx], step.action);
         let outcome = match result {
             Ok(Some(observed)) => {
                 resolved.insert(step.id.clone(), observed);
@@ -486,13 +476,7 @@ pub async fn apply(
             && let NodeKind::Apply(step_idx) | NodeKind::Delete(step_idx) = *node
         {
             let step = &plan.steps()[step_idx];
-            let op = if matches!(node, NodeKind::Delete(_)) {
-                Op::Delete
-            } else if step.action == Action::Update {
-                Op::Update
-            } else {
-                Op::Create
-            };
+            let op = op_of(*node, step.action);
             results.push(StepResult {
                 id: step.id.clone(),
                 kind: step.kind,
@@ -504,6 +488,15 @@ pub async fn apply(
     Summary {
         results,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+/// What a worker for `node` does: a delete node deletes; an apply node updates or creates.
+fn op_of(node: NodeKind, action: Action) -> Op {
+    match (node, action) {
+        (NodeKind::Delete(_), _) => Op::Delete,
+        (_, Action::Update) => Op::Update,
+        _ => Op::Create,
     }
 }
 
@@ -540,11 +533,7 @@ fn skip_dependents(
         state[node_idx] = NodeState::Finished(Outcome::Skipped(reason.clone()));
         if let NodeKind::Apply(step_idx) | NodeKind::Delete(step_idx) = graph.nodes[node_idx] {
             let step = &plan.steps()[step_idx];
-            let op = match (graph.nodes[node_idx], step.action) {
-                (NodeKind::Delete(_), _) => Op::Delete,
-                (_, Action::Update) => Op::Update,
-                _ => Op::Create,
-            };
+            let op = op_of(graph.nodes[node_idx], step.action);
             let outcome = Outcome::Skipped(reason);
             let _ = events.send(ExecEvent::Finished {
                 id: step.id.clone(),

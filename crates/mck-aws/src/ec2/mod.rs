@@ -79,10 +79,7 @@ pub(crate) async fn update(
         ResourceSpec::NatGateway(_)
         | ResourceSpec::RouteTable(_)
         | ResourceSpec::SecurityGroup(_)
-        | ResourceSpec::SecurityGroupRule(_) => Err(ProviderError::invalid(format!(
-            "internal error: {} has no mutable fields but an update was planned (please report this)",
-            live.kind
-        ))),
+        | ResourceSpec::SecurityGroupRule(_) => Err(crate::no_mutable_fields(live.kind)),
         other => Err(not_ec2(other.kind())),
     }
 }
