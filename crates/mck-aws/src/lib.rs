@@ -9,6 +9,7 @@
 //! not every API honours tag filters). Untaggable kinds (routes, associations, rules) are owned
 //! by being inside a resource of the stack.
 
+mod driver;
 mod ec2;
 mod efs;
 mod elasticache;
@@ -204,31 +205,7 @@ impl Provider for AwsProvider {
         id: &LogicalId,
         spec: &ResourceSpec,
     ) -> Result<Observed, ProviderError> {
-        match spec {
-            ResourceSpec::DbSubnetGroup(s) => rds::create_subnet_group(&self.rds, ctx, id, s).await,
-            ResourceSpec::DbClusterParameterGroup(s) => {
-                rds::create_parameter_group(&self.rds, ctx, id, s).await
-            }
-            ResourceSpec::DbCluster(s) => rds::create_cluster(&self.rds, ctx, id, s).await,
-            ResourceSpec::DbInstance(s) => rds::create_instance(&self.rds, ctx, id, s).await,
-            ResourceSpec::CacheSubnetGroup(s) => {
-                elasticache::create_subnet_group(&self.elasticache, ctx, id, s).await
-            }
-            ResourceSpec::ReplicationGroup(s) => {
-                elasticache::create_replication_group(&self.elasticache, ctx, id, s).await
-            }
-            ResourceSpec::CacheCluster(s) => {
-                elasticache::create_cluster(&self.elasticache, ctx, id, s).await
-            }
-            ResourceSpec::FileSystem(s) => {
-                efs::create_file_system(&self.efs, ctx, id, s, &self.region).await
-            }
-            ResourceSpec::MountTarget(s) => efs::create_mount_target(&self.efs, ctx, id, s).await,
-            ResourceSpec::AccessPoint(s) => efs::create_access_point(&self.efs, ctx, id, s).await,
-            ResourceSpec::HostedZone(s) => route53::create_zone(&self.route53, ctx, id, s).await,
-            ResourceSpec::RecordSet(s) => route53::create_record(&self.route53, ctx, id, s).await,
-            _ => ec2::create(&self.ec2, ctx, id, spec).await,
-        }
+        driver::create(self, ctx, id, spec).await
     }
 
     async fn update(
@@ -238,83 +215,15 @@ impl Provider for AwsProvider {
         live: &Observed,
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        match spec {
-            ResourceSpec::DbSubnetGroup(s) => {
-                rds::update_subnet_group(&self.rds, ctx, s, live).await
-            }
-            ResourceSpec::DbClusterParameterGroup(s) => {
-                rds::update_parameter_group(&self.rds, s, live).await
-            }
-            ResourceSpec::DbCluster(s) => {
-                rds::update_cluster(&self.rds, ctx, s, live, fields).await
-            }
-            ResourceSpec::DbInstance(s) => rds::update_instance(&self.rds, s, live).await,
-            ResourceSpec::CacheSubnetGroup(s) => {
-                elasticache::update_subnet_group(&self.elasticache, ctx, s, live).await
-            }
-            ResourceSpec::ReplicationGroup(s) => {
-                elasticache::update_replication_group(&self.elasticache, s, live, fields).await
-            }
-            ResourceSpec::CacheCluster(s) => {
-                elasticache::update_cluster(&self.elasticache, ctx, s, live).await
-            }
-            ResourceSpec::FileSystem(s) => efs::update_file_system(&self.efs, s, live).await,
-            ResourceSpec::MountTarget(s) => efs::update_mount_target(&self.efs, ctx, s, live).await,
-            ResourceSpec::HostedZone(s) => route53::update_zone(&self.route53, s, live).await,
-            ResourceSpec::RecordSet(s) => route53::update_record(&self.route53, ctx, s, live).await,
-            ResourceSpec::AccessPoint(_) => Err(no_mutable_fields(live.kind)),
-            _ => ec2::update(&self.ec2, ctx, spec, live, fields).await,
-        }
+        driver::update(self, ctx, spec, live, fields).await
     }
 
     async fn delete(&self, _ctx: &Context<'_>, live: &Observed) -> Result<(), ProviderError> {
-        match live.kind {
-            ResourceKind::DbSubnetGroup => rds::delete_subnet_group(&self.rds, live).await,
-            ResourceKind::DbClusterParameterGroup => {
-                rds::delete_parameter_group(&self.rds, live).await
-            }
-            ResourceKind::DbCluster => rds::delete_cluster(&self.rds, live).await,
-            ResourceKind::DbInstance => rds::delete_instance(&self.rds, live).await,
-            ResourceKind::CacheSubnetGroup => {
-                elasticache::delete_subnet_group(&self.elasticache, live).await
-            }
-            ResourceKind::ReplicationGroup => {
-                elasticache::delete_replication_group(&self.elasticache, live).await
-            }
-            ResourceKind::CacheCluster => {
-                elasticache::delete_cluster(&self.elasticache, live).await
-            }
-            ResourceKind::FileSystem => efs::delete_file_system(&self.efs, live).await,
-            ResourceKind::MountTarget => efs::delete_mount_target(&self.efs, live).await,
-            ResourceKind::AccessPoint => efs::delete_access_point(&self.efs, live).await,
-            ResourceKind::HostedZone => route53::delete_zone(&self.route53, live).await,
-            ResourceKind::RecordSet => route53::delete_record(&self.route53, live).await,
-            _ => ec2::delete(&self.ec2, live).await,
-        }
+        driver::delete(self, live).await
     }
 
     async fn poll(&self, _ctx: &Context<'_>, live: &Observed) -> Result<Readiness, ProviderError> {
-        match live.kind {
-            ResourceKind::DbSubnetGroup => rds::poll_subnet_group(&self.rds, live).await,
-            ResourceKind::DbClusterParameterGroup => {
-                rds::poll_parameter_group(&self.rds, live).await
-            }
-            ResourceKind::DbCluster => rds::poll_cluster(&self.rds, live).await,
-            ResourceKind::DbInstance => rds::poll_instance(&self.rds, live).await,
-            ResourceKind::CacheSubnetGroup => {
-                elasticache::poll_subnet_group(&self.elasticache, live).await
-            }
-            ResourceKind::ReplicationGroup => {
-                elasticache::poll_replication_group(&self.elasticache, live).await
-            }
-            ResourceKind::CacheCluster => elasticache::poll_cluster(&self.elasticache, live).await,
-            ResourceKind::FileSystem => efs::poll_file_system(&self.efs, live, &self.region).await,
-            ResourceKind::MountTarget => efs::poll_mount_target(&self.efs, live).await,
-            ResourceKind::AccessPoint => efs::poll_access_point(&self.efs, live).await,
-            ResourceKind::HostedZone => route53::poll_zone(&self.route53, live).await,
-            ResourceKind::RecordSet => route53::poll_record(&self.route53, live).await,
-            _ => ec2::poll(&self.ec2, live).await,
-        }
+        driver::poll(self, live).await
     }
 
     fn request_count(&self) -> u64 {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::Engine;
-use crate::exec::{CancelToken, ExecConfig, ExecEvent, Op, Outcome, Summary};
+use crate::exec::{CancelToken, ExecConfig, ExecEvent, FailureReason, Op, Outcome, Summary};
 use crate::graph::DesiredGraph;
 use crate::model::{LogicalId, ResourceKind as K};
 use crate::plan::{Action, Plan};
@@ -134,7 +134,11 @@ async fn a_failed_step_skips_dependents_and_independent_branches_continue() {
             .outcome
             .clone()
     };
-    assert!(matches!(outcome("subnet.public.a"), Outcome::Failed(_)));
+    // The failure carries its class to the summary, not only a message.
+    let Outcome::Failed(err) = outcome("subnet.public.a") else {
+        panic!("subnet.public.a did not fail")
+    };
+    assert_eq!(err.reason, FailureReason::Provider(ErrorClass::Invalid));
     assert!(matches!(outcome("nat.a"), Outcome::Skipped(_)));
     assert!(matches!(outcome("bastion"), Outcome::Skipped(_)));
     assert!(matches!(outcome("eip.bastion"), Outcome::Skipped(_)));
@@ -196,9 +200,11 @@ async fn readiness_times_out_with_the_last_status() {
         .iter()
         .find(|r| r.id.as_str() == "nat.a")
         .unwrap();
-    let Outcome::Failed(message) = &nat.outcome else {
+    let Outcome::Failed(err) = &nat.outcome else {
         panic!("{nat:?}")
     };
+    assert_eq!(err.reason, FailureReason::TimedOut);
+    let message = &err.message;
     assert!(
         message.starts_with("timed out after 2") && message.ends_with("(last status: pending)"),
         "{message}"
@@ -459,4 +465,113 @@ async fn resources_not_yet_visible_after_create_are_waited_for() {
     );
     assert_eq!(cloud.len("t"), desired.len());
     assert_eq!(cloud.count("t", K::NatGateway), 3, "no second NAT gateway");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_interrupts_a_delete_retrying_a_dependency_violation() {
+    let cloud = Arc::new(FakeCloud::new());
+    let desired = desired(DEV_LIKE);
+    let engine = engine(&cloud, ExecConfig::default());
+    run(&engine, &engine.plan(desired.clone()).await.unwrap()).await;
+    // The VPC's delete keeps failing as if an ENI still used it (as after a kill -9 of `down`).
+    cloud.fail("vpc", Op::Delete, ErrorClass::DependencyViolation, u32::MAX);
+    let plan = engine.plan(Arc::new(desired.emptied())).await.unwrap();
+    let cancel = CancelToken::default();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let canceller = cancel.clone();
+    let watcher = tokio::spawn(async move {
+        // Cancel once the VPC's delete is retrying.
+        while let Some(event) = rx.recv().await {
+            if let ExecEvent::Retrying { id, .. } = &event
+                && id.as_str() == "vpc"
+            {
+                canceller.cancel();
+                return tokio::time::Instant::now();
+            }
+        }
+        panic!("the VPC delete never retried");
+    });
+    let summary = engine.apply(&plan, tx, cancel).await;
+    let cancelled_at = watcher.await.unwrap();
+    let vpc = summary
+        .results
+        .iter()
+        .find(|r| r.id.as_str() == "vpc")
+        .unwrap();
+    assert_eq!(vpc.outcome, Outcome::Cancelled);
+    // The run ended at the cancel, not after the delete's timeout (paused clock: exact).
+    assert_eq!(tokio::time::Instant::now(), cancelled_at);
+}
+
+#[tokio::test(start_paused = true)]
+async fn create_first_replacement_moves_users_to_the_new_resource_before_deleting_the_old() {
+    let cloud = Arc::new(FakeCloud::new());
+    let desired1 = desired(DEV_LIKE);
+    let engine = engine(&cloud, ExecConfig::default());
+    run(&engine, &engine.plan(desired1).await.unwrap()).await;
+    // A new instance type replaces the bastion; its address moves to the new one in place.
+    let bigger = DEV_LIKE.replace("bastion:\n", "bastion:\n  instance_type: t3.small\n");
+    let desired2 = desired(&bigger);
+    let plan = engine.plan(desired2.clone()).await.unwrap();
+    let old_bastion = plan
+        .steps()
+        .iter()
+        .find(|s| s.id.as_str() == "bastion")
+        .and_then(|s| s.live.clone())
+        .unwrap();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let provider: Arc<dyn Provider> = cloud.clone();
+    let summary = crate::exec::apply_with_policy(
+        &plan,
+        provider,
+        &ExecConfig::default(),
+        tx,
+        CancelToken::default(),
+        &|kind| {
+            if kind == K::Instance {
+                crate::model::ReplacePolicy::CreateFirst
+            } else {
+                kind.replace_policy()
+            }
+        },
+    )
+    .await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    let order: Vec<(Op, &str)> = cloud
+        .calls()
+        .iter()
+        .rev()
+        .take(3)
+        .rev()
+        .map(|c| {
+            (
+                c.op,
+                if c.id.as_str() == "bastion" {
+                    "bastion"
+                } else {
+                    "other"
+                },
+            )
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (Op::Create, "bastion"),
+            (Op::Update, "other"),
+            (Op::Delete, "bastion")
+        ]
+    );
+    // The old instance is gone, the new one is the stack's bastion, and nothing is left to do.
+    let after = engine.plan(desired2.clone()).await.unwrap();
+    assert!(!after.has_changes(), "{}", after.render_text());
+    assert!(
+        after
+            .observed()
+            .get(&LogicalId::new("bastion"))
+            .is_some_and(|o| o.cloud_id != old_bastion.cloud_id)
+    );
+    assert_eq!(cloud.len("t"), desired2.len());
 }

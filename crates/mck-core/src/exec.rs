@@ -13,8 +13,9 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
-use crate::model::{LogicalId, ResourceKind, ResourceSpec, Tags};
+use crate::model::{LogicalId, ReplacePolicy, ResourceKind, ResourceSpec, Tags};
 use crate::plan::{Action, Plan};
 use crate::provider::{Context, ErrorClass, Observed, Provider, ProviderError, Readiness};
 
@@ -42,11 +43,56 @@ impl Op {
 #[serde(rename_all = "snake_case", tag = "status", content = "detail")]
 pub enum Outcome {
     Done,
-    Failed(String),
+    Failed(StepError),
     /// A step it needs failed or was not run.
     Skipped(String),
-    /// Cancelled before it started, or while it waited for readiness.
+    /// Cancelled before it started, while it waited between retries, or while it waited for
+    /// readiness.
     Cancelled,
+}
+
+/// Why a step failed, for the summary and for embedders: what went wrong, the cloud's error
+/// code when it sent one, and the message.
+#[derive(Clone, Debug, PartialEq, Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct StepError {
+    pub reason: FailureReason,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+/// The kind of a step failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// A provider call failed (and was not retried, or ran out of time retrying).
+    Provider(ErrorClass),
+    /// The resource did not become ready (or gone) within its timeout.
+    TimedOut,
+    /// The resource reached a terminal failure state.
+    ResourceFailed,
+    /// The resource disappeared while mck waited for it to become ready.
+    Disappeared,
+}
+
+impl StepError {
+    fn new(reason: FailureReason, message: impl Into<String>) -> StepError {
+        StepError {
+            reason,
+            code: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ProviderError> for StepError {
+    fn from(err: ProviderError) -> StepError {
+        StepError {
+            reason: FailureReason::Provider(err.class),
+            code: err.code,
+            message: err.message,
+        }
+    }
 }
 
 /// Progress of a run, in the order the dispatcher saw it.
@@ -259,12 +305,19 @@ struct ExecGraph {
 }
 
 impl ExecGraph {
-    fn new(plan: &Plan) -> ExecGraph {
+    /// `policy` says, per kind, whether a replacement deletes first or creates first.
+    fn new(plan: &Plan, policy: &dyn Fn(ResourceKind) -> ReplacePolicy) -> ExecGraph {
         let mut nodes = Vec::new();
         let mut apply_node: HashMap<&LogicalId, usize> = HashMap::new();
         let mut delete_node: HashMap<usize, usize> = HashMap::new();
+        // Create-first replacements: the old resource's delete node, by logical id.
+        let mut create_first: HashMap<&LogicalId, usize> = HashMap::new();
         for (step_idx, step) in plan.steps().iter().enumerate() {
             if matches!(step.action, Action::Delete | Action::Replace) {
+                if step.action == Action::Replace && policy(step.kind) == ReplacePolicy::CreateFirst
+                {
+                    create_first.insert(&step.id, nodes.len());
+                }
                 delete_node.insert(step_idx, nodes.len());
                 nodes.push(NodeKind::Delete(step_idx));
             }
@@ -292,9 +345,16 @@ impl ExecGraph {
                         if let Some(&dep_node) = apply_node.get(dep) {
                             edges.push((dep_node, node_idx));
                         }
+                        // The old copy of a create-first replacement goes once every resource
+                        // that uses it points at the new one.
+                        if let Some(&old) = create_first.get(dep) {
+                            edges.push((node_idx, old));
+                        }
                     }
-                    if let Some(&del) = delete_node.get(&step_idx) {
-                        edges.push((del, node_idx));
+                    match (delete_node.get(&step_idx), create_first.get(&step.id)) {
+                        (Some(&del), None) => edges.push((del, node_idx)),
+                        (Some(&del), Some(_)) => edges.push((node_idx, del)),
+                        (None, _) => {}
                     }
                 }
                 NodeKind::Delete(step_idx) => {
@@ -339,10 +399,31 @@ pub async fn apply(
     provider: Arc<dyn Provider>,
     config: &ExecConfig,
     events: mpsc::UnboundedSender<ExecEvent>,
+    cancel: CancelToken,
+) -> Summary {
+    apply_with_policy(
+        plan,
+        provider,
+        config,
+        events,
+        cancel,
+        &ResourceKind::replace_policy,
+    )
+    .await
+}
+
+/// [`apply`] with the replace policy given per kind (tests exercise create-first replacement
+/// on kinds that delete first).
+pub(crate) async fn apply_with_policy(
+    plan: &Plan,
+    provider: Arc<dyn Provider>,
+    config: &ExecConfig,
+    events: mpsc::UnboundedSender<ExecEvent>,
     mut cancel: CancelToken,
+    policy: &dyn Fn(ResourceKind) -> ReplacePolicy,
 ) -> Summary {
     let started = Instant::now();
-    let graph = ExecGraph::new(plan);
+    let graph = ExecGraph::new(plan, policy);
     let n_nodes = graph.nodes.len();
     let mut state = vec![NodeState::Waiting; n_nodes];
     let mut preds_left = graph.preds_left.clone();
@@ -350,7 +431,8 @@ pub async fn apply(
     let mut resolved: HashMap<LogicalId, Observed> = plan.observed().clone();
     let tags: Arc<Tags> = Arc::new(plan.desired().tags().clone());
     let stack: Arc<str> = Arc::from(plan.stack());
-    let mut running: JoinSet<(usize, Result<Option<Observed>, String>, Duration)> = JoinSet::new();
+    let mut running: JoinSet<(usize, Result<Option<Observed>, Interrupt>, Duration)> =
+        JoinSet::new();
     let mut results = Vec::new();
     let concurrency = config.concurrency.max(1);
 
@@ -400,11 +482,21 @@ pub async fn apply(
                         events: events.clone(),
                         cancel: cancel.clone(),
                     };
-                    running.spawn(async move {
-                        let t0 = Instant::now();
-                        let result = work.run().await;
-                        (node_idx, result, t0.elapsed())
-                    });
+                    let span = tracing::info_span!(
+                        "step",
+                        stack = %stack,
+                        id = %step.id,
+                        kind = %step.kind,
+                        op = op.as_str()
+                    );
+                    running.spawn(
+                        async move {
+                            let t0 = Instant::now();
+                            let result = work.run().await;
+                            (node_idx, result, t0.elapsed())
+                        }
+                        .instrument(span),
+                    );
                 }
             }
         }
@@ -431,13 +523,18 @@ pub async fn apply(
                 Outcome::Done
             }
             Ok(None) => {
-                if op == Op::Delete {
+                // After a create-first replacement the id already names the new resource.
+                let deleted = step.live.as_ref().map(|o| o.cloud_id.as_str());
+                if op == Op::Delete
+                    && resolved.get(&step.id).map(|o| o.cloud_id.as_str()) == deleted
+                {
                     resolved.remove(&step.id);
                 }
                 Outcome::Done
             }
-            Err(message) if message == CANCELLED => Outcome::Cancelled,
-            Err(message) => Outcome::Failed(message),
+            Err(Interrupt::Cancelled) => Outcome::Cancelled,
+            Err(Interrupt::Failed(err)) => Outcome::Failed(err),
+            Err(Interrupt::Gone) => unreachable!("a worker turns Gone into Ok(None)"),
         };
         let _ = events.send(ExecEvent::Finished {
             id: step.id.clone(),
@@ -553,7 +650,14 @@ fn skip_dependents(
     }
 }
 
-const CANCELLED: &str = "\u{0}cancelled";
+/// Why a worker stopped short of its goal.
+#[derive(Debug)]
+enum Interrupt {
+    /// A delete found the resource already gone: that is success.
+    Gone,
+    Cancelled,
+    Failed(StepError),
+}
 
 /// One step's work, owned by its worker task.
 struct Work {
@@ -574,17 +678,14 @@ struct Work {
 }
 
 impl Work {
-    /// Ok(Some) after create/update (fresh state), Ok(None) after delete, Err(message) on failure.
-    async fn run(self) -> Result<Option<Observed>, String> {
+    /// Ok(Some) after create/update (fresh state), Ok(None) after delete.
+    async fn run(self) -> Result<Option<Observed>, Interrupt> {
         let deadline = Instant::now() + self.timeout;
         let ctx = Context {
             stack: &self.stack,
             tags: &self.tags,
             resolved: &self.deps,
         };
-        let span =
-            tracing::info_span!("step", stack = %self.stack, id = %self.id, op = self.op.as_str());
-        let _enter = span.enter();
         let target = match self.op {
             Op::Create => {
                 let spec = self.spec.as_ref().expect("create has a spec");
@@ -606,8 +707,8 @@ impl Work {
                     .await
                 {
                     Ok(()) => {}
-                    Err(message) if message == GONE => return Ok(None),
-                    Err(message) => return Err(message),
+                    Err(Interrupt::Gone) => return Ok(None),
+                    Err(other) => return Err(other),
                 }
                 live.clone()
             }
@@ -615,7 +716,7 @@ impl Work {
         self.wait(&ctx, &target, deadline).await
     }
 
-    async fn with_retry<T, F, Fut>(&self, deadline: Instant, mut call: F) -> Result<T, String>
+    async fn with_retry<T, F, Fut>(&self, deadline: Instant, mut call: F) -> Result<T, Interrupt>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ProviderError>>,
@@ -626,7 +727,7 @@ impl Work {
                 Ok(v) => return Ok(v),
                 Err(err) if self.op == Op::Delete && err.class == ErrorClass::NotFound => {
                     // Already gone: the goal of a delete.
-                    return Err(GONE.to_string());
+                    return Err(Interrupt::Gone);
                 }
                 Err(err) => {
                     attempt += 1;
@@ -634,12 +735,11 @@ impl Work {
                     if !RetryPolicy::should_retry(err.class, self.op)
                         || Instant::now() + wait > deadline
                     {
-                        let blocked = if err.class == ErrorClass::DependencyViolation {
-                            " (something still uses it)"
-                        } else {
-                            ""
-                        };
-                        return Err(format!("{}{blocked}", err.message));
+                        let mut err = StepError::from(err);
+                        if err.reason == FailureReason::Provider(ErrorClass::DependencyViolation) {
+                            err.message.push_str(" (something still uses it)");
+                        }
+                        return Err(Interrupt::Failed(err));
                     }
                     tracing::debug!(attempt, error = %err.message, "retrying");
                     let _ = self.events.send(ExecEvent::Retrying {
@@ -647,7 +747,13 @@ impl Work {
                         attempt,
                         error: err.message,
                     });
-                    tokio::time::sleep(wait).await;
+                    // A delete blocked by a dependency may retry for an hour: Ctrl-C must not
+                    // wait for it.
+                    let mut cancel = self.cancel.clone();
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = cancel.cancelled() => return Err(Interrupt::Cancelled),
+                    }
                 }
             }
         }
@@ -658,7 +764,7 @@ impl Work {
         ctx: &Context<'_>,
         target: &Observed,
         deadline: Instant,
-    ) -> Result<Option<Observed>, String> {
+    ) -> Result<Option<Observed>, Interrupt> {
         let started = Instant::now();
         let mut last_status;
         loop {
@@ -668,7 +774,7 @@ impl Work {
                 Err(err) if RetryPolicy::should_retry(err.class, Op::Create) => {
                     Readiness::Pending(err.message)
                 }
-                Err(err) => return Err(err.message),
+                Err(err) => return Err(Interrupt::Failed(err.into())),
             };
             match (readiness, self.op) {
                 (Readiness::Ready(observed), Op::Create | Op::Update) => return Ok(Some(observed)),
@@ -679,13 +785,19 @@ impl Work {
                     last_status = "not visible yet".to_string();
                 }
                 (Readiness::Gone, _) => {
-                    return Err(format!(
-                        "{} disappeared while waiting for it to become ready",
-                        target.cloud_id
-                    ));
+                    return Err(Interrupt::Failed(StepError::new(
+                        FailureReason::Disappeared,
+                        format!(
+                            "{} disappeared while waiting for it to become ready",
+                            target.cloud_id
+                        ),
+                    )));
                 }
                 (Readiness::Failed(why), _) => {
-                    return Err(format!("{} failed: {why}", target.cloud_id));
+                    return Err(Interrupt::Failed(StepError::new(
+                        FailureReason::ResourceFailed,
+                        format!("{} failed: {why}", target.cloud_id),
+                    )));
                 }
                 (Readiness::Pending(status), _) => last_status = status,
                 (Readiness::Ready(_), Op::Delete) => last_status = "still exists".to_string(),
@@ -693,16 +805,19 @@ impl Work {
             let elapsed = started.elapsed();
             let interval = self.poll.next_interval(elapsed);
             if Instant::now() + interval > deadline {
-                return Err(format!(
-                    "timed out after {}s waiting for {} to be {} (last status: {last_status})",
-                    elapsed.as_secs(),
-                    target.cloud_id,
-                    if self.op == Op::Delete {
-                        "deleted"
-                    } else {
-                        "ready"
-                    },
-                ));
+                return Err(Interrupt::Failed(StepError::new(
+                    FailureReason::TimedOut,
+                    format!(
+                        "timed out after {}s waiting for {} to be {} (last status: {last_status})",
+                        elapsed.as_secs(),
+                        target.cloud_id,
+                        if self.op == Op::Delete {
+                            "deleted"
+                        } else {
+                            "ready"
+                        },
+                    ),
+                )));
             }
             let _ = self.events.send(ExecEvent::Waiting {
                 id: self.id.clone(),
@@ -712,13 +827,11 @@ impl Work {
             let mut cancel = self.cancel.clone();
             tokio::select! {
                 () = tokio::time::sleep(interval) => {}
-                () = cancel.cancelled() => return Err(CANCELLED.to_string()),
+                () = cancel.cancelled() => return Err(Interrupt::Cancelled),
             }
         }
     }
 }
-
-const GONE: &str = "\u{0}gone";
 
 /// How long a resource may stay invisible to describe calls after its create call succeeded
 /// (EC2 documents eventual consistency of its describe APIs).

@@ -30,6 +30,13 @@ pub enum GraphError {
         expected: ResourceKind,
         actual: ResourceKind,
     },
+    #[error("`{from}` uses output `{output}` of `{to}` ({kind}), which {kind} does not report (it reports: {known})", known = .kind.output_names().join(", "))]
+    UnknownOutput {
+        from: LogicalId,
+        to: LogicalId,
+        kind: ResourceKind,
+        output: &'static str,
+    },
     #[error("dependency cycle: {}", .0.iter().map(LogicalId::as_str).collect::<Vec<_>>().join(" -> "))]
     Cycle(Vec<LogicalId>),
 }
@@ -40,8 +47,8 @@ pub struct DesiredGraph {
     stack: String,
     region: String,
     tags: Tags,
+    /// Per-kind overrides of [`ResourceKind::default_timeout`].
     timeouts: HashMap<ResourceKind, Duration>,
-    default_timeout: Duration,
     graph: DiGraph<Resource, ()>,
     index: HashMap<LogicalId, NodeIndex>,
     /// Invariant: every node exactly once, dependencies before dependents.
@@ -57,7 +64,6 @@ impl DesiredGraph {
         tags: Tags,
         resources: Vec<Resource>,
         timeouts: HashMap<ResourceKind, Duration>,
-        default_timeout: Duration,
     ) -> Result<DesiredGraph, GraphError> {
         let mut graph = DiGraph::with_capacity(resources.len(), resources.len() * 2);
         let mut index = HashMap::with_capacity(resources.len());
@@ -90,6 +96,16 @@ impl DesiredGraph {
                 }
                 edges.push((node, dep_node));
             }
+            for (kind, to, output) in resource.spec.outputs_used() {
+                if !kind.output_names().contains(&output) {
+                    return Err(GraphError::UnknownOutput {
+                        from: resource.id.clone(),
+                        to,
+                        kind,
+                        output,
+                    });
+                }
+            }
         }
         for (from, to) in edges {
             graph.add_edge(from, to, ());
@@ -100,7 +116,6 @@ impl DesiredGraph {
             region: region.to_string(),
             tags,
             timeouts,
-            default_timeout,
             graph,
             index,
             topo,
@@ -115,7 +130,6 @@ impl DesiredGraph {
             self.tags.clone(),
             Vec::new(),
             self.timeouts.clone(),
-            self.default_timeout,
         )
         .expect("an empty graph is valid")
     }
@@ -167,7 +181,7 @@ impl DesiredGraph {
         self.timeouts
             .get(&kind)
             .copied()
-            .unwrap_or(self.default_timeout)
+            .unwrap_or_else(|| kind.default_timeout())
     }
 
     /// Graphviz DOT, one node per resource labelled with id and kind.
@@ -292,14 +306,7 @@ mod tests {
     use crate::model::{InternetGatewaySpec, Ref, ResourceSpec, SecurityGroupSpec, VpcSpec};
 
     fn graph(resources: Vec<Resource>) -> Result<DesiredGraph, GraphError> {
-        DesiredGraph::new(
-            "t",
-            "us-east-1",
-            Tags::new(),
-            resources,
-            HashMap::new(),
-            Duration::from_secs(60),
-        )
+        DesiredGraph::new("t", "us-east-1", Tags::new(), resources, HashMap::new())
     }
 
     fn record(id: &str, after: &[&str]) -> Resource {

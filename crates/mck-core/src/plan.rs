@@ -8,7 +8,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::graph::DesiredGraph;
-use crate::model::{Field, LogicalId, Mutability, ResourceKind, ResourceSpec, Value};
+use crate::model::{
+    DbClusterSpec, Field, LogicalId, Mutability, ResourceKind, ResourceSpec, Value,
+};
 use crate::provider::{Observed, resolve_cloud_refs};
 
 /// What a step does to one resource.
@@ -114,7 +116,7 @@ impl Plan {
                 _ => continue,
             };
             let protected = step.live.as_ref().is_some_and(|live| {
-                live.fields.get("deletion_protection") == Some(&Value::Bool(true))
+                live.fields.get(DbClusterSpec::DELETION_PROTECTION.name) == Some(&Value::Bool(true))
             });
             if protected {
                 out.push(format!(
@@ -282,6 +284,9 @@ fn compare(
     actions: &HashMap<&LogicalId, Action>,
     all_live: &HashMap<LogicalId, Observed>,
 ) -> Option<FieldChange> {
+    if field.mutability == Mutability::CreateOnly {
+        return None;
+    }
     let old = live.fields.get(field.name).cloned().unwrap_or(Value::Null);
     let new = known(&field.value, actions, all_live);
     if new.as_ref() == Some(&old) {

@@ -7,7 +7,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::model::{LogicalId, ResourceKind, ResourceSpec, Tags, Value};
+use crate::model::{FieldDef, LogicalId, ResourceKind, ResourceSpec, Tags, Value};
 
 /// A live resource of the stack as read from the cloud.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -34,8 +34,9 @@ impl Observed {
         }
     }
 
-    pub fn with(mut self, field: &str, value: impl Into<Value>) -> Observed {
-        self.fields.insert(field.to_string(), value.into());
+    /// Sets a field read from the cloud, under the name the kind's model declares.
+    pub fn with(mut self, field: FieldDef, value: impl Into<Value>) -> Observed {
+        self.fields.insert(field.name.to_string(), value.into());
         self
     }
 
@@ -122,10 +123,12 @@ pub enum ErrorClass {
 }
 
 /// A failed provider call.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Serialize, thiserror::Error)]
 #[error("{message}")]
 pub struct ProviderError {
     pub class: ErrorClass,
+    /// The cloud's error code (`DependencyViolation`, `DBClusterNotFoundFault`), when it sent one.
+    pub code: Option<String>,
     /// "failed to {what} {id}: {cause}", cause chain included.
     pub message: String,
 }
@@ -134,8 +137,15 @@ impl ProviderError {
     pub fn new(class: ErrorClass, message: impl Into<String>) -> ProviderError {
         ProviderError {
             class,
+            code: None,
             message: message.into(),
         }
+    }
+
+    /// The same error, with the cloud's error code.
+    pub fn with_code(mut self, code: impl Into<String>) -> ProviderError {
+        self.code = Some(code.into());
+        self
     }
 
     pub fn invalid(message: impl Into<String>) -> ProviderError {
@@ -169,7 +179,7 @@ impl Context<'_> {
     /// The cloud ids of several referenced resources, in order.
     pub fn cloud_ids<K>(&self, refs: &[crate::model::Ref<K>]) -> Result<Vec<String>, ProviderError>
     where
-        K: crate::model::KindMarker,
+        K: crate::model::KindOf,
     {
         refs.iter()
             .map(|r| self.cloud_id(r.id()).map(str::to_string))

@@ -7,6 +7,8 @@ use mck_core::model::{ElasticIpSpec, LogicalId, ResourceKind, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{filter, owned_id, stack_filter, tag_spec};
+use crate::AwsProvider;
+use crate::driver::Driver;
 use crate::error::sdk;
 
 fn observe(id: LogicalId, address: &Address) -> Observed {
@@ -20,8 +22,11 @@ fn observe(id: LogicalId, address: &Address) -> Observed {
         ResourceKind::ElasticIp,
         address.allocation_id().unwrap_or_default(),
     )
-    .with("instance_id", instance)
-    .output("public_ip", address.public_ip().unwrap_or_default())
+    .with(ElasticIpSpec::INSTANCE_ID, instance)
+    .output(
+        ElasticIpSpec::OUT_PUBLIC_IP,
+        address.public_ip().unwrap_or_default(),
+    )
 }
 
 pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
@@ -53,12 +58,14 @@ pub(super) async fn create(
         .await
         .map_err(|e| sdk(&format!("allocate Elastic IP {id}"), e))?;
     let allocation = out.allocation_id().unwrap_or_default().to_string();
-    let mut live = Observed::new(id.clone(), ResourceKind::ElasticIp, allocation)
-        .output("public_ip", out.public_ip().unwrap_or_default());
+    let mut live = Observed::new(id.clone(), ResourceKind::ElasticIp, allocation).output(
+        ElasticIpSpec::OUT_PUBLIC_IP,
+        out.public_ip().unwrap_or_default(),
+    );
     if let Some(instance) = &spec.instance {
         associate(ec2, &live.cloud_id, ctx.cloud_id(instance.id())?).await?;
         live = live.with(
-            "instance_id",
+            ElasticIpSpec::INSTANCE_ID,
             Value::CloudId(ctx.cloud_id(instance.id())?.to_string()),
         );
     }
@@ -146,4 +153,37 @@ pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, Pro
         None => Readiness::Gone,
         Some(address) => Readiness::Ready(observe(live.id.clone(), &address)),
     })
+}
+
+impl Driver for ElasticIpSpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.ec2;
+        create(c, ctx, id, spec).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.ec2;
+        update(c, ctx, spec, live).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let c = &aws.ec2;
+        delete(c, live).await
+    }
+
+    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+        let c = &aws.ec2;
+        poll(c, live).await
+    }
 }

@@ -12,6 +12,8 @@ use mck_core::model::{AmiSelector, InstanceSpec, LogicalId, ResourceKind, Value}
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{client_token, filter, owned_id, stack_filter, tag_spec};
+use crate::AwsProvider;
+use crate::driver::Driver;
 use crate::error::sdk;
 
 /// Root volume facts, read from DescribeVolumes (DescribeInstances does not carry them).
@@ -39,32 +41,35 @@ fn observe(id: LogicalId, instance: &Instance, root: Option<RootVolume>) -> Obse
         instance.instance_id().unwrap_or_default(),
     )
     .with(
-        "subnet_id",
+        InstanceSpec::SUBNET_ID,
         Value::CloudId(instance.subnet_id().unwrap_or_default().to_string()),
     )
     .with(
-        "instance_type",
+        InstanceSpec::INSTANCE_TYPE,
         instance
             .instance_type()
             .map(|t| t.as_str())
             .unwrap_or_default(),
     )
-    .with("vpc_security_group_ids", Value::List(groups))
-    .with("key_name", instance.key_name())
-    .with("metadata_http_tokens", tokens)
-    .with("ami", instance.image_id().unwrap_or_default())
+    .with(InstanceSpec::VPC_SECURITY_GROUP_IDS, Value::List(groups))
+    .with(InstanceSpec::KEY_NAME, instance.key_name())
+    .with(InstanceSpec::METADATA_HTTP_TOKENS, tokens)
+    .with(InstanceSpec::AMI, instance.image_id().unwrap_or_default())
     .output(
-        "private_ip",
+        InstanceSpec::OUT_PRIVATE_IP,
         instance.private_ip_address().unwrap_or_default(),
     )
-    .output("ami", instance.image_id().unwrap_or_default());
+    .output(
+        InstanceSpec::OUT_AMI,
+        instance.image_id().unwrap_or_default(),
+    );
     if let Some(ip) = instance.public_ip_address() {
-        o = o.output("public_ip", ip);
+        o = o.output(InstanceSpec::OUT_PUBLIC_IP, ip);
     }
     if let Some(root) = root {
         o = o
-            .with("root_volume_size", root.size_gb)
-            .with("root_volume_encrypted", root.encrypted);
+            .with(InstanceSpec::ROOT_VOLUME_SIZE, root.size_gb)
+            .with(InstanceSpec::ROOT_VOLUME_ENCRYPTED, root.encrypted);
     }
     o
 }
@@ -256,7 +261,7 @@ pub(super) async fn update(
     live: &Observed,
     fields: &[&str],
 ) -> Result<Observed, ProviderError> {
-    if fields.contains(&"vpc_security_group_ids") {
+    if InstanceSpec::VPC_SECURITY_GROUP_IDS.is_in(fields) {
         let groups = ctx.cloud_ids(&spec.security_groups)?;
         ec2.modify_instance_attribute()
             .instance_id(&live.cloud_id)
@@ -265,7 +270,7 @@ pub(super) async fn update(
             .await
             .map_err(|e| sdk(&format!("set security groups of {}", live.id), e))?;
     }
-    if fields.contains(&"metadata_http_tokens") {
+    if InstanceSpec::METADATA_HTTP_TOKENS.is_in(fields) {
         ec2.modify_instance_metadata_options()
             .instance_id(&live.cloud_id)
             .http_tokens(if spec.imdsv2_required {
@@ -312,4 +317,37 @@ pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, Pro
         Some(state) => Readiness::Pending(state.as_str().to_string()),
         None => Readiness::Pending("unknown".into()),
     })
+}
+
+impl Driver for InstanceSpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.ec2;
+        create(c, ctx, id, spec).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.ec2;
+        update(c, ctx, spec, live, fields).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let c = &aws.ec2;
+        delete(c, live).await
+    }
+
+    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+        let c = &aws.ec2;
+        poll(c, live).await
+    }
 }

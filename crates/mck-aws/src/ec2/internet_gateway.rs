@@ -7,6 +7,8 @@ use mck_core::model::{InternetGatewaySpec, LogicalId, ResourceKind, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{filter, owned_id, stack_filter, tag_spec};
+use crate::AwsProvider;
+use crate::driver::Driver;
 use crate::error::sdk;
 
 fn attached_vpc(igw: &InternetGateway) -> Option<&str> {
@@ -29,7 +31,7 @@ fn observe(id: LogicalId, igw: &InternetGateway) -> Observed {
         igw.internet_gateway_id().unwrap_or_default(),
     )
     .with(
-        "vpc_id",
+        InternetGatewaySpec::VPC_ID,
         vpc.map_or(Value::Null, |v| Value::CloudId(v.to_string())),
     )
 }
@@ -167,4 +169,37 @@ pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, Pro
         Some(g) if attached_vpc(g).is_some() => Readiness::Ready(observe(live.id.clone(), g)),
         Some(_) => Readiness::Pending("detached".into()),
     })
+}
+
+impl Driver for InternetGatewaySpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.ec2;
+        create(c, ctx, id, spec).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.ec2;
+        update(c, ctx, spec, live).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let c = &aws.ec2;
+        delete(c, live).await
+    }
+
+    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+        let c = &aws.ec2;
+        poll(c, live).await
+    }
 }

@@ -5,15 +5,18 @@ mod elastic_ip;
 mod instance;
 mod internet_gateway;
 mod nat_gateway;
+mod route;
 mod route_table;
+mod route_table_association;
 mod security_group;
+mod security_group_rule;
 mod subnet;
 mod vpc;
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
-use mck_core::model::{LogicalId, ResourceKind, ResourceSpec, TAG_STACK};
-use mck_core::provider::{Context, Observed, ProviderError, Readiness};
+use mck_core::model::{LogicalId, TAG_STACK};
+use mck_core::provider::{Context, Observed, ProviderError};
 
 /// Reads every kind concurrently: one paginated describe call per kind, filtered by stack tag.
 pub(crate) async fn read_all(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
@@ -31,97 +34,8 @@ pub(crate) async fn read_all(ec2: &Client, stack: &str) -> Result<Vec<Observed>,
     for part in [vpcs, subnets, igws, eips, nats, tables, groups, instances] {
         all.extend(part);
     }
-    route_table::name_associations(&mut all);
+    route_table_association::name_associations(&mut all);
     Ok(all)
-}
-
-pub(crate) async fn create(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &ResourceSpec,
-) -> Result<Observed, ProviderError> {
-    match spec {
-        ResourceSpec::Vpc(s) => vpc::create(ec2, ctx, id, s).await,
-        ResourceSpec::Subnet(s) => subnet::create(ec2, ctx, id, s).await,
-        ResourceSpec::InternetGateway(s) => internet_gateway::create(ec2, ctx, id, s).await,
-        ResourceSpec::ElasticIp(s) => elastic_ip::create(ec2, ctx, id, s).await,
-        ResourceSpec::NatGateway(s) => nat_gateway::create(ec2, ctx, id, s).await,
-        ResourceSpec::RouteTable(s) => route_table::create(ec2, ctx, id, s).await,
-        ResourceSpec::Route(s) => route_table::create_route(ec2, ctx, id, s).await,
-        ResourceSpec::RouteTableAssociation(s) => {
-            route_table::create_association(ec2, ctx, id, s).await
-        }
-        ResourceSpec::SecurityGroup(s) => security_group::create(ec2, ctx, id, s).await,
-        ResourceSpec::SecurityGroupRule(s) => security_group::create_rule(ec2, ctx, id, s).await,
-        ResourceSpec::Instance(s) => instance::create(ec2, ctx, id, s).await,
-        other => Err(not_ec2(other.kind())),
-    }
-}
-
-pub(crate) async fn update(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    spec: &ResourceSpec,
-    live: &Observed,
-    fields: &[&str],
-) -> Result<Observed, ProviderError> {
-    match spec {
-        ResourceSpec::Vpc(s) => vpc::update(ec2, s, live, fields).await,
-        ResourceSpec::Subnet(s) => subnet::update(ec2, s, live).await,
-        ResourceSpec::InternetGateway(s) => internet_gateway::update(ec2, ctx, s, live).await,
-        ResourceSpec::ElasticIp(s) => elastic_ip::update(ec2, ctx, s, live).await,
-        ResourceSpec::Route(s) => route_table::update_route(ec2, ctx, s, live).await,
-        ResourceSpec::RouteTableAssociation(s) => {
-            route_table::update_association(ec2, ctx, s, live).await
-        }
-        ResourceSpec::Instance(s) => instance::update(ec2, ctx, s, live, fields).await,
-        ResourceSpec::NatGateway(_)
-        | ResourceSpec::RouteTable(_)
-        | ResourceSpec::SecurityGroup(_)
-        | ResourceSpec::SecurityGroupRule(_) => Err(crate::no_mutable_fields(live.kind)),
-        other => Err(not_ec2(other.kind())),
-    }
-}
-
-pub(crate) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
-    match live.kind {
-        ResourceKind::Vpc => vpc::delete(ec2, live).await,
-        ResourceKind::Subnet => subnet::delete(ec2, live).await,
-        ResourceKind::InternetGateway => internet_gateway::delete(ec2, live).await,
-        ResourceKind::ElasticIp => elastic_ip::delete(ec2, live).await,
-        ResourceKind::NatGateway => nat_gateway::delete(ec2, live).await,
-        ResourceKind::RouteTable => route_table::delete(ec2, live).await,
-        ResourceKind::Route => route_table::delete_route(ec2, live).await,
-        ResourceKind::RouteTableAssociation => route_table::delete_association(ec2, live).await,
-        ResourceKind::SecurityGroup => security_group::delete(ec2, live).await,
-        ResourceKind::SecurityGroupRule => security_group::delete_rule(ec2, live).await,
-        ResourceKind::Instance => instance::delete(ec2, live).await,
-        other => Err(not_ec2(other)),
-    }
-}
-
-pub(crate) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
-    match live.kind {
-        ResourceKind::Vpc => vpc::poll(ec2, live).await,
-        ResourceKind::Subnet => subnet::poll(ec2, live).await,
-        ResourceKind::InternetGateway => internet_gateway::poll(ec2, live).await,
-        ResourceKind::ElasticIp => elastic_ip::poll(ec2, live).await,
-        ResourceKind::NatGateway => nat_gateway::poll(ec2, live).await,
-        ResourceKind::RouteTable => route_table::poll(ec2, live).await,
-        ResourceKind::Route => route_table::poll_route(ec2, live).await,
-        ResourceKind::RouteTableAssociation => route_table::poll_association(ec2, live).await,
-        ResourceKind::SecurityGroup => security_group::poll(ec2, live).await,
-        ResourceKind::SecurityGroupRule => security_group::poll_rule(ec2, live).await,
-        ResourceKind::Instance => instance::poll(ec2, live).await,
-        other => Err(not_ec2(other)),
-    }
-}
-
-fn not_ec2(kind: ResourceKind) -> ProviderError {
-    ProviderError::invalid(format!(
-        "internal error: {kind} was sent to the EC2 driver (please report this)"
-    ))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ use mck_core::model::{LogicalId, NatGatewaySpec, ResourceKind, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{client_token, filter, owned_id, stack_filter, tag_spec};
+use crate::AwsProvider;
+use crate::driver::Driver;
 use crate::error::sdk;
 
 fn observe(id: LogicalId, nat: &NatGateway) -> Observed {
@@ -23,14 +25,14 @@ fn observe(id: LogicalId, nat: &NatGateway) -> Observed {
         nat.nat_gateway_id().unwrap_or_default(),
     )
     .with(
-        "subnet_id",
+        NatGatewaySpec::SUBNET_ID,
         Value::CloudId(nat.subnet_id().unwrap_or_default().to_string()),
     )
     .with(
-        "allocation_id",
+        NatGatewaySpec::ALLOCATION_ID,
         allocation.map_or(Value::Null, |a| Value::CloudId(a.to_string())),
     )
-    .output("public_ip", public_ip.unwrap_or_default())
+    .output(NatGatewaySpec::OUT_PUBLIC_IP, public_ip.unwrap_or_default())
 }
 
 /// Deleted and failed gateways linger in describe output for an hour; they are not live.
@@ -118,4 +120,36 @@ pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, Pro
         Some(state) => Readiness::Pending(state.as_str().to_string()),
         None => Readiness::Pending("unknown".into()),
     })
+}
+
+impl Driver for NatGatewaySpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.ec2;
+        create(c, ctx, id, spec).await
+    }
+
+    async fn update(
+        _aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        _spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        Err(crate::no_mutable_fields(live.kind))
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let c = &aws.ec2;
+        delete(c, live).await
+    }
+
+    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+        let c = &aws.ec2;
+        poll(c, live).await
+    }
 }

@@ -6,6 +6,8 @@ use mck_core::model::{LogicalId, ResourceKind, SubnetSpec, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{filter, owned_id, stack_filter, tag_spec};
+use crate::AwsProvider;
+use crate::driver::Driver;
 use crate::error::sdk;
 
 fn observe(id: LogicalId, subnet: &Subnet) -> Observed {
@@ -15,23 +17,29 @@ fn observe(id: LogicalId, subnet: &Subnet) -> Observed {
         subnet.subnet_id().unwrap_or_default(),
     )
     .with(
-        "vpc_id",
+        SubnetSpec::VPC_ID,
         Value::CloudId(subnet.vpc_id().unwrap_or_default().to_string()),
     )
-    .with("cidr_block", subnet.cidr_block().unwrap_or_default())
     .with(
-        "availability_zone",
+        SubnetSpec::CIDR_BLOCK,
+        subnet.cidr_block().unwrap_or_default(),
+    )
+    .with(
+        SubnetSpec::AVAILABILITY_ZONE,
         subnet.availability_zone().unwrap_or_default(),
     )
     .with(
-        "map_public_ip_on_launch",
+        SubnetSpec::MAP_PUBLIC_IP_ON_LAUNCH,
         subnet.map_public_ip_on_launch().unwrap_or(false),
     )
     .output(
-        "availability_zone",
+        SubnetSpec::OUT_AVAILABILITY_ZONE,
         subnet.availability_zone().unwrap_or_default(),
     )
-    .output("cidr_block", subnet.cidr_block().unwrap_or_default())
+    .output(
+        SubnetSpec::OUT_CIDR_BLOCK,
+        subnet.cidr_block().unwrap_or_default(),
+    )
 }
 
 pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
@@ -123,4 +131,37 @@ pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, Pro
                 .unwrap_or_default(),
         ),
     })
+}
+
+impl Driver for SubnetSpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.ec2;
+        create(c, ctx, id, spec).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.ec2;
+        update(c, spec, live).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let c = &aws.ec2;
+        delete(c, live).await
+    }
+
+    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+        let c = &aws.ec2;
+        poll(c, live).await
+    }
 }

@@ -6,6 +6,8 @@ use mck_core::model::{LogicalId, ResourceKind, VpcSpec};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{filter, owned_id, stack_filter, tag_spec};
+use crate::AwsProvider;
+use crate::driver::Driver;
 use crate::error::sdk;
 use crate::missing;
 
@@ -51,10 +53,13 @@ async fn observe(ec2: &Client, id: LogicalId, vpc: &Vpc) -> Result<Observed, Pro
         attr(VpcAttributeName::EnableDnsHostnames)
     )?;
     Ok(Observed::new(id, ResourceKind::Vpc, vpc_id)
-        .with("cidr_block", vpc.cidr_block().unwrap_or_default())
-        .with("enable_dns_support", support)
-        .with("enable_dns_hostnames", hostnames)
-        .output("cidr_block", vpc.cidr_block().unwrap_or_default()))
+        .with(VpcSpec::CIDR_BLOCK, vpc.cidr_block().unwrap_or_default())
+        .with(VpcSpec::ENABLE_DNS_SUPPORT, support)
+        .with(VpcSpec::ENABLE_DNS_HOSTNAMES, hostnames)
+        .output(
+            VpcSpec::OUT_CIDR_BLOCK,
+            vpc.cidr_block().unwrap_or_default(),
+        ))
 }
 
 pub(super) async fn create(
@@ -81,7 +86,8 @@ pub(super) async fn create(
         &["enable_dns_support", "enable_dns_hostnames"],
     )
     .await?;
-    Ok(Observed::new(id.clone(), ResourceKind::Vpc, vpc_id).with("cidr_block", spec.cidr.as_str()))
+    Ok(Observed::new(id.clone(), ResourceKind::Vpc, vpc_id)
+        .with(VpcSpec::CIDR_BLOCK, spec.cidr.as_str()))
 }
 
 async fn set_dns(
@@ -91,7 +97,7 @@ async fn set_dns(
     fields: &[&str],
 ) -> Result<(), ProviderError> {
     // One attribute per call, support before hostnames (hostnames need support).
-    if fields.contains(&"enable_dns_support") {
+    if VpcSpec::ENABLE_DNS_SUPPORT.is_in(fields) {
         ec2.modify_vpc_attribute()
             .vpc_id(vpc_id)
             .enable_dns_support(
@@ -103,7 +109,7 @@ async fn set_dns(
             .await
             .map_err(|e| sdk(&format!("set DNS support on VPC {vpc_id}"), e))?;
     }
-    if fields.contains(&"enable_dns_hostnames") {
+    if VpcSpec::ENABLE_DNS_HOSTNAMES.is_in(fields) {
         ec2.modify_vpc_attribute()
             .vpc_id(vpc_id)
             .enable_dns_hostnames(
@@ -152,4 +158,37 @@ pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, Pro
         Some(state) => Readiness::Pending(state.to_string()),
         None => return Err(missing("state of VPC", &live.cloud_id)),
     })
+}
+
+impl Driver for VpcSpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.ec2;
+        create(c, ctx, id, spec).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.ec2;
+        update(c, spec, live, fields).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let c = &aws.ec2;
+        delete(c, live).await
+    }
+
+    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+        let c = &aws.ec2;
+        poll(c, live).await
+    }
 }

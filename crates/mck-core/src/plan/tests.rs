@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::*;
@@ -225,10 +225,57 @@ fn prod_data_tier_plan_renders_protection_and_outputs_known_after_apply() {
         }
     }
     insta::assert_snapshot!(data);
+    // The master password is RDS's: the plan says so and holds no password value.
+    let password_lines: Vec<&str> = text.lines().filter(|l| l.contains("password")).collect();
+    assert_eq!(password_lines.len(), 1, "{password_lines:?}");
     assert!(
-        !text.to_lowercase().contains("password ="),
-        "no password field is ever planned"
+        password_lines[0].contains("manage_master_user_password")
+            && password_lines[0].ends_with("= true"),
+        "{password_lines:?}"
     );
+}
+
+#[test]
+fn sensitive_values_are_never_rendered() {
+    let desired = desired(ONE_ZONE);
+    let secret = Value::Str("hunter2".into());
+    let change = |old: Option<Value>, new: Option<Value>| FieldChange {
+        field: "password",
+        old,
+        new,
+        forces_replacement: false,
+        sensitive: true,
+    };
+    let live = Observed::new("vpc".into(), K::Vpc, "vpc-1");
+    let plan = Plan {
+        desired,
+        steps: vec![
+            Step {
+                id: "vpc".into(),
+                kind: K::Vpc,
+                action: Action::Update,
+                changes: vec![change(Some(secret.clone()), Some(secret.clone()))],
+                reason: None,
+                desired: None,
+                live: Some(live),
+            },
+            Step {
+                id: "igw".into(),
+                kind: K::InternetGateway,
+                action: Action::Create,
+                changes: vec![change(None, Some(secret))],
+                reason: None,
+                desired: None,
+                live: None,
+            },
+        ],
+        observed: HashMap::new(),
+    };
+    let text = plan.render_text();
+    let json = plan.to_json().to_string();
+    assert!(text.contains("(sensitive value)"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(!json.contains("hunter2"), "{json}");
 }
 
 #[test]

@@ -1,0 +1,145 @@
+use super::route_table::describe;
+use crate::AwsProvider;
+use crate::driver::Driver;
+use crate::error::sdk;
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::Route;
+use mck_core::model::{LogicalId, ResourceKind, RouteSpec, RouteTarget, Value};
+use mck_core::provider::{Context, Observed, ProviderError, Readiness};
+
+pub(super) fn observe_route(table_id: &LogicalId, rtb: &str, route: &Route) -> Option<Observed> {
+    // The VPC's local route is AWS's, not ours; IPv6 and prefix-list routes are not managed yet.
+    let destination = route.destination_cidr_block()?;
+    if route.gateway_id() == Some("local") {
+        return None;
+    }
+    let id = RouteSpec::logical_id(table_id, destination);
+    let mut o = Observed::new(id, ResourceKind::Route, format!("{rtb}|{destination}"))
+        .with(RouteSpec::ROUTE_TABLE_ID, Value::CloudId(rtb.to_string()))
+        .with(RouteSpec::DESTINATION_CIDR_BLOCK, destination);
+    if let Some(igw) = route.gateway_id() {
+        o = o.with(RouteSpec::GATEWAY_ID, Value::CloudId(igw.to_string()));
+    }
+    if let Some(nat) = route.nat_gateway_id() {
+        o = o.with(RouteSpec::NAT_GATEWAY_ID, Value::CloudId(nat.to_string()));
+    }
+    Some(o)
+}
+
+// --- routes ---------------------------------------------------------------------------------
+pub(super) fn split_route_id(cloud_id: &str) -> Result<(&str, &str), ProviderError> {
+    cloud_id.split_once('|').ok_or_else(|| {
+        ProviderError::invalid(format!("internal error: malformed route id {cloud_id}"))
+    })
+}
+
+pub(super) async fn create_route(
+    ec2: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &RouteSpec,
+) -> Result<Observed, ProviderError> {
+    let rtb = ctx.cloud_id(spec.route_table.id())?;
+    let mut call = ec2
+        .create_route()
+        .route_table_id(rtb)
+        .destination_cidr_block(&spec.destination);
+    call = match &spec.target {
+        RouteTarget::InternetGateway(igw) => call.gateway_id(ctx.cloud_id(igw.id())?),
+        RouteTarget::NatGateway(nat) => call.nat_gateway_id(ctx.cloud_id(nat.id())?),
+    };
+    call.send()
+        .await
+        .map_err(|e| sdk(&format!("create route {id}"), e))?;
+    Ok(Observed::new(
+        id.clone(),
+        ResourceKind::Route,
+        format!("{rtb}|{}", spec.destination),
+    ))
+}
+
+pub(super) async fn update_route(
+    ec2: &Client,
+    ctx: &Context<'_>,
+    spec: &RouteSpec,
+    live: &Observed,
+) -> Result<Observed, ProviderError> {
+    let (rtb, destination) = split_route_id(&live.cloud_id)?;
+    let mut call = ec2
+        .replace_route()
+        .route_table_id(rtb)
+        .destination_cidr_block(destination);
+    call = match &spec.target {
+        RouteTarget::InternetGateway(igw) => call.gateway_id(ctx.cloud_id(igw.id())?),
+        RouteTarget::NatGateway(nat) => call.nat_gateway_id(ctx.cloud_id(nat.id())?),
+    };
+    call.send()
+        .await
+        .map_err(|e| sdk(&format!("replace route {}", live.id), e))?;
+    Ok(live.clone())
+}
+
+pub(super) async fn delete_route(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
+    let (rtb, destination) = split_route_id(&live.cloud_id)?;
+    ec2.delete_route()
+        .route_table_id(rtb)
+        .destination_cidr_block(destination)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("delete route {}", live.id), e))?;
+    Ok(())
+}
+
+pub(super) async fn poll_route(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
+    let (rtb, destination) = split_route_id(&live.cloud_id)?;
+    let Some(table) = describe(ec2, rtb).await? else {
+        return Ok(Readiness::Gone);
+    };
+    Ok(
+        match table
+            .routes()
+            .iter()
+            .find(|r| r.destination_cidr_block() == Some(destination))
+        {
+            None => Readiness::Gone,
+            // The target is gone (deleted out of band, or failed): waiting will not fix it.
+            Some(route) if route.state().map(|s| s.as_str()) == Some("blackhole") => {
+                Readiness::Failed("route is a blackhole: its target no longer exists".into())
+            }
+            Some(_) => Readiness::Ready(live.clone()),
+        },
+    )
+}
+
+impl Driver for RouteSpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.ec2;
+        create_route(c, ctx, id, spec).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.ec2;
+        update_route(c, ctx, spec, live).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let c = &aws.ec2;
+        delete_route(c, live).await
+    }
+
+    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+        let c = &aws.ec2;
+        poll_route(c, live).await
+    }
+}

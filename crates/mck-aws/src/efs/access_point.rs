@@ -1,0 +1,171 @@
+use super::*;
+
+pub(super) fn observe_access_point(id: LogicalId, ap: &AccessPointDescription) -> Observed {
+    let root = ap.root_directory();
+    let creation = root.and_then(|r| r.creation_info());
+    Observed::new(
+        id,
+        ResourceKind::AccessPoint,
+        ap.access_point_id().unwrap_or_default(),
+    )
+    .with(
+        AccessPointSpec::FILE_SYSTEM_ID,
+        Value::CloudId(ap.file_system_id().unwrap_or_default().to_string()),
+    )
+    .with(
+        AccessPointSpec::PATH,
+        root.and_then(|r| r.path()).unwrap_or("/"),
+    )
+    .with(
+        AccessPointSpec::POSIX_UID,
+        ap.posix_user().map_or(Value::Null, |p| Value::Int(p.uid())),
+    )
+    .with(
+        AccessPointSpec::POSIX_GID,
+        ap.posix_user().map_or(Value::Null, |p| Value::Int(p.gid())),
+    )
+    .with(
+        AccessPointSpec::PERMISSIONS,
+        creation.map(|c| c.permissions().to_string()),
+    )
+    .output(
+        AccessPointSpec::OUT_ARN,
+        ap.access_point_arn().unwrap_or_default(),
+    )
+}
+
+pub(super) async fn read_access_points(
+    efs: &Client,
+    stack: &str,
+    fs_id: &str,
+) -> Result<Vec<Observed>, ProviderError> {
+    let out = efs
+        .describe_access_points()
+        .file_system_id(fs_id)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("list access points of {fs_id}"), e))?;
+    Ok(out
+        .access_points()
+        .iter()
+        .filter(|ap| ap.life_cycle_state().is_none_or(|s| !is_gone(s)))
+        .filter_map(|ap| Some(observe_access_point(owned(ap.tags(), stack)?, ap)))
+        .collect())
+}
+
+pub(super) async fn create_access_point(
+    efs: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &AccessPointSpec,
+) -> Result<Observed, ProviderError> {
+    let invalid = |e: aws_sdk_efs::error::BuildError| {
+        ProviderError::invalid(format!("access point {id}: {e}"))
+    };
+    let fs_id = ctx.cloud_id(spec.file_system.id())?;
+    let out = efs
+        .create_access_point()
+        .client_token(
+            format!("{}-{}", ctx.stack, id)
+                .chars()
+                .take(64)
+                .collect::<String>(),
+        )
+        .file_system_id(fs_id)
+        .posix_user(
+            PosixUser::builder()
+                .uid(spec.uid)
+                .gid(spec.gid)
+                .build()
+                .map_err(invalid)?,
+        )
+        .root_directory(
+            RootDirectory::builder()
+                .path(&spec.path)
+                .creation_info(
+                    CreationInfo::builder()
+                        .owner_uid(spec.uid)
+                        .owner_gid(spec.gid)
+                        .permissions(&spec.permissions)
+                        .build()
+                        .map_err(invalid)?,
+                )
+                .build(),
+        )
+        .set_tags(Some(tags(ctx, id)))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("create access point {id}"), e))?;
+    Ok(Observed::new(
+        id.clone(),
+        ResourceKind::AccessPoint,
+        out.access_point_id().unwrap_or_default(),
+    ))
+}
+
+pub(super) async fn delete_access_point(
+    efs: &Client,
+    live: &Observed,
+) -> Result<(), ProviderError> {
+    efs.delete_access_point()
+        .access_point_id(&live.cloud_id)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("delete access point {}", live.id), e))?;
+    Ok(())
+}
+
+pub(super) async fn poll_access_point(
+    efs: &Client,
+    live: &Observed,
+) -> Result<Readiness, ProviderError> {
+    let out = match efs
+        .describe_access_points()
+        .access_point_id(&live.cloud_id)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if e.code() == Some("AccessPointNotFound") => return Ok(Readiness::Gone),
+        Err(e) => return Err(sdk(&format!("describe access point {}", live.cloud_id), e)),
+    };
+    Ok(match out.access_points().first() {
+        None => Readiness::Gone,
+        Some(ap) => match ap.life_cycle_state() {
+            Some(state) => readiness(state, || observe_access_point(live.id.clone(), ap)),
+            None => Readiness::Ready(observe_access_point(live.id.clone(), ap)),
+        },
+    })
+}
+
+impl Driver for AccessPointSpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.efs;
+        create_access_point(c, ctx, id, spec).await
+    }
+
+    async fn update(
+        _aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        _spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        Err(crate::no_mutable_fields(live.kind))
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let c = &aws.efs;
+        delete_access_point(c, live).await
+    }
+
+    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+        let c = &aws.efs;
+        poll_access_point(c, live).await
+    }
+}

@@ -1,0 +1,191 @@
+use super::*;
+
+/// `backup` comes from DescribeBackupPolicy, which only the full read calls.
+pub(super) fn observe_file_system(
+    id: LogicalId,
+    fs: &FileSystemDescription,
+    region: &str,
+    backup: Option<bool>,
+) -> Observed {
+    let fs_id = fs.file_system_id();
+    let mut o = Observed::new(id, ResourceKind::FileSystem, fs_id)
+        .with(FileSystemSpec::CREATION_TOKEN, fs.creation_token())
+        .with(FileSystemSpec::ENCRYPTED, fs.encrypted().unwrap_or(false))
+        .with(
+            FileSystemSpec::PERFORMANCE_MODE,
+            fs.performance_mode().as_str(),
+        )
+        .output(
+            FileSystemSpec::OUT_DNS_NAME,
+            format!("{fs_id}.efs.{region}.amazonaws.com"),
+        );
+    if let Some(backup) = backup {
+        o = o.with(FileSystemSpec::BACKUP, backup);
+    }
+    o
+}
+
+pub(super) async fn backup_enabled(efs: &Client, fs_id: &str) -> Result<bool, ProviderError> {
+    match efs
+        .describe_backup_policy()
+        .file_system_id(fs_id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .backup_policy()
+            .is_some_and(|p| matches!(p.status(), Status::Enabled | Status::Enabling))),
+        Err(e) if e.code() == Some("PolicyNotFound") => Ok(false),
+        Err(e) => Err(sdk(&format!("read backup policy of {fs_id}"), e)),
+    }
+}
+
+pub(super) async fn describe_file_system(
+    efs: &Client,
+    fs_id: &str,
+) -> Result<Option<FileSystemDescription>, ProviderError> {
+    match efs
+        .describe_file_systems()
+        .file_system_id(fs_id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.file_systems().first().cloned()),
+        Err(e) if e.code() == Some("FileSystemNotFound") => Ok(None),
+        Err(e) => Err(sdk(&format!("describe EFS file system {fs_id}"), e)),
+    }
+}
+
+pub(super) async fn create_file_system(
+    efs: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &FileSystemSpec,
+    region: &str,
+) -> Result<Observed, ProviderError> {
+    let result = efs
+        .create_file_system()
+        .creation_token(&spec.creation_token)
+        .encrypted(spec.encrypted)
+        .performance_mode(PerformanceMode::from(spec.performance_mode.as_str()))
+        // Backup is set at creation (PutBackupPolicy is only needed to change it later).
+        .backup(spec.backup)
+        .set_tags(Some(tags(ctx, id)))
+        .send()
+        .await;
+    match result {
+        Ok(out) => {
+            let mut o = Observed::new(id.clone(), ResourceKind::FileSystem, out.file_system_id())
+                .with(FileSystemSpec::CREATION_TOKEN, out.creation_token())
+                .with(FileSystemSpec::ENCRYPTED, out.encrypted().unwrap_or(false))
+                .with(
+                    FileSystemSpec::PERFORMANCE_MODE,
+                    out.performance_mode().as_str(),
+                )
+                .output(
+                    FileSystemSpec::OUT_DNS_NAME,
+                    format!("{}.efs.{region}.amazonaws.com", out.file_system_id()),
+                );
+            o = o.with(FileSystemSpec::BACKUP, spec.backup);
+            Ok(o)
+        }
+        // The creation token makes a retried create answer "already exists": adopt it.
+        Err(e) if e.code() == Some("FileSystemAlreadyExists") => {
+            let out = efs
+                .describe_file_systems()
+                .creation_token(&spec.creation_token)
+                .send()
+                .await
+                .map_err(|e| sdk(&format!("find EFS file system {}", spec.creation_token), e))?;
+            match out.file_systems().first() {
+                Some(fs) if owned(fs.tags(), ctx.stack).as_ref() == Some(id) => {
+                    Ok(observe_file_system(id.clone(), fs, region, None))
+                }
+                _ => Err(ProviderError::invalid(format!(
+                    "an EFS file system with creation token {} exists but is not {id} of stack {}",
+                    spec.creation_token, ctx.stack
+                ))),
+            }
+        }
+        Err(e) => Err(sdk(&format!("create EFS file system {id}"), e)),
+    }
+}
+
+pub(super) async fn update_file_system(
+    efs: &Client,
+    spec: &FileSystemSpec,
+    live: &Observed,
+) -> Result<Observed, ProviderError> {
+    let status = if spec.backup {
+        Status::Enabled
+    } else {
+        Status::Disabled
+    };
+    efs.put_backup_policy()
+        .file_system_id(&live.cloud_id)
+        .backup_policy(
+            BackupPolicy::builder()
+                .status(status)
+                .build()
+                .map_err(|e| ProviderError::invalid(e.to_string()))?,
+        )
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("set backup policy of {}", live.id), e))?;
+    Ok(live.clone())
+}
+
+pub(super) async fn delete_file_system(efs: &Client, live: &Observed) -> Result<(), ProviderError> {
+    efs.delete_file_system()
+        .file_system_id(&live.cloud_id)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("delete EFS file system {}", live.id), e))?;
+    Ok(())
+}
+
+pub(super) async fn poll_file_system(
+    efs: &Client,
+    live: &Observed,
+    region: &str,
+) -> Result<Readiness, ProviderError> {
+    Ok(match describe_file_system(efs, &live.cloud_id).await? {
+        None => Readiness::Gone,
+        Some(fs) => readiness(fs.life_cycle_state(), || {
+            observe_file_system(live.id.clone(), &fs, region, None)
+        }),
+    })
+}
+
+impl Driver for FileSystemSpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.efs;
+        create_file_system(c, ctx, id, spec, &aws.region).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.efs;
+        update_file_system(c, spec, live).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let c = &aws.efs;
+        delete_file_system(c, live).await
+    }
+
+    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+        let c = &aws.efs;
+        poll_file_system(c, live, &aws.region).await
+    }
+}

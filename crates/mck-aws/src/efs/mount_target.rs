@@ -1,0 +1,172 @@
+use super::*;
+
+pub(super) async fn observe_mount_target(
+    efs: &Client,
+    id: LogicalId,
+    mt: &MountTargetDescription,
+) -> Result<Observed, ProviderError> {
+    let mt_id = mt.mount_target_id();
+    let groups = efs
+        .describe_mount_target_security_groups()
+        .mount_target_id(mt_id)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("read security groups of mount target {mt_id}"), e))?;
+    let mut sgs: Vec<Value> = groups
+        .security_groups()
+        .iter()
+        .map(|g| Value::CloudId(g.clone()))
+        .collect();
+    sgs.sort();
+    let mut o = Observed::new(id, ResourceKind::MountTarget, mt_id)
+        .with(
+            MountTargetSpec::FILE_SYSTEM_ID,
+            Value::CloudId(mt.file_system_id().to_string()),
+        )
+        .with(
+            MountTargetSpec::SUBNET_ID,
+            Value::CloudId(mt.subnet_id().to_string()),
+        )
+        .with(MountTargetSpec::SECURITY_GROUPS, Value::List(sgs));
+    if let Some(ip) = mt.ip_address() {
+        o = o.output(MountTargetSpec::OUT_IP_ADDRESS, ip);
+    }
+    Ok(o)
+}
+
+pub(super) async fn read_mount_targets(
+    efs: &Client,
+    fs: &LogicalId,
+    fs_id: &str,
+) -> Result<Vec<Observed>, ProviderError> {
+    let out = efs
+        .describe_mount_targets()
+        .file_system_id(fs_id)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("list mount targets of {fs_id}"), e))?;
+    let mut observed = Vec::new();
+    for mt in out
+        .mount_targets()
+        .iter()
+        .filter(|mt| !is_gone(mt.life_cycle_state()))
+    {
+        let zone = mt.availability_zone_name().unwrap_or_default();
+        observed.push(observe_mount_target(efs, mount_target_id(fs, zone), mt).await?);
+    }
+    Ok(observed)
+}
+
+pub(super) async fn describe_mount_target(
+    efs: &Client,
+    mt_id: &str,
+) -> Result<Option<MountTargetDescription>, ProviderError> {
+    match efs
+        .describe_mount_targets()
+        .mount_target_id(mt_id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.mount_targets().first().cloned()),
+        Err(e) if e.code() == Some("MountTargetNotFound") => Ok(None),
+        Err(e) => Err(sdk(&format!("describe mount target {mt_id}"), e)),
+    }
+}
+
+pub(super) async fn create_mount_target(
+    efs: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &MountTargetSpec,
+) -> Result<Observed, ProviderError> {
+    let groups = ctx.cloud_ids(&spec.security_groups)?;
+    let out = efs
+        .create_mount_target()
+        .file_system_id(ctx.cloud_id(spec.file_system.id())?)
+        .subnet_id(ctx.cloud_id(spec.subnet.id())?)
+        .set_security_groups(Some(groups))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("create mount target {id}"), e))?;
+    Ok(Observed::new(
+        id.clone(),
+        ResourceKind::MountTarget,
+        out.mount_target_id(),
+    ))
+}
+
+pub(super) async fn update_mount_target(
+    efs: &Client,
+    ctx: &Context<'_>,
+    spec: &MountTargetSpec,
+    live: &Observed,
+) -> Result<Observed, ProviderError> {
+    let groups = ctx.cloud_ids(&spec.security_groups)?;
+    efs.modify_mount_target_security_groups()
+        .mount_target_id(&live.cloud_id)
+        .set_security_groups(Some(groups))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("set security groups of {}", live.id), e))?;
+    Ok(live.clone())
+}
+
+pub(super) async fn delete_mount_target(
+    efs: &Client,
+    live: &Observed,
+) -> Result<(), ProviderError> {
+    efs.delete_mount_target()
+        .mount_target_id(&live.cloud_id)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("delete mount target {}", live.id), e))?;
+    Ok(())
+}
+
+pub(super) async fn poll_mount_target(
+    efs: &Client,
+    live: &Observed,
+) -> Result<Readiness, ProviderError> {
+    let Some(mt) = describe_mount_target(efs, &live.cloud_id).await? else {
+        return Ok(Readiness::Gone);
+    };
+    if *mt.life_cycle_state() == LifeCycleState::Available {
+        return Ok(Readiness::Ready(
+            observe_mount_target(efs, live.id.clone(), &mt).await?,
+        ));
+    }
+    Ok(readiness(mt.life_cycle_state(), || live.clone()))
+}
+
+impl Driver for MountTargetSpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.efs;
+        create_mount_target(c, ctx, id, spec).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.efs;
+        update_mount_target(c, ctx, spec, live).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let c = &aws.efs;
+        delete_mount_target(c, live).await
+    }
+
+    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+        let c = &aws.efs;
+        poll_mount_target(c, live).await
+    }
+}

@@ -1,0 +1,190 @@
+use super::*;
+
+pub(super) fn observe_cluster(id: LogicalId, cluster: &CacheCluster) -> Observed {
+    let cluster_id = cluster.cache_cluster_id().unwrap_or_default();
+    let mut o = Observed::new(id, ResourceKind::CacheCluster, cluster_id)
+        .with(CacheClusterSpec::CLUSTER_ID, cluster_id)
+        .with(
+            CacheClusterSpec::ENGINE,
+            cluster.engine().unwrap_or_default(),
+        )
+        .with(
+            CacheClusterSpec::ENGINE_VERSION,
+            cluster.engine_version().unwrap_or_default(),
+        )
+        .with(
+            CacheClusterSpec::NODE_TYPE,
+            cluster.cache_node_type().unwrap_or_default(),
+        )
+        .with(
+            CacheClusterSpec::NUM_CACHE_NODES,
+            i64::from(cluster.num_cache_nodes().unwrap_or(0)),
+        )
+        .with(
+            CacheClusterSpec::SUBNET_GROUP_NAME,
+            Value::CloudRef(
+                ResourceKind::CacheSubnetGroup,
+                cluster
+                    .cache_subnet_group_name()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+        )
+        .with(
+            CacheClusterSpec::SECURITY_GROUP_IDS,
+            ids(cluster
+                .security_groups()
+                .iter()
+                .filter_map(|g| g.security_group_id().map(str::to_string))),
+        );
+    if let Some(endpoint) = cluster.configuration_endpoint() {
+        if let Some(address) = endpoint.address() {
+            o = o.output(CacheClusterSpec::OUT_ENDPOINT, address);
+        }
+        if let Some(port) = endpoint.port() {
+            o = o
+                .with(CacheClusterSpec::PORT, i64::from(port))
+                .output(CacheClusterSpec::OUT_PORT, port.to_string());
+        }
+    }
+    o
+}
+
+pub(super) async fn read_clusters(
+    ec: &Client,
+    stack: &str,
+) -> Result<Vec<Observed>, ProviderError> {
+    let mut out = Vec::new();
+    let mut pages = ec.describe_cache_clusters().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk("list cache clusters", e))?;
+        for cluster in page.cache_clusters() {
+            // Members of replication groups are read through their group.
+            let name = cluster.cache_cluster_id().unwrap_or_default();
+            if cluster.replication_group_id().is_some()
+                || cluster.engine() != Some("memcached")
+                || !name.starts_with(&format!("{stack}-"))
+                || cluster.cache_cluster_status() == Some("deleting")
+            {
+                continue;
+            }
+            let tags = tags_of(ec, cluster.arn().unwrap_or_default()).await?;
+            if let Some(id) = owned(&tags, stack) {
+                out.push(observe_cluster(id, cluster));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn create_cluster(
+    ec: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &CacheClusterSpec,
+) -> Result<Observed, ProviderError> {
+    let groups = ctx.cloud_ids(&spec.security_groups)?;
+    let out = ec
+        .create_cache_cluster()
+        .cache_cluster_id(&spec.id)
+        .engine("memcached")
+        .set_engine_version(spec.engine_version.clone())
+        .cache_node_type(&spec.node_type)
+        .num_cache_nodes(i32::try_from(spec.num_nodes).unwrap_or(1))
+        .cache_subnet_group_name(ctx.cloud_id(spec.subnet_group.id())?)
+        .set_security_group_ids(Some(groups))
+        .port(i32::try_from(spec.port).unwrap_or(11211))
+        .set_tags(Some(tags(ctx, id)))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("create cache cluster {id} ({})", spec.id), e))?;
+    let cluster = out
+        .cache_cluster()
+        .ok_or_else(|| ProviderError::invalid("create cache cluster returned nothing"))?;
+    Ok(observe_cluster(id.clone(), cluster))
+}
+
+pub(super) async fn update_cluster(
+    ec: &Client,
+    ctx: &Context<'_>,
+    spec: &CacheClusterSpec,
+    live: &Observed,
+) -> Result<Observed, ProviderError> {
+    let groups = ctx.cloud_ids(&spec.security_groups)?;
+    ec.modify_cache_cluster()
+        .cache_cluster_id(&live.cloud_id)
+        .cache_node_type(&spec.node_type)
+        .num_cache_nodes(i32::try_from(spec.num_nodes).unwrap_or(1))
+        .set_engine_version(spec.engine_version.clone())
+        .set_security_group_ids(Some(groups))
+        .apply_immediately(true)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("modify cache cluster {}", live.id), e))?;
+    Ok(live.clone())
+}
+
+pub(super) async fn delete_cluster(ec: &Client, live: &Observed) -> Result<(), ProviderError> {
+    ec.delete_cache_cluster()
+        .cache_cluster_id(&live.cloud_id)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("delete cache cluster {}", live.id), e))?;
+    Ok(())
+}
+
+pub(super) async fn poll_cluster(ec: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
+    match ec
+        .describe_cache_clusters()
+        .cache_cluster_id(&live.cloud_id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(match out.cache_clusters().first() {
+            None => Readiness::Gone,
+            Some(c) => match c.cache_cluster_status().unwrap_or_default() {
+                "available" => Readiness::Ready(observe_cluster(live.id.clone(), c)),
+                "create-failed" | "incompatible-network" => Readiness::Failed(format!(
+                    "cache cluster is {}",
+                    c.cache_cluster_status().unwrap_or_default()
+                )),
+                status => Readiness::Pending(status.to_string()),
+            },
+        }),
+        Err(e) if e.code() == Some("CacheClusterNotFound") => Ok(Readiness::Gone),
+        Err(e) => Err(sdk(&format!("describe cache cluster {}", live.cloud_id), e)),
+    }
+}
+
+impl Driver for CacheClusterSpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.elasticache;
+        create_cluster(c, ctx, id, spec).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.elasticache;
+        update_cluster(c, ctx, spec, live).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let c = &aws.elasticache;
+        delete_cluster(c, live).await
+    }
+
+    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+        let c = &aws.elasticache;
+        poll_cluster(c, live).await
+    }
+}

@@ -1,0 +1,149 @@
+use super::*;
+
+pub(super) fn observe_subnet_group(id: LogicalId, group: &CacheSubnetGroup) -> Observed {
+    let name = group.cache_subnet_group_name().unwrap_or_default();
+    Observed::new(id, ResourceKind::CacheSubnetGroup, name)
+        .with(CacheSubnetGroupSpec::NAME, name)
+        .with(
+            CacheSubnetGroupSpec::DESCRIPTION,
+            group.cache_subnet_group_description().unwrap_or_default(),
+        )
+        .with(
+            CacheSubnetGroupSpec::SUBNET_IDS,
+            ids(group
+                .subnets()
+                .iter()
+                .filter_map(|s| s.subnet_identifier().map(str::to_string))),
+        )
+}
+
+pub(super) async fn read_subnet_groups(
+    ec: &Client,
+    stack: &str,
+) -> Result<Vec<Observed>, ProviderError> {
+    let mut out = Vec::new();
+    let mut pages = ec.describe_cache_subnet_groups().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk("list cache subnet groups", e))?;
+        for group in page.cache_subnet_groups() {
+            if !group
+                .cache_subnet_group_name()
+                .unwrap_or_default()
+                .starts_with(&format!("{stack}-"))
+            {
+                continue;
+            }
+            let tags = tags_of(ec, group.arn().unwrap_or_default()).await?;
+            if let Some(id) = owned(&tags, stack) {
+                out.push(observe_subnet_group(id, group));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn create_subnet_group(
+    ec: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &CacheSubnetGroupSpec,
+) -> Result<Observed, ProviderError> {
+    let out = ec
+        .create_cache_subnet_group()
+        .cache_subnet_group_name(&spec.name)
+        .cache_subnet_group_description(&spec.description)
+        .set_subnet_ids(Some(ctx.cloud_ids(&spec.subnets)?))
+        .set_tags(Some(tags(ctx, id)))
+        .send()
+        .await
+        .map_err(|e| {
+            sdk(
+                &format!("create cache subnet group {id} ({})", spec.name),
+                e,
+            )
+        })?;
+    let group = out
+        .cache_subnet_group()
+        .ok_or_else(|| ProviderError::invalid("create cache subnet group returned nothing"))?;
+    Ok(observe_subnet_group(id.clone(), group))
+}
+
+pub(super) async fn update_subnet_group(
+    ec: &Client,
+    ctx: &Context<'_>,
+    spec: &CacheSubnetGroupSpec,
+    live: &Observed,
+) -> Result<Observed, ProviderError> {
+    ec.modify_cache_subnet_group()
+        .cache_subnet_group_name(&live.cloud_id)
+        .cache_subnet_group_description(&spec.description)
+        .set_subnet_ids(Some(ctx.cloud_ids(&spec.subnets)?))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("modify cache subnet group {}", live.id), e))?;
+    Ok(live.clone())
+}
+
+pub(super) async fn delete_subnet_group(ec: &Client, live: &Observed) -> Result<(), ProviderError> {
+    ec.delete_cache_subnet_group()
+        .cache_subnet_group_name(&live.cloud_id)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("delete cache subnet group {}", live.id), e))?;
+    Ok(())
+}
+
+pub(super) async fn poll_subnet_group(
+    ec: &Client,
+    live: &Observed,
+) -> Result<Readiness, ProviderError> {
+    match ec
+        .describe_cache_subnet_groups()
+        .cache_subnet_group_name(&live.cloud_id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(match out.cache_subnet_groups().first() {
+            Some(group) => Readiness::Ready(observe_subnet_group(live.id.clone(), group)),
+            None => Readiness::Gone,
+        }),
+        Err(e) if e.code() == Some("CacheSubnetGroupNotFoundFault") => Ok(Readiness::Gone),
+        Err(e) => Err(sdk(
+            &format!("describe cache subnet group {}", live.cloud_id),
+            e,
+        )),
+    }
+}
+
+impl Driver for CacheSubnetGroupSpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.elasticache;
+        create_subnet_group(c, ctx, id, spec).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.elasticache;
+        update_subnet_group(c, ctx, spec, live).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let c = &aws.elasticache;
+        delete_subnet_group(c, live).await
+    }
+
+    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+        let c = &aws.elasticache;
+        poll_subnet_group(c, live).await
+    }
+}

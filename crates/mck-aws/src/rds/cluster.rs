@@ -1,0 +1,304 @@
+use super::*;
+
+pub(super) fn observe_cluster(id: LogicalId, cluster: &DbCluster) -> Observed {
+    let identifier = cluster.db_cluster_identifier().unwrap_or_default();
+    let final_snapshot = cluster
+        .tag_list()
+        .iter()
+        .any(|t| t.key() == Some(TAG_FINAL_SNAPSHOT) && t.value() == Some("true"));
+    // The default group (`default.aurora-mysql8.0`) is AWS's, not a resource of the stack.
+    let params = cluster
+        .db_cluster_parameter_group()
+        .filter(|g| !g.starts_with("default."))
+        .map_or(Value::Null, |g| {
+            Value::CloudRef(ResourceKind::DbClusterParameterGroup, g.to_string())
+        });
+    let mut o = Observed::new(id, ResourceKind::DbCluster, identifier)
+        .with(DbClusterSpec::CLUSTER_IDENTIFIER, identifier)
+        .with(DbClusterSpec::ENGINE, cluster.engine().unwrap_or_default())
+        .with(
+            DbClusterSpec::ENGINE_VERSION,
+            cluster.engine_version().unwrap_or_default(),
+        )
+        .with(
+            DbClusterSpec::DATABASE_NAME,
+            cluster.database_name().unwrap_or_default(),
+        )
+        .with(
+            DbClusterSpec::MASTER_USERNAME,
+            cluster.master_username().unwrap_or_default(),
+        )
+        .with(
+            DbClusterSpec::MANAGE_MASTER_USER_PASSWORD,
+            cluster.master_user_secret().is_some(),
+        )
+        .with(
+            DbClusterSpec::DB_SUBNET_GROUP_NAME,
+            Value::CloudRef(
+                ResourceKind::DbSubnetGroup,
+                cluster.db_subnet_group().unwrap_or_default().to_string(),
+            ),
+        )
+        .with(
+            DbClusterSpec::VPC_SECURITY_GROUP_IDS,
+            cloud_ids(
+                cluster
+                    .vpc_security_groups()
+                    .iter()
+                    .filter_map(|g| g.vpc_security_group_id().map(str::to_string)),
+            ),
+        )
+        .with(
+            DbClusterSpec::STORAGE_ENCRYPTED,
+            cluster.storage_encrypted().unwrap_or(false),
+        )
+        .with(
+            DbClusterSpec::BACKUP_RETENTION_PERIOD,
+            i64::from(cluster.backup_retention_period().unwrap_or(0)),
+        )
+        .with(
+            DbClusterSpec::DELETION_PROTECTION,
+            cluster.deletion_protection().unwrap_or(false),
+        )
+        .with(DbClusterSpec::FINAL_SNAPSHOT, final_snapshot)
+        .with(DbClusterSpec::DB_CLUSTER_PARAMETER_GROUP_NAME, params);
+    if let Some(endpoint) = cluster.endpoint() {
+        o = o.output(DbClusterSpec::OUT_ENDPOINT, endpoint);
+    }
+    if let Some(reader) = cluster.reader_endpoint() {
+        o = o.output(DbClusterSpec::OUT_READER_ENDPOINT, reader);
+    }
+    if let Some(secret) = cluster.master_user_secret().and_then(|s| s.secret_arn()) {
+        o = o.output(DbClusterSpec::OUT_SECRET_ARN, secret);
+    }
+    if let Some(port) = cluster.port() {
+        o = o.output(DbClusterSpec::OUT_PORT, port.to_string());
+    }
+    o
+}
+
+pub(super) async fn read_clusters(
+    rds: &Client,
+    stack: &str,
+) -> Result<Vec<Observed>, ProviderError> {
+    let mut out = Vec::new();
+    let mut pages = rds.describe_db_clusters().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk("list DB clusters", e))?;
+        out.extend(
+            page.db_clusters()
+                .iter()
+                .filter(|c| c.status() != Some("deleting"))
+                .filter_map(|c| Some(observe_cluster(owned(c.tag_list(), stack)?, c))),
+        );
+    }
+    Ok(out)
+}
+
+pub(super) async fn describe_cluster(
+    rds: &Client,
+    identifier: &str,
+) -> Result<Option<DbCluster>, ProviderError> {
+    match rds
+        .describe_db_clusters()
+        .db_cluster_identifier(identifier)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.db_clusters().first().cloned()),
+        Err(e) if e.code() == Some("DBClusterNotFoundFault") => Ok(None),
+        Err(e) => Err(sdk(&format!("describe DB cluster {identifier}"), e)),
+    }
+}
+
+pub(super) async fn create_cluster(
+    rds: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &DbClusterSpec,
+) -> Result<Observed, ProviderError> {
+    let groups = ctx.cloud_ids(&spec.security_groups)?;
+    let mut tags = tags(ctx, id);
+    tags.push(
+        Tag::builder()
+            .key(TAG_FINAL_SNAPSHOT)
+            .value(spec.final_snapshot.to_string())
+            .build(),
+    );
+    let mut call = rds
+        .create_db_cluster()
+        .db_cluster_identifier(&spec.identifier)
+        .engine(&spec.engine)
+        .set_engine_version(spec.engine_version.clone())
+        .database_name(&spec.database_name)
+        .master_username(&spec.master_username)
+        .manage_master_user_password(true)
+        .db_subnet_group_name(ctx.cloud_id(spec.subnet_group.id())?)
+        .set_vpc_security_group_ids(Some(groups))
+        .storage_encrypted(true)
+        .backup_retention_period(i32::try_from(spec.backup_retention_days).unwrap_or(1))
+        .deletion_protection(spec.deletion_protection)
+        .copy_tags_to_snapshot(true)
+        .set_tags(Some(tags));
+    if let Some(group) = &spec.parameter_group {
+        call = call.db_cluster_parameter_group_name(ctx.cloud_id(group.id())?);
+    }
+    match call.send().await {
+        Ok(out) => {
+            let cluster = out
+                .db_cluster()
+                .ok_or_else(|| ProviderError::invalid("create DB cluster returned nothing"))?;
+            Ok(observe_cluster(id.clone(), cluster))
+        }
+        // A create retried after a crash: adopt the cluster if it is ours.
+        Err(e) if e.code() == Some("DBClusterAlreadyExistsFault") => {
+            match describe_cluster(rds, &spec.identifier).await? {
+                Some(c) if owned(c.tag_list(), ctx.stack).as_ref() == Some(id) => {
+                    Ok(observe_cluster(id.clone(), &c))
+                }
+                _ => Err(ProviderError::invalid(format!(
+                    "a DB cluster named {} exists but is not {id} of stack {}; rename the stack or remove that cluster",
+                    spec.identifier, ctx.stack
+                ))),
+            }
+        }
+        Err(e) => Err(sdk(
+            &format!("create DB cluster {id} ({})", spec.identifier),
+            e,
+        )),
+    }
+}
+
+pub(super) async fn update_cluster(
+    rds: &Client,
+    ctx: &Context<'_>,
+    spec: &DbClusterSpec,
+    live: &Observed,
+    fields: &[&str],
+) -> Result<Observed, ProviderError> {
+    let mut call = rds
+        .modify_db_cluster()
+        .db_cluster_identifier(&live.cloud_id)
+        .apply_immediately(true);
+    let mut modify = false;
+    for field in fields {
+        match *field {
+            "backup_retention_period" => {
+                call = call.backup_retention_period(
+                    i32::try_from(spec.backup_retention_days).unwrap_or(1),
+                );
+            }
+            "deletion_protection" => call = call.deletion_protection(spec.deletion_protection),
+            "manage_master_user_password" => call = call.manage_master_user_password(true),
+            "engine_version" => {
+                call = call
+                    .set_engine_version(spec.engine_version.clone())
+                    .allow_major_version_upgrade(false)
+            }
+            "vpc_security_group_ids" => {
+                let groups = ctx.cloud_ids(&spec.security_groups)?;
+                call = call.set_vpc_security_group_ids(Some(groups));
+            }
+            "db_cluster_parameter_group_name" => {
+                let name = match &spec.parameter_group {
+                    Some(group) => ctx.cloud_id(group.id())?.to_string(),
+                    None => format!("default.{}", "aurora-mysql8.0"),
+                };
+                call = call.db_cluster_parameter_group_name(name);
+            }
+            _ => continue,
+        }
+        modify = true;
+    }
+    if modify {
+        call.send()
+            .await
+            .map_err(|e| sdk(&format!("modify DB cluster {}", live.id), e))?;
+    }
+    if DbClusterSpec::FINAL_SNAPSHOT.is_in(fields) {
+        let cluster = describe_cluster(rds, &live.cloud_id)
+            .await?
+            .ok_or_else(|| crate::missing("DB cluster", &live.cloud_id))?;
+        rds.add_tags_to_resource()
+            .resource_name(cluster.db_cluster_arn().unwrap_or_default())
+            .tags(
+                Tag::builder()
+                    .key(TAG_FINAL_SNAPSHOT)
+                    .value(spec.final_snapshot.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("tag DB cluster {}", live.id), e))?;
+    }
+    Ok(live.clone())
+}
+
+pub(super) async fn delete_cluster(rds: &Client, live: &Observed) -> Result<(), ProviderError> {
+    let final_snapshot =
+        live.fields.get(DbClusterSpec::FINAL_SNAPSHOT.name) == Some(&Value::Bool(true));
+    let mut call = rds
+        .delete_db_cluster()
+        .db_cluster_identifier(&live.cloud_id)
+        .skip_final_snapshot(!final_snapshot);
+    if final_snapshot {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        call = call.final_db_snapshot_identifier(format!("{}-final-{stamp}", live.cloud_id));
+    }
+    call.send()
+        .await
+        .map_err(|e| sdk(&format!("delete DB cluster {}", live.id), e))?;
+    Ok(())
+}
+
+pub(super) async fn poll_cluster(
+    rds: &Client,
+    live: &Observed,
+) -> Result<Readiness, ProviderError> {
+    Ok(match describe_cluster(rds, &live.cloud_id).await? {
+        None => Readiness::Gone,
+        Some(c) => match c.status().unwrap_or_default() {
+            "available" => Readiness::Ready(observe_cluster(live.id.clone(), &c)),
+            "failed" | "inaccessible-encryption-credentials" | "incompatible-parameters" => {
+                Readiness::Failed(format!("DB cluster is {}", c.status().unwrap_or_default()))
+            }
+            status => Readiness::Pending(status.to_string()),
+        },
+    })
+}
+
+impl Driver for DbClusterSpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.rds;
+        create_cluster(c, ctx, id, spec).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.rds;
+        update_cluster(c, ctx, spec, live, fields).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let c = &aws.rds;
+        delete_cluster(c, live).await
+    }
+
+    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+        let c = &aws.rds;
+        poll_cluster(c, live).await
+    }
+}

@@ -1,0 +1,224 @@
+use super::*;
+
+pub(super) async fn user_parameters(rds: &Client, name: &str) -> Result<Value, ProviderError> {
+    let mut values = Vec::new();
+    let mut pages = rds
+        .describe_db_cluster_parameters()
+        .db_cluster_parameter_group_name(name)
+        .source("user")
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk(&format!("read parameters of {name}"), e))?;
+        for p in page.parameters() {
+            if let (Some(k), Some(v)) = (p.parameter_name(), p.parameter_value()) {
+                values.push(Value::Str(format!("{k}={v}")));
+            }
+        }
+    }
+    values.sort();
+    Ok(Value::List(values))
+}
+
+pub(super) async fn read_parameter_groups(
+    rds: &Client,
+    stack: &str,
+) -> Result<Vec<Observed>, ProviderError> {
+    let mut out = Vec::new();
+    let mut pages = rds
+        .describe_db_cluster_parameter_groups()
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk("list DB cluster parameter groups", e))?;
+        for group in page.db_cluster_parameter_groups() {
+            let name = group.db_cluster_parameter_group_name().unwrap_or_default();
+            if !name.starts_with(&format!("{stack}-")) {
+                continue;
+            }
+            let tags = tags_of(
+                rds,
+                group.db_cluster_parameter_group_arn().unwrap_or_default(),
+            )
+            .await?;
+            if let Some(id) = owned(&tags, stack) {
+                out.push(
+                    Observed::new(id, ResourceKind::DbClusterParameterGroup, name)
+                        .with(DbClusterParameterGroupSpec::NAME, name)
+                        .with(
+                            DbClusterParameterGroupSpec::FAMILY,
+                            group.db_parameter_group_family().unwrap_or_default(),
+                        )
+                        .with(
+                            DbClusterParameterGroupSpec::DESCRIPTION,
+                            group.description().unwrap_or_default(),
+                        )
+                        .with(
+                            DbClusterParameterGroupSpec::PARAMETERS,
+                            user_parameters(rds, name).await?,
+                        ),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn set_parameters(
+    rds: &Client,
+    name: &str,
+    spec: &DbClusterParameterGroupSpec,
+) -> Result<(), ProviderError> {
+    let params: Vec<Parameter> = spec
+        .parameters
+        .iter()
+        .map(|(k, v)| {
+            Parameter::builder()
+                .parameter_name(k)
+                .parameter_value(v)
+                .apply_method(ApplyMethod::PendingReboot)
+                .build()
+        })
+        .collect();
+    // At most 20 parameters per call.
+    for chunk in params.chunks(20) {
+        rds.modify_db_cluster_parameter_group()
+            .db_cluster_parameter_group_name(name)
+            .set_parameters(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("set parameters of {name}"), e))?;
+    }
+    Ok(())
+}
+
+pub(super) async fn create_parameter_group(
+    rds: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &DbClusterParameterGroupSpec,
+) -> Result<Observed, ProviderError> {
+    rds.create_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name(&spec.name)
+        .db_parameter_group_family(&spec.family)
+        .description(&spec.description)
+        .set_tags(Some(tags(ctx, id)))
+        .send()
+        .await
+        .map_err(|e| {
+            sdk(
+                &format!("create DB cluster parameter group {id} ({})", spec.name),
+                e,
+            )
+        })?;
+    set_parameters(rds, &spec.name, spec).await?;
+    Ok(Observed::new(
+        id.clone(),
+        ResourceKind::DbClusterParameterGroup,
+        &spec.name,
+    ))
+}
+
+pub(super) async fn update_parameter_group(
+    rds: &Client,
+    spec: &DbClusterParameterGroupSpec,
+    live: &Observed,
+) -> Result<Observed, ProviderError> {
+    // Parameters no longer listed go back to their defaults.
+    let current = match live
+        .fields
+        .get(DbClusterParameterGroupSpec::PARAMETERS.name)
+    {
+        Some(Value::List(items)) => items.clone(),
+        _ => Vec::new(),
+    };
+    let removed: Vec<Parameter> = current
+        .iter()
+        .filter_map(|v| match v {
+            Value::Str(kv) => kv.split_once('=').map(|(k, _)| k.to_string()),
+            _ => None,
+        })
+        .filter(|k| !spec.parameters.contains_key(k))
+        .map(|k| {
+            Parameter::builder()
+                .parameter_name(k)
+                .apply_method(ApplyMethod::PendingReboot)
+                .build()
+        })
+        .collect();
+    if !removed.is_empty() {
+        rds.reset_db_cluster_parameter_group()
+            .db_cluster_parameter_group_name(&live.cloud_id)
+            .set_parameters(Some(removed))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("reset parameters of {}", live.id), e))?;
+    }
+    set_parameters(rds, &live.cloud_id, spec).await?;
+    Ok(live.clone())
+}
+
+pub(super) async fn delete_parameter_group(
+    rds: &Client,
+    live: &Observed,
+) -> Result<(), ProviderError> {
+    rds.delete_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name(&live.cloud_id)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("delete DB cluster parameter group {}", live.id), e))?;
+    Ok(())
+}
+
+pub(super) async fn poll_parameter_group(
+    rds: &Client,
+    live: &Observed,
+) -> Result<Readiness, ProviderError> {
+    match rds
+        .describe_db_cluster_parameter_groups()
+        .db_cluster_parameter_group_name(&live.cloud_id)
+        .send()
+        .await
+    {
+        Ok(out) if out.db_cluster_parameter_groups().is_empty() => Ok(Readiness::Gone),
+        Ok(_) => Ok(Readiness::Ready(live.clone())),
+        Err(e) if e.code() == Some("DBParameterGroupNotFound") => Ok(Readiness::Gone),
+        Err(e) => Err(sdk(
+            &format!("describe DB cluster parameter group {}", live.cloud_id),
+            e,
+        )),
+    }
+}
+
+impl Driver for DbClusterParameterGroupSpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.rds;
+        create_parameter_group(c, ctx, id, spec).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.rds;
+        update_parameter_group(c, spec, live).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let c = &aws.rds;
+        delete_parameter_group(c, live).await
+    }
+
+    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+        let c = &aws.rds;
+        poll_parameter_group(c, live).await
+    }
+}

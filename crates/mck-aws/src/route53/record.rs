@@ -1,0 +1,287 @@
+use super::*;
+
+/// The record label relative to the zone: `db` for `db.dev.magecloudkit.internal.`.
+pub(super) fn label<'a>(record_name: &'a str, zone_name: &str) -> Option<&'a str> {
+    let record = record_name.trim_end_matches('.');
+    let zone = zone_name.trim_end_matches('.');
+    record.strip_suffix(zone).and_then(|l| l.strip_suffix('.'))
+}
+
+pub(super) async fn read_records(
+    r53: &Client,
+    zone: &HostedZone,
+) -> Result<Vec<Observed>, ProviderError> {
+    let zone_id = bare_zone_id(zone.id());
+    let mut out = Vec::new();
+    let mut next: Option<(String, RrType)> = None;
+    loop {
+        let mut call = r53.list_resource_record_sets().hosted_zone_id(zone_id);
+        if let Some((name, rtype)) = &next {
+            call = call
+                .start_record_name(name)
+                .start_record_type(rtype.clone());
+        }
+        let page = call
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("list records of {zone_id}"), e))?;
+        for record in page.resource_record_sets() {
+            // SOA and NS at the apex are the zone's own.
+            let Some(label) = label(record.name(), zone.name()) else {
+                continue;
+            };
+            out.push(observe_record(zone_id, label, record));
+        }
+        if !page.is_truncated() {
+            break;
+        }
+        next = page
+            .next_record_name()
+            .zip(page.next_record_type().cloned())
+            .map(|(n, t)| (n.to_string(), t));
+    }
+    Ok(out)
+}
+
+pub(super) fn observe_record(zone_id: &str, label: &str, record: &ResourceRecordSet) -> Observed {
+    let name = record.name().trim_end_matches('.');
+    let rtype = record.r#type().as_str();
+    let values: Vec<Value> = record
+        .resource_records()
+        .iter()
+        .map(|r| Value::Str(r.value().trim_end_matches('.').to_string()))
+        .collect();
+    Observed::new(
+        RecordSetSpec::logical_id(label),
+        ResourceKind::RecordSet,
+        format!("{zone_id}|{name}|{rtype}"),
+    )
+    .with(RecordSetSpec::ZONE_ID, Value::CloudId(zone_id.to_string()))
+    .with(RecordSetSpec::NAME, name)
+    .with(RecordSetSpec::TYPE, rtype)
+    .with(RecordSetSpec::TTL, record.ttl().unwrap_or(0))
+    .with(RecordSetSpec::RECORDS, Value::List(values))
+    .output(RecordSetSpec::OUT_FQDN, name)
+}
+
+// --- records --------------------------------------------------------------------------------
+pub(super) fn record_set(
+    name: &str,
+    rtype: &str,
+    ttl: i64,
+    values: &[String],
+) -> Result<ResourceRecordSet, ProviderError> {
+    let records = values
+        .iter()
+        .map(|v| ResourceRecord::builder().value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ProviderError::invalid(e.to_string()))?;
+    ResourceRecordSet::builder()
+        .name(name)
+        .r#type(RrType::from(rtype))
+        .ttl(ttl)
+        .set_resource_records(Some(records))
+        .build()
+        .map_err(|e| ProviderError::invalid(e.to_string()))
+}
+
+pub(super) async fn change(
+    r53: &Client,
+    zone_id: &str,
+    action: ChangeAction,
+    set: ResourceRecordSet,
+    what: &str,
+) -> Result<String, ProviderError> {
+    let change = Change::builder()
+        .action(action)
+        .resource_record_set(set)
+        .build()
+        .map_err(|e| ProviderError::invalid(e.to_string()))?;
+    let batch = ChangeBatch::builder()
+        .changes(change)
+        .build()
+        .map_err(|e| ProviderError::invalid(e.to_string()))?;
+    let out = r53
+        .change_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .change_batch(batch)
+        .send()
+        .await
+        .map_err(|e| sdk(what, e))?;
+    Ok(out
+        .change_info()
+        .map(|c| c.id().to_string())
+        .unwrap_or_default())
+}
+
+pub(super) fn desired_values(
+    ctx: &Context<'_>,
+    spec: &RecordSetSpec,
+) -> Result<Vec<String>, ProviderError> {
+    match ctx.resolve(&spec.value)? {
+        Value::Str(v) => Ok(vec![v]),
+        other => Err(ProviderError::invalid(format!(
+            "record {} has no usable value ({other})",
+            spec.name
+        ))),
+    }
+}
+
+/// UPSERT: creating and updating are the same call, and a retry after a crash is harmless.
+pub(super) async fn upsert(
+    r53: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &RecordSetSpec,
+) -> Result<Observed, ProviderError> {
+    let zone_id = ctx.cloud_id(spec.zone.id())?.to_string();
+    let values = desired_values(ctx, spec)?;
+    let set = record_set(&spec.name, &spec.record_type, spec.ttl, &values)?;
+    let change_id = change(
+        r53,
+        &zone_id,
+        ChangeAction::Upsert,
+        set,
+        &format!("write record {id} ({})", spec.name),
+    )
+    .await?;
+    Ok(Observed::new(
+        id.clone(),
+        ResourceKind::RecordSet,
+        format!("{zone_id}|{}|{}", spec.name, spec.record_type),
+    )
+    .with(RecordSetSpec::TTL, spec.ttl)
+    .with(
+        RecordSetSpec::RECORDS,
+        Value::List(values.into_iter().map(Value::Str).collect()),
+    )
+    .output(RecordSetSpec::OUT_FQDN, spec.name.as_str())
+    .output(CHANGE, change_id))
+}
+
+pub(super) async fn create_record(
+    r53: &Client,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &RecordSetSpec,
+) -> Result<Observed, ProviderError> {
+    upsert(r53, ctx, id, spec).await
+}
+
+pub(super) async fn update_record(
+    r53: &Client,
+    ctx: &Context<'_>,
+    spec: &RecordSetSpec,
+    live: &Observed,
+) -> Result<Observed, ProviderError> {
+    upsert(r53, ctx, &live.id, spec).await
+}
+
+pub(super) fn split_record_id(cloud_id: &str) -> Result<(&str, &str, &str), ProviderError> {
+    let mut parts = cloud_id.splitn(3, '|');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(zone), Some(name), Some(rtype)) => Ok((zone, name, rtype)),
+        _ => Err(ProviderError::invalid(format!(
+            "internal error: malformed record id {cloud_id}"
+        ))),
+    }
+}
+
+pub(super) async fn delete_record(r53: &Client, live: &Observed) -> Result<(), ProviderError> {
+    let (zone_id, name, rtype) = split_record_id(&live.cloud_id)?;
+    // DELETE must repeat the record exactly as it is.
+    let ttl = match live.fields.get(RecordSetSpec::TTL.name) {
+        Some(Value::Int(ttl)) => *ttl,
+        _ => 60,
+    };
+    let values: Vec<String> = match live.fields.get(RecordSetSpec::RECORDS.name) {
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(|v| match v {
+                Value::Str(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let set = record_set(name, rtype, ttl, &values)?;
+    change(
+        r53,
+        zone_id,
+        ChangeAction::Delete,
+        set,
+        &format!("delete record {}", live.id),
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn poll_record(r53: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
+    if let Some(change_id) = live.outputs.get(CHANGE).filter(|c| !c.is_empty()) {
+        let out = r53
+            .get_change()
+            .id(change_id.trim_start_matches("/change/"))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("read change {change_id}"), e))?;
+        let status = out.change_info().map(|c| c.status().clone());
+        return Ok(match status {
+            Some(ChangeStatus::Insync) => Readiness::Ready(live.clone()),
+            Some(other) => Readiness::Pending(other.as_str().to_string()),
+            None => Readiness::Pending("unknown".into()),
+        });
+    }
+    // Deletes: gone when the name no longer lists.
+    let (zone_id, name, rtype) = split_record_id(&live.cloud_id)?;
+    let out = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .start_record_name(name)
+        .start_record_type(RrType::from(rtype))
+        .max_items(1)
+        .send()
+        .await;
+    match out {
+        Ok(out) => Ok(match out.resource_record_sets().first() {
+            Some(r) if r.name().trim_end_matches('.') == name && r.r#type().as_str() == rtype => {
+                Readiness::Ready(live.clone())
+            }
+            _ => Readiness::Gone,
+        }),
+        Err(e) if e.code() == Some("NoSuchHostedZone") => Ok(Readiness::Gone),
+        Err(e) => Err(sdk(&format!("read record {}", live.id), e)),
+    }
+}
+
+impl Driver for RecordSetSpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.route53;
+        create_record(c, ctx, id, spec).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        let c = &aws.route53;
+        update_record(c, ctx, spec, live).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let c = &aws.route53;
+        delete_record(c, live).await
+    }
+
+    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+        let c = &aws.route53;
+        poll_record(c, live).await
+    }
+}

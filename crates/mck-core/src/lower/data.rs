@@ -1,0 +1,206 @@
+//! The data tier: Aurora MySQL, the Redis (or memcached) caches, EFS with mount targets and
+//! access points.
+
+use super::zone_suffix;
+use crate::model::*;
+use crate::stack::{CacheEngine, Stack};
+
+/// A record to publish: label, value, and the resources to wait for.
+pub(super) type Record = (String, Value, Vec<(ResourceKind, LogicalId)>);
+
+/// Aurora, the caches and EFS; returns the records that service discovery publishes for them.
+pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) -> Vec<Record> {
+    let cfg = &stack.config;
+    let zones: Vec<&str> = cfg.network.zones.iter().map(|z| zone_suffix(z)).collect();
+    let data_subnets = || {
+        zones
+            .iter()
+            .map(|z| Ref::new(format!("subnet.data.{z}")))
+            .collect::<Vec<_>>()
+    };
+    let mut add = |id: String, spec: ResourceSpec| {
+        out.push(Resource {
+            id: LogicalId::new(id),
+            spec,
+        })
+    };
+    // Records to publish: (label, value, resources to wait for).
+    let mut records: Vec<Record> = Vec::new();
+
+    if let Some(db) = &cfg.database {
+        add(
+            "db.subnets".into(),
+            ResourceSpec::DbSubnetGroup(DbSubnetGroupSpec {
+                name: format!("{}-db", stack.name),
+                description: format!("mck {}: Aurora on the data subnets", stack.name),
+                subnets: data_subnets(),
+            }),
+        );
+        if !db.parameters.is_empty() {
+            add(
+                "db.params".into(),
+                ResourceSpec::DbClusterParameterGroup(DbClusterParameterGroupSpec {
+                    name: format!("{}-db", stack.name),
+                    family: db.parameter_family.clone(),
+                    description: format!("mck {}: Aurora cluster parameters", stack.name),
+                    parameters: db.parameters.clone(),
+                }),
+            );
+        }
+        let cluster: Ref<kind::DbCluster> = Ref::new("db.cluster");
+        add(
+            "db.cluster".into(),
+            ResourceSpec::DbCluster(DbClusterSpec {
+                identifier: format!("{}-db", stack.name),
+                engine: "aurora-mysql".into(),
+                engine_version: db.engine_version.clone(),
+                database_name: db.database_name.clone(),
+                master_username: db.master_username.clone(),
+                subnet_group: Ref::new("db.subnets"),
+                parameter_group: (!db.parameters.is_empty()).then(|| Ref::new("db.params")),
+                security_groups: vec![Ref::new("sg.db")],
+                storage_encrypted: true,
+                backup_retention_days: db.backup_retention_days,
+                deletion_protection: db.deletion_protection,
+                final_snapshot: db.final_snapshot,
+            }),
+        );
+        let mut instances = Vec::new();
+        for n in 1..=db.instances {
+            let zone_idx = usize::try_from(n - 1).unwrap_or(0) % cfg.network.zones.len().max(1);
+            let id = format!("db.instance.{n}");
+            instances.push((ResourceKind::DbInstance, LogicalId::new(id.clone())));
+            add(
+                id,
+                ResourceSpec::DbInstance(DbInstanceSpec {
+                    identifier: format!("{}-db-{n}", stack.name),
+                    cluster: cluster.clone(),
+                    instance_class: db.instance_class.clone(),
+                    engine: "aurora-mysql".into(),
+                    availability_zone: cfg.network.zones[zone_idx].clone(),
+                    promotion_tier: n - 1,
+                }),
+            );
+        }
+        records.push((
+            "db".into(),
+            cluster.output(DbClusterSpec::OUT_ENDPOINT),
+            instances.clone(),
+        ));
+        records.push((
+            "db-ro".into(),
+            cluster.output(DbClusterSpec::OUT_READER_ENDPOINT),
+            instances,
+        ));
+    }
+
+    if !cfg.caches.is_empty() {
+        add(
+            "cache.subnets".into(),
+            ResourceSpec::CacheSubnetGroup(CacheSubnetGroupSpec {
+                name: format!("{}-cache", stack.name),
+                description: format!("mck {}: ElastiCache on the data subnets", stack.name),
+                subnets: data_subnets(),
+            }),
+        );
+    }
+    for (name, cache) in &cfg.caches {
+        match cache.engine {
+            CacheEngine::Redis => {
+                let id = format!("redis.{name}");
+                let failover = cache.replicas >= 1;
+                add(
+                    id.clone(),
+                    ResourceSpec::ReplicationGroup(ReplicationGroupSpec {
+                        id: format!("{}-{name}", stack.name),
+                        description: format!("mck {}: Redis {name}", stack.name),
+                        engine_version: cache
+                            .engine_version
+                            .clone()
+                            .unwrap_or_else(|| "7.1".into()),
+                        node_type: cache.node_type.clone(),
+                        num_cache_clusters: 1 + cache.replicas,
+                        automatic_failover: failover,
+                        multi_az: failover,
+                        at_rest_encryption: true,
+                        transit_encryption: true,
+                        subnet_group: Ref::new("cache.subnets"),
+                        security_groups: vec![Ref::new("sg.redis")],
+                        port: 6379,
+                    }),
+                );
+                let target: Ref<kind::ReplicationGroup> = Ref::new(id);
+                records.push((
+                    format!("redis-{name}"),
+                    target.output(ReplicationGroupSpec::OUT_PRIMARY_ENDPOINT),
+                    Vec::new(),
+                ));
+            }
+            CacheEngine::Memcached => {
+                let id = format!("memcached.{name}");
+                add(
+                    id.clone(),
+                    ResourceSpec::CacheCluster(CacheClusterSpec {
+                        id: format!("{}-{name}", stack.name),
+                        engine_version: cache.engine_version.clone(),
+                        node_type: cache.node_type.clone(),
+                        num_nodes: cache.nodes,
+                        subnet_group: Ref::new("cache.subnets"),
+                        security_groups: vec![Ref::new("sg.redis")],
+                        port: 11211,
+                    }),
+                );
+                let target: Ref<kind::CacheCluster> = Ref::new(id);
+                records.push((
+                    format!("memcached-{name}"),
+                    target.output(CacheClusterSpec::OUT_ENDPOINT),
+                    Vec::new(),
+                ));
+            }
+        }
+    }
+
+    if let Some(fs) = &cfg.filesystem {
+        add(
+            "efs".into(),
+            ResourceSpec::FileSystem(FileSystemSpec {
+                creation_token: format!("{}-efs", stack.name),
+                encrypted: true,
+                performance_mode: fs.performance_mode.clone(),
+                backup: fs.backup,
+            }),
+        );
+        let mut mounts = Vec::new();
+        for z in &zones {
+            let id = format!("efs.mount.{z}");
+            mounts.push((ResourceKind::MountTarget, LogicalId::new(id.clone())));
+            add(
+                id,
+                ResourceSpec::MountTarget(MountTargetSpec {
+                    file_system: Ref::new("efs"),
+                    subnet: Ref::new(format!("subnet.private.{z}")),
+                    security_groups: vec![Ref::new("sg.efs")],
+                }),
+            );
+        }
+        for ap in &fs.access_points {
+            add(
+                format!("efs.ap.{ap}"),
+                ResourceSpec::AccessPoint(AccessPointSpec {
+                    file_system: Ref::new("efs"),
+                    path: format!("/{ap}"),
+                    uid: fs.uid,
+                    gid: fs.gid,
+                    permissions: "0755".into(),
+                }),
+            );
+        }
+        let efs: Ref<kind::FileSystem> = Ref::new("efs");
+        records.push((
+            "efs".into(),
+            efs.output(FileSystemSpec::OUT_DNS_NAME),
+            mounts,
+        ));
+    }
+    records
+}

@@ -1,0 +1,509 @@
+//! EC2 kinds of the network tier: VPC, subnets, gateways, routing, security groups, the bastion.
+
+use super::Ref;
+use super::{
+    Field, FieldDef, Kind, LogicalId, ReplacePolicy, ResourceKind, Value, kind, minutes, refs,
+};
+use std::time::Duration;
+
+/// The VPC with DNS support and hostnames.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VpcSpec {
+    pub cidr: String,
+    pub enable_dns_support: bool,
+    pub enable_dns_hostnames: bool,
+}
+
+impl VpcSpec {
+    pub const CIDR_BLOCK: FieldDef = FieldDef::immutable("cidr_block");
+    pub const ENABLE_DNS_SUPPORT: FieldDef = FieldDef::mutable("enable_dns_support");
+    pub const ENABLE_DNS_HOSTNAMES: FieldDef = FieldDef::mutable("enable_dns_hostnames");
+    pub const OUT_CIDR_BLOCK: &str = "cidr_block";
+}
+
+impl Kind for VpcSpec {
+    const REFERENCES: &'static [ResourceKind] = &[];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[Self::OUT_CIDR_BLOCK];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::CIDR_BLOCK.of(self.cidr.as_str()),
+            Self::ENABLE_DNS_SUPPORT.of(self.enable_dns_support),
+            Self::ENABLE_DNS_HOSTNAMES.of(self.enable_dns_hostnames),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubnetSpec {
+    pub vpc: Ref<kind::Vpc>,
+    pub cidr: String,
+    pub zone: String,
+    pub map_public_ip_on_launch: bool,
+}
+
+impl SubnetSpec {
+    pub const VPC_ID: FieldDef = FieldDef::immutable("vpc_id");
+    pub const CIDR_BLOCK: FieldDef = FieldDef::immutable("cidr_block");
+    pub const AVAILABILITY_ZONE: FieldDef = FieldDef::immutable("availability_zone");
+    pub const MAP_PUBLIC_IP_ON_LAUNCH: FieldDef = FieldDef::mutable("map_public_ip_on_launch");
+    pub const OUT_CIDR_BLOCK: &str = "cidr_block";
+    pub const OUT_AVAILABILITY_ZONE: &str = "availability_zone";
+}
+
+impl Kind for SubnetSpec {
+    const REFERENCES: &'static [ResourceKind] = &[ResourceKind::Vpc];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[Self::OUT_AVAILABILITY_ZONE, Self::OUT_CIDR_BLOCK];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::VPC_ID.of(self.vpc.value()),
+            Self::CIDR_BLOCK.of(self.cidr.as_str()),
+            Self::AVAILABILITY_ZONE.of(self.zone.as_str()),
+            Self::MAP_PUBLIC_IP_ON_LAUNCH.of(self.map_public_ip_on_launch),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+/// An internet gateway attached to the VPC (the attachment is part of the resource).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InternetGatewaySpec {
+    pub vpc: Ref<kind::Vpc>,
+}
+
+impl InternetGatewaySpec {
+    pub const VPC_ID: FieldDef = FieldDef::mutable("vpc_id");
+}
+
+impl Kind for InternetGatewaySpec {
+    const REFERENCES: &'static [ResourceKind] = &[ResourceKind::Vpc];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![Self::VPC_ID.of(self.vpc.value())]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElasticIpSpec {
+    /// The instance the address is associated with; `None` for NAT gateway addresses.
+    pub instance: Option<Ref<kind::Instance>>,
+    /// Only for ordering: an address in a VPC needs the internet gateway attached first.
+    pub internet_gateway: Ref<kind::InternetGateway>,
+}
+
+impl ElasticIpSpec {
+    pub const INSTANCE_ID: FieldDef = FieldDef::mutable("instance_id");
+    pub const OUT_PUBLIC_IP: &str = "public_ip";
+}
+
+impl Kind for ElasticIpSpec {
+    const REFERENCES: &'static [ResourceKind] =
+        &[ResourceKind::Instance, ResourceKind::InternetGateway];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[Self::OUT_PUBLIC_IP];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![Self::INSTANCE_ID.of(self.instance.as_ref().map_or(Value::Null, Ref::value))]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        vec![self.internet_gateway.dependency()]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NatGatewaySpec {
+    pub subnet: Ref<kind::Subnet>,
+    pub eip: Ref<kind::ElasticIp>,
+}
+
+impl NatGatewaySpec {
+    pub const SUBNET_ID: FieldDef = FieldDef::immutable("subnet_id");
+    pub const ALLOCATION_ID: FieldDef = FieldDef::immutable("allocation_id");
+    pub const OUT_PUBLIC_IP: &str = "public_ip";
+}
+
+impl Kind for NatGatewaySpec {
+    const REFERENCES: &'static [ResourceKind] = &[ResourceKind::Subnet, ResourceKind::ElasticIp];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[Self::OUT_PUBLIC_IP];
+    const TIMEOUT: Duration = minutes(15);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::SUBNET_ID.of(self.subnet.value()),
+            Self::ALLOCATION_ID.of(self.eip.value()),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteTableSpec {
+    pub vpc: Ref<kind::Vpc>,
+}
+
+impl RouteTableSpec {
+    pub const VPC_ID: FieldDef = FieldDef::immutable("vpc_id");
+}
+
+impl Kind for RouteTableSpec {
+    const REFERENCES: &'static [ResourceKind] = &[ResourceKind::Vpc];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![Self::VPC_ID.of(self.vpc.value())]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteTarget {
+    InternetGateway(Ref<kind::InternetGateway>),
+    NatGateway(Ref<kind::NatGateway>),
+}
+
+/// A route in a route table. Not taggable: owned by being in a table of the stack; its logical
+/// id is derived from table and destination ([`RouteSpec::logical_id`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub route_table: Ref<kind::RouteTable>,
+    pub destination: String,
+    pub target: RouteTarget,
+}
+
+impl RouteSpec {
+    pub const ROUTE_TABLE_ID: FieldDef = FieldDef::immutable("route_table_id");
+    pub const DESTINATION_CIDR_BLOCK: FieldDef = FieldDef::immutable("destination_cidr_block");
+    pub const GATEWAY_ID: FieldDef = FieldDef::mutable("gateway_id");
+    pub const NAT_GATEWAY_ID: FieldDef = FieldDef::mutable("nat_gateway_id");
+
+    pub fn logical_id(route_table: &LogicalId, destination: &str) -> LogicalId {
+        LogicalId::new(format!("{route_table}:{destination}"))
+    }
+}
+
+impl Kind for RouteSpec {
+    const REFERENCES: &'static [ResourceKind] = &[
+        ResourceKind::RouteTable,
+        ResourceKind::InternetGateway,
+        ResourceKind::NatGateway,
+    ];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = false;
+    const OUTPUTS: &'static [&'static str] = &[];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::ROUTE_TABLE_ID.of(self.route_table.value()),
+            Self::DESTINATION_CIDR_BLOCK.of(self.destination.as_str()),
+            match &self.target {
+                RouteTarget::InternetGateway(igw) => Self::GATEWAY_ID.of(igw.value()),
+                RouteTarget::NatGateway(nat) => Self::NAT_GATEWAY_ID.of(nat.value()),
+            },
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+/// The association of a subnet with a route table. A subnet has exactly one, so the identity is
+/// the subnet and the table is a mutable field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteTableAssociationSpec {
+    pub route_table: Ref<kind::RouteTable>,
+    pub subnet: Ref<kind::Subnet>,
+}
+
+impl RouteTableAssociationSpec {
+    pub const SUBNET_ID: FieldDef = FieldDef::immutable("subnet_id");
+    pub const ROUTE_TABLE_ID: FieldDef = FieldDef::mutable("route_table_id");
+
+    pub fn logical_id(subnet: &LogicalId) -> LogicalId {
+        LogicalId::new(format!("rta.{subnet}"))
+    }
+}
+
+impl Kind for RouteTableAssociationSpec {
+    const REFERENCES: &'static [ResourceKind] = &[ResourceKind::RouteTable, ResourceKind::Subnet];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = false;
+    const OUTPUTS: &'static [&'static str] = &[];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::SUBNET_ID.of(self.subnet.value()),
+            Self::ROUTE_TABLE_ID.of(self.route_table.value()),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecurityGroupSpec {
+    pub vpc: Ref<kind::Vpc>,
+    /// The AWS group name, `<stack>-<name>`.
+    pub group_name: String,
+    pub description: String,
+}
+
+impl SecurityGroupSpec {
+    pub const VPC_ID: FieldDef = FieldDef::immutable("vpc_id");
+    pub const NAME: FieldDef = FieldDef::immutable("name");
+    pub const DESCRIPTION: FieldDef = FieldDef::immutable("description");
+}
+
+impl Kind for SecurityGroupSpec {
+    const REFERENCES: &'static [ResourceKind] = &[ResourceKind::Vpc];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::VPC_ID.of(self.vpc.value()),
+            Self::NAME.of(self.group_name.as_str()),
+            Self::DESCRIPTION.of(self.description.as_str()),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RulePeer {
+    Cidr(String),
+    Group(Ref<kind::SecurityGroup>),
+}
+
+/// One security group rule. Rules are identified by their content, so every field is immutable
+/// and the logical id is derived from them ([`SecurityGroupRuleSpec::logical_id`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecurityGroupRuleSpec {
+    pub group: Ref<kind::SecurityGroup>,
+    pub direction: Direction,
+    /// `tcp`, `udp`, `icmp` or `-1` (all).
+    pub protocol: String,
+    pub from_port: i32,
+    pub to_port: i32,
+    pub peer: RulePeer,
+    pub description: String,
+}
+
+impl SecurityGroupRuleSpec {
+    pub const SECURITY_GROUP_ID: FieldDef = FieldDef::immutable("security_group_id");
+    pub const TYPE: FieldDef = FieldDef::immutable("type");
+    pub const PROTOCOL: FieldDef = FieldDef::immutable("protocol");
+    pub const FROM_PORT: FieldDef = FieldDef::immutable("from_port");
+    pub const TO_PORT: FieldDef = FieldDef::immutable("to_port");
+    pub const CIDR_BLOCK: FieldDef = FieldDef::immutable("cidr_block");
+    pub const SOURCE_SECURITY_GROUP_ID: FieldDef = FieldDef::immutable("source_security_group_id");
+
+    /// `sg.app/ingress/tcp/80-80/sg.alb`; the peer is a logical id or a CIDR or a foreign group id.
+    pub fn logical_id(
+        group: &LogicalId,
+        direction: Direction,
+        protocol: &str,
+        from_port: i32,
+        to_port: i32,
+        peer: &str,
+    ) -> LogicalId {
+        let ports = if protocol == "-1" {
+            "all".to_string()
+        } else {
+            format!("{from_port}-{to_port}")
+        };
+        let protocol = if protocol == "-1" { "all" } else { protocol };
+        LogicalId::new(format!(
+            "{group}/{}/{protocol}/{ports}/{peer}",
+            direction.as_str()
+        ))
+    }
+
+    pub fn own_logical_id(&self) -> LogicalId {
+        let peer = match &self.peer {
+            RulePeer::Cidr(cidr) => cidr.clone(),
+            RulePeer::Group(group) => group.id().to_string(),
+        };
+        SecurityGroupRuleSpec::logical_id(
+            self.group.id(),
+            self.direction,
+            &self.protocol,
+            self.from_port,
+            self.to_port,
+            &peer,
+        )
+    }
+}
+
+impl Kind for SecurityGroupRuleSpec {
+    const REFERENCES: &'static [ResourceKind] = &[ResourceKind::SecurityGroup];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = false;
+    const OUTPUTS: &'static [&'static str] = &[];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::SECURITY_GROUP_ID.of(self.group.value()),
+            Self::TYPE.of(self.direction.as_str()),
+            Self::PROTOCOL.of(self.protocol.as_str()),
+            Self::FROM_PORT.of(i64::from(self.from_port)),
+            Self::TO_PORT.of(i64::from(self.to_port)),
+            match &self.peer {
+                RulePeer::Cidr(cidr) => Self::CIDR_BLOCK.of(cidr.as_str()),
+                RulePeer::Group(group) => Self::SOURCE_SECURITY_GROUP_ID.of(group.value()),
+            },
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+/// How an instance's image is chosen. A lookup is resolved at creation only: a newer image
+/// published later does not replace a running instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AmiSelector {
+    Id(String),
+    Lookup { name_pattern: String, owner: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceSpec {
+    pub subnet: Ref<kind::Subnet>,
+    pub security_groups: Vec<Ref<kind::SecurityGroup>>,
+    pub instance_type: String,
+    pub ami: AmiSelector,
+    pub key_name: Option<String>,
+    pub root_volume_gb: i64,
+    pub root_volume_encrypted: bool,
+    pub imdsv2_required: bool,
+}
+
+impl InstanceSpec {
+    pub const SUBNET_ID: FieldDef = FieldDef::immutable("subnet_id");
+    pub const INSTANCE_TYPE: FieldDef = FieldDef::immutable("instance_type");
+    pub const VPC_SECURITY_GROUP_IDS: FieldDef = FieldDef::mutable("vpc_security_group_ids");
+    pub const KEY_NAME: FieldDef = FieldDef::immutable("key_name");
+    pub const ROOT_VOLUME_SIZE: FieldDef = FieldDef::immutable("root_volume_size");
+    pub const ROOT_VOLUME_ENCRYPTED: FieldDef = FieldDef::immutable("root_volume_encrypted");
+    pub const METADATA_HTTP_TOKENS: FieldDef = FieldDef::mutable("metadata_http_tokens");
+    /// An image id given in the stack: a change replaces the instance.
+    pub const AMI: FieldDef = FieldDef::immutable("ami");
+    /// An image looked up at creation (`name pattern (owner)`): never compared, so a newer
+    /// image published later does not replace a running instance.
+    pub const AMI_LOOKUP: FieldDef = FieldDef::create_only("ami");
+    pub const OUT_AMI: &str = "ami";
+    pub const OUT_PRIVATE_IP: &str = "private_ip";
+    pub const OUT_PUBLIC_IP: &str = "public_ip";
+}
+
+impl Kind for InstanceSpec {
+    const REFERENCES: &'static [ResourceKind] =
+        &[ResourceKind::Subnet, ResourceKind::SecurityGroup];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] =
+        &[Self::OUT_AMI, Self::OUT_PRIVATE_IP, Self::OUT_PUBLIC_IP];
+    const TIMEOUT: Duration = minutes(15);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::SUBNET_ID.of(self.subnet.value()),
+            Self::INSTANCE_TYPE.of(self.instance_type.as_str()),
+            Self::VPC_SECURITY_GROUP_IDS.of(refs(&self.security_groups)),
+            Self::KEY_NAME.of(self.key_name.as_deref()),
+            Self::ROOT_VOLUME_SIZE.of(self.root_volume_gb),
+            Self::ROOT_VOLUME_ENCRYPTED.of(self.root_volume_encrypted),
+            Self::METADATA_HTTP_TOKENS.of(if self.imdsv2_required {
+                "required"
+            } else {
+                "optional"
+            }),
+            match &self.ami {
+                AmiSelector::Id(ami) => Self::AMI.of(ami.as_str()),
+                AmiSelector::Lookup {
+                    name_pattern,
+                    owner,
+                } => Self::AMI_LOOKUP.of(format!("{name_pattern} (owner {owner})")),
+            },
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}

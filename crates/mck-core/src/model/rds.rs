@@ -1,0 +1,229 @@
+//! RDS kinds of the data tier: Aurora MySQL with its subnet group and parameter group.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{
+    Field, FieldDef, Kind, LogicalId, Ref, ReplacePolicy, ResourceKind, Value, kind, minutes, refs,
+};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbSubnetGroupSpec {
+    /// `<stack>-db`.
+    pub name: String,
+    pub description: String,
+    pub subnets: Vec<Ref<kind::Subnet>>,
+}
+
+impl DbSubnetGroupSpec {
+    pub const NAME: FieldDef = FieldDef::immutable("name");
+    pub const DESCRIPTION: FieldDef = FieldDef::mutable("description");
+    pub const SUBNET_IDS: FieldDef = FieldDef::mutable("subnet_ids");
+}
+
+impl Kind for DbSubnetGroupSpec {
+    const REFERENCES: &'static [ResourceKind] = &[ResourceKind::Subnet];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::NAME.of(self.name.as_str()),
+            Self::DESCRIPTION.of(self.description.as_str()),
+            Self::SUBNET_IDS.of(refs(&self.subnets)),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+/// Only lowered when the stack sets parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbClusterParameterGroupSpec {
+    pub name: String,
+    /// e.g. `aurora-mysql8.0`.
+    pub family: String,
+    pub description: String,
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl DbClusterParameterGroupSpec {
+    pub const NAME: FieldDef = FieldDef::immutable("name");
+    pub const FAMILY: FieldDef = FieldDef::immutable("family");
+    pub const DESCRIPTION: FieldDef = FieldDef::immutable("description");
+    /// `name=value` strings, sorted: the parameters the user set (AWS lists hundreds more).
+    pub const PARAMETERS: FieldDef = FieldDef::mutable("parameters");
+
+    /// The value of [`Self::PARAMETERS`] for these parameters.
+    pub fn parameters_value(parameters: &BTreeMap<String, String>) -> Value {
+        Value::List(
+            parameters
+                .iter()
+                .map(|(k, v)| Value::Str(format!("{k}={v}")))
+                .collect(),
+        )
+    }
+}
+
+impl Kind for DbClusterParameterGroupSpec {
+    const REFERENCES: &'static [ResourceKind] = &[];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::NAME.of(self.name.as_str()),
+            Self::FAMILY.of(self.family.as_str()),
+            Self::DESCRIPTION.of(self.description.as_str()),
+            Self::PARAMETERS.of(Self::parameters_value(&self.parameters)),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbClusterSpec {
+    /// `<stack>-db`.
+    pub identifier: String,
+    pub engine: String,
+    pub engine_version: Option<String>,
+    pub database_name: String,
+    pub master_username: String,
+    pub subnet_group: Ref<kind::DbSubnetGroup>,
+    pub parameter_group: Option<Ref<kind::DbClusterParameterGroup>>,
+    pub security_groups: Vec<Ref<kind::SecurityGroup>>,
+    pub storage_encrypted: bool,
+    pub backup_retention_days: i64,
+    pub deletion_protection: bool,
+    /// Take a final snapshot when the cluster is deleted (kept in a tag, read at delete time).
+    pub final_snapshot: bool,
+}
+
+impl DbClusterSpec {
+    pub const CLUSTER_IDENTIFIER: FieldDef = FieldDef::immutable("cluster_identifier");
+    pub const ENGINE: FieldDef = FieldDef::immutable("engine");
+    pub const DATABASE_NAME: FieldDef = FieldDef::immutable("database_name");
+    pub const MASTER_USERNAME: FieldDef = FieldDef::immutable("master_username");
+    /// Always true: RDS keeps the password in Secrets Manager and mck never sees it.
+    pub const MANAGE_MASTER_USER_PASSWORD: FieldDef =
+        FieldDef::mutable("manage_master_user_password");
+    pub const DB_SUBNET_GROUP_NAME: FieldDef = FieldDef::immutable("db_subnet_group_name");
+    pub const VPC_SECURITY_GROUP_IDS: FieldDef = FieldDef::mutable("vpc_security_group_ids");
+    pub const STORAGE_ENCRYPTED: FieldDef = FieldDef::immutable("storage_encrypted");
+    pub const BACKUP_RETENTION_PERIOD: FieldDef = FieldDef::mutable("backup_retention_period");
+    /// Read by the plan's refusals: a protected cluster is never deleted or replaced.
+    pub const DELETION_PROTECTION: FieldDef = FieldDef::mutable("deletion_protection");
+    pub const FINAL_SNAPSHOT: FieldDef = FieldDef::mutable("final_snapshot");
+    pub const DB_CLUSTER_PARAMETER_GROUP_NAME: FieldDef =
+        FieldDef::mutable("db_cluster_parameter_group_name");
+    pub const ENGINE_VERSION: FieldDef = FieldDef::mutable("engine_version");
+    pub const OUT_ENDPOINT: &str = "endpoint";
+    pub const OUT_READER_ENDPOINT: &str = "reader_endpoint";
+    pub const OUT_SECRET_ARN: &str = "secret_arn";
+    pub const OUT_PORT: &str = "port";
+}
+
+impl Kind for DbClusterSpec {
+    const REFERENCES: &'static [ResourceKind] = &[
+        ResourceKind::DbSubnetGroup,
+        ResourceKind::DbClusterParameterGroup,
+        ResourceKind::SecurityGroup,
+    ];
+    const HOLDS_DATA: bool = true;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[
+        Self::OUT_ENDPOINT,
+        Self::OUT_READER_ENDPOINT,
+        Self::OUT_SECRET_ARN,
+        Self::OUT_PORT,
+    ];
+    // Aurora: a cluster ~4 min, slower under load or with snapshots.
+    const TIMEOUT: Duration = minutes(60);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        let mut fields = vec![
+            Self::CLUSTER_IDENTIFIER.of(self.identifier.as_str()),
+            Self::ENGINE.of(self.engine.as_str()),
+            Self::DATABASE_NAME.of(self.database_name.as_str()),
+            Self::MASTER_USERNAME.of(self.master_username.as_str()),
+            Self::MANAGE_MASTER_USER_PASSWORD.of(true),
+            Self::DB_SUBNET_GROUP_NAME.of(self.subnet_group.value()),
+            Self::VPC_SECURITY_GROUP_IDS.of(refs(&self.security_groups)),
+            Self::STORAGE_ENCRYPTED.of(self.storage_encrypted),
+            Self::BACKUP_RETENTION_PERIOD.of(self.backup_retention_days),
+            Self::DELETION_PROTECTION.of(self.deletion_protection),
+            Self::FINAL_SNAPSHOT.of(self.final_snapshot),
+            Self::DB_CLUSTER_PARAMETER_GROUP_NAME.of(self
+                .parameter_group
+                .as_ref()
+                .map_or(Value::Null, Ref::value)),
+        ];
+        if let Some(version) = &self.engine_version {
+            fields.push(Self::ENGINE_VERSION.of(version.as_str()));
+        }
+        fields
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbInstanceSpec {
+    /// `<stack>-db-<n>`.
+    pub identifier: String,
+    pub cluster: Ref<kind::DbCluster>,
+    pub instance_class: String,
+    pub engine: String,
+    pub availability_zone: String,
+    pub promotion_tier: i64,
+}
+
+impl DbInstanceSpec {
+    pub const IDENTIFIER: FieldDef = FieldDef::immutable("identifier");
+    pub const CLUSTER_IDENTIFIER: FieldDef = FieldDef::immutable("cluster_identifier");
+    pub const INSTANCE_CLASS: FieldDef = FieldDef::mutable("instance_class");
+    pub const ENGINE: FieldDef = FieldDef::immutable("engine");
+    pub const AVAILABILITY_ZONE: FieldDef = FieldDef::immutable("availability_zone");
+    pub const PROMOTION_TIER: FieldDef = FieldDef::mutable("promotion_tier");
+    pub const OUT_ENDPOINT: &str = "endpoint";
+}
+
+impl Kind for DbInstanceSpec {
+    const REFERENCES: &'static [ResourceKind] = &[ResourceKind::DbCluster];
+    // The data lives in the cluster's volume: an instance can be replaced without loss.
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[Self::OUT_ENDPOINT];
+    // Aurora: an instance ~10 min, slower under load.
+    const TIMEOUT: Duration = minutes(60);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::IDENTIFIER.of(self.identifier.as_str()),
+            Self::CLUSTER_IDENTIFIER.of(self.cluster.value()),
+            Self::INSTANCE_CLASS.of(self.instance_class.as_str()),
+            Self::ENGINE.of(self.engine.as_str()),
+            Self::AVAILABILITY_ZONE.of(self.availability_zone.as_str()),
+            Self::PROMOTION_TIER.of(self.promotion_tier),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
