@@ -16,6 +16,8 @@ mod elasticache;
 pub mod error;
 mod rds;
 mod route53;
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -187,3 +187,40 @@ impl Driver for ElasticIpSpec {
         poll(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_the_associated_instance() {
+        let address = Address::builder()
+            .allocation_id("eipalloc-1")
+            .instance_id("i-1")
+            .public_ip("203.0.113.7")
+            .build();
+        let spec = ElasticIpSpec {
+            instance: Some(Ref::new("bastion")),
+            internet_gateway: Ref::new("igw"),
+        };
+        let observed = observe("eip.bastion".into(), &address);
+        assert_reads(&observed, spec, &[("bastion", "i-1")]);
+        assert_eq!(observed.outputs["public_ip"], "203.0.113.7");
+    }
+
+    #[test]
+    fn an_empty_instance_id_is_no_instance() {
+        let address = Address::builder()
+            .allocation_id("eipalloc-2")
+            .instance_id("")
+            .build();
+        let spec = ElasticIpSpec {
+            instance: None,
+            internet_gateway: Ref::new("igw"),
+        };
+        assert_reads(&observe("eip.nat.a".into(), &address), spec, &[]);
+    }
+}

@@ -351,3 +351,59 @@ impl Driver for InstanceSpec {
         poll(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::types::{
+        GroupIdentifier, HttpTokensState, InstanceMetadataOptionsResponse, InstanceType,
+    };
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    fn bastion(ami: AmiSelector) -> InstanceSpec {
+        InstanceSpec {
+            subnet: Ref::new("subnet.public.a"),
+            security_groups: vec![Ref::new("sg.bastion")],
+            instance_type: "t3.micro".into(),
+            ami,
+            key_name: Some("ops".into()),
+            root_volume_gb: 8,
+            root_volume_encrypted: true,
+            imdsv2_required: true,
+        }
+    }
+
+    #[test]
+    fn reads_instance_and_root_volume() {
+        let instance = Instance::builder()
+            .instance_id("i-1")
+            .subnet_id("subnet-1")
+            .instance_type(InstanceType::T3Micro)
+            .security_groups(GroupIdentifier::builder().group_id("sg-b").build())
+            .key_name("ops")
+            .image_id("ami-1")
+            .metadata_options(
+                InstanceMetadataOptionsResponse::builder()
+                    .http_tokens(HttpTokensState::Required)
+                    .build(),
+            )
+            .private_ip_address("10.0.0.5")
+            .public_ip_address("203.0.113.9")
+            .build();
+        let root = Some(RootVolume {
+            size_gb: 8,
+            encrypted: true,
+        });
+        let observed = observe("bastion".into(), &instance, root);
+        let ids = [("subnet.public.a", "subnet-1"), ("sg.bastion", "sg-b")];
+        assert_reads(&observed, bastion(AmiSelector::Id("ami-1".into())), &ids);
+        // A looked-up image is create-only: the live image id is read but never compared.
+        let lookup = AmiSelector::Lookup {
+            name_pattern: "ubuntu/*".into(),
+            owner: "099720109477".into(),
+        };
+        assert_reads(&observed, bastion(lookup), &ids);
+    }
+}

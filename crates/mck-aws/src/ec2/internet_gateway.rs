@@ -203,3 +203,35 @@ impl Driver for InternetGatewaySpec {
         poll(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::types::{AttachmentStatus, InternetGatewayAttachment};
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_the_attached_vpc_and_ignores_a_detached_one() {
+        let igw = InternetGateway::builder()
+            .internet_gateway_id("igw-1")
+            .attachments(
+                InternetGatewayAttachment::builder()
+                    .vpc_id("vpc-old")
+                    .state(AttachmentStatus::Detached)
+                    .build(),
+            )
+            .attachments(
+                InternetGatewayAttachment::builder()
+                    .vpc_id("vpc-1")
+                    .state(AttachmentStatus::from("available"))
+                    .build(),
+            )
+            .build();
+        let spec = InternetGatewaySpec {
+            vpc: Ref::new("vpc"),
+        };
+        assert_reads(&observe("igw".into(), &igw), spec, &[("vpc", "vpc-1")]);
+    }
+}

@@ -153,3 +153,35 @@ impl Driver for NatGatewaySpec {
         poll(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::types::NatGatewayAddress;
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_subnet_and_allocation() {
+        let nat = NatGateway::builder()
+            .nat_gateway_id("nat-1")
+            .subnet_id("subnet-1")
+            .nat_gateway_addresses(
+                NatGatewayAddress::builder()
+                    .allocation_id("eipalloc-1")
+                    .public_ip("203.0.113.8")
+                    .build(),
+            )
+            .build();
+        let spec = NatGatewaySpec {
+            subnet: Ref::new("subnet.public.a"),
+            eip: Ref::new("eip.nat.a"),
+        };
+        assert_reads(
+            &observe("nat.a".into(), &nat),
+            spec,
+            &[("subnet.public.a", "subnet-1"), ("eip.nat.a", "eipalloc-1")],
+        );
+    }
+}

@@ -26,7 +26,6 @@ pub(super) fn observe_route(table_id: &LogicalId, rtb: &str, route: &Route) -> O
     Some(o)
 }
 
-// --- routes ---------------------------------------------------------------------------------
 pub(super) fn split_route_id(cloud_id: &str) -> Result<(&str, &str), ProviderError> {
     cloud_id.split_once('|').ok_or_else(|| {
         ProviderError::invalid(format!("internal error: malformed route id {cloud_id}"))

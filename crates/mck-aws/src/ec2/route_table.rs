@@ -154,3 +154,82 @@ impl Driver for RouteTableSpec {
         poll(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::types::{
+        Route, RouteTableAssociation, RouteTableAssociationState, RouteTableAssociationStateCode,
+    };
+    use mck_core::model::{Ref, RouteSpec, RouteTableAssociationSpec, RouteTarget};
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_the_table_its_routes_and_associations_but_not_what_aws_owns() {
+        let table = RouteTable::builder()
+            .route_table_id("rtb-1")
+            .vpc_id("vpc-1")
+            .routes(
+                Route::builder()
+                    .destination_cidr_block("10.0.0.0/16")
+                    .gateway_id("local")
+                    .build(),
+            )
+            .routes(
+                Route::builder()
+                    .destination_cidr_block("0.0.0.0/0")
+                    .nat_gateway_id("nat-1")
+                    .build(),
+            )
+            .associations(RouteTableAssociation::builder().main(true).build())
+            .associations(
+                RouteTableAssociation::builder()
+                    .route_table_association_id("rtbassoc-1")
+                    .route_table_id("rtb-1")
+                    .subnet_id("subnet-1")
+                    .association_state(
+                        RouteTableAssociationState::builder()
+                            .state(RouteTableAssociationStateCode::Associated)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let subnets = |cloud_id: &str| (cloud_id == "subnet-1").then(|| "subnet.private.a".into());
+        let observed = observe_table("rt.private.a".into(), &table, &subnets);
+        assert_eq!(observed.len(), 3, "{observed:?}");
+        let ids = [
+            ("vpc", "vpc-1"),
+            ("rt.private.a", "rtb-1"),
+            ("nat.a", "nat-1"),
+            ("subnet.private.a", "subnet-1"),
+        ];
+        assert_reads(
+            &observed[0],
+            RouteTableSpec {
+                vpc: Ref::new("vpc"),
+            },
+            &ids,
+        );
+        assert_eq!(observed[1].id.as_str(), "rt.private.a:0.0.0.0/0");
+        assert_reads(
+            &observed[1],
+            RouteSpec {
+                route_table: Ref::new("rt.private.a"),
+                destination: "0.0.0.0/0".into(),
+                target: RouteTarget::NatGateway(Ref::new("nat.a")),
+            },
+            &ids,
+        );
+        assert_eq!(observed[2].id.as_str(), "rta.subnet.private.a");
+        assert_reads(
+            &observed[2],
+            RouteTableAssociationSpec {
+                route_table: Ref::new("rt.private.a"),
+                subnet: Ref::new("subnet.private.a"),
+            },
+            &ids,
+        );
+    }
+}

@@ -62,7 +62,6 @@ pub(super) fn name_associations(all: &mut [Observed]) {
     }
 }
 
-// --- associations ---------------------------------------------------------------------------
 pub(super) async fn create_association(
     ec2: &Client,
     ctx: &Context<'_>,

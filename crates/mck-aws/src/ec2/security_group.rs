@@ -47,12 +47,18 @@ pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, Pro
                 .filter_map(|g| Some((owned_id(g.tags(), stack)?, g.clone()))),
         );
     }
+    Ok(observe_groups(&groups))
+}
+
+/// The stack's groups and their rules; a rule naming another group of the stack is named after
+/// that group's logical id.
+fn observe_groups(groups: &[(LogicalId, SecurityGroup)]) -> Vec<Observed> {
     let logical: HashMap<&str, &LogicalId> = groups
         .iter()
         .map(|(id, g)| (g.group_id().unwrap_or_default(), id))
         .collect();
     let mut out = Vec::new();
-    for (id, group) in &groups {
+    for (id, group) in groups {
         out.push(observe_group(id.clone(), group));
         for rule in rules_of(group) {
             let peer = match &rule.peer {
@@ -72,7 +78,7 @@ pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, Pro
             out.push(rule.observe(rule_id));
         }
     }
-    Ok(out)
+    out
 }
 
 pub(super) async fn create(
@@ -169,5 +175,105 @@ impl Driver for SecurityGroupSpec {
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
         let c = &aws.ec2;
         poll(c, live).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
+    use mck_core::model::{Direction, Ref, RulePeer};
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_groups_and_their_rules_named_by_content() {
+        let alb = SecurityGroup::builder()
+            .group_id("sg-alb")
+            .group_name("t-alb")
+            .description("mck t: load balancer")
+            .vpc_id("vpc-1")
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(443)
+                    .to_port(443)
+                    .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                    .build(),
+            )
+            .build();
+        let app = SecurityGroup::builder()
+            .group_id("sg-app")
+            .group_name("t-app")
+            .description("mck t: app")
+            .vpc_id("vpc-1")
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(80)
+                    .to_port(80)
+                    .user_id_group_pairs(UserIdGroupPair::builder().group_id("sg-alb").build())
+                    .build(),
+            )
+            .ip_permissions_egress(
+                IpPermission::builder()
+                    .ip_protocol("-1")
+                    .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                    .build(),
+            )
+            .build();
+        let observed = observe_groups(&[("sg.alb".into(), alb), ("sg.app".into(), app)]);
+        let by_id = |id: &str| {
+            observed
+                .iter()
+                .find(|o| o.id.as_str() == id)
+                .unwrap_or_else(|| panic!("{id} not read; read: {observed:?}"))
+        };
+        let ids = [("vpc", "vpc-1"), ("sg.alb", "sg-alb"), ("sg.app", "sg-app")];
+        assert_reads(
+            by_id("sg.app"),
+            SecurityGroupSpec {
+                vpc: Ref::new("vpc"),
+                group_name: "t-app".into(),
+                description: "mck t: app".into(),
+            },
+            &ids,
+        );
+        let rule = |group: &str, direction, protocol: &str, port, peer| SecurityGroupRuleSpec {
+            group: Ref::new(group),
+            direction,
+            protocol: protocol.into(),
+            from_port: port,
+            to_port: port,
+            peer,
+            description: String::new(),
+        };
+        for spec in [
+            rule(
+                "sg.alb",
+                Direction::Ingress,
+                "tcp",
+                443,
+                RulePeer::Cidr("0.0.0.0/0".into()),
+            ),
+            rule(
+                "sg.app",
+                Direction::Ingress,
+                "tcp",
+                80,
+                RulePeer::Group(Ref::new("sg.alb")),
+            ),
+            rule(
+                "sg.app",
+                Direction::Egress,
+                "-1",
+                0,
+                RulePeer::Cidr("0.0.0.0/0".into()),
+            ),
+        ] {
+            // The rule's logical id derives from its content, as lowering names it.
+            assert_reads(by_id(spec.own_logical_id().as_str()), spec, &ids);
+        }
+        assert_eq!(observed.len(), 5);
     }
 }

@@ -165,3 +165,32 @@ impl Driver for SubnetSpec {
         poll(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::assert_reads;
+    use mck_core::model::Ref;
+
+    #[test]
+    fn reads_every_field() {
+        let subnet = Subnet::builder()
+            .subnet_id("subnet-1")
+            .vpc_id("vpc-1")
+            .cidr_block("10.0.1.0/24")
+            .availability_zone("us-east-1a")
+            .map_public_ip_on_launch(true)
+            .build();
+        let spec = SubnetSpec {
+            vpc: Ref::new("vpc"),
+            cidr: "10.0.1.0/24".into(),
+            zone: "us-east-1a".into(),
+            map_public_ip_on_launch: true,
+        };
+        assert_reads(
+            &observe("subnet.public.a".into(), &subnet),
+            spec,
+            &[("vpc", "vpc-1")],
+        );
+    }
+}

@@ -52,14 +52,19 @@ async fn observe(ec2: &Client, id: LogicalId, vpc: &Vpc) -> Result<Observed, Pro
         attr(VpcAttributeName::EnableDnsSupport),
         attr(VpcAttributeName::EnableDnsHostnames)
     )?;
-    Ok(Observed::new(id, ResourceKind::Vpc, vpc_id)
+    Ok(observe_with(id, vpc, support, hostnames))
+}
+
+/// A VPC and its DNS attributes (read separately) as the model's fields.
+fn observe_with(id: LogicalId, vpc: &Vpc, dns_support: bool, dns_hostnames: bool) -> Observed {
+    Observed::new(id, ResourceKind::Vpc, vpc.vpc_id().unwrap_or_default())
         .with(VpcSpec::CIDR_BLOCK, vpc.cidr_block().unwrap_or_default())
-        .with(VpcSpec::ENABLE_DNS_SUPPORT, support)
-        .with(VpcSpec::ENABLE_DNS_HOSTNAMES, hostnames)
+        .with(VpcSpec::ENABLE_DNS_SUPPORT, dns_support)
+        .with(VpcSpec::ENABLE_DNS_HOSTNAMES, dns_hostnames)
         .output(
             VpcSpec::OUT_CIDR_BLOCK,
             vpc.cidr_block().unwrap_or_default(),
-        ))
+        )
 }
 
 pub(super) async fn create(
@@ -190,5 +195,27 @@ impl Driver for VpcSpec {
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
         let c = &aws.ec2;
         poll(c, live).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_cidr_and_dns_attributes() {
+        let vpc = Vpc::builder()
+            .vpc_id("vpc-1")
+            .cidr_block("10.0.0.0/16")
+            .build();
+        let observed = observe_with("vpc".into(), &vpc, true, false);
+        let spec = VpcSpec {
+            cidr: "10.0.0.0/16".into(),
+            enable_dns_support: true,
+            enable_dns_hostnames: false,
+        };
+        assert_reads(&observed, spec, &[]);
+        assert_eq!(observed.cloud_id, "vpc-1");
     }
 }

@@ -12,13 +12,14 @@ pub(super) async fn observe_mount_target(
         .send()
         .await
         .map_err(|e| sdk(&format!("read security groups of mount target {mt_id}"), e))?;
-    let mut sgs: Vec<Value> = groups
-        .security_groups()
-        .iter()
-        .map(|g| Value::CloudId(g.clone()))
-        .collect();
+    Ok(observe(id, mt, groups.security_groups()))
+}
+
+/// A mount target and its security groups (a separate call) as the model's fields.
+pub(super) fn observe(id: LogicalId, mt: &MountTargetDescription, groups: &[String]) -> Observed {
+    let mut sgs: Vec<Value> = groups.iter().map(|g| Value::CloudId(g.clone())).collect();
     sgs.sort();
-    let mut o = Observed::new(id, ResourceKind::MountTarget, mt_id)
+    let mut o = Observed::new(id, ResourceKind::MountTarget, mt.mount_target_id())
         .with(
             MountTargetSpec::FILE_SYSTEM_ID,
             Value::CloudId(mt.file_system_id().to_string()),
@@ -31,7 +32,7 @@ pub(super) async fn observe_mount_target(
     if let Some(ip) = mt.ip_address() {
         o = o.output(MountTargetSpec::OUT_IP_ADDRESS, ip);
     }
-    Ok(o)
+    o
 }
 
 pub(super) async fn read_mount_targets(

@@ -10,7 +10,9 @@ mod subnet_group;
 
 use aws_sdk_rds::Client;
 use aws_sdk_rds::error::ProvideErrorMetadata;
-use aws_sdk_rds::types::{ApplyMethod, DbCluster, DbInstance, DbSubnetGroup, Parameter, Tag};
+use aws_sdk_rds::types::{
+    ApplyMethod, DbCluster, DbClusterParameterGroup, DbInstance, DbSubnetGroup, Parameter, Tag,
+};
 use mck_core::model::{
     DbClusterParameterGroupSpec, DbClusterSpec, DbInstanceSpec, DbSubnetGroupSpec, LogicalId,
     ResourceKind, Value,

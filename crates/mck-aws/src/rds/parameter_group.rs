@@ -20,6 +20,26 @@ pub(super) async fn user_parameters(rds: &Client, name: &str) -> Result<Value, P
     Ok(Value::List(values))
 }
 
+/// A parameter group and the parameters the user set (a separate, paginated call).
+pub(super) fn observe_parameter_group(
+    id: LogicalId,
+    group: &DbClusterParameterGroup,
+    parameters: Value,
+) -> Observed {
+    let name = group.db_cluster_parameter_group_name().unwrap_or_default();
+    Observed::new(id, ResourceKind::DbClusterParameterGroup, name)
+        .with(DbClusterParameterGroupSpec::NAME, name)
+        .with(
+            DbClusterParameterGroupSpec::FAMILY,
+            group.db_parameter_group_family().unwrap_or_default(),
+        )
+        .with(
+            DbClusterParameterGroupSpec::DESCRIPTION,
+            group.description().unwrap_or_default(),
+        )
+        .with(DbClusterParameterGroupSpec::PARAMETERS, parameters)
+}
+
 pub(super) async fn read_parameter_groups(
     rds: &Client,
     stack: &str,
@@ -42,22 +62,8 @@ pub(super) async fn read_parameter_groups(
             )
             .await?;
             if let Some(id) = owned(&tags, stack) {
-                out.push(
-                    Observed::new(id, ResourceKind::DbClusterParameterGroup, name)
-                        .with(DbClusterParameterGroupSpec::NAME, name)
-                        .with(
-                            DbClusterParameterGroupSpec::FAMILY,
-                            group.db_parameter_group_family().unwrap_or_default(),
-                        )
-                        .with(
-                            DbClusterParameterGroupSpec::DESCRIPTION,
-                            group.description().unwrap_or_default(),
-                        )
-                        .with(
-                            DbClusterParameterGroupSpec::PARAMETERS,
-                            user_parameters(rds, name).await?,
-                        ),
-                );
+                let parameters = user_parameters(rds, name).await?;
+                out.push(observe_parameter_group(id, group, parameters));
             }
         }
     }
