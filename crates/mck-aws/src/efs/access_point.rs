@@ -169,3 +169,47 @@ impl Driver for AccessPointSpec {
         poll_access_point(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_efs::types::{CreationInfo, PosixUser, RootDirectory};
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_path_owner_and_permissions() {
+        let ap = AccessPointDescription::builder()
+            .access_point_id("fsap-1")
+            .access_point_arn("arn:aws:elasticfilesystem:us-east-1:1:access-point/fsap-1")
+            .file_system_id("fs-1")
+            .posix_user(PosixUser::builder().uid(33).gid(33).build().unwrap())
+            .root_directory(
+                RootDirectory::builder()
+                    .path("/media")
+                    .creation_info(
+                        CreationInfo::builder()
+                            .owner_uid(33)
+                            .owner_gid(33)
+                            .permissions("0755")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .build();
+        let spec = AccessPointSpec {
+            file_system: Ref::new("efs"),
+            path: "/media".into(),
+            uid: 33,
+            gid: 33,
+            permissions: "0755".into(),
+        };
+        assert_reads(
+            &observe_access_point("efs.ap.media".into(), &ap),
+            spec,
+            &[("efs", "fs-1")],
+        );
+    }
+}

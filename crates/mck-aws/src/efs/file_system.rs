@@ -189,3 +189,42 @@ impl Driver for FileSystemSpec {
         poll_file_system(c, live, &aws.region).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_every_field_and_the_dns_name() {
+        let fs = FileSystemDescription::builder()
+            .owner_id("123456789012")
+            .creation_token("t-efs")
+            .file_system_id("fs-1")
+            .creation_time(aws_smithy_types::DateTime::from_secs(0))
+            .life_cycle_state(LifeCycleState::Available)
+            .number_of_mount_targets(3)
+            .size_in_bytes(
+                aws_sdk_efs::types::FileSystemSize::builder()
+                    .value(6144)
+                    .build(),
+            )
+            .performance_mode(PerformanceMode::GeneralPurpose)
+            .encrypted(true)
+            .set_tags(Some(Vec::new()))
+            .build()
+            .unwrap();
+        let spec = FileSystemSpec {
+            creation_token: "t-efs".into(),
+            encrypted: true,
+            performance_mode: "generalPurpose".into(),
+            backup: true,
+        };
+        let observed = observe_file_system("efs".into(), &fs, "us-east-1", Some(true));
+        assert_reads(&observed, spec, &[]);
+        assert_eq!(
+            observed.outputs["dns_name"],
+            "fs-1.efs.us-east-1.amazonaws.com"
+        );
+    }
+}

@@ -171,3 +171,36 @@ impl Driver for MountTargetSpec {
         poll_mount_target(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_file_system_subnet_and_security_groups() {
+        let mt = MountTargetDescription::builder()
+            .mount_target_id("fsmt-1")
+            .file_system_id("fs-1")
+            .subnet_id("subnet-1")
+            .life_cycle_state(LifeCycleState::Available)
+            .ip_address("10.0.4.10")
+            .build()
+            .unwrap();
+        let spec = MountTargetSpec {
+            file_system: Ref::new("efs"),
+            subnet: Ref::new("subnet.private.a"),
+            security_groups: vec![Ref::new("sg.efs")],
+        };
+        let ids = [
+            ("efs", "fs-1"),
+            ("subnet.private.a", "subnet-1"),
+            ("sg.efs", "sg-efs"),
+        ];
+        let observed = observe("efs.mount.a".into(), &mt, &["sg-efs".to_string()]);
+        assert_reads(&observed, spec, &ids);
+        assert_eq!(observed.outputs["ip_address"], "10.0.4.10");
+    }
+}

@@ -188,3 +188,48 @@ impl Driver for CacheClusterSpec {
         poll_cluster(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_elasticache::types::{Endpoint, SecurityGroupMembership};
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_every_field() {
+        let cluster = CacheCluster::builder()
+            .cache_cluster_id("t-cache")
+            .engine("memcached")
+            .engine_version("1.6.22")
+            .cache_node_type("cache.t4g.small")
+            .num_cache_nodes(2)
+            .cache_subnet_group_name("t-cache")
+            .security_groups(
+                SecurityGroupMembership::builder()
+                    .security_group_id("sg-redis")
+                    .build(),
+            )
+            .configuration_endpoint(
+                Endpoint::builder()
+                    .address("cfg.t-cache")
+                    .port(11211)
+                    .build(),
+            )
+            .build();
+        let spec = CacheClusterSpec {
+            id: "t-cache".into(),
+            engine_version: Some("1.6.22".into()),
+            node_type: "cache.t4g.small".into(),
+            num_nodes: 2,
+            subnet_group: Ref::new("cache.subnets"),
+            security_groups: vec![Ref::new("sg.redis")],
+            port: 11211,
+        };
+        let ids = [("cache.subnets", "t-cache"), ("sg.redis", "sg-redis")];
+        let observed = observe_cluster("memcached.cache".into(), &cluster);
+        assert_reads(&observed, spec, &ids);
+        assert_eq!(observed.outputs["endpoint"], "cfg.t-cache");
+    }
+}

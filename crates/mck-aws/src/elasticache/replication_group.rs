@@ -272,3 +272,56 @@ impl Driver for ReplicationGroupSpec {
         poll_replication_group(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_elasticache::types::{Endpoint, NodeGroup};
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_every_compared_field_and_the_endpoints() {
+        let group = ReplicationGroup::builder()
+            .replication_group_id("t-session")
+            .description("mck t: Redis session")
+            .cache_node_type("cache.t4g.small")
+            .member_clusters("t-session-001")
+            .member_clusters("t-session-002")
+            .automatic_failover(AutomaticFailoverStatus::Enabled)
+            .multi_az(MultiAzStatus::Enabled)
+            .at_rest_encryption_enabled(true)
+            .transit_encryption_enabled(true)
+            .node_groups(
+                NodeGroup::builder()
+                    .primary_endpoint(
+                        Endpoint::builder()
+                            .address("primary.t-session")
+                            .port(6379)
+                            .build(),
+                    )
+                    .reader_endpoint(Endpoint::builder().address("replica.t-session").build())
+                    .build(),
+            )
+            .build();
+        let spec = ReplicationGroupSpec {
+            id: "t-session".into(),
+            description: "mck t: Redis session".into(),
+            engine_version: "7.1".into(),
+            node_type: "cache.t4g.small".into(),
+            num_cache_clusters: 2,
+            automatic_failover: true,
+            multi_az: true,
+            at_rest_encryption: true,
+            transit_encryption: true,
+            subnet_group: Ref::new("cache.subnets"),
+            security_groups: vec![Ref::new("sg.redis")],
+            port: 6379,
+        };
+        let observed = observe_replication_group("redis.session".into(), &group);
+        assert_reads(&observed, spec, &[]);
+        assert_eq!(observed.outputs["primary_endpoint"], "primary.t-session");
+        assert_eq!(observed.outputs["reader_endpoint"], "replica.t-session");
+    }
+}

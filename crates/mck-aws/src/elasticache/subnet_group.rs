@@ -147,3 +147,28 @@ impl Driver for CacheSubnetGroupSpec {
         poll_subnet_group(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_elasticache::types::Subnet;
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_name_description_and_subnets() {
+        let group = CacheSubnetGroup::builder()
+            .cache_subnet_group_name("t-cache")
+            .cache_subnet_group_description("mck t: ElastiCache")
+            .subnets(Subnet::builder().subnet_identifier("subnet-1").build())
+            .build();
+        let spec = CacheSubnetGroupSpec {
+            name: "t-cache".into(),
+            description: "mck t: ElastiCache".into(),
+            subnets: vec![Ref::new("subnet.data.a")],
+        };
+        let observed = observe_subnet_group("cache.subnets".into(), &group);
+        assert_reads(&observed, spec, &[("subnet.data.a", "subnet-1")]);
+    }
+}

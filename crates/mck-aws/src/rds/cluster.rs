@@ -302,3 +302,82 @@ impl Driver for DbClusterSpec {
         poll_cluster(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_rds::types::{MasterUserSecret, VpcSecurityGroupMembership};
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_every_field_and_the_outputs_records_use() {
+        let cluster = DbCluster::builder()
+            .db_cluster_identifier("t-db")
+            .engine("aurora-mysql")
+            .engine_version("8.0.mysql_aurora.3.05.2")
+            .database_name("magento")
+            .master_username("magento")
+            .master_user_secret(
+                MasterUserSecret::builder()
+                    .secret_arn("arn:aws:secretsmanager:us-east-1:1:secret:rds-1")
+                    .build(),
+            )
+            .db_subnet_group("t-db")
+            .vpc_security_groups(
+                VpcSecurityGroupMembership::builder()
+                    .vpc_security_group_id("sg-db")
+                    .build(),
+            )
+            .storage_encrypted(true)
+            .backup_retention_period(7)
+            .deletion_protection(true)
+            .tag_list(Tag::builder().key(TAG_FINAL_SNAPSHOT).value("true").build())
+            .db_cluster_parameter_group("t-db")
+            .endpoint("t-db.cluster-1.rds.amazonaws.com")
+            .reader_endpoint("t-db.cluster-ro-1.rds.amazonaws.com")
+            .port(3306)
+            .build();
+        let spec = DbClusterSpec {
+            identifier: "t-db".into(),
+            engine: "aurora-mysql".into(),
+            engine_version: Some("8.0.mysql_aurora.3.05.2".into()),
+            database_name: "magento".into(),
+            master_username: "magento".into(),
+            subnet_group: Ref::new("db.subnets"),
+            parameter_group: Some(Ref::new("db.params")),
+            security_groups: vec![Ref::new("sg.db")],
+            storage_encrypted: true,
+            backup_retention_days: 7,
+            deletion_protection: true,
+            final_snapshot: true,
+        };
+        let ids = [
+            ("db.subnets", "t-db"),
+            ("db.params", "t-db"),
+            ("sg.db", "sg-db"),
+        ];
+        let observed = observe_cluster("db.cluster".into(), &cluster);
+        assert_reads(&observed, spec, &ids);
+        let mut outputs: Vec<&str> = observed.outputs.keys().map(String::as_str).collect();
+        outputs.sort_unstable();
+        assert_eq!(
+            outputs,
+            ["endpoint", "port", "reader_endpoint", "secret_arn"]
+        );
+    }
+
+    #[test]
+    fn the_default_parameter_group_is_not_the_stacks() {
+        let cluster = DbCluster::builder()
+            .db_cluster_identifier("t-db")
+            .db_cluster_parameter_group("default.aurora-mysql8.0")
+            .build();
+        let observed = observe_cluster("db.cluster".into(), &cluster);
+        assert_eq!(
+            observed.fields[DbClusterSpec::DB_CLUSTER_PARAMETER_GROUP_NAME.name],
+            Value::Null
+        );
+    }
+}

@@ -193,3 +193,40 @@ impl Driver for DbInstanceSpec {
         poll_instance(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_rds::types::Endpoint;
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_every_field() {
+        let instance = DbInstance::builder()
+            .db_instance_identifier("t-db-1")
+            .db_cluster_identifier("t-db")
+            .db_instance_class("db.r6g.large")
+            .engine("aurora-mysql")
+            .availability_zone("us-east-1a")
+            .promotion_tier(0)
+            .endpoint(
+                Endpoint::builder()
+                    .address("t-db-1.rds.amazonaws.com")
+                    .build(),
+            )
+            .build();
+        let spec = DbInstanceSpec {
+            identifier: "t-db-1".into(),
+            cluster: Ref::new("db.cluster"),
+            instance_class: "db.r6g.large".into(),
+            engine: "aurora-mysql".into(),
+            availability_zone: "us-east-1a".into(),
+            promotion_tier: 0,
+        };
+        let observed = observe_instance("db.instance.1".into(), &instance);
+        assert_reads(&observed, spec, &[("db.cluster", "t-db")]);
+        assert_eq!(observed.outputs["endpoint"], "t-db-1.rds.amazonaws.com");
+    }
+}

@@ -228,3 +228,30 @@ impl Driver for DbClusterParameterGroupSpec {
         poll_parameter_group(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_family_and_user_parameters() {
+        let group = DbClusterParameterGroup::builder()
+            .db_cluster_parameter_group_name("t-db")
+            .db_parameter_group_family("aurora-mysql8.0")
+            .description("mck t: Aurora cluster parameters")
+            .build();
+        let spec = DbClusterParameterGroupSpec {
+            name: "t-db".into(),
+            family: "aurora-mysql8.0".into(),
+            description: "mck t: Aurora cluster parameters".into(),
+            parameters: [("max_connections".to_string(), "500".to_string())].into(),
+        };
+        let parameters = Value::List(vec![Value::Str("max_connections=500".into())]);
+        assert_reads(
+            &observe_parameter_group("db.params".into(), &group, parameters),
+            spec,
+            &[],
+        );
+    }
+}

@@ -146,3 +146,33 @@ impl Driver for DbSubnetGroupSpec {
         poll_subnet_group(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_rds::types::Subnet;
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_name_description_and_subnets() {
+        let group = DbSubnetGroup::builder()
+            .db_subnet_group_name("t-db")
+            .db_subnet_group_description("mck t: Aurora")
+            .subnets(Subnet::builder().subnet_identifier("subnet-2").build())
+            .subnets(Subnet::builder().subnet_identifier("subnet-1").build())
+            .build();
+        let spec = DbSubnetGroupSpec {
+            name: "t-db".into(),
+            description: "mck t: Aurora".into(),
+            subnets: vec![Ref::new("subnet.data.a"), Ref::new("subnet.data.b")],
+        };
+        let ids = [("subnet.data.a", "subnet-1"), ("subnet.data.b", "subnet-2")];
+        assert_reads(
+            &observe_subnet_group("db.subnets".into(), &group),
+            spec,
+            &ids,
+        );
+    }
+}

@@ -285,3 +285,38 @@ impl Driver for RecordSetSpec {
         poll_record(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_a_cname_without_trailing_dots() {
+        let record = ResourceRecordSet::builder()
+            .name("db.t.magecloudkit.internal.")
+            .r#type(RrType::Cname)
+            .ttl(60)
+            .resource_records(
+                ResourceRecord::builder()
+                    .value("t-db.cluster-1.rds.amazonaws.com.")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let spec = RecordSetSpec {
+            zone: Ref::new("dns.zone"),
+            name: "db.t.magecloudkit.internal".into(),
+            record_type: "CNAME".into(),
+            ttl: 60,
+            value: Value::Str("t-db.cluster-1.rds.amazonaws.com".into()),
+            after: Vec::new(),
+        };
+        let observed = observe_record("Z1", "db", &record);
+        assert_eq!(observed.id.as_str(), "dns.db");
+        assert_reads(&observed, spec, &[("dns.zone", "Z1")]);
+    }
+}

@@ -139,3 +139,36 @@ impl Driver for HostedZoneSpec {
         poll_zone(c, live).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_name_vpc_and_comment() {
+        let zone = HostedZone::builder()
+            .id("/hostedzone/Z1")
+            .name("t.magecloudkit.internal.")
+            .caller_reference("mck/t/dns.zone/1")
+            .config(
+                HostedZoneConfig::builder()
+                    .comment("mck t: service discovery")
+                    .private_zone(true)
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        let spec = HostedZoneSpec {
+            name: "t.magecloudkit.internal".into(),
+            vpc: Ref::new("vpc"),
+            vpc_region: "us-east-1".into(),
+            comment: "mck t: service discovery".into(),
+        };
+        let observed = observe_zone("dns.zone".into(), &zone, Some("vpc-1".into()));
+        assert_reads(&observed, spec, &[("vpc", "vpc-1")]);
+        assert_eq!(observed.cloud_id, "Z1");
+    }
+}
