@@ -25,7 +25,11 @@ where
         _ => DisplayErrorContext(&err).to_string(),
     };
     tracing::debug!(error = %DisplayErrorContext(&err), ?class, "{what} failed");
-    ProviderError::new(class, format!("failed to {what}: {detail}"))
+    let error = ProviderError::new(class, format!("failed to {what}: {detail}"));
+    match err.code() {
+        Some(code) => error.with_code(code),
+        None => error,
+    }
 }
 
 pub(crate) fn classify<E>(err: &SdkError<E, HttpResponse>) -> ErrorClass
@@ -73,6 +77,19 @@ pub fn classify_code(code: &str, status: u16) -> ErrorClass {
         "InvalidState",
         "IncorrectInstanceState",
         "InvalidNetworkInterface.InUse",
+        // IAM: a role still has policies or instance profiles, a profile still has a role.
+        "DeleteConflict",
+        // ECS: a cluster still runs services, tasks or container instances.
+        "ClusterContainsServicesException",
+        "ClusterContainsTasksException",
+        "ClusterContainsContainerInstancesException",
+        // ELBv2 and Auto Scaling: a target group or launch template still in use.
+        "ResourceInUse",
+        "ResourceInUseException",
+        "ResourceInUseFault",
+        // Auto Scaling: a scaling activity is running.
+        "ScalingActivityInProgress",
+        "ScalingActivityInProgressFault",
     ];
     // `InvalidDBClusterStateFault`, `IncorrectFileSystemLifeCycleState`…: the resource is busy.
     let state_conflict =
@@ -89,6 +106,7 @@ pub fn classify_code(code: &str, status: u16) -> ErrorClass {
         ErrorClass::DependencyViolation
     } else if code.ends_with("NotFound")
         || code.ends_with("NotFoundFault")
+        || code.ends_with("NotFoundException")
         || code.starts_with("NoSuch")
     {
         ErrorClass::NotFound
@@ -105,7 +123,196 @@ pub fn classify_code(code: &str, status: u16) -> ErrorClass {
 
 #[cfg(test)]
 mod tests {
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
     use super::*;
+
+    /// An AWS-shaped service error for an operation, as the SDK hands it to a driver.
+    fn service_error<E>(
+        make: fn(ErrorMetadata) -> E,
+        status: u16,
+        code: &str,
+    ) -> SdkError<E, HttpResponse> {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("AWS says no")
+            .build();
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::service_error(make(meta), raw)
+    }
+
+    /// The codes each service answers for the situations the engine must tell apart: gone
+    /// (right after a create, or already deleted), busy or still used (a delete's dependency),
+    /// throttled, and a bad request. Each runs through the driver boundary (`sdk`), not only
+    /// the code table, and keeps the code for the summary.
+    #[test]
+    fn each_services_errors_are_classified_at_the_boundary() {
+        use ErrorClass::*;
+        let check = |err: ProviderError, class: ErrorClass, code: &str| {
+            assert_eq!(err.class, class, "{code}: {}", err.message);
+            assert_eq!(err.code.as_deref(), Some(code));
+            assert!(err.message.contains(code) && err.message.contains("AWS says no"));
+        };
+        use aws_sdk_ec2::operation::{
+            create_vpc::CreateVpcError, delete_subnet::DeleteSubnetError,
+            describe_vpcs::DescribeVpcsError,
+        };
+        for (code, status, class) in [
+            ("InvalidVpcID.NotFound", 400, NotFound),
+            ("InvalidGroup.NotFound", 400, NotFound),
+            ("InvalidRouteTableID.NotFound", 400, NotFound),
+            ("RequestLimitExceeded", 503, Throttled),
+            ("InvalidParameterValue", 400, Invalid),
+            ("UnauthorizedOperation", 403, Denied),
+            ("InternalError", 500, Transient),
+        ] {
+            check(
+                sdk(
+                    "describe VPC",
+                    service_error(DescribeVpcsError::generic, status, code),
+                ),
+                class,
+                code,
+            );
+        }
+        check(
+            sdk(
+                "delete subnet",
+                service_error(DeleteSubnetError::generic, 400, "DependencyViolation"),
+            ),
+            DependencyViolation,
+            "DependencyViolation",
+        );
+        check(
+            sdk(
+                "create VPC",
+                service_error(CreateVpcError::generic, 400, "VpcLimitExceeded"),
+            ),
+            Invalid,
+            "VpcLimitExceeded",
+        );
+
+        use aws_sdk_rds::operation::{
+            delete_db_cluster::DeleteDBClusterError,
+            delete_db_subnet_group::DeleteDBSubnetGroupError,
+        };
+        for (code, class) in [
+            ("DBClusterNotFoundFault", NotFound),
+            ("InvalidDBClusterStateFault", DependencyViolation),
+            ("Throttling", Throttled),
+        ] {
+            check(
+                sdk(
+                    "delete cluster",
+                    service_error(DeleteDBClusterError::generic, 400, code),
+                ),
+                class,
+                code,
+            );
+        }
+        check(
+            sdk(
+                "delete DB subnet group",
+                service_error(
+                    DeleteDBSubnetGroupError::generic,
+                    400,
+                    "InvalidDBSubnetGroupStateFault",
+                ),
+            ),
+            DependencyViolation,
+            "InvalidDBSubnetGroupStateFault",
+        );
+
+        use aws_sdk_elasticache::operation::delete_replication_group::DeleteReplicationGroupError;
+        for (code, class) in [
+            ("ReplicationGroupNotFoundFault", NotFound),
+            ("InvalidReplicationGroupState", DependencyViolation),
+            ("CacheSubnetGroupInUse", DependencyViolation),
+        ] {
+            check(
+                sdk(
+                    "delete replication group",
+                    service_error(DeleteReplicationGroupError::generic, 400, code),
+                ),
+                class,
+                code,
+            );
+        }
+
+        use aws_sdk_efs::operation::delete_file_system::DeleteFileSystemError;
+        for (code, status, class) in [
+            ("FileSystemNotFound", 404, NotFound),
+            ("FileSystemInUse", 409, DependencyViolation),
+            ("MountTargetNotFound", 404, NotFound),
+            ("AccessPointNotFound", 404, NotFound),
+            ("ThrottlingException", 429, Throttled),
+        ] {
+            check(
+                sdk(
+                    "delete file system",
+                    service_error(DeleteFileSystemError::generic, status, code),
+                ),
+                class,
+                code,
+            );
+        }
+
+        use aws_sdk_route53::operation::delete_hosted_zone::DeleteHostedZoneError;
+        for (code, class) in [
+            ("NoSuchHostedZone", NotFound),
+            ("HostedZoneNotEmpty", DependencyViolation),
+            ("PriorRequestNotComplete", Throttled),
+        ] {
+            check(
+                sdk(
+                    "delete zone",
+                    service_error(DeleteHostedZoneError::generic, 400, code),
+                ),
+                class,
+                code,
+            );
+        }
+    }
+
+    #[test]
+    fn transport_failures_are_transient_and_carry_no_code() {
+        use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsError;
+        let err: SdkError<DescribeVpcsError, HttpResponse> =
+            SdkError::timeout_error("connection timed out");
+        let err = sdk("list VPCs", err);
+        assert_eq!(err.class, ErrorClass::Transient);
+        assert_eq!(err.code, None);
+    }
+
+    #[test]
+    fn dependency_codes_of_the_services_to_come_are_dependency_violations() {
+        for code in [
+            "DeleteConflict",
+            "ClusterContainsServicesException",
+            "ClusterContainsTasksException",
+            "ClusterContainsContainerInstancesException",
+            "ResourceInUse",
+            "ResourceInUseException",
+            "ScalingActivityInProgress",
+        ] {
+            assert_eq!(
+                classify_code(code, 400),
+                ErrorClass::DependencyViolation,
+                "{code}"
+            );
+        }
+        for code in [
+            "ClusterNotFoundException",
+            "ServiceNotFoundException",
+            "NoSuchEntity",
+            "TargetGroupNotFound",
+            "LoadBalancerNotFound",
+        ] {
+            assert_eq!(classify_code(code, 400), ErrorClass::NotFound, "{code}");
+        }
+    }
 
     #[test]
     fn codes_are_classified() {
