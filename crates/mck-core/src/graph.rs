@@ -303,7 +303,7 @@ fn topological_order(graph: &DiGraph<Resource, ()>) -> Result<Vec<NodeIndex>, Gr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{InternetGatewaySpec, Ref, ResourceSpec, SecurityGroupSpec, VpcSpec};
+    use crate::model::{InternetGatewaySpec, Ref, ResourceSpec, SecurityGroupSpec, VpcSpec, kind};
 
     fn graph(resources: Vec<Resource>) -> Result<DesiredGraph, GraphError> {
         DesiredGraph::new("t", "us-east-1", Tags::new(), resources, HashMap::new())
@@ -387,6 +387,27 @@ mod tests {
         );
         let err = graph(vec![zone().remove(0), zone().remove(0)]).unwrap_err();
         assert_eq!(err, GraphError::DuplicateId("vpc".into()));
+    }
+
+    #[test]
+    fn outputs_must_be_ones_the_target_kind_reports() {
+        let mut resources = zone();
+        let mut bad = record("a", &[]);
+        let mut good = record("b", &[]);
+        if let ResourceSpec::RecordSet(spec) = &mut bad.spec {
+            spec.value = Ref::<kind::HostedZone>::new("zone").output("endpoint");
+        }
+        if let ResourceSpec::RecordSet(spec) = &mut good.spec {
+            spec.value = Ref::<kind::HostedZone>::new("zone").output("name");
+        }
+        resources.push(good);
+        assert!(graph(resources.clone()).is_ok());
+        resources.push(bad);
+        let err = graph(resources).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`a` uses output `endpoint` of `zone` (aws_route53_zone), which aws_route53_zone does not report (it reports: zone_id, name)"
+        );
     }
 
     #[test]
