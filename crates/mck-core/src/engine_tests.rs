@@ -575,3 +575,37 @@ async fn create_first_replacement_moves_users_to_the_new_resource_before_deletin
     );
     assert_eq!(cloud.len("t"), desired2.len());
 }
+
+#[tokio::test(start_paused = true)]
+async fn create_first_falls_back_to_delete_first_when_what_it_uses_is_replaced_delete_first() {
+    let cloud = Arc::new(FakeCloud::new());
+    let engine = engine(&cloud, ExecConfig::default());
+    run(&engine, &engine.plan(desired(DEV_LIKE)).await.unwrap()).await;
+    // The bastion's subnet is replaced delete-first, so the bastion's old copy must go first.
+    let moved = DEV_LIKE.replace(
+        "nat: per-zone",
+        "nat: per-zone\n  subnets:\n    public: [10.0.11.0/24, 10.0.12.0/24, 10.0.13.0/24]",
+    );
+    let desired2 = desired(&moved);
+    let plan = engine.plan(desired2.clone()).await.unwrap();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let provider: Arc<dyn Provider> = cloud.clone();
+    let summary = crate::exec::apply_with_policy(
+        &plan,
+        provider,
+        &ExecConfig::default(),
+        tx,
+        CancelToken::default(),
+        &|kind| {
+            if kind == K::Instance {
+                crate::model::ReplacePolicy::CreateFirst
+            } else {
+                kind.replace_policy()
+            }
+        },
+    )
+    .await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    assert!(!engine.plan(desired2.clone()).await.unwrap().has_changes());
+    assert_eq!(cloud.len("t"), desired2.len());
+}

@@ -312,11 +312,24 @@ impl ExecGraph {
         let mut delete_node: HashMap<usize, usize> = HashMap::new();
         // Create-first replacements: the old resource's delete node, by logical id.
         let mut create_first: HashMap<&LogicalId, usize> = HashMap::new();
+        let mut delete_first: std::collections::HashSet<&LogicalId> =
+            std::collections::HashSet::new();
         for (step_idx, step) in plan.steps().iter().enumerate() {
             if matches!(step.action, Action::Delete | Action::Replace) {
-                if step.action == Action::Replace && policy(step.kind) == ReplacePolicy::CreateFirst
-                {
-                    create_first.insert(&step.id, nodes.len());
+                // A resource that needs something replaced delete-first is replaced
+                // delete-first too: its old copy must go before what it uses can (steps come
+                // in dependency order, so `delete_first` already holds its dependencies).
+                if step.action == Action::Replace {
+                    let needs_delete_first = plan
+                        .desired()
+                        .dependencies(&step.id)
+                        .iter()
+                        .any(|dep| delete_first.contains(dep));
+                    if policy(step.kind) == ReplacePolicy::CreateFirst && !needs_delete_first {
+                        create_first.insert(&step.id, nodes.len());
+                    } else {
+                        delete_first.insert(&step.id);
+                    }
                 }
                 delete_node.insert(step_idx, nodes.len());
                 nodes.push(NodeKind::Delete(step_idx));
