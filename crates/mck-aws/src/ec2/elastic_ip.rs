@@ -44,34 +44,6 @@ pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, Pro
         .collect())
 }
 
-pub(super) async fn create(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &ElasticIpSpec,
-) -> Result<Observed, ProviderError> {
-    let out = ec2
-        .allocate_address()
-        .domain(DomainType::Vpc)
-        .tag_specifications(tag_spec(ResourceType::ElasticIp, ctx, id))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("allocate Elastic IP {id}"), e))?;
-    let allocation = out.allocation_id().unwrap_or_default().to_string();
-    let mut live = Observed::new(id.clone(), ResourceKind::ElasticIp, allocation).output(
-        ElasticIpSpec::OUT_PUBLIC_IP,
-        out.public_ip().unwrap_or_default(),
-    );
-    if let Some(instance) = &spec.instance {
-        associate(ec2, &live.cloud_id, ctx.cloud_id(instance.id())?).await?;
-        live = live.with(
-            ElasticIpSpec::INSTANCE_ID,
-            Value::CloudId(ctx.cloud_id(instance.id())?.to_string()),
-        );
-    }
-    Ok(live)
-}
-
 async fn associate(ec2: &Client, allocation: &str, instance: &str) -> Result<(), ProviderError> {
     ec2.associate_address()
         .allocation_id(allocation)
@@ -109,52 +81,6 @@ async fn disassociate(ec2: &Client, address: &Address) -> Result<(), ProviderErr
     Ok(())
 }
 
-pub(super) async fn update(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    spec: &ElasticIpSpec,
-    live: &Observed,
-) -> Result<Observed, ProviderError> {
-    match &spec.instance {
-        Some(instance) => associate(ec2, &live.cloud_id, ctx.cloud_id(instance.id())?).await?,
-        None => {
-            if let Some(address) = describe(ec2, &live.cloud_id).await? {
-                disassociate(ec2, &address).await?;
-            }
-        }
-    }
-    Ok(live.clone())
-}
-
-pub(super) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
-    let Some(address) = describe(ec2, &live.cloud_id).await? else {
-        return Ok(());
-    };
-    // An instance's address is disassociated first. One still held by a NAT gateway that is
-    // being deleted fails with InvalidIPAddress.InUse, a dependency the executor retries.
-    if address.instance_id().is_some_and(|i| !i.is_empty()) {
-        disassociate(ec2, &address).await?;
-    }
-    ec2.release_address()
-        .allocation_id(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| {
-            sdk(
-                &format!("release Elastic IP {} ({})", live.id, live.cloud_id),
-                e,
-            )
-        })?;
-    Ok(())
-}
-
-pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
-    Ok(match describe(ec2, &live.cloud_id).await? {
-        None => Readiness::Gone,
-        Some(address) => Readiness::Ready(observe(live.id.clone(), &address)),
-    })
-}
-
 impl Driver for ElasticIpSpec {
     async fn create(
         aws: &AwsProvider,
@@ -162,8 +88,27 @@ impl Driver for ElasticIpSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        create(c, ctx, id, spec).await
+        let ec2 = &aws.ec2;
+        let out = ec2
+            .allocate_address()
+            .domain(DomainType::Vpc)
+            .tag_specifications(tag_spec(ResourceType::ElasticIp, ctx, id))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("allocate Elastic IP {id}"), e))?;
+        let allocation = out.allocation_id().unwrap_or_default().to_string();
+        let mut live = Observed::new(id.clone(), ResourceKind::ElasticIp, allocation).output(
+            ElasticIpSpec::OUT_PUBLIC_IP,
+            out.public_ip().unwrap_or_default(),
+        );
+        if let Some(instance) = &spec.instance {
+            associate(ec2, &live.cloud_id, ctx.cloud_id(instance.id())?).await?;
+            live = live.with(
+                ElasticIpSpec::INSTANCE_ID,
+                Value::CloudId(ctx.cloud_id(instance.id())?.to_string()),
+            );
+        }
+        Ok(live)
     }
 
     async fn update(
@@ -173,18 +118,47 @@ impl Driver for ElasticIpSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        update(c, ctx, spec, live).await
+        let ec2 = &aws.ec2;
+        match &spec.instance {
+            Some(instance) => associate(ec2, &live.cloud_id, ctx.cloud_id(instance.id())?).await?,
+            None => {
+                if let Some(address) = describe(ec2, &live.cloud_id).await? {
+                    disassociate(ec2, &address).await?;
+                }
+            }
+        }
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.ec2;
-        delete(c, live).await
+        let ec2 = &aws.ec2;
+        let Some(address) = describe(ec2, &live.cloud_id).await? else {
+            return Ok(());
+        };
+        // An instance's address is disassociated first. One still held by a NAT gateway that is
+        // being deleted fails with InvalidIPAddress.InUse, a dependency the executor retries.
+        if address.instance_id().is_some_and(|i| !i.is_empty()) {
+            disassociate(ec2, &address).await?;
+        }
+        ec2.release_address()
+            .allocation_id(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| {
+                sdk(
+                    &format!("release Elastic IP {} ({})", live.id, live.cloud_id),
+                    e,
+                )
+            })?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.ec2;
-        poll(c, live).await
+        let ec2 = &aws.ec2;
+        Ok(match describe(ec2, &live.cloud_id).await? {
+            None => Readiness::Gone,
+            Some(address) => Readiness::Ready(observe(live.id.clone(), &address)),
+        })
     }
 }
 

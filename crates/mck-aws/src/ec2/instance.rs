@@ -11,7 +11,7 @@ use aws_sdk_ec2::types::{
 use mck_core::model::{AmiSelector, InstanceSpec, LogicalId, ResourceKind, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
-use super::{client_token, filter, owned_id, stack_filter, tag_spec};
+use super::{client_token, filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
 use crate::driver::Driver;
 use crate::error::sdk;
@@ -127,24 +127,24 @@ async fn root_volumes(
 }
 
 pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-    let mut instances = Vec::new();
-    let mut pages = ec2
+    let pages = ec2
         .describe_instances()
         .filters(stack_filter(stack))
         .into_paginator()
         .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| sdk("list instances", e))?;
-        for reservation in page.reservations() {
-            instances.extend(
-                reservation
-                    .instances()
-                    .iter()
-                    .filter(|i| is_live(i))
-                    .filter_map(|i| Some((owned_id(i.tags(), stack)?, i.clone()))),
-            );
-        }
-    }
+    let instances = owned_items(
+        pages,
+        "list instances",
+        stack,
+        |p| {
+            p.reservations()
+                .iter()
+                .flat_map(|r| r.instances().iter().filter(|i| is_live(i)).cloned())
+                .collect()
+        },
+        |i| i.tags(),
+    )
+    .await?;
     let refs: Vec<&Instance> = instances.iter().map(|(_, i)| i).collect();
     let roots = root_volumes(ec2, &refs).await?;
     Ok(instances
@@ -195,130 +195,6 @@ async fn resolve_ami(ec2: &Client, ami: &AmiSelector) -> Result<(String, String)
     ))
 }
 
-pub(super) async fn create(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &InstanceSpec,
-) -> Result<Observed, ProviderError> {
-    let (image, root_device) = resolve_ami(ec2, &spec.ami).await?;
-    let subnet = ctx.cloud_id(spec.subnet.id())?;
-    let groups = ctx.cloud_ids(&spec.security_groups)?;
-    let root_size = i32::try_from(spec.root_volume_gb).unwrap_or(8);
-    let out = ec2
-        .run_instances()
-        .image_id(&image)
-        .instance_type(spec.instance_type.as_str().into())
-        .min_count(1)
-        .max_count(1)
-        .subnet_id(subnet)
-        .set_security_group_ids(Some(groups))
-        .set_key_name(spec.key_name.clone())
-        .metadata_options(
-            InstanceMetadataOptionsRequest::builder()
-                .http_tokens(if spec.imdsv2_required {
-                    HttpTokensState::Required
-                } else {
-                    HttpTokensState::Optional
-                })
-                .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                .build(),
-        )
-        .block_device_mappings(
-            BlockDeviceMapping::builder()
-                .device_name(&root_device)
-                .ebs(
-                    EbsBlockDevice::builder()
-                        .volume_size(root_size)
-                        .volume_type(VolumeType::Gp3)
-                        .encrypted(spec.root_volume_encrypted)
-                        .delete_on_termination(true)
-                        .build(),
-                )
-                .build(),
-        )
-        .client_token(client_token(
-            ctx,
-            id,
-            &[subnet, &image, &spec.instance_type],
-        ))
-        .tag_specifications(tag_spec(ResourceType::Instance, ctx, id))
-        .tag_specifications(tag_spec(ResourceType::Volume, ctx, id))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("launch instance {id} ({})", spec.instance_type), e))?;
-    let instance = out
-        .instances()
-        .first()
-        .ok_or_else(|| ProviderError::invalid("run instances returned none"))?;
-    Ok(observe(id.clone(), instance, None))
-}
-
-pub(super) async fn update(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    spec: &InstanceSpec,
-    live: &Observed,
-    fields: &[&str],
-) -> Result<Observed, ProviderError> {
-    if InstanceSpec::VPC_SECURITY_GROUP_IDS.is_in(fields) {
-        let groups = ctx.cloud_ids(&spec.security_groups)?;
-        ec2.modify_instance_attribute()
-            .instance_id(&live.cloud_id)
-            .set_groups(Some(groups))
-            .send()
-            .await
-            .map_err(|e| sdk(&format!("set security groups of {}", live.id), e))?;
-    }
-    if InstanceSpec::METADATA_HTTP_TOKENS.is_in(fields) {
-        ec2.modify_instance_metadata_options()
-            .instance_id(&live.cloud_id)
-            .http_tokens(if spec.imdsv2_required {
-                HttpTokensState::Required
-            } else {
-                HttpTokensState::Optional
-            })
-            .send()
-            .await
-            .map_err(|e| sdk(&format!("set metadata options of {}", live.id), e))?;
-    }
-    Ok(live.clone())
-}
-
-pub(super) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
-    ec2.terminate_instances()
-        .instance_ids(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| {
-            sdk(
-                &format!("terminate instance {} ({})", live.id, live.cloud_id),
-                e,
-            )
-        })?;
-    Ok(())
-}
-
-pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
-    let out = ec2
-        .describe_instances()
-        .filters(filter("instance-id", &live.cloud_id))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("describe instance {}", live.cloud_id), e))?;
-    let Some(instance) = out.reservations().iter().flat_map(|r| r.instances()).next() else {
-        return Ok(Readiness::Gone);
-    };
-    Ok(match instance.state().and_then(|s| s.name()) {
-        Some(InstanceStateName::Running) => {
-            Readiness::Ready(observe(live.id.clone(), instance, None))
-        }
-        Some(InstanceStateName::Terminated) => Readiness::Gone,
-        Some(state) => Readiness::Pending(state.as_str().to_string()),
-        None => Readiness::Pending("unknown".into()),
-    })
-}
-
 impl Driver for InstanceSpec {
     async fn create(
         aws: &AwsProvider,
@@ -326,8 +202,58 @@ impl Driver for InstanceSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        create(c, ctx, id, spec).await
+        let ec2 = &aws.ec2;
+        let (image, root_device) = resolve_ami(ec2, &spec.ami).await?;
+        let subnet = ctx.cloud_id(spec.subnet.id())?;
+        let groups = ctx.cloud_ids(&spec.security_groups)?;
+        let root_size = i32::try_from(spec.root_volume_gb).unwrap_or(8);
+        let out = ec2
+            .run_instances()
+            .image_id(&image)
+            .instance_type(spec.instance_type.as_str().into())
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(subnet)
+            .set_security_group_ids(Some(groups))
+            .set_key_name(spec.key_name.clone())
+            .metadata_options(
+                InstanceMetadataOptionsRequest::builder()
+                    .http_tokens(if spec.imdsv2_required {
+                        HttpTokensState::Required
+                    } else {
+                        HttpTokensState::Optional
+                    })
+                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                    .build(),
+            )
+            .block_device_mappings(
+                BlockDeviceMapping::builder()
+                    .device_name(&root_device)
+                    .ebs(
+                        EbsBlockDevice::builder()
+                            .volume_size(root_size)
+                            .volume_type(VolumeType::Gp3)
+                            .encrypted(spec.root_volume_encrypted)
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .client_token(client_token(
+                ctx,
+                id,
+                &[subnet, &image, &spec.instance_type],
+            ))
+            .tag_specifications(tag_spec(ResourceType::Instance, ctx, id))
+            .tag_specifications(tag_spec(ResourceType::Volume, ctx, id))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("launch instance {id} ({})", spec.instance_type), e))?;
+        let instance = out
+            .instances()
+            .first()
+            .ok_or_else(|| ProviderError::invalid("run instances returned none"))?;
+        Ok(observe(id.clone(), instance, None))
     }
 
     async fn update(
@@ -337,18 +263,65 @@ impl Driver for InstanceSpec {
         live: &Observed,
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        update(c, ctx, spec, live, fields).await
+        let ec2 = &aws.ec2;
+        if InstanceSpec::VPC_SECURITY_GROUP_IDS.is_in(fields) {
+            let groups = ctx.cloud_ids(&spec.security_groups)?;
+            ec2.modify_instance_attribute()
+                .instance_id(&live.cloud_id)
+                .set_groups(Some(groups))
+                .send()
+                .await
+                .map_err(|e| sdk(&format!("set security groups of {}", live.id), e))?;
+        }
+        if InstanceSpec::METADATA_HTTP_TOKENS.is_in(fields) {
+            ec2.modify_instance_metadata_options()
+                .instance_id(&live.cloud_id)
+                .http_tokens(if spec.imdsv2_required {
+                    HttpTokensState::Required
+                } else {
+                    HttpTokensState::Optional
+                })
+                .send()
+                .await
+                .map_err(|e| sdk(&format!("set metadata options of {}", live.id), e))?;
+        }
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.ec2;
-        delete(c, live).await
+        let ec2 = &aws.ec2;
+        ec2.terminate_instances()
+            .instance_ids(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| {
+                sdk(
+                    &format!("terminate instance {} ({})", live.id, live.cloud_id),
+                    e,
+                )
+            })?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.ec2;
-        poll(c, live).await
+        let ec2 = &aws.ec2;
+        let out = ec2
+            .describe_instances()
+            .filters(filter("instance-id", &live.cloud_id))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("describe instance {}", live.cloud_id), e))?;
+        let Some(instance) = out.reservations().iter().flat_map(|r| r.instances()).next() else {
+            return Ok(Readiness::Gone);
+        };
+        Ok(match instance.state().and_then(|s| s.name()) {
+            Some(InstanceStateName::Running) => {
+                Readiness::Ready(observe(live.id.clone(), instance, None))
+            }
+            Some(InstanceStateName::Terminated) => Readiness::Gone,
+            Some(state) => Readiness::Pending(state.as_str().to_string()),
+            None => Readiness::Pending("unknown".into()),
+        })
     }
 }
 

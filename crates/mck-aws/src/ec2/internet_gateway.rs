@@ -6,7 +6,7 @@ use aws_sdk_ec2::types::{InternetGateway, ResourceType};
 use mck_core::model::{InternetGatewaySpec, LogicalId, ResourceKind, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
-use super::{filter, owned_id, stack_filter, tag_spec};
+use super::{filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
 use crate::driver::Driver;
 use crate::error::sdk;
@@ -37,47 +37,23 @@ fn observe(id: LogicalId, igw: &InternetGateway) -> Observed {
 }
 
 pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-    let mut out = Vec::new();
-    let mut pages = ec2
+    let pages = ec2
         .describe_internet_gateways()
         .filters(stack_filter(stack))
         .into_paginator()
         .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| sdk("list internet gateways", e))?;
-        out.extend(
-            page.internet_gateways()
-                .iter()
-                .filter_map(|g| Some(observe(owned_id(g.tags(), stack)?, g))),
-        );
-    }
-    Ok(out)
-}
-
-pub(super) async fn create(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &InternetGatewaySpec,
-) -> Result<Observed, ProviderError> {
-    let out = ec2
-        .create_internet_gateway()
-        .tag_specifications(tag_spec(ResourceType::InternetGateway, ctx, id))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("create internet gateway {id}"), e))?;
-    let igw_id = out
-        .internet_gateway()
-        .and_then(|g| g.internet_gateway_id())
-        .unwrap_or_default()
-        .to_string();
-    // A crash here leaves a detached gateway; the next plan sees `vpc_id` null and attaches it.
-    attach(ec2, &igw_id, ctx.cloud_id(spec.vpc.id())?).await?;
-    Ok(Observed::new(
-        id.clone(),
-        ResourceKind::InternetGateway,
-        igw_id,
-    ))
+    let gateways = owned_items(
+        pages,
+        "list internet gateways",
+        stack,
+        |p| p.internet_gateways().to_vec(),
+        |g| g.tags(),
+    )
+    .await?;
+    Ok(gateways
+        .iter()
+        .map(|(id, g)| observe(id.clone(), g))
+        .collect())
 }
 
 async fn attach(ec2: &Client, igw_id: &str, vpc_id: &str) -> Result<(), ProviderError> {
@@ -123,54 +99,6 @@ async fn current_vpc(ec2: &Client, igw_id: &str) -> Result<Option<String>, Provi
         .map(str::to_string))
 }
 
-pub(super) async fn update(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    spec: &InternetGatewaySpec,
-    live: &Observed,
-) -> Result<Observed, ProviderError> {
-    let want = ctx.cloud_id(spec.vpc.id())?;
-    if let Some(vpc) = current_vpc(ec2, &live.cloud_id).await? {
-        if vpc == want {
-            return Ok(live.clone());
-        }
-        detach(ec2, &live.cloud_id, &vpc).await?;
-    }
-    attach(ec2, &live.cloud_id, want).await?;
-    Ok(live.clone())
-}
-
-pub(super) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
-    if let Some(vpc) = current_vpc(ec2, &live.cloud_id).await? {
-        detach(ec2, &live.cloud_id, &vpc).await?;
-    }
-    ec2.delete_internet_gateway()
-        .internet_gateway_id(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| {
-            sdk(
-                &format!("delete internet gateway {} ({})", live.id, live.cloud_id),
-                e,
-            )
-        })?;
-    Ok(())
-}
-
-pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
-    let out = ec2
-        .describe_internet_gateways()
-        .filters(filter("internet-gateway-id", &live.cloud_id))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("describe internet gateway {}", live.cloud_id), e))?;
-    Ok(match out.internet_gateways().first() {
-        None => Readiness::Gone,
-        Some(g) if attached_vpc(g).is_some() => Readiness::Ready(observe(live.id.clone(), g)),
-        Some(_) => Readiness::Pending("detached".into()),
-    })
-}
-
 impl Driver for InternetGatewaySpec {
     async fn create(
         aws: &AwsProvider,
@@ -178,8 +106,25 @@ impl Driver for InternetGatewaySpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        create(c, ctx, id, spec).await
+        let ec2 = &aws.ec2;
+        let out = ec2
+            .create_internet_gateway()
+            .tag_specifications(tag_spec(ResourceType::InternetGateway, ctx, id))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("create internet gateway {id}"), e))?;
+        let igw_id = out
+            .internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .unwrap_or_default()
+            .to_string();
+        // A crash here leaves a detached gateway; the next plan sees `vpc_id` null and attaches it.
+        attach(ec2, &igw_id, ctx.cloud_id(spec.vpc.id())?).await?;
+        Ok(Observed::new(
+            id.clone(),
+            ResourceKind::InternetGateway,
+            igw_id,
+        ))
     }
 
     async fn update(
@@ -189,18 +134,49 @@ impl Driver for InternetGatewaySpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        update(c, ctx, spec, live).await
+        let ec2 = &aws.ec2;
+        let want = ctx.cloud_id(spec.vpc.id())?;
+        if let Some(vpc) = current_vpc(ec2, &live.cloud_id).await? {
+            if vpc == want {
+                return Ok(live.clone());
+            }
+            detach(ec2, &live.cloud_id, &vpc).await?;
+        }
+        attach(ec2, &live.cloud_id, want).await?;
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.ec2;
-        delete(c, live).await
+        let ec2 = &aws.ec2;
+        if let Some(vpc) = current_vpc(ec2, &live.cloud_id).await? {
+            detach(ec2, &live.cloud_id, &vpc).await?;
+        }
+        ec2.delete_internet_gateway()
+            .internet_gateway_id(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| {
+                sdk(
+                    &format!("delete internet gateway {} ({})", live.id, live.cloud_id),
+                    e,
+                )
+            })?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.ec2;
-        poll(c, live).await
+        let ec2 = &aws.ec2;
+        let out = ec2
+            .describe_internet_gateways()
+            .filters(filter("internet-gateway-id", &live.cloud_id))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("describe internet gateway {}", live.cloud_id), e))?;
+        Ok(match out.internet_gateways().first() {
+            None => Readiness::Gone,
+            Some(g) if attached_vpc(g).is_some() => Readiness::Ready(observe(live.id.clone(), g)),
+            Some(_) => Readiness::Pending("detached".into()),
+        })
     }
 }
 

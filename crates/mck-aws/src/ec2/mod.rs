@@ -13,8 +13,13 @@ mod security_group_rule;
 mod subnet;
 mod vpc;
 
+use crate::error::sdk;
 use aws_sdk_ec2::Client;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use aws_smithy_async::future::pagination_stream::PaginationStream;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use mck_core::model::{LogicalId, TAG_STACK};
 use mck_core::provider::{Context, Observed, ProviderError};
 
@@ -70,6 +75,30 @@ pub(crate) fn tag_spec(
         .build()
 }
 
+/// Every item of a paginated, stack-filtered describe call that the stack owns, with its
+/// logical id. Ownership is checked client-side as well ([`owned_id`]).
+pub(crate) async fn owned_items<O, E, I>(
+    mut pages: PaginationStream<Result<O, SdkError<E, HttpResponse>>>,
+    what: &str,
+    stack: &str,
+    items: impl Fn(O) -> Vec<I>,
+    tags: impl Fn(&I) -> &[Tag],
+) -> Result<Vec<(LogicalId, I)>, ProviderError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk(what, e))?;
+        for item in items(page) {
+            if let Some(id) = owned_id(tags(&item), stack) {
+                out.push((id, item));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The logical id of a resource owned by `stack`, checked client-side (some APIs ignore tag
 /// filters, e.g. NAT gateways in the emulator).
 pub(crate) fn owned_id(tags: &[Tag], stack: &str) -> Option<LogicalId> {
@@ -100,4 +129,123 @@ pub(crate) fn client_token(ctx: &Context<'_>, id: &LogicalId, params: &[&str]) -
         .map(|d| d.as_secs() / 3600)
         .unwrap_or(0);
     format!("mck-{hash:016x}-{hour}")
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::operation::describe_subnets::{DescribeSubnetsError, DescribeSubnetsOutput};
+    use aws_sdk_ec2::types::Subnet;
+    use aws_smithy_async::future::pagination_stream::fn_stream::FnStream;
+    use aws_smithy_types::error::ErrorMetadata;
+    use mck_core::provider::ErrorClass;
+
+    use super::*;
+
+    type Page = Result<DescribeSubnetsOutput, SdkError<DescribeSubnetsError, HttpResponse>>;
+
+    fn subnet(id: &str, tags: &[(&str, &str)]) -> Subnet {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+            .collect();
+        Subnet::builder().subnet_id(id).set_tags(Some(tags)).build()
+    }
+
+    fn pages(pages: Vec<Page>) -> PaginationStream<Page> {
+        PaginationStream::new(FnStream::new(move |tx| {
+            Box::pin(async move {
+                for page in pages {
+                    if tx.send(page).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        }))
+    }
+
+    fn page(subnets: Vec<Subnet>) -> Page {
+        Ok(DescribeSubnetsOutput::builder()
+            .set_subnets(Some(subnets))
+            .build())
+    }
+
+    #[tokio::test]
+    async fn only_the_stacks_own_items_are_kept_across_pages() {
+        // An API that ignores the tag filter returns other stacks' and untagged resources too.
+        let all = pages(vec![
+            page(vec![
+                subnet(
+                    "subnet-1",
+                    &[("mck:stack", "dev"), ("mck:id", "subnet.public.a")],
+                ),
+                subnet(
+                    "subnet-2",
+                    &[("mck:stack", "dev-2"), ("mck:id", "subnet.public.a")],
+                ),
+            ]),
+            page(vec![
+                subnet("subnet-3", &[("Name", "hand-made")]),
+                subnet(
+                    "subnet-4",
+                    &[("mck:stack", "dev"), ("mck:id", "subnet.data.a")],
+                ),
+            ]),
+        ]);
+        let owned = owned_items(
+            all,
+            "list subnets",
+            "dev",
+            |p| p.subnets().to_vec(),
+            |s| s.tags(),
+        )
+        .await
+        .unwrap();
+        let ids: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(id, s)| (id.as_str(), s.subnet_id().unwrap()))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("subnet.public.a", "subnet-1"),
+                ("subnet.data.a", "subnet-4")
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_page_fails_the_read() {
+        let meta = ErrorMetadata::builder()
+            .code("RequestLimitExceeded")
+            .build();
+        let raw = HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(503).unwrap(),
+            aws_smithy_types::body::SdkBody::empty(),
+        );
+        let all = pages(vec![
+            page(vec![subnet(
+                "subnet-1",
+                &[("mck:stack", "dev"), ("mck:id", "a")],
+            )]),
+            Err(SdkError::service_error(
+                DescribeSubnetsError::generic(meta),
+                raw,
+            )),
+        ]);
+        let err = owned_items(
+            all,
+            "list subnets",
+            "dev",
+            |p| p.subnets().to_vec(),
+            |s| s.tags(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.class, ErrorClass::Throttled);
+        assert!(
+            err.message.starts_with("failed to list subnets"),
+            "{}",
+            err.message
+        );
+    }
 }

@@ -5,7 +5,7 @@ use aws_sdk_ec2::types::{NatGateway, NatGatewayState, ResourceType};
 use mck_core::model::{LogicalId, NatGatewaySpec, ResourceKind, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
-use super::{client_token, filter, owned_id, stack_filter, tag_spec};
+use super::{client_token, filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
 use crate::driver::Driver;
 use crate::error::sdk;
@@ -44,82 +44,27 @@ fn is_live(nat: &NatGateway) -> bool {
 }
 
 pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-    let mut out = Vec::new();
-    let mut pages = ec2
+    let pages = ec2
         .describe_nat_gateways()
         .filter(stack_filter(stack))
         .into_paginator()
         .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| sdk("list NAT gateways", e))?;
-        // The emulator ignores tag filters on NAT gateways: ownership is checked here too.
-        out.extend(
-            page.nat_gateways()
+    // The emulator ignores tag filters on NAT gateways: `owned_items` checks ownership too.
+    let nats = owned_items(
+        pages,
+        "list NAT gateways",
+        stack,
+        |p| {
+            p.nat_gateways()
                 .iter()
                 .filter(|n| is_live(n))
-                .filter_map(|n| Some(observe(owned_id(n.tags(), stack)?, n))),
-        );
-    }
-    Ok(out)
-}
-
-pub(super) async fn create(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &NatGatewaySpec,
-) -> Result<Observed, ProviderError> {
-    let subnet = ctx.cloud_id(spec.subnet.id())?;
-    let allocation = ctx.cloud_id(spec.eip.id())?;
-    let out = ec2
-        .create_nat_gateway()
-        .subnet_id(subnet)
-        .allocation_id(allocation)
-        .client_token(client_token(ctx, id, &[subnet, allocation]))
-        .tag_specifications(tag_spec(ResourceType::Natgateway, ctx, id))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("create NAT gateway {id}"), e))?;
-    let nat = out
-        .nat_gateway()
-        .ok_or_else(|| ProviderError::invalid("create NAT gateway returned nothing"))?;
-    Ok(observe(id.clone(), nat))
-}
-
-pub(super) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
-    ec2.delete_nat_gateway()
-        .nat_gateway_id(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| {
-            sdk(
-                &format!("delete NAT gateway {} ({})", live.id, live.cloud_id),
-                e,
-            )
-        })?;
-    Ok(())
-}
-
-pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
-    let out = ec2
-        .describe_nat_gateways()
-        .filter(filter("nat-gateway-id", &live.cloud_id))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("describe NAT gateway {}", live.cloud_id), e))?;
-    let Some(nat) = out.nat_gateways().first() else {
-        return Ok(Readiness::Gone);
-    };
-    Ok(match nat.state() {
-        Some(NatGatewayState::Available) => Readiness::Ready(observe(live.id.clone(), nat)),
-        Some(NatGatewayState::Deleted) => Readiness::Gone,
-        Some(NatGatewayState::Failed) => Readiness::Failed(format!(
-            "NAT gateway failed: {}",
-            nat.failure_message().unwrap_or("no reason given")
-        )),
-        Some(state) => Readiness::Pending(state.as_str().to_string()),
-        None => Readiness::Pending("unknown".into()),
-    })
+                .cloned()
+                .collect()
+        },
+        |n| n.tags(),
+    )
+    .await?;
+    Ok(nats.iter().map(|(id, n)| observe(id.clone(), n)).collect())
 }
 
 impl Driver for NatGatewaySpec {
@@ -129,8 +74,22 @@ impl Driver for NatGatewaySpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        create(c, ctx, id, spec).await
+        let ec2 = &aws.ec2;
+        let subnet = ctx.cloud_id(spec.subnet.id())?;
+        let allocation = ctx.cloud_id(spec.eip.id())?;
+        let out = ec2
+            .create_nat_gateway()
+            .subnet_id(subnet)
+            .allocation_id(allocation)
+            .client_token(client_token(ctx, id, &[subnet, allocation]))
+            .tag_specifications(tag_spec(ResourceType::Natgateway, ctx, id))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("create NAT gateway {id}"), e))?;
+        let nat = out
+            .nat_gateway()
+            .ok_or_else(|| ProviderError::invalid("create NAT gateway returned nothing"))?;
+        Ok(observe(id.clone(), nat))
     }
 
     async fn update(
@@ -144,13 +103,41 @@ impl Driver for NatGatewaySpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.ec2;
-        delete(c, live).await
+        let ec2 = &aws.ec2;
+        ec2.delete_nat_gateway()
+            .nat_gateway_id(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| {
+                sdk(
+                    &format!("delete NAT gateway {} ({})", live.id, live.cloud_id),
+                    e,
+                )
+            })?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.ec2;
-        poll(c, live).await
+        let ec2 = &aws.ec2;
+        let out = ec2
+            .describe_nat_gateways()
+            .filter(filter("nat-gateway-id", &live.cloud_id))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("describe NAT gateway {}", live.cloud_id), e))?;
+        let Some(nat) = out.nat_gateways().first() else {
+            return Ok(Readiness::Gone);
+        };
+        Ok(match nat.state() {
+            Some(NatGatewayState::Available) => Readiness::Ready(observe(live.id.clone(), nat)),
+            Some(NatGatewayState::Deleted) => Readiness::Gone,
+            Some(NatGatewayState::Failed) => Readiness::Failed(format!(
+                "NAT gateway failed: {}",
+                nat.failure_message().unwrap_or("no reason given")
+            )),
+            Some(state) => Readiness::Pending(state.as_str().to_string()),
+            None => Readiness::Pending("unknown".into()),
+        })
     }
 }
 

@@ -2,7 +2,6 @@ use super::route_table::describe;
 use crate::AwsProvider;
 use crate::driver::Driver;
 use crate::error::sdk;
-use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::Route;
 use mck_core::model::{LogicalId, ResourceKind, RouteSpec, RouteTarget, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
@@ -32,84 +31,6 @@ pub(super) fn split_route_id(cloud_id: &str) -> Result<(&str, &str), ProviderErr
     })
 }
 
-pub(super) async fn create_route(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &RouteSpec,
-) -> Result<Observed, ProviderError> {
-    let rtb = ctx.cloud_id(spec.route_table.id())?;
-    let mut call = ec2
-        .create_route()
-        .route_table_id(rtb)
-        .destination_cidr_block(&spec.destination);
-    call = match &spec.target {
-        RouteTarget::InternetGateway(igw) => call.gateway_id(ctx.cloud_id(igw.id())?),
-        RouteTarget::NatGateway(nat) => call.nat_gateway_id(ctx.cloud_id(nat.id())?),
-    };
-    call.send()
-        .await
-        .map_err(|e| sdk(&format!("create route {id}"), e))?;
-    Ok(Observed::new(
-        id.clone(),
-        ResourceKind::Route,
-        format!("{rtb}|{}", spec.destination),
-    ))
-}
-
-pub(super) async fn update_route(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    spec: &RouteSpec,
-    live: &Observed,
-) -> Result<Observed, ProviderError> {
-    let (rtb, destination) = split_route_id(&live.cloud_id)?;
-    let mut call = ec2
-        .replace_route()
-        .route_table_id(rtb)
-        .destination_cidr_block(destination);
-    call = match &spec.target {
-        RouteTarget::InternetGateway(igw) => call.gateway_id(ctx.cloud_id(igw.id())?),
-        RouteTarget::NatGateway(nat) => call.nat_gateway_id(ctx.cloud_id(nat.id())?),
-    };
-    call.send()
-        .await
-        .map_err(|e| sdk(&format!("replace route {}", live.id), e))?;
-    Ok(live.clone())
-}
-
-pub(super) async fn delete_route(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
-    let (rtb, destination) = split_route_id(&live.cloud_id)?;
-    ec2.delete_route()
-        .route_table_id(rtb)
-        .destination_cidr_block(destination)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("delete route {}", live.id), e))?;
-    Ok(())
-}
-
-pub(super) async fn poll_route(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
-    let (rtb, destination) = split_route_id(&live.cloud_id)?;
-    let Some(table) = describe(ec2, rtb).await? else {
-        return Ok(Readiness::Gone);
-    };
-    Ok(
-        match table
-            .routes()
-            .iter()
-            .find(|r| r.destination_cidr_block() == Some(destination))
-        {
-            None => Readiness::Gone,
-            // The target is gone (deleted out of band, or failed): waiting will not fix it.
-            Some(route) if route.state().map(|s| s.as_str()) == Some("blackhole") => {
-                Readiness::Failed("route is a blackhole: its target no longer exists".into())
-            }
-            Some(_) => Readiness::Ready(live.clone()),
-        },
-    )
-}
-
 impl Driver for RouteSpec {
     async fn create(
         aws: &AwsProvider,
@@ -117,8 +38,24 @@ impl Driver for RouteSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        create_route(c, ctx, id, spec).await
+        let ec2 = &aws.ec2;
+        let rtb = ctx.cloud_id(spec.route_table.id())?;
+        let mut call = ec2
+            .create_route()
+            .route_table_id(rtb)
+            .destination_cidr_block(&spec.destination);
+        call = match &spec.target {
+            RouteTarget::InternetGateway(igw) => call.gateway_id(ctx.cloud_id(igw.id())?),
+            RouteTarget::NatGateway(nat) => call.nat_gateway_id(ctx.cloud_id(nat.id())?),
+        };
+        call.send()
+            .await
+            .map_err(|e| sdk(&format!("create route {id}"), e))?;
+        Ok(Observed::new(
+            id.clone(),
+            ResourceKind::Route,
+            format!("{rtb}|{}", spec.destination),
+        ))
     }
 
     async fn update(
@@ -128,17 +65,53 @@ impl Driver for RouteSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        update_route(c, ctx, spec, live).await
+        let ec2 = &aws.ec2;
+        let (rtb, destination) = split_route_id(&live.cloud_id)?;
+        let mut call = ec2
+            .replace_route()
+            .route_table_id(rtb)
+            .destination_cidr_block(destination);
+        call = match &spec.target {
+            RouteTarget::InternetGateway(igw) => call.gateway_id(ctx.cloud_id(igw.id())?),
+            RouteTarget::NatGateway(nat) => call.nat_gateway_id(ctx.cloud_id(nat.id())?),
+        };
+        call.send()
+            .await
+            .map_err(|e| sdk(&format!("replace route {}", live.id), e))?;
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.ec2;
-        delete_route(c, live).await
+        let ec2 = &aws.ec2;
+        let (rtb, destination) = split_route_id(&live.cloud_id)?;
+        ec2.delete_route()
+            .route_table_id(rtb)
+            .destination_cidr_block(destination)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete route {}", live.id), e))?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.ec2;
-        poll_route(c, live).await
+        let ec2 = &aws.ec2;
+        let (rtb, destination) = split_route_id(&live.cloud_id)?;
+        let Some(table) = describe(ec2, rtb).await? else {
+            return Ok(Readiness::Gone);
+        };
+        Ok(
+            match table
+                .routes()
+                .iter()
+                .find(|r| r.destination_cidr_block() == Some(destination))
+            {
+                None => Readiness::Gone,
+                // The target is gone (deleted out of band, or failed): waiting will not fix it.
+                Some(route) if route.state().map(|s| s.as_str()) == Some("blackhole") => {
+                    Readiness::Failed("route is a blackhole: its target no longer exists".into())
+                }
+                Some(_) => Readiness::Ready(live.clone()),
+            },
+        )
     }
 }

@@ -5,7 +5,7 @@
 
 use super::route::observe_route;
 use super::route_table_association::observe_association;
-use super::{client_token, filter, owned_id, stack_filter, tag_spec};
+use super::{client_token, filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
 use crate::driver::Driver;
 use crate::error::sdk;
@@ -41,20 +41,19 @@ fn observe_table(
 }
 
 pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-    let mut tables = Vec::new();
-    let mut pages = ec2
+    let pages = ec2
         .describe_route_tables()
         .filters(stack_filter(stack))
         .into_paginator()
         .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| sdk("list route tables", e))?;
-        tables.extend(
-            page.route_tables()
-                .iter()
-                .filter_map(|t| Some((owned_id(t.tags(), stack)?, t.clone()))),
-        );
-    }
+    let tables = owned_items(
+        pages,
+        "list route tables",
+        stack,
+        |p| p.route_tables().to_vec(),
+        |t| t.tags(),
+    )
+    .await?;
     // Associations are named after their subnet's logical id, which this call does not
     // return: they carry the subnet's cloud id until `name_associations` runs on the full read.
     let by_cloud_id = |subnet: &str| Some(LogicalId::new(subnet));
@@ -62,43 +61,6 @@ pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, Pro
         .iter()
         .flat_map(|(id, t)| observe_table(id.clone(), t, &by_cloud_id))
         .collect())
-}
-
-pub(super) async fn create(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &RouteTableSpec,
-) -> Result<Observed, ProviderError> {
-    let vpc = ctx.cloud_id(spec.vpc.id())?;
-    let out = ec2
-        .create_route_table()
-        .vpc_id(vpc)
-        .client_token(client_token(ctx, id, &[vpc]))
-        .tag_specifications(tag_spec(ResourceType::RouteTable, ctx, id))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("create route table {id}"), e))?;
-    let rtb = out
-        .route_table()
-        .and_then(|t| t.route_table_id())
-        .unwrap_or_default();
-    Ok(Observed::new(id.clone(), ResourceKind::RouteTable, rtb)
-        .with(RouteTableSpec::VPC_ID, Value::CloudId(vpc.to_string())))
-}
-
-pub(super) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
-    ec2.delete_route_table()
-        .route_table_id(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| {
-            sdk(
-                &format!("delete route table {} ({})", live.id, live.cloud_id),
-                e,
-            )
-        })?;
-    Ok(())
 }
 
 pub(super) async fn describe(ec2: &Client, rtb: &str) -> Result<Option<RouteTable>, ProviderError> {
@@ -111,18 +73,6 @@ pub(super) async fn describe(ec2: &Client, rtb: &str) -> Result<Option<RouteTabl
     Ok(out.route_tables().first().cloned())
 }
 
-pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
-    Ok(match describe(ec2, &live.cloud_id).await? {
-        None => Readiness::Gone,
-        Some(t) => Readiness::Ready(
-            Observed::new(live.id.clone(), ResourceKind::RouteTable, &live.cloud_id).with(
-                RouteTableSpec::VPC_ID,
-                Value::CloudId(t.vpc_id().unwrap_or_default().to_string()),
-            ),
-        ),
-    })
-}
-
 impl Driver for RouteTableSpec {
     async fn create(
         aws: &AwsProvider,
@@ -130,8 +80,22 @@ impl Driver for RouteTableSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        create(c, ctx, id, spec).await
+        let ec2 = &aws.ec2;
+        let vpc = ctx.cloud_id(spec.vpc.id())?;
+        let out = ec2
+            .create_route_table()
+            .vpc_id(vpc)
+            .client_token(client_token(ctx, id, &[vpc]))
+            .tag_specifications(tag_spec(ResourceType::RouteTable, ctx, id))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("create route table {id}"), e))?;
+        let rtb = out
+            .route_table()
+            .and_then(|t| t.route_table_id())
+            .unwrap_or_default();
+        Ok(Observed::new(id.clone(), ResourceKind::RouteTable, rtb)
+            .with(RouteTableSpec::VPC_ID, Value::CloudId(vpc.to_string())))
     }
 
     async fn update(
@@ -145,13 +109,31 @@ impl Driver for RouteTableSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.ec2;
-        delete(c, live).await
+        let ec2 = &aws.ec2;
+        ec2.delete_route_table()
+            .route_table_id(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| {
+                sdk(
+                    &format!("delete route table {} ({})", live.id, live.cloud_id),
+                    e,
+                )
+            })?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.ec2;
-        poll(c, live).await
+        let ec2 = &aws.ec2;
+        Ok(match describe(ec2, &live.cloud_id).await? {
+            None => Readiness::Gone,
+            Some(t) => Readiness::Ready(
+                Observed::new(live.id.clone(), ResourceKind::RouteTable, &live.cloud_id).with(
+                    RouteTableSpec::VPC_ID,
+                    Value::CloudId(t.vpc_id().unwrap_or_default().to_string()),
+                ),
+            ),
+        })
     }
 }
 

@@ -2,7 +2,6 @@ use super::filter;
 use crate::AwsProvider;
 use crate::driver::Driver;
 use crate::error::sdk;
-use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::RouteTableAssociation;
 use mck_core::model::{LogicalId, ResourceKind, RouteTableAssociationSpec, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
@@ -62,102 +61,6 @@ pub(super) fn name_associations(all: &mut [Observed]) {
     }
 }
 
-pub(super) async fn create_association(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &RouteTableAssociationSpec,
-) -> Result<Observed, ProviderError> {
-    let rtb = ctx.cloud_id(spec.route_table.id())?;
-    let subnet = ctx.cloud_id(spec.subnet.id())?;
-    let out = ec2
-        .associate_route_table()
-        .route_table_id(rtb)
-        .subnet_id(subnet)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("associate {subnet} with route table {rtb}"), e))?;
-    Ok(Observed::new(
-        id.clone(),
-        ResourceKind::RouteTableAssociation,
-        out.association_id().unwrap_or_default(),
-    )
-    .with(
-        RouteTableAssociationSpec::SUBNET_ID,
-        Value::CloudId(subnet.to_string()),
-    )
-    .with(
-        RouteTableAssociationSpec::ROUTE_TABLE_ID,
-        Value::CloudId(rtb.to_string()),
-    ))
-}
-
-pub(super) async fn update_association(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    spec: &RouteTableAssociationSpec,
-    live: &Observed,
-) -> Result<Observed, ProviderError> {
-    let rtb = ctx.cloud_id(spec.route_table.id())?;
-    let out = ec2
-        .replace_route_table_association()
-        .association_id(&live.cloud_id)
-        .route_table_id(rtb)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("move {} to route table {rtb}", live.id), e))?;
-    // Replacing an association gives it a new id.
-    let mut o = live.clone();
-    o.cloud_id = out
-        .new_association_id()
-        .unwrap_or(&live.cloud_id)
-        .to_string();
-    o.fields
-        .insert("route_table_id".into(), Value::CloudId(rtb.to_string()));
-    Ok(o)
-}
-
-pub(super) async fn delete_association(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
-    ec2.disassociate_route_table()
-        .association_id(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("disassociate {} ({})", live.id, live.cloud_id), e))?;
-    Ok(())
-}
-
-pub(super) async fn poll_association(
-    ec2: &Client,
-    live: &Observed,
-) -> Result<Readiness, ProviderError> {
-    let out = ec2
-        .describe_route_tables()
-        .filters(filter(
-            "association.route-table-association-id",
-            &live.cloud_id,
-        ))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("describe association {}", live.cloud_id), e))?;
-    let assoc = out
-        .route_tables()
-        .iter()
-        .flat_map(|t| t.associations())
-        .find(|a| a.route_table_association_id() == Some(live.cloud_id.as_str()));
-    let state = assoc
-        .and_then(|a| a.association_state())
-        .and_then(|s| s.state())
-        .map(|s| s.as_str().to_string());
-    Ok(match (assoc, state.as_deref()) {
-        (None, _) | (Some(_), Some("disassociated")) => Readiness::Gone,
-        (Some(_), Some("associating" | "disassociating")) => {
-            Readiness::Pending(state.unwrap_or_default())
-        }
-        (Some(_), Some("failed")) => Readiness::Failed("association failed".into()),
-        (Some(_), _) => Readiness::Ready(live.clone()),
-    })
-}
-
 impl Driver for RouteTableAssociationSpec {
     async fn create(
         aws: &AwsProvider,
@@ -165,8 +68,29 @@ impl Driver for RouteTableAssociationSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        create_association(c, ctx, id, spec).await
+        let ec2 = &aws.ec2;
+        let rtb = ctx.cloud_id(spec.route_table.id())?;
+        let subnet = ctx.cloud_id(spec.subnet.id())?;
+        let out = ec2
+            .associate_route_table()
+            .route_table_id(rtb)
+            .subnet_id(subnet)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("associate {subnet} with route table {rtb}"), e))?;
+        Ok(Observed::new(
+            id.clone(),
+            ResourceKind::RouteTableAssociation,
+            out.association_id().unwrap_or_default(),
+        )
+        .with(
+            RouteTableAssociationSpec::SUBNET_ID,
+            Value::CloudId(subnet.to_string()),
+        )
+        .with(
+            RouteTableAssociationSpec::ROUTE_TABLE_ID,
+            Value::CloudId(rtb.to_string()),
+        ))
     }
 
     async fn update(
@@ -176,17 +100,63 @@ impl Driver for RouteTableAssociationSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        update_association(c, ctx, spec, live).await
+        let ec2 = &aws.ec2;
+        let rtb = ctx.cloud_id(spec.route_table.id())?;
+        let out = ec2
+            .replace_route_table_association()
+            .association_id(&live.cloud_id)
+            .route_table_id(rtb)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("move {} to route table {rtb}", live.id), e))?;
+        // Replacing an association gives it a new id.
+        let mut o = live.clone();
+        o.cloud_id = out
+            .new_association_id()
+            .unwrap_or(&live.cloud_id)
+            .to_string();
+        o.fields
+            .insert("route_table_id".into(), Value::CloudId(rtb.to_string()));
+        Ok(o)
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.ec2;
-        delete_association(c, live).await
+        let ec2 = &aws.ec2;
+        ec2.disassociate_route_table()
+            .association_id(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("disassociate {} ({})", live.id, live.cloud_id), e))?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.ec2;
-        poll_association(c, live).await
+        let ec2 = &aws.ec2;
+        let out = ec2
+            .describe_route_tables()
+            .filters(filter(
+                "association.route-table-association-id",
+                &live.cloud_id,
+            ))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("describe association {}", live.cloud_id), e))?;
+        let assoc = out
+            .route_tables()
+            .iter()
+            .flat_map(|t| t.associations())
+            .find(|a| a.route_table_association_id() == Some(live.cloud_id.as_str()));
+        let state = assoc
+            .and_then(|a| a.association_state())
+            .and_then(|s| s.state())
+            .map(|s| s.as_str().to_string());
+        Ok(match (assoc, state.as_deref()) {
+            (None, _) | (Some(_), Some("disassociated")) => Readiness::Gone,
+            (Some(_), Some("associating" | "disassociating")) => {
+                Readiness::Pending(state.unwrap_or_default())
+            }
+            (Some(_), Some("failed")) => Readiness::Failed("association failed".into()),
+            (Some(_), _) => Readiness::Ready(live.clone()),
+        })
     }
 }

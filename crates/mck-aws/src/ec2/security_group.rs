@@ -2,7 +2,7 @@
 //! extra call) and identified by content: `<group>/<direction>/<protocol>/<ports>/<peer>`.
 
 use super::security_group_rule::{Peer, rules_of};
-use super::{filter, owned_id, stack_filter, tag_spec};
+use super::{filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
 use crate::driver::Driver;
 use crate::error::sdk;
@@ -33,20 +33,19 @@ fn observe_group(id: LogicalId, group: &SecurityGroup) -> Observed {
 }
 
 pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-    let mut groups = Vec::new();
-    let mut pages = ec2
+    let pages = ec2
         .describe_security_groups()
         .filters(stack_filter(stack))
         .into_paginator()
         .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| sdk("list security groups", e))?;
-        groups.extend(
-            page.security_groups()
-                .iter()
-                .filter_map(|g| Some((owned_id(g.tags(), stack)?, g.clone()))),
-        );
-    }
+    let groups = owned_items(
+        pages,
+        "list security groups",
+        stack,
+        |p| p.security_groups().to_vec(),
+        |g| g.tags(),
+    )
+    .await?;
     Ok(observe_groups(&groups))
 }
 
@@ -81,51 +80,6 @@ fn observe_groups(groups: &[(LogicalId, SecurityGroup)]) -> Vec<Observed> {
     out
 }
 
-pub(super) async fn create(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &SecurityGroupSpec,
-) -> Result<Observed, ProviderError> {
-    let vpc = ctx.cloud_id(spec.vpc.id())?;
-    let out = ec2
-        .create_security_group()
-        .group_name(&spec.group_name)
-        .description(&spec.description)
-        .vpc_id(vpc)
-        .tag_specifications(tag_spec(ResourceType::SecurityGroup, ctx, id))
-        .send()
-        .await
-        .map_err(|e| {
-            sdk(
-                &format!("create security group {id} ({})", spec.group_name),
-                e,
-            )
-        })?;
-    Ok(Observed::new(
-        id.clone(),
-        ResourceKind::SecurityGroup,
-        out.group_id().unwrap_or_default(),
-    )
-    .with(SecurityGroupSpec::VPC_ID, Value::CloudId(vpc.to_string()))
-    .with(SecurityGroupSpec::NAME, spec.group_name.as_str())
-    .with(SecurityGroupSpec::DESCRIPTION, spec.description.as_str()))
-}
-
-pub(super) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
-    ec2.delete_security_group()
-        .group_id(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| {
-            sdk(
-                &format!("delete security group {} ({})", live.id, live.cloud_id),
-                e,
-            )
-        })?;
-    Ok(())
-}
-
 pub(super) async fn describe(
     ec2: &Client,
     group_id: &str,
@@ -139,13 +93,6 @@ pub(super) async fn describe(
     Ok(out.security_groups().first().cloned())
 }
 
-pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
-    Ok(match describe(ec2, &live.cloud_id).await? {
-        None => Readiness::Gone,
-        Some(g) => Readiness::Ready(observe_group(live.id.clone(), &g)),
-    })
-}
-
 impl Driver for SecurityGroupSpec {
     async fn create(
         aws: &AwsProvider,
@@ -153,8 +100,30 @@ impl Driver for SecurityGroupSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        create(c, ctx, id, spec).await
+        let ec2 = &aws.ec2;
+        let vpc = ctx.cloud_id(spec.vpc.id())?;
+        let out = ec2
+            .create_security_group()
+            .group_name(&spec.group_name)
+            .description(&spec.description)
+            .vpc_id(vpc)
+            .tag_specifications(tag_spec(ResourceType::SecurityGroup, ctx, id))
+            .send()
+            .await
+            .map_err(|e| {
+                sdk(
+                    &format!("create security group {id} ({})", spec.group_name),
+                    e,
+                )
+            })?;
+        Ok(Observed::new(
+            id.clone(),
+            ResourceKind::SecurityGroup,
+            out.group_id().unwrap_or_default(),
+        )
+        .with(SecurityGroupSpec::VPC_ID, Value::CloudId(vpc.to_string()))
+        .with(SecurityGroupSpec::NAME, spec.group_name.as_str())
+        .with(SecurityGroupSpec::DESCRIPTION, spec.description.as_str()))
     }
 
     async fn update(
@@ -168,13 +137,26 @@ impl Driver for SecurityGroupSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.ec2;
-        delete(c, live).await
+        let ec2 = &aws.ec2;
+        ec2.delete_security_group()
+            .group_id(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| {
+                sdk(
+                    &format!("delete security group {} ({})", live.id, live.cloud_id),
+                    e,
+                )
+            })?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.ec2;
-        poll(c, live).await
+        let ec2 = &aws.ec2;
+        Ok(match describe(ec2, &live.cloud_id).await? {
+            None => Readiness::Gone,
+            Some(g) => Readiness::Ready(observe_group(live.id.clone(), &g)),
+        })
     }
 }
 

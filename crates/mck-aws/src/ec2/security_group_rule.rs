@@ -2,7 +2,6 @@ use super::security_group::describe;
 use crate::AwsProvider;
 use crate::driver::Driver;
 use crate::error::sdk;
-use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{IpPermission, IpRange, SecurityGroup, UserIdGroupPair};
 use mck_core::model::{Direction, LogicalId, ResourceKind, RulePeer, SecurityGroupRuleSpec, Value};
@@ -148,98 +147,6 @@ pub(super) fn rules_of(group: &SecurityGroup) -> Vec<Rule> {
     out
 }
 
-pub(super) async fn create_rule(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &SecurityGroupRuleSpec,
-) -> Result<Observed, ProviderError> {
-    let rule = Rule {
-        group: ctx.cloud_id(spec.group.id())?.to_string(),
-        direction: spec.direction,
-        protocol: spec.protocol.clone(),
-        from_port: if spec.protocol == "-1" {
-            0
-        } else {
-            spec.from_port
-        },
-        to_port: if spec.protocol == "-1" {
-            0
-        } else {
-            spec.to_port
-        },
-        peer: match &spec.peer {
-            RulePeer::Cidr(c) => Peer::Cidr(c.clone()),
-            RulePeer::Group(g) => Peer::Group(ctx.cloud_id(g.id())?.to_string()),
-        },
-    };
-    let permission = rule.permission(Some(&spec.description));
-    let what = format!("authorize rule {id}");
-    // Already there is success: AWS adds the allow-all egress rule to every new group, and a
-    // create retried after a crash finds its own rule.
-    let duplicate = |code: Option<&str>| code == Some("InvalidPermission.Duplicate");
-    match spec.direction {
-        Direction::Ingress => match ec2
-            .authorize_security_group_ingress()
-            .group_id(&rule.group)
-            .ip_permissions(permission)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if duplicate(e.code()) => {}
-            Err(e) => return Err(sdk(&what, e)),
-        },
-        Direction::Egress => match ec2
-            .authorize_security_group_egress()
-            .group_id(&rule.group)
-            .ip_permissions(permission)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if duplicate(e.code()) => {}
-            Err(e) => return Err(sdk(&what, e)),
-        },
-    }
-    Ok(rule.observe(id.clone()))
-}
-
-pub(super) async fn delete_rule(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
-    let rule = Rule::parse(&live.cloud_id)?;
-    let what = format!("revoke rule {}", live.id);
-    match rule.direction {
-        Direction::Ingress => ec2
-            .revoke_security_group_ingress()
-            .group_id(&rule.group)
-            .ip_permissions(rule.permission(None))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| sdk(&what, e)),
-        Direction::Egress => ec2
-            .revoke_security_group_egress()
-            .group_id(&rule.group)
-            .ip_permissions(rule.permission(None))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| sdk(&what, e)),
-    }
-}
-
-pub(super) async fn poll_rule(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
-    let rule = Rule::parse(&live.cloud_id)?;
-    let Some(group) = describe(ec2, &rule.group).await? else {
-        return Ok(Readiness::Gone);
-    };
-    Ok(if rules_of(&group).contains(&rule) {
-        Readiness::Ready(live.clone())
-    } else {
-        Readiness::Gone
-    })
-}
-
 impl Driver for SecurityGroupRuleSpec {
     async fn create(
         aws: &AwsProvider,
@@ -247,8 +154,56 @@ impl Driver for SecurityGroupRuleSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        create_rule(c, ctx, id, spec).await
+        let ec2 = &aws.ec2;
+        let rule = Rule {
+            group: ctx.cloud_id(spec.group.id())?.to_string(),
+            direction: spec.direction,
+            protocol: spec.protocol.clone(),
+            from_port: if spec.protocol == "-1" {
+                0
+            } else {
+                spec.from_port
+            },
+            to_port: if spec.protocol == "-1" {
+                0
+            } else {
+                spec.to_port
+            },
+            peer: match &spec.peer {
+                RulePeer::Cidr(c) => Peer::Cidr(c.clone()),
+                RulePeer::Group(g) => Peer::Group(ctx.cloud_id(g.id())?.to_string()),
+            },
+        };
+        let permission = rule.permission(Some(&spec.description));
+        let what = format!("authorize rule {id}");
+        // Already there is success: AWS adds the allow-all egress rule to every new group, and a
+        // create retried after a crash finds its own rule.
+        let duplicate = |code: Option<&str>| code == Some("InvalidPermission.Duplicate");
+        match spec.direction {
+            Direction::Ingress => match ec2
+                .authorize_security_group_ingress()
+                .group_id(&rule.group)
+                .ip_permissions(permission)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if duplicate(e.code()) => {}
+                Err(e) => return Err(sdk(&what, e)),
+            },
+            Direction::Egress => match ec2
+                .authorize_security_group_egress()
+                .group_id(&rule.group)
+                .ip_permissions(permission)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if duplicate(e.code()) => {}
+                Err(e) => return Err(sdk(&what, e)),
+            },
+        }
+        Ok(rule.observe(id.clone()))
     }
 
     async fn update(
@@ -262,12 +217,39 @@ impl Driver for SecurityGroupRuleSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.ec2;
-        delete_rule(c, live).await
+        let ec2 = &aws.ec2;
+        let rule = Rule::parse(&live.cloud_id)?;
+        let what = format!("revoke rule {}", live.id);
+        match rule.direction {
+            Direction::Ingress => ec2
+                .revoke_security_group_ingress()
+                .group_id(&rule.group)
+                .ip_permissions(rule.permission(None))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| sdk(&what, e)),
+            Direction::Egress => ec2
+                .revoke_security_group_egress()
+                .group_id(&rule.group)
+                .ip_permissions(rule.permission(None))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| sdk(&what, e)),
+        }
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.ec2;
-        poll_rule(c, live).await
+        let ec2 = &aws.ec2;
+        let rule = Rule::parse(&live.cloud_id)?;
+        let Some(group) = describe(ec2, &rule.group).await? else {
+            return Ok(Readiness::Gone);
+        };
+        Ok(if rules_of(&group).contains(&rule) {
+            Readiness::Ready(live.clone())
+        } else {
+            Readiness::Gone
+        })
     }
 }

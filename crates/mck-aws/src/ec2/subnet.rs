@@ -5,7 +5,7 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet};
 use mck_core::model::{LogicalId, ResourceKind, SubnetSpec, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
-use super::{filter, owned_id, stack_filter, tag_spec};
+use super::{filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
 use crate::driver::Driver;
 use crate::error::sdk;
@@ -43,46 +43,23 @@ fn observe(id: LogicalId, subnet: &Subnet) -> Observed {
 }
 
 pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-    let mut out = Vec::new();
-    let mut pages = ec2
+    let pages = ec2
         .describe_subnets()
         .filters(stack_filter(stack))
         .into_paginator()
         .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| sdk("list subnets", e))?;
-        out.extend(
-            page.subnets()
-                .iter()
-                .filter_map(|s| Some(observe(owned_id(s.tags(), stack)?, s))),
-        );
-    }
-    Ok(out)
-}
-
-pub(super) async fn create(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &SubnetSpec,
-) -> Result<Observed, ProviderError> {
-    let out = ec2
-        .create_subnet()
-        .vpc_id(ctx.cloud_id(spec.vpc.id())?)
-        .cidr_block(&spec.cidr)
-        .availability_zone(&spec.zone)
-        .tag_specifications(tag_spec(ResourceType::Subnet, ctx, id))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("create subnet {id} ({})", spec.cidr), e))?;
-    let subnet = out
-        .subnet()
-        .ok_or_else(|| ProviderError::invalid("create subnet returned no subnet"))?;
-    let live = observe(id.clone(), subnet);
-    if spec.map_public_ip_on_launch {
-        set_public_ip(ec2, &live.cloud_id, true).await?;
-    }
-    Ok(live)
+    let subnets = owned_items(
+        pages,
+        "list subnets",
+        stack,
+        |p| p.subnets().to_vec(),
+        |s| s.tags(),
+    )
+    .await?;
+    Ok(subnets
+        .iter()
+        .map(|(id, s)| observe(id.clone(), s))
+        .collect())
 }
 
 async fn set_public_ip(ec2: &Client, subnet_id: &str, on: bool) -> Result<(), ProviderError> {
@@ -95,44 +72,6 @@ async fn set_public_ip(ec2: &Client, subnet_id: &str, on: bool) -> Result<(), Pr
     Ok(())
 }
 
-pub(super) async fn update(
-    ec2: &Client,
-    spec: &SubnetSpec,
-    live: &Observed,
-) -> Result<Observed, ProviderError> {
-    set_public_ip(ec2, &live.cloud_id, spec.map_public_ip_on_launch).await?;
-    Ok(live.clone())
-}
-
-pub(super) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
-    ec2.delete_subnet()
-        .subnet_id(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("delete subnet {} ({})", live.id, live.cloud_id), e))?;
-    Ok(())
-}
-
-pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
-    let out = ec2
-        .describe_subnets()
-        .filters(filter("subnet-id", &live.cloud_id))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("describe subnet {}", live.cloud_id), e))?;
-    Ok(match out.subnets().first() {
-        None => Readiness::Gone,
-        Some(s) if s.state().map(|st| st.as_str()) == Some("available") => {
-            Readiness::Ready(observe(live.id.clone(), s))
-        }
-        Some(s) => Readiness::Pending(
-            s.state()
-                .map(|st| st.as_str().to_string())
-                .unwrap_or_default(),
-        ),
-    })
-}
-
 impl Driver for SubnetSpec {
     async fn create(
         aws: &AwsProvider,
@@ -140,8 +79,24 @@ impl Driver for SubnetSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        create(c, ctx, id, spec).await
+        let ec2 = &aws.ec2;
+        let out = ec2
+            .create_subnet()
+            .vpc_id(ctx.cloud_id(spec.vpc.id())?)
+            .cidr_block(&spec.cidr)
+            .availability_zone(&spec.zone)
+            .tag_specifications(tag_spec(ResourceType::Subnet, ctx, id))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("create subnet {id} ({})", spec.cidr), e))?;
+        let subnet = out
+            .subnet()
+            .ok_or_else(|| ProviderError::invalid("create subnet returned no subnet"))?;
+        let live = observe(id.clone(), subnet);
+        if spec.map_public_ip_on_launch {
+            set_public_ip(ec2, &live.cloud_id, true).await?;
+        }
+        Ok(live)
     }
 
     async fn update(
@@ -151,18 +106,40 @@ impl Driver for SubnetSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        update(c, spec, live).await
+        let ec2 = &aws.ec2;
+        set_public_ip(ec2, &live.cloud_id, spec.map_public_ip_on_launch).await?;
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.ec2;
-        delete(c, live).await
+        let ec2 = &aws.ec2;
+        ec2.delete_subnet()
+            .subnet_id(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete subnet {} ({})", live.id, live.cloud_id), e))?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.ec2;
-        poll(c, live).await
+        let ec2 = &aws.ec2;
+        let out = ec2
+            .describe_subnets()
+            .filters(filter("subnet-id", &live.cloud_id))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("describe subnet {}", live.cloud_id), e))?;
+        Ok(match out.subnets().first() {
+            None => Readiness::Gone,
+            Some(s) if s.state().map(|st| st.as_str()) == Some("available") => {
+                Readiness::Ready(observe(live.id.clone(), s))
+            }
+            Some(s) => Readiness::Pending(
+                s.state()
+                    .map(|st| st.as_str().to_string())
+                    .unwrap_or_default(),
+            ),
+        })
     }
 }
 

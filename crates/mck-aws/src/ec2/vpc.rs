@@ -5,26 +5,29 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeN
 use mck_core::model::{LogicalId, ResourceKind, VpcSpec};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
-use super::{filter, owned_id, stack_filter, tag_spec};
+use super::{filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
 use crate::driver::Driver;
 use crate::error::sdk;
 use crate::missing;
 
 pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-    let mut out = Vec::new();
-    let mut pages = ec2
+    let pages = ec2
         .describe_vpcs()
         .filters(stack_filter(stack))
         .into_paginator()
         .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| sdk("list VPCs", e))?;
-        for vpc in page.vpcs() {
-            if let Some(id) = owned_id(vpc.tags(), stack) {
-                out.push(observe(ec2, id, vpc).await?);
-            }
-        }
+    let vpcs = owned_items(
+        pages,
+        "list VPCs",
+        stack,
+        |p| p.vpcs().to_vec(),
+        |v| v.tags(),
+    )
+    .await?;
+    let mut out = Vec::with_capacity(vpcs.len());
+    for (id, vpc) in vpcs {
+        out.push(observe(ec2, id, &vpc).await?);
     }
     Ok(out)
 }
@@ -67,34 +70,6 @@ fn observe_with(id: LogicalId, vpc: &Vpc, dns_support: bool, dns_hostnames: bool
         )
 }
 
-pub(super) async fn create(
-    ec2: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &VpcSpec,
-) -> Result<Observed, ProviderError> {
-    let out = ec2
-        .create_vpc()
-        .cidr_block(&spec.cidr)
-        .tag_specifications(tag_spec(ResourceType::Vpc, ctx, id))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("create VPC {id}"), e))?;
-    let vpc = out
-        .vpc()
-        .ok_or_else(|| ProviderError::invalid("create VPC returned no VPC"))?;
-    let vpc_id = vpc.vpc_id().unwrap_or_default().to_string();
-    set_dns(
-        ec2,
-        &vpc_id,
-        spec,
-        &["enable_dns_support", "enable_dns_hostnames"],
-    )
-    .await?;
-    Ok(Observed::new(id.clone(), ResourceKind::Vpc, vpc_id)
-        .with(VpcSpec::CIDR_BLOCK, spec.cidr.as_str()))
-}
-
 async fn set_dns(
     ec2: &Client,
     vpc_id: &str,
@@ -129,42 +104,6 @@ async fn set_dns(
     Ok(())
 }
 
-pub(super) async fn update(
-    ec2: &Client,
-    spec: &VpcSpec,
-    live: &Observed,
-    fields: &[&str],
-) -> Result<Observed, ProviderError> {
-    set_dns(ec2, &live.cloud_id, spec, fields).await?;
-    Ok(live.clone())
-}
-
-pub(super) async fn delete(ec2: &Client, live: &Observed) -> Result<(), ProviderError> {
-    ec2.delete_vpc()
-        .vpc_id(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("delete VPC {} ({})", live.id, live.cloud_id), e))?;
-    Ok(())
-}
-
-pub(super) async fn poll(ec2: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
-    let out = ec2
-        .describe_vpcs()
-        .filters(filter("vpc-id", &live.cloud_id))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("describe VPC {}", live.cloud_id), e))?;
-    let Some(vpc) = out.vpcs().first() else {
-        return Ok(Readiness::Gone);
-    };
-    Ok(match vpc.state().map(|s| s.as_str()) {
-        Some("available") => Readiness::Ready(observe(ec2, live.id.clone(), vpc).await?),
-        Some(state) => Readiness::Pending(state.to_string()),
-        None => return Err(missing("state of VPC", &live.cloud_id)),
-    })
-}
-
 impl Driver for VpcSpec {
     async fn create(
         aws: &AwsProvider,
@@ -172,8 +111,27 @@ impl Driver for VpcSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        create(c, ctx, id, spec).await
+        let ec2 = &aws.ec2;
+        let out = ec2
+            .create_vpc()
+            .cidr_block(&spec.cidr)
+            .tag_specifications(tag_spec(ResourceType::Vpc, ctx, id))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("create VPC {id}"), e))?;
+        let vpc = out
+            .vpc()
+            .ok_or_else(|| ProviderError::invalid("create VPC returned no VPC"))?;
+        let vpc_id = vpc.vpc_id().unwrap_or_default().to_string();
+        set_dns(
+            ec2,
+            &vpc_id,
+            spec,
+            &["enable_dns_support", "enable_dns_hostnames"],
+        )
+        .await?;
+        Ok(Observed::new(id.clone(), ResourceKind::Vpc, vpc_id)
+            .with(VpcSpec::CIDR_BLOCK, spec.cidr.as_str()))
     }
 
     async fn update(
@@ -183,18 +141,37 @@ impl Driver for VpcSpec {
         live: &Observed,
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.ec2;
-        update(c, spec, live, fields).await
+        let ec2 = &aws.ec2;
+        set_dns(ec2, &live.cloud_id, spec, fields).await?;
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.ec2;
-        delete(c, live).await
+        let ec2 = &aws.ec2;
+        ec2.delete_vpc()
+            .vpc_id(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete VPC {} ({})", live.id, live.cloud_id), e))?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.ec2;
-        poll(c, live).await
+        let ec2 = &aws.ec2;
+        let out = ec2
+            .describe_vpcs()
+            .filters(filter("vpc-id", &live.cloud_id))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("describe VPC {}", live.cloud_id), e))?;
+        let Some(vpc) = out.vpcs().first() else {
+            return Ok(Readiness::Gone);
+        };
+        Ok(match vpc.state().map(|s| s.as_str()) {
+            Some("available") => Readiness::Ready(observe(ec2, live.id.clone(), vpc).await?),
+            Some(state) => Readiness::Pending(state.to_string()),
+            None => return Err(missing("state of VPC", &live.cloud_id)),
+        })
     }
 }
 

@@ -53,91 +53,6 @@ pub(super) async fn read_access_points(
         .collect())
 }
 
-pub(super) async fn create_access_point(
-    efs: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &AccessPointSpec,
-) -> Result<Observed, ProviderError> {
-    let invalid = |e: aws_sdk_efs::error::BuildError| {
-        ProviderError::invalid(format!("access point {id}: {e}"))
-    };
-    let fs_id = ctx.cloud_id(spec.file_system.id())?;
-    let out = efs
-        .create_access_point()
-        .client_token(
-            format!("{}-{}", ctx.stack, id)
-                .chars()
-                .take(64)
-                .collect::<String>(),
-        )
-        .file_system_id(fs_id)
-        .posix_user(
-            PosixUser::builder()
-                .uid(spec.uid)
-                .gid(spec.gid)
-                .build()
-                .map_err(invalid)?,
-        )
-        .root_directory(
-            RootDirectory::builder()
-                .path(&spec.path)
-                .creation_info(
-                    CreationInfo::builder()
-                        .owner_uid(spec.uid)
-                        .owner_gid(spec.gid)
-                        .permissions(&spec.permissions)
-                        .build()
-                        .map_err(invalid)?,
-                )
-                .build(),
-        )
-        .set_tags(Some(tags(ctx, id)))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("create access point {id}"), e))?;
-    Ok(Observed::new(
-        id.clone(),
-        ResourceKind::AccessPoint,
-        out.access_point_id().unwrap_or_default(),
-    ))
-}
-
-pub(super) async fn delete_access_point(
-    efs: &Client,
-    live: &Observed,
-) -> Result<(), ProviderError> {
-    efs.delete_access_point()
-        .access_point_id(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("delete access point {}", live.id), e))?;
-    Ok(())
-}
-
-pub(super) async fn poll_access_point(
-    efs: &Client,
-    live: &Observed,
-) -> Result<Readiness, ProviderError> {
-    let out = match efs
-        .describe_access_points()
-        .access_point_id(&live.cloud_id)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) if e.code() == Some("AccessPointNotFound") => return Ok(Readiness::Gone),
-        Err(e) => return Err(sdk(&format!("describe access point {}", live.cloud_id), e)),
-    };
-    Ok(match out.access_points().first() {
-        None => Readiness::Gone,
-        Some(ap) => match ap.life_cycle_state() {
-            Some(state) => readiness(state, || observe_access_point(live.id.clone(), ap)),
-            None => Readiness::Ready(observe_access_point(live.id.clone(), ap)),
-        },
-    })
-}
-
 impl Driver for AccessPointSpec {
     async fn create(
         aws: &AwsProvider,
@@ -145,8 +60,49 @@ impl Driver for AccessPointSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.efs;
-        create_access_point(c, ctx, id, spec).await
+        let efs = &aws.efs;
+        let invalid = |e: aws_sdk_efs::error::BuildError| {
+            ProviderError::invalid(format!("access point {id}: {e}"))
+        };
+        let fs_id = ctx.cloud_id(spec.file_system.id())?;
+        let out = efs
+            .create_access_point()
+            .client_token(
+                format!("{}-{}", ctx.stack, id)
+                    .chars()
+                    .take(64)
+                    .collect::<String>(),
+            )
+            .file_system_id(fs_id)
+            .posix_user(
+                PosixUser::builder()
+                    .uid(spec.uid)
+                    .gid(spec.gid)
+                    .build()
+                    .map_err(invalid)?,
+            )
+            .root_directory(
+                RootDirectory::builder()
+                    .path(&spec.path)
+                    .creation_info(
+                        CreationInfo::builder()
+                            .owner_uid(spec.uid)
+                            .owner_gid(spec.gid)
+                            .permissions(&spec.permissions)
+                            .build()
+                            .map_err(invalid)?,
+                    )
+                    .build(),
+            )
+            .set_tags(Some(tags(ctx, id)))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("create access point {id}"), e))?;
+        Ok(Observed::new(
+            id.clone(),
+            ResourceKind::AccessPoint,
+            out.access_point_id().unwrap_or_default(),
+        ))
     }
 
     async fn update(
@@ -160,13 +116,34 @@ impl Driver for AccessPointSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.efs;
-        delete_access_point(c, live).await
+        let efs = &aws.efs;
+        efs.delete_access_point()
+            .access_point_id(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete access point {}", live.id), e))?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.efs;
-        poll_access_point(c, live).await
+        let efs = &aws.efs;
+        let out = match efs
+            .describe_access_points()
+            .access_point_id(&live.cloud_id)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("AccessPointNotFound") => return Ok(Readiness::Gone),
+            Err(e) => return Err(sdk(&format!("describe access point {}", live.cloud_id), e)),
+        };
+        Ok(match out.access_points().first() {
+            None => Readiness::Gone,
+            Some(ap) => match ap.life_cycle_state() {
+                Some(state) => readiness(state, || observe_access_point(live.id.clone(), ap)),
+                None => Readiness::Ready(observe_access_point(live.id.clone(), ap)),
+            },
+        })
     }
 }
 

@@ -56,107 +56,6 @@ pub(super) async fn describe_file_system(
     }
 }
 
-pub(super) async fn create_file_system(
-    efs: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &FileSystemSpec,
-    region: &str,
-) -> Result<Observed, ProviderError> {
-    let result = efs
-        .create_file_system()
-        .creation_token(&spec.creation_token)
-        .encrypted(spec.encrypted)
-        .performance_mode(PerformanceMode::from(spec.performance_mode.as_str()))
-        // Backup is set at creation (PutBackupPolicy is only needed to change it later).
-        .backup(spec.backup)
-        .set_tags(Some(tags(ctx, id)))
-        .send()
-        .await;
-    match result {
-        Ok(out) => {
-            let mut o = Observed::new(id.clone(), ResourceKind::FileSystem, out.file_system_id())
-                .with(FileSystemSpec::CREATION_TOKEN, out.creation_token())
-                .with(FileSystemSpec::ENCRYPTED, out.encrypted().unwrap_or(false))
-                .with(
-                    FileSystemSpec::PERFORMANCE_MODE,
-                    out.performance_mode().as_str(),
-                )
-                .output(
-                    FileSystemSpec::OUT_DNS_NAME,
-                    format!("{}.efs.{region}.amazonaws.com", out.file_system_id()),
-                );
-            o = o.with(FileSystemSpec::BACKUP, spec.backup);
-            Ok(o)
-        }
-        // The creation token makes a retried create answer "already exists": adopt it.
-        Err(e) if e.code() == Some("FileSystemAlreadyExists") => {
-            let out = efs
-                .describe_file_systems()
-                .creation_token(&spec.creation_token)
-                .send()
-                .await
-                .map_err(|e| sdk(&format!("find EFS file system {}", spec.creation_token), e))?;
-            match out.file_systems().first() {
-                Some(fs) if owned(fs.tags(), ctx.stack).as_ref() == Some(id) => {
-                    Ok(observe_file_system(id.clone(), fs, region, None))
-                }
-                _ => Err(ProviderError::invalid(format!(
-                    "an EFS file system with creation token {} exists but is not {id} of stack {}",
-                    spec.creation_token, ctx.stack
-                ))),
-            }
-        }
-        Err(e) => Err(sdk(&format!("create EFS file system {id}"), e)),
-    }
-}
-
-pub(super) async fn update_file_system(
-    efs: &Client,
-    spec: &FileSystemSpec,
-    live: &Observed,
-) -> Result<Observed, ProviderError> {
-    let status = if spec.backup {
-        Status::Enabled
-    } else {
-        Status::Disabled
-    };
-    efs.put_backup_policy()
-        .file_system_id(&live.cloud_id)
-        .backup_policy(
-            BackupPolicy::builder()
-                .status(status)
-                .build()
-                .map_err(|e| ProviderError::invalid(e.to_string()))?,
-        )
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("set backup policy of {}", live.id), e))?;
-    Ok(live.clone())
-}
-
-pub(super) async fn delete_file_system(efs: &Client, live: &Observed) -> Result<(), ProviderError> {
-    efs.delete_file_system()
-        .file_system_id(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("delete EFS file system {}", live.id), e))?;
-    Ok(())
-}
-
-pub(super) async fn poll_file_system(
-    efs: &Client,
-    live: &Observed,
-    region: &str,
-) -> Result<Readiness, ProviderError> {
-    Ok(match describe_file_system(efs, &live.cloud_id).await? {
-        None => Readiness::Gone,
-        Some(fs) => readiness(fs.life_cycle_state(), || {
-            observe_file_system(live.id.clone(), &fs, region, None)
-        }),
-    })
-}
-
 impl Driver for FileSystemSpec {
     async fn create(
         aws: &AwsProvider,
@@ -164,8 +63,57 @@ impl Driver for FileSystemSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.efs;
-        create_file_system(c, ctx, id, spec, &aws.region).await
+        let efs = &aws.efs;
+        let region = aws.region.as_str();
+        let result = efs
+            .create_file_system()
+            .creation_token(&spec.creation_token)
+            .encrypted(spec.encrypted)
+            .performance_mode(PerformanceMode::from(spec.performance_mode.as_str()))
+            // Backup is set at creation (PutBackupPolicy is only needed to change it later).
+            .backup(spec.backup)
+            .set_tags(Some(tags(ctx, id)))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let mut o =
+                    Observed::new(id.clone(), ResourceKind::FileSystem, out.file_system_id())
+                        .with(FileSystemSpec::CREATION_TOKEN, out.creation_token())
+                        .with(FileSystemSpec::ENCRYPTED, out.encrypted().unwrap_or(false))
+                        .with(
+                            FileSystemSpec::PERFORMANCE_MODE,
+                            out.performance_mode().as_str(),
+                        )
+                        .output(
+                            FileSystemSpec::OUT_DNS_NAME,
+                            format!("{}.efs.{region}.amazonaws.com", out.file_system_id()),
+                        );
+                o = o.with(FileSystemSpec::BACKUP, spec.backup);
+                Ok(o)
+            }
+            // The creation token makes a retried create answer "already exists": adopt it.
+            Err(e) if e.code() == Some("FileSystemAlreadyExists") => {
+                let out = efs
+                    .describe_file_systems()
+                    .creation_token(&spec.creation_token)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        sdk(&format!("find EFS file system {}", spec.creation_token), e)
+                    })?;
+                match out.file_systems().first() {
+                    Some(fs) if owned(fs.tags(), ctx.stack).as_ref() == Some(id) => {
+                        Ok(observe_file_system(id.clone(), fs, region, None))
+                    }
+                    _ => Err(ProviderError::invalid(format!(
+                        "an EFS file system with creation token {} exists but is not {id} of stack {}",
+                        spec.creation_token, ctx.stack
+                    ))),
+                }
+            }
+            Err(e) => Err(sdk(&format!("create EFS file system {id}"), e)),
+        }
     }
 
     async fn update(
@@ -175,18 +123,45 @@ impl Driver for FileSystemSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.efs;
-        update_file_system(c, spec, live).await
+        let efs = &aws.efs;
+        let status = if spec.backup {
+            Status::Enabled
+        } else {
+            Status::Disabled
+        };
+        efs.put_backup_policy()
+            .file_system_id(&live.cloud_id)
+            .backup_policy(
+                BackupPolicy::builder()
+                    .status(status)
+                    .build()
+                    .map_err(|e| ProviderError::invalid(e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("set backup policy of {}", live.id), e))?;
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.efs;
-        delete_file_system(c, live).await
+        let efs = &aws.efs;
+        efs.delete_file_system()
+            .file_system_id(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete EFS file system {}", live.id), e))?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.efs;
-        poll_file_system(c, live, &aws.region).await
+        let efs = &aws.efs;
+        let region = aws.region.as_str();
+        Ok(match describe_file_system(efs, &live.cloud_id).await? {
+            None => Readiness::Gone,
+            Some(fs) => readiness(fs.life_cycle_state(), || {
+                observe_file_system(live.id.clone(), &fs, region, None)
+            }),
+        })
     }
 }
 

@@ -74,71 +74,6 @@ pub(super) async fn describe_mount_target(
     }
 }
 
-pub(super) async fn create_mount_target(
-    efs: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &MountTargetSpec,
-) -> Result<Observed, ProviderError> {
-    let groups = ctx.cloud_ids(&spec.security_groups)?;
-    let out = efs
-        .create_mount_target()
-        .file_system_id(ctx.cloud_id(spec.file_system.id())?)
-        .subnet_id(ctx.cloud_id(spec.subnet.id())?)
-        .set_security_groups(Some(groups))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("create mount target {id}"), e))?;
-    Ok(Observed::new(
-        id.clone(),
-        ResourceKind::MountTarget,
-        out.mount_target_id(),
-    ))
-}
-
-pub(super) async fn update_mount_target(
-    efs: &Client,
-    ctx: &Context<'_>,
-    spec: &MountTargetSpec,
-    live: &Observed,
-) -> Result<Observed, ProviderError> {
-    let groups = ctx.cloud_ids(&spec.security_groups)?;
-    efs.modify_mount_target_security_groups()
-        .mount_target_id(&live.cloud_id)
-        .set_security_groups(Some(groups))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("set security groups of {}", live.id), e))?;
-    Ok(live.clone())
-}
-
-pub(super) async fn delete_mount_target(
-    efs: &Client,
-    live: &Observed,
-) -> Result<(), ProviderError> {
-    efs.delete_mount_target()
-        .mount_target_id(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("delete mount target {}", live.id), e))?;
-    Ok(())
-}
-
-pub(super) async fn poll_mount_target(
-    efs: &Client,
-    live: &Observed,
-) -> Result<Readiness, ProviderError> {
-    let Some(mt) = describe_mount_target(efs, &live.cloud_id).await? else {
-        return Ok(Readiness::Gone);
-    };
-    if *mt.life_cycle_state() == LifeCycleState::Available {
-        return Ok(Readiness::Ready(
-            observe_mount_target(efs, live.id.clone(), &mt).await?,
-        ));
-    }
-    Ok(readiness(mt.life_cycle_state(), || live.clone()))
-}
-
 impl Driver for MountTargetSpec {
     async fn create(
         aws: &AwsProvider,
@@ -146,8 +81,21 @@ impl Driver for MountTargetSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.efs;
-        create_mount_target(c, ctx, id, spec).await
+        let efs = &aws.efs;
+        let groups = ctx.cloud_ids(&spec.security_groups)?;
+        let out = efs
+            .create_mount_target()
+            .file_system_id(ctx.cloud_id(spec.file_system.id())?)
+            .subnet_id(ctx.cloud_id(spec.subnet.id())?)
+            .set_security_groups(Some(groups))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("create mount target {id}"), e))?;
+        Ok(Observed::new(
+            id.clone(),
+            ResourceKind::MountTarget,
+            out.mount_target_id(),
+        ))
     }
 
     async fn update(
@@ -157,18 +105,38 @@ impl Driver for MountTargetSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.efs;
-        update_mount_target(c, ctx, spec, live).await
+        let efs = &aws.efs;
+        let groups = ctx.cloud_ids(&spec.security_groups)?;
+        efs.modify_mount_target_security_groups()
+            .mount_target_id(&live.cloud_id)
+            .set_security_groups(Some(groups))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("set security groups of {}", live.id), e))?;
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.efs;
-        delete_mount_target(c, live).await
+        let efs = &aws.efs;
+        efs.delete_mount_target()
+            .mount_target_id(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete mount target {}", live.id), e))?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.efs;
-        poll_mount_target(c, live).await
+        let efs = &aws.efs;
+        let Some(mt) = describe_mount_target(efs, &live.cloud_id).await? else {
+            return Ok(Readiness::Gone);
+        };
+        if *mt.life_cycle_state() == LifeCycleState::Available {
+            return Ok(Readiness::Ready(
+                observe_mount_target(efs, live.id.clone(), &mt).await?,
+            ));
+        }
+        Ok(readiness(mt.life_cycle_state(), || live.clone()))
     }
 }
 

@@ -77,85 +77,6 @@ pub(super) async fn read_clusters(
     Ok(out)
 }
 
-pub(super) async fn create_cluster(
-    ec: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &CacheClusterSpec,
-) -> Result<Observed, ProviderError> {
-    let groups = ctx.cloud_ids(&spec.security_groups)?;
-    let out = ec
-        .create_cache_cluster()
-        .cache_cluster_id(&spec.id)
-        .engine("memcached")
-        .set_engine_version(spec.engine_version.clone())
-        .cache_node_type(&spec.node_type)
-        .num_cache_nodes(i32::try_from(spec.num_nodes).unwrap_or(1))
-        .cache_subnet_group_name(ctx.cloud_id(spec.subnet_group.id())?)
-        .set_security_group_ids(Some(groups))
-        .port(i32::try_from(spec.port).unwrap_or(11211))
-        .set_tags(Some(tags(ctx, id)))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("create cache cluster {id} ({})", spec.id), e))?;
-    let cluster = out
-        .cache_cluster()
-        .ok_or_else(|| ProviderError::invalid("create cache cluster returned nothing"))?;
-    Ok(observe_cluster(id.clone(), cluster))
-}
-
-pub(super) async fn update_cluster(
-    ec: &Client,
-    ctx: &Context<'_>,
-    spec: &CacheClusterSpec,
-    live: &Observed,
-) -> Result<Observed, ProviderError> {
-    let groups = ctx.cloud_ids(&spec.security_groups)?;
-    ec.modify_cache_cluster()
-        .cache_cluster_id(&live.cloud_id)
-        .cache_node_type(&spec.node_type)
-        .num_cache_nodes(i32::try_from(spec.num_nodes).unwrap_or(1))
-        .set_engine_version(spec.engine_version.clone())
-        .set_security_group_ids(Some(groups))
-        .apply_immediately(true)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("modify cache cluster {}", live.id), e))?;
-    Ok(live.clone())
-}
-
-pub(super) async fn delete_cluster(ec: &Client, live: &Observed) -> Result<(), ProviderError> {
-    ec.delete_cache_cluster()
-        .cache_cluster_id(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("delete cache cluster {}", live.id), e))?;
-    Ok(())
-}
-
-pub(super) async fn poll_cluster(ec: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
-    match ec
-        .describe_cache_clusters()
-        .cache_cluster_id(&live.cloud_id)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(match out.cache_clusters().first() {
-            None => Readiness::Gone,
-            Some(c) => match c.cache_cluster_status().unwrap_or_default() {
-                "available" => Readiness::Ready(observe_cluster(live.id.clone(), c)),
-                "create-failed" | "incompatible-network" => Readiness::Failed(format!(
-                    "cache cluster is {}",
-                    c.cache_cluster_status().unwrap_or_default()
-                )),
-                status => Readiness::Pending(status.to_string()),
-            },
-        }),
-        Err(e) if e.code() == Some("CacheClusterNotFound") => Ok(Readiness::Gone),
-        Err(e) => Err(sdk(&format!("describe cache cluster {}", live.cloud_id), e)),
-    }
-}
-
 impl Driver for CacheClusterSpec {
     async fn create(
         aws: &AwsProvider,
@@ -163,8 +84,26 @@ impl Driver for CacheClusterSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.elasticache;
-        create_cluster(c, ctx, id, spec).await
+        let ec = &aws.elasticache;
+        let groups = ctx.cloud_ids(&spec.security_groups)?;
+        let out = ec
+            .create_cache_cluster()
+            .cache_cluster_id(&spec.id)
+            .engine("memcached")
+            .set_engine_version(spec.engine_version.clone())
+            .cache_node_type(&spec.node_type)
+            .num_cache_nodes(i32::try_from(spec.num_nodes).unwrap_or(1))
+            .cache_subnet_group_name(ctx.cloud_id(spec.subnet_group.id())?)
+            .set_security_group_ids(Some(groups))
+            .port(i32::try_from(spec.port).unwrap_or(11211))
+            .set_tags(Some(tags(ctx, id)))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("create cache cluster {id} ({})", spec.id), e))?;
+        let cluster = out
+            .cache_cluster()
+            .ok_or_else(|| ProviderError::invalid("create cache cluster returned nothing"))?;
+        Ok(observe_cluster(id.clone(), cluster))
     }
 
     async fn update(
@@ -174,18 +113,53 @@ impl Driver for CacheClusterSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.elasticache;
-        update_cluster(c, ctx, spec, live).await
+        let ec = &aws.elasticache;
+        let groups = ctx.cloud_ids(&spec.security_groups)?;
+        ec.modify_cache_cluster()
+            .cache_cluster_id(&live.cloud_id)
+            .cache_node_type(&spec.node_type)
+            .num_cache_nodes(i32::try_from(spec.num_nodes).unwrap_or(1))
+            .set_engine_version(spec.engine_version.clone())
+            .set_security_group_ids(Some(groups))
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("modify cache cluster {}", live.id), e))?;
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.elasticache;
-        delete_cluster(c, live).await
+        let ec = &aws.elasticache;
+        ec.delete_cache_cluster()
+            .cache_cluster_id(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete cache cluster {}", live.id), e))?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.elasticache;
-        poll_cluster(c, live).await
+        let ec = &aws.elasticache;
+        match ec
+            .describe_cache_clusters()
+            .cache_cluster_id(&live.cloud_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(match out.cache_clusters().first() {
+                None => Readiness::Gone,
+                Some(c) => match c.cache_cluster_status().unwrap_or_default() {
+                    "available" => Readiness::Ready(observe_cluster(live.id.clone(), c)),
+                    "create-failed" | "incompatible-network" => Readiness::Failed(format!(
+                        "cache cluster is {}",
+                        c.cache_cluster_status().unwrap_or_default()
+                    )),
+                    status => Readiness::Pending(status.to_string()),
+                },
+            }),
+            Err(e) if e.code() == Some("CacheClusterNotFound") => Ok(Readiness::Gone),
+            Err(e) => Err(sdk(&format!("describe cache cluster {}", live.cloud_id), e)),
+        }
     }
 }
 

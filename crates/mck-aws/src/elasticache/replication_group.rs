@@ -96,150 +96,6 @@ pub(super) async fn describe_replication_group(
     }
 }
 
-pub(super) async fn create_replication_group(
-    ec: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &ReplicationGroupSpec,
-) -> Result<Observed, ProviderError> {
-    let groups = ctx.cloud_ids(&spec.security_groups)?;
-    let result = ec
-        .create_replication_group()
-        .replication_group_id(&spec.id)
-        .replication_group_description(&spec.description)
-        .engine("redis")
-        .engine_version(&spec.engine_version)
-        .cache_node_type(&spec.node_type)
-        .num_cache_clusters(i32::try_from(spec.num_cache_clusters).unwrap_or(1))
-        .automatic_failover_enabled(spec.automatic_failover)
-        .multi_az_enabled(spec.multi_az)
-        .at_rest_encryption_enabled(spec.at_rest_encryption)
-        .transit_encryption_enabled(spec.transit_encryption)
-        .cache_subnet_group_name(ctx.cloud_id(spec.subnet_group.id())?)
-        .set_security_group_ids(Some(groups))
-        .port(i32::try_from(spec.port).unwrap_or(6379))
-        .set_tags(Some(tags(ctx, id)))
-        .send()
-        .await;
-    match result {
-        Ok(out) => {
-            let group = out.replication_group().ok_or_else(|| {
-                ProviderError::invalid("create replication group returned nothing")
-            })?;
-            Ok(observe_replication_group(id.clone(), group))
-        }
-        Err(e)
-            if e.code() == Some("ReplicationGroupAlreadyExistsFault")
-                || e.code() == Some("ReplicationGroupAlreadyExists") =>
-        {
-            let existing = describe_replication_group(ec, &spec.id).await?;
-            let owner = match &existing {
-                Some(group) => owned(
-                    &tags_of(ec, group.arn().unwrap_or_default()).await?,
-                    ctx.stack,
-                ),
-                None => None,
-            };
-            match existing {
-                Some(group) if owner.as_ref() == Some(id) && group.status() != Some("deleting") => {
-                    Ok(observe_replication_group(id.clone(), &group))
-                }
-                Some(group) => Err(ProviderError::invalid(format!(
-                    "replication group {} exists ({}) and cannot be used for {id}; AWS reuses an id only after the old group is fully deleted",
-                    spec.id,
-                    group.status().unwrap_or("unknown status")
-                ))),
-                None => Err(ProviderError::invalid(format!(
-                    "replication group {} already exists",
-                    spec.id
-                ))),
-            }
-        }
-        Err(e) => Err(sdk(
-            &format!("create replication group {id} ({})", spec.id),
-            e,
-        )),
-    }
-}
-
-pub(super) async fn update_replication_group(
-    ec: &Client,
-    spec: &ReplicationGroupSpec,
-    live: &Observed,
-    fields: &[&str],
-) -> Result<Observed, ProviderError> {
-    let modifies = ["description", "node_type", "automatic_failover", "multi_az"];
-    if fields.iter().any(|f| modifies.contains(f)) {
-        ec.modify_replication_group()
-            .replication_group_id(&live.cloud_id)
-            .replication_group_description(&spec.description)
-            .cache_node_type(&spec.node_type)
-            .automatic_failover_enabled(spec.automatic_failover)
-            .multi_az_enabled(spec.multi_az)
-            .apply_immediately(true)
-            .send()
-            .await
-            .map_err(|e| sdk(&format!("modify replication group {}", live.id), e))?;
-    }
-    if ReplicationGroupSpec::NUM_CACHE_CLUSTERS.is_in(fields) {
-        let want = i32::try_from(spec.num_cache_clusters - 1).unwrap_or(0);
-        let have = match live
-            .fields
-            .get(ReplicationGroupSpec::NUM_CACHE_CLUSTERS.name)
-        {
-            Some(Value::Int(n)) => i32::try_from(*n - 1).unwrap_or(0),
-            _ => 0,
-        };
-        if want > have {
-            ec.increase_replica_count()
-                .replication_group_id(&live.cloud_id)
-                .new_replica_count(want)
-                .apply_immediately(true)
-                .send()
-                .await
-                .map_err(|e| sdk(&format!("add replicas to {}", live.id), e))?;
-        } else {
-            ec.decrease_replica_count()
-                .replication_group_id(&live.cloud_id)
-                .new_replica_count(want)
-                .apply_immediately(true)
-                .send()
-                .await
-                .map_err(|e| sdk(&format!("remove replicas from {}", live.id), e))?;
-        }
-    }
-    Ok(live.clone())
-}
-
-pub(super) async fn delete_replication_group(
-    ec: &Client,
-    live: &Observed,
-) -> Result<(), ProviderError> {
-    ec.delete_replication_group()
-        .replication_group_id(&live.cloud_id)
-        .retain_primary_cluster(false)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("delete replication group {}", live.id), e))?;
-    Ok(())
-}
-
-pub(super) async fn poll_replication_group(
-    ec: &Client,
-    live: &Observed,
-) -> Result<Readiness, ProviderError> {
-    Ok(
-        match describe_replication_group(ec, &live.cloud_id).await? {
-            None => Readiness::Gone,
-            Some(group) => match group.status().unwrap_or_default() {
-                "available" => Readiness::Ready(observe_replication_group(live.id.clone(), &group)),
-                "create-failed" => Readiness::Failed("replication group creation failed".into()),
-                status => Readiness::Pending(status.to_string()),
-            },
-        },
-    )
-}
-
 impl Driver for ReplicationGroupSpec {
     async fn create(
         aws: &AwsProvider,
@@ -247,8 +103,67 @@ impl Driver for ReplicationGroupSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.elasticache;
-        create_replication_group(c, ctx, id, spec).await
+        let ec = &aws.elasticache;
+        let groups = ctx.cloud_ids(&spec.security_groups)?;
+        let result = ec
+            .create_replication_group()
+            .replication_group_id(&spec.id)
+            .replication_group_description(&spec.description)
+            .engine("redis")
+            .engine_version(&spec.engine_version)
+            .cache_node_type(&spec.node_type)
+            .num_cache_clusters(i32::try_from(spec.num_cache_clusters).unwrap_or(1))
+            .automatic_failover_enabled(spec.automatic_failover)
+            .multi_az_enabled(spec.multi_az)
+            .at_rest_encryption_enabled(spec.at_rest_encryption)
+            .transit_encryption_enabled(spec.transit_encryption)
+            .cache_subnet_group_name(ctx.cloud_id(spec.subnet_group.id())?)
+            .set_security_group_ids(Some(groups))
+            .port(i32::try_from(spec.port).unwrap_or(6379))
+            .set_tags(Some(tags(ctx, id)))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let group = out.replication_group().ok_or_else(|| {
+                    ProviderError::invalid("create replication group returned nothing")
+                })?;
+                Ok(observe_replication_group(id.clone(), group))
+            }
+            Err(e)
+                if e.code() == Some("ReplicationGroupAlreadyExistsFault")
+                    || e.code() == Some("ReplicationGroupAlreadyExists") =>
+            {
+                let existing = describe_replication_group(ec, &spec.id).await?;
+                let owner = match &existing {
+                    Some(group) => owned(
+                        &tags_of(ec, group.arn().unwrap_or_default()).await?,
+                        ctx.stack,
+                    ),
+                    None => None,
+                };
+                match existing {
+                    Some(group)
+                        if owner.as_ref() == Some(id) && group.status() != Some("deleting") =>
+                    {
+                        Ok(observe_replication_group(id.clone(), &group))
+                    }
+                    Some(group) => Err(ProviderError::invalid(format!(
+                        "replication group {} exists ({}) and cannot be used for {id}; AWS reuses an id only after the old group is fully deleted",
+                        spec.id,
+                        group.status().unwrap_or("unknown status")
+                    ))),
+                    None => Err(ProviderError::invalid(format!(
+                        "replication group {} already exists",
+                        spec.id
+                    ))),
+                }
+            }
+            Err(e) => Err(sdk(
+                &format!("create replication group {id} ({})", spec.id),
+                e,
+            )),
+        }
     }
 
     async fn update(
@@ -258,18 +173,77 @@ impl Driver for ReplicationGroupSpec {
         live: &Observed,
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.elasticache;
-        update_replication_group(c, spec, live, fields).await
+        let ec = &aws.elasticache;
+        let modifies = ["description", "node_type", "automatic_failover", "multi_az"];
+        if fields.iter().any(|f| modifies.contains(f)) {
+            ec.modify_replication_group()
+                .replication_group_id(&live.cloud_id)
+                .replication_group_description(&spec.description)
+                .cache_node_type(&spec.node_type)
+                .automatic_failover_enabled(spec.automatic_failover)
+                .multi_az_enabled(spec.multi_az)
+                .apply_immediately(true)
+                .send()
+                .await
+                .map_err(|e| sdk(&format!("modify replication group {}", live.id), e))?;
+        }
+        if ReplicationGroupSpec::NUM_CACHE_CLUSTERS.is_in(fields) {
+            let want = i32::try_from(spec.num_cache_clusters - 1).unwrap_or(0);
+            let have = match live
+                .fields
+                .get(ReplicationGroupSpec::NUM_CACHE_CLUSTERS.name)
+            {
+                Some(Value::Int(n)) => i32::try_from(*n - 1).unwrap_or(0),
+                _ => 0,
+            };
+            if want > have {
+                ec.increase_replica_count()
+                    .replication_group_id(&live.cloud_id)
+                    .new_replica_count(want)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .map_err(|e| sdk(&format!("add replicas to {}", live.id), e))?;
+            } else {
+                ec.decrease_replica_count()
+                    .replication_group_id(&live.cloud_id)
+                    .new_replica_count(want)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .map_err(|e| sdk(&format!("remove replicas from {}", live.id), e))?;
+            }
+        }
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.elasticache;
-        delete_replication_group(c, live).await
+        let ec = &aws.elasticache;
+        ec.delete_replication_group()
+            .replication_group_id(&live.cloud_id)
+            .retain_primary_cluster(false)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete replication group {}", live.id), e))?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.elasticache;
-        poll_replication_group(c, live).await
+        let ec = &aws.elasticache;
+        Ok(
+            match describe_replication_group(ec, &live.cloud_id).await? {
+                None => Readiness::Gone,
+                Some(group) => match group.status().unwrap_or_default() {
+                    "available" => {
+                        Readiness::Ready(observe_replication_group(live.id.clone(), &group))
+                    }
+                    "create-failed" => {
+                        Readiness::Failed("replication group creation failed".into())
+                    }
+                    status => Readiness::Pending(status.to_string()),
+                },
+            },
+        )
     }
 }
 

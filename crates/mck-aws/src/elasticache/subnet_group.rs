@@ -42,79 +42,6 @@ pub(super) async fn read_subnet_groups(
     Ok(out)
 }
 
-pub(super) async fn create_subnet_group(
-    ec: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &CacheSubnetGroupSpec,
-) -> Result<Observed, ProviderError> {
-    let out = ec
-        .create_cache_subnet_group()
-        .cache_subnet_group_name(&spec.name)
-        .cache_subnet_group_description(&spec.description)
-        .set_subnet_ids(Some(ctx.cloud_ids(&spec.subnets)?))
-        .set_tags(Some(tags(ctx, id)))
-        .send()
-        .await
-        .map_err(|e| {
-            sdk(
-                &format!("create cache subnet group {id} ({})", spec.name),
-                e,
-            )
-        })?;
-    let group = out
-        .cache_subnet_group()
-        .ok_or_else(|| ProviderError::invalid("create cache subnet group returned nothing"))?;
-    Ok(observe_subnet_group(id.clone(), group))
-}
-
-pub(super) async fn update_subnet_group(
-    ec: &Client,
-    ctx: &Context<'_>,
-    spec: &CacheSubnetGroupSpec,
-    live: &Observed,
-) -> Result<Observed, ProviderError> {
-    ec.modify_cache_subnet_group()
-        .cache_subnet_group_name(&live.cloud_id)
-        .cache_subnet_group_description(&spec.description)
-        .set_subnet_ids(Some(ctx.cloud_ids(&spec.subnets)?))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("modify cache subnet group {}", live.id), e))?;
-    Ok(live.clone())
-}
-
-pub(super) async fn delete_subnet_group(ec: &Client, live: &Observed) -> Result<(), ProviderError> {
-    ec.delete_cache_subnet_group()
-        .cache_subnet_group_name(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("delete cache subnet group {}", live.id), e))?;
-    Ok(())
-}
-
-pub(super) async fn poll_subnet_group(
-    ec: &Client,
-    live: &Observed,
-) -> Result<Readiness, ProviderError> {
-    match ec
-        .describe_cache_subnet_groups()
-        .cache_subnet_group_name(&live.cloud_id)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(match out.cache_subnet_groups().first() {
-            Some(group) => Readiness::Ready(observe_subnet_group(live.id.clone(), group)),
-            None => Readiness::Gone,
-        }),
-        Err(e) if e.code() == Some("CacheSubnetGroupNotFoundFault") => Ok(Readiness::Gone),
-        Err(e) => Err(sdk(
-            &format!("describe cache subnet group {}", live.cloud_id),
-            e,
-        )),
-    }
-}
-
 impl Driver for CacheSubnetGroupSpec {
     async fn create(
         aws: &AwsProvider,
@@ -122,8 +49,25 @@ impl Driver for CacheSubnetGroupSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.elasticache;
-        create_subnet_group(c, ctx, id, spec).await
+        let ec = &aws.elasticache;
+        let out = ec
+            .create_cache_subnet_group()
+            .cache_subnet_group_name(&spec.name)
+            .cache_subnet_group_description(&spec.description)
+            .set_subnet_ids(Some(ctx.cloud_ids(&spec.subnets)?))
+            .set_tags(Some(tags(ctx, id)))
+            .send()
+            .await
+            .map_err(|e| {
+                sdk(
+                    &format!("create cache subnet group {id} ({})", spec.name),
+                    e,
+                )
+            })?;
+        let group = out
+            .cache_subnet_group()
+            .ok_or_else(|| ProviderError::invalid("create cache subnet group returned nothing"))?;
+        Ok(observe_subnet_group(id.clone(), group))
     }
 
     async fn update(
@@ -133,18 +77,45 @@ impl Driver for CacheSubnetGroupSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.elasticache;
-        update_subnet_group(c, ctx, spec, live).await
+        let ec = &aws.elasticache;
+        ec.modify_cache_subnet_group()
+            .cache_subnet_group_name(&live.cloud_id)
+            .cache_subnet_group_description(&spec.description)
+            .set_subnet_ids(Some(ctx.cloud_ids(&spec.subnets)?))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("modify cache subnet group {}", live.id), e))?;
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.elasticache;
-        delete_subnet_group(c, live).await
+        let ec = &aws.elasticache;
+        ec.delete_cache_subnet_group()
+            .cache_subnet_group_name(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete cache subnet group {}", live.id), e))?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.elasticache;
-        poll_subnet_group(c, live).await
+        let ec = &aws.elasticache;
+        match ec
+            .describe_cache_subnet_groups()
+            .cache_subnet_group_name(&live.cloud_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(match out.cache_subnet_groups().first() {
+                Some(group) => Readiness::Ready(observe_subnet_group(live.id.clone(), group)),
+                None => Readiness::Gone,
+            }),
+            Err(e) if e.code() == Some("CacheSubnetGroupNotFoundFault") => Ok(Readiness::Gone),
+            Err(e) => Err(sdk(
+                &format!("describe cache subnet group {}", live.cloud_id),
+                e,
+            )),
+        }
     }
 }
 

@@ -111,165 +111,6 @@ pub(super) async fn describe_cluster(
     }
 }
 
-pub(super) async fn create_cluster(
-    rds: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &DbClusterSpec,
-) -> Result<Observed, ProviderError> {
-    let groups = ctx.cloud_ids(&spec.security_groups)?;
-    let mut tags = tags(ctx, id);
-    tags.push(
-        Tag::builder()
-            .key(TAG_FINAL_SNAPSHOT)
-            .value(spec.final_snapshot.to_string())
-            .build(),
-    );
-    let mut call = rds
-        .create_db_cluster()
-        .db_cluster_identifier(&spec.identifier)
-        .engine(&spec.engine)
-        .set_engine_version(spec.engine_version.clone())
-        .database_name(&spec.database_name)
-        .master_username(&spec.master_username)
-        .manage_master_user_password(true)
-        .db_subnet_group_name(ctx.cloud_id(spec.subnet_group.id())?)
-        .set_vpc_security_group_ids(Some(groups))
-        .storage_encrypted(true)
-        .backup_retention_period(i32::try_from(spec.backup_retention_days).unwrap_or(1))
-        .deletion_protection(spec.deletion_protection)
-        .copy_tags_to_snapshot(true)
-        .set_tags(Some(tags));
-    if let Some(group) = &spec.parameter_group {
-        call = call.db_cluster_parameter_group_name(ctx.cloud_id(group.id())?);
-    }
-    match call.send().await {
-        Ok(out) => {
-            let cluster = out
-                .db_cluster()
-                .ok_or_else(|| ProviderError::invalid("create DB cluster returned nothing"))?;
-            Ok(observe_cluster(id.clone(), cluster))
-        }
-        // A create retried after a crash: adopt the cluster if it is ours.
-        Err(e) if e.code() == Some("DBClusterAlreadyExistsFault") => {
-            match describe_cluster(rds, &spec.identifier).await? {
-                Some(c) if owned(c.tag_list(), ctx.stack).as_ref() == Some(id) => {
-                    Ok(observe_cluster(id.clone(), &c))
-                }
-                _ => Err(ProviderError::invalid(format!(
-                    "a DB cluster named {} exists but is not {id} of stack {}; rename the stack or remove that cluster",
-                    spec.identifier, ctx.stack
-                ))),
-            }
-        }
-        Err(e) => Err(sdk(
-            &format!("create DB cluster {id} ({})", spec.identifier),
-            e,
-        )),
-    }
-}
-
-pub(super) async fn update_cluster(
-    rds: &Client,
-    ctx: &Context<'_>,
-    spec: &DbClusterSpec,
-    live: &Observed,
-    fields: &[&str],
-) -> Result<Observed, ProviderError> {
-    let mut call = rds
-        .modify_db_cluster()
-        .db_cluster_identifier(&live.cloud_id)
-        .apply_immediately(true);
-    let mut modify = false;
-    for field in fields {
-        match *field {
-            "backup_retention_period" => {
-                call = call.backup_retention_period(
-                    i32::try_from(spec.backup_retention_days).unwrap_or(1),
-                );
-            }
-            "deletion_protection" => call = call.deletion_protection(spec.deletion_protection),
-            "manage_master_user_password" => call = call.manage_master_user_password(true),
-            "engine_version" => {
-                call = call
-                    .set_engine_version(spec.engine_version.clone())
-                    .allow_major_version_upgrade(false)
-            }
-            "vpc_security_group_ids" => {
-                let groups = ctx.cloud_ids(&spec.security_groups)?;
-                call = call.set_vpc_security_group_ids(Some(groups));
-            }
-            "db_cluster_parameter_group_name" => {
-                let name = match &spec.parameter_group {
-                    Some(group) => ctx.cloud_id(group.id())?.to_string(),
-                    None => format!("default.{}", "aurora-mysql8.0"),
-                };
-                call = call.db_cluster_parameter_group_name(name);
-            }
-            _ => continue,
-        }
-        modify = true;
-    }
-    if modify {
-        call.send()
-            .await
-            .map_err(|e| sdk(&format!("modify DB cluster {}", live.id), e))?;
-    }
-    if DbClusterSpec::FINAL_SNAPSHOT.is_in(fields) {
-        let cluster = describe_cluster(rds, &live.cloud_id)
-            .await?
-            .ok_or_else(|| crate::missing("DB cluster", &live.cloud_id))?;
-        rds.add_tags_to_resource()
-            .resource_name(cluster.db_cluster_arn().unwrap_or_default())
-            .tags(
-                Tag::builder()
-                    .key(TAG_FINAL_SNAPSHOT)
-                    .value(spec.final_snapshot.to_string())
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| sdk(&format!("tag DB cluster {}", live.id), e))?;
-    }
-    Ok(live.clone())
-}
-
-pub(super) async fn delete_cluster(rds: &Client, live: &Observed) -> Result<(), ProviderError> {
-    let final_snapshot =
-        live.fields.get(DbClusterSpec::FINAL_SNAPSHOT.name) == Some(&Value::Bool(true));
-    let mut call = rds
-        .delete_db_cluster()
-        .db_cluster_identifier(&live.cloud_id)
-        .skip_final_snapshot(!final_snapshot);
-    if final_snapshot {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        call = call.final_db_snapshot_identifier(format!("{}-final-{stamp}", live.cloud_id));
-    }
-    call.send()
-        .await
-        .map_err(|e| sdk(&format!("delete DB cluster {}", live.id), e))?;
-    Ok(())
-}
-
-pub(super) async fn poll_cluster(
-    rds: &Client,
-    live: &Observed,
-) -> Result<Readiness, ProviderError> {
-    Ok(match describe_cluster(rds, &live.cloud_id).await? {
-        None => Readiness::Gone,
-        Some(c) => match c.status().unwrap_or_default() {
-            "available" => Readiness::Ready(observe_cluster(live.id.clone(), &c)),
-            "failed" | "inaccessible-encryption-credentials" | "incompatible-parameters" => {
-                Readiness::Failed(format!("DB cluster is {}", c.status().unwrap_or_default()))
-            }
-            status => Readiness::Pending(status.to_string()),
-        },
-    })
-}
-
 impl Driver for DbClusterSpec {
     async fn create(
         aws: &AwsProvider,
@@ -277,8 +118,57 @@ impl Driver for DbClusterSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.rds;
-        create_cluster(c, ctx, id, spec).await
+        let rds = &aws.rds;
+        let groups = ctx.cloud_ids(&spec.security_groups)?;
+        let mut tags = tags(ctx, id);
+        tags.push(
+            Tag::builder()
+                .key(TAG_FINAL_SNAPSHOT)
+                .value(spec.final_snapshot.to_string())
+                .build(),
+        );
+        let mut call = rds
+            .create_db_cluster()
+            .db_cluster_identifier(&spec.identifier)
+            .engine(&spec.engine)
+            .set_engine_version(spec.engine_version.clone())
+            .database_name(&spec.database_name)
+            .master_username(&spec.master_username)
+            .manage_master_user_password(true)
+            .db_subnet_group_name(ctx.cloud_id(spec.subnet_group.id())?)
+            .set_vpc_security_group_ids(Some(groups))
+            .storage_encrypted(true)
+            .backup_retention_period(i32::try_from(spec.backup_retention_days).unwrap_or(1))
+            .deletion_protection(spec.deletion_protection)
+            .copy_tags_to_snapshot(true)
+            .set_tags(Some(tags));
+        if let Some(group) = &spec.parameter_group {
+            call = call.db_cluster_parameter_group_name(ctx.cloud_id(group.id())?);
+        }
+        match call.send().await {
+            Ok(out) => {
+                let cluster = out
+                    .db_cluster()
+                    .ok_or_else(|| ProviderError::invalid("create DB cluster returned nothing"))?;
+                Ok(observe_cluster(id.clone(), cluster))
+            }
+            // A create retried after a crash: adopt the cluster if it is ours.
+            Err(e) if e.code() == Some("DBClusterAlreadyExistsFault") => {
+                match describe_cluster(rds, &spec.identifier).await? {
+                    Some(c) if owned(c.tag_list(), ctx.stack).as_ref() == Some(id) => {
+                        Ok(observe_cluster(id.clone(), &c))
+                    }
+                    _ => Err(ProviderError::invalid(format!(
+                        "a DB cluster named {} exists but is not {id} of stack {}; rename the stack or remove that cluster",
+                        spec.identifier, ctx.stack
+                    ))),
+                }
+            }
+            Err(e) => Err(sdk(
+                &format!("create DB cluster {id} ({})", spec.identifier),
+                e,
+            )),
+        }
     }
 
     async fn update(
@@ -288,18 +178,98 @@ impl Driver for DbClusterSpec {
         live: &Observed,
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.rds;
-        update_cluster(c, ctx, spec, live, fields).await
+        let rds = &aws.rds;
+        let mut call = rds
+            .modify_db_cluster()
+            .db_cluster_identifier(&live.cloud_id)
+            .apply_immediately(true);
+        let mut modify = false;
+        for field in fields {
+            match *field {
+                "backup_retention_period" => {
+                    call = call.backup_retention_period(
+                        i32::try_from(spec.backup_retention_days).unwrap_or(1),
+                    );
+                }
+                "deletion_protection" => call = call.deletion_protection(spec.deletion_protection),
+                "manage_master_user_password" => call = call.manage_master_user_password(true),
+                "engine_version" => {
+                    call = call
+                        .set_engine_version(spec.engine_version.clone())
+                        .allow_major_version_upgrade(false)
+                }
+                "vpc_security_group_ids" => {
+                    let groups = ctx.cloud_ids(&spec.security_groups)?;
+                    call = call.set_vpc_security_group_ids(Some(groups));
+                }
+                "db_cluster_parameter_group_name" => {
+                    let name = match &spec.parameter_group {
+                        Some(group) => ctx.cloud_id(group.id())?.to_string(),
+                        None => format!("default.{}", "aurora-mysql8.0"),
+                    };
+                    call = call.db_cluster_parameter_group_name(name);
+                }
+                _ => continue,
+            }
+            modify = true;
+        }
+        if modify {
+            call.send()
+                .await
+                .map_err(|e| sdk(&format!("modify DB cluster {}", live.id), e))?;
+        }
+        if DbClusterSpec::FINAL_SNAPSHOT.is_in(fields) {
+            let cluster = describe_cluster(rds, &live.cloud_id)
+                .await?
+                .ok_or_else(|| crate::missing("DB cluster", &live.cloud_id))?;
+            rds.add_tags_to_resource()
+                .resource_name(cluster.db_cluster_arn().unwrap_or_default())
+                .tags(
+                    Tag::builder()
+                        .key(TAG_FINAL_SNAPSHOT)
+                        .value(spec.final_snapshot.to_string())
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| sdk(&format!("tag DB cluster {}", live.id), e))?;
+        }
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.rds;
-        delete_cluster(c, live).await
+        let rds = &aws.rds;
+        let final_snapshot =
+            live.fields.get(DbClusterSpec::FINAL_SNAPSHOT.name) == Some(&Value::Bool(true));
+        let mut call = rds
+            .delete_db_cluster()
+            .db_cluster_identifier(&live.cloud_id)
+            .skip_final_snapshot(!final_snapshot);
+        if final_snapshot {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            call = call.final_db_snapshot_identifier(format!("{}-final-{stamp}", live.cloud_id));
+        }
+        call.send()
+            .await
+            .map_err(|e| sdk(&format!("delete DB cluster {}", live.id), e))?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.rds;
-        poll_cluster(c, live).await
+        let rds = &aws.rds;
+        Ok(match describe_cluster(rds, &live.cloud_id).await? {
+            None => Readiness::Gone,
+            Some(c) => match c.status().unwrap_or_default() {
+                "available" => Readiness::Ready(observe_cluster(live.id.clone(), &c)),
+                "failed" | "inaccessible-encryption-credentials" | "incompatible-parameters" => {
+                    Readiness::Failed(format!("DB cluster is {}", c.status().unwrap_or_default()))
+                }
+                status => Readiness::Pending(status.to_string()),
+            },
+        })
     }
 }
 

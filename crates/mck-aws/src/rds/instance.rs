@@ -75,92 +75,6 @@ pub(super) async fn describe_instance(
     }
 }
 
-pub(super) async fn create_instance(
-    rds: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &DbInstanceSpec,
-) -> Result<Observed, ProviderError> {
-    let result = rds
-        .create_db_instance()
-        .db_instance_identifier(&spec.identifier)
-        .db_cluster_identifier(ctx.cloud_id(spec.cluster.id())?)
-        .engine(&spec.engine)
-        .db_instance_class(&spec.instance_class)
-        .availability_zone(&spec.availability_zone)
-        .promotion_tier(i32::try_from(spec.promotion_tier).unwrap_or(1))
-        .set_tags(Some(tags(ctx, id)))
-        .send()
-        .await;
-    match result {
-        Ok(out) => {
-            let instance = out
-                .db_instance()
-                .ok_or_else(|| ProviderError::invalid("create DB instance returned nothing"))?;
-            Ok(observe_instance(id.clone(), instance))
-        }
-        Err(e) if e.code() == Some("DBInstanceAlreadyExists") => {
-            match describe_instance(rds, &spec.identifier).await? {
-                Some(i) if owned(i.tag_list(), ctx.stack).as_ref() == Some(id) => {
-                    Ok(observe_instance(id.clone(), &i))
-                }
-                _ => Err(ProviderError::invalid(format!(
-                    "a DB instance named {} exists but is not {id} of stack {}",
-                    spec.identifier, ctx.stack
-                ))),
-            }
-        }
-        Err(e) => Err(sdk(
-            &format!("create DB instance {id} ({})", spec.identifier),
-            e,
-        )),
-    }
-}
-
-pub(super) async fn update_instance(
-    rds: &Client,
-    spec: &DbInstanceSpec,
-    live: &Observed,
-) -> Result<Observed, ProviderError> {
-    rds.modify_db_instance()
-        .db_instance_identifier(&live.cloud_id)
-        .db_instance_class(&spec.instance_class)
-        .promotion_tier(i32::try_from(spec.promotion_tier).unwrap_or(1))
-        .apply_immediately(true)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("modify DB instance {}", live.id), e))?;
-    Ok(live.clone())
-}
-
-pub(super) async fn delete_instance(rds: &Client, live: &Observed) -> Result<(), ProviderError> {
-    // Cluster instances have no snapshots of their own: the cluster's final snapshot covers them.
-    rds.delete_db_instance()
-        .db_instance_identifier(&live.cloud_id)
-        .skip_final_snapshot(true)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("delete DB instance {}", live.id), e))?;
-    Ok(())
-}
-
-pub(super) async fn poll_instance(
-    rds: &Client,
-    live: &Observed,
-) -> Result<Readiness, ProviderError> {
-    Ok(match describe_instance(rds, &live.cloud_id).await? {
-        None => Readiness::Gone,
-        Some(i) => match i.db_instance_status().unwrap_or_default() {
-            "available" => Readiness::Ready(observe_instance(live.id.clone(), &i)),
-            "failed" | "incompatible-parameters" | "storage-full" => Readiness::Failed(format!(
-                "DB instance is {}",
-                i.db_instance_status().unwrap_or_default()
-            )),
-            status => Readiness::Pending(status.to_string()),
-        },
-    })
-}
-
 impl Driver for DbInstanceSpec {
     async fn create(
         aws: &AwsProvider,
@@ -168,8 +82,41 @@ impl Driver for DbInstanceSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.rds;
-        create_instance(c, ctx, id, spec).await
+        let rds = &aws.rds;
+        let result = rds
+            .create_db_instance()
+            .db_instance_identifier(&spec.identifier)
+            .db_cluster_identifier(ctx.cloud_id(spec.cluster.id())?)
+            .engine(&spec.engine)
+            .db_instance_class(&spec.instance_class)
+            .availability_zone(&spec.availability_zone)
+            .promotion_tier(i32::try_from(spec.promotion_tier).unwrap_or(1))
+            .set_tags(Some(tags(ctx, id)))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let instance = out
+                    .db_instance()
+                    .ok_or_else(|| ProviderError::invalid("create DB instance returned nothing"))?;
+                Ok(observe_instance(id.clone(), instance))
+            }
+            Err(e) if e.code() == Some("DBInstanceAlreadyExists") => {
+                match describe_instance(rds, &spec.identifier).await? {
+                    Some(i) if owned(i.tag_list(), ctx.stack).as_ref() == Some(id) => {
+                        Ok(observe_instance(id.clone(), &i))
+                    }
+                    _ => Err(ProviderError::invalid(format!(
+                        "a DB instance named {} exists but is not {id} of stack {}",
+                        spec.identifier, ctx.stack
+                    ))),
+                }
+            }
+            Err(e) => Err(sdk(
+                &format!("create DB instance {id} ({})", spec.identifier),
+                e,
+            )),
+        }
     }
 
     async fn update(
@@ -179,18 +126,45 @@ impl Driver for DbInstanceSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.rds;
-        update_instance(c, spec, live).await
+        let rds = &aws.rds;
+        rds.modify_db_instance()
+            .db_instance_identifier(&live.cloud_id)
+            .db_instance_class(&spec.instance_class)
+            .promotion_tier(i32::try_from(spec.promotion_tier).unwrap_or(1))
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("modify DB instance {}", live.id), e))?;
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.rds;
-        delete_instance(c, live).await
+        let rds = &aws.rds;
+        // Cluster instances have no snapshots of their own: the cluster's final snapshot covers them.
+        rds.delete_db_instance()
+            .db_instance_identifier(&live.cloud_id)
+            .skip_final_snapshot(true)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete DB instance {}", live.id), e))?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.rds;
-        poll_instance(c, live).await
+        let rds = &aws.rds;
+        Ok(match describe_instance(rds, &live.cloud_id).await? {
+            None => Readiness::Gone,
+            Some(i) => match i.db_instance_status().unwrap_or_default() {
+                "available" => Readiness::Ready(observe_instance(live.id.clone(), &i)),
+                "failed" | "incompatible-parameters" | "storage-full" => {
+                    Readiness::Failed(format!(
+                        "DB instance is {}",
+                        i.db_instance_status().unwrap_or_default()
+                    ))
+                }
+                status => Readiness::Pending(status.to_string()),
+            },
+        })
     }
 }
 

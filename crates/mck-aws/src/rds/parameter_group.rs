@@ -98,104 +98,6 @@ pub(super) async fn set_parameters(
     Ok(())
 }
 
-pub(super) async fn create_parameter_group(
-    rds: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &DbClusterParameterGroupSpec,
-) -> Result<Observed, ProviderError> {
-    rds.create_db_cluster_parameter_group()
-        .db_cluster_parameter_group_name(&spec.name)
-        .db_parameter_group_family(&spec.family)
-        .description(&spec.description)
-        .set_tags(Some(tags(ctx, id)))
-        .send()
-        .await
-        .map_err(|e| {
-            sdk(
-                &format!("create DB cluster parameter group {id} ({})", spec.name),
-                e,
-            )
-        })?;
-    set_parameters(rds, &spec.name, spec).await?;
-    Ok(Observed::new(
-        id.clone(),
-        ResourceKind::DbClusterParameterGroup,
-        &spec.name,
-    ))
-}
-
-pub(super) async fn update_parameter_group(
-    rds: &Client,
-    spec: &DbClusterParameterGroupSpec,
-    live: &Observed,
-) -> Result<Observed, ProviderError> {
-    // Parameters no longer listed go back to their defaults.
-    let current = match live
-        .fields
-        .get(DbClusterParameterGroupSpec::PARAMETERS.name)
-    {
-        Some(Value::List(items)) => items.clone(),
-        _ => Vec::new(),
-    };
-    let removed: Vec<Parameter> = current
-        .iter()
-        .filter_map(|v| match v {
-            Value::Str(kv) => kv.split_once('=').map(|(k, _)| k.to_string()),
-            _ => None,
-        })
-        .filter(|k| !spec.parameters.contains_key(k))
-        .map(|k| {
-            Parameter::builder()
-                .parameter_name(k)
-                .apply_method(ApplyMethod::PendingReboot)
-                .build()
-        })
-        .collect();
-    if !removed.is_empty() {
-        rds.reset_db_cluster_parameter_group()
-            .db_cluster_parameter_group_name(&live.cloud_id)
-            .set_parameters(Some(removed))
-            .send()
-            .await
-            .map_err(|e| sdk(&format!("reset parameters of {}", live.id), e))?;
-    }
-    set_parameters(rds, &live.cloud_id, spec).await?;
-    Ok(live.clone())
-}
-
-pub(super) async fn delete_parameter_group(
-    rds: &Client,
-    live: &Observed,
-) -> Result<(), ProviderError> {
-    rds.delete_db_cluster_parameter_group()
-        .db_cluster_parameter_group_name(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("delete DB cluster parameter group {}", live.id), e))?;
-    Ok(())
-}
-
-pub(super) async fn poll_parameter_group(
-    rds: &Client,
-    live: &Observed,
-) -> Result<Readiness, ProviderError> {
-    match rds
-        .describe_db_cluster_parameter_groups()
-        .db_cluster_parameter_group_name(&live.cloud_id)
-        .send()
-        .await
-    {
-        Ok(out) if out.db_cluster_parameter_groups().is_empty() => Ok(Readiness::Gone),
-        Ok(_) => Ok(Readiness::Ready(live.clone())),
-        Err(e) if e.code() == Some("DBParameterGroupNotFound") => Ok(Readiness::Gone),
-        Err(e) => Err(sdk(
-            &format!("describe DB cluster parameter group {}", live.cloud_id),
-            e,
-        )),
-    }
-}
-
 impl Driver for DbClusterParameterGroupSpec {
     async fn create(
         aws: &AwsProvider,
@@ -203,8 +105,26 @@ impl Driver for DbClusterParameterGroupSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.rds;
-        create_parameter_group(c, ctx, id, spec).await
+        let rds = &aws.rds;
+        rds.create_db_cluster_parameter_group()
+            .db_cluster_parameter_group_name(&spec.name)
+            .db_parameter_group_family(&spec.family)
+            .description(&spec.description)
+            .set_tags(Some(tags(ctx, id)))
+            .send()
+            .await
+            .map_err(|e| {
+                sdk(
+                    &format!("create DB cluster parameter group {id} ({})", spec.name),
+                    e,
+                )
+            })?;
+        set_parameters(rds, &spec.name, spec).await?;
+        Ok(Observed::new(
+            id.clone(),
+            ResourceKind::DbClusterParameterGroup,
+            &spec.name,
+        ))
     }
 
     async fn update(
@@ -214,18 +134,67 @@ impl Driver for DbClusterParameterGroupSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.rds;
-        update_parameter_group(c, spec, live).await
+        let rds = &aws.rds;
+        // Parameters no longer listed go back to their defaults.
+        let current = match live
+            .fields
+            .get(DbClusterParameterGroupSpec::PARAMETERS.name)
+        {
+            Some(Value::List(items)) => items.clone(),
+            _ => Vec::new(),
+        };
+        let removed: Vec<Parameter> = current
+            .iter()
+            .filter_map(|v| match v {
+                Value::Str(kv) => kv.split_once('=').map(|(k, _)| k.to_string()),
+                _ => None,
+            })
+            .filter(|k| !spec.parameters.contains_key(k))
+            .map(|k| {
+                Parameter::builder()
+                    .parameter_name(k)
+                    .apply_method(ApplyMethod::PendingReboot)
+                    .build()
+            })
+            .collect();
+        if !removed.is_empty() {
+            rds.reset_db_cluster_parameter_group()
+                .db_cluster_parameter_group_name(&live.cloud_id)
+                .set_parameters(Some(removed))
+                .send()
+                .await
+                .map_err(|e| sdk(&format!("reset parameters of {}", live.id), e))?;
+        }
+        set_parameters(rds, &live.cloud_id, spec).await?;
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.rds;
-        delete_parameter_group(c, live).await
+        let rds = &aws.rds;
+        rds.delete_db_cluster_parameter_group()
+            .db_cluster_parameter_group_name(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete DB cluster parameter group {}", live.id), e))?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.rds;
-        poll_parameter_group(c, live).await
+        let rds = &aws.rds;
+        match rds
+            .describe_db_cluster_parameter_groups()
+            .db_cluster_parameter_group_name(&live.cloud_id)
+            .send()
+            .await
+        {
+            Ok(out) if out.db_cluster_parameter_groups().is_empty() => Ok(Readiness::Gone),
+            Ok(_) => Ok(Readiness::Ready(live.clone())),
+            Err(e) if e.code() == Some("DBParameterGroupNotFound") => Ok(Readiness::Gone),
+            Err(e) => Err(sdk(
+                &format!("describe DB cluster parameter group {}", live.cloud_id),
+                e,
+            )),
+        }
     }
 }
 

@@ -41,79 +41,6 @@ pub(super) async fn read_subnet_groups(
     Ok(out)
 }
 
-pub(super) async fn create_subnet_group(
-    rds: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &DbSubnetGroupSpec,
-) -> Result<Observed, ProviderError> {
-    let subnets = ctx.cloud_ids(&spec.subnets)?;
-    let out = rds
-        .create_db_subnet_group()
-        .db_subnet_group_name(&spec.name)
-        .db_subnet_group_description(&spec.description)
-        .set_subnet_ids(Some(subnets))
-        .set_tags(Some(tags(ctx, id)))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("create DB subnet group {id} ({})", spec.name), e))?;
-    let group = out
-        .db_subnet_group()
-        .ok_or_else(|| ProviderError::invalid("create DB subnet group returned nothing"))?;
-    Ok(observe_subnet_group(id.clone(), group))
-}
-
-pub(super) async fn update_subnet_group(
-    rds: &Client,
-    ctx: &Context<'_>,
-    spec: &DbSubnetGroupSpec,
-    live: &Observed,
-) -> Result<Observed, ProviderError> {
-    let subnets = ctx.cloud_ids(&spec.subnets)?;
-    rds.modify_db_subnet_group()
-        .db_subnet_group_name(&live.cloud_id)
-        .db_subnet_group_description(&spec.description)
-        .set_subnet_ids(Some(subnets))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("modify DB subnet group {}", live.id), e))?;
-    Ok(live.clone())
-}
-
-pub(super) async fn delete_subnet_group(
-    rds: &Client,
-    live: &Observed,
-) -> Result<(), ProviderError> {
-    rds.delete_db_subnet_group()
-        .db_subnet_group_name(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("delete DB subnet group {}", live.id), e))?;
-    Ok(())
-}
-
-pub(super) async fn poll_subnet_group(
-    rds: &Client,
-    live: &Observed,
-) -> Result<Readiness, ProviderError> {
-    match rds
-        .describe_db_subnet_groups()
-        .db_subnet_group_name(&live.cloud_id)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(match out.db_subnet_groups().first() {
-            Some(group) => Readiness::Ready(observe_subnet_group(live.id.clone(), group)),
-            None => Readiness::Gone,
-        }),
-        Err(e) if e.code() == Some("DBSubnetGroupNotFoundFault") => Ok(Readiness::Gone),
-        Err(e) => Err(sdk(
-            &format!("describe DB subnet group {}", live.cloud_id),
-            e,
-        )),
-    }
-}
-
 impl Driver for DbSubnetGroupSpec {
     async fn create(
         aws: &AwsProvider,
@@ -121,8 +48,21 @@ impl Driver for DbSubnetGroupSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.rds;
-        create_subnet_group(c, ctx, id, spec).await
+        let rds = &aws.rds;
+        let subnets = ctx.cloud_ids(&spec.subnets)?;
+        let out = rds
+            .create_db_subnet_group()
+            .db_subnet_group_name(&spec.name)
+            .db_subnet_group_description(&spec.description)
+            .set_subnet_ids(Some(subnets))
+            .set_tags(Some(tags(ctx, id)))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("create DB subnet group {id} ({})", spec.name), e))?;
+        let group = out
+            .db_subnet_group()
+            .ok_or_else(|| ProviderError::invalid("create DB subnet group returned nothing"))?;
+        Ok(observe_subnet_group(id.clone(), group))
     }
 
     async fn update(
@@ -132,18 +72,46 @@ impl Driver for DbSubnetGroupSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.rds;
-        update_subnet_group(c, ctx, spec, live).await
+        let rds = &aws.rds;
+        let subnets = ctx.cloud_ids(&spec.subnets)?;
+        rds.modify_db_subnet_group()
+            .db_subnet_group_name(&live.cloud_id)
+            .db_subnet_group_description(&spec.description)
+            .set_subnet_ids(Some(subnets))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("modify DB subnet group {}", live.id), e))?;
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.rds;
-        delete_subnet_group(c, live).await
+        let rds = &aws.rds;
+        rds.delete_db_subnet_group()
+            .db_subnet_group_name(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete DB subnet group {}", live.id), e))?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.rds;
-        poll_subnet_group(c, live).await
+        let rds = &aws.rds;
+        match rds
+            .describe_db_subnet_groups()
+            .db_subnet_group_name(&live.cloud_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(match out.db_subnet_groups().first() {
+                Some(group) => Readiness::Ready(observe_subnet_group(live.id.clone(), group)),
+                None => Readiness::Gone,
+            }),
+            Err(e) if e.code() == Some("DBSubnetGroupNotFoundFault") => Ok(Readiness::Gone),
+            Err(e) => Err(sdk(
+                &format!("describe DB subnet group {}", live.cloud_id),
+                e,
+            )),
+        }
     }
 }
 

@@ -159,24 +159,6 @@ pub(super) async fn upsert(
     .output(CHANGE, change_id))
 }
 
-pub(super) async fn create_record(
-    r53: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &RecordSetSpec,
-) -> Result<Observed, ProviderError> {
-    upsert(r53, ctx, id, spec).await
-}
-
-pub(super) async fn update_record(
-    r53: &Client,
-    ctx: &Context<'_>,
-    spec: &RecordSetSpec,
-    live: &Observed,
-) -> Result<Observed, ProviderError> {
-    upsert(r53, ctx, &live.id, spec).await
-}
-
 pub(super) fn split_record_id(cloud_id: &str) -> Result<(&str, &str, &str), ProviderError> {
     let mut parts = cloud_id.splitn(3, '|');
     match (parts.next(), parts.next(), parts.next()) {
@@ -187,72 +169,6 @@ pub(super) fn split_record_id(cloud_id: &str) -> Result<(&str, &str, &str), Prov
     }
 }
 
-pub(super) async fn delete_record(r53: &Client, live: &Observed) -> Result<(), ProviderError> {
-    let (zone_id, name, rtype) = split_record_id(&live.cloud_id)?;
-    // DELETE must repeat the record exactly as it is.
-    let ttl = match live.fields.get(RecordSetSpec::TTL.name) {
-        Some(Value::Int(ttl)) => *ttl,
-        _ => 60,
-    };
-    let values: Vec<String> = match live.fields.get(RecordSetSpec::RECORDS.name) {
-        Some(Value::List(items)) => items
-            .iter()
-            .filter_map(|v| match v {
-                Value::Str(s) => Some(s.clone()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    let set = record_set(name, rtype, ttl, &values)?;
-    change(
-        r53,
-        zone_id,
-        ChangeAction::Delete,
-        set,
-        &format!("delete record {}", live.id),
-    )
-    .await?;
-    Ok(())
-}
-
-pub(super) async fn poll_record(r53: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
-    if let Some(change_id) = live.outputs.get(CHANGE).filter(|c| !c.is_empty()) {
-        let out = r53
-            .get_change()
-            .id(change_id.trim_start_matches("/change/"))
-            .send()
-            .await
-            .map_err(|e| sdk(&format!("read change {change_id}"), e))?;
-        let status = out.change_info().map(|c| c.status().clone());
-        return Ok(match status {
-            Some(ChangeStatus::Insync) => Readiness::Ready(live.clone()),
-            Some(other) => Readiness::Pending(other.as_str().to_string()),
-            None => Readiness::Pending("unknown".into()),
-        });
-    }
-    // Deletes: gone when the name no longer lists.
-    let (zone_id, name, rtype) = split_record_id(&live.cloud_id)?;
-    let out = r53
-        .list_resource_record_sets()
-        .hosted_zone_id(zone_id)
-        .start_record_name(name)
-        .start_record_type(RrType::from(rtype))
-        .max_items(1)
-        .send()
-        .await;
-    match out {
-        Ok(out) => Ok(match out.resource_record_sets().first() {
-            Some(r) if r.name().trim_end_matches('.') == name && r.r#type().as_str() == rtype => {
-                Readiness::Ready(live.clone())
-            }
-            _ => Readiness::Gone,
-        }),
-        Err(e) if e.code() == Some("NoSuchHostedZone") => Ok(Readiness::Gone),
-        Err(e) => Err(sdk(&format!("read record {}", live.id), e)),
-    }
-}
-
 impl Driver for RecordSetSpec {
     async fn create(
         aws: &AwsProvider,
@@ -260,8 +176,8 @@ impl Driver for RecordSetSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.route53;
-        create_record(c, ctx, id, spec).await
+        let r53 = &aws.route53;
+        upsert(r53, ctx, id, spec).await
     }
 
     async fn update(
@@ -271,18 +187,78 @@ impl Driver for RecordSetSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.route53;
-        update_record(c, ctx, spec, live).await
+        let r53 = &aws.route53;
+        upsert(r53, ctx, &live.id, spec).await
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.route53;
-        delete_record(c, live).await
+        let r53 = &aws.route53;
+        let (zone_id, name, rtype) = split_record_id(&live.cloud_id)?;
+        // DELETE must repeat the record exactly as it is.
+        let ttl = match live.fields.get(RecordSetSpec::TTL.name) {
+            Some(Value::Int(ttl)) => *ttl,
+            _ => 60,
+        };
+        let values: Vec<String> = match live.fields.get(RecordSetSpec::RECORDS.name) {
+            Some(Value::List(items)) => items
+                .iter()
+                .filter_map(|v| match v {
+                    Value::Str(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let set = record_set(name, rtype, ttl, &values)?;
+        change(
+            r53,
+            zone_id,
+            ChangeAction::Delete,
+            set,
+            &format!("delete record {}", live.id),
+        )
+        .await?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.route53;
-        poll_record(c, live).await
+        let r53 = &aws.route53;
+        if let Some(change_id) = live.outputs.get(CHANGE).filter(|c| !c.is_empty()) {
+            let out = r53
+                .get_change()
+                .id(change_id.trim_start_matches("/change/"))
+                .send()
+                .await
+                .map_err(|e| sdk(&format!("read change {change_id}"), e))?;
+            let status = out.change_info().map(|c| c.status().clone());
+            return Ok(match status {
+                Some(ChangeStatus::Insync) => Readiness::Ready(live.clone()),
+                Some(other) => Readiness::Pending(other.as_str().to_string()),
+                None => Readiness::Pending("unknown".into()),
+            });
+        }
+        // Deletes: gone when the name no longer lists.
+        let (zone_id, name, rtype) = split_record_id(&live.cloud_id)?;
+        let out = r53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .start_record_name(name)
+            .start_record_type(RrType::from(rtype))
+            .max_items(1)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(match out.resource_record_sets().first() {
+                Some(r)
+                    if r.name().trim_end_matches('.') == name && r.r#type().as_str() == rtype =>
+                {
+                    Readiness::Ready(live.clone())
+                }
+                _ => Readiness::Gone,
+            }),
+            Err(e) if e.code() == Some("NoSuchHostedZone") => Ok(Readiness::Gone),
+            Err(e) => Err(sdk(&format!("read record {}", live.id), e)),
+        }
     }
 }
 

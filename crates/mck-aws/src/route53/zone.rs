@@ -16,97 +16,6 @@ pub(super) fn observe_zone(id: LogicalId, zone: &HostedZone, vpc: Option<String>
         .output(HostedZoneSpec::OUT_NAME, zone.name().trim_end_matches('.'))
 }
 
-pub(super) async fn create_zone(
-    r53: &Client,
-    ctx: &Context<'_>,
-    id: &LogicalId,
-    spec: &HostedZoneSpec,
-) -> Result<Observed, ProviderError> {
-    let hour = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() / 3600)
-        .unwrap_or(0);
-    let reference = format!("{}{hour}", caller_reference_prefix(ctx.stack, id));
-    let vpc_id = ctx.cloud_id(spec.vpc.id())?;
-    let out = r53
-        .create_hosted_zone()
-        .name(&spec.name)
-        .caller_reference(&reference)
-        .hosted_zone_config(
-            HostedZoneConfig::builder()
-                .private_zone(true)
-                .comment(&spec.comment)
-                .build(),
-        )
-        .vpc(
-            Vpc::builder()
-                .vpc_id(vpc_id)
-                .vpc_region(VpcRegion::from(spec.vpc_region.as_str()))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("create hosted zone {id} ({})", spec.name), e))?;
-    let zone = out
-        .hosted_zone()
-        .ok_or_else(|| ProviderError::invalid("create hosted zone returned nothing"))?;
-    let zone_id = bare_zone_id(zone.id()).to_string();
-    let tags: Vec<Tag> = ctx
-        .tags_for(id)
-        .into_iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect();
-    r53.change_tags_for_resource()
-        .resource_type(TagResourceType::Hostedzone)
-        .resource_id(&zone_id)
-        .set_add_tags(Some(tags))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("tag hosted zone {id}"), e))?;
-    Ok(observe_zone(id.clone(), zone, Some(vpc_id.to_string())))
-}
-
-pub(super) async fn update_zone(
-    r53: &Client,
-    spec: &HostedZoneSpec,
-    live: &Observed,
-) -> Result<Observed, ProviderError> {
-    r53.update_hosted_zone_comment()
-        .id(&live.cloud_id)
-        .comment(&spec.comment)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("update comment of {}", live.id), e))?;
-    Ok(live.clone())
-}
-
-pub(super) async fn delete_zone(r53: &Client, live: &Observed) -> Result<(), ProviderError> {
-    r53.delete_hosted_zone()
-        .id(&live.cloud_id)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("delete hosted zone {}", live.id), e))?;
-    Ok(())
-}
-
-pub(super) async fn poll_zone(r53: &Client, live: &Observed) -> Result<Readiness, ProviderError> {
-    match r53.get_hosted_zone().id(&live.cloud_id).send().await {
-        Ok(out) => Ok(match out.hosted_zone() {
-            Some(zone) => {
-                let vpc = out
-                    .vpcs()
-                    .first()
-                    .and_then(|v| v.vpc_id())
-                    .map(str::to_string);
-                Readiness::Ready(observe_zone(live.id.clone(), zone, vpc))
-            }
-            None => Readiness::Gone,
-        }),
-        Err(e) if e.code() == Some("NoSuchHostedZone") => Ok(Readiness::Gone),
-        Err(e) => Err(sdk(&format!("read hosted zone {}", live.cloud_id), e)),
-    }
-}
-
 impl Driver for HostedZoneSpec {
     async fn create(
         aws: &AwsProvider,
@@ -114,8 +23,49 @@ impl Driver for HostedZoneSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.route53;
-        create_zone(c, ctx, id, spec).await
+        let r53 = &aws.route53;
+        let hour = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() / 3600)
+            .unwrap_or(0);
+        let reference = format!("{}{hour}", caller_reference_prefix(ctx.stack, id));
+        let vpc_id = ctx.cloud_id(spec.vpc.id())?;
+        let out = r53
+            .create_hosted_zone()
+            .name(&spec.name)
+            .caller_reference(&reference)
+            .hosted_zone_config(
+                HostedZoneConfig::builder()
+                    .private_zone(true)
+                    .comment(&spec.comment)
+                    .build(),
+            )
+            .vpc(
+                Vpc::builder()
+                    .vpc_id(vpc_id)
+                    .vpc_region(VpcRegion::from(spec.vpc_region.as_str()))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("create hosted zone {id} ({})", spec.name), e))?;
+        let zone = out
+            .hosted_zone()
+            .ok_or_else(|| ProviderError::invalid("create hosted zone returned nothing"))?;
+        let zone_id = bare_zone_id(zone.id()).to_string();
+        let tags: Vec<Tag> = ctx
+            .tags_for(id)
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        r53.change_tags_for_resource()
+            .resource_type(TagResourceType::Hostedzone)
+            .resource_id(&zone_id)
+            .set_add_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("tag hosted zone {id}"), e))?;
+        Ok(observe_zone(id.clone(), zone, Some(vpc_id.to_string())))
     }
 
     async fn update(
@@ -125,18 +75,43 @@ impl Driver for HostedZoneSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let c = &aws.route53;
-        update_zone(c, spec, live).await
+        let r53 = &aws.route53;
+        r53.update_hosted_zone_comment()
+            .id(&live.cloud_id)
+            .comment(&spec.comment)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("update comment of {}", live.id), e))?;
+        Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let c = &aws.route53;
-        delete_zone(c, live).await
+        let r53 = &aws.route53;
+        r53.delete_hosted_zone()
+            .id(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete hosted zone {}", live.id), e))?;
+        Ok(())
     }
 
     async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
-        let c = &aws.route53;
-        poll_zone(c, live).await
+        let r53 = &aws.route53;
+        match r53.get_hosted_zone().id(&live.cloud_id).send().await {
+            Ok(out) => Ok(match out.hosted_zone() {
+                Some(zone) => {
+                    let vpc = out
+                        .vpcs()
+                        .first()
+                        .and_then(|v| v.vpc_id())
+                        .map(str::to_string);
+                    Readiness::Ready(observe_zone(live.id.clone(), zone, vpc))
+                }
+                None => Readiness::Gone,
+            }),
+            Err(e) if e.code() == Some("NoSuchHostedZone") => Ok(Readiness::Gone),
+            Err(e) => Err(sdk(&format!("read hosted zone {}", live.cloud_id), e)),
+        }
     }
 }
 
