@@ -163,6 +163,7 @@ mod tests {
         }))
     }
 
+    #[expect(clippy::result_large_err, reason = "the SDK's own page type")]
     fn page(subnets: Vec<Subnet>) -> Page {
         Ok(DescribeSubnetsOutput::builder()
             .set_subnets(Some(subnets))
