@@ -33,7 +33,11 @@ pub(crate) trait Driver: Kind {
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError>;
 
     /// One readiness check.
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError>;
+    async fn poll(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError>;
 }
 
 macro_rules! dispatch {
@@ -74,10 +78,11 @@ macro_rules! dispatch {
 
         pub(crate) async fn poll(
             aws: &AwsProvider,
+            ctx: &Context<'_>,
             live: &Observed,
         ) -> Result<Readiness, ProviderError> {
             match live.kind {
-                $(ResourceKind::$kind => <$spec as Driver>::poll(aws, live).await,)*
+                $(ResourceKind::$kind => <$spec as Driver>::poll(aws, ctx, live).await,)*
             }
         }
     };

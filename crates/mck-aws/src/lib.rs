@@ -15,6 +15,7 @@ mod efs;
 mod elasticache;
 pub mod error;
 mod rds;
+mod retry;
 mod route53;
 #[cfg(test)]
 mod testing;
@@ -54,6 +55,26 @@ pub struct AwsProvider {
     route53: aws_sdk_route53::Client,
     region: String,
     requests: Arc<AtomicU64>,
+    /// Retries of single calls inside a driver (see [`retry`]).
+    backoff: Backoff,
+}
+
+/// How a driver retries one call that failed with a retryable error: `attempts` tries in all,
+/// waiting `base`, `2 × base`, … between them (capped at 30 × `base`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Backoff {
+    pub base: Duration,
+    pub attempts: u32,
+}
+
+impl Default for Backoff {
+    /// About two minutes in all: longer than EC2's usual eventual-consistency window.
+    fn default() -> Backoff {
+        Backoff {
+            base: Duration::from_millis(500),
+            attempts: 10,
+        }
+    }
 }
 
 /// The logical id of a resource owned by `stack`, from its tags as (key, value) pairs: `mck:id`
@@ -143,37 +164,74 @@ impl AwsProvider {
             .unwrap_or_else(|| default_region.to_string());
         loader = loader.region(aws_config::Region::new(region.clone()));
         let shared = loader.load().await;
+        AwsProvider::from_shared(&shared, region, Backoff::default())
+    }
+
+    /// The service clients of one shared configuration.
+    fn from_shared(
+        shared: &aws_config::SdkConfig,
+        region: String,
+        backoff: Backoff,
+    ) -> AwsProvider {
         let requests = Arc::new(AtomicU64::new(0));
         let counter = || RequestCounter(requests.clone());
         AwsProvider {
             ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(&shared)
+                aws_sdk_ec2::config::Builder::from(shared)
                     .interceptor(counter())
                     .build(),
             ),
             rds: aws_sdk_rds::Client::from_conf(
-                aws_sdk_rds::config::Builder::from(&shared)
+                aws_sdk_rds::config::Builder::from(shared)
                     .interceptor(counter())
                     .build(),
             ),
             elasticache: aws_sdk_elasticache::Client::from_conf(
-                aws_sdk_elasticache::config::Builder::from(&shared)
+                aws_sdk_elasticache::config::Builder::from(shared)
                     .interceptor(counter())
                     .build(),
             ),
             efs: aws_sdk_efs::Client::from_conf(
-                aws_sdk_efs::config::Builder::from(&shared)
+                aws_sdk_efs::config::Builder::from(shared)
                     .interceptor(counter())
                     .build(),
             ),
             route53: aws_sdk_route53::Client::from_conf(
-                aws_sdk_route53::config::Builder::from(&shared)
+                aws_sdk_route53::config::Builder::from(shared)
                     .interceptor(counter())
                     .build(),
             ),
             region,
             requests,
+            backoff,
         }
+    }
+
+    /// A provider whose HTTP requests `http` answers, for offline driver tests: static
+    /// credentials, SDK retries off (the scripted answer reaches the driver), fast backoff.
+    #[cfg(test)]
+    pub(crate) fn offline(
+        http: impl aws_smithy_runtime_api::client::http::HttpClient + 'static,
+    ) -> AwsProvider {
+        let shared = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+                aws_sdk_ec2::config::Credentials::new("AKIDTEST", "secret", None, None, "test"),
+            ))
+            .http_client(aws_smithy_runtime_api::client::http::SharedHttpClient::new(
+                http,
+            ))
+            .retry_config(RetryConfig::disabled())
+            .build();
+        AwsProvider::from_shared(
+            &shared,
+            "us-east-1".to_string(),
+            Backoff {
+                base: Duration::from_millis(1),
+                attempts: 6,
+            },
+        )
     }
 
     pub fn region(&self) -> &str {
@@ -224,8 +282,8 @@ impl Provider for AwsProvider {
         driver::delete(self, live).await
     }
 
-    async fn poll(&self, _ctx: &Context<'_>, live: &Observed) -> Result<Readiness, ProviderError> {
-        driver::poll(self, live).await
+    async fn poll(&self, ctx: &Context<'_>, live: &Observed) -> Result<Readiness, ProviderError> {
+        driver::poll(self, ctx, live).await
     }
 
     fn request_count(&self) -> u64 {

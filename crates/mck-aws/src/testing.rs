@@ -81,3 +81,156 @@ fn normalize(value: &Value) -> Value {
         other => other.clone(),
     }
 }
+
+/// A scripted AWS for offline driver tests: answers each HTTP request with the next scripted
+/// answer, after checking that the request is the one the script expects, and records every
+/// request. Answers are what AWS sends (XML for the query APIs, JSON or XML for REST ones).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Replay {
+    state: std::sync::Arc<std::sync::Mutex<ReplayState>>,
+}
+
+#[derive(Debug, Default)]
+struct ReplayState {
+    answers: std::collections::VecDeque<(&'static str, u16, String)>,
+    requests: Vec<(String, String)>,
+    mismatches: Vec<String>,
+}
+
+impl Replay {
+    /// `answers`: (expected request, HTTP status, body). The expected request is the query
+    /// APIs' `Action` (`CreateVpc`), or `METHOD /path` prefix for REST APIs.
+    pub(crate) fn new(answers: impl IntoIterator<Item = (&'static str, u16, String)>) -> Replay {
+        let replay = Replay::default();
+        replay.lock().answers = answers.into_iter().collect();
+        replay
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReplayState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The requests made, as (name, body).
+    pub(crate) fn requests(&self) -> Vec<(String, String)> {
+        self.lock().requests.clone()
+    }
+
+    /// How many requests named `name` were made.
+    pub(crate) fn count(&self, name: &str) -> usize {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|(n, _)| n == name)
+            .count()
+    }
+
+    /// Fails unless every scripted answer was used by the request it expected.
+    #[track_caller]
+    pub(crate) fn assert_done(&self) {
+        let state = self.lock();
+        assert!(
+            state.mismatches.is_empty(),
+            "unexpected requests: {:?}",
+            state.mismatches
+        );
+        let left: Vec<&str> = state.answers.iter().map(|(e, _, _)| *e).collect();
+        assert!(left.is_empty(), "requests that never came: {left:?}");
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for Replay {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        let body = request
+            .body()
+            .bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        let name = body
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("Action="))
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                let uri = request.uri();
+                let path = uri.split("amazonaws.com").last().unwrap_or(uri);
+                format!("{} {}", request.method(), path)
+            });
+        let mut state = self.lock();
+        state.requests.push((name.clone(), body));
+        let (status, answer) = match state.answers.pop_front() {
+            Some((expected, status, answer)) if name.starts_with(expected) => (status, answer),
+            Some((expected, _, _)) => {
+                state
+                    .mismatches
+                    .push(format!("{name} (expected {expected})"));
+                (
+                    400,
+                    error_xml("ReplayMismatch", &format!("expected {expected}")),
+                )
+            }
+            None => {
+                state.mismatches.push(format!("{name} (script ended)"));
+                (400, error_xml("ReplayMismatch", "script ended"))
+            }
+        };
+        let response = aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(status).expect("valid status"),
+            aws_smithy_types::body::SdkBody::from(answer),
+        );
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(response))
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for Replay {
+    fn http_connector(
+        &self,
+        _settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
+    }
+}
+
+/// An EC2 error response.
+pub(crate) fn error_xml(code: &str, message: &str) -> String {
+    format!(
+        "<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>r</RequestID></Response>"
+    )
+}
+
+/// An error response of the query APIs other than EC2 (RDS, ElastiCache).
+pub(crate) fn query_error_xml(code: &str, message: &str) -> String {
+    format!(
+        "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+    )
+}
+
+/// A successful EC2 response to `action` with `inner` XML.
+pub(crate) fn ec2_xml(action: &str, inner: &str) -> String {
+    format!(
+        "<{action}Response xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>r</requestId>{inner}</{action}Response>"
+    )
+}
+
+/// A successful RDS or ElastiCache response to `action` with `inner` XML as its result.
+pub(crate) fn query_xml(action: &str, inner: &str) -> String {
+    format!(
+        "<{action}Response><{action}Result>{inner}</{action}Result><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></{action}Response>"
+    )
+}
+
+/// A context for driver calls: stack `t`, no user tags, the given dependencies.
+pub(crate) fn context(
+    resolved: &HashMap<mck_core::model::LogicalId, Observed>,
+) -> mck_core::provider::Context<'_> {
+    static TAGS: std::sync::OnceLock<mck_core::model::Tags> = std::sync::OnceLock::new();
+    mck_core::provider::Context {
+        stack: "t",
+        tags: TAGS.get_or_init(Default::default),
+        resolved,
+    }
+}

@@ -609,3 +609,42 @@ async fn create_first_falls_back_to_delete_first_when_what_it_uses_is_replaced_d
     assert!(!engine.plan(desired2.clone()).await.unwrap().has_changes());
     assert_eq!(cloud.len("t"), desired2.len());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_create_that_left_its_resource_behind_is_not_repeated() {
+    let cloud = Arc::new(FakeCloud::new());
+    cloud.fail_after_create("igw");
+    let desired = desired(DEV_LIKE);
+    let engine = engine(&cloud, ExecConfig::default());
+    let plan = engine.plan(desired.clone()).await.unwrap();
+    let (summary, _) = run(&engine, &plan).await;
+    let igw = summary
+        .results
+        .iter()
+        .find(|r| r.id.as_str() == "igw")
+        .unwrap();
+    let Outcome::Failed(err) = &igw.outcome else {
+        panic!("{igw:?}")
+    };
+    assert!(err.message.contains("was created"), "{}", err.message);
+    // One create call, one gateway: a throttled follow-up did not make a second one.
+    let creates = cloud
+        .calls()
+        .iter()
+        .filter(|c| c.id.as_str() == "igw" && c.op == Op::Create)
+        .count();
+    assert_eq!(creates, 1);
+    assert_eq!(cloud.count("t", K::InternetGateway), 1);
+    // The next run finds the gateway and finishes the rest.
+    let plan = engine.plan(desired.clone()).await.unwrap();
+    let step = plan
+        .steps()
+        .iter()
+        .find(|s| s.id.as_str() == "igw")
+        .unwrap();
+    assert_ne!(step.action, Action::Create);
+    let (summary, _) = run(&engine, &plan).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    assert_eq!(cloud.count("t", K::InternetGateway), 1);
+    assert_eq!(cloud.len("t"), desired.len());
+}

@@ -745,6 +745,15 @@ impl Work {
                 Err(err) => {
                     attempt += 1;
                     let wait = self.retry.backoff(attempt, self.id.as_str());
+                    // A create that left its resource behind is not repeated: that would
+                    // make a second one.
+                    if let Some(created) = &err.created {
+                        let mut err = StepError::from(err.clone());
+                        err.message.push_str(&format!(
+                            " ({created} was created; the next run finds it and finishes it)"
+                        ));
+                        return Err(Interrupt::Failed(err));
+                    }
                     if !RetryPolicy::should_retry(err.class, self.op)
                         || Instant::now() + wait > deadline
                     {

@@ -131,6 +131,10 @@ pub struct ProviderError {
     pub code: Option<String>,
     /// "failed to {what} {id}: {cause}", cause chain included.
     pub message: String,
+    /// Set when a create failed after the resource came to exist (a follow-up call failed):
+    /// its cloud id. The engine does not repeat such a create, which would make a second
+    /// resource; the next run finds this one by its tags and finishes it with an update.
+    pub created: Option<String>,
 }
 
 impl ProviderError {
@@ -139,7 +143,14 @@ impl ProviderError {
             class,
             code: None,
             message: message.into(),
+            created: None,
         }
+    }
+
+    /// The same error, saying that the create it failed in left `cloud_id` behind.
+    pub fn after_create(mut self, cloud_id: impl Into<String>) -> ProviderError {
+        self.created = Some(cloud_id.into());
+        self
     }
 
     /// The same error, with the cloud's error code.

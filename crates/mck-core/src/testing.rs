@@ -50,6 +50,8 @@ struct State {
     failures: HashMap<(LogicalId, Op), (ErrorClass, u32)>,
     /// Resources that never become ready.
     stuck: Vec<LogicalId>,
+    /// Creates that make the resource, then fail (a follow-up call failed).
+    fail_after_create: Vec<LogicalId>,
     in_flight: usize,
     max_in_flight: usize,
     polls: HashMap<LogicalId, u32>,
@@ -101,6 +103,12 @@ impl FakeCloud {
         self.lock()
             .failures
             .insert((LogicalId::new(id), op), (class, times));
+    }
+
+    /// The create of `id` makes the resource, then fails as if a follow-up call (attach,
+    /// modify an attribute) had failed for good.
+    pub fn fail_after_create(&self, id: &str) {
+        self.lock().fail_after_create.push(LogicalId::new(id));
     }
 
     /// `id` is created but never becomes ready.
@@ -323,7 +331,15 @@ impl Provider for FakeCloud {
             gone_at: None,
         };
         let observed = res.observe(&cloud_id);
-        state.resources.insert(cloud_id, res);
+        state.resources.insert(cloud_id.clone(), res);
+        if let Some(idx) = state.fail_after_create.iter().position(|f| f == id) {
+            state.fail_after_create.remove(idx);
+            return Err(ProviderError::new(
+                ErrorClass::Throttled,
+                format!("failed to finish creating {id}: scripted throttling"),
+            )
+            .after_create(cloud_id));
+        }
         Ok(observed)
     }
 

@@ -102,7 +102,12 @@ impl Driver for ElasticIpSpec {
             out.public_ip().unwrap_or_default(),
         );
         if let Some(instance) = &spec.instance {
-            associate(ec2, &live.cloud_id, ctx.cloud_id(instance.id())?).await?;
+            // AllocateAddress takes no client token: the association is retried on its own
+            // (the instance may not be visible to it yet).
+            let instance_id = ctx.cloud_id(instance.id())?;
+            aws.follow_up(|| associate(ec2, &live.cloud_id, instance_id))
+                .await
+                .map_err(|e| e.after_create(&live.cloud_id))?;
             live = live.with(
                 ElasticIpSpec::INSTANCE_ID,
                 Value::CloudId(ctx.cloud_id(instance.id())?.to_string()),
@@ -120,7 +125,11 @@ impl Driver for ElasticIpSpec {
     ) -> Result<Observed, ProviderError> {
         let ec2 = &aws.ec2;
         match &spec.instance {
-            Some(instance) => associate(ec2, &live.cloud_id, ctx.cloud_id(instance.id())?).await?,
+            Some(instance) => {
+                let instance_id = ctx.cloud_id(instance.id())?;
+                aws.retried(|| associate(ec2, &live.cloud_id, instance_id))
+                    .await?;
+            }
             None => {
                 if let Some(address) = describe(ec2, &live.cloud_id).await? {
                     disassociate(ec2, &address).await?;
@@ -153,7 +162,11 @@ impl Driver for ElasticIpSpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let ec2 = &aws.ec2;
         Ok(match describe(ec2, &live.cloud_id).await? {
             None => Readiness::Gone,
@@ -196,5 +209,61 @@ mod tests {
             internet_gateway: Ref::new("igw"),
         };
         assert_reads(&observe("eip.nat.a".into(), &address), spec, &[]);
+    }
+
+    #[tokio::test]
+    async fn the_association_right_after_allocation_waits_for_the_instance() {
+        use std::collections::HashMap;
+
+        use crate::testing::{Replay, context, ec2_xml, error_xml};
+
+        let aws = Replay::new([
+            (
+                "AllocateAddress",
+                200,
+                ec2_xml(
+                    "AllocateAddress",
+                    "<allocationId>eipalloc-1</allocationId><publicIp>203.0.113.7</publicIp><domain>vpc</domain>",
+                ),
+            ),
+            (
+                "AssociateAddress",
+                400,
+                error_xml(
+                    "InvalidInstanceID.NotFound",
+                    "The instance ID 'i-1' does not exist",
+                ),
+            ),
+            (
+                "AssociateAddress",
+                200,
+                ec2_xml(
+                    "AssociateAddress",
+                    "<associationId>eipassoc-1</associationId>",
+                ),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::from([
+            (
+                LogicalId::from("bastion"),
+                Observed::new("bastion".into(), ResourceKind::Instance, "i-1"),
+            ),
+            (
+                LogicalId::from("igw"),
+                Observed::new("igw".into(), ResourceKind::InternetGateway, "igw-1"),
+            ),
+        ]);
+        let spec = ElasticIpSpec {
+            instance: Some(Ref::new("bastion")),
+            internet_gateway: Ref::new("igw"),
+        };
+        let observed =
+            ElasticIpSpec::create(&provider, &context(&resolved), &"eip.bastion".into(), &spec)
+                .await
+                .unwrap();
+        assert_eq!(observed.cloud_id, "eipalloc-1");
+        aws.assert_done();
+        assert_eq!(aws.count("AllocateAddress"), 1);
     }
 }

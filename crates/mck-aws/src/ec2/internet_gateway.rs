@@ -119,7 +119,11 @@ impl Driver for InternetGatewaySpec {
             .unwrap_or_default()
             .to_string();
         // A crash here leaves a detached gateway; the next plan sees `vpc_id` null and attaches it.
-        attach(ec2, &igw_id, ctx.cloud_id(spec.vpc.id())?).await?;
+        // CreateInternetGateway takes no client token: the attach is retried on its own.
+        let vpc_id = ctx.cloud_id(spec.vpc.id())?;
+        aws.follow_up(|| attach(ec2, &igw_id, vpc_id))
+            .await
+            .map_err(|e| e.after_create(&igw_id))?;
         Ok(Observed::new(
             id.clone(),
             ResourceKind::InternetGateway,
@@ -142,7 +146,7 @@ impl Driver for InternetGatewaySpec {
             }
             detach(ec2, &live.cloud_id, &vpc).await?;
         }
-        attach(ec2, &live.cloud_id, want).await?;
+        aws.retried(|| attach(ec2, &live.cloud_id, want)).await?;
         Ok(live.clone())
     }
 
@@ -164,7 +168,11 @@ impl Driver for InternetGatewaySpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let ec2 = &aws.ec2;
         let out = ec2
             .describe_internet_gateways()
@@ -209,5 +217,56 @@ mod tests {
             vpc: Ref::new("vpc"),
         };
         assert_reads(&observe("igw".into(), &igw), spec, &[("vpc", "vpc-1")]);
+    }
+
+    #[tokio::test]
+    async fn the_attach_right_after_create_waits_for_the_new_gateway() {
+        use std::collections::HashMap;
+
+        use crate::testing::{Replay, context, ec2_xml, error_xml};
+
+        let aws = Replay::new([
+            (
+                "CreateInternetGateway",
+                200,
+                ec2_xml(
+                    "CreateInternetGateway",
+                    "<internetGateway><internetGatewayId>igw-1</internetGatewayId></internetGateway>",
+                ),
+            ),
+            (
+                "AttachInternetGateway",
+                400,
+                error_xml(
+                    "InvalidInternetGatewayID.NotFound",
+                    "The internetGateway ID 'igw-1' does not exist",
+                ),
+            ),
+            (
+                "AttachInternetGateway",
+                500,
+                error_xml("InternalError", "An internal error has occurred"),
+            ),
+            (
+                "AttachInternetGateway",
+                200,
+                ec2_xml("AttachInternetGateway", "<return>true</return>"),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::from([(
+            LogicalId::from("vpc"),
+            Observed::new("vpc".into(), ResourceKind::Vpc, "vpc-1"),
+        )]);
+        let spec = InternetGatewaySpec {
+            vpc: Ref::new("vpc"),
+        };
+        let observed =
+            InternetGatewaySpec::create(&provider, &context(&resolved), &"igw".into(), &spec)
+                .await
+                .unwrap();
+        assert_eq!(observed.cloud_id, "igw-1");
+        aws.assert_done();
+        assert_eq!(aws.count("CreateInternetGateway"), 1);
     }
 }

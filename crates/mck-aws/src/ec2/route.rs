@@ -93,7 +93,11 @@ impl Driver for RouteSpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let ec2 = &aws.ec2;
         let (rtb, destination) = split_route_id(&live.cloud_id)?;
         let Some(table) = describe(ec2, rtb).await? else {

@@ -151,7 +151,11 @@ impl Driver for SecurityGroupSpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let ec2 = &aws.ec2;
         Ok(match describe(ec2, &live.cloud_id).await? {
             None => Readiness::Gone,

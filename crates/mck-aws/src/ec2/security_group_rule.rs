@@ -240,7 +240,11 @@ impl Driver for SecurityGroupRuleSpec {
         }
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let ec2 = &aws.ec2;
         let rule = Rule::parse(&live.cloud_id)?;
         let Some(group) = describe(ec2, &rule.group).await? else {

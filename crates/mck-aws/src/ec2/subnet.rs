@@ -94,7 +94,10 @@ impl Driver for SubnetSpec {
             .ok_or_else(|| ProviderError::invalid("create subnet returned no subnet"))?;
         let live = observe(id.clone(), subnet);
         if spec.map_public_ip_on_launch {
-            set_public_ip(ec2, &live.cloud_id, true).await?;
+            // The subnet exists (its client token is spent): only this call is retried.
+            aws.follow_up(|| set_public_ip(ec2, &live.cloud_id, true))
+                .await
+                .map_err(|e| e.after_create(&live.cloud_id))?;
         }
         Ok(live)
     }
@@ -107,7 +110,8 @@ impl Driver for SubnetSpec {
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
         let ec2 = &aws.ec2;
-        set_public_ip(ec2, &live.cloud_id, spec.map_public_ip_on_launch).await?;
+        aws.retried(|| set_public_ip(ec2, &live.cloud_id, spec.map_public_ip_on_launch))
+            .await?;
         Ok(live.clone())
     }
 
@@ -121,7 +125,11 @@ impl Driver for SubnetSpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let ec2 = &aws.ec2;
         let out = ec2
             .describe_subnets()
@@ -169,5 +177,53 @@ mod tests {
             spec,
             &[("vpc", "vpc-1")],
         );
+    }
+
+    #[tokio::test]
+    async fn a_failed_public_ip_setting_after_create_says_the_subnet_exists() {
+        use std::collections::HashMap;
+
+        use crate::testing::{Replay, context, ec2_xml, error_xml};
+
+        let mut script = vec![(
+            "CreateSubnet",
+            200,
+            ec2_xml(
+                "CreateSubnet",
+                "<subnet><subnetId>subnet-1</subnetId><vpcId>vpc-1</vpcId><cidrBlock>10.0.1.0/24</cidrBlock><availabilityZone>us-east-1a</availabilityZone></subnet>",
+            ),
+        )];
+        for _ in 0..6 {
+            script.push((
+                "ModifySubnetAttribute",
+                400,
+                error_xml(
+                    "InvalidSubnetID.NotFound",
+                    "The subnet ID 'subnet-1' does not exist",
+                ),
+            ));
+        }
+        let aws = Replay::new(script);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::from([(
+            LogicalId::from("vpc"),
+            Observed::new("vpc".into(), ResourceKind::Vpc, "vpc-1"),
+        )]);
+        let spec = SubnetSpec {
+            vpc: Ref::new("vpc"),
+            cidr: "10.0.1.0/24".into(),
+            zone: "us-east-1a".into(),
+            map_public_ip_on_launch: true,
+        };
+        let err = SubnetSpec::create(
+            &provider,
+            &context(&resolved),
+            &"subnet.public.a".into(),
+            &spec,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.created.as_deref(), Some("subnet-1"));
+        aws.assert_done();
     }
 }

@@ -70,36 +70,43 @@ fn observe_with(id: LogicalId, vpc: &Vpc, dns_support: bool, dns_hostnames: bool
         )
 }
 
+/// Sets the DNS attributes named in `fields`, one attribute per call, support before
+/// hostnames (hostnames need support). Each call is retried on its own.
 async fn set_dns(
-    ec2: &Client,
+    aws: &AwsProvider,
     vpc_id: &str,
     spec: &VpcSpec,
     fields: &[&str],
+    just_created: bool,
 ) -> Result<(), ProviderError> {
-    // One attribute per call, support before hostnames (hostnames need support).
+    let ec2 = &aws.ec2;
     if VpcSpec::ENABLE_DNS_SUPPORT.is_in(fields) {
-        ec2.modify_vpc_attribute()
-            .vpc_id(vpc_id)
-            .enable_dns_support(
-                AttributeBooleanValue::builder()
-                    .value(spec.enable_dns_support)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| sdk(&format!("set DNS support on VPC {vpc_id}"), e))?;
+        let value = AttributeBooleanValue::builder()
+            .value(spec.enable_dns_support)
+            .build();
+        aws.call(just_created, || async {
+            ec2.modify_vpc_attribute()
+                .vpc_id(vpc_id)
+                .enable_dns_support(value.clone())
+                .send()
+                .await
+                .map_err(|e| sdk(&format!("set DNS support on VPC {vpc_id}"), e))
+        })
+        .await?;
     }
     if VpcSpec::ENABLE_DNS_HOSTNAMES.is_in(fields) {
-        ec2.modify_vpc_attribute()
-            .vpc_id(vpc_id)
-            .enable_dns_hostnames(
-                AttributeBooleanValue::builder()
-                    .value(spec.enable_dns_hostnames)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| sdk(&format!("set DNS hostnames on VPC {vpc_id}"), e))?;
+        let value = AttributeBooleanValue::builder()
+            .value(spec.enable_dns_hostnames)
+            .build();
+        aws.call(just_created, || async {
+            ec2.modify_vpc_attribute()
+                .vpc_id(vpc_id)
+                .enable_dns_hostnames(value.clone())
+                .send()
+                .await
+                .map_err(|e| sdk(&format!("set DNS hostnames on VPC {vpc_id}"), e))
+        })
+        .await?;
     }
     Ok(())
 }
@@ -123,13 +130,14 @@ impl Driver for VpcSpec {
             .vpc()
             .ok_or_else(|| ProviderError::invalid("create VPC returned no VPC"))?;
         let vpc_id = vpc.vpc_id().unwrap_or_default().to_string();
-        set_dns(
-            ec2,
-            &vpc_id,
-            spec,
-            &["enable_dns_support", "enable_dns_hostnames"],
-        )
-        .await?;
+        // CreateVpc takes no client token: from here on the create must not fail as a whole.
+        let all = [
+            VpcSpec::ENABLE_DNS_SUPPORT.name,
+            VpcSpec::ENABLE_DNS_HOSTNAMES.name,
+        ];
+        set_dns(aws, &vpc_id, spec, &all, true)
+            .await
+            .map_err(|e| e.after_create(&vpc_id))?;
         Ok(Observed::new(id.clone(), ResourceKind::Vpc, vpc_id)
             .with(VpcSpec::CIDR_BLOCK, spec.cidr.as_str()))
     }
@@ -141,8 +149,7 @@ impl Driver for VpcSpec {
         live: &Observed,
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
-        set_dns(ec2, &live.cloud_id, spec, fields).await?;
+        set_dns(aws, &live.cloud_id, spec, fields, false).await?;
         Ok(live.clone())
     }
 
@@ -156,7 +163,11 @@ impl Driver for VpcSpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let ec2 = &aws.ec2;
         let out = ec2
             .describe_vpcs()
@@ -194,5 +205,77 @@ mod tests {
         };
         assert_reads(&observed, spec, &[]);
         assert_eq!(observed.cloud_id, "vpc-1");
+    }
+
+    use std::collections::HashMap;
+
+    use crate::testing::{Replay, context, ec2_xml, error_xml};
+
+    fn spec() -> VpcSpec {
+        VpcSpec {
+            cidr: "10.0.0.0/16".into(),
+            enable_dns_support: true,
+            enable_dns_hostnames: true,
+        }
+    }
+
+    fn created() -> String {
+        ec2_xml(
+            "CreateVpc",
+            "<vpc><vpcId>vpc-1</vpcId><cidrBlock>10.0.0.0/16</cidrBlock><state>pending</state></vpc>",
+        )
+    }
+
+    fn modified() -> String {
+        ec2_xml("ModifyVpcAttribute", "<return>true</return>")
+    }
+
+    #[tokio::test]
+    async fn attribute_calls_right_after_create_wait_for_the_new_vpc_to_be_visible() {
+        let aws = Replay::new([
+            ("CreateVpc", 200, created()),
+            // Eventual consistency: the new id is not known yet to the attribute API.
+            (
+                "ModifyVpcAttribute",
+                400,
+                error_xml("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist"),
+            ),
+            ("ModifyVpcAttribute", 200, modified()),
+            (
+                "ModifyVpcAttribute",
+                503,
+                error_xml("RequestLimitExceeded", "Request limit exceeded."),
+            ),
+            ("ModifyVpcAttribute", 200, modified()),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::new();
+        let observed = VpcSpec::create(&provider, &context(&resolved), &"vpc".into(), &spec())
+            .await
+            .unwrap();
+        assert_eq!(observed.cloud_id, "vpc-1");
+        aws.assert_done();
+        assert_eq!(aws.count("CreateVpc"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_create_whose_attribute_call_keeps_failing_says_the_vpc_exists() {
+        let mut script = vec![("CreateVpc", 200, created())];
+        for _ in 0..6 {
+            script.push((
+                "ModifyVpcAttribute",
+                503,
+                error_xml("RequestLimitExceeded", "Request limit exceeded."),
+            ));
+        }
+        let aws = Replay::new(script);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::new();
+        let err = VpcSpec::create(&provider, &context(&resolved), &"vpc".into(), &spec())
+            .await
+            .unwrap_err();
+        // The engine will not run CreateVpc again (it has no client token): one VPC only.
+        assert_eq!(err.created.as_deref(), Some("vpc-1"));
+        aws.assert_done();
     }
 }

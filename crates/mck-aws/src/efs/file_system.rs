@@ -153,7 +153,11 @@ impl Driver for FileSystemSpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let efs = &aws.efs;
         let region = aws.region.as_str();
         Ok(match describe_file_system(efs, &live.cloud_id).await? {

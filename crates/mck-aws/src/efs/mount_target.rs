@@ -126,7 +126,11 @@ impl Driver for MountTargetSpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let efs = &aws.efs;
         let Some(mt) = describe_mount_target(efs, &live.cloud_id).await? else {
             return Ok(Readiness::Gone);

@@ -68,8 +68,13 @@ pub(super) async fn read_clusters(
             {
                 continue;
             }
-            let tags = tags_of(ec, cluster.arn().unwrap_or_default()).await?;
-            if let Some(id) = owned(&tags, stack) {
+            let tags = tags_if_readable(
+                ec,
+                cluster.cache_cluster_status(),
+                cluster.arn().unwrap_or_default(),
+            )
+            .await?;
+            if let Some(id) = tags.and_then(|tags| owned(&tags, stack)) {
                 out.push(observe_cluster(id, cluster));
             }
         }
@@ -138,7 +143,11 @@ impl Driver for CacheClusterSpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let ec = &aws.elasticache;
         match ec
             .describe_cache_clusters()

@@ -46,6 +46,34 @@ async fn tags_of(ec: &Client, arn: &str) -> Result<Vec<Tag>, ProviderError> {
     Ok(out.tag_list().to_vec())
 }
 
+/// AWS answers ListTagsForResource only for groups and clusters that are `available`
+/// (Terraform's read waits for it): in any other state, or if the resource went away between
+/// the list and this call, the tags are unknown (`None`) rather than an error, so that one
+/// busy resource (another stack's `dev-2-cache` for stack `dev`) cannot break a read.
+async fn tags_if_readable(
+    ec: &Client,
+    status: Option<&str>,
+    arn: &str,
+) -> Result<Option<Vec<Tag>>, ProviderError> {
+    if status != Some("available") {
+        return Ok(None);
+    }
+    match tags_of(ec, arn).await {
+        Ok(tags) => Ok(Some(tags)),
+        Err(err)
+            if matches!(
+                err.class,
+                mck_core::provider::ErrorClass::DependencyViolation
+                    | mck_core::provider::ErrorClass::NotFound
+            ) =>
+        {
+            tracing::debug!(arn, error = %err.message, "tags not readable now");
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
 fn ids(values: impl IntoIterator<Item = String>) -> Value {
     let mut v: Vec<Value> = values.into_iter().map(Value::CloudId).collect();
     v.sort();

@@ -71,8 +71,11 @@ pub(super) async fn read_replication_groups(
             if !name.starts_with(&format!("{stack}-")) || group.status() == Some("deleting") {
                 continue;
             }
-            let tags = tags_of(ec, group.arn().unwrap_or_default()).await?;
-            if let Some(id) = owned(&tags, stack) {
+            // A group whose tags cannot be read yet is left out: if it is this stack's, `up`
+            // finds it through "already exists" and waits for it (see `create`).
+            let tags =
+                tags_if_readable(ec, group.status(), group.arn().unwrap_or_default()).await?;
+            if let Some(id) = tags.and_then(|tags| owned(&tags, stack)) {
                 out.push(observe_replication_group(id, group));
             }
         }
@@ -135,16 +138,25 @@ impl Driver for ReplicationGroupSpec {
                     || e.code() == Some("ReplicationGroupAlreadyExists") =>
             {
                 let existing = describe_replication_group(ec, &spec.id).await?;
-                let owner = match &existing {
-                    Some(group) => owned(
-                        &tags_of(ec, group.arn().unwrap_or_default()).await?,
-                        ctx.stack,
-                    ),
+                let tags = match &existing {
+                    Some(group) => {
+                        tags_if_readable(ec, group.status(), group.arn().unwrap_or_default())
+                            .await?
+                    }
                     None => None,
                 };
+                let owner = tags.as_ref().and_then(|tags| owned(tags, ctx.stack));
                 match existing {
                     Some(group)
                         if owner.as_ref() == Some(id) && group.status() != Some("deleting") =>
+                    {
+                        Ok(observe_replication_group(id.clone(), &group))
+                    }
+                    // Still creating or modifying (a run killed during its create): adopt it
+                    // and wait; readiness checks its tags once AWS shows them.
+                    Some(group)
+                        if tags.is_none()
+                            && matches!(group.status(), Some("creating" | "modifying")) =>
                     {
                         Ok(observe_replication_group(id.clone(), &group))
                     }
@@ -228,14 +240,31 @@ impl Driver for ReplicationGroupSpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let ec = &aws.elasticache;
         Ok(
             match describe_replication_group(ec, &live.cloud_id).await? {
                 None => Readiness::Gone,
                 Some(group) => match group.status().unwrap_or_default() {
+                    // Ownership is checked here too: a group adopted while its tags were not
+                    // readable must turn out to be this stack's.
                     "available" => {
-                        Readiness::Ready(observe_replication_group(live.id.clone(), &group))
+                        match tags_if_readable(ec, group.status(), group.arn().unwrap_or_default())
+                            .await?
+                        {
+                            None => Readiness::Pending("available, tags not readable yet".into()),
+                            Some(tags) if owned(&tags, ctx.stack).as_ref() == Some(&live.id) => {
+                                Readiness::Ready(observe_replication_group(live.id.clone(), &group))
+                            }
+                            Some(_) => Readiness::Failed(format!(
+                                "replication group {} is not tagged as {} of stack {}: it is not this stack's",
+                                live.cloud_id, live.id, ctx.stack
+                            )),
+                        }
                     }
                     "create-failed" => {
                         Readiness::Failed("replication group creation failed".into())
@@ -297,5 +326,161 @@ mod tests {
         assert_reads(&observed, spec, &[]);
         assert_eq!(observed.outputs["primary_endpoint"], "primary.t-session");
         assert_eq!(observed.outputs["reader_endpoint"], "replica.t-session");
+    }
+
+    use std::collections::HashMap;
+
+    use crate::testing::{Replay, context, query_error_xml, query_xml};
+
+    fn group_xml(id: &str, status: &str) -> String {
+        format!(
+            "<ReplicationGroup><ReplicationGroupId>{id}</ReplicationGroupId><Status>{status}</Status><ARN>arn:aws:elasticache:us-east-1:1:replicationgroup:{id}</ARN></ReplicationGroup>"
+        )
+    }
+
+    fn groups_xml(groups: &[String]) -> String {
+        query_xml(
+            "DescribeReplicationGroups",
+            &format!("<ReplicationGroups>{}</ReplicationGroups>", groups.concat()),
+        )
+    }
+
+    fn tags_xml(stack: &str, id: &str) -> String {
+        query_xml(
+            "ListTagsForResource",
+            &format!(
+                "<TagList><Tag><Key>mck:stack</Key><Value>{stack}</Value></Tag><Tag><Key>mck:id</Key><Value>{id}</Value></Tag></TagList>"
+            ),
+        )
+    }
+
+    #[tokio::test]
+    async fn groups_whose_tags_aws_will_not_return_yet_do_not_break_the_read() {
+        let aws = Replay::new([
+            (
+                "DescribeReplicationGroups",
+                200,
+                groups_xml(&[
+                    group_xml("dev-cache", "available"),
+                    // Another stack's group, still creating: AWS refuses its tags.
+                    group_xml("dev-2-cache", "creating"),
+                    group_xml("dev-session", "modifying"),
+                ]),
+            ),
+            ("ListTagsForResource", 200, tags_xml("dev", "redis.cache")),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let read = read_replication_groups(&provider.elasticache, "dev")
+            .await
+            .unwrap();
+        let ids: Vec<&str> = read.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["redis.cache"]);
+        aws.assert_done();
+    }
+
+    #[tokio::test]
+    async fn a_tag_read_refused_because_the_group_just_changed_state_is_not_an_error() {
+        let aws = Replay::new([
+            (
+                "DescribeReplicationGroups",
+                200,
+                groups_xml(&[group_xml("dev-cache", "available")]),
+            ),
+            (
+                "ListTagsForResource",
+                400,
+                query_error_xml(
+                    "InvalidReplicationGroupState",
+                    "Replication group dev-cache is not in available state",
+                ),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let read = read_replication_groups(&provider.elasticache, "dev")
+            .await
+            .unwrap();
+        assert!(read.is_empty());
+        aws.assert_done();
+    }
+
+    fn spec() -> ReplicationGroupSpec {
+        ReplicationGroupSpec {
+            id: "dev-cache".into(),
+            description: "mck dev: Redis cache".into(),
+            engine_version: "7.1".into(),
+            node_type: "cache.t4g.small".into(),
+            num_cache_clusters: 1,
+            automatic_failover: false,
+            multi_az: false,
+            at_rest_encryption: true,
+            transit_encryption: true,
+            subnet_group: Ref::new("cache.subnets"),
+            security_groups: vec![Ref::new("sg.redis")],
+            port: 6379,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_group_still_creating_after_a_killed_run_is_adopted_and_its_owner_checked_when_ready()
+    {
+        let aws = Replay::new([
+            (
+                "CreateReplicationGroup",
+                400,
+                query_error_xml(
+                    "ReplicationGroupAlreadyExists",
+                    "Replication group dev-cache already exists",
+                ),
+            ),
+            (
+                "DescribeReplicationGroups",
+                200,
+                groups_xml(&[group_xml("dev-cache", "creating")]),
+            ),
+            (
+                "DescribeReplicationGroups",
+                200,
+                groups_xml(&[group_xml("dev-cache", "available")]),
+            ),
+            ("ListTagsForResource", 200, tags_xml("dev", "redis.cache")),
+            (
+                "DescribeReplicationGroups",
+                200,
+                groups_xml(&[group_xml("dev-cache", "available")]),
+            ),
+            ("ListTagsForResource", 200, tags_xml("dev-2", "redis.cache")),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::from([
+            (
+                LogicalId::from("cache.subnets"),
+                Observed::new(
+                    "cache.subnets".into(),
+                    ResourceKind::CacheSubnetGroup,
+                    "dev-cache",
+                ),
+            ),
+            (
+                LogicalId::from("sg.redis"),
+                Observed::new("sg.redis".into(), ResourceKind::SecurityGroup, "sg-redis"),
+            ),
+        ]);
+        let mut ctx = context(&resolved);
+        ctx.stack = "dev";
+        let id = LogicalId::from("redis.cache");
+        let live = ReplicationGroupSpec::create(&provider, &ctx, &id, &spec())
+            .await
+            .unwrap();
+        assert_eq!(live.cloud_id, "dev-cache");
+        let ready = ReplicationGroupSpec::poll(&provider, &ctx, &live)
+            .await
+            .unwrap();
+        assert!(matches!(ready, Readiness::Ready(_)), "{ready:?}");
+        // Had the group been another stack's, readiness says so instead of adopting it.
+        let foreign = ReplicationGroupSpec::poll(&provider, &ctx, &live)
+            .await
+            .unwrap();
+        assert!(matches!(foreign, Readiness::Failed(_)), "{foreign:?}");
+        aws.assert_done();
     }
 }

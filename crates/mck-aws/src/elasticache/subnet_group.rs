@@ -98,7 +98,11 @@ impl Driver for CacheSubnetGroupSpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let ec = &aws.elasticache;
         match ec
             .describe_cache_subnet_groups()

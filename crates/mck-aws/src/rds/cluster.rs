@@ -258,7 +258,11 @@ impl Driver for DbClusterSpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let rds = &aws.rds;
         Ok(match describe_cluster(rds, &live.cloud_id).await? {
             None => Readiness::Gone,

@@ -119,7 +119,9 @@ impl Driver for DbClusterParameterGroupSpec {
                     e,
                 )
             })?;
-        set_parameters(rds, &spec.name, spec).await?;
+        aws.follow_up(|| set_parameters(rds, &spec.name, spec))
+            .await
+            .map_err(|e| e.after_create(&spec.name))?;
         Ok(Observed::new(
             id.clone(),
             ResourceKind::DbClusterParameterGroup,
@@ -165,7 +167,8 @@ impl Driver for DbClusterParameterGroupSpec {
                 .await
                 .map_err(|e| sdk(&format!("reset parameters of {}", live.id), e))?;
         }
-        set_parameters(rds, &live.cloud_id, spec).await?;
+        aws.retried(|| set_parameters(rds, &live.cloud_id, spec))
+            .await?;
         Ok(live.clone())
     }
 
@@ -179,7 +182,11 @@ impl Driver for DbClusterParameterGroupSpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let rds = &aws.rds;
         match rds
             .describe_db_cluster_parameter_groups()

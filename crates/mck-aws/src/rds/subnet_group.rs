@@ -94,7 +94,11 @@ impl Driver for DbSubnetGroupSpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let rds = &aws.rds;
         match rds
             .describe_db_subnet_groups()

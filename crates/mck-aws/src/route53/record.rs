@@ -221,7 +221,11 @@ impl Driver for RecordSetSpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let r53 = &aws.route53;
         if let Some(change_id) = live.outputs.get(CHANGE).filter(|c| !c.is_empty()) {
             let out = r53

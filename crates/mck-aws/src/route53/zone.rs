@@ -95,7 +95,11 @@ impl Driver for HostedZoneSpec {
         Ok(())
     }
 
-    async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
         let r53 = &aws.route53;
         match r53.get_hosted_zone().id(&live.cloud_id).send().await {
             Ok(out) => Ok(match out.hosted_zone() {
