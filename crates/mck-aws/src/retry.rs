@@ -56,6 +56,30 @@ impl AwsProvider {
         self.retry_call(&mut call, just_created).await
     }
 
+    /// Polls `ready` until it says yes: every `base`, `2 × base`, … capped at 30 × `base`
+    /// (15 s by default), for at most 120 polls (about half an hour by default). For calls that
+    /// must wait for the previous change to finish (ElastiCache allows one at a time).
+    pub(crate) async fn wait_until<F, Fut>(
+        &self,
+        what: &str,
+        mut ready: F,
+    ) -> Result<(), ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<bool, ProviderError>>,
+    {
+        for poll in 1..=120u32 {
+            if self.retried(&mut ready).await? {
+                return Ok(());
+            }
+            tokio::time::sleep(self.backoff.base * poll.min(30)).await;
+        }
+        Err(ProviderError::new(
+            ErrorClass::Transient,
+            format!("timed out waiting for {what}"),
+        ))
+    }
+
     async fn retry_call<T, F, Fut>(
         &self,
         call: &mut F,

@@ -116,17 +116,38 @@ impl Driver for CacheClusterSpec {
         ctx: &Context<'_>,
         spec: &Self,
         live: &Observed,
-        _fields: &[&str],
+        fields: &[&str],
     ) -> Result<Observed, ProviderError> {
         let ec = &aws.elasticache;
-        let groups = ctx.cloud_ids(&spec.security_groups)?;
-        ec.modify_cache_cluster()
+        // Only the changed settings are sent.
+        let mut modify = ec
+            .modify_cache_cluster()
             .cache_cluster_id(&live.cloud_id)
-            .cache_node_type(&spec.node_type)
-            .num_cache_nodes(i32::try_from(spec.num_nodes).unwrap_or(1))
-            .set_engine_version(spec.engine_version.clone())
-            .set_security_group_ids(Some(groups))
-            .apply_immediately(true)
+            .apply_immediately(true);
+        if CacheClusterSpec::NODE_TYPE.is_in(fields) {
+            modify = modify.cache_node_type(&spec.node_type);
+        }
+        if CacheClusterSpec::ENGINE_VERSION.is_in(fields) {
+            modify = modify.set_engine_version(spec.engine_version.clone());
+        }
+        if CacheClusterSpec::SECURITY_GROUP_IDS.is_in(fields) {
+            modify = modify.set_security_group_ids(Some(ctx.cloud_ids(&spec.security_groups)?));
+        }
+        if CacheClusterSpec::NUM_CACHE_NODES.is_in(fields) {
+            let want = i32::try_from(spec.num_nodes).unwrap_or(1);
+            modify = modify.num_cache_nodes(want);
+            // Fewer nodes: AWS wants the ids of the nodes to remove (`0001`…), the newest here.
+            let have = match live.fields.get(CacheClusterSpec::NUM_CACHE_NODES.name) {
+                Some(Value::Int(n)) => i32::try_from(*n).unwrap_or(0),
+                _ => 0,
+            };
+            if want < have {
+                modify = modify.set_cache_node_ids_to_remove(Some(
+                    (want + 1..=have).map(|n| format!("{n:04}")).collect(),
+                ));
+            }
+        }
+        modify
             .send()
             .await
             .map_err(|e| sdk(&format!("modify cache cluster {}", live.id), e))?;
@@ -214,5 +235,54 @@ mod tests {
         let observed = observe_cluster("memcached.cache".into(), &cluster);
         assert_reads(&observed, spec, &ids);
         assert_eq!(observed.outputs["endpoint"], "cfg.t-cache");
+    }
+
+    #[tokio::test]
+    async fn fewer_nodes_name_the_nodes_to_remove_and_nothing_else_is_sent() {
+        use std::collections::HashMap;
+
+        use crate::testing::{Replay, context, query_xml};
+
+        let aws = Replay::new([(
+            "ModifyCacheCluster",
+            200,
+            query_xml(
+                "ModifyCacheCluster",
+                "<CacheCluster><CacheClusterId>t-cache</CacheClusterId><CacheClusterStatus>modifying</CacheClusterStatus></CacheCluster>",
+            ),
+        )]);
+        let provider = AwsProvider::offline(aws.clone());
+        let live = Observed::new(
+            "memcached.cache".into(),
+            ResourceKind::CacheCluster,
+            "t-cache",
+        )
+        .with(CacheClusterSpec::NUM_CACHE_NODES, 3);
+        let spec = CacheClusterSpec {
+            id: "t-cache".into(),
+            engine_version: None,
+            node_type: "cache.t4g.small".into(),
+            num_nodes: 1,
+            subnet_group: Ref::new("cache.subnets"),
+            security_groups: vec![Ref::new("sg.redis")],
+            port: 11211,
+        };
+        let resolved = HashMap::new();
+        let fields = [CacheClusterSpec::NUM_CACHE_NODES.name];
+        CacheClusterSpec::update(&provider, &context(&resolved), &spec, &live, &fields)
+            .await
+            .unwrap();
+        aws.assert_done();
+        let (_, body) = &aws.requests()[0];
+        assert!(body.contains("NumCacheNodes=1"), "{body}");
+        assert!(
+            body.contains("CacheNodeIdsToRemove.CacheNodeId.1=0002")
+                && body.contains("CacheNodeIdsToRemove.CacheNodeId.2=0003"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("CacheNodeType") && !body.contains("SecurityGroupIds"),
+            "{body}"
+        );
     }
 }

@@ -186,20 +186,56 @@ impl Driver for ReplicationGroupSpec {
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
         let ec = &aws.elasticache;
-        let modifies = ["description", "node_type", "automatic_failover", "multi_az"];
-        if fields.iter().any(|f| modifies.contains(f)) {
-            ec.modify_replication_group()
-                .replication_group_id(&live.cloud_id)
-                .replication_group_description(&spec.description)
-                .cache_node_type(&spec.node_type)
-                .automatic_failover_enabled(spec.automatic_failover)
-                .multi_az_enabled(spec.multi_az)
-                .apply_immediately(true)
-                .send()
-                .await
-                .map_err(|e| sdk(&format!("modify replication group {}", live.id), e))?;
+        let group_id = live.cloud_id.as_str();
+        // Only the changed settings are sent: a re-sent unchanged one can be refused (AWS
+        // rejects a request that modifies nothing, and some settings only in some states).
+        let mut modify = ec
+            .modify_replication_group()
+            .replication_group_id(group_id)
+            .apply_immediately(true);
+        let mut modifies = false;
+        if ReplicationGroupSpec::DESCRIPTION.is_in(fields) {
+            modify = modify.replication_group_description(&spec.description);
+            modifies = true;
+        }
+        if ReplicationGroupSpec::NODE_TYPE.is_in(fields) {
+            modify = modify.cache_node_type(&spec.node_type);
+            modifies = true;
+        }
+        if ReplicationGroupSpec::AUTOMATIC_FAILOVER.is_in(fields) {
+            modify = modify.automatic_failover_enabled(spec.automatic_failover);
+            modifies = true;
+        }
+        if ReplicationGroupSpec::MULTI_AZ.is_in(fields) {
+            modify = modify.multi_az_enabled(spec.multi_az);
+            modifies = true;
+        }
+        if modifies {
+            match modify.send().await {
+                Ok(_) => {}
+                // AWS's answer when the group already has these settings (a retried update):
+                // there is no dedicated code, Terraform matches the same message.
+                Err(e)
+                    if e.code() == Some("InvalidParameterCombination")
+                        && e.message()
+                            .is_some_and(|m| m.contains("No modifications were requested")) => {}
+                Err(e) => return Err(sdk(&format!("modify replication group {}", live.id), e)),
+            }
         }
         if ReplicationGroupSpec::NUM_CACHE_CLUSTERS.is_in(fields) {
+            // One change at a time: a replica change right after a modification is refused
+            // with InvalidReplicationGroupState until the group is available again.
+            if modifies {
+                aws.wait_until(
+                    &format!("replication group {group_id} to be available"),
+                    || async {
+                        Ok(describe_replication_group(ec, group_id)
+                            .await?
+                            .is_some_and(|g| g.status() == Some("available")))
+                    },
+                )
+                .await?;
+            }
             let want = i32::try_from(spec.num_cache_clusters - 1).unwrap_or(0);
             let have = match live
                 .fields
@@ -210,7 +246,7 @@ impl Driver for ReplicationGroupSpec {
             };
             if want > have {
                 ec.increase_replica_count()
-                    .replication_group_id(&live.cloud_id)
+                    .replication_group_id(group_id)
                     .new_replica_count(want)
                     .apply_immediately(true)
                     .send()
@@ -218,7 +254,7 @@ impl Driver for ReplicationGroupSpec {
                     .map_err(|e| sdk(&format!("add replicas to {}", live.id), e))?;
             } else {
                 ec.decrease_replica_count()
-                    .replication_group_id(&live.cloud_id)
+                    .replication_group_id(group_id)
                     .new_replica_count(want)
                     .apply_immediately(true)
                     .send()
@@ -481,6 +517,99 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(foreign, Readiness::Failed(_)), "{foreign:?}");
+        aws.assert_done();
+    }
+
+    fn live_group() -> Observed {
+        Observed::new(
+            "redis.cache".into(),
+            ResourceKind::ReplicationGroup,
+            "dev-cache",
+        )
+        .with(ReplicationGroupSpec::NUM_CACHE_CLUSTERS, 1)
+    }
+
+    #[tokio::test]
+    async fn an_update_sends_only_what_changed_and_waits_before_the_replica_change() {
+        let aws = Replay::new([
+            (
+                "ModifyReplicationGroup",
+                200,
+                query_xml(
+                    "ModifyReplicationGroup",
+                    &group_xml("dev-cache", "modifying"),
+                ),
+            ),
+            (
+                "DescribeReplicationGroups",
+                200,
+                groups_xml(&[group_xml("dev-cache", "modifying")]),
+            ),
+            (
+                "DescribeReplicationGroups",
+                200,
+                groups_xml(&[group_xml("dev-cache", "available")]),
+            ),
+            (
+                "IncreaseReplicaCount",
+                200,
+                query_xml("IncreaseReplicaCount", &group_xml("dev-cache", "modifying")),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::new();
+        let mut desired = spec();
+        desired.node_type = "cache.r7g.large".into();
+        desired.num_cache_clusters = 2;
+        let fields = [
+            ReplicationGroupSpec::NODE_TYPE.name,
+            ReplicationGroupSpec::NUM_CACHE_CLUSTERS.name,
+        ];
+        ReplicationGroupSpec::update(
+            &provider,
+            &context(&resolved),
+            &desired,
+            &live_group(),
+            &fields,
+        )
+        .await
+        .unwrap();
+        aws.assert_done();
+        let (_, modify) = &aws.requests()[0];
+        assert!(modify.contains("CacheNodeType=cache.r7g.large"), "{modify}");
+        for unchanged in [
+            "ReplicationGroupDescription",
+            "AutomaticFailoverEnabled",
+            "MultiAZEnabled",
+        ] {
+            assert!(!modify.contains(unchanged), "{unchanged} re-sent: {modify}");
+        }
+        let (_, increase) = &aws.requests()[3];
+        assert!(increase.contains("NewReplicaCount=1"), "{increase}");
+    }
+
+    #[tokio::test]
+    async fn a_modification_aws_finds_already_applied_is_done() {
+        let aws = Replay::new([(
+            "ModifyReplicationGroup",
+            400,
+            query_error_xml(
+                "InvalidParameterCombination",
+                "No modifications were requested.",
+            ),
+        )]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::new();
+        let fields = [ReplicationGroupSpec::DESCRIPTION.name];
+        ReplicationGroupSpec::update(
+            &provider,
+            &context(&resolved),
+            &spec(),
+            &live_group(),
+            &fields,
+        )
+        .await
+        .unwrap();
         aws.assert_done();
     }
 }
