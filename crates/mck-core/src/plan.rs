@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use crate::graph::DesiredGraph;
 use crate::model::{
-    DbClusterSpec, Field, LogicalId, Mutability, ResourceKind, ResourceSpec, Value,
+    Compare, DbClusterSpec, Field, LogicalId, Mutability, ResourceKind, ResourceSpec, Value,
+    version_at_least,
 };
 use crate::provider::{Observed, resolve_cloud_refs};
 
@@ -290,6 +291,12 @@ fn compare(
     let old = live.fields.get(field.name).cloned().unwrap_or(Value::Null);
     let new = known(&field.value, actions, all_live);
     if new.as_ref() == Some(&old) {
+        return None;
+    }
+    if let (Compare::AtLeastVersion, Value::Str(have), Some(Value::Str(want))) =
+        (field.compare, &old, &new)
+        && version_at_least(have, want)
+    {
         return None;
     }
     Some(FieldChange {

@@ -138,7 +138,8 @@ impl CacheClusterSpec {
     pub const NUM_CACHE_NODES: FieldDef = FieldDef::mutable("num_cache_nodes");
     pub const SUBNET_GROUP_NAME: FieldDef = FieldDef::immutable("subnet_group_name");
     pub const SECURITY_GROUP_IDS: FieldDef = FieldDef::mutable("security_group_ids");
-    pub const ENGINE_VERSION: FieldDef = FieldDef::mutable("engine_version");
+    /// `1.6` in the stack is `1.6.22` live.
+    pub const ENGINE_VERSION: FieldDef = FieldDef::mutable("engine_version").at_least_version();
     pub const PORT: FieldDef = FieldDef::create_only("port");
     pub const OUT_ENDPOINT: &str = "endpoint";
     pub const OUT_PORT: &str = "port";

@@ -385,6 +385,38 @@ pub enum Mutability {
     CreateOnly,
 }
 
+/// How a live value is compared with the desired one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compare {
+    Exact,
+    /// A version that AWS may raise on its own (automatic minor upgrades, forced retirements)
+    /// or report more precisely than asked (`1.6` → `1.6.22`): a live version at or above the
+    /// desired one is no change ([`version_at_least`]).
+    AtLeastVersion,
+}
+
+/// Whether version `live` is `desired` or newer: dot-separated segments compared in order,
+/// numerically where both are numbers; a `desired` that is a prefix of `live` counts as equal.
+pub fn version_at_least(live: &str, desired: &str) -> bool {
+    let mut live_parts = live.split('.');
+    for want in desired.split('.') {
+        let Some(have) = live_parts.next() else {
+            return false;
+        };
+        let order = match (have.parse::<u64>(), want.parse::<u64>()) {
+            (Ok(h), Ok(w)) => h.cmp(&w),
+            _ => have.cmp(want),
+        };
+        match order {
+            std::cmp::Ordering::Greater => return true,
+            std::cmp::Ordering::Less => return false,
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+    true
+}
+
 /// A field of a kind: its name and how it may change. Declared once per kind as a constant on
 /// the kind's struct (`VpcSpec::CIDR_BLOCK`), used by the model and by the driver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -393,6 +425,7 @@ pub struct FieldDef {
     pub mutability: Mutability,
     /// Never rendered in plans, logs or outputs.
     pub sensitive: bool,
+    pub compare: Compare,
 }
 
 impl FieldDef {
@@ -401,6 +434,7 @@ impl FieldDef {
             name,
             mutability: Mutability::Mutable,
             sensitive: false,
+            compare: Compare::Exact,
         }
     }
 
@@ -409,6 +443,7 @@ impl FieldDef {
             name,
             mutability: Mutability::Immutable,
             sensitive: false,
+            compare: Compare::Exact,
         }
     }
 
@@ -417,6 +452,7 @@ impl FieldDef {
             name,
             mutability: Mutability::CreateOnly,
             sensitive: false,
+            compare: Compare::Exact,
         }
     }
 
@@ -428,6 +464,14 @@ impl FieldDef {
         }
     }
 
+    /// The same field, compared as a version that may only go up ([`Compare::AtLeastVersion`]).
+    pub const fn at_least_version(self) -> FieldDef {
+        FieldDef {
+            compare: Compare::AtLeastVersion,
+            ..self
+        }
+    }
+
     /// This field with a value.
     pub fn of(self, value: impl Into<Value>) -> Field {
         Field {
@@ -435,6 +479,7 @@ impl FieldDef {
             value: value.into(),
             mutability: self.mutability,
             sensitive: self.sensitive,
+            compare: self.compare,
         }
     }
 
@@ -452,6 +497,7 @@ pub struct Field {
     pub mutability: Mutability,
     /// Never rendered in plans, logs or outputs.
     pub sensitive: bool,
+    pub compare: Compare,
 }
 
 /// Tags applied to every taggable resource besides `mck:stack` and `mck:id`.
@@ -535,6 +581,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn versions_compare_by_segment_and_a_prefix_is_equal() {
+        assert!(version_at_least("8.0.mysql_aurora.3.05.2", "8.0.mysql_aurora.3.05.2"));
+        assert!(version_at_least("8.0.mysql_aurora.3.06.0", "8.0.mysql_aurora.3.05.2"));
+        assert!(version_at_least("8.0.mysql_aurora.3.10.0", "8.0.mysql_aurora.3.9.1"));
+        assert!(!version_at_least("8.0.mysql_aurora.3.04.1", "8.0.mysql_aurora.3.05.2"));
+        assert!(version_at_least("1.6.22", "1.6"));
+        assert!(!version_at_least("1.5.16", "1.6"));
+        assert!(!version_at_least("1.6", "1.6.22"));
+        assert!(version_at_least("7.1", "7.0"));
     }
 
     #[test]

@@ -127,7 +127,8 @@ impl DbClusterSpec {
     pub const FINAL_SNAPSHOT: FieldDef = FieldDef::mutable("final_snapshot");
     pub const DB_CLUSTER_PARAMETER_GROUP_NAME: FieldDef =
         FieldDef::mutable("db_cluster_parameter_group_name");
-    pub const ENGINE_VERSION: FieldDef = FieldDef::mutable("engine_version");
+    /// AWS upgrades minor versions itself; sending the older one back is refused.
+    pub const ENGINE_VERSION: FieldDef = FieldDef::mutable("engine_version").at_least_version();
     pub const OUT_ENDPOINT: &str = "endpoint";
     pub const OUT_READER_ENDPOINT: &str = "reader_endpoint";
     pub const OUT_SECRET_ARN: &str = "secret_arn";

@@ -380,3 +380,22 @@ async fn data_tier_changes_update_in_place_or_replace_with_a_reason() {
         "{refusals:#?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_engine_version_aws_raised_on_its_own_is_no_change() {
+    let yaml = "version: 1\nnetwork:\n  zones: [us-east-1a, us-east-1b]\ndatabase:\n  engine_version: 8.0.mysql_aurora.3.05.2\ncaches:\n  cache: {engine: memcached, engine_version: '1.6'}\n";
+    let desired = desired(yaml);
+    let cloud = Arc::new(FakeCloud::new());
+    apply_all(&cloud, &desired).await;
+    // AWS upgraded the minor version, and reports the full memcached version.
+    cloud.tamper("t", "db.cluster", "engine_version", Value::Str("8.0.mysql_aurora.3.06.0".into()));
+    cloud.tamper("t", "memcached.cache", "engine_version", Value::Str("1.6.22".into()));
+    let plan = plan_of(&cloud, &desired).await;
+    assert!(!plan.has_changes(), "{}", plan.render_text());
+    // An older live version is still upgraded to the stack's.
+    cloud.tamper("t", "db.cluster", "engine_version", Value::Str("8.0.mysql_aurora.3.04.0".into()));
+    let plan = plan_of(&cloud, &desired).await;
+    let step = plan.steps().iter().find(|s| s.id.as_str() == "db.cluster").unwrap();
+    assert_eq!(step.action, Action::Update, "{}", plan.render_text());
+    assert_eq!(plan.summary().change, 1);
+}
