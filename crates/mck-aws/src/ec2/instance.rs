@@ -207,53 +207,86 @@ impl Driver for InstanceSpec {
         let subnet = ctx.cloud_id(spec.subnet.id())?;
         let groups = ctx.cloud_ids(&spec.security_groups)?;
         let root_size = i32::try_from(spec.root_volume_gb).unwrap_or(8);
-        let out = ec2
-            .run_instances()
-            .image_id(&image)
-            .instance_type(spec.instance_type.as_str().into())
-            .min_count(1)
-            .max_count(1)
-            .subnet_id(subnet)
-            .set_security_group_ids(Some(groups))
-            .set_key_name(spec.key_name.clone())
-            .metadata_options(
-                InstanceMetadataOptionsRequest::builder()
-                    .http_tokens(if spec.imdsv2_required {
-                        HttpTokensState::Required
-                    } else {
-                        HttpTokensState::Optional
-                    })
-                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                    .build(),
-            )
-            .block_device_mappings(
-                BlockDeviceMapping::builder()
-                    .device_name(&root_device)
-                    .ebs(
-                        EbsBlockDevice::builder()
-                            .volume_size(root_size)
-                            .volume_type(VolumeType::Gp3)
-                            .encrypted(spec.root_volume_encrypted)
-                            .delete_on_termination(true)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .client_token(client_token(
-                ctx,
-                id,
-                &[subnet, &image, &spec.instance_type],
-            ))
-            .tag_specifications(tag_spec(ResourceType::Instance, ctx, id))
-            .tag_specifications(tag_spec(ResourceType::Volume, ctx, id))
-            .send()
-            .await
-            .map_err(|e| sdk(&format!("launch instance {id} ({})", spec.instance_type), e))?;
-        let instance = out
-            .instances()
-            .first()
-            .ok_or_else(|| ProviderError::invalid("run instances returned none"))?;
-        Ok(observe(id.clone(), instance, None))
+        // The token covers every parameter (AWS refuses a reused token with other parameters:
+        // IdempotentParameterMismatch) and the instances it already returned dead: a token
+        // whose instance was terminated replays that instance, so the next try mints a new one.
+        let mut params: Vec<String> = vec![
+            subnet.to_string(),
+            image.clone(),
+            spec.instance_type.clone(),
+            groups.join(","),
+            spec.key_name.clone().unwrap_or_default(),
+            root_device.clone(),
+            root_size.to_string(),
+            spec.root_volume_encrypted.to_string(),
+            spec.imdsv2_required.to_string(),
+        ];
+        params.extend(
+            ctx.tags_for(id)
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}")),
+        );
+        for _ in 0..3 {
+            let token_params: Vec<&str> = params.iter().map(String::as_str).collect();
+            let out = ec2
+                .run_instances()
+                .image_id(&image)
+                .instance_type(spec.instance_type.as_str().into())
+                .min_count(1)
+                .max_count(1)
+                .subnet_id(subnet)
+                .set_security_group_ids(Some(groups.clone()))
+                .set_key_name(spec.key_name.clone())
+                .metadata_options(
+                    InstanceMetadataOptionsRequest::builder()
+                        .http_tokens(if spec.imdsv2_required {
+                            HttpTokensState::Required
+                        } else {
+                            HttpTokensState::Optional
+                        })
+                        .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                        .build(),
+                )
+                .block_device_mappings(
+                    BlockDeviceMapping::builder()
+                        .device_name(&root_device)
+                        .ebs(
+                            EbsBlockDevice::builder()
+                                .volume_size(root_size)
+                                .volume_type(VolumeType::Gp3)
+                                .encrypted(spec.root_volume_encrypted)
+                                .delete_on_termination(true)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .client_token(client_token(ctx, id, &token_params))
+                .tag_specifications(tag_spec(ResourceType::Instance, ctx, id))
+                .tag_specifications(tag_spec(ResourceType::Volume, ctx, id))
+                .send()
+                .await
+                .map_err(|e| sdk(&format!("launch instance {id} ({})", spec.instance_type), e))?;
+            let instance = out
+                .instances()
+                .first()
+                .ok_or_else(|| ProviderError::invalid("run instances returned none"))?;
+            let dead = matches!(
+                instance.state().and_then(|s| s.name()),
+                Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown)
+            );
+            if !dead {
+                return Ok(observe(id.clone(), instance, None));
+            }
+            let dead = instance.instance_id().unwrap_or_default();
+            tracing::debug!(
+                instance = dead,
+                "the client token replayed a terminated instance"
+            );
+            params.push(format!("after:{dead}"));
+        }
+        Err(ProviderError::invalid(format!(
+            "launching {id} kept returning terminated instances; try again later"
+        )))
     }
 
     async fn update(
@@ -382,5 +415,93 @@ mod tests {
             owner: "099720109477".into(),
         };
         assert_reads(&observed, bastion(lookup), &ids);
+    }
+
+    fn launched(id: &str, state: &str) -> String {
+        crate::testing::ec2_xml(
+            "RunInstances",
+            &format!(
+                "<reservationId>r-1</reservationId><instancesSet><item><instanceId>{id}</instanceId><instanceState><code>0</code><name>{state}</name></instanceState></item></instancesSet>"
+            ),
+        )
+    }
+
+    fn image() -> (&'static str, u16, String) {
+        (
+            "DescribeImages",
+            200,
+            crate::testing::ec2_xml(
+                "DescribeImages",
+                "<imagesSet><item><imageId>ami-1</imageId><rootDeviceName>/dev/sda1</rootDeviceName></item></imagesSet>",
+            ),
+        )
+    }
+
+    fn token(body: &str) -> String {
+        body.split('&')
+            .find_map(|kv| kv.strip_prefix("ClientToken="))
+            .unwrap()
+            .to_string()
+    }
+
+    fn resolved() -> std::collections::HashMap<LogicalId, Observed> {
+        std::collections::HashMap::from([
+            (
+                LogicalId::from("subnet.public.a"),
+                Observed::new("subnet.public.a".into(), ResourceKind::Subnet, "subnet-1"),
+            ),
+            (
+                LogicalId::from("sg.bastion"),
+                Observed::new("sg.bastion".into(), ResourceKind::SecurityGroup, "sg-b"),
+            ),
+        ])
+    }
+
+    #[tokio::test]
+    async fn a_token_that_replays_a_terminated_instance_is_replaced_by_a_new_one() {
+        use crate::testing::{Replay, context};
+
+        let aws = Replay::new([
+            image(),
+            ("RunInstances", 200, launched("i-old", "terminated")),
+            ("RunInstances", 200, launched("i-new", "pending")),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = resolved();
+        let spec = bastion(AmiSelector::Id("ami-1".into()));
+        let live = InstanceSpec::create(&provider, &context(&resolved), &"bastion".into(), &spec)
+            .await
+            .unwrap();
+        assert_eq!(live.cloud_id, "i-new");
+        aws.assert_done();
+        let requests = aws.requests();
+        assert_ne!(token(&requests[1].1), token(&requests[2].1));
+    }
+
+    #[tokio::test]
+    async fn every_parameter_is_part_of_the_token() {
+        use crate::testing::{Replay, context};
+
+        let resolved = resolved();
+        let mut tokens = Vec::new();
+        let base = bastion(AmiSelector::Id("ami-1".into()));
+        let mut other_key = base.clone();
+        other_key.key_name = Some("other".into());
+        let mut bigger_disk = base.clone();
+        bigger_disk.root_volume_gb = 16;
+        let mut unencrypted = base.clone();
+        unencrypted.root_volume_encrypted = false;
+        for spec in [&base, &other_key, &bigger_disk, &unencrypted, &base] {
+            let aws = Replay::new([image(), ("RunInstances", 200, launched("i-1", "pending"))]);
+            let provider = AwsProvider::offline(aws.clone());
+            InstanceSpec::create(&provider, &context(&resolved), &"bastion".into(), spec)
+                .await
+                .unwrap();
+            tokens.push(token(&aws.requests()[1].1));
+        }
+        // The same parameters give the same token (a retry after a crash), others another.
+        assert_eq!(tokens[0], tokens[4]);
+        let distinct: std::collections::HashSet<&String> = tokens[..4].iter().collect();
+        assert_eq!(distinct.len(), 4, "{tokens:?}");
     }
 }

@@ -77,19 +77,48 @@ impl Driver for NatGatewaySpec {
         let ec2 = &aws.ec2;
         let subnet = ctx.cloud_id(spec.subnet.id())?;
         let allocation = ctx.cloud_id(spec.eip.id())?;
-        let out = ec2
-            .create_nat_gateway()
-            .subnet_id(subnet)
-            .allocation_id(allocation)
-            .client_token(client_token(ctx, id, &[subnet, allocation]))
-            .tag_specifications(tag_spec(ResourceType::Natgateway, ctx, id))
-            .send()
-            .await
-            .map_err(|e| sdk(&format!("create NAT gateway {id}"), e))?;
-        let nat = out
-            .nat_gateway()
-            .ok_or_else(|| ProviderError::invalid("create NAT gateway returned nothing"))?;
-        Ok(observe(id.clone(), nat))
+        // A token whose gateway failed or was deleted replays that gateway for about an hour:
+        // the next try mints a new token from the dead gateway's id (deterministic, so a run
+        // killed here and re-run follows the same tokens).
+        let mut params: Vec<String> = vec![subnet.to_string(), allocation.to_string()];
+        params.extend(
+            ctx.tags_for(id)
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}")),
+        );
+        for _ in 0..3 {
+            let token_params: Vec<&str> = params.iter().map(String::as_str).collect();
+            let out = ec2
+                .create_nat_gateway()
+                .subnet_id(subnet)
+                .allocation_id(allocation)
+                .client_token(client_token(ctx, id, &token_params))
+                .tag_specifications(tag_spec(ResourceType::Natgateway, ctx, id))
+                .send()
+                .await
+                .map_err(|e| sdk(&format!("create NAT gateway {id}"), e))?;
+            let nat = out
+                .nat_gateway()
+                .ok_or_else(|| ProviderError::invalid("create NAT gateway returned nothing"))?;
+            let dead = matches!(
+                nat.state(),
+                Some(
+                    NatGatewayState::Failed | NatGatewayState::Deleted | NatGatewayState::Deleting
+                )
+            );
+            if !dead {
+                return Ok(observe(id.clone(), nat));
+            }
+            let dead = nat.nat_gateway_id().unwrap_or_default();
+            tracing::debug!(
+                nat = dead,
+                "the client token replayed a failed or deleted NAT gateway"
+            );
+            params.push(format!("after:{dead}"));
+        }
+        Err(ProviderError::invalid(format!(
+            "creating {id} kept returning failed NAT gateways; try again later"
+        )))
     }
 
     async fn update(
@@ -174,5 +203,53 @@ mod tests {
             spec,
             &[("subnet.public.a", "subnet-1"), ("eip.nat.a", "eipalloc-1")],
         );
+    }
+
+    #[tokio::test]
+    async fn a_token_that_replays_a_failed_gateway_is_replaced_by_a_new_one() {
+        use std::collections::HashMap;
+
+        use crate::testing::{Replay, context, ec2_xml};
+
+        let nat = |id: &str, state: &str| {
+            ec2_xml(
+                "CreateNatGateway",
+                &format!(
+                    "<natGateway><natGatewayId>{id}</natGatewayId><subnetId>subnet-1</subnetId><state>{state}</state></natGateway>"
+                ),
+            )
+        };
+        let aws = Replay::new([
+            ("CreateNatGateway", 200, nat("nat-old", "failed")),
+            ("CreateNatGateway", 200, nat("nat-new", "pending")),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::from([
+            (
+                LogicalId::from("subnet.public.a"),
+                Observed::new("subnet.public.a".into(), ResourceKind::Subnet, "subnet-1"),
+            ),
+            (
+                LogicalId::from("eip.nat.a"),
+                Observed::new("eip.nat.a".into(), ResourceKind::ElasticIp, "eipalloc-1"),
+            ),
+        ]);
+        let spec = NatGatewaySpec {
+            subnet: Ref::new("subnet.public.a"),
+            eip: Ref::new("eip.nat.a"),
+        };
+        let live = NatGatewaySpec::create(&provider, &context(&resolved), &"nat.a".into(), &spec)
+            .await
+            .unwrap();
+        assert_eq!(live.cloud_id, "nat-new");
+        aws.assert_done();
+        let token = |body: &str| {
+            body.split('&')
+                .find_map(|kv| kv.strip_prefix("ClientToken="))
+                .unwrap()
+                .to_string()
+        };
+        let requests = aws.requests();
+        assert_ne!(token(&requests[0].1), token(&requests[1].1));
     }
 }

@@ -585,10 +585,22 @@ mod tests {
 
     #[test]
     fn versions_compare_by_segment_and_a_prefix_is_equal() {
-        assert!(version_at_least("8.0.mysql_aurora.3.05.2", "8.0.mysql_aurora.3.05.2"));
-        assert!(version_at_least("8.0.mysql_aurora.3.06.0", "8.0.mysql_aurora.3.05.2"));
-        assert!(version_at_least("8.0.mysql_aurora.3.10.0", "8.0.mysql_aurora.3.9.1"));
-        assert!(!version_at_least("8.0.mysql_aurora.3.04.1", "8.0.mysql_aurora.3.05.2"));
+        assert!(version_at_least(
+            "8.0.mysql_aurora.3.05.2",
+            "8.0.mysql_aurora.3.05.2"
+        ));
+        assert!(version_at_least(
+            "8.0.mysql_aurora.3.06.0",
+            "8.0.mysql_aurora.3.05.2"
+        ));
+        assert!(version_at_least(
+            "8.0.mysql_aurora.3.10.0",
+            "8.0.mysql_aurora.3.9.1"
+        ));
+        assert!(!version_at_least(
+            "8.0.mysql_aurora.3.04.1",
+            "8.0.mysql_aurora.3.05.2"
+        ));
         assert!(version_at_least("1.6.22", "1.6"));
         assert!(!version_at_least("1.5.16", "1.6"));
         assert!(!version_at_least("1.6", "1.6.22"));

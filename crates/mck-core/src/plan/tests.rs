@@ -388,14 +388,33 @@ async fn an_engine_version_aws_raised_on_its_own_is_no_change() {
     let cloud = Arc::new(FakeCloud::new());
     apply_all(&cloud, &desired).await;
     // AWS upgraded the minor version, and reports the full memcached version.
-    cloud.tamper("t", "db.cluster", "engine_version", Value::Str("8.0.mysql_aurora.3.06.0".into()));
-    cloud.tamper("t", "memcached.cache", "engine_version", Value::Str("1.6.22".into()));
+    cloud.tamper(
+        "t",
+        "db.cluster",
+        "engine_version",
+        Value::Str("8.0.mysql_aurora.3.06.0".into()),
+    );
+    cloud.tamper(
+        "t",
+        "memcached.cache",
+        "engine_version",
+        Value::Str("1.6.22".into()),
+    );
     let plan = plan_of(&cloud, &desired).await;
     assert!(!plan.has_changes(), "{}", plan.render_text());
     // An older live version is still upgraded to the stack's.
-    cloud.tamper("t", "db.cluster", "engine_version", Value::Str("8.0.mysql_aurora.3.04.0".into()));
+    cloud.tamper(
+        "t",
+        "db.cluster",
+        "engine_version",
+        Value::Str("8.0.mysql_aurora.3.04.0".into()),
+    );
     let plan = plan_of(&cloud, &desired).await;
-    let step = plan.steps().iter().find(|s| s.id.as_str() == "db.cluster").unwrap();
+    let step = plan
+        .steps()
+        .iter()
+        .find(|s| s.id.as_str() == "db.cluster")
+        .unwrap();
     assert_eq!(step.action, Action::Update, "{}", plan.render_text());
     assert_eq!(plan.summary().change, 1);
 }
