@@ -33,15 +33,36 @@ impl Engine {
 
     /// Reads the stack's live resources, references resolved to logical ids.
     pub async fn read(&self, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-        let mut observed = self.provider.read_all(stack).await?;
+        let mut observed = self.read_all(stack).await?;
         resolve_cloud_refs(&mut observed);
         Ok(observed)
     }
 
     /// Diffs desired against live state.
     pub async fn plan(&self, desired: Arc<DesiredGraph>) -> Result<Plan, ProviderError> {
-        let observed = self.provider.read_all(desired.stack()).await?;
+        let observed = self.read_all(desired.stack()).await?;
         Ok(plan::diff(desired, observed))
+    }
+
+    /// The provider's read, retried on throttling and transient errors like any other call:
+    /// a read is many calls, and one of them failing after the SDK's own retries should not
+    /// fail a plan.
+    async fn read_all(&self, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+        const ATTEMPTS: u32 = 5;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.provider.read_all(stack).await {
+                Err(err)
+                    if attempt < ATTEMPTS
+                        && exec::RetryPolicy::should_retry(err.class, exec::Op::Update) =>
+                {
+                    tracing::debug!(attempt, error = %err.message, "retrying the read");
+                    tokio::time::sleep(self.config.retry.backoff(attempt, stack)).await;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// A plan that deletes every live resource of the stack.

@@ -648,3 +648,54 @@ async fn a_create_that_left_its_resource_behind_is_not_repeated() {
     assert_eq!(cloud.count("t", K::InternetGateway), 1);
     assert_eq!(cloud.len("t"), desired.len());
 }
+
+/// The prod-like stack with every tier.
+const FULL: &str = "version: 1
+network:
+  zones: [us-east-1a, us-east-1b, us-east-1c]
+  nat: per-zone
+bastion:
+  ssh_cidrs: [198.51.100.0/24]
+database:
+  instances: 2
+caches:
+  cache: {}
+  session: {}
+filesystem: {}
+dns: {}
+";
+
+#[tokio::test(start_paused = true)]
+async fn throttling_and_server_errors_on_every_call_still_converge_without_duplicates() {
+    for seed in 1..=12 {
+        let cloud = Arc::new(FakeCloud::new().with_faults(10, 2, seed));
+        let desired = desired(FULL);
+        let engine = engine(&cloud, ExecConfig::default());
+        let plan = engine.plan(desired.clone()).await.unwrap();
+        let (summary, _) = run(&engine, &plan).await;
+        assert!(
+            summary.is_success(),
+            "seed {seed}: {:?}",
+            summary.sorted().first()
+        );
+        // Nothing was created twice: one live resource per desired one, per kind.
+        for &kind in K::ALL {
+            let want = desired.iter().filter(|r| r.kind() == kind).count();
+            assert_eq!(cloud.count("t", kind), want, "seed {seed}: {kind}");
+        }
+        let again = engine.plan(desired.clone()).await.unwrap();
+        assert!(!again.has_changes(), "seed {seed}: {}", again.render_text());
+        let destroy = engine.plan_destroy(&desired).await.unwrap();
+        let (summary, _) = run(&engine, &destroy).await;
+        assert!(
+            summary.is_success(),
+            "seed {seed}: {:?}",
+            summary.sorted().first()
+        );
+        assert_eq!(cloud.len("t"), 0, "seed {seed}");
+        assert!(
+            cloud.faults_injected() > 20,
+            "seed {seed}: the faults must bite"
+        );
+    }
+}

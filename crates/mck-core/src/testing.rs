@@ -41,8 +41,19 @@ pub struct CallRecord {
     pub at: Instant,
 }
 
+/// Random faults on every call ([`FakeCloud::with_faults`]).
+#[derive(Debug, Clone, Copy)]
+struct Faults {
+    throttle_permille: u64,
+    server_error_permille: u64,
+    rng: u64,
+}
+
 #[derive(Debug, Default)]
 struct State {
+    faults: Option<Faults>,
+    /// Faults injected so far, for tests.
+    n_faults: u64,
     resources: BTreeMap<String, FakeResource>,
     next_serial: u64,
     calls: Vec<CallRecord>,
@@ -90,6 +101,54 @@ impl FakeCloud {
     pub fn with_visibility_delay(mut self, kind: ResourceKind, delay: Duration) -> FakeCloud {
         self.visibility_delay.insert(kind, delay);
         self
+    }
+
+    /// Every call (reads and polls too) fails at random: `throttle_percent` of them with a
+    /// throttling error before it has any effect, `server_error_percent` with a 5xx, half of
+    /// those after the change was made (a lost response, as real AWS does). Creates are
+    /// idempotent, as the AWS provider's client tokens and names make them: a create repeated
+    /// with the same parameters returns the resource the first one made. Deterministic from
+    /// `seed`.
+    pub fn with_faults(
+        self,
+        throttle_percent: u64,
+        server_error_percent: u64,
+        seed: u64,
+    ) -> FakeCloud {
+        self.lock().faults = Some(Faults {
+            throttle_permille: throttle_percent * 10,
+            server_error_permille: server_error_percent * 10,
+            rng: seed.max(1),
+        });
+        self
+    }
+
+    /// How many faults [`FakeCloud::with_faults`] injected.
+    pub fn faults_injected(&self) -> u64 {
+        self.lock().n_faults
+    }
+
+    /// Draws the fault, if any, for the next call: before or after its effect.
+    fn draw_fault(&self) -> Option<(ErrorClass, bool)> {
+        let mut state = self.lock();
+        let faults = state.faults.as_mut()?;
+        // xorshift64: deterministic, no dependency.
+        faults.rng ^= faults.rng << 13;
+        faults.rng ^= faults.rng >> 7;
+        faults.rng ^= faults.rng << 17;
+        let roll = faults.rng % 1000;
+        let after = (faults.rng >> 32) % 2 == 0;
+        let fault = if roll < faults.throttle_permille {
+            Some((ErrorClass::Throttled, false))
+        } else if roll < faults.throttle_permille + faults.server_error_permille {
+            Some((ErrorClass::Transient, after))
+        } else {
+            None
+        };
+        if fault.is_some() {
+            state.n_faults += 1;
+        }
+        fault
     }
 
     /// Every mutating call takes this long.
@@ -217,9 +276,27 @@ impl FakeCloud {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records the call, applies scripted failures, and simulates call latency.
-    async fn enter(&self, op: Op, id: &LogicalId, kind: ResourceKind) -> Result<(), ProviderError> {
+    /// Records the call, applies scripted failures and faults drawn before the call's effect,
+    /// and simulates call latency. Returns the fault to report after the effect, if any.
+    async fn enter(
+        &self,
+        op: Op,
+        id: &LogicalId,
+        kind: ResourceKind,
+    ) -> Result<Option<ProviderError>, ProviderError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut lost_response = None;
+        if let Some((class, after)) = self.draw_fault() {
+            let err = ProviderError::new(
+                class,
+                format!("failed to {} {id}: injected {class:?}", op.as_str()),
+            );
+            if after {
+                lost_response = Some(err);
+            } else {
+                return Err(err);
+            }
+        }
         {
             let mut state = self.lock();
             state.calls.push(CallRecord {
@@ -244,7 +321,7 @@ impl FakeCloud {
             tokio::time::sleep(self.call_latency).await;
         }
         self.lock().in_flight -= 1;
-        Ok(())
+        Ok(lost_response)
     }
 }
 
@@ -280,6 +357,12 @@ fn references(value: &Value, cloud_id: &str) -> bool {
 impl Provider for FakeCloud {
     async fn read_all(&self, stack: &str) -> Result<Vec<Observed>, ProviderError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some((class, _)) = self.draw_fault() {
+            return Err(ProviderError::new(
+                class,
+                format!("failed to read stack {stack}: injected {class:?}"),
+            ));
+        }
         let now = Instant::now();
         let state = self.lock();
         Ok(state
@@ -298,12 +381,27 @@ impl Provider for FakeCloud {
         id: &LogicalId,
         spec: &ResourceSpec,
     ) -> Result<Observed, ProviderError> {
-        self.enter(Op::Create, id, spec.kind()).await?;
+        let lost_response = self.enter(Op::Create, id, spec.kind()).await?;
         let mut fields = BTreeMap::new();
         for field in spec.fields() {
             fields.insert(field.name.to_string(), ctx.resolve(&field.value)?);
         }
         let mut state = self.lock();
+        // Idempotent like a client token: the same create again returns the first resource.
+        let now = Instant::now();
+        if let Some((cid, existing)) = state.resources.iter().find(|(_, r)| {
+            r.stack == ctx.stack
+                && &r.id == id
+                && r.kind == spec.kind()
+                && r.gone_at.is_none()
+                && r.fields == fields
+        }) {
+            let observed = existing.observe(cid);
+            return match lost_response {
+                Some(err) if now >= existing.visible_at => Err(err),
+                _ => Ok(observed),
+            };
+        }
         state.next_serial += 1;
         let cloud_id = format!("{}-{:06}", prefix(spec.kind()), state.next_serial);
         let latency = self.latency.get(&spec.kind()).copied().unwrap_or_default();
@@ -340,7 +438,10 @@ impl Provider for FakeCloud {
             )
             .after_create(cloud_id));
         }
-        Ok(observed)
+        match lost_response {
+            Some(err) => Err(err),
+            None => Ok(observed),
+        }
     }
 
     async fn update(
@@ -350,7 +451,7 @@ impl Provider for FakeCloud {
         live: &Observed,
         changed: &[&str],
     ) -> Result<Observed, ProviderError> {
-        self.enter(Op::Update, &live.id, live.kind).await?;
+        let lost_response = self.enter(Op::Update, &live.id, live.kind).await?;
         let mut new_values = Vec::new();
         for field in spec
             .fields()
@@ -368,11 +469,14 @@ impl Provider for FakeCloud {
             res.fields.insert(name.to_string(), value);
         }
         res.ready_at = Instant::now() + latency;
-        Ok(res.observe(&live.cloud_id))
+        match lost_response {
+            Some(err) => Err(err),
+            None => Ok(res.observe(&live.cloud_id)),
+        }
     }
 
     async fn delete(&self, _ctx: &Context<'_>, live: &Observed) -> Result<(), ProviderError> {
-        self.enter(Op::Delete, &live.id, live.kind).await?;
+        let lost_response = self.enter(Op::Delete, &live.id, live.kind).await?;
         let now = Instant::now();
         let mut state = self.lock();
         // AWS lets a NAT gateway or an instance go while routes or addresses still name them
@@ -408,11 +512,20 @@ impl Provider for FakeCloud {
                 ));
             }
         }
-        Ok(())
+        match lost_response {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
     }
 
     async fn poll(&self, _ctx: &Context<'_>, live: &Observed) -> Result<Readiness, ProviderError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some((class, _)) = self.draw_fault() {
+            return Err(ProviderError::new(
+                class,
+                format!("failed to describe {}: injected {class:?}", live.cloud_id),
+            ));
+        }
         let now = Instant::now();
         let mut state = self.lock();
         *state.polls.entry(live.id.clone()).or_default() += 1;
