@@ -699,3 +699,72 @@ async fn throttling_and_server_errors_on_every_call_still_converge_without_dupli
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn updates_refused_while_the_resource_is_busy_are_retried() {
+    let cloud =
+        Arc::new(FakeCloud::new().with_latency(K::ReplicationGroup, Duration::from_secs(600)));
+    let desired1 = desired(FULL);
+    let engine = engine(&cloud, ExecConfig::default());
+    run(&engine, &engine.plan(desired1).await.unwrap()).await;
+    // Two changes in a row: the second plan's update meets the group still modifying.
+    let bigger = desired(&FULL.replace("  cache: {}", "  cache: {node_type: cache.r7g.large}"));
+    let plan = engine.plan(bigger.clone()).await.unwrap();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let cancel = CancelToken::default();
+    let canceller = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        canceller.cancel();
+    });
+    engine.apply(&plan, tx, cancel).await;
+    let more = desired(&FULL.replace(
+        "  cache: {}",
+        "  cache: {node_type: cache.r7g.large, replicas: 2}",
+    ));
+    let plan = engine.plan(more.clone()).await.unwrap();
+    let (summary, events) = run(&engine, &plan).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ExecEvent::Retrying { id, .. } if id.as_str() == "redis.cache")),
+        "the busy group was not retried"
+    );
+    assert!(!engine.plan(more).await.unwrap().has_changes());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cache_killed_while_creating_is_found_again_and_not_duplicated() {
+    let cloud = Arc::new(
+        FakeCloud::new()
+            .with_latency(K::ReplicationGroup, Duration::from_secs(600))
+            .unreadable_while_creating(K::ReplicationGroup),
+    );
+    let desired = desired(FULL);
+    let engine = engine(&cloud, ExecConfig::default());
+    let plan = engine.plan(desired.clone()).await.unwrap();
+    // The run dies while the caches are creating.
+    let cancel = CancelToken::default();
+    let canceller = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        canceller.cancel();
+    });
+    let (tx, _rx) = mpsc::unbounded_channel();
+    engine.apply(&plan, tx, cancel).await;
+    assert_eq!(cloud.count("t", K::ReplicationGroup), 2);
+    // The next plan cannot see them (their tags are unreadable) and plans creates again…
+    let plan = engine.plan(desired.clone()).await.unwrap();
+    let step = plan
+        .steps()
+        .iter()
+        .find(|s| s.id.as_str() == "redis.cache")
+        .unwrap();
+    assert_eq!(step.action, Action::Create);
+    // …which find the groups already there instead of making second ones.
+    let (summary, _) = run(&engine, &plan).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    assert_eq!(cloud.count("t", K::ReplicationGroup), 2);
+    assert!(!engine.plan(desired).await.unwrap().has_changes());
+}

@@ -172,8 +172,10 @@ impl RetryPolicy {
     pub fn should_retry(class: ErrorClass, op: Op) -> bool {
         match class {
             ErrorClass::Transient | ErrorClass::Throttled => true,
-            // Hidden dependencies (ENIs, attachments being torn down) clear up with time.
-            ErrorClass::DependencyViolation => op == Op::Delete,
+            // Hidden dependencies (ENIs, attachments being torn down) clear up with time, and
+            // so does a resource busy with an earlier change (RDS and ElastiCache refuse a
+            // modification while one is running).
+            ErrorClass::DependencyViolation => matches!(op, Op::Delete | Op::Update),
             ErrorClass::NotFound | ErrorClass::Invalid | ErrorClass::Denied => false,
         }
     }

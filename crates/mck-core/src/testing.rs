@@ -61,6 +61,9 @@ struct State {
     failures: HashMap<(LogicalId, Op), (ErrorClass, u32)>,
     /// Resources that never become ready.
     stuck: Vec<LogicalId>,
+    /// Kinds whose resources reads do not see until they are ready (ElastiCache answers tag
+    /// reads only for available groups).
+    unreadable_while_creating: Vec<ResourceKind>,
     /// Creates that make the resource, then fail (a follow-up call failed).
     fail_after_create: Vec<LogicalId>,
     in_flight: usize,
@@ -120,6 +123,13 @@ impl FakeCloud {
             server_error_permille: server_error_percent * 10,
             rng: seed.max(1),
         });
+        self
+    }
+
+    /// Reads leave out resources of `kind` that are not ready yet, as mck's ElastiCache reader
+    /// must (AWS refuses their tags until they are available).
+    pub fn unreadable_while_creating(self, kind: ResourceKind) -> FakeCloud {
+        self.lock().unreadable_while_creating.push(kind);
         self
     }
 
@@ -369,7 +379,11 @@ impl Provider for FakeCloud {
             .resources
             .iter()
             .filter(|(_, r)| {
-                r.stack == stack && !r.is_gone(now) && r.gone_at.is_none() && now >= r.visible_at
+                r.stack == stack
+                    && !r.is_gone(now)
+                    && r.gone_at.is_none()
+                    && now >= r.visible_at
+                    && !(now < r.ready_at && state.unreadable_while_creating.contains(&r.kind))
             })
             .map(|(cid, r)| r.observe(cid))
             .collect())
@@ -465,6 +479,13 @@ impl Provider for FakeCloud {
         let res = state.resources.get_mut(&live.cloud_id).ok_or_else(|| {
             ProviderError::new(ErrorClass::NotFound, format!("{} not found", live.cloud_id))
         })?;
+        // Like RDS and ElastiCache: no change while the last one is still being applied.
+        if Instant::now() < res.ready_at {
+            return Err(ProviderError::new(
+                ErrorClass::DependencyViolation,
+                format!("failed to update {}: it is busy (modifying)", live.cloud_id),
+            ));
+        }
         for (name, value) in new_values {
             res.fields.insert(name.to_string(), value);
         }
