@@ -768,3 +768,25 @@ async fn a_cache_killed_while_creating_is_found_again_and_not_duplicated() {
     assert_eq!(cloud.count("t", K::ReplicationGroup), 2);
     assert!(!engine.plan(desired).await.unwrap().has_changes());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_delete_blocked_by_a_slow_teardown_waits_as_long_as_that_teardown_may_take() {
+    let cloud = Arc::new(FakeCloud::new());
+    let desired = desired(FULL);
+    let engine = engine(&cloud, ExecConfig::default());
+    run(&engine, &engine.plan(desired.clone()).await.unwrap()).await;
+    // As after a killed `down`: the cluster is gone from the plan's view, but its network
+    // interfaces keep the subnet group in use for 20 minutes (subnet groups time out at 5).
+    cloud.fail(
+        "db.subnets",
+        Op::Delete,
+        ErrorClass::DependencyViolation,
+        70,
+    );
+    let started = tokio::time::Instant::now();
+    let destroy = engine.plan_destroy(&desired).await.unwrap();
+    let (summary, _) = run(&engine, &destroy).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    assert!(started.elapsed() > Duration::from_secs(5 * 60));
+    assert_eq!(cloud.len("t"), 0);
+}

@@ -487,11 +487,14 @@ pub(crate) async fn apply_with_policy(
                         live: step.live.clone(),
                         changed: step.changes.iter().map(|c| c.field).collect(),
                         deps,
-                        timeout: config
-                            .max_wait
-                            .map_or(plan.desired().timeout(step.kind), |cap| {
-                                cap.min(plan.desired().timeout(step.kind))
-                            }),
+                        timeout: {
+                            let timeout = if op == Op::Delete {
+                                delete_timeout(plan.desired(), step.kind)
+                            } else {
+                                plan.desired().timeout(step.kind)
+                            };
+                            config.max_wait.map_or(timeout, |cap| cap.min(timeout))
+                        },
                         poll: config.poll,
                         retry: config.retry,
                         events: events.clone(),
@@ -601,6 +604,24 @@ pub(crate) async fn apply_with_policy(
         results,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }
+}
+
+/// How long a delete of `kind` may take, retries included: its own timeout, or that of a
+/// kind that may use it, if longer. After a killed `down`, the DB subnet group, security
+/// groups and subnets are refused while an Aurora cluster or a cache (whose deletes take up to
+/// an hour) still holds them: their retries get as long as that teardown may take.
+fn delete_timeout(desired: &crate::graph::DesiredGraph, kind: ResourceKind) -> Duration {
+    let mut users = vec![kind];
+    let mut timeout = desired.timeout(kind);
+    while let Some(used) = users.pop() {
+        for &user in ResourceKind::ALL {
+            if user.referenced_kinds().contains(&used) {
+                timeout = timeout.max(desired.timeout(user));
+                users.push(user);
+            }
+        }
+    }
+    timeout
 }
 
 /// What a worker for `node` does: a delete node deletes; an apply node updates or creates.
