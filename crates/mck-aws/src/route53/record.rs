@@ -159,6 +159,32 @@ pub(super) async fn upsert(
     .output(CHANGE, change_id))
 }
 
+/// The record named `name` of type `rtype` as it is now, if it exists.
+async fn current_record(
+    r53: &Client,
+    zone_id: &str,
+    name: &str,
+    rtype: &str,
+) -> Result<Option<ResourceRecordSet>, ProviderError> {
+    let out = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .start_record_name(name)
+        .start_record_type(RrType::from(rtype))
+        .max_items(1)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("read record {name} {rtype}"), e))?;
+    Ok(out
+        .resource_record_sets()
+        .iter()
+        .find(|r| {
+            r.name().trim_end_matches('.') == name.trim_end_matches('.')
+                && r.r#type().as_str() == rtype
+        })
+        .cloned())
+}
+
 pub(super) fn split_record_id(cloud_id: &str) -> Result<(&str, &str, &str), ProviderError> {
     let mut parts = cloud_id.splitn(3, '|');
     match (parts.next(), parts.next(), parts.next()) {
@@ -191,34 +217,36 @@ impl Driver for RecordSetSpec {
         upsert(r53, ctx, &live.id, spec).await
     }
 
+    /// DELETE must repeat the record exactly as it is now, so it is read again first (the
+    /// plan's copy may be stale); a record already gone is deleted. If it changes between the
+    /// read and the delete, AWS refuses the batch and the delete reads it again.
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
         let r53 = &aws.route53;
         let (zone_id, name, rtype) = split_record_id(&live.cloud_id)?;
-        // DELETE must repeat the record exactly as it is.
-        let ttl = match live.fields.get(RecordSetSpec::TTL.name) {
-            Some(Value::Int(ttl)) => *ttl,
-            _ => 60,
-        };
-        let values: Vec<String> = match live.fields.get(RecordSetSpec::RECORDS.name) {
-            Some(Value::List(items)) => items
-                .iter()
-                .filter_map(|v| match v {
-                    Value::Str(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let set = record_set(name, rtype, ttl, &values)?;
-        change(
-            r53,
-            zone_id,
-            ChangeAction::Delete,
-            set,
-            &format!("delete record {}", live.id),
-        )
-        .await?;
-        Ok(())
+        for _ in 0..3 {
+            let Some(set) = current_record(r53, zone_id, name, rtype).await? else {
+                return Err(crate::missing("record", &live.cloud_id));
+            };
+            match change(
+                r53,
+                zone_id,
+                ChangeAction::Delete,
+                set,
+                &format!("delete record {}", live.id),
+            )
+            .await
+            {
+                Ok(_) => return Ok(()),
+                Err(err) if err.code.as_deref() == Some("InvalidChangeBatch") => {
+                    tracing::debug!(record = %live.cloud_id, error = %err.message, "record changed; reading it again");
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Err(ProviderError::new(
+            mck_core::provider::ErrorClass::Transient,
+            format!("record {} kept changing while being deleted", live.cloud_id),
+        ))
     }
 
     async fn poll(
@@ -298,5 +326,55 @@ mod tests {
         let observed = observe_record("Z1", "db", &record);
         assert_eq!(observed.id.as_str(), "dns.db");
         assert_reads(&observed, spec, &[("dns.zone", "Z1")]);
+    }
+
+    #[tokio::test]
+    async fn a_delete_sends_the_record_as_it_is_now_not_as_planned() {
+        use crate::testing::Replay;
+
+        let listed = |records: &str| {
+            format!(
+                "<ListResourceRecordSetsResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><ResourceRecordSets>{records}</ResourceRecordSets><IsTruncated>false</IsTruncated><MaxItems>1</MaxItems></ListResourceRecordSetsResponse>"
+            )
+        };
+        let aws = Replay::new([
+            (
+                "GET /2013-04-01/hostedzone/Z1/rrset",
+                200,
+                listed("<ResourceRecordSet><Name>db.t.internal.</Name><Type>CNAME</Type><TTL>300</TTL><ResourceRecords><ResourceRecord><Value>new-db.example</Value></ResourceRecord></ResourceRecords></ResourceRecordSet>"),
+            ),
+            (
+                "POST /2013-04-01/hostedzone/Z1/rrset",
+                200,
+                "<ChangeResourceRecordSetsResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><ChangeInfo><Id>/change/C1</Id><Status>PENDING</Status><SubmittedAt>2026-01-01T00:00:00Z</SubmittedAt></ChangeInfo></ChangeResourceRecordSetsResponse>".to_string(),
+            ),
+            // Already gone: the listing starts at the next record.
+            (
+                "GET /2013-04-01/hostedzone/Z1/rrset",
+                200,
+                listed("<ResourceRecordSet><Name>efs.t.internal.</Name><Type>CNAME</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>fs-1.efs</Value></ResourceRecord></ResourceRecords></ResourceRecordSet>"),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        // The plan's copy: TTL 60 and the old endpoint.
+        let live = Observed::new(
+            "dns.db".into(),
+            ResourceKind::RecordSet,
+            "Z1|db.t.internal|CNAME",
+        )
+        .with(RecordSetSpec::TTL, 60)
+        .with(
+            RecordSetSpec::RECORDS,
+            Value::List(vec![Value::Str("old-db.example".into())]),
+        );
+        RecordSetSpec::delete(&provider, &live).await.unwrap();
+        let (_, body) = &aws.requests()[1];
+        assert!(
+            body.contains("<TTL>300</TTL>") && body.contains("new-db.example"),
+            "{body}"
+        );
+        let gone = RecordSetSpec::delete(&provider, &live).await.unwrap_err();
+        assert_eq!(gone.class, mck_core::provider::ErrorClass::NotFound);
+        aws.assert_done();
     }
 }
