@@ -70,13 +70,22 @@ async fn describe(ec2: &Client, allocation: &str) -> Result<Option<Address>, Pro
     Ok(out.addresses().first().cloned())
 }
 
+/// Disassociates the address from its instance. An association already gone is done: as a
+/// "not found" it would otherwise read as the address itself being gone, and a delete would
+/// never release it.
 async fn disassociate(ec2: &Client, address: &Address) -> Result<(), ProviderError> {
     if let Some(association) = address.association_id() {
-        ec2.disassociate_address()
+        match ec2
+            .disassociate_address()
             .association_id(association)
             .send()
             .await
-            .map_err(|e| sdk(&format!("disassociate Elastic IP {association}"), e))?;
+            .map_err(|e| sdk(&format!("disassociate Elastic IP {association}"), e))
+        {
+            Ok(_) => {}
+            Err(err) if err.class == mck_core::provider::ErrorClass::NotFound => {}
+            Err(err) => return Err(err),
+        }
     }
     Ok(())
 }
@@ -265,5 +274,38 @@ mod tests {
         assert_eq!(observed.cloud_id, "eipalloc-1");
         aws.assert_done();
         assert_eq!(aws.count("AllocateAddress"), 1);
+    }
+
+    #[tokio::test]
+    async fn an_association_already_gone_does_not_stop_the_release() {
+        use crate::testing::{Replay, ec2_xml, error_xml};
+
+        let aws = Replay::new([
+            (
+                "DescribeAddresses",
+                200,
+                ec2_xml(
+                    "DescribeAddresses",
+                    "<addressesSet><item><allocationId>eipalloc-1</allocationId><instanceId>i-1</instanceId><associationId>eipassoc-1</associationId><publicIp>203.0.113.7</publicIp></item></addressesSet>",
+                ),
+            ),
+            (
+                "DisassociateAddress",
+                400,
+                error_xml(
+                    "InvalidAssociationID.NotFound",
+                    "The association ID 'eipassoc-1' does not exist",
+                ),
+            ),
+            (
+                "ReleaseAddress",
+                200,
+                ec2_xml("ReleaseAddress", "<return>true</return>"),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let live = Observed::new("eip.bastion".into(), ResourceKind::ElasticIp, "eipalloc-1");
+        ElasticIpSpec::delete(&provider, &live).await.unwrap();
+        aws.assert_done();
     }
 }

@@ -39,18 +39,23 @@ pub(super) async fn read_access_points(
     stack: &str,
     fs_id: &str,
 ) -> Result<Vec<Observed>, ProviderError> {
-    let out = efs
+    // Paginated: a file system may have up to 10,000 access points.
+    let mut out = Vec::new();
+    let mut pages = efs
         .describe_access_points()
         .file_system_id(fs_id)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("list access points of {fs_id}"), e))?;
-    Ok(out
-        .access_points()
-        .iter()
-        .filter(|ap| ap.life_cycle_state().is_none_or(|s| !is_gone(s)))
-        .filter_map(|ap| Some(observe_access_point(owned(ap.tags(), stack)?, ap)))
-        .collect())
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk(&format!("list access points of {fs_id}"), e))?;
+        out.extend(
+            page.access_points()
+                .iter()
+                .filter(|ap| ap.life_cycle_state().is_none_or(|s| !is_gone(s)))
+                .filter_map(|ap| Some(observe_access_point(owned(ap.tags(), stack)?, ap))),
+        );
+    }
+    Ok(out)
 }
 
 impl Driver for AccessPointSpec {
@@ -191,6 +196,44 @@ mod tests {
             &observe_access_point("efs.ap.media".into(), &ap),
             spec,
             &[("efs", "fs-1")],
+        );
+    }
+
+    #[tokio::test]
+    async fn every_page_of_access_points_is_read() {
+        use crate::testing::Replay;
+
+        let point = |id: &str| {
+            format!(
+                r#"{{"AccessPointId":"{id}","FileSystemId":"fs-1","LifeCycleState":"available","Tags":[{{"Key":"mck:stack","Value":"t"}},{{"Key":"mck:id","Value":"efs.ap.{id}"}}]}}"#
+            )
+        };
+        let aws = Replay::new([
+            (
+                "GET /2015-02-01/access-points",
+                200,
+                format!(
+                    r#"{{"AccessPoints":[{}],"NextToken":"page-2"}}"#,
+                    point("media")
+                ),
+            ),
+            (
+                "GET /2015-02-01/access-points",
+                200,
+                format!(r#"{{"AccessPoints":[{}]}}"#, point("static")),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let read = read_access_points(&provider.efs, "t", "fs-1")
+            .await
+            .unwrap();
+        let ids: Vec<&str> = read.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["efs.ap.media", "efs.ap.static"]);
+        aws.assert_done();
+        assert!(
+            aws.requests()[1].0.contains("NextToken=page-2"),
+            "{:?}",
+            aws.requests()
         );
     }
 }

@@ -13,13 +13,16 @@ pub(super) async fn read_records(
 ) -> Result<Vec<Observed>, ProviderError> {
     let zone_id = bare_zone_id(zone.id());
     let mut out = Vec::new();
-    let mut next: Option<(String, RrType)> = None;
+    // Records with the same name and type (weighted, latency…) differ by identifier, so a page
+    // may end between them: the next one starts at name, type and identifier.
+    let mut next: Option<(String, RrType, Option<String>)> = None;
     loop {
         let mut call = r53.list_resource_record_sets().hosted_zone_id(zone_id);
-        if let Some((name, rtype)) = &next {
+        if let Some((name, rtype, identifier)) = &next {
             call = call
                 .start_record_name(name)
-                .start_record_type(rtype.clone());
+                .start_record_type(rtype.clone())
+                .set_start_record_identifier(identifier.clone());
         }
         let page = call
             .send()
@@ -38,7 +41,13 @@ pub(super) async fn read_records(
         next = page
             .next_record_name()
             .zip(page.next_record_type().cloned())
-            .map(|(n, t)| (n.to_string(), t));
+            .map(|(n, t)| {
+                (
+                    n.to_string(),
+                    t,
+                    page.next_record_identifier().map(str::to_string),
+                )
+            });
     }
     Ok(out)
 }
@@ -376,5 +385,48 @@ mod tests {
         let gone = RecordSetSpec::delete(&provider, &live).await.unwrap_err();
         assert_eq!(gone.class, mck_core::provider::ErrorClass::NotFound);
         aws.assert_done();
+    }
+
+    #[tokio::test]
+    async fn record_pages_continue_at_the_next_identifier() {
+        use crate::testing::Replay;
+
+        let page = |records: &str, next: &str| {
+            format!(
+                "<ListResourceRecordSetsResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><ResourceRecordSets>{records}</ResourceRecordSets>{next}<MaxItems>1</MaxItems></ListResourceRecordSetsResponse>"
+            )
+        };
+        let record = |name: &str| {
+            format!(
+                "<ResourceRecordSet><Name>{name}.t.internal.</Name><Type>CNAME</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>x</Value></ResourceRecord></ResourceRecords></ResourceRecordSet>"
+            )
+        };
+        let aws = Replay::new([
+            (
+                "GET /2013-04-01/hostedzone/Z1/rrset",
+                200,
+                page(
+                    &record("db"),
+                    "<IsTruncated>true</IsTruncated><NextRecordName>web.t.internal.</NextRecordName><NextRecordType>CNAME</NextRecordType><NextRecordIdentifier>blue</NextRecordIdentifier>",
+                ),
+            ),
+            (
+                "GET /2013-04-01/hostedzone/Z1/rrset",
+                200,
+                page(&record("efs"), "<IsTruncated>false</IsTruncated>"),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let zone = HostedZone::builder()
+            .id("/hostedzone/Z1")
+            .name("t.internal.")
+            .caller_reference("r")
+            .build()
+            .unwrap();
+        let read = read_records(&provider.route53, &zone).await.unwrap();
+        assert_eq!(read.len(), 2);
+        aws.assert_done();
+        let second = &aws.requests()[1].0;
+        assert!(second.contains("identifier=blue"), "{second}");
     }
 }
