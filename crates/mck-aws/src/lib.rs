@@ -104,6 +104,33 @@ pub(crate) fn no_mutable_fields(kind: ResourceKind) -> ProviderError {
     ))
 }
 
+/// A create refused because the resource already exists (a create retried after a crash, or a
+/// name taken by someone else): the existing resource is adopted when its tags say it is `id`
+/// of this stack; otherwise the create fails, naming what holds the name. `existing` is the
+/// resource as read, with the logical id its tags give for this stack; `None` when it cannot
+/// be found yet (describe calls lag creates), which is worth retrying.
+pub(crate) fn adopt(
+    what: &str,
+    id: &LogicalId,
+    existing: Option<(Option<LogicalId>, Observed)>,
+) -> Result<Observed, ProviderError> {
+    match existing {
+        Some((Some(owner), observed)) if &owner == id => Ok(observed),
+        Some((owner, observed)) => Err(ProviderError::invalid(format!(
+            "{what} {} already exists and is not {id} of this stack ({}); remove or rename it",
+            observed.cloud_id,
+            owner.map_or_else(
+                || "not tagged for this stack".to_string(),
+                |o| format!("tagged as {o}")
+            ),
+        ))),
+        None => Err(ProviderError::new(
+            mck_core::provider::ErrorClass::Transient,
+            format!("{what} for {id} already exists but is not visible yet"),
+        )),
+    }
+}
+
 /// The error for "describe by id returned nothing".
 pub(crate) fn missing(what: &str, cloud_id: &str) -> ProviderError {
     ProviderError::new(

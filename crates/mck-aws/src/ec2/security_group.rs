@@ -2,11 +2,12 @@
 //! extra call) and identified by content: `<group>/<direction>/<protocol>/<ports>/<peer>`.
 
 use super::security_group_rule::{Peer, rules_of};
-use super::{filter, owned_items, stack_filter, tag_spec};
+use super::{filter, owned_id, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
 use crate::driver::Driver;
 use crate::error::sdk;
 use aws_sdk_ec2::Client;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{ResourceType, SecurityGroup};
 use mck_core::model::{LogicalId, ResourceKind, SecurityGroupRuleSpec, SecurityGroupSpec, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
@@ -102,7 +103,7 @@ impl Driver for SecurityGroupSpec {
     ) -> Result<Observed, ProviderError> {
         let ec2 = &aws.ec2;
         let vpc = ctx.cloud_id(spec.vpc.id())?;
-        let out = ec2
+        let out = match ec2
             .create_security_group()
             .group_name(&spec.group_name)
             .description(&spec.description)
@@ -110,12 +111,30 @@ impl Driver for SecurityGroupSpec {
             .tag_specifications(tag_spec(ResourceType::SecurityGroup, ctx, id))
             .send()
             .await
-            .map_err(|e| {
-                sdk(
+        {
+            Ok(out) => out,
+            // The name is taken in this VPC: ours from a create whose answer was lost?
+            Err(e) if e.code() == Some("InvalidGroup.Duplicate") => {
+                let existing = ec2
+                    .describe_security_groups()
+                    .filters(filter("vpc-id", vpc))
+                    .filters(filter("group-name", &spec.group_name))
+                    .send()
+                    .await
+                    .map_err(|e| sdk(&format!("find security group {}", spec.group_name), e))?;
+                let existing = existing
+                    .security_groups()
+                    .first()
+                    .map(|g| (owned_id(g.tags(), ctx.stack), observe_group(id.clone(), g)));
+                return crate::adopt("security group", id, existing);
+            }
+            Err(e) => {
+                return Err(sdk(
                     &format!("create security group {id} ({})", spec.group_name),
                     e,
-                )
-            })?;
+                ));
+            }
+        };
         Ok(Observed::new(
             id.clone(),
             ResourceKind::SecurityGroup,
@@ -261,5 +280,67 @@ mod tests {
             assert_reads(by_id(spec.own_logical_id().as_str()), spec, &ids);
         }
         assert_eq!(observed.len(), 5);
+    }
+
+    fn described(stack: &str) -> String {
+        crate::testing::ec2_xml(
+            "DescribeSecurityGroups",
+            &format!(
+                "<securityGroupInfo><item><groupId>sg-1</groupId><groupName>t-app</groupName><groupDescription>mck t: app</groupDescription><vpcId>vpc-1</vpcId><tagSet><item><key>mck:stack</key><value>{stack}</value></item><item><key>mck:id</key><value>sg.app</value></item></tagSet></item></securityGroupInfo>"
+            ),
+        )
+    }
+
+    async fn create_app_group(aws: &crate::testing::Replay) -> Result<Observed, ProviderError> {
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = std::collections::HashMap::from([(
+            LogicalId::from("vpc"),
+            Observed::new("vpc".into(), ResourceKind::Vpc, "vpc-1"),
+        )]);
+        let spec = SecurityGroupSpec {
+            vpc: Ref::new("vpc"),
+            group_name: "t-app".into(),
+            description: "mck t: app".into(),
+        };
+        SecurityGroupSpec::create(
+            &provider,
+            &crate::testing::context(&resolved),
+            &"sg.app".into(),
+            &spec,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_group_name_taken_by_this_stack_is_adopted_and_by_another_refused() {
+        use crate::testing::{Replay, error_xml};
+
+        let duplicate = || {
+            (
+                "CreateSecurityGroup",
+                400,
+                error_xml(
+                    "InvalidGroup.Duplicate",
+                    "The security group 't-app' already exists for VPC 'vpc-1'",
+                ),
+            )
+        };
+        let aws = Replay::new([duplicate(), ("DescribeSecurityGroups", 200, described("t"))]);
+        let adopted = create_app_group(&aws).await.unwrap();
+        assert_eq!(adopted.cloud_id, "sg-1");
+        aws.assert_done();
+
+        let aws = Replay::new([
+            duplicate(),
+            ("DescribeSecurityGroups", 200, described("other")),
+        ]);
+        let err = create_app_group(&aws).await.unwrap_err();
+        assert!(
+            err.message
+                .contains("sg-1 already exists and is not sg.app"),
+            "{}",
+            err.message
+        );
+        aws.assert_done();
     }
 }

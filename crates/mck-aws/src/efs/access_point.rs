@@ -70,14 +70,14 @@ impl Driver for AccessPointSpec {
             ProviderError::invalid(format!("access point {id}: {e}"))
         };
         let fs_id = ctx.cloud_id(spec.file_system.id())?;
-        let out = efs
+        // The token covers every parameter and the hour, as EC2's do: a replacement (another
+        // path or owner) gets a new token instead of AccessPointAlreadyExists.
+        let (uid, gid) = (spec.uid.to_string(), spec.gid.to_string());
+        let token =
+            crate::ec2::client_token(ctx, id, &[fs_id, &spec.path, &uid, &gid, &spec.permissions]);
+        let result = efs
             .create_access_point()
-            .client_token(
-                format!("{}-{}", ctx.stack, id)
-                    .chars()
-                    .take(64)
-                    .collect::<String>(),
-            )
+            .client_token(token)
             .file_system_id(fs_id)
             .posix_user(
                 PosixUser::builder()
@@ -101,8 +101,19 @@ impl Driver for AccessPointSpec {
             )
             .set_tags(Some(tags(ctx, id)))
             .send()
-            .await
-            .map_err(|e| sdk(&format!("create access point {id}"), e))?;
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("AccessPointAlreadyExists") => {
+                let existing = read_access_points(efs, ctx.stack, fs_id)
+                    .await?
+                    .into_iter()
+                    .find(|ap| &ap.id == id)
+                    .map(|ap| (Some(id.clone()), ap));
+                return crate::adopt("access point", id, existing);
+            }
+            Err(e) => return Err(sdk(&format!("create access point {id}"), e)),
+        };
         Ok(Observed::new(
             id.clone(),
             ResourceKind::AccessPoint,

@@ -58,6 +58,18 @@ pub(super) async fn read_mount_targets(
     Ok(observed)
 }
 
+/// Whether the conflicting mount target is in a subnet other than `subnet`.
+fn existing_is_elsewhere(
+    found: &aws_sdk_efs::operation::describe_mount_targets::DescribeMountTargetsOutput,
+    subnet: &str,
+) -> bool {
+    !found.mount_targets().is_empty()
+        && found
+            .mount_targets()
+            .iter()
+            .all(|mt| mt.subnet_id() != subnet)
+}
+
 pub(super) async fn describe_mount_target(
     efs: &Client,
     mt_id: &str,
@@ -83,14 +95,50 @@ impl Driver for MountTargetSpec {
     ) -> Result<Observed, ProviderError> {
         let efs = &aws.efs;
         let groups = ctx.cloud_ids(&spec.security_groups)?;
-        let out = efs
+        let fs_id = ctx.cloud_id(spec.file_system.id())?;
+        let subnet = ctx.cloud_id(spec.subnet.id())?;
+        let out = match efs
             .create_mount_target()
-            .file_system_id(ctx.cloud_id(spec.file_system.id())?)
-            .subnet_id(ctx.cloud_id(spec.subnet.id())?)
+            .file_system_id(fs_id)
+            .subnet_id(subnet)
             .set_security_groups(Some(groups))
             .send()
             .await
-            .map_err(|e| sdk(&format!("create mount target {id}"), e))?;
+        {
+            Ok(out) => out,
+            // The zone already has a mount target of this file system (a create whose answer
+            // was lost): it is ours if it is in our subnet, mount targets being owned by their
+            // file system.
+            Err(e) if e.code() == Some("MountTargetConflict") => {
+                let found = efs
+                    .describe_mount_targets()
+                    .file_system_id(fs_id)
+                    .send()
+                    .await
+                    .map_err(|e| sdk(&format!("list mount targets of {fs_id}"), e))?;
+                let existing = found
+                    .mount_targets()
+                    .iter()
+                    .find(|mt| mt.subnet_id() == subnet);
+                let existing = match existing {
+                    Some(mt) => Some((
+                        Some(id.clone()),
+                        observe_mount_target(efs, id.clone(), mt).await?,
+                    )),
+                    None => None,
+                };
+                return crate::adopt("mount target", id, existing).map_err(|err| {
+                    if existing_is_elsewhere(&found, subnet) {
+                        ProviderError::invalid(format!(
+                            "{id}: file system {fs_id} already has a mount target in this zone, in another subnet; remove it or move {id} to that subnet"
+                        ))
+                    } else {
+                        err
+                    }
+                });
+            }
+            Err(e) => return Err(sdk(&format!("create mount target {id}"), e)),
+        };
         Ok(Observed::new(
             id.clone(),
             ResourceKind::MountTarget,
@@ -174,5 +222,60 @@ mod tests {
         let observed = observe("efs.mount.a".into(), &mt, &["sg-efs".to_string()]);
         assert_reads(&observed, spec, &ids);
         assert_eq!(observed.outputs["ip_address"], "10.0.4.10");
+    }
+
+    #[tokio::test]
+    async fn a_mount_target_already_in_our_subnet_is_adopted() {
+        use std::collections::HashMap;
+
+        use crate::testing::Replay;
+
+        let aws = Replay::new([
+            (
+                "POST /2015-02-01/mount-targets",
+                409,
+                r#"{"__type":"MountTargetConflict","ErrorCode":"MountTargetConflict","Message":"mount target already exists in this AZ"}"#.to_string(),
+            ),
+            (
+                "GET /2015-02-01/mount-targets",
+                200,
+                r#"{"MountTargets":[{"MountTargetId":"fsmt-1","FileSystemId":"fs-1","SubnetId":"subnet-1","LifeCycleState":"available"}]}"#.to_string(),
+            ),
+            (
+                "GET /2015-02-01/mount-targets/fsmt-1/security-groups",
+                200,
+                r#"{"SecurityGroups":["sg-efs"]}"#.to_string(),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::from([
+            (
+                LogicalId::from("efs"),
+                Observed::new("efs".into(), ResourceKind::FileSystem, "fs-1"),
+            ),
+            (
+                LogicalId::from("subnet.private.a"),
+                Observed::new("subnet.private.a".into(), ResourceKind::Subnet, "subnet-1"),
+            ),
+            (
+                LogicalId::from("sg.efs"),
+                Observed::new("sg.efs".into(), ResourceKind::SecurityGroup, "sg-efs"),
+            ),
+        ]);
+        let spec = MountTargetSpec {
+            file_system: Ref::new("efs"),
+            subnet: Ref::new("subnet.private.a"),
+            security_groups: vec![Ref::new("sg.efs")],
+        };
+        let adopted = MountTargetSpec::create(
+            &provider,
+            &crate::testing::context(&resolved),
+            &"efs.mount.a".into(),
+            &spec,
+        )
+        .await
+        .unwrap();
+        assert_eq!(adopted.cloud_id, "fsmt-1");
+        aws.assert_done();
     }
 }

@@ -91,7 +91,7 @@ impl Driver for CacheClusterSpec {
     ) -> Result<Observed, ProviderError> {
         let ec = &aws.elasticache;
         let groups = ctx.cloud_ids(&spec.security_groups)?;
-        let out = ec
+        let result = ec
             .create_cache_cluster()
             .cache_cluster_id(&spec.id)
             .engine("memcached")
@@ -103,8 +103,36 @@ impl Driver for CacheClusterSpec {
             .port(i32::try_from(spec.port).unwrap_or(11211))
             .set_tags(Some(tags(ctx, id)))
             .send()
-            .await
-            .map_err(|e| sdk(&format!("create cache cluster {id} ({})", spec.id), e))?;
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("CacheClusterAlreadyExists") => {
+                let found = ec
+                    .describe_cache_clusters()
+                    .cache_cluster_id(&spec.id)
+                    .send()
+                    .await
+                    .map_err(|e| sdk(&format!("find cache cluster {}", spec.id), e))?;
+                let Some(cluster) = found.cache_clusters().first() else {
+                    return crate::adopt("cache cluster", id, None);
+                };
+                let status = cluster.cache_cluster_status();
+                let tags = tags_if_readable(ec, status, cluster.arn().unwrap_or_default()).await?;
+                let observed = observe_cluster(id.clone(), cluster);
+                return match tags {
+                    Some(tags) => crate::adopt(
+                        "cache cluster",
+                        id,
+                        Some((owned(&tags, ctx.stack), observed)),
+                    ),
+                    // Still creating after a killed run: adopt it and wait (readiness is
+                    // checked as for any create).
+                    None if matches!(status, Some("creating" | "modifying")) => Ok(observed),
+                    None => crate::adopt("cache cluster", id, Some((None, observed))),
+                };
+            }
+            Err(e) => return Err(sdk(&format!("create cache cluster {id} ({})", spec.id), e)),
+        };
         let cluster = out
             .cache_cluster()
             .ok_or_else(|| ProviderError::invalid("create cache cluster returned nothing"))?;

@@ -50,7 +50,7 @@ impl Driver for CacheSubnetGroupSpec {
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
         let ec = &aws.elasticache;
-        let out = ec
+        let out = match ec
             .create_cache_subnet_group()
             .cache_subnet_group_name(&spec.name)
             .cache_subnet_group_description(&spec.description)
@@ -58,12 +58,34 @@ impl Driver for CacheSubnetGroupSpec {
             .set_tags(Some(tags(ctx, id)))
             .send()
             .await
-            .map_err(|e| {
-                sdk(
+        {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("CacheSubnetGroupAlreadyExists") => {
+                let found = ec
+                    .describe_cache_subnet_groups()
+                    .cache_subnet_group_name(&spec.name)
+                    .send()
+                    .await
+                    .map_err(|e| sdk(&format!("find cache subnet group {}", spec.name), e))?;
+                let existing = match found.cache_subnet_groups().first() {
+                    Some(group) => {
+                        let tags = tags_of(ec, group.arn().unwrap_or_default()).await?;
+                        Some((
+                            owned(&tags, ctx.stack),
+                            observe_subnet_group(id.clone(), group),
+                        ))
+                    }
+                    None => None,
+                };
+                return crate::adopt("cache subnet group", id, existing);
+            }
+            Err(e) => {
+                return Err(sdk(
                     &format!("create cache subnet group {id} ({})", spec.name),
                     e,
-                )
-            })?;
+                ));
+            }
+        };
         let group = out
             .cache_subnet_group()
             .ok_or_else(|| ProviderError::invalid("create cache subnet group returned nothing"))?;

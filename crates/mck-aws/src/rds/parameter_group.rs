@@ -106,19 +106,45 @@ impl Driver for DbClusterParameterGroupSpec {
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
         let rds = &aws.rds;
-        rds.create_db_cluster_parameter_group()
+        match rds
+            .create_db_cluster_parameter_group()
             .db_cluster_parameter_group_name(&spec.name)
             .db_parameter_group_family(&spec.family)
             .description(&spec.description)
             .set_tags(Some(tags(ctx, id)))
             .send()
             .await
-            .map_err(|e| {
-                sdk(
+        {
+            Ok(_) => {}
+            // Ours from a create whose answer was lost (or whose parameters were never set):
+            // adopt it and set the parameters below.
+            Err(e) if e.code() == Some("DBParameterGroupAlreadyExists") => {
+                let found = rds
+                    .describe_db_cluster_parameter_groups()
+                    .db_cluster_parameter_group_name(&spec.name)
+                    .send()
+                    .await
+                    .map_err(|e| sdk(&format!("find parameter group {}", spec.name), e))?;
+                let existing = match found.db_cluster_parameter_groups().first() {
+                    Some(group) => {
+                        let arn = group.db_cluster_parameter_group_arn().unwrap_or_default();
+                        let tags = tags_of(rds, arn).await?;
+                        Some((
+                            owned(&tags, ctx.stack),
+                            observe_parameter_group(id.clone(), group, Value::Null),
+                        ))
+                    }
+                    None => None,
+                };
+                crate::adopt("DB cluster parameter group", id, existing)?;
+            }
+            Err(e) => {
+                return Err(sdk(
                     &format!("create DB cluster parameter group {id} ({})", spec.name),
                     e,
-                )
-            })?;
+                ));
+            }
+        }
         aws.follow_up(|| set_parameters(rds, &spec.name, spec))
             .await
             .map_err(|e| e.after_create(&spec.name))?;

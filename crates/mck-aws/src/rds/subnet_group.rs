@@ -50,7 +50,7 @@ impl Driver for DbSubnetGroupSpec {
     ) -> Result<Observed, ProviderError> {
         let rds = &aws.rds;
         let subnets = ctx.cloud_ids(&spec.subnets)?;
-        let out = rds
+        let out = match rds
             .create_db_subnet_group()
             .db_subnet_group_name(&spec.name)
             .db_subnet_group_description(&spec.description)
@@ -58,7 +58,35 @@ impl Driver for DbSubnetGroupSpec {
             .set_tags(Some(tags(ctx, id)))
             .send()
             .await
-            .map_err(|e| sdk(&format!("create DB subnet group {id} ({})", spec.name), e))?;
+        {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("DBSubnetGroupAlreadyExists") => {
+                let found = rds
+                    .describe_db_subnet_groups()
+                    .db_subnet_group_name(&spec.name)
+                    .send()
+                    .await
+                    .map_err(|e| sdk(&format!("find DB subnet group {}", spec.name), e))?;
+                let existing = match found.db_subnet_groups().first() {
+                    Some(group) => {
+                        let tags =
+                            tags_of(rds, group.db_subnet_group_arn().unwrap_or_default()).await?;
+                        Some((
+                            owned(&tags, ctx.stack),
+                            observe_subnet_group(id.clone(), group),
+                        ))
+                    }
+                    None => None,
+                };
+                return crate::adopt("DB subnet group", id, existing);
+            }
+            Err(e) => {
+                return Err(sdk(
+                    &format!("create DB subnet group {id} ({})", spec.name),
+                    e,
+                ));
+            }
+        };
         let group = out
             .db_subnet_group()
             .ok_or_else(|| ProviderError::invalid("create DB subnet group returned nothing"))?;
@@ -146,5 +174,55 @@ mod tests {
             spec,
             &ids,
         );
+    }
+
+    #[tokio::test]
+    async fn a_subnet_group_left_by_a_lost_create_answer_is_adopted() {
+        use std::collections::HashMap;
+
+        use crate::testing::{Replay, context, query_error_xml, query_xml};
+
+        let aws = Replay::new([
+            (
+                "CreateDBSubnetGroup",
+                400,
+                query_error_xml(
+                    "DBSubnetGroupAlreadyExists",
+                    "The DB subnet group 't-db' already exists.",
+                ),
+            ),
+            (
+                "DescribeDBSubnetGroups",
+                200,
+                query_xml(
+                    "DescribeDBSubnetGroups",
+                    "<DBSubnetGroups><DBSubnetGroup><DBSubnetGroupName>t-db</DBSubnetGroupName><DBSubnetGroupArn>arn:aws:rds:us-east-1:1:subgrp:t-db</DBSubnetGroupArn></DBSubnetGroup></DBSubnetGroups>",
+                ),
+            ),
+            (
+                "ListTagsForResource",
+                200,
+                query_xml(
+                    "ListTagsForResource",
+                    "<TagList><Tag><Key>mck:stack</Key><Value>t</Value></Tag><Tag><Key>mck:id</Key><Value>db.subnets</Value></Tag></TagList>",
+                ),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::from([(
+            LogicalId::from("subnet.data.a"),
+            Observed::new("subnet.data.a".into(), ResourceKind::Subnet, "subnet-1"),
+        )]);
+        let spec = DbSubnetGroupSpec {
+            name: "t-db".into(),
+            description: "mck t: Aurora".into(),
+            subnets: vec![Ref::new("subnet.data.a")],
+        };
+        let adopted =
+            DbSubnetGroupSpec::create(&provider, &context(&resolved), &"db.subnets".into(), &spec)
+                .await
+                .unwrap();
+        assert_eq!(adopted.cloud_id, "t-db");
+        aws.assert_done();
     }
 }
