@@ -39,6 +39,7 @@ fn past(op: Op) -> &'static str {
         Op::Create => "created",
         Op::Update => "updated",
         Op::Delete => "deleted",
+        Op::Wait => "ready",
     }
 }
 
@@ -47,6 +48,7 @@ fn ing(op: Op) -> &'static str {
         Op::Create => "creating",
         Op::Update => "updating",
         Op::Delete => "deleting",
+        Op::Wait => "waiting for",
     }
 }
 

@@ -790,3 +790,44 @@ async fn a_delete_blocked_by_a_slow_teardown_waits_as_long_as_that_teardown_may_
     assert!(started.elapsed() > Duration::from_secs(5 * 60));
     assert_eq!(cloud.len("t"), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn resources_left_pending_by_a_killed_run_are_waited_for_before_their_dependents() {
+    let cloud = Arc::new(FakeCloud::new().with_latency(K::NatGateway, Duration::from_secs(100)));
+    let desired = desired(DEV_LIKE);
+    let engine = engine(&cloud, ExecConfig::default());
+    let plan = engine.plan(desired.clone()).await.unwrap();
+    // Killed while the NAT gateways are pending.
+    let cancel = CancelToken::default();
+    let canceller = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        canceller.cancel();
+    });
+    let (tx, _rx) = mpsc::unbounded_channel();
+    engine.apply(&plan, tx, cancel).await;
+    assert_eq!(cloud.count("t", K::NatGateway), 3);
+    let plan = engine.plan(desired.clone()).await.unwrap();
+    let nat = plan
+        .steps()
+        .iter()
+        .find(|s| s.id.as_str() == "nat.a")
+        .unwrap();
+    assert_eq!(nat.action, Action::NoOp);
+    assert!(
+        plan.render_text()
+            .contains("nat.a is pending: up waits for it"),
+        "{}",
+        plan.render_text()
+    );
+    // The routes through them must wait: the fake refuses a route to a pending gateway.
+    let (summary, _) = run(&engine, &plan).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    assert!(
+        summary
+            .results
+            .iter()
+            .any(|r| r.id.as_str() == "nat.a" && r.op == Op::Wait)
+    );
+    assert!(!engine.plan(desired).await.unwrap().has_changes());
+}

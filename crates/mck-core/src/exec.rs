@@ -26,6 +26,8 @@ pub enum Op {
     Create,
     Update,
     Delete,
+    /// Wait for an unchanged resource that is not usable yet (left mid-transition).
+    Wait,
 }
 
 impl Op {
@@ -34,6 +36,7 @@ impl Op {
             Op::Create => "create",
             Op::Update => "update",
             Op::Delete => "delete",
+            Op::Wait => "wait for",
         }
     }
 }
@@ -336,10 +339,17 @@ impl ExecGraph {
                 delete_node.insert(step_idx, nodes.len());
                 nodes.push(NodeKind::Delete(step_idx));
             }
-            if matches!(
-                step.action,
-                Action::Create | Action::Update | Action::Replace
-            ) {
+            let waits = step.action == Action::NoOp
+                && step
+                    .live
+                    .as_ref()
+                    .is_some_and(|live| live.pending.is_some());
+            if waits
+                || matches!(
+                    step.action,
+                    Action::Create | Action::Update | Action::Replace
+                )
+            {
                 apply_node.insert(&step.id, nodes.len());
                 nodes.push(NodeKind::Apply(step_idx));
             }
@@ -629,6 +639,7 @@ fn op_of(node: NodeKind, action: Action) -> Op {
     match (node, action) {
         (NodeKind::Delete(_), _) => Op::Delete,
         (_, Action::Update) => Op::Update,
+        (_, Action::NoOp) => Op::Wait,
         _ => Op::Create,
     }
 }
@@ -736,6 +747,7 @@ impl Work {
                 })
                 .await?
             }
+            Op::Wait => self.live.clone().expect("a wait has live state"),
             Op::Delete => {
                 let live = self.live.as_ref().expect("delete has live state");
                 match self
@@ -822,7 +834,9 @@ impl Work {
                 Err(err) => return Err(Interrupt::Failed(err.into())),
             };
             match (readiness, self.op) {
-                (Readiness::Ready(observed), Op::Create | Op::Update) => return Ok(Some(observed)),
+                (Readiness::Ready(observed), Op::Create | Op::Update | Op::Wait) => {
+                    return Ok(Some(observed));
+                }
                 (Readiness::Gone, Op::Delete) => return Ok(None),
                 // AWS APIs are eventually consistent: a describe right after a create may not
                 // see the new resource yet.

@@ -334,7 +334,19 @@ impl Plan {
             .iter()
             .filter(|s| s.action != Action::NoOp)
             .collect();
+        // Unchanged resources that are not usable yet (a run was killed while waiting).
+        let mut pending = String::new();
+        for step in self.steps.iter().filter(|s| s.action == Action::NoOp) {
+            if let Some(status) = step.live.as_ref().and_then(|l| l.pending.as_deref()) {
+                let _ = writeln!(
+                    pending,
+                    "  # {} is {status}: up waits for it before what needs it",
+                    step.id
+                );
+            }
+        }
         if changed.is_empty() {
+            out.push_str(&pending);
             let _ = writeln!(
                 out,
                 "No changes. Stack {} matches its {} live resources.",
@@ -348,6 +360,9 @@ impl Plan {
             "mck will perform the following actions on stack {}:\n",
             self.stack()
         );
+        if !pending.is_empty() {
+            let _ = writeln!(out, "{pending}");
+        }
         for step in changed {
             let (verb, sigil) = match step.action {
                 Action::Create => ("will be created", "  +"),

@@ -21,6 +21,10 @@ pub struct Observed {
     pub fields: BTreeMap<String, Value>,
     /// Values for `mck outputs` (public IP, endpoint…), never secrets.
     pub outputs: BTreeMap<String, String>,
+    /// The cloud's status word while the resource is not usable yet (`pending`, `creating`):
+    /// left so by a run that was killed while waiting for it. `up` waits for it before
+    /// anything that needs it, even when nothing about it changes.
+    pub pending: Option<String>,
 }
 
 impl Observed {
@@ -31,7 +35,14 @@ impl Observed {
             cloud_id: cloud_id.into(),
             fields: BTreeMap::new(),
             outputs: BTreeMap::new(),
+            pending: None,
         }
+    }
+
+    /// Marks the resource as not usable yet, with the cloud's status word.
+    pub fn pending(mut self, status: impl Into<String>) -> Observed {
+        self.pending = Some(status.into());
+        self
     }
 
     /// Sets a field read from the cloud, under the name the kind's model declares.

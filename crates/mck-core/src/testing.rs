@@ -342,6 +342,9 @@ impl FakeResource {
 
     fn observe(&self, cloud_id: &str) -> Observed {
         let mut o = Observed::new(self.id.clone(), self.kind, cloud_id);
+        if Instant::now() < self.ready_at {
+            o.pending = Some("pending".to_string());
+        }
         o.fields = self.fields.clone();
         for name in self.kind.output_names() {
             o.outputs
@@ -401,6 +404,17 @@ impl Provider for FakeCloud {
             fields.insert(field.name.to_string(), ctx.resolve(&field.value)?);
         }
         let mut state = self.lock();
+        // Like EFS refusing a mount target on a file system still creating: what a new
+        // resource uses must be usable.
+        let now = Instant::now();
+        if let Some((cid, used)) = state.resources.iter().find(|(cid, r)| {
+            now < r.ready_at && r.gone_at.is_none() && fields.values().any(|v| references(v, cid))
+        }) {
+            return Err(ProviderError::new(
+                ErrorClass::DependencyViolation,
+                format!("failed to create {id}: {} {cid} is not ready", used.id),
+            ));
+        }
         // Idempotent like a client token: the same create again returns the first resource.
         let now = Instant::now();
         if let Some((cid, existing)) = state.resources.iter().find(|(_, r)| {

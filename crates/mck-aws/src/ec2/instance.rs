@@ -71,6 +71,9 @@ fn observe(id: LogicalId, instance: &Instance, root: Option<RootVolume>) -> Obse
             .with(InstanceSpec::ROOT_VOLUME_SIZE, root.size_gb)
             .with(InstanceSpec::ROOT_VOLUME_ENCRYPTED, root.encrypted);
     }
+    if instance.state().and_then(|s| s.name()) == Some(&InstanceStateName::Pending) {
+        o = o.pending("pending");
+    }
     o
 }
 

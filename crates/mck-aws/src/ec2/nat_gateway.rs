@@ -11,6 +11,14 @@ use crate::driver::Driver;
 use crate::error::sdk;
 
 fn observe(id: LogicalId, nat: &NatGateway) -> Observed {
+    let o = observe_fields(id, nat);
+    match nat.state() {
+        Some(state @ NatGatewayState::Pending) => o.pending(state.as_str()),
+        _ => o,
+    }
+}
+
+fn observe_fields(id: LogicalId, nat: &NatGateway) -> Observed {
     let allocation = nat
         .nat_gateway_addresses()
         .first()
@@ -251,5 +259,23 @@ mod tests {
         };
         let requests = aws.requests();
         assert_ne!(token(&requests[0].1), token(&requests[1].1));
+    }
+
+    #[test]
+    fn a_pending_gateway_reads_as_pending() {
+        let nat = NatGateway::builder()
+            .nat_gateway_id("nat-1")
+            .subnet_id("subnet-1")
+            .state(NatGatewayState::Pending)
+            .build();
+        assert_eq!(
+            observe("nat.a".into(), &nat).pending.as_deref(),
+            Some("pending")
+        );
+        let nat = NatGateway::builder()
+            .nat_gateway_id("nat-1")
+            .state(NatGatewayState::Available)
+            .build();
+        assert_eq!(observe("nat.a".into(), &nat).pending, None);
     }
 }

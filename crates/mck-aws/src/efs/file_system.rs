@@ -22,6 +22,9 @@ pub(super) fn observe_file_system(
     if let Some(backup) = backup {
         o = o.with(FileSystemSpec::BACKUP, backup);
     }
+    if *fs.life_cycle_state() == LifeCycleState::Creating {
+        o = o.pending("creating");
+    }
     o
 }
 

@@ -32,6 +32,9 @@ pub(super) fn observe(id: LogicalId, mt: &MountTargetDescription, groups: &[Stri
     if let Some(ip) = mt.ip_address() {
         o = o.output(MountTargetSpec::OUT_IP_ADDRESS, ip);
     }
+    if *mt.life_cycle_state() == LifeCycleState::Creating {
+        o = o.pending("creating");
+    }
     o
 }
 

@@ -74,6 +74,9 @@ pub(super) fn observe_cluster(id: LogicalId, cluster: &DbCluster) -> Observed {
     if let Some(port) = cluster.port() {
         o = o.output(DbClusterSpec::OUT_PORT, port.to_string());
     }
+    if cluster.status() == Some("creating") {
+        o = o.pending("creating");
+    }
     o
 }
 

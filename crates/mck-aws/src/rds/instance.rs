@@ -33,6 +33,9 @@ pub(super) fn observe_instance(id: LogicalId, instance: &DbInstance) -> Observed
     if let Some(address) = instance.endpoint().and_then(|e| e.address()) {
         o = o.output(DbInstanceSpec::OUT_ENDPOINT, address);
     }
+    if instance.db_instance_status() == Some("creating") {
+        o = o.pending("creating");
+    }
     o
 }
 
