@@ -114,6 +114,13 @@ pub(super) async fn describe_cluster(
     }
 }
 
+/// Whether a change mck makes (engine version, backup retention) is still pending.
+fn applying(cluster: &DbCluster) -> bool {
+    cluster
+        .pending_modified_values()
+        .is_some_and(|p| p.engine_version().is_some() || p.backup_retention_period().is_some())
+}
+
 impl Driver for DbClusterSpec {
     async fn create(
         aws: &AwsProvider,
@@ -270,6 +277,9 @@ impl Driver for DbClusterSpec {
         Ok(match describe_cluster(rds, &live.cloud_id).await? {
             None => Readiness::Gone,
             Some(c) => match c.status().unwrap_or_default() {
+                // "available" comes before a modification starts: the change is applied only
+                // once it no longer shows as pending.
+                "available" if applying(&c) => Readiness::Pending("applying changes".into()),
                 "available" => Readiness::Ready(observe_cluster(live.id.clone(), &c)),
                 "failed" | "inaccessible-encryption-credentials" | "incompatible-parameters" => {
                     Readiness::Failed(format!("DB cluster is {}", c.status().unwrap_or_default()))
@@ -356,5 +366,38 @@ mod tests {
             observed.fields[DbClusterSpec::DB_CLUSTER_PARAMETER_GROUP_NAME.name],
             Value::Null
         );
+    }
+
+    #[tokio::test]
+    async fn a_modification_is_applied_only_once_it_no_longer_shows_as_pending() {
+        use crate::testing::{Replay, query_xml};
+
+        let cluster = |pending: &str| {
+            query_xml(
+                "DescribeDBClusters",
+                &format!(
+                    "<DBClusters><DBCluster><DBClusterIdentifier>t-db</DBClusterIdentifier><Status>available</Status>{pending}</DBCluster></DBClusters>"
+                ),
+            )
+        };
+        let aws = Replay::new([
+            (
+                "DescribeDBClusters",
+                200,
+                cluster(
+                    "<PendingModifiedValues><EngineVersion>8.0.mysql_aurora.3.06.0</EngineVersion></PendingModifiedValues>",
+                ),
+            ),
+            ("DescribeDBClusters", 200, cluster("")),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = std::collections::HashMap::new();
+        let ctx = crate::testing::context(&resolved);
+        let live = Observed::new("db.cluster".into(), ResourceKind::DbCluster, "t-db");
+        let first = DbClusterSpec::poll(&provider, &ctx, &live).await.unwrap();
+        assert_eq!(first, Readiness::Pending("applying changes".into()));
+        let then = DbClusterSpec::poll(&provider, &ctx, &live).await.unwrap();
+        assert!(matches!(then, Readiness::Ready(_)), "{then:?}");
+        aws.assert_done();
     }
 }

@@ -162,6 +162,14 @@ impl Driver for DbInstanceSpec {
         Ok(match describe_instance(rds, &live.cloud_id).await? {
             None => Readiness::Gone,
             Some(i) => match i.db_instance_status().unwrap_or_default() {
+                // "available" comes before a class change starts: it is applied only once it
+                // no longer shows as pending.
+                "available"
+                    if i.pending_modified_values()
+                        .is_some_and(|p| p.db_instance_class().is_some()) =>
+                {
+                    Readiness::Pending("applying changes".into())
+                }
                 "available" => Readiness::Ready(observe_instance(live.id.clone(), &i)),
                 "failed" | "incompatible-parameters" | "storage-full" => {
                     Readiness::Failed(format!(
