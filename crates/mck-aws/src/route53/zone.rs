@@ -58,13 +58,19 @@ impl Driver for HostedZoneSpec {
             .into_iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect();
-        r53.change_tags_for_resource()
-            .resource_type(TagResourceType::Hostedzone)
-            .resource_id(&zone_id)
-            .set_add_tags(Some(tags))
-            .send()
-            .await
-            .map_err(|e| sdk(&format!("tag hosted zone {id}"), e))?;
+        // The zone exists (the caller reference names it as ours even untagged): the tagging
+        // is retried on its own and the create is never repeated.
+        aws.follow_up(|| async {
+            r53.change_tags_for_resource()
+                .resource_type(TagResourceType::Hostedzone)
+                .resource_id(&zone_id)
+                .set_add_tags(Some(tags.clone()))
+                .send()
+                .await
+                .map_err(|e| sdk(&format!("tag hosted zone {id}"), e))
+        })
+        .await
+        .map_err(|e| e.after_create(&zone_id))?;
         Ok(observe_zone(id.clone(), zone, Some(vpc_id.to_string())))
     }
 
