@@ -3,6 +3,7 @@
 //! Loading never calls the cloud. Every problem is reported with file, line and column, what is
 //! wrong and how to fix it; all problems of a file are reported at once.
 
+mod app;
 mod node;
 mod schema;
 
@@ -16,8 +17,9 @@ use ipnet::Ipv4Net;
 
 pub use node::{Loc, Node};
 pub use schema::{
-    BastionConfig, CacheConfig, CacheEngine, DatabaseConfig, DnsConfig, FileSystemConfig, NatMode,
-    NetworkConfig, StackConfig, SubnetTiers, Timeouts,
+    AlbConfig, AppClusterConfig, AppConfig, BastionConfig, CacheConfig, CacheEngine, Capacity,
+    ContainerConfig, DatabaseConfig, DnsConfig, FileSystemConfig, NatMode, NetworkConfig,
+    ReleaseConfig, ServersConfig, StackConfig, SubnetTiers, Timeouts,
 };
 
 /// One problem in a stack file.
@@ -279,6 +281,7 @@ fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mut Vec<Diagn
         }
     }
     validate_network(config, root, diags);
+    app::validate_app(name, config, root, diags);
     if let Some(bastion) = &config.bastion {
         for (idx, cidr) in bastion.ssh_cidrs.iter().enumerate() {
             let idx_s = idx.to_string();

@@ -32,6 +32,18 @@ pub struct StackConfig {
     /// The private hosted zone for service discovery; absent = no zone.
     #[serde(default)]
     pub dns: Option<DnsConfig>,
+    /// The ECS cluster the apps run on; needed when `apps` is not empty.
+    #[serde(default)]
+    pub app: Option<AppClusterConfig>,
+    /// The Magento services by name (`frontend`, `admin`), each an ECS service behind the ALB.
+    #[serde(default)]
+    pub apps: BTreeMap<String, AppConfig>,
+    /// What build the apps run.
+    #[serde(default)]
+    pub release: Option<ReleaseConfig>,
+    /// The Application Load Balancer in front of the apps.
+    #[serde(default)]
+    pub alb: Option<AlbConfig>,
     #[serde(default)]
     pub timeouts: Timeouts,
 }
@@ -312,5 +324,171 @@ impl Timeouts {
             ("mount_target", &self.mount_target),
             ("dns", &self.dns),
         ]
+    }
+}
+
+/// Where the apps' tasks run.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Capacity {
+    /// Fargate: no servers to manage (small stacks, dev).
+    #[default]
+    Fargate,
+    /// "App servers": ECS-optimised instances in an Auto Scaling group (prod).
+    Ec2,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AppClusterConfig {
+    #[serde(default)]
+    pub capacity: Capacity,
+    /// The app servers; only with `capacity: ec2`.
+    #[serde(default)]
+    pub servers: Option<ServersConfig>,
+    /// CloudWatch Container Insights on the cluster.
+    #[serde(default)]
+    pub container_insights: bool,
+    /// Retention of the apps' log groups, in days (one of CloudWatch's values).
+    #[serde(default = "default_log_retention")]
+    pub log_retention_days: i64,
+}
+
+fn default_log_retention() -> i64 {
+    14
+}
+
+impl Default for AppClusterConfig {
+    fn default() -> Self {
+        AppClusterConfig {
+            capacity: Capacity::default(),
+            servers: None,
+            container_insights: false,
+            log_retention_days: default_log_retention(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServersConfig {
+    #[serde(default = "default_server_type")]
+    pub instance_type: String,
+    #[serde(default = "default_servers_min")]
+    pub min: i64,
+    #[serde(default = "default_servers_max")]
+    pub max: i64,
+}
+
+fn default_server_type() -> String {
+    "c5.large".to_string()
+}
+
+fn default_servers_min() -> i64 {
+    2
+}
+
+fn default_servers_max() -> i64 {
+    6
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// The task's containers by name (`nginx`, `php-fpm`, `blackfire`).
+    pub containers: BTreeMap<String, ContainerConfig>,
+    /// Task CPU units (1024 = one vCPU).
+    #[serde(default = "default_task_cpu")]
+    pub cpu: i64,
+    /// Task memory in MiB.
+    #[serde(default = "default_task_memory")]
+    pub memory: i64,
+    /// Desired number of tasks.
+    #[serde(default = "default_one_count")]
+    pub count: i64,
+    /// ALB path patterns routed to this app (`/backend/*`); empty = the default route.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Extra environment for every container. Never secrets: the DB password reaches the
+    /// containers as an ECS secret from Secrets Manager.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    #[serde(default = "default_health_check")]
+    pub health_check: String,
+    /// How long the ALB drains a task before it stops (`30s`, `5m`).
+    #[serde(default = "default_deregistration_delay")]
+    pub deregistration_delay: String,
+}
+
+fn default_task_cpu() -> i64 {
+    1024
+}
+
+fn default_task_memory() -> i64 {
+    2048
+}
+
+fn default_one_count() -> i64 {
+    1
+}
+
+fn default_health_check() -> String {
+    "/health_check.php".to_string()
+}
+
+fn default_deregistration_delay() -> String {
+    "30s".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerConfig {
+    /// The image without its tag (`release.tag` is appended), or with a tag or digest of its
+    /// own, which wins.
+    pub image: String,
+    /// The port the ALB sends traffic to; exactly one container of an app has one.
+    #[serde(default)]
+    pub port: Option<i64>,
+    /// Soft memory limit in MiB (`memoryReservation`).
+    #[serde(default = "default_memory_reservation")]
+    pub memory_reservation: i64,
+}
+
+fn default_memory_reservation() -> i64 {
+    256
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseConfig {
+    /// The image tag of the build to run (a version or a git SHA).
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// The source revision (git SHA), passed to the containers as `REVISION`.
+    #[serde(default)]
+    pub revision: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AlbConfig {
+    /// An ACM certificate: then port 80 redirects to 443 (policy
+    /// ELBSecurityPolicy-TLS13-1-2-2021-06).
+    #[serde(default)]
+    pub certificate_arn: Option<String>,
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: String,
+}
+
+fn default_idle_timeout() -> String {
+    "60s".to_string()
+}
+
+impl Default for AlbConfig {
+    fn default() -> Self {
+        AlbConfig {
+            certificate_arn: None,
+            idle_timeout: default_idle_timeout(),
+        }
     }
 }

@@ -25,6 +25,11 @@ fn invalid_stacks_report_file_line_column_and_fix() {
         "cycle-a",
         "bad-yaml",
         "bad-nat",
+        "app-two-defaults",
+        "app-fargate-size",
+        "app-secret-env",
+        "app-no-tag",
+        "app-bad-alb",
     ] {
         out.push_str(&format!("== {name}\n{}\n", load_err(name)));
     }
@@ -130,4 +135,26 @@ fn data_tier_settings_are_validated() {
     )
     .unwrap_err();
     insta::assert_snapshot!(err.to_string());
+}
+
+#[test]
+fn a_secret_in_the_environment_is_refused_without_being_echoed() {
+    let err = load_err("app-secret-env");
+    assert!(err.contains("SMTP_PASSWORD"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(err.contains("`DB_HOST` is set by mck"), "{err}");
+}
+
+#[test]
+fn shipped_stacks_describe_the_app_tier() {
+    let prod = load(Path::new(STACKS), "prod").unwrap();
+    let app = prod.config.app.as_ref().unwrap();
+    assert_eq!(app.capacity, Capacity::Ec2);
+    assert_eq!(app.servers.as_ref().unwrap().max, 6);
+    assert_eq!(prod.config.apps["frontend"].count, 4);
+    assert_eq!(prod.config.apps["admin"].paths, ["/backend/*"]);
+    let dev = load(Path::new(STACKS), "dev").unwrap();
+    assert_eq!(dev.config.app.as_ref().unwrap().capacity, Capacity::Fargate);
+    assert_eq!(dev.config.apps.len(), 2);
+    assert!(dev.config.release.as_ref().unwrap().tag.is_some());
 }
