@@ -85,6 +85,62 @@ fn data_tier_up_verify_plan_guard_down() {
     );
     assert_ne!(instances[0]["az"], instances[1]["az"]);
 
+    // App tier foundation, read with boto3: the ECS cluster, one log group per app, the task
+    // roles under the stack's path; the execution role reads exactly the DB's managed secret.
+    let app = harness.python("app.py", &[name]);
+    assert_eq!(
+        app["clusters"],
+        serde_json::json!([{"name": format!("{name}-app"), "status": "ACTIVE",
+            "tags": {"mck:stack": name, "mck:id": "ecs.cluster", "Name": format!("{name}-ecs.cluster"),
+                     "project": "magecloudkit", "environment": "dev"}}]),
+        "{app:#}"
+    );
+    let mut log_groups: Vec<(String, i64)> = app["log_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["name"].as_str().unwrap().to_string(),
+                g["retention"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    log_groups.sort();
+    assert_eq!(
+        log_groups,
+        [
+            (format!("/mck/{name}/admin"), 14),
+            (format!("/mck/{name}/frontend"), 14)
+        ]
+    );
+    let roles = app["roles"].as_array().unwrap();
+    let role = |suffix: &str| {
+        roles
+            .iter()
+            .find(|r| r["name"] == format!("{name}-{suffix}").as_str())
+            .unwrap_or_else(|| panic!("no role {suffix}: {app:#}"))
+    };
+    let execution = role("task-execution");
+    assert_eq!(execution["path"], format!("/mck/{name}/"));
+    assert_eq!(execution["service"], "ecs-tasks.amazonaws.com");
+    assert_eq!(
+        execution["managed"],
+        serde_json::json!([
+            "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+        ])
+    );
+    let grant = &execution["inline"]["mck-read-secrets"]["Statement"][0];
+    assert_eq!(grant["Action"], "secretsmanager:GetSecretValue");
+    assert_eq!(
+        grant["Resource"],
+        serde_json::json!([cluster["secret_arn"].clone()])
+    );
+    assert_eq!(execution["tags"]["mck:id"], "iam.task-execution");
+    let task = role("task");
+    assert_eq!(task["managed"], serde_json::json!([]));
+    assert_eq!(task["inline"], serde_json::json!({}));
+
     // Redis: two encrypted groups with failover on the data subnets.
     let redis = data["replication_groups"].as_array().unwrap();
     let mut ids: Vec<&str> = redis.iter().map(|g| g["id"].as_str().unwrap()).collect();
@@ -340,6 +396,12 @@ fn data_tier_up_verify_plan_guard_down() {
     assert!(after["db_subnet_groups"].as_array().unwrap().is_empty());
     assert!(after["file_systems"].as_array().unwrap().is_empty());
     assert!(after["zones"].as_array().unwrap().is_empty());
+    let app = harness.python("app.py", &[name]);
+    assert_eq!(
+        app,
+        serde_json::json!({"roles": [], "log_groups": [], "clusters": []}),
+        "the app tier is gone"
+    );
     // What the emulator keeps: the two groups (deleting), the cache subnet group, and what AWS
     // would only delete after them: subnets, security groups, the VPC.
     assert!(

@@ -11,9 +11,12 @@
 
 mod driver;
 mod ec2;
+mod ecs;
 mod efs;
 mod elasticache;
 pub mod error;
+mod iam;
+mod logs;
 mod rds;
 mod retry;
 mod route53;
@@ -53,6 +56,9 @@ pub struct AwsProvider {
     elasticache: aws_sdk_elasticache::Client,
     efs: aws_sdk_efs::Client,
     route53: aws_sdk_route53::Client,
+    iam: aws_sdk_iam::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+    ecs: aws_sdk_ecs::Client,
     region: String,
     requests: Arc<AtomicU64>,
     /// Retries of single calls inside a driver (see [`retry`]).
@@ -228,6 +234,21 @@ impl AwsProvider {
                     .interceptor(counter())
                     .build(),
             ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
+            ecs: aws_sdk_ecs::Client::from_conf(
+                aws_sdk_ecs::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
             region,
             requests,
             backoff,
@@ -270,12 +291,15 @@ impl AwsProvider {
 impl Provider for AwsProvider {
     /// Every service is read concurrently; each reads its kinds concurrently too.
     async fn read_all(&self, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-        let (network, db, caches, files, dns) = tokio::try_join!(
+        let (network, db, caches, files, dns, roles, logs, ecs) = tokio::try_join!(
             ec2::read_all(&self.ec2, stack),
             rds::read(&self.rds, stack),
             elasticache::read(&self.elasticache, stack),
             efs::read(&self.efs, stack, &self.region),
             route53::read(&self.route53, stack),
+            iam::read(&self.iam, stack),
+            logs::read(&self.logs, stack),
+            ecs::read(&self.ecs, stack),
         )?;
         Ok(network
             .into_iter()
@@ -283,6 +307,9 @@ impl Provider for AwsProvider {
             .chain(caches)
             .chain(files)
             .chain(dns)
+            .chain(roles)
+            .chain(logs)
+            .chain(ecs)
             .collect())
     }
 

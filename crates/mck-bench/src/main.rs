@@ -56,6 +56,9 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         AccessPoint => s(5),
         HostedZone => s(40),
         RecordSet => s(60),
+        LogGroup => s(1),
+        Role => s(2),
+        EcsCluster => s(5),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Lowering: a validated [`Stack`] becomes typed resources in a [`DesiredGraph`].
 //!
 //! Deterministic: the same stack always yields the same logical ids and specs. One module per
-//! tier: [`network`], [`data`], [`dns`] (service discovery for the data tier).
+//! tier: [`network`], [`data`], [`dns`] (service discovery for the data tier), [`app`].
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,7 +10,10 @@ use crate::graph::{DesiredGraph, GraphError};
 use crate::model::{Resource, ResourceKind};
 use crate::stack::{Stack, parse_duration};
 
+mod app;
 mod data;
+
+pub use app::TASK_EXECUTION_POLICY;
 mod dns;
 mod network;
 
@@ -79,6 +82,7 @@ fn resources(stack: &Stack) -> Vec<Resource> {
     network::lower(stack, &mut out);
     let records = data::lower(stack, &mut out);
     dns::lower(stack, &mut out, records);
+    app::lower(stack, &mut out);
     out
 }
 

@@ -9,8 +9,11 @@
 //! are typed [`Ref`]s naming a logical id; lowering turns them into graph edges.
 
 mod ec2;
+mod ecs;
 mod efs;
 mod elasticache;
+mod iam;
+mod logs;
 mod rds;
 mod route53;
 
@@ -22,8 +25,11 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use ec2::*;
+pub use ecs::*;
 pub use efs::*;
 pub use elasticache::*;
+pub use iam::*;
+pub use logs::*;
 pub use rds::*;
 pub use route53::*;
 
@@ -88,6 +94,9 @@ macro_rules! for_each_kind {
             AccessPoint(AccessPointSpec) => "aws_efs_access_point",
             HostedZone(HostedZoneSpec) => "aws_route53_zone",
             RecordSet(RecordSetSpec) => "aws_route53_record",
+            LogGroup(LogGroupSpec) => "aws_cloudwatch_log_group",
+            Role(RoleSpec) => "aws_iam_role",
+            EcsCluster(EcsClusterSpec) => "aws_ecs_cluster",
         }
     };
 }

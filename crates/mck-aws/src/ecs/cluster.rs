@@ -1,0 +1,204 @@
+//! The ECS cluster `<stack>-app`, with Container Insights on or off.
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::types::{Cluster, ClusterField, ClusterSetting, ClusterSettingName, Tag};
+use mck_core::model::{EcsClusterSpec, LogicalId, ResourceKind};
+use mck_core::provider::{Context, Observed, ProviderError, Readiness};
+
+use crate::AwsProvider;
+use crate::driver::Driver;
+use crate::error::sdk;
+
+fn owned(cluster: &Cluster, stack: &str) -> Option<LogicalId> {
+    crate::owner(
+        cluster
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?, t.value()?))),
+        stack,
+    )
+}
+
+pub(super) fn observe(id: LogicalId, cluster: &Cluster) -> Observed {
+    let name = cluster.cluster_name().unwrap_or_default();
+    let insights = cluster.settings().iter().any(|s| {
+        s.name() == Some(&ClusterSettingName::ContainerInsights)
+            && matches!(s.value(), Some("enabled" | "enhanced"))
+    });
+    let o = Observed::new(id, ResourceKind::EcsCluster, name)
+        .with(EcsClusterSpec::NAME, name)
+        .with(EcsClusterSpec::CONTAINER_INSIGHTS, insights)
+        .output(EcsClusterSpec::OUT_NAME, name)
+        .output(
+            EcsClusterSpec::OUT_ARN,
+            cluster.cluster_arn().unwrap_or_default(),
+        );
+    match cluster.status() {
+        Some("PROVISIONING") => o.pending("provisioning"),
+        _ => o,
+    }
+}
+
+/// The clusters named `names`, with their tags and settings; INACTIVE ones (deleted, shown
+/// for a while) left out.
+async fn describe(ecs: &Client, names: Vec<String>) -> Result<Vec<Cluster>, ProviderError> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = ecs
+        .describe_clusters()
+        .set_clusters(Some(names))
+        .include(ClusterField::Tags)
+        .include(ClusterField::Settings)
+        .send()
+        .await
+        .map_err(|e| sdk("describe clusters", e))?;
+    Ok(out
+        .clusters()
+        .iter()
+        .filter(|c| c.status() != Some("INACTIVE"))
+        .cloned()
+        .collect())
+}
+
+pub(super) async fn read(ecs: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+    let mut arns = Vec::new();
+    let mut pages = ecs.list_clusters().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk("list clusters", e))?;
+        // Names are `<stack>-app`: only those are described (tags confirm ownership).
+        arns.extend(
+            page.cluster_arns()
+                .iter()
+                .filter(|arn| {
+                    arn.rsplit('/')
+                        .next()
+                        .is_some_and(|name| name.starts_with(&format!("{stack}-")))
+                })
+                .cloned(),
+        );
+    }
+    let mut out = Vec::new();
+    // DescribeClusters takes at most 100 clusters.
+    for chunk in arns.chunks(100) {
+        for cluster in describe(ecs, chunk.to_vec()).await? {
+            if let Some(id) = owned(&cluster, stack) {
+                out.push(observe(id, &cluster));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn insights(on: bool) -> ClusterSetting {
+    ClusterSetting::builder()
+        .name(ClusterSettingName::ContainerInsights)
+        .value(if on { "enabled" } else { "disabled" })
+        .build()
+}
+
+impl Driver for EcsClusterSpec {
+    /// CreateCluster is idempotent by name (it returns the existing cluster), so a create
+    /// retried after a crash makes no second one.
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let tags: Vec<Tag> = ctx
+            .tags_for(id)
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        let out = aws
+            .ecs
+            .create_cluster()
+            .cluster_name(&spec.name)
+            .settings(insights(spec.container_insights))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("create cluster {id} ({})", spec.name), e))?;
+        let cluster = out
+            .cluster()
+            .ok_or_else(|| ProviderError::invalid("create cluster returned nothing"))?;
+        Ok(observe(id.clone(), cluster))
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        aws.retried(|| async {
+            aws.ecs
+                .update_cluster_settings()
+                .cluster(&live.cloud_id)
+                .settings(insights(spec.container_insights))
+                .send()
+                .await
+                .map_err(|e| sdk(&format!("set Container Insights of {}", live.id), e))
+        })
+        .await?;
+        Ok(live.clone())
+    }
+
+    /// Refused while services or tasks remain (ClusterContainsServicesException…): a
+    /// dependency the executor retries.
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        aws.ecs
+            .delete_cluster()
+            .cluster(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete cluster {}", live.cloud_id), e))?;
+        Ok(())
+    }
+
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
+        let clusters = describe(&aws.ecs, vec![live.cloud_id.clone()]).await?;
+        Ok(match clusters.first() {
+            None => Readiness::Gone,
+            Some(c) if c.status() == Some("ACTIVE") => {
+                Readiness::Ready(observe(live.id.clone(), c))
+            }
+            Some(c) if c.status() == Some("FAILED") => {
+                Readiness::Failed("the cluster failed to provision".into())
+            }
+            Some(c) => Readiness::Pending(c.status().unwrap_or("unknown").to_lowercase()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_name_and_container_insights() {
+        let cluster = Cluster::builder()
+            .cluster_name("dev-app")
+            .cluster_arn("arn:aws:ecs:us-east-1:1:cluster/dev-app")
+            .status("ACTIVE")
+            .settings(insights(true))
+            .tags(Tag::builder().key("mck:stack").value("dev").build())
+            .tags(Tag::builder().key("mck:id").value("ecs.cluster").build())
+            .build();
+        let id = owned(&cluster, "dev").unwrap();
+        let spec = EcsClusterSpec {
+            name: "dev-app".into(),
+            container_insights: true,
+        };
+        let observed = observe(id, &cluster);
+        assert_reads(&observed, spec, &[]);
+        assert_eq!(observed.pending, None);
+    }
+}

@@ -1,0 +1,68 @@
+//! IAM kinds of the app tier: the roles ECS tasks run with.
+
+use std::time::Duration;
+
+use super::{Field, FieldDef, Kind, LogicalId, ReplacePolicy, ResourceKind, Value, minutes};
+
+/// An IAM role `<stack>-<name>` under the path `/mck/<stack>/`, by which the stack owns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleSpec {
+    /// `<stack>-<name>`, at most 64 characters.
+    pub name: String,
+    pub description: String,
+    /// The service that assumes the role (`ecs-tasks.amazonaws.com`).
+    pub service: String,
+    /// AWS managed policies attached to the role, by ARN.
+    pub managed_policies: Vec<String>,
+    /// Secrets the role may read (`secretsmanager:GetSecretValue` on exactly these ARNs),
+    /// usually an output of the database (its managed secret).
+    pub secrets: Vec<Value>,
+}
+
+impl RoleSpec {
+    pub const NAME: FieldDef = FieldDef::immutable("name");
+    pub const DESCRIPTION: FieldDef = FieldDef::mutable("description");
+    pub const SERVICE: FieldDef = FieldDef::immutable("service");
+    pub const MANAGED_POLICY_ARNS: FieldDef = FieldDef::mutable("managed_policy_arns");
+    pub const SECRET_ARNS: FieldDef = FieldDef::mutable("secret_arns");
+    pub const OUT_ARN: &str = "arn";
+
+    /// `/mck/<stack>/`: the path of every role of the stack.
+    pub fn path(stack: &str) -> String {
+        format!("/mck/{stack}/")
+    }
+
+    /// The name of the inline policy that grants the secrets.
+    pub const SECRETS_POLICY: &str = "mck-read-secrets";
+}
+
+impl Kind for RoleSpec {
+    const REFERENCES: &'static [ResourceKind] = &[ResourceKind::DbCluster];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[Self::OUT_ARN];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        let mut policies: Vec<Value> = self
+            .managed_policies
+            .iter()
+            .map(|p| Value::Str(p.clone()))
+            .collect();
+        policies.sort();
+        let mut secrets = self.secrets.clone();
+        secrets.sort();
+        vec![
+            Self::NAME.of(self.name.as_str()),
+            Self::DESCRIPTION.of(self.description.as_str()),
+            Self::SERVICE.of(self.service.as_str()),
+            Self::MANAGED_POLICY_ARNS.of(Value::List(policies)),
+            Self::SECRET_ARNS.of(Value::List(secrets)),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,44 @@
+"""Independent view of a stack's app tier, read with boto3 (not with mck): prints one JSON document.
+
+usage: app.py STACK   (endpoint and credentials from the AWS_* environment)
+"""
+import json
+import sys
+import urllib.parse
+
+import boto3
+
+stack = sys.argv[1]
+iam = boto3.client("iam")
+logs = boto3.client("logs")
+ecs = boto3.client("ecs")
+
+
+def document(doc):
+    # boto3 decodes policy documents itself; the emulator may send them plain.
+    if isinstance(doc, str):
+        return json.loads(urllib.parse.unquote(doc))
+    return doc
+
+
+out = {"roles": [], "log_groups": [], "clusters": []}
+for role in iam.list_roles(PathPrefix=f"/mck/{stack}/")["Roles"]:
+    name = role["RoleName"]
+    attached = sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"])
+    inline = {}
+    for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        inline[policy] = document(iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"])
+    trust = document(role["AssumeRolePolicyDocument"])
+    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]}
+    out["roles"].append({"name": name, "path": role["Path"], "managed": attached, "inline": inline,
+                         "service": trust["Statement"][0]["Principal"]["Service"], "tags": tags})
+for group in logs.describe_log_groups(logGroupNamePrefix=f"/mck/{stack}/")["logGroups"]:
+    out["log_groups"].append({"name": group["logGroupName"], "retention": group.get("retentionInDays")})
+arns = [a for a in ecs.list_clusters()["clusterArns"] if a.rsplit("/", 1)[-1].startswith(f"{stack}-")]
+if arns:
+    for c in ecs.describe_clusters(clusters=arns, include=["TAGS", "SETTINGS"])["clusters"]:
+        if c["status"] == "INACTIVE":
+            continue
+        out["clusters"].append({"name": c["clusterName"], "status": c["status"],
+                                "tags": {t["key"]: t["value"] for t in c.get("tags", [])}})
+json.dump(out, sys.stdout, indent=1, sort_keys=True)
