@@ -76,6 +76,8 @@ pub enum FailureReason {
     ResourceFailed,
     /// The resource disappeared while mck waited for it to become ready.
     Disappeared,
+    /// A bug in mck.
+    Internal,
 }
 
 impl StepError {
@@ -595,18 +597,30 @@ pub(crate) async fn apply_with_policy(
         }
     }
 
-    // Whatever never started was cancelled (or blocked behind a cancelled step).
+    // Whatever never started was cancelled (or blocked behind a cancelled step). Without a
+    // cancel, a step can only be left waiting by a cycle in the run's own graph: a bug, said
+    // as such rather than passed off as a cancel.
+    let cancelled =
+        cancel.is_cancelled() || results.iter().any(|r| r.outcome == Outcome::Cancelled);
     for (node_idx, node) in graph.nodes.iter().enumerate() {
         if matches!(state[node_idx], NodeState::Waiting)
             && let NodeKind::Apply(step_idx) | NodeKind::Delete(step_idx) = *node
         {
             let step = &plan.steps()[step_idx];
             let op = op_of(*node, step.action);
+            let outcome = if cancelled {
+                Outcome::Cancelled
+            } else {
+                Outcome::Failed(StepError::new(
+                    FailureReason::Internal,
+                    "internal error: this step waited on a cycle of steps and never ran (please report this)",
+                ))
+            };
             results.push(StepResult {
                 id: step.id.clone(),
                 kind: step.kind,
                 op,
-                outcome: Outcome::Cancelled,
+                outcome,
             });
         }
     }
