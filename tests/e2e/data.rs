@@ -224,7 +224,20 @@ fn data_tier_up_verify_plan_guard_down() {
     );
 
     // Outputs: endpoints, secret ARN, ids; never a password.
-    let outputs = stack.mck("outputs", &["--json"]);
+    // The short list names where to connect; `--all` has every output.
+    let short = stack.mck("outputs", &["--json"]);
+    assert_exit(&short, 0);
+    let short: Value = serde_json::from_slice(&short.stdout).unwrap();
+    assert_eq!(short["db_endpoint"], cluster["endpoint"]);
+    assert_eq!(short["db_secret_arn"], cluster["secret_arn"]);
+    assert_eq!(short["efs_id"], fs["id"]);
+    assert_eq!(short["ecs_cluster"], format!("{name}-app"));
+    assert!(short["redis_cache_endpoint"].is_string(), "{short:#}");
+    assert!(
+        short.as_object().unwrap().len() < 20,
+        "the short list stays short: {short:#}"
+    );
+    let outputs = stack.mck("outputs", &["--json", "--all"]);
     assert_exit(&outputs, 0);
     let outputs: Value = serde_json::from_slice(&outputs.stdout).unwrap();
     assert_eq!(outputs["db.cluster.endpoint"], cluster["endpoint"]);

@@ -138,9 +138,16 @@ fn network_up_verify_drift_repair_down() {
     let outputs: Value = serde_json::from_slice(&outputs.stdout).unwrap();
     assert_eq!(outputs["vpc_id"], vpc_id);
     assert_eq!(outputs["bastion_public_ip"], eip["public_ip"]);
-    assert_eq!(
-        outputs["subnet.private.b.id"],
-        subnet_id("subnet.private.b")
+    // The short list does not repeat every attribute; `--all` has them, each once.
+    assert!(outputs.get("subnet.private.b.id").is_none(), "{outputs:#}");
+    let all = stack.mck("outputs", &["--json", "--all"]);
+    assert_exit(&all, 0);
+    let all: Value = serde_json::from_slice(&all.stdout).unwrap();
+    assert_eq!(all["subnet.private.b.id"], subnet_id("subnet.private.b"));
+    assert_eq!(all["eip.bastion.public_ip"], eip["public_ip"]);
+    assert!(
+        all.get("bastion_public_ip").is_none(),
+        "no duplicate short names in --all"
     );
 
     // A second plan changes nothing.

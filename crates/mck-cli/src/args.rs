@@ -123,6 +123,9 @@ pub enum Command {
         /// Print a JSON object on stdout.
         #[arg(long)]
         json: bool,
+        /// Every output of every resource (`<id>.<output>`), not only the short list.
+        #[arg(long)]
+        all: bool,
     },
     /// Print a shell completion script.
     Completions {

@@ -53,7 +53,12 @@ pub async fn run(cli: Cli) -> u8 {
             approval,
         } => down(&stack, &aws, &approval).await,
         Command::Graph { stack, format } => graph(&stack, format),
-        Command::Outputs { stack, aws, json } => outputs(&stack, &aws, json).await,
+        Command::Outputs {
+            stack,
+            aws,
+            json,
+            all,
+        } => outputs(&stack, &aws, json, all).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "mck", &mut std::io::stdout());
@@ -261,14 +266,18 @@ async fn execute(engine: &Engine, plan: &Plan, verb: &str) -> Result<u8, Failure
     Ok(if summary.is_success() { OK } else { ERROR })
 }
 
-async fn outputs(args: &StackArgs, aws: &AwsArgs, json: bool) -> Result<u8, Failure> {
+async fn outputs(args: &StackArgs, aws: &AwsArgs, json: bool, all: bool) -> Result<u8, Failure> {
     let desired = load(args)?;
     let engine = engine(aws, &desired).await;
     let observed = engine
         .read(desired.stack())
         .await
         .map_err(|e| read_failure(&desired, e))?;
-    let outputs = mck_core::plan::outputs(&observed);
+    let outputs = if all {
+        mck_core::plan::all_outputs(&observed)
+    } else {
+        mck_core::plan::outputs(&observed)
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&outputs)?);
     } else if outputs.is_empty() {

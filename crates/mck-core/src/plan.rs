@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use crate::graph::DesiredGraph;
 use crate::model::{
-    Compare, DbClusterSpec, Field, LogicalId, Mutability, ResourceKind, ResourceSpec, Value,
+    CacheClusterSpec, Compare, DbClusterSpec, EcsClusterSpec, ElasticIpSpec, Field, FileSystemSpec,
+    HostedZoneSpec, LogicalId, Mutability, ReplicationGroupSpec, ResourceKind, ResourceSpec, Value,
     version_at_least,
 };
 use crate::provider::{Observed, resolve_cloud_refs};
@@ -495,8 +496,9 @@ fn json_value(value: &Value, observed: &HashMap<LogicalId, Observed>) -> serde_j
     }
 }
 
-/// Outputs of a stack from its live resources: `<logical id>.<output>` plus summary keys.
-pub fn outputs(observed: &[Observed]) -> BTreeMap<String, String> {
+/// Every output of every live resource, as `<logical id>.<output>` (and `<id>.id` for the
+/// cloud id of taggable resources): what `mck outputs --all` prints.
+pub fn all_outputs(observed: &[Observed]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for o in observed {
         if o.kind.is_taggable() {
@@ -506,11 +508,64 @@ pub fn outputs(observed: &[Observed]) -> BTreeMap<String, String> {
         for (name, value) in o.outputs.iter().filter(|(name, _)| !name.starts_with('_')) {
             out.insert(format!("{}.{name}", o.id), value.clone());
         }
-        // Short names for what people ask for most.
-        match (o.id.as_str(), o.outputs.get("public_ip")) {
-            ("vpc", _) => _ = out.insert("vpc_id".into(), o.cloud_id.clone()),
-            ("bastion", _) => _ = out.insert("bastion_instance_id".into(), o.cloud_id.clone()),
-            ("eip.bastion", Some(ip)) => _ = out.insert("bastion_public_ip".into(), ip.clone()),
+    }
+    out
+}
+
+/// What an operator wants first, under short names: where to connect (database, caches, file
+/// system, bastion, load balancer), the secret holding the DB password, the cluster. What
+/// `mck outputs` prints; [`all_outputs`] has the rest.
+pub fn outputs(observed: &[Observed]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut put = |key: String, value: Option<&String>| {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            out.insert(key, value.clone());
+        }
+    };
+    for o in observed {
+        let output = |name: &str| o.outputs.get(name);
+        let id = o.id.as_str();
+        match o.kind {
+            ResourceKind::Vpc => put("vpc_id".into(), Some(&o.cloud_id)),
+            ResourceKind::ElasticIp if id == "eip.bastion" => {
+                put(
+                    "bastion_public_ip".into(),
+                    output(ElasticIpSpec::OUT_PUBLIC_IP),
+                );
+            }
+            ResourceKind::DbCluster => {
+                put("db_endpoint".into(), output(DbClusterSpec::OUT_ENDPOINT));
+                put(
+                    "db_reader_endpoint".into(),
+                    output(DbClusterSpec::OUT_READER_ENDPOINT),
+                );
+                put(
+                    "db_secret_arn".into(),
+                    output(DbClusterSpec::OUT_SECRET_ARN),
+                );
+            }
+            ResourceKind::ReplicationGroup => {
+                let name = id.trim_start_matches("redis.");
+                put(
+                    format!("redis_{name}_endpoint"),
+                    output(ReplicationGroupSpec::OUT_PRIMARY_ENDPOINT),
+                );
+            }
+            ResourceKind::CacheCluster => {
+                let name = id.trim_start_matches("memcached.");
+                put(
+                    format!("memcached_{name}_endpoint"),
+                    output(CacheClusterSpec::OUT_ENDPOINT),
+                );
+            }
+            ResourceKind::FileSystem => {
+                put("efs_id".into(), Some(&o.cloud_id));
+                put("efs_dns_name".into(), output(FileSystemSpec::OUT_DNS_NAME));
+            }
+            ResourceKind::HostedZone => {
+                put("dns_zone".into(), output(HostedZoneSpec::OUT_NAME));
+            }
+            ResourceKind::EcsCluster => put("ecs_cluster".into(), output(EcsClusterSpec::OUT_NAME)),
             _ => {}
         }
     }

@@ -418,3 +418,37 @@ async fn an_engine_version_aws_raised_on_its_own_is_no_change() {
     assert_eq!(step.action, Action::Update, "{}", plan.render_text());
     assert_eq!(plan.summary().change, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn outputs_name_what_operators_need_and_all_outputs_the_rest() {
+    let stack = crate::stack::load(std::path::Path::new("../../stacks"), "dev").unwrap();
+    let desired = Arc::new(crate::lower::lower(&stack).unwrap());
+    let cloud = Arc::new(FakeCloud::new());
+    apply_all(&cloud, &desired).await;
+    let observed = cloud.read_all("dev").await.unwrap();
+    let short = outputs(&observed);
+    let keys: Vec<&str> = short.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "bastion_public_ip",
+            "db_endpoint",
+            "db_reader_endpoint",
+            "db_secret_arn",
+            "dns_zone",
+            "ecs_cluster",
+            "efs_dns_name",
+            "efs_id",
+            "redis_cache_endpoint",
+            "redis_session_endpoint",
+            "vpc_id",
+        ]
+    );
+    let all = all_outputs(&observed);
+    assert!(all.len() > 3 * short.len());
+    assert_eq!(all["db.cluster.endpoint"], short["db_endpoint"]);
+    assert!(
+        all.keys().all(|k| k.contains('.')),
+        "--all uses <id>.<output> names only"
+    );
+}
