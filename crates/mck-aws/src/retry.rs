@@ -6,7 +6,7 @@
 //! second resource behind. So each follow-up call is retried here, on its own, through the
 //! errors real AWS gives right after a create: eventual consistency ("not found" for the new
 //! id), throttling and 5xx. If it still fails, the error says the resource exists, and the
-//! engine does not repeat the create ([`ProviderError::resource_exists`]); the next run finds
+//! engine does not repeat the create ([`ProviderError::created`]); the next run finds
 //! the resource by its tags and finishes it with an update.
 
 use std::future::Future;

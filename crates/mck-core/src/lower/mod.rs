@@ -1,7 +1,7 @@
 //! Lowering: a validated [`Stack`] becomes typed resources in a [`DesiredGraph`].
 //!
 //! Deterministic: the same stack always yields the same logical ids and specs. One module per
-//! tier: [`network`], [`data`], [`dns`] (service discovery for the data tier), [`app`].
+//! tier: `network`, `data`, `dns` (service discovery for the data tier), `app`.
 
 use std::collections::HashMap;
 use std::time::Duration;

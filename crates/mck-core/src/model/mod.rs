@@ -1,7 +1,7 @@
 //! The typed resource model: one struct per AWS resource kind, gathered in the closed
 //! [`ResourceSpec`] enum.
 //!
-//! A kind is declared once: one line in [`for_each_kind!`], one struct in the file of its AWS
+//! A kind is declared once: one line in [`for_each_kind!`](crate::for_each_kind), one struct in the file of its AWS
 //! service (`ec2`, `rds`, `elasticache`, `efs`, `route53`) and one [`Kind`] impl whose properties
 //! (references, data, tags, outputs, timeout, replace policy, fields) have no defaults, so the
 //! compiler asks for every one of them. Field names are [`FieldDef`] constants on the struct,
