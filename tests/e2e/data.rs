@@ -140,6 +140,47 @@ fn data_tier_up_verify_plan_guard_down() {
     let task = role("task");
     assert_eq!(task["managed"], serde_json::json!([]));
     assert_eq!(task["inline"], serde_json::json!({}));
+    // One task definition per app: the release's image, the private DNS names, the DB secret
+    // only as an ECS secret, the shared files through the EFS access points, logs per app.
+    let tds = app["task_definitions"].as_array().unwrap();
+    assert_eq!(tds.len(), 2, "{app:#}");
+    let frontend = tds
+        .iter()
+        .find(|t| t["family"] == format!("{name}-frontend").as_str())
+        .unwrap();
+    assert_eq!(frontend["network_mode"], "awsvpc");
+    assert_eq!(frontend["compatibilities"], serde_json::json!(["FARGATE"]));
+    assert_eq!(frontend["execution_role"], execution["arn"]);
+    assert_eq!(frontend["tags"]["mck:id"], "ecs.taskdef.frontend");
+    let nginx = frontend["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "nginx")
+        .unwrap();
+    assert_eq!(nginx["image"], "public.ecr.aws/magecloudkit/nginx:2.4.7-p1");
+    assert_eq!(nginx["ports"], serde_json::json!([80]));
+    assert_eq!(
+        nginx["environment"]["DB_HOST"],
+        format!("db.{name}.magecloudkit.internal")
+    );
+    assert_eq!(
+        nginx["environment"]["REDIS_SESSION_HOST"],
+        format!("redis-session.{name}.magecloudkit.internal")
+    );
+    assert_eq!(nginx["secrets"]["DB_SECRET"], cluster["secret_arn"]);
+    let env = nginx["environment"].as_object().unwrap();
+    assert!(
+        env.keys()
+            .all(|k| !k.contains("PASSWORD") && !k.contains("SECRET")),
+        "no secret in the environment: {env:?}"
+    );
+    assert_eq!(nginx["mounts"]["media"], "/var/www/html/pub/media");
+    assert_eq!(nginx["log_group"], format!("/mck/{name}/frontend"));
+    assert_eq!(
+        frontend["volumes"]["media"]["fileSystemId"],
+        data["file_systems"][0]["id"]
+    );
 
     // Redis: two encrypted groups with failover on the data subnets.
     let redis = data["replication_groups"].as_array().unwrap();
@@ -412,7 +453,7 @@ fn data_tier_up_verify_plan_guard_down() {
     let app = harness.python("app.py", &[name]);
     assert_eq!(
         app,
-        serde_json::json!({"roles": [], "log_groups": [], "clusters": []}),
+        serde_json::json!({"roles": [], "log_groups": [], "clusters": [], "task_definitions": []}),
         "the app tier is gone"
     );
     // What the emulator keeps: the two groups (deleting), the cache subnet group, and what AWS

@@ -21,7 +21,7 @@ def document(doc):
     return doc
 
 
-out = {"roles": [], "log_groups": [], "clusters": []}
+out = {"roles": [], "log_groups": [], "clusters": [], "task_definitions": []}
 for role in iam.list_roles(PathPrefix=f"/mck/{stack}/")["Roles"]:
     name = role["RoleName"]
     attached = sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"])
@@ -30,7 +30,7 @@ for role in iam.list_roles(PathPrefix=f"/mck/{stack}/")["Roles"]:
         inline[policy] = document(iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"])
     trust = document(role["AssumeRolePolicyDocument"])
     tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]}
-    out["roles"].append({"name": name, "path": role["Path"], "managed": attached, "inline": inline,
+    out["roles"].append({"name": name, "arn": role["Arn"], "path": role["Path"], "managed": attached, "inline": inline,
                          "service": trust["Statement"][0]["Principal"]["Service"], "tags": tags})
 for group in logs.describe_log_groups(logGroupNamePrefix=f"/mck/{stack}/")["logGroups"]:
     out["log_groups"].append({"name": group["logGroupName"], "retention": group.get("retentionInDays")})
@@ -41,4 +41,24 @@ if arns:
             continue
         out["clusters"].append({"name": c["clusterName"], "status": c["status"],
                                 "tags": {t["key"]: t["value"] for t in c.get("tags", [])}})
+for family in ecs.list_task_definition_families(familyPrefix=f"{stack}-", status="ACTIVE")["families"]:
+    td = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
+    d = td["taskDefinition"]
+    if d.get("status") != "ACTIVE":
+        continue
+    out["task_definitions"].append({
+        "family": d["family"], "cpu": d.get("cpu"), "memory": d.get("memory"),
+        "compatibilities": d.get("requiresCompatibilities"), "network_mode": d.get("networkMode"),
+        "execution_role": d.get("executionRoleArn"), "task_role": d.get("taskRoleArn"),
+        "tags": {t["key"]: t["value"] for t in td.get("tags", [])},
+        "containers": [{
+            "name": c["name"], "image": c["image"], "memory_reservation": c.get("memoryReservation"),
+            "ports": [p["containerPort"] for p in c.get("portMappings", [])],
+            "environment": {e["name"]: e["value"] for e in c.get("environment", [])},
+            "secrets": {s["name"]: s["valueFrom"] for s in c.get("secrets", [])},
+            "mounts": {m["sourceVolume"]: m["containerPath"] for m in c.get("mountPoints", [])},
+            "log_group": c.get("logConfiguration", {}).get("options", {}).get("awslogs-group"),
+        } for c in d["containerDefinitions"]],
+        "volumes": {v["name"]: v.get("efsVolumeConfiguration", {}) for v in d.get("volumes", [])},
+    })
 json.dump(out, sys.stdout, indent=1, sort_keys=True)

@@ -59,6 +59,7 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         LogGroup => s(1),
         Role => s(2),
         EcsCluster => s(5),
+        TaskDefinition => s(1),
     }
 }
 

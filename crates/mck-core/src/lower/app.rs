@@ -1,8 +1,13 @@
 //! The app tier: the ECS cluster, one log group per app and the roles the tasks run with.
 //! (Task definitions, services and the load balancer follow.)
 
+use std::collections::BTreeMap;
+
 use crate::model::*;
-use crate::stack::Stack;
+use crate::stack::{CacheEngine, Capacity, Stack};
+
+/// Where Magento keeps the shared files the EFS access points hold.
+const MOUNT_ROOT: &str = "/var/www/html/pub";
 
 /// The managed policy that lets ECS pull images and write logs for a task.
 pub const TASK_EXECUTION_POLICY: &str =
@@ -35,7 +40,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
     }
     // The execution role pulls images, writes logs and reads exactly the DB's managed secret
     // (the containers get the password as an ECS secret, never in their environment).
-    let db_secret = cfg
+    let db_secret: Option<Value> = cfg
         .database
         .as_ref()
         .map(|_| Ref::<kind::DbCluster>::new("db.cluster").output(DbClusterSpec::OUT_SECRET_ARN));
@@ -49,7 +54,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
             ),
             service: "ecs-tasks.amazonaws.com".into(),
             managed_policies: vec![TASK_EXECUTION_POLICY.into()],
-            secrets: db_secret.into_iter().collect(),
+            secrets: db_secret.iter().cloned().collect(),
         }
         .into(),
     );
@@ -64,4 +69,102 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
         }
         .into(),
     );
+    for (app_name, app) in &cfg.apps {
+        let tag = cfg.release.as_ref().and_then(|r| r.tag.clone());
+        let mut environment = shared_environment(stack);
+        environment.extend(app.environment.clone());
+        let volumes: Vec<VolumeSpec> = cfg
+            .filesystem
+            .iter()
+            .flat_map(|fs| fs.access_points.iter())
+            .map(|ap| VolumeSpec {
+                name: ap.clone(),
+                file_system: Ref::new("efs"),
+                access_point: Ref::new(format!("efs.ap.{ap}")),
+            })
+            .collect();
+        let containers = app
+            .containers
+            .iter()
+            .map(|(name, c)| ContainerSpec {
+                name: name.clone(),
+                image: match &tag {
+                    Some(tag) if !has_tag(&c.image) => format!("{}:{tag}", c.image),
+                    _ => c.image.clone(),
+                },
+                port: c.port,
+                memory_reservation: c.memory_reservation,
+                environment: environment.clone(),
+                // The whole RDS-managed secret (JSON with username and password): never a
+                // plain environment value.
+                secrets: db_secret
+                    .iter()
+                    .map(|secret| ("DB_SECRET".to_string(), secret.clone()))
+                    .collect(),
+                mounts: volumes
+                    .iter()
+                    .map(|v| (v.name.clone(), format!("{MOUNT_ROOT}/{}", v.name)))
+                    .collect(),
+            })
+            .collect();
+        add(
+            LogicalId::new(format!("ecs.taskdef.{app_name}")),
+            TaskDefinitionSpec {
+                family: format!("{}-{app_name}", stack.name),
+                cpu: app.cpu,
+                memory: app.memory,
+                compatibility: match cluster.capacity {
+                    Capacity::Fargate => "FARGATE".into(),
+                    Capacity::Ec2 => "EC2".into(),
+                },
+                execution_role: Ref::new("iam.task-execution"),
+                task_role: Ref::new("iam.task"),
+                log_group: Ref::new(LogGroupSpec::logical_id(app_name).as_str()),
+                containers,
+                volumes,
+            }
+            .into(),
+        );
+    }
+}
+
+/// Whether an image names its own tag or digest.
+fn has_tag(image: &str) -> bool {
+    image.contains('@')
+        || image
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
+}
+
+/// What every container gets: where the database and caches are (their private DNS names,
+/// which stay the same when the endpoints change), and the release.
+fn shared_environment(stack: &Stack) -> BTreeMap<String, String> {
+    let cfg = &stack.config;
+    let mut env = BTreeMap::new();
+    if let Some(dns) = &cfg.dns {
+        let zone = dns
+            .zone
+            .clone()
+            .unwrap_or_else(|| format!("{}.magecloudkit.internal", stack.name));
+        if let Some(db) = &cfg.database {
+            env.insert("DB_HOST".into(), format!("db.{zone}"));
+            env.insert("DB_NAME".into(), db.database_name.clone());
+            env.insert("DB_USER".into(), db.master_username.clone());
+        }
+        for (name, cache) in &cfg.caches {
+            let (prefix, var) = match cache.engine {
+                CacheEngine::Redis => ("redis", "REDIS"),
+                CacheEngine::Memcached => ("memcached", "MEMCACHED"),
+            };
+            env.insert(
+                format!("{var}_{}_HOST", name.to_uppercase().replace('-', "_")),
+                format!("{prefix}-{name}.{zone}"),
+            );
+        }
+    }
+    if let Some(revision) = cfg.release.as_ref().and_then(|r| r.revision.clone()) {
+        env.insert("REVISION".into(), revision);
+    }
+    env
 }

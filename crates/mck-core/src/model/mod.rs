@@ -97,6 +97,7 @@ macro_rules! for_each_kind {
             LogGroup(LogGroupSpec) => "aws_cloudwatch_log_group",
             Role(RoleSpec) => "aws_iam_role",
             EcsCluster(EcsClusterSpec) => "aws_ecs_cluster",
+            TaskDefinition(TaskDefinitionSpec) => "aws_ecs_task_definition",
         }
     };
 }

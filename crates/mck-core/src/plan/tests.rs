@@ -452,3 +452,50 @@ async fn outputs_name_what_operators_need_and_all_outputs_the_rest() {
         "--all uses <id>.<output> names only"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_new_image_tag_registers_new_revisions_and_nothing_else_changes() {
+    let dev = std::fs::read_to_string("../../stacks/dev.yaml").unwrap();
+    let base = std::fs::read_to_string("../../stacks/base.yaml").unwrap();
+    let dir = std::env::temp_dir().join(format!("mck-tag-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("dev.yaml"), &dev).unwrap();
+    std::fs::write(dir.join("base.yaml"), &base).unwrap();
+    let desired1 =
+        Arc::new(crate::lower::lower(&crate::stack::load(&dir, "dev").unwrap()).unwrap());
+    let cloud = Arc::new(FakeCloud::new());
+    apply_all(&cloud, &desired1).await;
+    std::fs::write(
+        dir.join("base.yaml"),
+        base.replace("tag: 2.4.7-p1", "tag: 2.4.8"),
+    )
+    .unwrap();
+    let desired2 =
+        Arc::new(crate::lower::lower(&crate::stack::load(&dir, "dev").unwrap()).unwrap());
+    let plan = plan_of(&cloud, &desired2).await;
+    let changed: Vec<(&str, Action)> = plan
+        .steps()
+        .iter()
+        .filter(|s| s.action != Action::NoOp)
+        .map(|s| (s.id.as_str(), s.action))
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            ("ecs.taskdef.admin", Action::Replace),
+            ("ecs.taskdef.frontend", Action::Replace)
+        ],
+        "{}",
+        plan.render_text()
+    );
+    let text = plan.render_text();
+    assert!(
+        text.contains("2.4.8"),
+        "the plan shows the new image: {text}"
+    );
+    apply_all(&cloud, &desired2).await;
+    // The new revisions replaced the old ones (created first, then the old deregistered).
+    assert_eq!(cloud.count("dev", K::TaskDefinition), 2);
+    assert!(!plan_of(&cloud, &desired2).await.has_changes());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
