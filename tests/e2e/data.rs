@@ -181,6 +181,34 @@ fn data_tier_up_verify_plan_guard_down() {
         frontend["volumes"]["media"]["fileSystemId"],
         data["file_systems"][0]["id"]
     );
+    // The ALB: internet-facing over the public subnets with SG alb; one target group per app
+    // (IP targets, the stack's health check); port 80 forwards to the default app.
+    let lbs = app["load_balancers"].as_array().unwrap();
+    assert_eq!(lbs.len(), 1, "{app:#}");
+    let lb = &lbs[0];
+    assert_eq!(lb["name"], format!("{name}-alb"));
+    assert_eq!(lb["scheme"], "internet-facing");
+    let mut public: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|z| subnet(&format!("subnet.public.{z}")))
+        .collect();
+    public.sort();
+    assert_eq!(strings(&lb["subnets"]), public);
+    assert_eq!(lb["security_groups"], serde_json::json!([sg("sg.alb")]));
+    let tgs = app["target_groups"].as_array().unwrap();
+    assert_eq!(tgs.len(), 2);
+    let tg = |app_name: &str| {
+        tgs.iter()
+            .find(|t| t["name"] == format!("{name}-{app_name}").as_str())
+            .unwrap()
+    };
+    assert_eq!(tg("frontend")["target_type"], "ip");
+    assert_eq!(tg("frontend")["health_check"], "/health_check.php");
+    assert_eq!(tg("admin")["port"], 80);
+    assert_eq!(
+        lb["listeners"],
+        serde_json::json!([{"port": 80, "protocol": "HTTP", "forward": [tg("frontend")["arn"].clone()]}])
+    );
 
     // Redis: two encrypted groups with failover on the data subnets.
     let redis = data["replication_groups"].as_array().unwrap();
@@ -453,7 +481,8 @@ fn data_tier_up_verify_plan_guard_down() {
     let app = harness.python("app.py", &[name]);
     assert_eq!(
         app,
-        serde_json::json!({"roles": [], "log_groups": [], "clusters": [], "task_definitions": []}),
+        serde_json::json!({"roles": [], "log_groups": [], "clusters": [], "task_definitions": [],
+            "load_balancers": [], "target_groups": []}),
         "the app tier is gone"
     );
     // What the emulator keeps: the two groups (deleting), the cache subnet group, and what AWS

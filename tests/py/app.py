@@ -21,7 +21,9 @@ def document(doc):
     return doc
 
 
-out = {"roles": [], "log_groups": [], "clusters": [], "task_definitions": []}
+out = {"roles": [], "log_groups": [], "clusters": [], "task_definitions": [], "load_balancers": [],
+       "target_groups": []}
+elb = boto3.client("elbv2")
 for role in iam.list_roles(PathPrefix=f"/mck/{stack}/")["Roles"]:
     name = role["RoleName"]
     attached = sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"])
@@ -60,5 +62,24 @@ for family in ecs.list_task_definition_families(familyPrefix=f"{stack}-", status
             "log_group": c.get("logConfiguration", {}).get("options", {}).get("awslogs-group"),
         } for c in d["containerDefinitions"]],
         "volumes": {v["name"]: v.get("efsVolumeConfiguration", {}) for v in d.get("volumes", [])},
+    })
+for lb in elb.describe_load_balancers()["LoadBalancers"]:
+    if not lb["LoadBalancerName"].startswith(f"{stack}-"):
+        continue
+    listeners = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    out["load_balancers"].append({
+        "name": lb["LoadBalancerName"], "scheme": lb["Scheme"], "dns_name": lb["DNSName"],
+        "subnets": sorted(z["SubnetId"] for z in lb["AvailabilityZones"]),
+        "security_groups": sorted(lb.get("SecurityGroups", [])),
+        "listeners": [{"port": l["Port"], "protocol": l["Protocol"],
+                       "forward": [a.get("TargetGroupArn") for a in l["DefaultActions"]]} for l in listeners],
+    })
+for tg in elb.describe_target_groups()["TargetGroups"]:
+    if not tg["TargetGroupName"].startswith(f"{stack}-"):
+        continue
+    out["target_groups"].append({
+        "name": tg["TargetGroupName"], "arn": tg["TargetGroupArn"], "port": tg["Port"],
+        "protocol": tg["Protocol"], "target_type": tg["TargetType"], "vpc": tg["VpcId"],
+        "health_check": tg.get("HealthCheckPath"),
     })
 json.dump(out, sys.stdout, indent=1, sort_keys=True)

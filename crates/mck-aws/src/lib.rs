@@ -14,6 +14,7 @@ mod ec2;
 mod ecs;
 mod efs;
 mod elasticache;
+mod elbv2;
 pub mod error;
 mod iam;
 mod logs;
@@ -59,6 +60,7 @@ pub struct AwsProvider {
     iam: aws_sdk_iam::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
     ecs: aws_sdk_ecs::Client,
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
     region: String,
     requests: Arc<AtomicU64>,
     /// Retries of single calls inside a driver (see [`retry`]).
@@ -249,6 +251,11 @@ impl AwsProvider {
                     .interceptor(counter())
                     .build(),
             ),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                aws_sdk_elasticloadbalancingv2::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
             region,
             requests,
             backoff,
@@ -291,7 +298,7 @@ impl AwsProvider {
 impl Provider for AwsProvider {
     /// Every service is read concurrently; each reads its kinds concurrently too.
     async fn read_all(&self, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-        let (network, db, caches, files, dns, roles, logs, ecs) = tokio::try_join!(
+        let (network, db, caches, files, dns, roles, logs, ecs, elb) = tokio::try_join!(
             ec2::read_all(&self.ec2, stack),
             rds::read(&self.rds, stack),
             elasticache::read(&self.elasticache, stack),
@@ -300,6 +307,7 @@ impl Provider for AwsProvider {
             iam::read(&self.iam, stack),
             logs::read(&self.logs, stack),
             ecs::read(&self.ecs, stack),
+            elbv2::read(&self.elbv2, stack),
         )?;
         Ok(network
             .into_iter()
@@ -310,6 +318,7 @@ impl Provider for AwsProvider {
             .chain(roles)
             .chain(logs)
             .chain(ecs)
+            .chain(elb)
             .collect())
     }
 

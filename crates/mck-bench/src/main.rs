@@ -60,6 +60,9 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         Role => s(2),
         EcsCluster => s(5),
         TaskDefinition => s(1),
+        TargetGroup => s(2),
+        LoadBalancer => s(180),
+        Listener => s(2),
     }
 }
 

@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::graph::DesiredGraph;
 use crate::model::{
     CacheClusterSpec, Compare, DbClusterSpec, EcsClusterSpec, ElasticIpSpec, Field, FileSystemSpec,
-    HostedZoneSpec, LogicalId, Mutability, ReplicationGroupSpec, ResourceKind, ResourceSpec, Value,
-    version_at_least,
+    HostedZoneSpec, LoadBalancerSpec, LogicalId, Mutability, ReplicationGroupSpec, ResourceKind,
+    ResourceSpec, Value, version_at_least,
 };
 use crate::provider::{Observed, resolve_cloud_refs};
 
@@ -566,6 +566,12 @@ pub fn outputs(observed: &[Observed]) -> BTreeMap<String, String> {
                 put("dns_zone".into(), output(HostedZoneSpec::OUT_NAME));
             }
             ResourceKind::EcsCluster => put("ecs_cluster".into(), output(EcsClusterSpec::OUT_NAME)),
+            ResourceKind::LoadBalancer => {
+                put(
+                    "alb_dns_name".into(),
+                    output(LoadBalancerSpec::OUT_DNS_NAME),
+                );
+            }
             _ => {}
         }
     }

@@ -19,6 +19,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
         return;
     }
     let cluster = cfg.app.clone().unwrap_or_default();
+    lower_alb(stack, out);
     let mut add = |id: LogicalId, spec: ResourceSpec| out.push(Resource { id, spec });
     add(
         LogicalId::new("ecs.cluster"),
@@ -126,6 +127,61 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
             .into(),
         );
     }
+}
+
+/// The load balancer: a target group per app, the ALB over the public subnets, the HTTP
+/// listener forwarding to the default app (the one without `paths`).
+fn lower_alb(stack: &Stack, out: &mut Vec<Resource>) {
+    let cfg = &stack.config;
+    let alb = cfg.alb.clone().unwrap_or_default();
+    let mut add = |id: LogicalId, spec: ResourceSpec| out.push(Resource { id, spec });
+    for (app_name, app) in &cfg.apps {
+        let port = app.containers.values().find_map(|c| c.port).unwrap_or(80);
+        add(
+            LogicalId::new(format!("alb.tg.{app_name}")),
+            TargetGroupSpec {
+                name: format!("{}-{app_name}", stack.name),
+                vpc: Ref::new("vpc"),
+                port,
+                health_check_path: app.health_check.clone(),
+                deregistration_delay_seconds: seconds(&app.deregistration_delay, 30),
+            }
+            .into(),
+        );
+    }
+    add(
+        LogicalId::new("alb"),
+        LoadBalancerSpec {
+            name: format!("{}-alb", stack.name),
+            subnets: cfg
+                .network
+                .zones
+                .iter()
+                .map(|z| Ref::new(format!("subnet.public.{}", super::zone_suffix(z))))
+                .collect(),
+            security_groups: vec![Ref::new("sg.alb")],
+            idle_timeout_seconds: seconds(&alb.idle_timeout, 60),
+        }
+        .into(),
+    );
+    if let Some((default_app, _)) = cfg.apps.iter().find(|(_, a)| a.paths.is_empty()) {
+        add(
+            ListenerSpec::logical_id(80),
+            ListenerSpec {
+                load_balancer: Ref::new("alb"),
+                port: 80,
+                target_group: Ref::new(format!("alb.tg.{default_app}")),
+            }
+            .into(),
+        );
+    }
+}
+
+/// A validated duration in whole seconds.
+fn seconds(text: &str, default: i64) -> i64 {
+    crate::stack::parse_duration(text)
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or(default)
 }
 
 /// Whether an image names its own tag or digest.

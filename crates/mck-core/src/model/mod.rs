@@ -12,6 +12,7 @@ mod ec2;
 mod ecs;
 mod efs;
 mod elasticache;
+mod elbv2;
 mod iam;
 mod logs;
 mod rds;
@@ -28,6 +29,7 @@ pub use ec2::*;
 pub use ecs::*;
 pub use efs::*;
 pub use elasticache::*;
+pub use elbv2::*;
 pub use iam::*;
 pub use logs::*;
 pub use rds::*;
@@ -98,6 +100,9 @@ macro_rules! for_each_kind {
             Role(RoleSpec) => "aws_iam_role",
             EcsCluster(EcsClusterSpec) => "aws_ecs_cluster",
             TaskDefinition(TaskDefinitionSpec) => "aws_ecs_task_definition",
+            TargetGroup(TargetGroupSpec) => "aws_lb_target_group",
+            LoadBalancer(LoadBalancerSpec) => "aws_lb",
+            Listener(ListenerSpec) => "aws_lb_listener",
         }
     };
 }

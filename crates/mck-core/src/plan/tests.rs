@@ -431,6 +431,7 @@ async fn outputs_name_what_operators_need_and_all_outputs_the_rest() {
     assert_eq!(
         keys,
         [
+            "alb_dns_name",
             "bastion_public_ip",
             "db_endpoint",
             "db_reader_endpoint",

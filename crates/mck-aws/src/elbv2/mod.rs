@@ -1,0 +1,71 @@
+//! Elastic Load Balancing v2: the ALB, the apps' target groups, the listener.
+//!
+//! ELBv2 does not refuse duplicates by itself in the emulator, and names are the identity on
+//! AWS: every create is preceded by a read of the name, and a resource of that name is adopted
+//! only when its tags say it is this one of this stack.
+
+mod listener;
+mod load_balancer;
+mod target_group;
+
+use aws_sdk_elasticloadbalancingv2::Client;
+use aws_sdk_elasticloadbalancingv2::types::Tag;
+use mck_core::model::LogicalId;
+use mck_core::provider::{Context, Observed, ProviderError};
+
+use crate::error::sdk;
+
+pub(crate) async fn read(elb: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+    let (groups, balancers) = tokio::try_join!(
+        target_group::read(elb, stack),
+        load_balancer::read(elb, stack)
+    )?;
+    let mut listeners = Vec::new();
+    for lb in balancers.iter() {
+        listeners.extend(listener::read(elb, lb).await?);
+    }
+    Ok(groups
+        .into_iter()
+        .chain(balancers)
+        .chain(listeners)
+        .collect())
+}
+
+fn tags(ctx: &Context<'_>, id: &LogicalId) -> Vec<Tag> {
+    ctx.tags_for(id)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// The tags of up to 20 resources per call, by ARN.
+async fn tags_of(
+    elb: &Client,
+    arns: &[String],
+) -> Result<std::collections::HashMap<String, Vec<Tag>>, ProviderError> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in arns.chunks(20) {
+        let described = elb
+            .describe_tags()
+            .set_resource_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk("read load balancing tags", e))?;
+        for d in described.tag_descriptions() {
+            out.insert(
+                d.resource_arn().unwrap_or_default().to_string(),
+                d.tags().to_vec(),
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn owned(tags: Option<&Vec<Tag>>, stack: &str) -> Option<LogicalId> {
+    crate::owner(
+        tags.into_iter()
+            .flatten()
+            .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
+        stack,
+    )
+}

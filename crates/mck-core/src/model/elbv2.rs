@@ -1,0 +1,142 @@
+//! Elastic Load Balancing kinds of the app tier: the ALB, a target group per app, the listener.
+
+use std::time::Duration;
+
+use super::{
+    Field, FieldDef, Kind, LogicalId, Ref, ReplacePolicy, ResourceKind, kind, minutes, refs,
+};
+
+/// The internet-facing Application Load Balancer `<stack>-alb` over the public subnets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadBalancerSpec {
+    /// At most 32 characters.
+    pub name: String,
+    pub subnets: Vec<Ref<kind::Subnet>>,
+    pub security_groups: Vec<Ref<kind::SecurityGroup>>,
+    pub idle_timeout_seconds: i64,
+}
+
+impl LoadBalancerSpec {
+    pub const NAME: FieldDef = FieldDef::immutable("name");
+    pub const SCHEME: FieldDef = FieldDef::immutable("scheme");
+    pub const SUBNETS: FieldDef = FieldDef::mutable("subnets");
+    pub const SECURITY_GROUPS: FieldDef = FieldDef::mutable("security_groups");
+    pub const IDLE_TIMEOUT: FieldDef = FieldDef::mutable("idle_timeout");
+    pub const OUT_DNS_NAME: &str = "dns_name";
+    pub const OUT_ARN: &str = "arn";
+}
+
+impl Kind for LoadBalancerSpec {
+    const REFERENCES: &'static [ResourceKind] =
+        &[ResourceKind::Subnet, ResourceKind::SecurityGroup];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[Self::OUT_DNS_NAME, Self::OUT_ARN];
+    // An ALB is active in about three minutes.
+    const TIMEOUT: Duration = minutes(15);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::NAME.of(self.name.as_str()),
+            Self::SCHEME.of("internet-facing"),
+            Self::SUBNETS.of(refs(&self.subnets)),
+            Self::SECURITY_GROUPS.of(refs(&self.security_groups)),
+            Self::IDLE_TIMEOUT.of(self.idle_timeout_seconds),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+/// The target group of one app, `<stack>-<app>`: its tasks register by IP (awsvpc).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetGroupSpec {
+    /// At most 32 characters.
+    pub name: String,
+    pub vpc: Ref<kind::Vpc>,
+    pub port: i64,
+    pub health_check_path: String,
+    pub deregistration_delay_seconds: i64,
+}
+
+impl TargetGroupSpec {
+    pub const NAME: FieldDef = FieldDef::immutable("name");
+    pub const VPC_ID: FieldDef = FieldDef::immutable("vpc_id");
+    pub const PORT: FieldDef = FieldDef::immutable("port");
+    pub const PROTOCOL: FieldDef = FieldDef::immutable("protocol");
+    pub const TARGET_TYPE: FieldDef = FieldDef::immutable("target_type");
+    pub const HEALTH_CHECK_PATH: FieldDef = FieldDef::mutable("health_check_path");
+    pub const DEREGISTRATION_DELAY: FieldDef = FieldDef::mutable("deregistration_delay");
+    pub const OUT_ARN: &str = "arn";
+}
+
+impl Kind for TargetGroupSpec {
+    const REFERENCES: &'static [ResourceKind] = &[ResourceKind::Vpc];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[Self::OUT_ARN];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::NAME.of(self.name.as_str()),
+            Self::VPC_ID.of(self.vpc.value()),
+            Self::PORT.of(self.port),
+            Self::PROTOCOL.of("HTTP"),
+            Self::TARGET_TYPE.of("ip"),
+            Self::HEALTH_CHECK_PATH.of(self.health_check_path.as_str()),
+            Self::DEREGISTRATION_DELAY.of(self.deregistration_delay_seconds),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+/// The HTTP listener on port 80, forwarding to the default app's target group. Owned by being
+/// on the stack's load balancer; its id is `alb.listener.<port>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerSpec {
+    pub load_balancer: Ref<kind::LoadBalancer>,
+    pub port: i64,
+    pub target_group: Ref<kind::TargetGroup>,
+}
+
+impl ListenerSpec {
+    pub const LOAD_BALANCER_ARN: FieldDef = FieldDef::immutable("load_balancer_arn");
+    pub const PORT: FieldDef = FieldDef::immutable("port");
+    pub const PROTOCOL: FieldDef = FieldDef::immutable("protocol");
+    pub const DEFAULT_TARGET_GROUP_ARN: FieldDef = FieldDef::mutable("default_target_group_arn");
+
+    pub fn logical_id(port: i64) -> LogicalId {
+        LogicalId::new(format!("alb.listener.{port}"))
+    }
+}
+
+impl Kind for ListenerSpec {
+    const REFERENCES: &'static [ResourceKind] =
+        &[ResourceKind::LoadBalancer, ResourceKind::TargetGroup];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = false;
+    const OUTPUTS: &'static [&'static str] = &[];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::LOAD_BALANCER_ARN.of(self.load_balancer.value()),
+            Self::PORT.of(self.port),
+            Self::PROTOCOL.of("HTTP"),
+            Self::DEFAULT_TARGET_GROUP_ARN.of(self.target_group.value()),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
