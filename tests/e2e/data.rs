@@ -207,7 +207,8 @@ fn data_tier_up_verify_plan_guard_down() {
     assert_eq!(tg("admin")["port"], 80);
     assert_eq!(
         lb["listeners"],
-        serde_json::json!([{"port": 80, "protocol": "HTTP", "forward": [tg("frontend")["arn"].clone()]}])
+        serde_json::json!([{"port": 80, "protocol": "HTTP", "forward": [tg("frontend")["arn"].clone()],
+            "rules": [{"priority": "10", "paths": ["/backend/*"], "forward": [tg("admin")["arn"].clone()]}]}])
     );
 
     // Redis: two encrypted groups with failover on the data subnets.

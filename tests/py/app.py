@@ -72,7 +72,14 @@ for lb in elb.describe_load_balancers()["LoadBalancers"]:
         "subnets": sorted(z["SubnetId"] for z in lb["AvailabilityZones"]),
         "security_groups": sorted(lb.get("SecurityGroups", [])),
         "listeners": [{"port": l["Port"], "protocol": l["Protocol"],
-                       "forward": [a.get("TargetGroupArn") for a in l["DefaultActions"]]} for l in listeners],
+                       "forward": [a.get("TargetGroupArn") for a in l["DefaultActions"]],
+                       "rules": [{"priority": r["Priority"],
+                                  "paths": [v for c in r["Conditions"] for v in
+                                            (c.get("PathPatternConfig", {}).get("Values") or c.get("Values", []))],
+                                  "forward": [a.get("TargetGroupArn") for a in r["Actions"]]}
+                                 for r in elb.describe_rules(ListenerArn=l["ListenerArn"])["Rules"]
+                                 if not r.get("IsDefault")]}
+                      for l in listeners],
     })
 for tg in elb.describe_target_groups()["TargetGroups"]:
     if not tg["TargetGroupName"].startswith(f"{stack}-"):

@@ -63,6 +63,7 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         TargetGroup => s(2),
         LoadBalancer => s(180),
         Listener => s(2),
+        ListenerRule => s(2),
     }
 }
 

@@ -5,6 +5,7 @@
 //! only when its tags say it is this one of this stack.
 
 mod listener;
+mod listener_rule;
 mod load_balancer;
 mod target_group;
 
@@ -24,10 +25,15 @@ pub(crate) async fn read(elb: &Client, stack: &str) -> Result<Vec<Observed>, Pro
     for lb in balancers.iter() {
         listeners.extend(listener::read(elb, lb).await?);
     }
+    let mut rules = Vec::new();
+    for listener in listeners.iter() {
+        rules.extend(listener_rule::read(elb, listener).await?);
+    }
     Ok(groups
         .into_iter()
         .chain(balancers)
         .chain(listeners)
+        .chain(rules)
         .collect())
 }
 

@@ -165,8 +165,9 @@ fn lower_alb(stack: &Stack, out: &mut Vec<Resource>) {
         .into(),
     );
     if let Some((default_app, _)) = cfg.apps.iter().find(|(_, a)| a.paths.is_empty()) {
+        let listener = ListenerSpec::logical_id(80);
         add(
-            ListenerSpec::logical_id(80),
+            listener.clone(),
             ListenerSpec {
                 load_balancer: Ref::new("alb"),
                 port: 80,
@@ -174,6 +175,25 @@ fn lower_alb(stack: &Stack, out: &mut Vec<Resource>) {
             }
             .into(),
         );
+        // Priorities 10, 20, … in app name order: stable as long as the apps are.
+        for (idx, (app_name, app)) in cfg
+            .apps
+            .iter()
+            .filter(|(_, a)| !a.paths.is_empty())
+            .enumerate()
+        {
+            let priority = 10 * (i64::try_from(idx).unwrap_or(0) + 1);
+            add(
+                ListenerRuleSpec::logical_id(priority),
+                ListenerRuleSpec {
+                    listener: Ref::new(listener.as_str()),
+                    priority,
+                    paths: app.paths.clone(),
+                    target_group: Ref::new(format!("alb.tg.{app_name}")),
+                }
+                .into(),
+            );
+        }
     }
 }
 

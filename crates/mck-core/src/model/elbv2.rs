@@ -140,3 +140,53 @@ impl Kind for ListenerSpec {
         Vec::new()
     }
 }
+
+/// A listener rule: requests whose path matches go to an app other than the default one.
+/// Owned by being on the stack's listener; its id is `alb.rule.<priority>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerRuleSpec {
+    pub listener: Ref<kind::Listener>,
+    pub priority: i64,
+    pub paths: Vec<String>,
+    pub target_group: Ref<kind::TargetGroup>,
+}
+
+impl ListenerRuleSpec {
+    pub const LISTENER_ARN: FieldDef = FieldDef::immutable("listener_arn");
+    pub const PRIORITY: FieldDef = FieldDef::immutable("priority");
+    pub const PATH_PATTERNS: FieldDef = FieldDef::mutable("path_patterns");
+    pub const TARGET_GROUP_ARN: FieldDef = FieldDef::mutable("target_group_arn");
+
+    pub fn logical_id(priority: i64) -> LogicalId {
+        LogicalId::new(format!("alb.rule.{priority}"))
+    }
+}
+
+impl Kind for ListenerRuleSpec {
+    const REFERENCES: &'static [ResourceKind] =
+        &[ResourceKind::Listener, ResourceKind::TargetGroup];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = false;
+    const OUTPUTS: &'static [&'static str] = &[];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        let mut paths: Vec<super::Value> = self
+            .paths
+            .iter()
+            .map(|p| super::Value::Str(p.clone()))
+            .collect();
+        paths.sort();
+        vec![
+            Self::LISTENER_ARN.of(self.listener.value()),
+            Self::PRIORITY.of(self.priority),
+            Self::PATH_PATTERNS.of(super::Value::List(paths)),
+            Self::TARGET_GROUP_ARN.of(self.target_group.value()),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}

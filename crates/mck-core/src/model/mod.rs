@@ -103,6 +103,7 @@ macro_rules! for_each_kind {
             TargetGroup(TargetGroupSpec) => "aws_lb_target_group",
             LoadBalancer(LoadBalancerSpec) => "aws_lb",
             Listener(ListenerSpec) => "aws_lb_listener",
+            ListenerRule(ListenerRuleSpec) => "aws_lb_listener_rule",
         }
     };
 }

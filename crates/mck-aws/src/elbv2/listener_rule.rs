@@ -1,0 +1,238 @@
+//! Listener rules: a path pattern (`/backend/*`) routed to an app other than the default.
+//! Rules belong to the stack by being on its listener: `alb.rule.<priority>`.
+
+use aws_sdk_elasticloadbalancingv2::Client;
+use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata;
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, PathPatternConditionConfig, Rule, RuleCondition,
+};
+use mck_core::model::{ListenerRuleSpec, LogicalId, ResourceKind, Value};
+use mck_core::provider::{Context, Observed, ProviderError, Readiness};
+
+use crate::AwsProvider;
+use crate::driver::Driver;
+use crate::error::sdk;
+
+pub(super) fn observe(listener_arn: &str, rule: &Rule) -> Option<Observed> {
+    if rule.is_default() == Some(true) {
+        return None;
+    }
+    let priority: i64 = rule.priority()?.parse().ok()?;
+    let mut paths: Vec<Value> = rule
+        .conditions()
+        .iter()
+        .filter(|c| c.field() == Some("path-pattern"))
+        .flat_map(|c| {
+            let values = c
+                .path_pattern_config()
+                .map(|p| p.values().to_vec())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| c.values().to_vec());
+            values.into_iter().map(Value::Str)
+        })
+        .collect();
+    paths.sort();
+    let target = rule
+        .actions()
+        .iter()
+        .find(|a| a.r#type() == Some(&ActionTypeEnum::Forward))
+        .and_then(|a| a.target_group_arn());
+    Some(
+        Observed::new(
+            ListenerRuleSpec::logical_id(priority),
+            ResourceKind::ListenerRule,
+            rule.rule_arn().unwrap_or_default(),
+        )
+        .with(
+            ListenerRuleSpec::LISTENER_ARN,
+            Value::CloudId(listener_arn.to_string()),
+        )
+        .with(ListenerRuleSpec::PRIORITY, priority)
+        .with(ListenerRuleSpec::PATH_PATTERNS, Value::List(paths))
+        .with(
+            ListenerRuleSpec::TARGET_GROUP_ARN,
+            target.map_or(Value::Null, |t| Value::CloudId(t.to_string())),
+        ),
+    )
+}
+
+/// The rules of one of the stack's listeners.
+pub(super) async fn read(
+    elb: &Client,
+    listener: &Observed,
+) -> Result<Vec<Observed>, ProviderError> {
+    let out = elb
+        .describe_rules()
+        .listener_arn(&listener.cloud_id)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("list rules of {}", listener.id), e))?;
+    Ok(out
+        .rules()
+        .iter()
+        .filter_map(|r| observe(&listener.cloud_id, r))
+        .collect())
+}
+
+fn condition(paths: &[String]) -> RuleCondition {
+    RuleCondition::builder()
+        .field("path-pattern")
+        .path_pattern_config(
+            PathPatternConditionConfig::builder()
+                .set_values(Some(paths.to_vec()))
+                .build(),
+        )
+        .build()
+}
+
+fn forward(target_group: &str) -> Action {
+    Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .target_group_arn(target_group)
+        .build()
+}
+
+impl Driver for ListenerRuleSpec {
+    /// A rule at this priority already (a create whose answer was lost) is taken over: the
+    /// priority is its identity on the stack's own listener.
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let elb = &aws.elbv2;
+        let listener = ctx.cloud_id(spec.listener.id())?;
+        let target_group = ctx.cloud_id(spec.target_group.id())?;
+        let result = elb
+            .create_rule()
+            .listener_arn(listener)
+            .priority(i32::try_from(spec.priority).unwrap_or(10))
+            .conditions(condition(&spec.paths))
+            .actions(forward(target_group))
+            .send()
+            .await;
+        match result {
+            Ok(out) => out
+                .rules()
+                .first()
+                .and_then(|r| observe(listener, r))
+                .ok_or_else(|| ProviderError::invalid("create rule returned nothing")),
+            Err(e) if e.code() == Some("PriorityInUse") => {
+                let rules = elb
+                    .describe_rules()
+                    .listener_arn(listener)
+                    .send()
+                    .await
+                    .map_err(|e| sdk(&format!("list rules of {listener}"), e))?;
+                let existing = rules
+                    .rules()
+                    .iter()
+                    .filter_map(|r| observe(listener, r))
+                    .find(|o| &o.id == id)
+                    .map(|o| (Some(id.clone()), o));
+                crate::adopt("listener rule", id, existing)
+            }
+            Err(e) => Err(sdk(&format!("create rule {id}"), e)),
+        }
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        let target_group = ctx.cloud_id(spec.target_group.id())?;
+        aws.elbv2
+            .modify_rule()
+            .rule_arn(&live.cloud_id)
+            .conditions(condition(&spec.paths))
+            .actions(forward(target_group))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("modify rule {}", live.id), e))?;
+        Ok(live.clone())
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        aws.elbv2
+            .delete_rule()
+            .rule_arn(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete rule {}", live.id), e))?;
+        Ok(())
+    }
+
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
+        match aws
+            .elbv2
+            .describe_rules()
+            .rule_arns(&live.cloud_id)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let listener = match live.fields.get(ListenerRuleSpec::LISTENER_ARN.name) {
+                    Some(Value::CloudId(arn)) => arn.clone(),
+                    _ => String::new(),
+                };
+                Ok(
+                    match out.rules().first().and_then(|r| observe(&listener, r)) {
+                        Some(o) => Readiness::Ready(o),
+                        None => Readiness::Gone,
+                    },
+                )
+            }
+            Err(e) if e.code() == Some("RuleNotFound") => Ok(Readiness::Gone),
+            Err(e) => Err(sdk(&format!("describe rule {}", live.id), e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_paths_and_target_and_skips_the_default_rule() {
+        let rule = Rule::builder()
+            .rule_arn("arn:r")
+            .priority("10")
+            .is_default(false)
+            .conditions(condition(&["/backend/*".to_string()]))
+            .actions(forward("arn:tg-admin"))
+            .build();
+        let observed = observe("arn:l", &rule).unwrap();
+        assert_eq!(observed.id.as_str(), "alb.rule.10");
+        let spec = ListenerRuleSpec {
+            listener: Ref::new("alb.listener.80"),
+            priority: 10,
+            paths: vec!["/backend/*".into()],
+            target_group: Ref::new("alb.tg.admin"),
+        };
+        assert_reads(
+            &observed,
+            spec,
+            &[
+                ("alb.listener.80", "arn:l"),
+                ("alb.tg.admin", "arn:tg-admin"),
+            ],
+        );
+        let default = Rule::builder()
+            .rule_arn("arn:d")
+            .priority("default")
+            .is_default(true)
+            .build();
+        assert!(observe("arn:l", &default).is_none());
+    }
+}
