@@ -1,5 +1,6 @@
-//! The app tier: the ECS cluster, one log group per app and the roles the tasks run with.
-//! (Task definitions, services and the load balancer follow.)
+//! The app tier: the ECS cluster, a log group and a task definition per app, the roles the
+//! tasks run with, and the load balancer (a target group per app, the listener, the path
+//! rules). The ECS services and the EC2 capacity follow.
 
 use std::collections::BTreeMap;
 

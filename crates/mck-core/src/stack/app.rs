@@ -84,6 +84,15 @@ pub(super) fn validate_app(
     if apps.is_empty() {
         return;
     }
+    // The ALB is `<stack>-alb`; ELBv2 names have at most 32 characters.
+    if name.len() + "-alb".len() > 32 {
+        diags.push(diag(
+            root,
+            &["apps"],
+            format!("the load balancer's name `{name}-alb` is longer than 32 characters"),
+            "use a stack name of at most 28 characters",
+        ));
+    }
     if config.network.zones.len() < 2 {
         diags.push(diag(
             root,

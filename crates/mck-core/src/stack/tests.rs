@@ -158,3 +158,12 @@ fn shipped_stacks_describe_the_app_tier() {
     assert_eq!(dev.config.apps.len(), 2);
     assert!(dev.config.release.as_ref().unwrap().tag.is_some());
 }
+
+#[test]
+fn the_load_balancer_name_must_fit_in_32_characters() {
+    let yaml = "version: 1\nnetwork:\n  zones: [us-east-1a, us-east-1b]\napps:\n  web:\n    containers:\n      nginx: { image: example/nginx:1.25, port: 80 }\n    cpu: 512\n    memory: 1024\n";
+    let long = "a-stack-name-of-29-characters";
+    let err = parse_str(long, "t.yaml", yaml).unwrap_err().to_string();
+    assert!(err.contains("longer than 32 characters"), "{err}");
+    assert!(parse_str("shorter-stack", "t.yaml", yaml).is_ok());
+}
