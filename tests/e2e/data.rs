@@ -210,6 +210,52 @@ fn data_tier_up_verify_plan_guard_down() {
         serde_json::json!([{"port": 80, "protocol": "HTTP", "forward": [tg("frontend")["arn"].clone()],
             "rules": [{"priority": "10", "paths": ["/backend/*"], "forward": [tg("admin")["arn"].clone()]}]}])
     );
+    // A service per app: awsvpc in the private subnets with SG app, no public IP, wired to its
+    // app's target group, on its app's task definition; `up` waited until its targets were
+    // healthy (the emulator's ECS stand-in registers them: docs/emulator.md).
+    let services = app["services"].as_array().unwrap();
+    assert_eq!(services.len(), 2, "{app:#}");
+    let mut private_subnets: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|z| subnet(&format!("subnet.private.{z}")))
+        .collect();
+    private_subnets.sort();
+    for app_name in ["frontend", "admin"] {
+        let service = services
+            .iter()
+            .find(|s| s["name"] == app_name)
+            .unwrap_or_else(|| panic!("no service {app_name}: {app:#}"));
+        let td = tds
+            .iter()
+            .find(|t| t["family"] == format!("{name}-{app_name}").as_str())
+            .unwrap();
+        assert_eq!(service["status"], "ACTIVE");
+        assert_eq!(service["desired"], 1);
+        assert_eq!(service["launch_type"], "FARGATE");
+        assert_eq!(service["public_ip"], "DISABLED");
+        assert_eq!(strings(&service["subnets"]), private_subnets);
+        assert_eq!(
+            service["security_groups"],
+            serde_json::json!([sg("sg.app")])
+        );
+        assert_eq!(
+            service["load_balancers"],
+            serde_json::json!([{"targetGroupArn": tg(app_name)["arn"].clone(),
+                "containerName": "nginx", "containerPort": 80}])
+        );
+        assert!(
+            service["task_definition"]
+                .as_str()
+                .is_some_and(|arn| arn.contains(&format!("task-definition/{name}-{app_name}:"))),
+            "{service:#} {td:#}"
+        );
+        assert_eq!(service["tags"]["mck:id"], format!("ecs.service.{app_name}"));
+        assert_eq!(
+            tg(app_name)["targets"].as_array().unwrap().len(),
+            1,
+            "one healthy target per task: {app:#}"
+        );
+    }
 
     // Redis: two encrypted groups with failover on the data subnets.
     let redis = data["replication_groups"].as_array().unwrap();
@@ -358,14 +404,115 @@ fn data_tier_up_verify_plan_guard_down() {
             vec!["num_cache_clusters".to_string()],
         )
     };
+    // The emulator also drops a service's deployment settings and grace period at create
+    // (docs/emulator.md); `up` sets them with UpdateService, after which they read back.
+    let service_gap = |id: &str| {
+        (
+            "update".to_string(),
+            id.to_string(),
+            vec![
+                "deployment".to_string(),
+                "health_check_grace_period".to_string(),
+            ],
+        )
+    };
+    let mut steps = steps;
+    steps.sort();
     assert_eq!(
         steps,
-        vec![gap("redis.cache"), gap("redis.session")],
+        vec![
+            service_gap("ecs.service.admin"),
+            service_gap("ecs.service.frontend"),
+            gap("redis.cache"),
+            gap("redis.session")
+        ],
         "{plan:#}"
     );
 
-    // In-place updates: instance class, backup retention, node type, TTL. Nothing is replaced.
+    // A new image for one app: exactly one new task definition revision and one service
+    // update in the app tier; the service then runs the new revision and the old one is
+    // deregistered.
+    let old_revision =
+        services.iter().find(|s| s["name"] == "frontend").unwrap()["task_definition"].clone();
     let file = stack.dir.join(format!("{name}.yaml"));
+    let original = std::fs::read_to_string(&file).unwrap();
+    stack.write(&format!(
+        "{original}apps: {{frontend: {{containers: {{php-fpm: {{image: public.ecr.aws/magecloudkit/magento:2.4.8}}}}}}}}\n"
+    ));
+    let plan = stack.mck("plan", &["--json"]);
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let app_steps: Vec<(String, String, Vec<String>)> = section(&plan, "steps")
+        .iter()
+        .filter(|s| {
+            let id = s["id"].as_str().unwrap();
+            ["ecs.", "alb", "iam.", "logs."]
+                .iter()
+                .any(|p| id.starts_with(p))
+        })
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap().to_string(),
+                s["id"].as_str().unwrap().to_string(),
+                s["changes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["field"].as_str().unwrap().to_string())
+                    // The services' emulator gap, asserted above.
+                    .filter(|f| f != "deployment" && f != "health_check_grace_period")
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, _, fields)| !fields.is_empty())
+        .collect();
+    assert_eq!(
+        app_steps,
+        vec![
+            (
+                "replace".to_string(),
+                "ecs.taskdef.frontend".to_string(),
+                vec!["containers".to_string()]
+            ),
+            (
+                "update".to_string(),
+                "ecs.service.frontend".to_string(),
+                vec!["task_definition".to_string()]
+            ),
+        ],
+        "{plan:#}"
+    );
+    let up = stack.mck("up", &["--yes", "--max-wait", "5s"]);
+    assert!(
+        String::from_utf8_lossy(&up.stderr)
+            .lines()
+            .any(|l| l.starts_with("✓ ecs.service.frontend") && l.contains("updated")),
+        "{}",
+        text(&up)
+    );
+    let app = harness.python("app.py", &[name]);
+    let frontend = app["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "frontend")
+        .unwrap();
+    assert_ne!(frontend["task_definition"], old_revision, "{app:#}");
+    let td = app["task_definitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["family"] == format!("{name}-frontend").as_str())
+        .unwrap();
+    assert!(
+        td["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["image"] == "public.ecr.aws/magecloudkit/magento:2.4.8"),
+        "{td:#}"
+    );
+
+    // In-place updates: instance class, backup retention, node type, TTL. Nothing is replaced.
     let mut yaml = std::fs::read_to_string(&file).unwrap();
     yaml.push_str(
         "database: {instance_class: db.t4g.large, backup_retention_days: 3}\ncaches: {cache: {node_type: cache.t3.small}}\ndns: {ttl: 120}\n",
@@ -483,7 +630,7 @@ fn data_tier_up_verify_plan_guard_down() {
     assert_eq!(
         app,
         serde_json::json!({"roles": [], "log_groups": [], "clusters": [], "task_definitions": [],
-            "load_balancers": [], "target_groups": []}),
+            "load_balancers": [], "target_groups": [], "services": []}),
         "the app tier is gone"
     );
     // What the emulator keeps: the two groups (deleting), the cache subnet group, and what AWS

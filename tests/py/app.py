@@ -22,7 +22,7 @@ def document(doc):
 
 
 out = {"roles": [], "log_groups": [], "clusters": [], "task_definitions": [], "load_balancers": [],
-       "target_groups": []}
+       "target_groups": [], "services": []}
 elb = boto3.client("elbv2")
 for role in iam.list_roles(PathPrefix=f"/mck/{stack}/")["Roles"]:
     name = role["RoleName"]
@@ -89,4 +89,22 @@ for tg in elb.describe_target_groups()["TargetGroups"]:
         "protocol": tg["Protocol"], "target_type": tg["TargetType"], "vpc": tg["VpcId"],
         "health_check": tg.get("HealthCheckPath"),
     })
+    out["target_groups"][-1]["targets"] = [
+        {"id": t["Target"]["Id"], "state": t["TargetHealth"]["State"]}
+        for t in elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]]
+if any(c["name"] == f"{stack}-app" for c in out["clusters"]):
+    arns = ecs.list_services(cluster=f"{stack}-app")["serviceArns"]
+    for i in range(0, len(arns), 10):
+        for s in ecs.describe_services(cluster=f"{stack}-app", services=arns[i:i + 10], include=["TAGS"])["services"]:
+            if s["status"] == "INACTIVE":
+                continue
+            net = s.get("networkConfiguration", {}).get("awsvpcConfiguration", {})
+            out["services"].append({
+                "name": s["serviceName"], "status": s["status"], "desired": s["desiredCount"],
+                "launch_type": s.get("launchType"), "task_definition": s["taskDefinition"],
+                "load_balancers": s.get("loadBalancers", []),
+                "subnets": sorted(net.get("subnets", [])), "security_groups": sorted(net.get("securityGroups", [])),
+                "public_ip": net.get("assignPublicIp"),
+                "tags": {t["key"]: t["value"] for t in s.get("tags", [])},
+            })
 json.dump(out, sys.stdout, indent=1, sort_keys=True)

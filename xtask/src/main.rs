@@ -207,11 +207,16 @@ fn emulator_start() -> Result<Emulator> {
     std::fs::create_dir_all(state_dir()).map_err(|e| format!("failed to create .mck: {e}"))?;
     let port = free_port()?;
     let log = std::fs::File::create(state_dir().join("emulator.log")).map_err(|e| e.to_string())?;
-    let child = Command::new(venv.join("bin/moto_server"))
+    // moto_server plus a loop that registers ECS services' tasks in their target groups, as
+    // ECS does on AWS (see the script and docs/emulator.md).
+    let child = Command::new(venv.join("bin/python"))
+        .arg(root().join("xtask/moto_server_mck.py"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .env("MOTO_AMIS_PATH", venv.join("mck-amis.json"))
         .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-        .env("MOTO_ECS_SERVICE_RUNNING", "2")
+        // Services start this many tasks; their deployments complete when it covers the
+        // desired count (the largest in stacks/ is 4).
+        .env("MOTO_ECS_SERVICE_RUNNING", "6")
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log)

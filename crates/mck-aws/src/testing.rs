@@ -99,7 +99,8 @@ struct ReplayState {
 
 impl Replay {
     /// `answers`: (expected request, HTTP status, body). The expected request is the query
-    /// APIs' `Action` (`CreateVpc`), or `METHOD /path` prefix for REST APIs.
+    /// APIs' `Action` (`CreateVpc`), the JSON APIs' operation (`CreateService`), or a
+    /// `METHOD /path` prefix for REST APIs.
     pub(crate) fn new(answers: impl IntoIterator<Item = (&'static str, u16, String)>) -> Replay {
         let replay = Replay::default();
         replay.lock().answers = answers.into_iter().collect();
@@ -150,10 +151,17 @@ impl aws_smithy_runtime_api::client::http::HttpConnector for Replay {
             .bytes()
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .unwrap_or_default();
+        // JSON APIs (ECS) name the operation in a header: `AmazonEC2ContainerServiceV20141113.CreateService`.
+        let target = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .map(str::to_string);
         let name = body
             .split('&')
             .find_map(|kv| kv.strip_prefix("Action="))
             .map(str::to_string)
+            .or(target)
             .unwrap_or_else(|| {
                 let uri = request.uri();
                 let path = uri.split("amazonaws.com").last().unwrap_or(uri);
@@ -193,6 +201,12 @@ impl aws_smithy_runtime_api::client::http::HttpClient for Replay {
     ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
         aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
     }
+}
+
+/// An error response of the JSON APIs (ECS): `code` is the error shape
+/// (`InvalidParameterException`).
+pub(crate) fn json_error(code: &str, message: &str) -> String {
+    serde_json::json!({ "__type": code, "message": message }).to_string()
 }
 
 /// An EC2 error response.

@@ -64,6 +64,9 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         LoadBalancer => s(180),
         Listener => s(2),
         ListenerRule => s(2),
+        // A rollout: tasks start, pass the ALB's health checks (interval × threshold), and
+        // the deployment completes: 3 to 5 minutes.
+        EcsService => s(240),
     }
 }
 

@@ -831,3 +831,192 @@ async fn resources_left_pending_by_a_killed_run_are_waited_for_before_their_depe
     );
     assert!(!engine.plan(desired).await.unwrap().has_changes());
 }
+
+// ---------------------------------------------------------------------------------------------
+// The app tier's rollouts on FakeCloud (the driver's health gate is tested offline in mck-aws).
+
+fn dev_stack() -> crate::stack::Stack {
+    crate::stack::load(std::path::Path::new("../../stacks"), "dev").unwrap()
+}
+
+fn with_frontend_image(mut stack: crate::stack::Stack, image: &str) -> Arc<DesiredGraph> {
+    stack
+        .config
+        .apps
+        .get_mut("frontend")
+        .unwrap()
+        .containers
+        .get_mut("php-fpm")
+        .unwrap()
+        .image = image.to_string();
+    Engine::desired(&stack).unwrap()
+}
+
+fn changes(plan: &Plan) -> Vec<(Action, &str)> {
+    plan.steps()
+        .iter()
+        .filter(|s| s.action != Action::NoOp)
+        .map(|s| (s.action, s.id.as_str()))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_image_change_registers_one_revision_and_updates_one_service_and_nothing_else() {
+    let cloud = Arc::new(FakeCloud::new());
+    let engine = engine(&cloud, ExecConfig::default());
+    let desired1 = Engine::desired(&dev_stack()).unwrap();
+    let (summary, _) = run(&engine, &engine.plan(desired1.clone()).await.unwrap()).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    // Nothing changed: no new revision, no service update.
+    let again = engine.plan(desired1).await.unwrap();
+    assert_eq!(changes(&again), []);
+
+    let desired2 = with_frontend_image(dev_stack(), "public.ecr.aws/magecloudkit/magento:2.4.8");
+    let plan = engine.plan(desired2.clone()).await.unwrap();
+    assert_eq!(
+        changes(&plan),
+        [
+            (Action::Replace, "ecs.taskdef.frontend"),
+            (Action::Update, "ecs.service.frontend"),
+        ]
+    );
+    // The plan names the container setting that changed.
+    let text = plan.render_text();
+    assert!(text.contains("php-fpm"), "{text}");
+    assert!(text.contains("magento:2.4.8"), "{text}");
+    let before = cloud.count("dev", K::TaskDefinition);
+    let (summary, _) = run(&engine, &plan).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    // One revision registered, the old one deregistered once the service moved.
+    assert_eq!(cloud.count("dev", K::TaskDefinition), before);
+    assert_eq!(changes(&engine.plan(desired2).await.unwrap()), []);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollout_rolled_back_by_the_circuit_breaker_fails_and_keeps_the_old_revision() {
+    let cloud = Arc::new(FakeCloud::new());
+    let engine = engine(&cloud, ExecConfig::default());
+    let (summary, _) = run(
+        &engine,
+        &engine
+            .plan(Engine::desired(&dev_stack()).unwrap())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(summary.is_success());
+    let old_revision = engine
+        .plan(Engine::desired(&dev_stack()).unwrap())
+        .await
+        .unwrap()
+        .observed()[&LogicalId::new("ecs.taskdef.frontend")]
+        .cloud_id
+        .clone();
+
+    let desired2 = with_frontend_image(dev_stack(), "public.ecr.aws/magecloudkit/magento:broken");
+    let plan = engine.plan(desired2.clone()).await.unwrap();
+    cloud.roll_back(
+        "ecs.service.frontend",
+        "the deployment of service frontend failed and the circuit breaker rolled it back: tasks failed to start; stopped tasks: task 0a1b: Essential container in task exited (php-fpm exit 255)",
+    );
+    let (summary, _) = run(&engine, &plan).await;
+    assert!(!summary.is_success());
+    let service = summary
+        .sorted()
+        .into_iter()
+        .find(|r| r.id.as_str() == "ecs.service.frontend")
+        .unwrap();
+    let Outcome::Failed(err) = &service.outcome else {
+        panic!("the rolled back service must fail: {:?}", service.outcome)
+    };
+    assert_eq!(err.reason, FailureReason::ResourceFailed);
+    assert!(err.message.contains("php-fpm exit 255"), "{}", err.message);
+    // What came after the rollout (deregistering the old revision) is skipped: the service
+    // still runs it.
+    let old = summary
+        .sorted()
+        .into_iter()
+        .filter(|r| r.id.as_str() == "ecs.taskdef.frontend" && r.op == Op::Delete)
+        .map(|r| r.outcome.clone())
+        .collect::<Vec<_>>();
+    assert!(
+        old.iter().all(|o| matches!(o, Outcome::Skipped(_))),
+        "{old:?}"
+    );
+    assert!(
+        cloud
+            .calls()
+            .iter()
+            .all(|c| !(c.op == Op::Delete && c.id.as_str() == "ecs.taskdef.frontend")),
+        "the old revision was deregistered"
+    );
+    // Both revisions are registered; the next plan tries the rollout again with the newest,
+    // registering nothing new.
+    assert_eq!(cloud.count("dev", K::TaskDefinition), 3);
+    let next = engine.plan(desired2).await.unwrap();
+    assert_eq!(changes(&next), [(Action::Update, "ecs.service.frontend")]);
+    assert_ne!(
+        next.observed()[&LogicalId::new("ecs.taskdef.frontend")].cloud_id,
+        old_revision
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollout_whose_targets_never_turn_healthy_times_out_naming_the_service() {
+    let cloud = Arc::new(FakeCloud::new());
+    cloud.never_ready_because(
+        "ecs.service.admin",
+        "running 1/1, healthy 0/1; a target is unhealthy: Health checks failed with these codes: [500]",
+    );
+    let engine = engine(&cloud, ExecConfig::default());
+    let (summary, _) = run(
+        &engine,
+        &engine
+            .plan(Engine::desired(&dev_stack()).unwrap())
+            .await
+            .unwrap(),
+    )
+    .await;
+    let results = summary.sorted();
+    let admin = results
+        .iter()
+        .find(|r| r.id.as_str() == "ecs.service.admin")
+        .unwrap();
+    let Outcome::Failed(err) = &admin.outcome else {
+        panic!("{:?}", admin.outcome)
+    };
+    assert_eq!(err.reason, FailureReason::TimedOut);
+    assert!(err.message.contains("healthy 0/1"), "{}", err.message);
+    assert!(err.message.contains("[500]"), "{}", err.message);
+    // The other service, independent of it, finished.
+    let frontend = results
+        .iter()
+        .find(|r| r.id.as_str() == "ecs.service.frontend")
+        .unwrap();
+    assert_eq!(frontend.outcome, Outcome::Done);
+}
+
+#[tokio::test(start_paused = true)]
+async fn services_are_drained_and_gone_before_their_target_groups_and_cluster_are_deleted() {
+    let cloud =
+        Arc::new(FakeCloud::new().with_delete_latency(K::EcsService, Duration::from_secs(120)));
+    let engine = engine(&cloud, ExecConfig::default());
+    let desired = Engine::desired(&dev_stack()).unwrap();
+    run(&engine, &engine.plan(desired.clone()).await.unwrap()).await;
+    let start = tokio::time::Instant::now();
+    let (summary, _) = run(&engine, &engine.plan_destroy(&desired).await.unwrap()).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    for id in ["alb.tg.frontend", "alb.tg.admin", "ecs.cluster"] {
+        let deleted_at = cloud
+            .calls()
+            .iter()
+            .find(|c| c.op == Op::Delete && c.id.as_str() == id)
+            .map(|c| c.at)
+            .unwrap();
+        assert!(
+            deleted_at >= start + Duration::from_secs(120),
+            "{id} was deleted while a service was still draining"
+        );
+    }
+    assert_eq!(cloud.len("dev"), 0);
+}

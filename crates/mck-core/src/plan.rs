@@ -271,7 +271,15 @@ fn known(
         Value::List(items) => {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
-                out.push(known(item, actions, live)?);
+                // A row inside a list keeps its order (`[container, setting, value]`).
+                out.push(match item {
+                    Value::List(row) => Value::List(
+                        row.iter()
+                            .map(|v| known(v, actions, live))
+                            .collect::<Option<Vec<_>>>()?,
+                    ),
+                    other => known(other, actions, live)?,
+                });
             }
             out.sort();
             Some(Value::List(out))
@@ -407,6 +415,30 @@ impl Plan {
                         } else {
                             ""
                         };
+                        // A list of rows (a task definition's container settings): only the
+                        // rows that differ.
+                        if let (Some(Value::List(was)), Some(Value::List(now)), false) =
+                            (&c.old, &c.new, c.sensitive)
+                            && was.iter().chain(now).all(|v| matches!(v, Value::List(_)))
+                        {
+                            let _ = writeln!(out, "      ~ {:width$} = [{tail}", c.field);
+                            for row in was.iter().filter(|r| !now.contains(r)) {
+                                let _ = writeln!(
+                                    out,
+                                    "          - {}",
+                                    render_value(row, &self.observed)
+                                );
+                            }
+                            for row in now.iter().filter(|r| !was.contains(r)) {
+                                let _ = writeln!(
+                                    out,
+                                    "          + {}",
+                                    render_value(row, &self.observed)
+                                );
+                            }
+                            let _ = writeln!(out, "        ]");
+                            continue;
+                        }
                         let _ = writeln!(
                             out,
                             "      ~ {:width$} = {old} -> {}{tail}",

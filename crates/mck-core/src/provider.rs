@@ -94,9 +94,13 @@ fn resolve_value(
             };
         }
         Value::List(items) => {
-            items
-                .iter_mut()
-                .for_each(|item| resolve_value(item, by_cloud_id));
+            for item in items.iter_mut() {
+                match item {
+                    // A row inside a list keeps its order (`[container, setting, value]`).
+                    Value::List(row) => row.iter_mut().for_each(|v| resolve_value(v, by_cloud_id)),
+                    other => resolve_value(other, by_cloud_id),
+                }
+            }
             items.sort();
         }
         _ => {}

@@ -30,6 +30,8 @@ struct FakeResource {
     visible_at: Instant,
     /// Set when a delete started; the resource is gone once this passes.
     gone_at: Option<Instant>,
+    /// Set by a scripted rollback: the next poll reports this failure.
+    failed: Option<String>,
 }
 
 /// One mutating call as the fake saw it, for ordering assertions.
@@ -61,6 +63,11 @@ struct State {
     failures: HashMap<(LogicalId, Op), (ErrorClass, u32)>,
     /// Resources that never become ready.
     stuck: Vec<LogicalId>,
+    /// What polls of a stuck resource report (default "pending").
+    stuck_status: HashMap<LogicalId, String>,
+    /// Resources whose next create or update fails once it is applied, like an ECS rollout
+    /// the circuit breaker rolls back: an update's new values are undone.
+    rollbacks: HashMap<LogicalId, String>,
     /// Kinds whose resources reads do not see until they are ready (ElastiCache answers tag
     /// reads only for available groups).
     unreadable_while_creating: Vec<ResourceKind>,
@@ -185,6 +192,24 @@ impl FakeCloud {
         self.lock().stuck.push(LogicalId::new(id));
     }
 
+    /// `id` is created but never becomes ready; polls report `status`.
+    pub fn never_ready_because(&self, id: &str, status: &str) {
+        let mut state = self.lock();
+        state.stuck.push(LogicalId::new(id));
+        state
+            .stuck_status
+            .insert(LogicalId::new(id), status.to_string());
+    }
+
+    /// The next create or update of `id` is applied, then fails with `reason` when it should
+    /// have become ready; an update's changes are undone (an ECS deployment rolled back by
+    /// the circuit breaker).
+    pub fn roll_back(&self, id: &str, reason: &str) {
+        self.lock()
+            .rollbacks
+            .insert(LogicalId::new(id), reason.to_string());
+    }
+
     /// Mutating calls in the order they were made.
     pub fn calls(&self) -> Vec<CallRecord> {
         self.lock().calls.clone()
@@ -275,6 +300,7 @@ impl FakeCloud {
                 ready_at: now,
                 visible_at: now,
                 gone_at: None,
+                failed: None,
             },
         );
         cloud_id
@@ -378,7 +404,7 @@ impl Provider for FakeCloud {
         }
         let now = Instant::now();
         let state = self.lock();
-        Ok(state
+        let visible: Vec<(&String, &FakeResource)> = state
             .resources
             .iter()
             .filter(|(_, r)| {
@@ -388,6 +414,18 @@ impl Provider for FakeCloud {
                     && now >= r.visible_at
                     && !(now < r.ready_at && state.unreadable_while_creating.contains(&r.kind))
             })
+            .collect();
+        // Revisioned kinds read like ECS task definitions: the newest revision of each
+        // (cloud ids grow with each create).
+        let superseded = |cid: &String, r: &FakeResource| {
+            r.kind.replace_policy() == crate::model::ReplacePolicy::CreateFirst
+                && visible
+                    .iter()
+                    .any(|(other, o)| o.id == r.id && o.kind == r.kind && *other > cid)
+        };
+        Ok(visible
+            .iter()
+            .filter(|(cid, r)| !superseded(cid, r))
             .map(|(cid, r)| r.observe(cid))
             .collect())
     }
@@ -448,6 +486,7 @@ impl Provider for FakeCloud {
             fields,
             tags,
             ready_at,
+            failed: state.rollbacks.remove(id),
             visible_at: Instant::now()
                 + self
                     .visibility_delay
@@ -500,9 +539,29 @@ impl Provider for FakeCloud {
                 format!("failed to update {}: it is busy (modifying)", live.cloud_id),
             ));
         }
-        for (name, value) in new_values {
-            res.fields.insert(name.to_string(), value);
+        match state.rollbacks.remove(&live.id) {
+            // Rolled back: the old values stay.
+            Some(reason) => {
+                state
+                    .resources
+                    .get_mut(&live.cloud_id)
+                    .expect("checked above")
+                    .failed = Some(reason)
+            }
+            None => {
+                let res = state
+                    .resources
+                    .get_mut(&live.cloud_id)
+                    .expect("checked above");
+                for (name, value) in new_values {
+                    res.fields.insert(name.to_string(), value);
+                }
+            }
         }
+        let res = state
+            .resources
+            .get_mut(&live.cloud_id)
+            .expect("checked above");
         res.ready_at = Instant::now() + latency;
         match lost_response {
             Some(err) => Err(err),
@@ -564,12 +623,20 @@ impl Provider for FakeCloud {
         let now = Instant::now();
         let mut state = self.lock();
         *state.polls.entry(live.id.clone()).or_default() += 1;
-        Ok(match state.resources.get(&live.cloud_id) {
+        let status = state
+            .stuck_status
+            .get(&live.id)
+            .cloned()
+            .unwrap_or_else(|| "pending".into());
+        Ok(match state.resources.get_mut(&live.cloud_id) {
             None => Readiness::Gone,
             Some(r) if r.is_gone(now) || now < r.visible_at => Readiness::Gone,
             Some(r) if r.gone_at.is_some() => Readiness::Pending("deleting".into()),
-            Some(r) if now >= r.ready_at => Readiness::Ready(r.observe(&live.cloud_id)),
-            Some(_) => Readiness::Pending("pending".into()),
+            Some(r) if now >= r.ready_at => match r.failed.take() {
+                Some(reason) => Readiness::Failed(reason),
+                None => Readiness::Ready(r.observe(&live.cloud_id)),
+            },
+            Some(_) => Readiness::Pending(status),
         })
     }
 

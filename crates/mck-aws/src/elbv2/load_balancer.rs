@@ -287,4 +287,61 @@ mod tests {
             "t-alb-1.us-east-1.elb.amazonaws.com"
         );
     }
+
+    /// ELBv2 refuses a second ALB of the same name only with other settings (and the emulator
+    /// not at all): the name is read first, and an ALB of that name tagged for another stack
+    /// is refused by name, with no CreateLoadBalancer call.
+    #[tokio::test]
+    async fn an_alb_name_taken_by_another_stack_is_refused_before_any_create() {
+        use crate::testing::{Replay, context, query_xml};
+        let arn = "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/t-alb/1";
+        let aws = Replay::new([
+            (
+                "DescribeLoadBalancers",
+                200,
+                query_xml(
+                    "DescribeLoadBalancers",
+                    &format!(
+                        "<LoadBalancers><member><LoadBalancerArn>{arn}</LoadBalancerArn><LoadBalancerName>t-alb</LoadBalancerName><Scheme>internet-facing</Scheme><State><Code>active</Code></State></member></LoadBalancers>"
+                    ),
+                ),
+            ),
+            (
+                "DescribeTags",
+                200,
+                query_xml(
+                    "DescribeTags",
+                    &format!(
+                        "<TagDescriptions><member><ResourceArn>{arn}</ResourceArn><Tags><member><Key>mck:stack</Key><Value>other</Value></member><member><Key>mck:id</Key><Value>alb</Value></member></Tags></member></TagDescriptions>"
+                    ),
+                ),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = [
+            ("subnet.public.a", ResourceKind::Subnet, "subnet-1"),
+            ("sg.alb", ResourceKind::SecurityGroup, "sg-alb"),
+        ]
+        .into_iter()
+        .map(|(id, kind, cloud)| (LogicalId::new(id), Observed::new(id.into(), kind, cloud)))
+        .collect();
+        let spec = LoadBalancerSpec {
+            name: "t-alb".into(),
+            subnets: vec![Ref::new("subnet.public.a")],
+            security_groups: vec![Ref::new("sg.alb")],
+            idle_timeout_seconds: 60,
+        };
+        let err = LoadBalancerSpec::create(&provider, &context(&deps), &"alb".into(), &spec)
+            .await
+            .unwrap_err();
+        assert_eq!(err.class, mck_core::provider::ErrorClass::Invalid);
+        assert!(err.message.contains(arn), "{}", err.message);
+        assert!(
+            err.message.contains("not alb of this stack"),
+            "{}",
+            err.message
+        );
+        aws.assert_done();
+        assert_eq!(aws.count("CreateLoadBalancer"), 0);
+    }
 }

@@ -260,4 +260,40 @@ mod tests {
             &[("vpc", "vpc-1")],
         );
     }
+
+    /// AWS refuses to delete a target group a listener, a rule or a service still uses
+    /// (ResourceInUse): a dependency the executor retries until its user is gone, and a
+    /// target group already gone counts as deleted.
+    #[tokio::test]
+    async fn a_target_group_still_in_use_is_a_dependency_to_wait_out() {
+        use crate::testing::{Replay, query_error_xml, query_xml};
+        use mck_core::provider::ErrorClass;
+        let arn = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/t-frontend/1";
+        let aws = Replay::new([
+            (
+                "DeleteTargetGroup",
+                400,
+                query_error_xml(
+                    "ResourceInUse",
+                    &format!("Target group '{arn}' is currently in use by a listener or a rule"),
+                ),
+            ),
+            ("DeleteTargetGroup", 200, query_xml("DeleteTargetGroup", "")),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let live = Observed::new("alb.tg.frontend".into(), ResourceKind::TargetGroup, arn);
+        let err = TargetGroupSpec::delete(&provider, &live).await.unwrap_err();
+        assert_eq!(
+            err.class,
+            ErrorClass::DependencyViolation,
+            "{}",
+            err.message
+        );
+        assert!(mck_core::exec::RetryPolicy::should_retry(
+            err.class,
+            mck_core::exec::Op::Delete
+        ));
+        TargetGroupSpec::delete(&provider, &live).await.unwrap();
+        aws.assert_done();
+    }
 }

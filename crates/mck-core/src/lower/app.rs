@@ -1,6 +1,6 @@
 //! The app tier: the ECS cluster, a log group and a task definition per app, the roles the
 //! tasks run with, and the load balancer (a target group per app, the listener, the path
-//! rules). The ECS services and the EC2 capacity follow.
+//! rules), and a service per app wired to its target group. The EC2 capacity follows.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +20,18 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
         return;
     }
     let cluster = cfg.app.clone().unwrap_or_default();
-    lower_alb(stack, out);
+    let routes = lower_alb(stack, out);
+    // What a task needs before it can turn healthy: a way out of the private subnets (image
+    // pulls), the shared files, the private DNS names of the database and caches.
+    let needs: Vec<(ResourceKind, LogicalId)> = out
+        .iter()
+        .filter(|r| match r.kind() {
+            ResourceKind::Route => r.id.as_str().starts_with("rt.private."),
+            ResourceKind::MountTarget | ResourceKind::RecordSet => true,
+            _ => false,
+        })
+        .map(|r| (r.kind(), r.id.clone()))
+        .collect();
     let mut add = |id: LogicalId, spec: ResourceSpec| out.push(Resource { id, spec });
     add(
         LogicalId::new("ecs.cluster"),
@@ -127,12 +138,48 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
             }
             .into(),
         );
+        let port = app.containers.iter().find_map(|(n, c)| Some((n, c.port?)));
+        if let (Some((container, port)), Some(route)) = (port, routes.get(app_name)) {
+            let mut after = needs.clone();
+            after.push(route.clone());
+            add(
+                LogicalId::new(format!("ecs.service.{app_name}")),
+                EcsServiceSpec {
+                    name: app_name.clone(),
+                    cluster: Ref::new("ecs.cluster"),
+                    task_definition: Ref::new(format!("ecs.taskdef.{app_name}")),
+                    desired_count: app.count,
+                    launch_type: match cluster.capacity {
+                        Capacity::Fargate => "FARGATE".into(),
+                        Capacity::Ec2 => "EC2".into(),
+                    },
+                    subnets: cfg
+                        .network
+                        .zones
+                        .iter()
+                        .map(|z| Ref::new(format!("subnet.private.{}", super::zone_suffix(z))))
+                        .collect(),
+                    security_groups: vec![Ref::new("sg.app")],
+                    target_group: Ref::new(format!("alb.tg.{app_name}")),
+                    container_name: container.clone(),
+                    container_port: port,
+                    health_check_grace_seconds: seconds(&app.health_check_grace_period, 60),
+                    after,
+                }
+                .into(),
+            );
+        }
     }
 }
 
 /// The load balancer: a target group per app, the ALB over the public subnets, the HTTP
-/// listener forwarding to the default app (the one without `paths`).
-fn lower_alb(stack: &Stack, out: &mut Vec<Resource>) {
+/// listener forwarding to the default app (the one without `paths`). Returns, per app, the
+/// listener or rule that routes requests to it.
+fn lower_alb(
+    stack: &Stack,
+    out: &mut Vec<Resource>,
+) -> BTreeMap<String, (ResourceKind, LogicalId)> {
+    let mut routes = BTreeMap::new();
     let cfg = &stack.config;
     let alb = cfg.alb.clone().unwrap_or_default();
     let mut add = |id: LogicalId, spec: ResourceSpec| out.push(Resource { id, spec });
@@ -167,6 +214,10 @@ fn lower_alb(stack: &Stack, out: &mut Vec<Resource>) {
     );
     if let Some((default_app, _)) = cfg.apps.iter().find(|(_, a)| a.paths.is_empty()) {
         let listener = ListenerSpec::logical_id(80);
+        routes.insert(
+            default_app.clone(),
+            (ResourceKind::Listener, listener.clone()),
+        );
         add(
             listener.clone(),
             ListenerSpec {
@@ -184,6 +235,13 @@ fn lower_alb(stack: &Stack, out: &mut Vec<Resource>) {
             .enumerate()
         {
             let priority = 10 * (i64::try_from(idx).unwrap_or(0) + 1);
+            routes.insert(
+                app_name.clone(),
+                (
+                    ResourceKind::ListenerRule,
+                    ListenerRuleSpec::logical_id(priority),
+                ),
+            );
             add(
                 ListenerRuleSpec::logical_id(priority),
                 ListenerRuleSpec {
@@ -196,6 +254,7 @@ fn lower_alb(stack: &Stack, out: &mut Vec<Resource>) {
             );
         }
     }
+    routes
 }
 
 /// A validated duration in whole seconds.

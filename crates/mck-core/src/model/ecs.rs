@@ -1,4 +1,4 @@
-//! ECS kinds of the app tier: the cluster.
+//! ECS kinds of the app tier: the cluster, the apps' task definitions and services.
 
 use std::time::Duration;
 
@@ -177,5 +177,108 @@ impl Kind for TaskDefinitionSpec {
 
     fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
         Vec::new()
+    }
+}
+
+/// The ECS service of one app, `<app>` in the stack's cluster: awsvpc tasks in the private
+/// subnets with SG `app`, registered in the app's target group. Rolling deployments keep 100 %
+/// of the tasks and start up to 200 %; the deployment circuit breaker rolls a failing
+/// deployment back. Ready only when the deployment of its task definition has COMPLETED *and*
+/// its target group reports at least the desired count of healthy targets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EcsServiceSpec {
+    pub name: String,
+    pub cluster: Ref<kind::EcsCluster>,
+    pub task_definition: Ref<kind::TaskDefinition>,
+    pub desired_count: i64,
+    /// `FARGATE` or `EC2`.
+    pub launch_type: String,
+    pub subnets: Vec<Ref<kind::Subnet>>,
+    pub security_groups: Vec<Ref<kind::SecurityGroup>>,
+    pub target_group: Ref<kind::TargetGroup>,
+    /// The container and port the target group sends requests to.
+    pub container_name: String,
+    pub container_port: i64,
+    pub health_check_grace_seconds: i64,
+    /// Ordering only: what tasks need before they can turn healthy (the listener or rule that
+    /// routes to the target group, the private subnets' routes out, the EFS mount targets, the
+    /// private DNS records).
+    pub after: Vec<(ResourceKind, LogicalId)>,
+}
+
+impl EcsServiceSpec {
+    pub const NAME: FieldDef = FieldDef::immutable("name");
+    pub const CLUSTER: FieldDef = FieldDef::immutable("cluster");
+    pub const TASK_DEFINITION: FieldDef = FieldDef::mutable("task_definition");
+    pub const DESIRED_COUNT: FieldDef = FieldDef::mutable("desired_count");
+    pub const LAUNCH_TYPE: FieldDef = FieldDef::immutable("launch_type");
+    pub const SUBNETS: FieldDef = FieldDef::mutable("subnets");
+    pub const SECURITY_GROUPS: FieldDef = FieldDef::mutable("security_groups");
+    /// `[target group, container, port]`.
+    pub const LOAD_BALANCER: FieldDef = FieldDef::immutable("load_balancer");
+    pub const DEPLOYMENT: FieldDef = FieldDef::mutable("deployment");
+    pub const HEALTH_CHECK_GRACE_PERIOD: FieldDef = FieldDef::mutable("health_check_grace_period");
+    pub const OUT_NAME: &str = "name";
+    pub const OUT_ARN: &str = "arn";
+    /// Minimum healthy percent of a rolling deployment.
+    pub const MIN_HEALTHY_PERCENT: i32 = 100;
+    /// Maximum percent of a rolling deployment.
+    pub const MAX_PERCENT: i32 = 200;
+
+    /// The deployment settings as [`Self::DEPLOYMENT`] holds them.
+    pub fn deployment(min_healthy: i32, max: i32, rollback: bool) -> String {
+        format!(
+            "{min_healthy}%-{max}%, circuit breaker{}",
+            if rollback { " with rollback" } else { "" }
+        )
+    }
+}
+
+impl Kind for EcsServiceSpec {
+    const REFERENCES: &'static [ResourceKind] = &[
+        ResourceKind::Subnet,
+        ResourceKind::SecurityGroup,
+        ResourceKind::Route,
+        ResourceKind::MountTarget,
+        ResourceKind::RecordSet,
+        ResourceKind::EcsCluster,
+        ResourceKind::TaskDefinition,
+        ResourceKind::TargetGroup,
+        ResourceKind::Listener,
+        ResourceKind::ListenerRule,
+    ];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[Self::OUT_NAME, Self::OUT_ARN];
+    // A rollout with ALB health checks takes 3 to 5 minutes; the circuit breaker needs longer
+    // to give up on tasks that never turn healthy.
+    const TIMEOUT: Duration = minutes(20);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::NAME.of(self.name.as_str()),
+            Self::CLUSTER.of(self.cluster.value()),
+            Self::TASK_DEFINITION.of(self.task_definition.value()),
+            Self::DESIRED_COUNT.of(self.desired_count),
+            Self::LAUNCH_TYPE.of(self.launch_type.as_str()),
+            Self::SUBNETS.of(super::refs(&self.subnets)),
+            Self::SECURITY_GROUPS.of(super::refs(&self.security_groups)),
+            Self::LOAD_BALANCER.of(Value::List(vec![
+                self.target_group.value(),
+                Value::Str(self.container_name.clone()),
+                Value::Int(self.container_port),
+            ])),
+            Self::DEPLOYMENT.of(Self::deployment(
+                Self::MIN_HEALTHY_PERCENT,
+                Self::MAX_PERCENT,
+                true,
+            )),
+            Self::HEALTH_CHECK_GRACE_PERIOD.of(self.health_check_grace_seconds),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        self.after.clone()
     }
 }

@@ -104,6 +104,7 @@ macro_rules! for_each_kind {
             LoadBalancer(LoadBalancerSpec) => "aws_lb",
             Listener(ListenerSpec) => "aws_lb_listener",
             ListenerRule(ListenerRuleSpec) => "aws_lb_listener_rule",
+            EcsService(EcsServiceSpec) => "aws_ecs_service",
         }
     };
 }

@@ -484,16 +484,28 @@ async fn a_new_image_tag_registers_new_revisions_and_nothing_else_changes() {
         changed,
         [
             ("ecs.taskdef.admin", Action::Replace),
-            ("ecs.taskdef.frontend", Action::Replace)
+            ("ecs.taskdef.frontend", Action::Replace),
+            ("ecs.service.admin", Action::Update),
+            ("ecs.service.frontend", Action::Update),
         ],
         "{}",
         plan.render_text()
     );
+    // The plan shows the container settings that changed, and only those.
     let text = plan.render_text();
     assert!(
-        text.contains("2.4.8"),
-        "the plan shows the new image: {text}"
+        text.contains(
+            "          - [\"php-fpm\", \"image\", \"public.ecr.aws/magecloudkit/magento:2.4.7-p1\"]\n"
+        ),
+        "{text}"
     );
+    assert!(
+        text.contains(
+            "          + [\"php-fpm\", \"image\", \"public.ecr.aws/magecloudkit/magento:2.4.8\"]\n"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("memory_reservation"), "{text}");
     apply_all(&cloud, &desired2).await;
     // The new revisions replaced the old ones (created first, then the old deregistered).
     assert_eq!(cloud.count("dev", K::TaskDefinition), 2);

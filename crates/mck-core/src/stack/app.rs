@@ -351,6 +351,19 @@ pub(super) fn validate_app(
                 "use 0s to 3600s, e.g. 30s",
             )),
         }
+        // ECS takes up to 2147483647 s; more than two hours only hides a broken health check.
+        match parse_duration(&app.health_check_grace_period) {
+            Some(d) if d.as_secs() <= 7200 => {}
+            _ => diags.push(diag(
+                root,
+                &["apps", app_name, "health_check_grace_period"],
+                format!(
+                    "health check grace period `{}`",
+                    app.health_check_grace_period
+                ),
+                "use 0s to 2h, e.g. 60s",
+            )),
+        }
         for key in app.environment.keys() {
             let upper = key.to_ascii_uppercase();
             let valid = key

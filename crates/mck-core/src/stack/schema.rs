@@ -418,6 +418,14 @@ pub struct AppConfig {
     /// How long the ALB drains a task before it stops (`30s`, `5m`).
     #[serde(default = "default_deregistration_delay")]
     pub deregistration_delay: String,
+    /// How long ECS ignores failing ALB health checks of a new task (`60s`, `5m`): the time
+    /// Magento needs to warm up.
+    #[serde(default = "default_grace_period")]
+    pub health_check_grace_period: String,
+}
+
+fn default_grace_period() -> String {
+    "60s".to_string()
 }
 
 fn default_task_cpu() -> i64 {

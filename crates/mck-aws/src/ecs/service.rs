@@ -1,0 +1,1172 @@
+//! The ECS service of each app, in the cluster `<stack>-app`, and its health-gated rollout.
+//!
+//! ECS's own "steady state" ignores the load balancer: a service whose tasks run but fail their
+//! ALB health checks looks stable. So a create or update is ready only when the deployment of
+//! the wanted task definition has COMPLETED *and* the target group reports at least the desired
+//! count of healthy targets; a deployment the circuit breaker failed (and rolled back) is a
+//! failure that names the stopped tasks' reasons and exit codes.
+
+use std::fmt::Write as _;
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
+    DeploymentRolloutState, DesiredStatus, LaunchType, LoadBalancer, NetworkConfiguration, Service,
+    ServiceField, Tag,
+};
+use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
+use mck_core::model::{EcsServiceSpec, LogicalId, ResourceKind, Value};
+use mck_core::provider::{Context, ErrorClass, Observed, ProviderError, Readiness};
+
+use crate::AwsProvider;
+use crate::driver::Driver;
+use crate::error::sdk;
+
+fn owned(service: &Service, stack: &str) -> Option<LogicalId> {
+    crate::owner(
+        service
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?, t.value()?))),
+        stack,
+    )
+}
+
+/// The cluster's name from its ARN (`…:cluster/dev-app`).
+fn cluster_name(service: &Service) -> &str {
+    service
+        .cluster_arn()
+        .and_then(|arn| arn.rsplit('/').next())
+        .unwrap_or_default()
+}
+
+pub(super) fn observe(id: LogicalId, service: &Service) -> Observed {
+    let name = service.service_name().unwrap_or_default();
+    let arn = service.service_arn().unwrap_or_default();
+    let network = service
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration());
+    let ids = |items: &[String]| {
+        let mut v: Vec<Value> = items.iter().map(|s| Value::CloudId(s.clone())).collect();
+        v.sort();
+        Value::List(v)
+    };
+    let load_balancer = service.load_balancers().first().map_or(Value::Null, |lb| {
+        let mut v = vec![
+            Value::CloudId(lb.target_group_arn().unwrap_or_default().into()),
+            Value::Str(lb.container_name().unwrap_or_default().into()),
+            Value::Int(i64::from(lb.container_port().unwrap_or(0))),
+        ];
+        v.sort();
+        Value::List(v)
+    });
+    let deployment = service.deployment_configuration().map_or(Value::Null, |d| {
+        let breaker = d.deployment_circuit_breaker();
+        if breaker.is_some_and(DeploymentCircuitBreaker::enable) {
+            Value::Str(EcsServiceSpec::deployment(
+                d.minimum_healthy_percent().unwrap_or(100),
+                d.maximum_percent().unwrap_or(200),
+                breaker.is_some_and(DeploymentCircuitBreaker::rollback),
+            ))
+        } else {
+            Value::Str(format!(
+                "{}%-{}%, no circuit breaker",
+                d.minimum_healthy_percent().unwrap_or(100),
+                d.maximum_percent().unwrap_or(200)
+            ))
+        }
+    });
+    let o = Observed::new(id, ResourceKind::EcsService, arn)
+        .with(EcsServiceSpec::NAME, name)
+        .with(
+            EcsServiceSpec::CLUSTER,
+            Value::CloudRef(ResourceKind::EcsCluster, cluster_name(service).into()),
+        )
+        .with(
+            EcsServiceSpec::TASK_DEFINITION,
+            Value::CloudId(service.task_definition().unwrap_or_default().into()),
+        )
+        .with(
+            EcsServiceSpec::DESIRED_COUNT,
+            i64::from(service.desired_count()),
+        )
+        .with(
+            EcsServiceSpec::LAUNCH_TYPE,
+            service.launch_type().map(|l| l.as_str().to_string()),
+        )
+        .with(
+            EcsServiceSpec::SUBNETS,
+            ids(network
+                .map(AwsVpcConfiguration::subnets)
+                .unwrap_or_default()),
+        )
+        .with(
+            EcsServiceSpec::SECURITY_GROUPS,
+            ids(network
+                .map(AwsVpcConfiguration::security_groups)
+                .unwrap_or_default()),
+        )
+        .with(EcsServiceSpec::LOAD_BALANCER, load_balancer)
+        .with(EcsServiceSpec::DEPLOYMENT, deployment)
+        .with(
+            EcsServiceSpec::HEALTH_CHECK_GRACE_PERIOD,
+            i64::from(service.health_check_grace_period_seconds().unwrap_or(0)),
+        )
+        .output(EcsServiceSpec::OUT_NAME, name)
+        .output(EcsServiceSpec::OUT_ARN, arn);
+    // A run killed during a rollout leaves it in progress: the next run waits for it.
+    let rolling = service.deployments().iter().any(|d| {
+        d.status() == Some("PRIMARY")
+            && d.rollout_state() == Some(&DeploymentRolloutState::InProgress)
+    });
+    if rolling {
+        o.pending("deployment in progress")
+    } else {
+        o
+    }
+}
+
+/// The services named `names` in `cluster`, with their tags. INACTIVE services (deleted, shown
+/// for an hour) and missing ones are left out; a missing cluster has no services.
+async fn describe(
+    ecs: &Client,
+    cluster: &str,
+    names: Vec<String>,
+) -> Result<Vec<Service>, ProviderError> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = match ecs
+        .describe_services()
+        .cluster(cluster)
+        .set_services(Some(names))
+        .include(ServiceField::Tags)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_cluster_not_found_exception()) =>
+        {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(sdk(&format!("describe services of {cluster}"), e)),
+    };
+    Ok(out
+        .services()
+        .iter()
+        .filter(|s| s.status() != Some("INACTIVE"))
+        .cloned()
+        .collect())
+}
+
+/// The stack's services: those of its cluster, ten per DescribeServices call. A service still
+/// DRAINING from its deletion is left out: it is going away, and a create of the same name
+/// waits for it.
+pub(super) async fn read(ecs: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+    let cluster = format!("{stack}-app");
+    let mut arns = Vec::new();
+    let mut pages = ecs
+        .list_services()
+        .cluster(&cluster)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => arns.extend(page.service_arns().iter().cloned()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_cluster_not_found_exception()) =>
+            {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(sdk(&format!("list services of {cluster}"), e)),
+        }
+    }
+    let mut out = Vec::new();
+    for chunk in arns.chunks(10) {
+        for service in describe(ecs, &cluster, chunk.to_vec()).await? {
+            if service.status() == Some("DRAINING") {
+                continue;
+            }
+            if let Some(id) = owned(&service, stack) {
+                out.push(observe(id, &service));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Errors real AWS gives for a while after what the service uses was created (IAM roles and
+/// load balancer attachments propagate), or while a deleted service of the same name drains:
+/// worth retrying until the step's timeout. Terraform's provider retries the same messages.
+fn retry_later(err: ProviderError) -> ProviderError {
+    const PROPAGATING: &[&str] = &[
+        // A DRAINING predecessor of the same name.
+        "Creation of service was not idempotent",
+        // IAM: a new role ECS cannot assume yet.
+        "verify that the ECS service role being passed has the proper permissions",
+        "Unable to assume the service linked role",
+        "Unable to assume role",
+        // ELBv2: the target group's listener is not visible to ECS yet.
+        "does not have an associated load balancer",
+    ];
+    let propagating = err.code.as_deref() == Some("InvalidParameterException")
+        && PROPAGATING.iter().any(|m| err.message.contains(m));
+    if propagating || err.code.as_deref() == Some("ClusterNotFoundException") {
+        ProviderError {
+            class: ErrorClass::Transient,
+            ..err
+        }
+    } else {
+        err
+    }
+}
+
+fn network(
+    ctx: &Context<'_>,
+    spec: &EcsServiceSpec,
+) -> Result<NetworkConfiguration, ProviderError> {
+    Ok(NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            AwsVpcConfiguration::builder()
+                .set_subnets(Some(ctx.cloud_ids(&spec.subnets)?))
+                .set_security_groups(Some(ctx.cloud_ids(&spec.security_groups)?))
+                .assign_public_ip(AssignPublicIp::Disabled)
+                .build()
+                .map_err(|e| ProviderError::invalid(e.to_string()))?,
+        )
+        .build())
+}
+
+fn deployment() -> DeploymentConfiguration {
+    DeploymentConfiguration::builder()
+        .minimum_healthy_percent(EcsServiceSpec::MIN_HEALTHY_PERCENT)
+        .maximum_percent(EcsServiceSpec::MAX_PERCENT)
+        .deployment_circuit_breaker(
+            DeploymentCircuitBreaker::builder()
+                .enable(true)
+                .rollback(true)
+                .build(),
+        )
+        .build()
+}
+
+/// An idempotency token for CreateService: the same create retried (after a lost response)
+/// returns the same service; a create with other settings gets another token.
+fn client_token(ctx: &Context<'_>, id: &LogicalId, task_definition: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (ctx.stack, id.as_str(), task_definition).hash(&mut h);
+    format!("mck-{:016x}", h.finish())
+}
+
+impl Driver for EcsServiceSpec {
+    /// Read first: ECS does not refuse a second CreateService of an ACTIVE name (it may
+    /// return or replace it), so an existing service is adopted when it is ours and refused
+    /// when it is not; a DRAINING predecessor is waited out.
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let cluster = ctx.cloud_id(spec.cluster.id())?.to_string();
+        let task_definition = ctx.cloud_id(spec.task_definition.id())?.to_string();
+        let existing = aws
+            .retried(|| describe(&aws.ecs, &cluster, vec![spec.name.clone()]))
+            .await?;
+        if let Some(service) = existing.first() {
+            if service.status() == Some("DRAINING") {
+                return Err(ProviderError::new(
+                    ErrorClass::Transient,
+                    format!(
+                        "service {} in {cluster} is still draining from its deletion; waiting to create it again",
+                        spec.name
+                    ),
+                ));
+            }
+            let found = Some((owned(service, ctx.stack), observe(id.clone(), service)));
+            return crate::adopt("ECS service", id, found);
+        }
+        let tags: Vec<Tag> = ctx
+            .tags_for(id)
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        let target_group = ctx.cloud_id(spec.target_group.id())?;
+        let out = aws
+            .ecs
+            .create_service()
+            .cluster(&cluster)
+            .service_name(&spec.name)
+            .task_definition(&task_definition)
+            .desired_count(i32::try_from(spec.desired_count).unwrap_or(i32::MAX))
+            .launch_type(LaunchType::from(spec.launch_type.as_str()))
+            .network_configuration(network(ctx, spec)?)
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn(target_group)
+                    .container_name(&spec.container_name)
+                    .container_port(i32::try_from(spec.container_port).unwrap_or(80))
+                    .build(),
+            )
+            .deployment_configuration(deployment())
+            .health_check_grace_period_seconds(
+                i32::try_from(spec.health_check_grace_seconds).unwrap_or(i32::MAX),
+            )
+            .enable_ecs_managed_tags(true)
+            .client_token(client_token(ctx, id, &task_definition))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| retry_later(sdk(&format!("create service {id} ({})", spec.name), e)))?;
+        let service = out
+            .service()
+            .ok_or_else(|| ProviderError::invalid("create service returned nothing"))?;
+        Ok(observe(id.clone(), service).with(
+            EcsServiceSpec::TASK_DEFINITION,
+            Value::CloudId(task_definition),
+        ))
+    }
+
+    /// One UpdateService with the changed settings; a new task definition starts a rolling
+    /// deployment, which [`Self::poll`] follows to the end.
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        let cluster = ctx.cloud_id(spec.cluster.id())?.to_string();
+        let task_definition = ctx.cloud_id(spec.task_definition.id())?.to_string();
+        let mut call = aws
+            .ecs
+            .update_service()
+            .cluster(&cluster)
+            .service(&spec.name);
+        if Self::TASK_DEFINITION.is_in(fields) {
+            call = call.task_definition(&task_definition);
+        }
+        if Self::DESIRED_COUNT.is_in(fields) {
+            call = call.desired_count(i32::try_from(spec.desired_count).unwrap_or(i32::MAX));
+        }
+        if Self::SUBNETS.is_in(fields) || Self::SECURITY_GROUPS.is_in(fields) {
+            call = call.network_configuration(network(ctx, spec)?);
+        }
+        if Self::DEPLOYMENT.is_in(fields) {
+            call = call.deployment_configuration(deployment());
+        }
+        if Self::HEALTH_CHECK_GRACE_PERIOD.is_in(fields) {
+            call = call.health_check_grace_period_seconds(
+                i32::try_from(spec.health_check_grace_seconds).unwrap_or(i32::MAX),
+            );
+        }
+        let out = call
+            .send()
+            .await
+            .map_err(|e| retry_later(sdk(&format!("update service {}", live.id), e)))?;
+        let service = out
+            .service()
+            .ok_or_else(|| ProviderError::invalid("update service returned nothing"))?;
+        Ok(observe(live.id.clone(), service).with(
+            EcsServiceSpec::TASK_DEFINITION,
+            Value::CloudId(task_definition),
+        ))
+    }
+
+    /// Scales to 0 (the ALB drains the tasks), then deletes; [`Self::poll`] waits for INACTIVE,
+    /// so the target group and the cluster are deleted only after it.
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let (cluster, name) = cluster_and_name(live)?;
+        let gone = |e: ProviderError| {
+            if e.code.as_deref() == Some("ServiceNotActiveException") {
+                ProviderError {
+                    class: ErrorClass::NotFound,
+                    ..e
+                }
+            } else {
+                e
+            }
+        };
+        aws.retried(|| async {
+            aws.ecs
+                .update_service()
+                .cluster(&cluster)
+                .service(&name)
+                .desired_count(0)
+                .send()
+                .await
+                .map_err(|e| gone(sdk(&format!("scale service {} to 0", live.id), e)))
+        })
+        .await?;
+        aws.ecs
+            .delete_service()
+            .cluster(&cluster)
+            .service(&name)
+            .send()
+            .await
+            .map_err(|e| gone(sdk(&format!("delete service {}", live.id), e)))?;
+        Ok(())
+    }
+
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
+        let (cluster, name) = cluster_and_name(live)?;
+        let services = describe(&aws.ecs, &cluster, vec![name]).await?;
+        let Some(service) = services.first() else {
+            return Ok(Readiness::Gone);
+        };
+        if service.status() == Some("DRAINING") {
+            return Ok(Readiness::Pending("draining".into()));
+        }
+        let wanted = match live.fields.get(EcsServiceSpec::TASK_DEFINITION.name) {
+            Some(Value::CloudId(arn)) => arn.clone(),
+            _ => service.task_definition().unwrap_or_default().to_string(),
+        };
+        let rollout = Rollout::of(service, &wanted);
+        match rollout {
+            Rollout::Failed(why) => {
+                let tasks = stopped_tasks(aws, &cluster, service, &wanted).await;
+                Ok(Readiness::Failed(format!("{why}{tasks}")))
+            }
+            Rollout::InProgress(status) => {
+                let failed = service
+                    .deployments()
+                    .iter()
+                    .any(|d| d.task_definition() == Some(&wanted) && d.failed_tasks() > 0);
+                let tasks = if failed {
+                    stopped_tasks(aws, &cluster, service, &wanted).await
+                } else {
+                    String::new()
+                };
+                Ok(Readiness::Pending(format!("{status}{tasks}")))
+            }
+            Rollout::Completed => {
+                let desired = service.desired_count();
+                let (healthy, why) = target_health(aws, service).await?;
+                if healthy >= desired {
+                    Ok(Readiness::Ready(observe(live.id.clone(), service).with(
+                        EcsServiceSpec::TASK_DEFINITION,
+                        Value::CloudId(wanted),
+                    )))
+                } else {
+                    Ok(Readiness::Pending(format!(
+                        "running {}/{desired}, healthy {healthy}/{desired}{why}",
+                        service.running_count()
+                    )))
+                }
+            }
+        }
+    }
+}
+
+fn cluster_and_name(live: &Observed) -> Result<(String, String), ProviderError> {
+    // `arn:aws:ecs:<region>:<account>:service/<cluster>/<name>`.
+    let mut parts = live.cloud_id.rsplit('/');
+    match (parts.next(), parts.next()) {
+        (Some(name), Some(cluster)) if !cluster.contains(':') => {
+            Ok((cluster.to_string(), name.to_string()))
+        }
+        _ => match (
+            live.fields.get(EcsServiceSpec::CLUSTER.name),
+            live.fields.get(EcsServiceSpec::NAME.name),
+        ) {
+            (
+                Some(Value::CloudRef(_, cluster) | Value::CloudId(cluster)),
+                Some(Value::Str(name)),
+            ) => Ok((cluster.clone(), name.clone())),
+            _ => Err(ProviderError::invalid(format!(
+                "internal error: no cluster in service id {}",
+                live.cloud_id
+            ))),
+        },
+    }
+}
+
+/// Where the deployment of the wanted task definition stands.
+#[derive(Debug, PartialEq)]
+enum Rollout {
+    InProgress(String),
+    Completed,
+    Failed(String),
+}
+
+impl Rollout {
+    fn of(service: &Service, wanted: &str) -> Rollout {
+        let name = service.service_name().unwrap_or_default();
+        let ours = service
+            .deployments()
+            .iter()
+            .find(|d| d.task_definition() == Some(wanted))
+            .or_else(|| {
+                // On AWS the primary deployment always runs the service's task definition;
+                // the emulator keeps its first deployment's (docs/emulator.md).
+                (service.task_definition() == Some(wanted))
+                    .then(|| {
+                        service
+                            .deployments()
+                            .iter()
+                            .find(|d| d.status() == Some("PRIMARY"))
+                    })
+                    .flatten()
+            });
+        let Some(deployment) = ours else {
+            // The circuit breaker rolled back to the previous revision and the failed
+            // deployment is already gone from the list.
+            return Rollout::Failed(format!(
+                "service {name} runs {} instead of {wanted}: its deployment was rolled back",
+                service.task_definition().unwrap_or("nothing"),
+            ));
+        };
+        let reason = deployment.rollout_state_reason().unwrap_or_default();
+        match deployment.rollout_state() {
+            Some(DeploymentRolloutState::Failed) => {
+                let rolled_back = service.task_definition() != Some(wanted);
+                Rollout::Failed(format!(
+                    "the deployment of service {name} failed{}: {reason}",
+                    if rolled_back {
+                        " and the circuit breaker rolled it back"
+                    } else {
+                        ""
+                    }
+                ))
+            }
+            _ if deployment.status() != Some("PRIMARY") => Rollout::Failed(format!(
+                "service {name} moved on from {wanted} (now {}): its deployment was rolled back or replaced",
+                service.task_definition().unwrap_or("nothing")
+            )),
+            Some(DeploymentRolloutState::Completed)
+                if service.running_count() >= service.desired_count() =>
+            {
+                Rollout::Completed
+            }
+            // Without a rollout state (no circuit breaker): one deployment left, fully running.
+            None if service.deployments().len() == 1
+                && service.running_count() >= service.desired_count() =>
+            {
+                Rollout::Completed
+            }
+            _ => Rollout::InProgress(format!(
+                "deployment in progress: running {}/{}, pending {}, failed tasks {}",
+                deployment.running_count(),
+                deployment.desired_count(),
+                deployment.pending_count(),
+                deployment.failed_tasks(),
+            )),
+        }
+    }
+}
+
+/// Healthy targets in the service's target group, and the first unhealthy target's reason.
+async fn target_health(
+    aws: &AwsProvider,
+    service: &Service,
+) -> Result<(i32, String), ProviderError> {
+    let Some(target_group) = service
+        .load_balancers()
+        .first()
+        .and_then(|lb| lb.target_group_arn())
+    else {
+        return Ok((service.running_count(), String::new()));
+    };
+    let out = aws
+        .elbv2
+        .describe_target_health()
+        .target_group_arn(target_group)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("describe target health of {target_group}"), e))?;
+    let targets = out.target_health_descriptions();
+    let healthy = targets
+        .iter()
+        .filter(|t| {
+            t.target_health().and_then(|h| h.state()) == Some(&TargetHealthStateEnum::Healthy)
+        })
+        .count();
+    let why = targets
+        .iter()
+        .filter_map(|t| t.target_health())
+        .find(|h| h.state() != Some(&TargetHealthStateEnum::Healthy))
+        .map(|h| {
+            format!(
+                "; a target is {}: {}",
+                h.state().map_or("unknown", |s| s.as_str()),
+                h.description()
+                    .or(h.reason().map(|r| r.as_str()))
+                    .unwrap_or("no reason given")
+            )
+        })
+        .unwrap_or_default();
+    Ok((i32::try_from(healthy).unwrap_or(i32::MAX), why))
+}
+
+/// The last stopped tasks of the wanted task definition with their reasons and container exit
+/// codes, as "; stopped tasks: …". Best effort: a failure to read them is said, not raised.
+async fn stopped_tasks(
+    aws: &AwsProvider,
+    cluster: &str,
+    service: &Service,
+    wanted: &str,
+) -> String {
+    let name = service.service_name().unwrap_or_default();
+    let listed = aws
+        .ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(name)
+        .desired_status(DesiredStatus::Stopped)
+        .max_results(10)
+        .send()
+        .await;
+    let arns = match listed {
+        Ok(out) => out.task_arns().to_vec(),
+        Err(e) => {
+            return format!(
+                "; stopped tasks unreadable ({})",
+                sdk("list tasks", e).message
+            );
+        }
+    };
+    if arns.is_empty() {
+        return String::new();
+    }
+    let described = aws
+        .ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await;
+    let tasks = match described {
+        Ok(out) => out.tasks().to_vec(),
+        Err(e) => {
+            return format!(
+                "; stopped tasks unreadable ({})",
+                sdk("describe tasks", e).message
+            );
+        }
+    };
+    let mut out = String::new();
+    for task in tasks
+        .iter()
+        .filter(|t| t.task_definition_arn() == Some(wanted))
+        .take(3)
+    {
+        let short = task
+            .task_arn()
+            .and_then(|a| a.rsplit('/').next())
+            .unwrap_or("?");
+        let _ = write!(
+            out,
+            "{} task {short}: {}",
+            if out.is_empty() {
+                "; stopped tasks:"
+            } else {
+                ";"
+            },
+            task.stopped_reason().unwrap_or("no reason given")
+        );
+        for c in task.containers() {
+            if let Some(code) = c.exit_code() {
+                let _ = write!(out, " ({} exit {code}", c.name().unwrap_or("?"));
+                if let Some(reason) = c.reason() {
+                    let _ = write!(out, ": {reason}");
+                }
+                out.push(')');
+            } else if let Some(reason) = c.reason() {
+                let _ = write!(out, " ({}: {reason})", c.name().unwrap_or("?"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use aws_sdk_ecs::types::{Deployment, DeploymentConfiguration as Dc};
+    use mck_core::model::Ref;
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{Replay, assert_reads, context, json_error, query_xml};
+
+    const TD1: &str = "arn:aws:ecs:us-east-1:1:task-definition/dev-frontend:1";
+    const TD2: &str = "arn:aws:ecs:us-east-1:1:task-definition/dev-frontend:2";
+    const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/dev-frontend/abc";
+    const ARN: &str = "arn:aws:ecs:us-east-1:1:service/dev-app/frontend";
+
+    fn spec() -> EcsServiceSpec {
+        EcsServiceSpec {
+            name: "frontend".into(),
+            cluster: Ref::new("ecs.cluster"),
+            task_definition: Ref::new("ecs.taskdef.frontend"),
+            desired_count: 2,
+            launch_type: "FARGATE".into(),
+            subnets: vec![Ref::new("subnet.private.a"), Ref::new("subnet.private.b")],
+            security_groups: vec![Ref::new("sg.app")],
+            target_group: Ref::new("alb.tg.frontend"),
+            container_name: "nginx".into(),
+            container_port: 80,
+            health_check_grace_seconds: 60,
+            after: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn reads_every_field_and_a_rolling_deployment_is_pending() {
+        let deployment = |state| {
+            Deployment::builder()
+                .status("PRIMARY")
+                .task_definition(TD1)
+                .rollout_state(state)
+                .build()
+        };
+        let service = |state| {
+            Service::builder()
+                .service_name("frontend")
+                .service_arn(ARN)
+                .cluster_arn("arn:aws:ecs:us-east-1:1:cluster/dev-app")
+                .status("ACTIVE")
+                .task_definition(TD1)
+                .desired_count(2)
+                .running_count(2)
+                .launch_type(LaunchType::Fargate)
+                .network_configuration(
+                    NetworkConfiguration::builder()
+                        .awsvpc_configuration(
+                            AwsVpcConfiguration::builder()
+                                .subnets("subnet-b")
+                                .subnets("subnet-a")
+                                .security_groups("sg-app")
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+                .load_balancers(
+                    LoadBalancer::builder()
+                        .target_group_arn(TG)
+                        .container_name("nginx")
+                        .container_port(80)
+                        .build(),
+                )
+                .deployment_configuration(deployment_config())
+                .health_check_grace_period_seconds(60)
+                .deployments(deployment(state))
+                .tags(Tag::builder().key("mck:stack").value("dev").build())
+                .tags(
+                    Tag::builder()
+                        .key("mck:id")
+                        .value("ecs.service.frontend")
+                        .build(),
+                )
+                .build()
+        };
+        let done = service(DeploymentRolloutState::Completed);
+        let id = owned(&done, "dev").unwrap();
+        let observed = observe(id.clone(), &done);
+        assert_reads(
+            &observed,
+            spec(),
+            &[
+                ("ecs.cluster", "dev-app"),
+                ("ecs.taskdef.frontend", TD1),
+                ("subnet.private.a", "subnet-a"),
+                ("subnet.private.b", "subnet-b"),
+                ("sg.app", "sg-app"),
+                ("alb.tg.frontend", TG),
+            ],
+        );
+        assert_eq!(observed.pending, None);
+        let rolling = observe(id, &service(DeploymentRolloutState::InProgress));
+        assert_eq!(rolling.pending.as_deref(), Some("deployment in progress"));
+    }
+
+    fn deployment_config() -> Dc {
+        deployment()
+    }
+
+    fn service_json(status: &str, task_definition: &str, deployments: serde_json::Value) -> String {
+        json!({
+            "services": [{
+                "serviceName": "frontend",
+                "serviceArn": ARN,
+                "clusterArn": "arn:aws:ecs:us-east-1:1:cluster/dev-app",
+                "status": status,
+                "taskDefinition": task_definition,
+                "desiredCount": 2,
+                "runningCount": 2,
+                "loadBalancers": [{"targetGroupArn": TG, "containerName": "nginx", "containerPort": 80}],
+                "deployments": deployments,
+                "tags": [{"key": "mck:stack", "value": "t"}, {"key": "mck:id", "value": "ecs.service.frontend"}],
+            }],
+            "failures": [],
+        })
+        .to_string()
+    }
+
+    fn no_services() -> String {
+        json!({"services": [], "failures": [{"arn": ARN, "reason": "MISSING"}]}).to_string()
+    }
+
+    fn deployment_json(status: &str, td: &str, state: &str, reason: &str) -> serde_json::Value {
+        json!({
+            "id": format!("ecs-svc/{td}"), "status": status, "taskDefinition": td,
+            "desiredCount": 2, "runningCount": 0, "pendingCount": 0, "failedTasks": 3,
+            "rolloutState": state, "rolloutStateReason": reason,
+        })
+    }
+
+    fn resolved() -> HashMap<LogicalId, Observed> {
+        [
+            ("ecs.cluster", ResourceKind::EcsCluster, "dev-app"),
+            ("ecs.taskdef.frontend", ResourceKind::TaskDefinition, TD2),
+            ("subnet.private.a", ResourceKind::Subnet, "subnet-a"),
+            ("subnet.private.b", ResourceKind::Subnet, "subnet-b"),
+            ("sg.app", ResourceKind::SecurityGroup, "sg-app"),
+            ("alb.tg.frontend", ResourceKind::TargetGroup, TG),
+        ]
+        .into_iter()
+        .map(|(id, kind, cloud)| (LogicalId::new(id), Observed::new(id.into(), kind, cloud)))
+        .collect()
+    }
+
+    /// On AWS a service deleted a moment ago stays DRAINING until its tasks stop, and a
+    /// CreateService of its name fails with "Creation of service was not idempotent"; both
+    /// are retried (the executor retries transient errors until the step's timeout), and the
+    /// create goes through once the predecessor is INACTIVE.
+    #[tokio::test]
+    async fn a_service_recreated_while_its_predecessor_drains_waits_for_it() {
+        let aws = Replay::new([
+            (
+                "DescribeServices",
+                200,
+                service_json("DRAINING", TD1, json!([])),
+            ),
+            ("DescribeServices", 200, no_services()),
+            (
+                "CreateService",
+                400,
+                json_error(
+                    "InvalidParameterException",
+                    "Creation of service was not idempotent.",
+                ),
+            ),
+            ("DescribeServices", 200, no_services()),
+            (
+                "CreateService",
+                200,
+                json!({"service": serde_json::from_str::<serde_json::Value>(&service_json("ACTIVE", TD2, json!([])))
+                    .unwrap()["services"][0]})
+                .to_string(),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let ctx = context(&deps);
+        let id = LogicalId::new("ecs.service.frontend");
+        let draining = EcsServiceSpec::create(&provider, &ctx, &id, &spec())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            draining.class,
+            ErrorClass::Transient,
+            "{}",
+            draining.message
+        );
+        assert!(
+            draining.message.contains("still draining"),
+            "{}",
+            draining.message
+        );
+        let not_idempotent = EcsServiceSpec::create(&provider, &ctx, &id, &spec())
+            .await
+            .unwrap_err();
+        assert_eq!(not_idempotent.class, ErrorClass::Transient);
+        assert_eq!(
+            not_idempotent.code.as_deref(),
+            Some("InvalidParameterException")
+        );
+        let created = EcsServiceSpec::create(&provider, &ctx, &id, &spec())
+            .await
+            .unwrap();
+        assert_eq!(created.cloud_id, ARN);
+        assert_eq!(
+            created.fields.get(EcsServiceSpec::TASK_DEFINITION.name),
+            Some(&Value::CloudId(TD2.into()))
+        );
+        aws.assert_done();
+        // The create carried the network, the target group and the deployment settings.
+        let (_, body) = aws.requests().pop().unwrap();
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["loadBalancers"][0]["targetGroupArn"], TG);
+        assert_eq!(
+            body["deploymentConfiguration"]["minimumHealthyPercent"],
+            100
+        );
+        assert_eq!(body["deploymentConfiguration"]["maximumPercent"], 200);
+        assert_eq!(
+            body["deploymentConfiguration"]["deploymentCircuitBreaker"],
+            json!({"enable": true, "rollback": true})
+        );
+        assert_eq!(
+            body["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"],
+            "DISABLED"
+        );
+        assert!(body["clientToken"].as_str().is_some_and(|t| t.len() <= 36));
+    }
+
+    /// A task execution role created seconds ago is not yet assumable by ECS everywhere; AWS
+    /// refuses the CreateService for a while. Retried; any other invalid parameter is not.
+    #[tokio::test]
+    async fn a_role_ecs_cannot_assume_yet_is_retried_but_a_real_mistake_is_not() {
+        let aws = Replay::new([
+            ("DescribeServices", 200, no_services()),
+            (
+                "CreateService",
+                400,
+                json_error(
+                    "InvalidParameterException",
+                    "Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS service role being passed has the proper permissions.",
+                ),
+            ),
+            ("DescribeServices", 200, no_services()),
+            (
+                "CreateService",
+                400,
+                json_error(
+                    "InvalidParameterException",
+                    "The container nginx does not exist in the task definition.",
+                ),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let ctx = context(&deps);
+        let id = LogicalId::new("ecs.service.frontend");
+        let propagating = EcsServiceSpec::create(&provider, &ctx, &id, &spec())
+            .await
+            .unwrap_err();
+        assert_eq!(propagating.class, ErrorClass::Transient);
+        let mistake = EcsServiceSpec::create(&provider, &ctx, &id, &spec())
+            .await
+            .unwrap_err();
+        assert_eq!(mistake.class, ErrorClass::Invalid, "{}", mistake.message);
+        aws.assert_done();
+    }
+
+    #[tokio::test]
+    async fn an_existing_service_of_another_stack_is_refused_not_adopted() {
+        let other = service_json("ACTIVE", TD1, json!([]))
+            .replace("\"value\":\"t\"", "\"value\":\"other\"");
+        let aws = Replay::new([("DescribeServices", 200, other)]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let err = EcsServiceSpec::create(
+            &provider,
+            &context(&deps),
+            &"ecs.service.frontend".into(),
+            &spec(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.class, ErrorClass::Invalid);
+        assert!(
+            err.message
+                .contains("is not ecs.service.frontend of this stack"),
+            "{}",
+            err.message
+        );
+        aws.assert_done();
+    }
+
+    fn live(td: &str) -> Observed {
+        Observed::new("ecs.service.frontend".into(), ResourceKind::EcsService, ARN)
+            .with(EcsServiceSpec::TASK_DEFINITION, Value::CloudId(td.into()))
+    }
+
+    fn health_xml(states: &[(&str, &str)]) -> String {
+        let members: String = states
+            .iter()
+            .enumerate()
+            .map(|(n, (state, description))| {
+                format!(
+                    "<member><Target><Id>10.0.1.{n}</Id><Port>80</Port></Target><TargetHealth><State>{state}</State><Reason>Target.ResponseCodeMismatch</Reason><Description>{description}</Description></TargetHealth></member>"
+                )
+            })
+            .collect();
+        query_xml(
+            "DescribeTargetHealth",
+            &format!("<TargetHealthDescriptions>{members}</TargetHealthDescriptions>"),
+        )
+    }
+
+    /// The circuit breaker gave up on revision 2 and rolled the service back to revision 1:
+    /// a failure naming the service, the breaker's reason, and the stopped tasks' reasons and
+    /// exit codes, never a success.
+    #[tokio::test]
+    async fn a_rollback_by_the_circuit_breaker_fails_with_the_stopped_tasks_reasons() {
+        let aws = Replay::new([
+            (
+                "DescribeServices",
+                200,
+                service_json(
+                    "ACTIVE",
+                    TD1,
+                    json!([
+                        deployment_json("PRIMARY", TD1, "IN_PROGRESS", "ECS deployment rolling back."),
+                        deployment_json("ACTIVE", TD2, "FAILED", "ECS deployment circuit breaker: tasks failed to start."),
+                    ]),
+                ),
+            ),
+            (
+                "ListTasks",
+                200,
+                json!({"taskArns": ["arn:aws:ecs:us-east-1:1:task/dev-app/0a1b2c", "arn:aws:ecs:us-east-1:1:task/dev-app/old"]}).to_string(),
+            ),
+            (
+                "DescribeTasks",
+                200,
+                json!({"tasks": [
+                    {"taskArn": "arn:aws:ecs:us-east-1:1:task/dev-app/0a1b2c", "taskDefinitionArn": TD2,
+                     "stoppedReason": "Essential container in task exited",
+                     "containers": [{"name": "php-fpm", "exitCode": 255, "reason": "Magento: SQLSTATE[HY000] [2002]"},
+                                    {"name": "nginx"}]},
+                    {"taskArn": "arn:aws:ecs:us-east-1:1:task/dev-app/old", "taskDefinitionArn": TD1,
+                     "stoppedReason": "Scaling activity initiated by deployment"}
+                ], "failures": []}).to_string(),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let Readiness::Failed(why) = EcsServiceSpec::poll(&provider, &context(&deps), &live(TD2))
+            .await
+            .unwrap()
+        else {
+            panic!("a rolled back deployment must fail")
+        };
+        for part in [
+            "frontend",
+            "rolled it back",
+            "tasks failed to start",
+            "task 0a1b2c: Essential container in task exited",
+            "php-fpm exit 255",
+            "SQLSTATE",
+        ] {
+            assert!(why.contains(part), "`{part}` missing from: {why}");
+        }
+        assert!(!why.contains("Scaling activity"), "{why}");
+        aws.assert_done();
+    }
+
+    /// ECS says COMPLETED, the tasks run, but the ALB finds them unhealthy: not ready, and the
+    /// wait says why (the executor turns a wait that never ends into a named timeout).
+    #[tokio::test]
+    async fn running_tasks_whose_targets_are_unhealthy_are_not_ready() {
+        let completed = || {
+            service_json(
+                "ACTIVE",
+                TD2,
+                json!([deployment_json(
+                    "PRIMARY",
+                    TD2,
+                    "COMPLETED",
+                    "ECS deployment completed."
+                )]),
+            )
+        };
+        let aws = Replay::new([
+            ("DescribeServices", 200, completed()),
+            (
+                "DescribeTargetHealth",
+                200,
+                health_xml(&[
+                    ("unhealthy", "Health checks failed with these codes: [500]"),
+                    ("healthy", ""),
+                ]),
+            ),
+            ("DescribeServices", 200, completed()),
+            (
+                "DescribeTargetHealth",
+                200,
+                health_xml(&[("healthy", ""), ("healthy", "")]),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let ctx = context(&deps);
+        match EcsServiceSpec::poll(&provider, &ctx, &live(TD2))
+            .await
+            .unwrap()
+        {
+            Readiness::Pending(status) => {
+                assert!(status.contains("running 2/2, healthy 1/2"), "{status}");
+                assert!(status.contains("[500]"), "{status}");
+            }
+            other => panic!("expected pending, got {other:?}"),
+        }
+        assert!(matches!(
+            EcsServiceSpec::poll(&provider, &ctx, &live(TD2))
+                .await
+                .unwrap(),
+            Readiness::Ready(_)
+        ));
+        aws.assert_done();
+    }
+
+    /// Deleting scales to 0 first (the ALB drains the tasks), then deletes, and waits through
+    /// DRAINING until the service is INACTIVE; a service already inactive counts as gone.
+    #[tokio::test]
+    async fn delete_scales_to_zero_first_and_waits_until_inactive() {
+        let aws = Replay::new([
+            ("UpdateService", 200, json!({"service": {}}).to_string()),
+            ("DeleteService", 200, json!({"service": {}}).to_string()),
+            (
+                "DescribeServices",
+                200,
+                service_json("DRAINING", TD1, json!([])),
+            ),
+            (
+                "DescribeServices",
+                200,
+                service_json("INACTIVE", TD1, json!([])),
+            ),
+            (
+                "UpdateService",
+                400,
+                json_error("ServiceNotActiveException", "Service was not ACTIVE."),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let ctx = context(&deps);
+        EcsServiceSpec::delete(&provider, &live(TD1)).await.unwrap();
+        let (_, scale) = &aws.requests()[0];
+        assert!(scale.contains("\"desiredCount\":0"), "{scale}");
+        assert_eq!(
+            EcsServiceSpec::poll(&provider, &ctx, &live(TD1))
+                .await
+                .unwrap(),
+            Readiness::Pending("draining".into())
+        );
+        assert_eq!(
+            EcsServiceSpec::poll(&provider, &ctx, &live(TD1))
+                .await
+                .unwrap(),
+            Readiness::Gone
+        );
+        let err = EcsServiceSpec::delete(&provider, &live(TD1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.class, ErrorClass::NotFound);
+        aws.assert_done();
+    }
+}
