@@ -208,6 +208,7 @@ fn data_tier_up_verify_plan_guard_down() {
     assert_eq!(
         lb["listeners"],
         serde_json::json!([{"port": 80, "protocol": "HTTP", "forward": [tg("frontend")["arn"].clone()],
+            "redirect": [], "certificates": [], "ssl_policy": null,
             "rules": [{"priority": "10", "paths": ["/backend/*"], "forward": [tg("admin")["arn"].clone()]}]}])
     );
     // A service per app: awsvpc in the private subnets with SG app, no public IP, wired to its

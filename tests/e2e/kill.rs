@@ -11,7 +11,7 @@ use crate::{DEV_COUNTS, counts};
 /// concurrency keeps the number of calls in flight at the kill, so the kill points are spread
 /// over the run instead of all landing after the first wave.
 /// Returns how many had finished (fewer if the run ended first).
-fn kill_after(stack: &TestStack, command: &str, n_finished: usize) -> usize {
+pub(crate) fn kill_after(stack: &TestStack, command: &str, n_finished: usize) -> usize {
     let mut child = stack.spawn(command, &["--yes", "--concurrency", "4"]);
     let stderr = child.stderr.take().expect("stderr is piped");
     let mut seen = 0;

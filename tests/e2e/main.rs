@@ -1,6 +1,7 @@
 //! End-to-end tests: the `mck` binary against moto server, checked with boto3.
 //! Run through `cargo xtask test`, which starts a fresh emulator on loopback.
 
+mod app;
 mod cli;
 mod data;
 mod kill;

@@ -72,7 +72,10 @@ for lb in elb.describe_load_balancers()["LoadBalancers"]:
         "subnets": sorted(z["SubnetId"] for z in lb["AvailabilityZones"]),
         "security_groups": sorted(lb.get("SecurityGroups", [])),
         "listeners": [{"port": l["Port"], "protocol": l["Protocol"],
-                       "forward": [a.get("TargetGroupArn") for a in l["DefaultActions"]],
+                       "forward": [a["TargetGroupArn"] for a in l["DefaultActions"] if a["Type"] == "forward"],
+                       "redirect": [a["RedirectConfig"] for a in l["DefaultActions"] if a["Type"] == "redirect"],
+                       "certificates": [c["CertificateArn"] for c in l.get("Certificates") or []],
+                       "ssl_policy": l.get("SslPolicy") if l["Protocol"] == "HTTPS" else None,
                        "rules": [{"priority": r["Priority"],
                                   "paths": [v for c in r["Conditions"] for v in
                                             (c.get("PathPatternConfig", {}).get("Values") or c.get("Values", []))],

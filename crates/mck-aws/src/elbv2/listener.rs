@@ -1,10 +1,15 @@
-//! The HTTP listener of the stack's ALB, forwarding to the default app's target group.
-//! Listeners belong to the stack by being on its load balancer: `alb.listener.<port>`.
+//! The listeners of the stack's ALB: HTTP on 80 forwarding to the default app's target group,
+//! or, with a certificate, HTTPS on 443 forwarding (TLS policy
+//! `ELBSecurityPolicy-TLS13-1-2-2021-06`) and 80 redirecting to it. Listeners belong to the
+//! stack by being on its load balancer: `alb.listener.<port>`.
 
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata;
-use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, Listener, ProtocolEnum};
-use mck_core::model::{ListenerSpec, LogicalId, ResourceKind, Value};
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, Certificate, Listener, ProtocolEnum, RedirectActionConfig,
+    RedirectActionStatusCodeEnum,
+};
+use mck_core::model::{ListenerDefault, ListenerSpec, LogicalId, ResourceKind, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
@@ -18,6 +23,19 @@ pub(super) fn observe(listener: &Listener) -> Option<Observed> {
         .iter()
         .find(|a| a.r#type() == Some(&ActionTypeEnum::Forward))
         .and_then(|a| a.target_group_arn());
+    let redirect = listener
+        .default_actions()
+        .iter()
+        .find(|a| a.r#type() == Some(&ActionTypeEnum::Redirect))
+        .and_then(|a| a.redirect_config())
+        .map(|r| {
+            format!(
+                "{}:{} ({})",
+                r.protocol().unwrap_or("#{protocol}"),
+                r.port().unwrap_or("#{port}"),
+                r.status_code().map_or("", |c| c.as_str())
+            )
+        });
     Some(
         Observed::new(
             ListenerSpec::logical_id(port),
@@ -36,6 +54,26 @@ pub(super) fn observe(listener: &Listener) -> Option<Observed> {
         .with(
             ListenerSpec::DEFAULT_TARGET_GROUP_ARN,
             forward.map_or(Value::Null, |arn| Value::CloudId(arn.to_string())),
+        )
+        .with(
+            ListenerSpec::REDIRECT,
+            redirect.map_or(Value::Null, Value::Str),
+        )
+        .with(
+            ListenerSpec::CERTIFICATE_ARN,
+            listener
+                .certificates()
+                .first()
+                .and_then(|c| c.certificate_arn())
+                .map(str::to_string),
+        )
+        .with(
+            ListenerSpec::SSL_POLICY,
+            // Only TLS listeners have one (the emulator reports a default on HTTP too).
+            listener
+                .ssl_policy()
+                .filter(|_| listener.protocol() == Some(&ProtocolEnum::Https))
+                .map(str::to_string),
         ),
     )
 }
@@ -58,6 +96,29 @@ fn forward(target_group: &str) -> Action {
         .build()
 }
 
+/// The listener's default action: forward to a target group or redirect to HTTPS.
+fn default_action(ctx: &Context<'_>, spec: &ListenerSpec) -> Result<Action, ProviderError> {
+    Ok(match &spec.default_action {
+        ListenerDefault::Forward(tg) => forward(ctx.cloud_id(tg.id())?),
+        ListenerDefault::RedirectToHttps => Action::builder()
+            .r#type(ActionTypeEnum::Redirect)
+            .redirect_config(
+                RedirectActionConfig::builder()
+                    .protocol("HTTPS")
+                    .port("443")
+                    .status_code(RedirectActionStatusCodeEnum::Http301)
+                    .build(),
+            )
+            .build(),
+    })
+}
+
+fn certificates(spec: &ListenerSpec) -> Option<Vec<Certificate>> {
+    spec.certificate_arn
+        .as_ref()
+        .map(|arn| vec![Certificate::builder().certificate_arn(arn).build()])
+}
+
 impl Driver for ListenerSpec {
     /// A listener on the port already (a create whose answer was lost) is taken over: the
     /// port is its identity on the stack's own load balancer.
@@ -69,7 +130,7 @@ impl Driver for ListenerSpec {
     ) -> Result<Observed, ProviderError> {
         let elb = &aws.elbv2;
         let lb = ctx.cloud_id(spec.load_balancer.id())?;
-        let target_group = ctx.cloud_id(spec.target_group.id())?;
+        let action = default_action(ctx, spec)?;
         let existing = elb
             .describe_listeners()
             .load_balancer_arn(lb)
@@ -88,8 +149,18 @@ impl Driver for ListenerSpec {
             .create_listener()
             .load_balancer_arn(lb)
             .port(i32::try_from(spec.port).unwrap_or(80))
-            .protocol(ProtocolEnum::Http)
-            .default_actions(forward(target_group))
+            .protocol(if spec.certificate_arn.is_some() {
+                ProtocolEnum::Https
+            } else {
+                ProtocolEnum::Http
+            })
+            .set_certificates(certificates(spec))
+            .set_ssl_policy(
+                spec.certificate_arn
+                    .as_ref()
+                    .map(|_| ListenerSpec::TLS_POLICY.to_string()),
+            )
+            .default_actions(action)
             .send()
             .await
             .map_err(|e| sdk(&format!("create listener {id}"), e))?;
@@ -106,15 +177,26 @@ impl Driver for ListenerSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let target_group = ctx.cloud_id(spec.target_group.id())?;
-        aws.elbv2
+        // One call sets the default action, the certificate and the TLS policy together.
+        let out = aws
+            .elbv2
             .modify_listener()
             .listener_arn(&live.cloud_id)
-            .default_actions(forward(target_group))
+            .default_actions(default_action(ctx, spec)?)
+            .set_certificates(certificates(spec))
+            .set_ssl_policy(
+                spec.certificate_arn
+                    .as_ref()
+                    .map(|_| ListenerSpec::TLS_POLICY.to_string()),
+            )
             .send()
             .await
-            .map_err(|e| sdk(&format!("point {} at {target_group}", live.id), e))?;
-        Ok(live.clone())
+            .map_err(|e| sdk(&format!("modify listener {}", live.id), e))?;
+        Ok(out
+            .listeners()
+            .first()
+            .and_then(observe)
+            .unwrap_or_else(|| live.clone()))
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
@@ -170,12 +252,108 @@ mod tests {
         let spec = ListenerSpec {
             load_balancer: Ref::new("alb"),
             port: 80,
-            target_group: Ref::new("alb.tg.frontend"),
+            certificate_arn: None,
+            default_action: ListenerDefault::Forward(Ref::new("alb.tg.frontend")),
         };
         assert_reads(
             &observed,
             spec,
             &[("alb", "arn:lb"), ("alb.tg.frontend", "arn:tg")],
         );
+    }
+
+    const CERT: &str = "arn:aws:acm:us-east-1:1:certificate/abc";
+
+    #[test]
+    fn reads_https_with_its_certificate_and_policy_and_the_redirect_of_http() {
+        let https = Listener::builder()
+            .listener_arn("arn:l443")
+            .load_balancer_arn("arn:lb")
+            .port(443)
+            .protocol(ProtocolEnum::Https)
+            .certificates(Certificate::builder().certificate_arn(CERT).build())
+            .ssl_policy(ListenerSpec::TLS_POLICY)
+            .default_actions(forward("arn:tg"))
+            .build();
+        assert_reads(
+            &observe(&https).unwrap(),
+            ListenerSpec {
+                load_balancer: Ref::new("alb"),
+                port: 443,
+                certificate_arn: Some(CERT.into()),
+                default_action: ListenerDefault::Forward(Ref::new("alb.tg.frontend")),
+            },
+            &[("alb", "arn:lb"), ("alb.tg.frontend", "arn:tg")],
+        );
+        let redirect = Listener::builder()
+            .listener_arn("arn:l80")
+            .load_balancer_arn("arn:lb")
+            .port(80)
+            .protocol(ProtocolEnum::Http)
+            .ssl_policy("ELBSecurityPolicy-2016-08")
+            .default_actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Redirect)
+                    .redirect_config(
+                        RedirectActionConfig::builder()
+                            .protocol("HTTPS")
+                            .port("443")
+                            .status_code(RedirectActionStatusCodeEnum::Http301)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        assert_reads(
+            &observe(&redirect).unwrap(),
+            ListenerSpec {
+                load_balancer: Ref::new("alb"),
+                port: 80,
+                certificate_arn: None,
+                default_action: ListenerDefault::RedirectToHttps,
+            },
+            &[("alb", "arn:lb")],
+        );
+    }
+
+    /// Adding a certificate to a stack turns port 80 into a redirect with one ModifyListener:
+    /// the redirect action, no certificate, no TLS policy.
+    #[tokio::test]
+    async fn turning_http_into_a_redirect_is_one_modify_call() {
+        use crate::testing::{Replay, context, query_xml};
+        let aws = Replay::new([(
+            "ModifyListener",
+            200,
+            query_xml("ModifyListener", "<Listeners></Listeners>"),
+        )]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = Default::default();
+        let spec = ListenerSpec {
+            load_balancer: Ref::new("alb"),
+            port: 80,
+            certificate_arn: None,
+            default_action: ListenerDefault::RedirectToHttps,
+        };
+        let live = Observed::new("alb.listener.80".into(), ResourceKind::Listener, "arn:l80");
+        ListenerSpec::update(
+            &provider,
+            &context(&deps),
+            &spec,
+            &live,
+            &[ListenerSpec::REDIRECT.name],
+        )
+        .await
+        .unwrap();
+        aws.assert_done();
+        let (_, body) = &aws.requests()[0];
+        for part in [
+            "DefaultActions.member.1.Type=redirect",
+            "DefaultActions.member.1.RedirectConfig.Protocol=HTTPS",
+            "DefaultActions.member.1.RedirectConfig.Port=443",
+            "DefaultActions.member.1.RedirectConfig.StatusCode=HTTP_301",
+        ] {
+            assert!(body.contains(part), "{part} not in {body}");
+        }
+        assert!(!body.contains("Certificates"), "{body}");
     }
 }

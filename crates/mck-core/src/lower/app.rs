@@ -172,9 +172,10 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
     }
 }
 
-/// The load balancer: a target group per app, the ALB over the public subnets, the HTTP
-/// listener forwarding to the default app (the one without `paths`). Returns, per app, the
-/// listener or rule that routes requests to it.
+/// The load balancer: a target group per app, the ALB over the public subnets, the listener
+/// forwarding to the default app (the one without `paths`): HTTP on 80, or HTTPS on 443 with
+/// 80 redirecting to it when the stack has a certificate. Returns, per app, the listener or
+/// rule that routes requests to it.
 fn lower_alb(
     stack: &Stack,
     out: &mut Vec<Resource>,
@@ -213,7 +214,25 @@ fn lower_alb(
         .into(),
     );
     if let Some((default_app, _)) = cfg.apps.iter().find(|(_, a)| a.paths.is_empty()) {
-        let listener = ListenerSpec::logical_id(80);
+        let forward = ListenerDefault::Forward(Ref::new(format!("alb.tg.{default_app}")));
+        // With a certificate, port 80 only redirects and the apps are served on 443.
+        let (port, certificate_arn) = match &alb.certificate_arn {
+            Some(arn) => {
+                add(
+                    ListenerSpec::logical_id(80),
+                    ListenerSpec {
+                        load_balancer: Ref::new("alb"),
+                        port: 80,
+                        certificate_arn: None,
+                        default_action: ListenerDefault::RedirectToHttps,
+                    }
+                    .into(),
+                );
+                (443, Some(arn.clone()))
+            }
+            None => (80, None),
+        };
+        let listener = ListenerSpec::logical_id(port);
         routes.insert(
             default_app.clone(),
             (ResourceKind::Listener, listener.clone()),
@@ -222,8 +241,9 @@ fn lower_alb(
             listener.clone(),
             ListenerSpec {
                 load_balancer: Ref::new("alb"),
-                port: 80,
-                target_group: Ref::new(format!("alb.tg.{default_app}")),
+                port,
+                certificate_arn,
+                default_action: forward,
             }
             .into(),
         );
@@ -303,4 +323,97 @@ fn shared_environment(stack: &Stack) -> BTreeMap<String, String> {
         env.insert("REVISION".into(), revision);
     }
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn dev() -> Stack {
+        crate::stack::load(Path::new("../../stacks"), "dev").unwrap()
+    }
+
+    fn by_id(resources: &[Resource], id: &str) -> ResourceSpec {
+        resources
+            .iter()
+            .find(|r| r.id.as_str() == id)
+            .unwrap_or_else(|| panic!("no {id}"))
+            .spec
+            .clone()
+    }
+
+    #[test]
+    fn without_a_certificate_port_80_forwards_and_carries_the_rules() {
+        let resources = super::super::resources(&dev());
+        let ResourceSpec::Listener(http) = by_id(&resources, "alb.listener.80") else {
+            panic!()
+        };
+        assert_eq!(
+            http.default_action,
+            ListenerDefault::Forward(Ref::new("alb.tg.frontend"))
+        );
+        assert!(http.certificate_arn.is_none());
+        assert!(
+            resources
+                .iter()
+                .all(|r| r.id.as_str() != "alb.listener.443")
+        );
+        let ResourceSpec::ListenerRule(rule) = by_id(&resources, "alb.rule.10") else {
+            panic!()
+        };
+        assert_eq!(rule.listener.id().as_str(), "alb.listener.80");
+    }
+
+    #[test]
+    fn with_a_certificate_80_redirects_and_443_serves_with_the_tls_policy() {
+        let mut stack = dev();
+        let cert = "arn:aws:acm:us-east-1:123456789012:certificate/abc";
+        stack.config.alb = Some(crate::stack::AlbConfig {
+            certificate_arn: Some(cert.into()),
+            ..Default::default()
+        });
+        let resources = super::super::resources(&stack);
+        let ResourceSpec::Listener(http) = by_id(&resources, "alb.listener.80") else {
+            panic!()
+        };
+        assert_eq!(http.default_action, ListenerDefault::RedirectToHttps);
+        assert!(http.certificate_arn.is_none());
+        let ResourceSpec::Listener(https) = by_id(&resources, "alb.listener.443") else {
+            panic!()
+        };
+        assert_eq!(https.certificate_arn.as_deref(), Some(cert));
+        assert_eq!(
+            https.default_action,
+            ListenerDefault::Forward(Ref::new("alb.tg.frontend"))
+        );
+        let fields = ResourceSpec::Listener(https).fields();
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|f| f.name == name)
+                .unwrap()
+                .value
+                .clone()
+        };
+        assert_eq!(field("protocol"), Value::from("HTTPS"));
+        assert_eq!(
+            field("ssl_policy"),
+            Value::from("ELBSecurityPolicy-TLS13-1-2-2021-06")
+        );
+        // The /backend/* rule and the services follow the HTTPS listener.
+        let ResourceSpec::ListenerRule(rule) = by_id(&resources, "alb.rule.10") else {
+            panic!()
+        };
+        assert_eq!(rule.listener.id().as_str(), "alb.listener.443");
+        let ResourceSpec::EcsService(frontend) = by_id(&resources, "ecs.service.frontend") else {
+            panic!()
+        };
+        assert!(
+            frontend
+                .after
+                .contains(&(ResourceKind::Listener, LogicalId::new("alb.listener.443")))
+        );
+    }
 }

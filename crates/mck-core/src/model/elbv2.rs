@@ -1,4 +1,5 @@
-//! Elastic Load Balancing kinds of the app tier: the ALB, a target group per app, the listener.
+//! Elastic Load Balancing kinds of the app tier: the ALB, a target group per app, the
+//! listeners and the path rules.
 
 use std::time::Duration;
 
@@ -98,13 +99,25 @@ impl Kind for TargetGroupSpec {
     }
 }
 
-/// The HTTP listener on port 80, forwarding to the default app's target group. Owned by being
-/// on the stack's load balancer; its id is `alb.listener.<port>`.
+/// What a listener does with a request no rule matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenerDefault {
+    /// Forward to the default app's target group.
+    Forward(Ref<kind::TargetGroup>),
+    /// Answer with a permanent redirect to HTTPS on port 443 (port 80 when a certificate is set).
+    RedirectToHttps,
+}
+
+/// A listener of the stack's ALB: port 80 (HTTP), and port 443 (HTTPS, with the stack's
+/// certificate and TLS policy) when a certificate is set. Owned by being on the stack's load
+/// balancer; its id is `alb.listener.<port>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenerSpec {
     pub load_balancer: Ref<kind::LoadBalancer>,
     pub port: i64,
-    pub target_group: Ref<kind::TargetGroup>,
+    /// Set for HTTPS listeners.
+    pub certificate_arn: Option<String>,
+    pub default_action: ListenerDefault,
 }
 
 impl ListenerSpec {
@@ -112,6 +125,14 @@ impl ListenerSpec {
     pub const PORT: FieldDef = FieldDef::immutable("port");
     pub const PROTOCOL: FieldDef = FieldDef::immutable("protocol");
     pub const DEFAULT_TARGET_GROUP_ARN: FieldDef = FieldDef::mutable("default_target_group_arn");
+    /// `HTTPS:443 (HTTP_301)` for a redirect, else null.
+    pub const REDIRECT: FieldDef = FieldDef::mutable("redirect");
+    pub const CERTIFICATE_ARN: FieldDef = FieldDef::mutable("certificate_arn");
+    pub const SSL_POLICY: FieldDef = FieldDef::mutable("ssl_policy");
+    /// TLS 1.3 and 1.2 only, forward secrecy: AWS's recommended policy.
+    pub const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+    /// The redirect of plain HTTP, as [`Self::REDIRECT`] holds it.
+    pub const HTTPS_REDIRECT: &str = "HTTPS:443 (HTTP_301)";
 
     pub fn logical_id(port: i64) -> LogicalId {
         LogicalId::new(format!("alb.listener.{port}"))
@@ -128,11 +149,21 @@ impl Kind for ListenerSpec {
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
 
     fn fields(&self) -> Vec<Field> {
+        let (target_group, redirect) = match &self.default_action {
+            ListenerDefault::Forward(tg) => (tg.value(), super::Value::Null),
+            ListenerDefault::RedirectToHttps => {
+                (super::Value::Null, super::Value::from(Self::HTTPS_REDIRECT))
+            }
+        };
+        let https = self.certificate_arn.is_some();
         vec![
             Self::LOAD_BALANCER_ARN.of(self.load_balancer.value()),
             Self::PORT.of(self.port),
-            Self::PROTOCOL.of("HTTP"),
-            Self::DEFAULT_TARGET_GROUP_ARN.of(self.target_group.value()),
+            Self::PROTOCOL.of(if https { "HTTPS" } else { "HTTP" }),
+            Self::DEFAULT_TARGET_GROUP_ARN.of(target_group),
+            Self::REDIRECT.of(redirect),
+            Self::CERTIFICATE_ARN.of(self.certificate_arn.clone()),
+            Self::SSL_POLICY.of(https.then_some(Self::TLS_POLICY)),
         ]
     }
 

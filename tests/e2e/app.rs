@@ -1,0 +1,158 @@
+//! The app tier alone on the network tier: `kill -9` while it is being created, then a re-run
+//! leaves exactly one of each; HTTPS with a certificate. Checked with boto3 (`py/app.py`).
+
+use serde_json::Value;
+
+use mck_tests::{Harness, TestStack, assert_exit};
+
+/// The network tier plus the app tier (no data tier): the apps, their load balancer, HTTP.
+fn app_only(certificate: Option<&str>) -> String {
+    let alb = certificate.map_or_else(
+        || "alb: {}\n".to_string(),
+        |arn| format!("alb: {{certificate_arn: {arn}}}\n"),
+    );
+    format!(
+        "{}app: {{capacity: fargate}}
+apps:
+  frontend:
+    containers:
+      nginx:   {{ image: public.ecr.aws/magecloudkit/nginx, port: 80, memory_reservation: 128 }}
+      php-fpm: {{ image: public.ecr.aws/magecloudkit/magento, memory_reservation: 768 }}
+    cpu: 512
+    memory: 1024
+  admin:
+    containers:
+      nginx:   {{ image: public.ecr.aws/magecloudkit/nginx, port: 80, memory_reservation: 128 }}
+      php-fpm: {{ image: public.ecr.aws/magecloudkit/magento, memory_reservation: 768 }}
+    cpu: 512
+    memory: 1024
+    paths: [/backend/*]
+release: {{tag: 2.4.7-p1}}
+{alb}",
+        crate::NETWORK_ONLY
+    )
+}
+
+/// How many of each app-tier resource boto3 sees for the stack.
+fn app_counts(app: &Value) -> Vec<(&'static str, usize)> {
+    let len = |key: &str| app[key].as_array().map_or(0, Vec::len);
+    let lbs = app["load_balancers"].as_array().unwrap();
+    let listeners: usize = lbs
+        .iter()
+        .map(|lb| lb["listeners"].as_array().unwrap().len())
+        .sum();
+    let rules: usize = lbs
+        .iter()
+        .flat_map(|lb| lb["listeners"].as_array().unwrap())
+        .map(|l| l["rules"].as_array().unwrap().len())
+        .sum();
+    vec![
+        ("roles", len("roles")),
+        ("log_groups", len("log_groups")),
+        ("clusters", len("clusters")),
+        ("task_definitions", len("task_definitions")),
+        ("load_balancers", len("load_balancers")),
+        ("target_groups", len("target_groups")),
+        ("listeners", listeners),
+        ("rules", rules),
+        ("services", len("services")),
+    ]
+}
+
+const APP_COUNTS: &[(&str, usize)] = &[
+    ("roles", 2),
+    ("log_groups", 2),
+    ("clusters", 1),
+    ("task_definitions", 2),
+    ("load_balancers", 1),
+    ("target_groups", 2),
+    ("listeners", 1),
+    ("rules", 1),
+    ("services", 2),
+];
+
+fn app_of(harness: &Harness, stack: &TestStack) -> Value {
+    harness.python("app.py", &[&stack.name])
+}
+
+#[test]
+fn killed_during_the_app_tier_a_rerun_leaves_exactly_one_of_each() {
+    let Some(harness) = Harness::from_env("killed_during_the_app_tier") else {
+        return;
+    };
+    let stack = harness.stack_from("e2e-appkill", &app_only(None));
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+    // The network tier has 53 resources and the app tier 15; with 4 steps at a time the kills
+    // land while the app tier is being created (roles, log groups and the cluster early, the
+    // load balancer, listener, rule and services late).
+    let mut killed_with_app_work_left = 0;
+    for n in [40, 12, 6, 3] {
+        crate::kill::kill_after(&stack, "up", n);
+        let partial = app_counts(&app_of(&harness, &stack));
+        for ((kind, have), (_, want)) in partial.iter().zip(APP_COUNTS) {
+            assert!(have <= want, "{kind}: {have} > {want} after a kill");
+        }
+        if partial != APP_COUNTS {
+            killed_with_app_work_left += 1;
+        }
+    }
+    assert!(
+        killed_with_app_work_left >= 2,
+        "the kills landed during the app tier"
+    );
+    assert_exit(&stack.mck("up", &["--yes"]), 0);
+    let app = app_of(&harness, &stack);
+    assert_eq!(app_counts(&app), APP_COUNTS, "{app:#}");
+    assert_eq!(counts_of_network(&stack), crate::DEV_COUNTS.to_vec());
+    // The emulator drops a new service's deployment settings (docs/emulator.md): one more
+    // `up` sets them; then nothing is left to do.
+    assert_exit(&stack.mck("up", &["--yes"]), 0);
+    assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 0);
+    assert_eq!(app_counts(&app_of(&harness, &stack)), APP_COUNTS);
+
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+    let after = app_counts(&app_of(&harness, &stack));
+    assert!(after.iter().all(|(_, n)| *n == 0), "{after:?}");
+}
+
+fn counts_of_network(stack: &TestStack) -> Vec<(&'static str, usize)> {
+    crate::counts(&stack.inventory())
+}
+
+#[test]
+fn with_a_certificate_http_redirects_to_https_with_the_tls_policy() {
+    let Some(harness) = Harness::from_env("https_listener") else {
+        return;
+    };
+    let cert = harness.python("certificate.py", &["shop.example.com"]);
+    let cert = cert["arn"].as_str().unwrap();
+    let stack = harness.stack_from("e2e-https", &app_only(Some(cert)));
+    assert_exit(&stack.mck("up", &["--yes"]), 0);
+    let app = app_of(&harness, &stack);
+    let lb = &app["load_balancers"][0];
+    let tg = |name: &str| {
+        app["target_groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == format!("{}-{name}", stack.name).as_str())
+            .unwrap()["arn"]
+            .clone()
+    };
+    let mut listeners = lb["listeners"].as_array().unwrap().clone();
+    listeners.sort_by_key(|l| l["port"].as_i64());
+    assert_eq!(
+        Value::Array(listeners),
+        serde_json::json!([
+            {"port": 80, "protocol": "HTTP", "forward": [], "certificates": [], "ssl_policy": null,
+             "redirect": [{"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}], "rules": []},
+            {"port": 443, "protocol": "HTTPS", "forward": [tg("frontend")], "redirect": [],
+             "certificates": [cert], "ssl_policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+             "rules": [{"priority": "10", "paths": ["/backend/*"], "forward": [tg("admin")]}]},
+        ]),
+        "{app:#}"
+    );
+    assert_exit(&stack.mck("up", &["--yes"]), 0);
+    assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 0);
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+}
