@@ -349,9 +349,17 @@ fn data_tier_up_verify_plan_guard_down() {
     assert_eq!(short["db_secret_arn"], cluster["secret_arn"]);
     assert_eq!(short["efs_id"], fs["id"]);
     assert_eq!(short["ecs_cluster"], format!("{name}-app"));
+    assert_eq!(short["frontend_service"], "frontend");
+    assert_eq!(short["admin_service"], "admin");
+    assert!(
+        short["frontend_task_definition"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(&format!("{name}-frontend:"))),
+        "{short:#}"
+    );
     assert!(short["redis_cache_endpoint"].is_string(), "{short:#}");
     assert!(
-        short.as_object().unwrap().len() < 20,
+        short.as_object().unwrap().len() < 25,
         "the short list stays short: {short:#}"
     );
     let outputs = stack.mck("outputs", &["--json", "--all"]);

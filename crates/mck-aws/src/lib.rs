@@ -160,9 +160,17 @@ impl Intercept for RequestCounter {
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.0.fetch_add(1, Ordering::Relaxed);
+        if let Some(op) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {
+            tracing::trace!(
+                target: "mck_aws::request",
+                service = op.service(),
+                operation = op.name(),
+                "request"
+            );
+        }
         Ok(())
     }
 }

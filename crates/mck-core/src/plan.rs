@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use crate::graph::DesiredGraph;
 use crate::model::{
-    CacheClusterSpec, Compare, DbClusterSpec, EcsClusterSpec, ElasticIpSpec, Field, FileSystemSpec,
-    HostedZoneSpec, LoadBalancerSpec, LogicalId, Mutability, ReplicationGroupSpec, ResourceKind,
-    ResourceSpec, Value, version_at_least,
+    CacheClusterSpec, Compare, DbClusterSpec, EcsClusterSpec, EcsServiceSpec, ElasticIpSpec, Field,
+    FileSystemSpec, HostedZoneSpec, LoadBalancerSpec, LogicalId, Mutability, ReplicationGroupSpec,
+    ResourceKind, ResourceSpec, TaskDefinitionSpec, Value, version_at_least,
 };
 use crate::provider::{Observed, resolve_cloud_refs};
 
@@ -598,6 +598,32 @@ pub fn outputs(observed: &[Observed]) -> BTreeMap<String, String> {
                 put("dns_zone".into(), output(HostedZoneSpec::OUT_NAME));
             }
             ResourceKind::EcsCluster => put("ecs_cluster".into(), output(EcsClusterSpec::OUT_NAME)),
+            ResourceKind::EcsService => {
+                let app = id.trim_start_matches("ecs.service.");
+                put(format!("{app}_service"), output(EcsServiceSpec::OUT_NAME));
+            }
+            ResourceKind::TaskDefinition => {
+                let app = id.trim_start_matches("ecs.taskdef.");
+                // `family:revision`, the last part of the ARN.
+                let revision = o.cloud_id.rsplit('/').next().map(str::to_string);
+                put(format!("{app}_task_definition"), revision.as_ref());
+                // The release the containers were given (`REVISION`), from any container.
+                let release = match o.fields.get(TaskDefinitionSpec::CONTAINERS.name) {
+                    Some(Value::List(rows)) => rows.iter().find_map(|row| match row {
+                        Value::List(cells) => match cells.as_slice() {
+                            [_, Value::Str(key), Value::Str(value)]
+                                if key == "environment.REVISION" =>
+                            {
+                                Some(value.clone())
+                            }
+                            _ => None,
+                        },
+                        _ => None,
+                    }),
+                    _ => None,
+                };
+                put(format!("{app}_revision"), release.as_ref());
+            }
             ResourceKind::LoadBalancer => {
                 put(
                     "alb_dns_name".into(),

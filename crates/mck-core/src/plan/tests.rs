@@ -421,7 +421,8 @@ async fn an_engine_version_aws_raised_on_its_own_is_no_change() {
 
 #[tokio::test(start_paused = true)]
 async fn outputs_name_what_operators_need_and_all_outputs_the_rest() {
-    let stack = crate::stack::load(std::path::Path::new("../../stacks"), "dev").unwrap();
+    let mut stack = crate::stack::load(std::path::Path::new("../../stacks"), "dev").unwrap();
+    stack.config.release.as_mut().unwrap().revision = Some("0a1b2c3".into());
     let desired = Arc::new(crate::lower::lower(&stack).unwrap());
     let cloud = Arc::new(FakeCloud::new());
     apply_all(&cloud, &desired).await;
@@ -431,6 +432,9 @@ async fn outputs_name_what_operators_need_and_all_outputs_the_rest() {
     assert_eq!(
         keys,
         [
+            "admin_revision",
+            "admin_service",
+            "admin_task_definition",
             "alb_dns_name",
             "bastion_public_ip",
             "db_endpoint",
@@ -440,11 +444,15 @@ async fn outputs_name_what_operators_need_and_all_outputs_the_rest() {
             "ecs_cluster",
             "efs_dns_name",
             "efs_id",
+            "frontend_revision",
+            "frontend_service",
+            "frontend_task_definition",
             "redis_cache_endpoint",
             "redis_session_endpoint",
             "vpc_id",
         ]
     );
+    assert_eq!(short["frontend_revision"], "0a1b2c3");
     let all = all_outputs(&observed);
     assert!(all.len() > 3 * short.len());
     assert_eq!(all["db.cluster.endpoint"], short["db_endpoint"]);
