@@ -388,7 +388,11 @@ fn demo() -> Result<()> {
         "validate",
     )?;
     require(
-        step("create the dev stack", &["up", "--stack", "dev", "--yes"])?,
+        step(
+            "create the dev stack: network, data tier, and the app tier (each service \
+             ready only once its load balancer targets are healthy)",
+            &["up", "--stack", "dev", "--yes"],
+        )?,
         "up",
     )?;
     require(
@@ -402,7 +406,8 @@ fn demo() -> Result<()> {
     if plan == 2 {
         eprintln!(
             "xtask: expected with the emulator: it creates Redis replication groups \
-             without their replica (docs/emulator.md); on AWS this plan is empty"
+             without their replica, and drops a new ECS service's deployment settings \
+             (docs/emulator.md); on AWS this plan is empty"
         );
     } else {
         require(plan, "plan")?;

@@ -61,33 +61,14 @@ async fn describe(ecs: &Client, names: Vec<String>) -> Result<Vec<Cluster>, Prov
         .collect())
 }
 
+/// The stack's cluster: its name is `<stack>-app`, so one DescribeClusters by name reads it
+/// (a missing or INACTIVE cluster is simply not there); the tags confirm ownership.
 pub(super) async fn read(ecs: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-    let mut arns = Vec::new();
-    let mut pages = ecs.list_clusters().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| sdk("list clusters", e))?;
-        // Names are `<stack>-app`: only those are described (tags confirm ownership).
-        arns.extend(
-            page.cluster_arns()
-                .iter()
-                .filter(|arn| {
-                    arn.rsplit('/')
-                        .next()
-                        .is_some_and(|name| name.starts_with(&format!("{stack}-")))
-                })
-                .cloned(),
-        );
-    }
-    let mut out = Vec::new();
-    // DescribeClusters takes at most 100 clusters.
-    for chunk in arns.chunks(100) {
-        for cluster in describe(ecs, chunk.to_vec()).await? {
-            if let Some(id) = owned(&cluster, stack) {
-                out.push(observe(id, &cluster));
-            }
-        }
-    }
-    Ok(out)
+    let clusters = describe(ecs, vec![format!("{stack}-app")]).await?;
+    Ok(clusters
+        .iter()
+        .filter_map(|c| Some(observe(owned(c, stack)?, c)))
+        .collect())
 }
 
 fn insights(on: bool) -> ClusterSetting {
