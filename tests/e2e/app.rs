@@ -7,12 +7,16 @@ use mck_tests::{Harness, TestStack, assert_exit};
 
 /// The network tier plus the app tier (no data tier): the apps, their load balancer, HTTP.
 fn app_only(certificate: Option<&str>) -> String {
+    app_stack(certificate, "app: {capacity: fargate}")
+}
+
+fn app_stack(certificate: Option<&str>, app: &str) -> String {
     let alb = certificate.map_or_else(
         || "alb: {}\n".to_string(),
         |arn| format!("alb: {{certificate_arn: {arn}}}\n"),
     );
     format!(
-        "{}app: {{capacity: fargate}}
+        "{}{app}
 apps:
   frontend:
     containers:
@@ -155,4 +159,117 @@ fn with_a_certificate_http_redirects_to_https_with_the_tls_policy() {
     assert_exit(&stack.mck("up", &["--yes"]), 0);
     assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 0);
     assert_exit(&stack.mck("down", &["--yes"]), 0);
+}
+
+#[test]
+fn ec2_capacity_builds_app_servers_that_join_the_cluster_and_down_removes_them() {
+    let Some(harness) = Harness::from_env("ec2_capacity") else {
+        return;
+    };
+    let stack = harness.stack_from(
+        "e2e-ec2",
+        &app_stack(
+            None,
+            "app: {capacity: ec2, servers: {instance_type: c5.large, min: 2, max: 3}}",
+        ),
+    );
+    let name = stack.name.clone();
+    assert_exit(&stack.mck("up", &["--yes"]), 0);
+    let app = app_of(&harness, &stack);
+    let servers = &app["servers"];
+    let inventory = stack.inventory();
+    let subnet = |id: &str| crate::by_id(&inventory, "subnets", id)["id"].clone();
+    let mut private: Vec<Value> = ["a", "b", "c"]
+        .iter()
+        .map(|z| subnet(&format!("subnet.private.{z}")))
+        .collect();
+    private.sort_by_key(|v| v.as_str().unwrap().to_string());
+    let group = &servers["group"];
+    assert_eq!(group["min"], 2, "{app:#}");
+    assert_eq!(group["max"], 3);
+    assert_eq!(group["subnets"], Value::Array(private));
+    assert_eq!(group["template"], format!("{name}-app-server"));
+    assert_eq!(group["template_version"], "$Default");
+    assert_eq!(group["instances"], 2, "the group launched its minimum");
+    // ECS's managed scaling needs AmazonECSManaged; the stack's identity stays on the group.
+    assert_eq!(
+        group["tags"]["AmazonECSManaged"],
+        serde_json::json!(["true", true])
+    );
+    assert_eq!(
+        group["tags"]["mck:id"],
+        serde_json::json!(["ecs.servers", false])
+    );
+    let template = &servers["template"];
+    assert_eq!(
+        template["image_name"],
+        "al2023-ami-ecs-hvm-2023.0.20241108-kernel-6.1-x86_64"
+    );
+    assert_eq!(template["image_owner"], "591542846629");
+    assert_eq!(template["instance_type"], "c5.large");
+    assert_eq!(
+        template["security_groups"],
+        serde_json::json!([crate::by_id(&inventory, "security_groups", "sg.app")["id"]])
+    );
+    assert_eq!(template["instance_profile"], format!("{name}-app-server"));
+    assert!(
+        template["user_data"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("ECS_CLUSTER={name}-app")),
+        "{template:#}"
+    );
+    assert_eq!(template["http_tokens"], "required");
+    assert_eq!(
+        servers["instance_profile"],
+        serde_json::json!({"name": format!("{name}-app-server"), "roles": [format!("{name}-app-server")]})
+    );
+    assert_eq!(
+        servers["capacity_provider"],
+        serde_json::json!({"name": format!("{name}-app-servers"), "group": group["arn"],
+            "managed_scaling": ["ENABLED", 100]})
+    );
+    assert_eq!(
+        app["clusters"][0]["capacity_providers"],
+        serde_json::json!([format!("{name}-app-servers")])
+    );
+    assert_eq!(
+        app["clusters"][0]["default_strategy"],
+        serde_json::json!([format!("{name}-app-servers")])
+    );
+    let role = app["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == format!("{name}-app-server").as_str())
+        .unwrap();
+    assert_eq!(role["service"], "ec2.amazonaws.com");
+    // The group's instances are not resources of the stack: the plan leaves them alone. It
+    // shows only the emulator's gap: CreateService drops the capacity provider strategy
+    // (docs/emulator.md), so the services read as launch type EC2.
+    let plan = stack.mck("plan", &["--json"]);
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let mut steps: Vec<(String, String)> = crate::section(&plan, "steps")
+        .iter()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap().to_string(),
+                s["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    steps.sort();
+    assert_eq!(
+        steps,
+        [
+            ("replace".to_string(), "ecs.service.admin".to_string()),
+            ("replace".to_string(), "ecs.service.frontend".to_string()),
+        ],
+        "{plan:#}"
+    );
+
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+    let after = app_of(&harness, &stack);
+    assert_eq!(after["servers"], serde_json::json!({}), "{after:#}");
+    assert!(after["roles"].as_array().unwrap().is_empty());
 }

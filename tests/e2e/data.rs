@@ -639,7 +639,7 @@ fn data_tier_up_verify_plan_guard_down() {
     assert_eq!(
         app,
         serde_json::json!({"roles": [], "log_groups": [], "clusters": [], "task_definitions": [],
-            "load_balancers": [], "target_groups": [], "services": []}),
+            "load_balancers": [], "target_groups": [], "services": [], "servers": {}}),
         "the app tier is gone"
     );
     // What the emulator keeps: the two groups (deleting), the cache subnet group, and what AWS

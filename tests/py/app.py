@@ -22,7 +22,7 @@ def document(doc):
 
 
 out = {"roles": [], "log_groups": [], "clusters": [], "task_definitions": [], "load_balancers": [],
-       "target_groups": [], "services": []}
+       "target_groups": [], "services": [], "servers": {}}
 elb = boto3.client("elbv2")
 for role in iam.list_roles(PathPrefix=f"/mck/{stack}/")["Roles"]:
     name = role["RoleName"]
@@ -43,6 +43,10 @@ if arns:
             continue
         out["clusters"].append({"name": c["clusterName"], "status": c["status"],
                                 "tags": {t["key"]: t["value"] for t in c.get("tags", [])}})
+        if c.get("capacityProviders"):
+            out["clusters"][-1]["capacity_providers"] = c["capacityProviders"]
+            out["clusters"][-1]["default_strategy"] = [
+                s["capacityProvider"] for s in c.get("defaultCapacityProviderStrategy", [])]
 for family in ecs.list_task_definition_families(familyPrefix=f"{stack}-", status="ACTIVE")["families"]:
     td = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
     d = td["taskDefinition"]
@@ -110,4 +114,50 @@ if any(c["name"] == f"{stack}-app" for c in out["clusters"]):
                 "public_ip": net.get("assignPublicIp"),
                 "tags": {t["key"]: t["value"] for t in s.get("tags", [])},
             })
+# The app servers (capacity: ec2), when there are any.
+asg = boto3.client("autoscaling")
+ec2 = boto3.client("ec2")
+groups = [g for g in asg.describe_auto_scaling_groups()["AutoScalingGroups"]
+          if g["AutoScalingGroupName"] == f"{stack}-app-servers"]
+if groups:
+    g = groups[0]
+    out["servers"]["group"] = {
+        "arn": g["AutoScalingGroupARN"], "min": g["MinSize"], "max": g["MaxSize"],
+        "subnets": sorted(g["VPCZoneIdentifier"].split(",")),
+        "template": g.get("LaunchTemplate", {}).get("LaunchTemplateName"),
+        "template_version": g.get("LaunchTemplate", {}).get("Version"),
+        "tags": {t["Key"]: [t["Value"], t["PropagateAtLaunch"]] for t in g.get("Tags", [])},
+        "instances": len(g.get("Instances", [])),
+    }
+templates = ec2.describe_launch_templates(
+    Filters=[{"Name": "launch-template-name", "Values": [f"{stack}-app-server"]}])["LaunchTemplates"]
+if templates:
+    t = templates[0]
+    data = ec2.describe_launch_template_versions(
+        LaunchTemplateId=t["LaunchTemplateId"], Versions=["$Default"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    image = ec2.describe_images(ImageIds=[data["ImageId"]])["Images"][0]
+    import base64
+    out["servers"]["template"] = {
+        "image_name": image["Name"], "image_owner": image["OwnerId"], "instance_type": data.get("InstanceType"),
+        "security_groups": data.get("SecurityGroupIds", []),
+        "instance_profile": data.get("IamInstanceProfile", {}).get("Name"),
+        "user_data": base64.b64decode(data.get("UserData", "")).decode(),
+        "http_tokens": data.get("MetadataOptions", {}).get("HttpTokens"),
+    }
+for p in iam.list_instance_profiles(PathPrefix=f"/mck/{stack}/")["InstanceProfiles"]:
+    out["servers"]["instance_profile"] = {"name": p["InstanceProfileName"],
+                                          "roles": [r["RoleName"] for r in p["Roles"]]}
+try:
+    cps = ecs.describe_capacity_providers(capacityProviders=[f"{stack}-app-servers"])["capacityProviders"]
+except Exception:
+    cps = []
+for cp in cps:
+    if cp.get("status") != "ACTIVE":
+        continue
+    provider = cp["autoScalingGroupProvider"]
+    out["servers"]["capacity_provider"] = {
+        "name": cp["name"], "group": provider["autoScalingGroupArn"],
+        "managed_scaling": [provider.get("managedScaling", {}).get("status"),
+                            provider.get("managedScaling", {}).get("targetCapacity")],
+    }
 json.dump(out, sys.stdout, indent=1, sort_keys=True)

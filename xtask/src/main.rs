@@ -104,7 +104,7 @@ fn install() -> Result<PathBuf> {
         std::fs::write(&marker, "")
             .map_err(|e| format!("failed to write {}: {e}", marker.display()))?;
     }
-    let amis = venv.join("mck-amis.json");
+    let amis = venv.join("mck-amis-2.json");
     if !amis.exists() {
         write_amis(&amis)?;
     }
@@ -112,7 +112,8 @@ fn install() -> Result<PathBuf> {
 }
 
 /// moto 5.2.5 only ships Ubuntu 14.04/16.04 images. `MOTO_AMIS_PATH` replaces its list, so we
-/// write moto's own images plus current Ubuntu LTS ones (what the bastion looks up).
+/// write moto's own images plus current Ubuntu LTS ones (what the bastion looks up) and the
+/// ECS-optimised Amazon Linux 2023 image (what the app servers look up).
 fn write_amis(path: &Path) -> Result<()> {
     let script = r#"
 import gzip, json, os, sys, moto
@@ -135,6 +136,18 @@ for ami_id, codename, version, date in [
         "name": f"ubuntu/images/hvm-ssd/ubuntu-{codename}-{version}-amd64-server-{date}",
         "creation_date": f"{date[:4]}-{date[4:6]}-{date[6:]}T00:00:00.000Z",
     })
+# The ECS-optimised Amazon Linux 2023 image the app servers look up (owner: Amazon's ECS
+# account), as AWS names it.
+amis.append({
+    "ami_id": "ami-0e8a9e4d5b1c2f3a4", "state": "available", "public": True,
+    "owner_id": "591542846629", "image_location": "amazon/al2023-ami-ecs-hvm",
+    "sriov": "simple", "root_device_type": "ebs", "root_device_name": "/dev/xvda",
+    "image_type": "machine", "platform": None, "architecture": "x86_64",
+    "virtualization_type": "hvm", "hypervisor": "xen",
+    "description": "Amazon Linux AMI 2023.0.20241108 x86_64 ECS HVM EBS",
+    "name": "al2023-ami-ecs-hvm-2023.0.20241108-kernel-6.1-x86_64",
+    "creation_date": "2024-11-08T00:00:00.000Z",
+})
 json.dump(amis, open(sys.argv[1], "w"))
 "#;
     run(Command::new(venv().join("bin/python"))
@@ -212,7 +225,7 @@ fn emulator_start() -> Result<Emulator> {
     let child = Command::new(venv.join("bin/python"))
         .arg(root().join("xtask/moto_server_mck.py"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .env("MOTO_AMIS_PATH", venv.join("mck-amis.json"))
+        .env("MOTO_AMIS_PATH", venv.join("mck-amis-2.json"))
         .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
         // Services start this many tasks; their deployments complete when it covers the
         // desired count (the largest in stacks/ is 4).

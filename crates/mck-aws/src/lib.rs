@@ -9,6 +9,7 @@
 //! not every API honours tag filters). Untaggable kinds (routes, associations, rules) are owned
 //! by being inside a resource of the stack.
 
+mod autoscaling;
 mod driver;
 mod ec2;
 mod ecs;
@@ -61,6 +62,7 @@ pub struct AwsProvider {
     logs: aws_sdk_cloudwatchlogs::Client,
     ecs: aws_sdk_ecs::Client,
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    autoscaling: aws_sdk_autoscaling::Client,
     region: String,
     requests: Arc<AtomicU64>,
     /// Retries of single calls inside a driver (see [`retry`]).
@@ -264,6 +266,11 @@ impl AwsProvider {
                     .interceptor(counter())
                     .build(),
             ),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
             region,
             requests,
             backoff,
@@ -306,7 +313,7 @@ impl AwsProvider {
 impl Provider for AwsProvider {
     /// Every service is read concurrently; each reads its kinds concurrently too.
     async fn read_all(&self, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-        let (network, db, caches, files, dns, roles, logs, ecs, elb) = tokio::try_join!(
+        let (network, db, caches, files, dns, roles, logs, ecs, elb, servers) = tokio::try_join!(
             ec2::read_all(&self.ec2, stack),
             rds::read(&self.rds, stack),
             elasticache::read(&self.elasticache, stack),
@@ -316,6 +323,7 @@ impl Provider for AwsProvider {
             logs::read(&self.logs, stack),
             ecs::read(&self.ecs, stack),
             elbv2::read(&self.elbv2, stack),
+            autoscaling::read(&self.autoscaling, stack),
         )?;
         Ok(network
             .into_iter()
@@ -327,6 +335,7 @@ impl Provider for AwsProvider {
             .chain(logs)
             .chain(ecs)
             .chain(elb)
+            .chain(servers)
             .collect())
     }
 

@@ -59,6 +59,12 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         LogGroup => s(1),
         Role => s(2),
         EcsCluster => s(5),
+        InstanceProfile => s(2),
+        LaunchTemplate => s(1),
+        // The group exists at once; its instances boot and join the cluster in about 3 minutes,
+        // which the capacity provider waits for.
+        AutoScalingGroup => s(5),
+        CapacityProvider => s(180),
         TaskDefinition => s(1),
         TargetGroup => s(2),
         LoadBalancer => s(180),

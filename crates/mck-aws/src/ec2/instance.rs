@@ -163,7 +163,10 @@ pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, Pro
 }
 
 /// The image to launch and its root device name.
-async fn resolve_ami(ec2: &Client, ami: &AmiSelector) -> Result<(String, String), ProviderError> {
+pub(super) async fn resolve_ami(
+    ec2: &Client,
+    ami: &AmiSelector,
+) -> Result<(String, String), ProviderError> {
     let mut call = ec2.describe_images().filters(filter("state", "available"));
     call = match ami {
         AmiSelector::Id(id) => call.image_ids(id),

@@ -4,6 +4,7 @@
 mod elastic_ip;
 mod instance;
 mod internet_gateway;
+mod launch_template;
 mod nat_gateway;
 mod route;
 mod route_table;
@@ -25,7 +26,7 @@ use mck_core::provider::{Context, Observed, ProviderError};
 
 /// Reads every kind concurrently: one paginated describe call per kind, filtered by stack tag.
 pub(crate) async fn read_all(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-    let (vpcs, subnets, igws, eips, nats, tables, groups, instances) = tokio::try_join!(
+    let (vpcs, subnets, igws, eips, nats, tables, groups, instances, templates) = tokio::try_join!(
         vpc::read(ec2, stack),
         subnet::read(ec2, stack),
         internet_gateway::read(ec2, stack),
@@ -34,9 +35,12 @@ pub(crate) async fn read_all(ec2: &Client, stack: &str) -> Result<Vec<Observed>,
         route_table::read(ec2, stack),
         security_group::read(ec2, stack),
         instance::read(ec2, stack),
+        launch_template::read(ec2, stack),
     )?;
     let mut all = Vec::new();
-    for part in [vpcs, subnets, igws, eips, nats, tables, groups, instances] {
+    for part in [
+        vpcs, subnets, igws, eips, nats, tables, groups, instances, templates,
+    ] {
         all.extend(part);
     }
     route_table_association::name_associations(&mut all);

@@ -1,5 +1,7 @@
-//! ECS: the app cluster, the apps' task definitions and services.
+//! ECS: the app cluster, its capacity provider (app servers), the apps' task definitions and
+//! services.
 
+mod capacity_provider;
 mod cluster;
 mod service;
 mod task_definition;
@@ -8,13 +10,15 @@ use aws_sdk_ecs::Client;
 use mck_core::provider::{Observed, ProviderError};
 
 pub(crate) async fn read(ecs: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-    let (clusters, task_definitions, services) = tokio::try_join!(
+    let (clusters, providers, task_definitions, services) = tokio::try_join!(
         cluster::read(ecs, stack),
+        capacity_provider::read(ecs, stack),
         task_definition::read(ecs, stack),
         service::read(ecs, stack)
     )?;
     Ok(clusters
         .into_iter()
+        .chain(providers)
         .chain(task_definitions)
         .chain(services)
         .collect())

@@ -10,12 +10,12 @@ use std::fmt::Write as _;
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
-    DeploymentRolloutState, DesiredStatus, LaunchType, LoadBalancer, NetworkConfiguration, Service,
-    ServiceField, Tag,
+    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DeploymentCircuitBreaker,
+    DeploymentConfiguration, DeploymentRolloutState, DesiredStatus, LaunchType, LoadBalancer,
+    NetworkConfiguration, Service, ServiceField, Tag,
 };
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
-use mck_core::model::{EcsServiceSpec, LogicalId, ResourceKind, Value};
+use mck_core::model::{EcsServiceSpec, LogicalId, ResourceKind, ServiceCapacity, Value};
 use mck_core::provider::{Context, ErrorClass, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
@@ -91,8 +91,16 @@ pub(super) fn observe(id: LogicalId, service: &Service) -> Observed {
             i64::from(service.desired_count()),
         )
         .with(
-            EcsServiceSpec::LAUNCH_TYPE,
-            service.launch_type().map(|l| l.as_str().to_string()),
+            EcsServiceSpec::CAPACITY,
+            match service.capacity_provider_strategy().first() {
+                Some(item) => Value::CloudRef(
+                    ResourceKind::CapacityProvider,
+                    item.capacity_provider().to_string(),
+                ),
+                None => service
+                    .launch_type()
+                    .map_or(Value::Null, |l| Value::from(l.as_str())),
+            },
         )
         .with(
             EcsServiceSpec::SUBNETS,
@@ -303,7 +311,20 @@ impl Driver for EcsServiceSpec {
             .service_name(&spec.name)
             .task_definition(&task_definition)
             .desired_count(i32::try_from(spec.desired_count).unwrap_or(i32::MAX))
-            .launch_type(LaunchType::from(spec.launch_type.as_str()))
+            .set_launch_type(match &spec.capacity {
+                ServiceCapacity::Fargate => Some(LaunchType::Fargate),
+                ServiceCapacity::Provider(_) => None,
+            })
+            .set_capacity_provider_strategy(match &spec.capacity {
+                ServiceCapacity::Fargate => None,
+                ServiceCapacity::Provider(cp) => Some(vec![
+                    CapacityProviderStrategyItem::builder()
+                        .capacity_provider(ctx.cloud_id(cp.id())?)
+                        .weight(1)
+                        .build()
+                        .map_err(|e| ProviderError::invalid(e.to_string()))?,
+                ]),
+            })
             .network_configuration(network(ctx, spec)?)
             .load_balancers(
                 LoadBalancer::builder()
@@ -709,7 +730,7 @@ mod tests {
             cluster: Ref::new("ecs.cluster"),
             task_definition: Ref::new("ecs.taskdef.frontend"),
             desired_count: 2,
-            launch_type: "FARGATE".into(),
+            capacity: ServiceCapacity::Fargate,
             subnets: vec![Ref::new("subnet.private.a"), Ref::new("subnet.private.b")],
             security_groups: vec![Ref::new("sg.app")],
             target_group: Ref::new("alb.tg.frontend"),

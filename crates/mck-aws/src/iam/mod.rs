@@ -1,13 +1,16 @@
 //! IAM: the roles the apps' tasks run with, owned by their path `/mck/<stack>/` (a read is one
 //! paginated list plus two calls per role: IAM returns neither policies nor tags in lists).
 
+mod instance_profile;
 mod role;
 
 use aws_sdk_iam::Client;
 use mck_core::provider::{Observed, ProviderError};
 
 pub(crate) async fn read(iam: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-    role::read(iam, stack).await
+    let (roles, profiles) =
+        tokio::try_join!(role::read(iam, stack), instance_profile::read(iam, stack))?;
+    Ok(roles.into_iter().chain(profiles).collect())
 }
 
 /// Decodes the percent-encoding IAM applies to policy documents in its answers.

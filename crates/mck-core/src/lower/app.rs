@@ -1,6 +1,7 @@
 //! The app tier: the ECS cluster, a log group and a task definition per app, the roles the
 //! tasks run with, and the load balancer (a target group per app, the listener, the path
-//! rules), and a service per app wired to its target group. The EC2 capacity follows.
+//! rules), a service per app wired to its target group, and with `capacity: ec2` the app
+//! servers (role, instance profile, launch template, Auto Scaling group, capacity provider).
 
 use std::collections::BTreeMap;
 
@@ -41,6 +42,9 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
         }
         .into(),
     );
+    if cluster.capacity == Capacity::Ec2 {
+        lower_servers(stack, &cluster, &needs, &mut add);
+    }
     for app in cfg.apps.keys() {
         add(
             LogGroupSpec::logical_id(app),
@@ -149,9 +153,9 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
                     cluster: Ref::new("ecs.cluster"),
                     task_definition: Ref::new(format!("ecs.taskdef.{app_name}")),
                     desired_count: app.count,
-                    launch_type: match cluster.capacity {
-                        Capacity::Fargate => "FARGATE".into(),
-                        Capacity::Ec2 => "EC2".into(),
+                    capacity: match cluster.capacity {
+                        Capacity::Fargate => ServiceCapacity::Fargate,
+                        Capacity::Ec2 => ServiceCapacity::Provider(Ref::new("ecs.capacity")),
                     },
                     subnets: cfg
                         .network
@@ -170,6 +174,95 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
             );
         }
     }
+}
+
+/// The ECS-optimised Amazon Linux 2023 image, found by name among Amazon's images.
+pub const ECS_AMI_PATTERN: &str = "al2023-ami-ecs-hvm-*-kernel-6.1-x86_64";
+/// The account that publishes the ECS-optimised images.
+pub const ECS_AMI_OWNER: &str = "591542846629";
+
+/// The app servers for `capacity: ec2`: their role and instance profile, the launch template,
+/// the Auto Scaling group over the private subnets, and the cluster's capacity provider.
+fn lower_servers(
+    stack: &Stack,
+    cluster: &crate::stack::AppClusterConfig,
+    needs: &[(ResourceKind, LogicalId)],
+    add: &mut impl FnMut(LogicalId, ResourceSpec),
+) {
+    let servers = cluster.servers.clone().unwrap_or_default();
+    let name = format!("{}-app-server", stack.name);
+    add(
+        LogicalId::new("iam.app-server"),
+        RoleSpec {
+            name: name.clone(),
+            description: format!(
+                "mck {}: the app servers (ECS container instances)",
+                stack.name
+            ),
+            service: "ec2.amazonaws.com".into(),
+            managed_policies: vec![
+                "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role".into(),
+                "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore".into(),
+            ],
+            secrets: Vec::new(),
+        }
+        .into(),
+    );
+    add(
+        LogicalId::new("iam.profile.app-server"),
+        InstanceProfileSpec {
+            name: name.clone(),
+            role: Ref::new("iam.app-server"),
+        }
+        .into(),
+    );
+    add(
+        LogicalId::new("ecs.servers.template"),
+        LaunchTemplateSpec {
+            name,
+            instance_type: servers.instance_type.clone(),
+            ami: AmiSelector::Lookup {
+                name_pattern: ECS_AMI_PATTERN.into(),
+                owner: ECS_AMI_OWNER.into(),
+            },
+            security_groups: vec![Ref::new("sg.app")],
+            instance_profile: Ref::new("iam.profile.app-server"),
+            cluster: Ref::new("ecs.cluster"),
+        }
+        .into(),
+    );
+    add(
+        LogicalId::new("ecs.servers"),
+        AutoScalingGroupSpec {
+            name: format!("{}-app-servers", stack.name),
+            min_size: servers.min,
+            max_size: servers.max,
+            subnets: stack
+                .config
+                .network
+                .zones
+                .iter()
+                .map(|z| Ref::new(format!("subnet.private.{}", super::zone_suffix(z))))
+                .collect(),
+            launch_template: Ref::new("ecs.servers.template"),
+            after: needs
+                .iter()
+                .filter(|(kind, _)| *kind == ResourceKind::Route)
+                .cloned()
+                .collect(),
+        }
+        .into(),
+    );
+    add(
+        LogicalId::new("ecs.capacity"),
+        CapacityProviderSpec {
+            name: format!("{}-app-servers", stack.name),
+            auto_scaling_group: Ref::new("ecs.servers"),
+            cluster: Ref::new("ecs.cluster"),
+            target_capacity: 100,
+        }
+        .into(),
+    );
 }
 
 /// The load balancer: a target group per app, the ALB over the public subnets, the listener
@@ -415,5 +508,72 @@ mod tests {
                 .after
                 .contains(&(ResourceKind::Listener, LogicalId::new("alb.listener.443")))
         );
+    }
+
+    #[test]
+    fn ec2_capacity_adds_the_app_servers_and_the_services_use_their_capacity_provider() {
+        let prod = crate::stack::load(Path::new("../../stacks"), "prod").unwrap();
+        let resources = super::super::resources(&prod);
+        let ResourceSpec::AutoScalingGroup(group) = by_id(&resources, "ecs.servers") else {
+            panic!()
+        };
+        assert_eq!((group.min_size, group.max_size), (2, 6));
+        assert_eq!(group.launch_template.id().as_str(), "ecs.servers.template");
+        // Instances need a way out to join the cluster: after the private subnets' NAT routes.
+        assert!(
+            group
+                .after
+                .iter()
+                .all(|(kind, id)| *kind == ResourceKind::Route
+                    && id.as_str().starts_with("rt.private."))
+                && group.after.len() == 3,
+            "{:?}",
+            group.after
+        );
+        let ResourceSpec::LaunchTemplate(template) = by_id(&resources, "ecs.servers.template")
+        else {
+            panic!()
+        };
+        assert_eq!(template.instance_type, "c5.large");
+        assert_eq!(
+            template.ami,
+            AmiSelector::Lookup {
+                name_pattern: ECS_AMI_PATTERN.into(),
+                owner: ECS_AMI_OWNER.into()
+            }
+        );
+        let ResourceSpec::Role(role) = by_id(&resources, "iam.app-server") else {
+            panic!()
+        };
+        assert_eq!(role.service, "ec2.amazonaws.com");
+        assert!(
+            role.managed_policies
+                .iter()
+                .any(|p| p.ends_with("/AmazonEC2ContainerServiceforEC2Role"))
+        );
+        let ResourceSpec::CapacityProvider(cp) = by_id(&resources, "ecs.capacity") else {
+            panic!()
+        };
+        assert_eq!(cp.auto_scaling_group.id().as_str(), "ecs.servers");
+        for app in ["frontend", "admin"] {
+            let ResourceSpec::EcsService(service) =
+                by_id(&resources, &format!("ecs.service.{app}"))
+            else {
+                panic!()
+            };
+            assert_eq!(
+                service.capacity,
+                ServiceCapacity::Provider(Ref::new("ecs.capacity"))
+            );
+        }
+        // Fargate stacks have none of it.
+        let dev = super::super::resources(&dev());
+        assert!(dev.iter().all(|r| !matches!(
+            r.kind(),
+            ResourceKind::AutoScalingGroup
+                | ResourceKind::LaunchTemplate
+                | ResourceKind::CapacityProvider
+                | ResourceKind::InstanceProfile
+        )));
     }
 }

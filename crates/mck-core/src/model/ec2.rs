@@ -507,3 +507,83 @@ impl Kind for InstanceSpec {
         Vec::new()
     }
 }
+
+/// The launch template of the app servers, `<stack>-app-server`: the ECS-optimised image
+/// (looked up at creation), the instance type, SG `app`, the instance profile, IMDSv2, and user
+/// data that joins the stack's cluster. A change makes a new version, which becomes the
+/// default that the Auto Scaling group launches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaunchTemplateSpec {
+    pub name: String,
+    pub instance_type: String,
+    pub ami: AmiSelector,
+    pub security_groups: Vec<Ref<kind::SecurityGroup>>,
+    pub instance_profile: Ref<kind::InstanceProfile>,
+    pub cluster: Ref<kind::EcsCluster>,
+}
+
+impl LaunchTemplateSpec {
+    pub const NAME: FieldDef = FieldDef::immutable("name");
+    pub const INSTANCE_TYPE: FieldDef = FieldDef::mutable("instance_type");
+    /// An image id given in the stack.
+    pub const AMI: FieldDef = FieldDef::mutable("ami");
+    /// An image looked up at creation: never compared (a newer image does not roll servers).
+    pub const AMI_LOOKUP: FieldDef = FieldDef::create_only("ami");
+    pub const SECURITY_GROUPS: FieldDef = FieldDef::mutable("security_group_ids");
+    pub const INSTANCE_PROFILE: FieldDef = FieldDef::mutable("instance_profile");
+    /// The cluster the ECS agent joins (`ECS_CLUSTER=` in the user data).
+    pub const ECS_CLUSTER: FieldDef = FieldDef::mutable("ecs_cluster");
+    pub const METADATA_HTTP_TOKENS: FieldDef = FieldDef::mutable("metadata_http_tokens");
+    pub const OUT_ID: &str = "id";
+
+    /// The user data script: the ECS agent's config file, which names the cluster.
+    pub fn user_data(cluster: &str) -> String {
+        format!("#!/bin/bash\necho ECS_CLUSTER={cluster} >> /etc/ecs/ecs.config\n")
+    }
+
+    /// The cluster named by [`Self::user_data`].
+    pub fn cluster_of(user_data: &str) -> Option<&str> {
+        user_data
+            .split("ECS_CLUSTER=")
+            .nth(1)?
+            .split_whitespace()
+            .next()
+    }
+}
+
+impl Kind for LaunchTemplateSpec {
+    const REFERENCES: &'static [ResourceKind] = &[
+        ResourceKind::SecurityGroup,
+        ResourceKind::InstanceProfile,
+        ResourceKind::EcsCluster,
+    ];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[Self::OUT_ID];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::NAME.of(self.name.as_str()),
+            Self::INSTANCE_TYPE.of(self.instance_type.as_str()),
+            match &self.ami {
+                AmiSelector::Id(ami) => Self::AMI.of(ami.as_str()),
+                AmiSelector::Lookup {
+                    name_pattern,
+                    owner,
+                } => Self::AMI_LOOKUP.of(format!("{name_pattern} (owner {owner})")),
+            },
+            Self::SECURITY_GROUPS.of(refs(&self.security_groups)),
+            Self::INSTANCE_PROFILE.of(self
+                .instance_profile
+                .output(super::InstanceProfileSpec::OUT_NAME)),
+            Self::ECS_CLUSTER.of(self.cluster.output(super::EcsClusterSpec::OUT_NAME)),
+            Self::METADATA_HTTP_TOKENS.of("required"),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}

@@ -191,8 +191,7 @@ pub struct EcsServiceSpec {
     pub cluster: Ref<kind::EcsCluster>,
     pub task_definition: Ref<kind::TaskDefinition>,
     pub desired_count: i64,
-    /// `FARGATE` or `EC2`.
-    pub launch_type: String,
+    pub capacity: ServiceCapacity,
     pub subnets: Vec<Ref<kind::Subnet>>,
     pub security_groups: Vec<Ref<kind::SecurityGroup>>,
     pub target_group: Ref<kind::TargetGroup>,
@@ -211,7 +210,8 @@ impl EcsServiceSpec {
     pub const CLUSTER: FieldDef = FieldDef::immutable("cluster");
     pub const TASK_DEFINITION: FieldDef = FieldDef::mutable("task_definition");
     pub const DESIRED_COUNT: FieldDef = FieldDef::mutable("desired_count");
-    pub const LAUNCH_TYPE: FieldDef = FieldDef::immutable("launch_type");
+    /// `FARGATE`, or the capacity provider of the app servers.
+    pub const CAPACITY: FieldDef = FieldDef::immutable("capacity");
     pub const SUBNETS: FieldDef = FieldDef::mutable("subnets");
     pub const SECURITY_GROUPS: FieldDef = FieldDef::mutable("security_groups");
     /// `[target group, container, port]`.
@@ -242,6 +242,7 @@ impl Kind for EcsServiceSpec {
         ResourceKind::MountTarget,
         ResourceKind::RecordSet,
         ResourceKind::EcsCluster,
+        ResourceKind::CapacityProvider,
         ResourceKind::TaskDefinition,
         ResourceKind::TargetGroup,
         ResourceKind::Listener,
@@ -261,7 +262,10 @@ impl Kind for EcsServiceSpec {
             Self::CLUSTER.of(self.cluster.value()),
             Self::TASK_DEFINITION.of(self.task_definition.value()),
             Self::DESIRED_COUNT.of(self.desired_count),
-            Self::LAUNCH_TYPE.of(self.launch_type.as_str()),
+            Self::CAPACITY.of(match &self.capacity {
+                ServiceCapacity::Fargate => Value::from("FARGATE"),
+                ServiceCapacity::Provider(cp) => cp.value(),
+            }),
             Self::SUBNETS.of(super::refs(&self.subnets)),
             Self::SECURITY_GROUPS.of(super::refs(&self.security_groups)),
             Self::LOAD_BALANCER.of(Value::List(vec![
@@ -281,4 +285,62 @@ impl Kind for EcsServiceSpec {
     fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
         self.after.clone()
     }
+}
+
+/// The ECS capacity provider `<stack>-app-servers` over the app servers' Auto Scaling group,
+/// with managed scaling, associated with the stack's cluster as its default capacity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapacityProviderSpec {
+    pub name: String,
+    pub auto_scaling_group: Ref<kind::AutoScalingGroup>,
+    pub cluster: Ref<kind::EcsCluster>,
+    /// Managed scaling's target utilisation, in percent.
+    pub target_capacity: i64,
+}
+
+impl CapacityProviderSpec {
+    pub const NAME: FieldDef = FieldDef::immutable("name");
+    pub const AUTO_SCALING_GROUP_ARN: FieldDef = FieldDef::immutable("auto_scaling_group_arn");
+    pub const MANAGED_SCALING: FieldDef = FieldDef::mutable("managed_scaling");
+    /// The cluster it is associated with (null when it is not).
+    pub const CLUSTER: FieldDef = FieldDef::mutable("cluster");
+    pub const OUT_NAME: &str = "name";
+
+    /// Managed scaling as [`Self::MANAGED_SCALING`] holds it.
+    pub fn managed_scaling(target: i64) -> String {
+        format!("enabled, target {target}%")
+    }
+}
+
+impl Kind for CapacityProviderSpec {
+    const REFERENCES: &'static [ResourceKind] =
+        &[ResourceKind::EcsCluster, ResourceKind::AutoScalingGroup];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[Self::OUT_NAME];
+    const TIMEOUT: Duration = minutes(10);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::NAME.of(self.name.as_str()),
+            Self::AUTO_SCALING_GROUP_ARN.of(self
+                .auto_scaling_group
+                .output(super::AutoScalingGroupSpec::OUT_ARN)),
+            Self::MANAGED_SCALING.of(Self::managed_scaling(self.target_capacity)),
+            Self::CLUSTER.of(self.cluster.value()),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+/// Where a service's tasks run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceCapacity {
+    Fargate,
+    /// On the app servers, through the capacity provider.
+    Provider(Ref<kind::CapacityProvider>),
 }

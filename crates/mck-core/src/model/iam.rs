@@ -1,4 +1,5 @@
-//! IAM kinds of the app tier: the roles ECS tasks run with.
+//! IAM kinds of the app tier: the roles ECS tasks and app servers run with, and the app
+//! servers' instance profile.
 
 use std::time::Duration;
 
@@ -59,6 +60,41 @@ impl Kind for RoleSpec {
             Self::SERVICE.of(self.service.as_str()),
             Self::MANAGED_POLICY_ARNS.of(Value::List(policies)),
             Self::SECRET_ARNS.of(Value::List(secrets)),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        Vec::new()
+    }
+}
+
+/// The instance profile `<stack>-<name>` under `/mck/<stack>/` that gives the app servers
+/// their role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceProfileSpec {
+    pub name: String,
+    pub role: super::Ref<super::kind::Role>,
+}
+
+impl InstanceProfileSpec {
+    pub const NAME: FieldDef = FieldDef::immutable("name");
+    pub const ROLE: FieldDef = FieldDef::immutable("role");
+    pub const OUT_NAME: &str = "name";
+    pub const OUT_ARN: &str = "arn";
+}
+
+impl Kind for InstanceProfileSpec {
+    const REFERENCES: &'static [ResourceKind] = &[ResourceKind::Role];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = true;
+    const OUTPUTS: &'static [&'static str] = &[Self::OUT_NAME, Self::OUT_ARN];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::NAME.of(self.name.as_str()),
+            Self::ROLE.of(self.role.value()),
         ]
     }
 

@@ -8,6 +8,7 @@
 //! used by the model and by the driver that reads the kind back. References to other resources
 //! are typed [`Ref`]s naming a logical id; lowering turns them into graph edges.
 
+mod autoscaling;
 mod ec2;
 mod ecs;
 mod efs;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use autoscaling::*;
 pub use ec2::*;
 pub use ecs::*;
 pub use efs::*;
@@ -99,6 +101,10 @@ macro_rules! for_each_kind {
             LogGroup(LogGroupSpec) => "aws_cloudwatch_log_group",
             Role(RoleSpec) => "aws_iam_role",
             EcsCluster(EcsClusterSpec) => "aws_ecs_cluster",
+            InstanceProfile(InstanceProfileSpec) => "aws_iam_instance_profile",
+            LaunchTemplate(LaunchTemplateSpec) => "aws_launch_template",
+            AutoScalingGroup(AutoScalingGroupSpec) => "aws_autoscaling_group",
+            CapacityProvider(CapacityProviderSpec) => "aws_ecs_capacity_provider",
             TaskDefinition(TaskDefinitionSpec) => "aws_ecs_task_definition",
             TargetGroup(TargetGroupSpec) => "aws_lb_target_group",
             LoadBalancer(LoadBalancerSpec) => "aws_lb",

@@ -380,6 +380,16 @@ pub struct ServersConfig {
     pub max: i64,
 }
 
+impl Default for ServersConfig {
+    fn default() -> Self {
+        ServersConfig {
+            instance_type: default_server_type(),
+            min: default_servers_min(),
+            max: default_servers_max(),
+        }
+    }
+}
+
 fn default_server_type() -> String {
     "c5.large".to_string()
 }

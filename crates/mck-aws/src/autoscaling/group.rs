@@ -1,0 +1,266 @@
+//! The app servers' Auto Scaling group `<stack>-app-servers` over the private subnets, launching
+//! the default version of the launch template; ECS scales it through the capacity provider.
+
+use aws_sdk_autoscaling::Client;
+use aws_sdk_autoscaling::types::{AutoScalingGroup, Filter, LaunchTemplateSpecification, Tag};
+use mck_core::model::{AutoScalingGroupSpec, LogicalId, ResourceKind, TAG_STACK, Value};
+use mck_core::provider::{Context, Observed, ProviderError, Readiness};
+
+use crate::AwsProvider;
+use crate::driver::Driver;
+use crate::error::sdk;
+
+fn owned(group: &AutoScalingGroup, stack: &str) -> Option<LogicalId> {
+    crate::owner(
+        group
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?, t.value()?))),
+        stack,
+    )
+}
+
+pub(super) fn observe(id: LogicalId, group: &AutoScalingGroup) -> Observed {
+    let name = group.auto_scaling_group_name().unwrap_or_default();
+    let mut subnets: Vec<Value> = group
+        .vpc_zone_identifier()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| Value::CloudId(s.to_string()))
+        .collect();
+    subnets.sort();
+    let o = Observed::new(id, ResourceKind::AutoScalingGroup, name)
+        .with(AutoScalingGroupSpec::NAME, name)
+        .with(
+            AutoScalingGroupSpec::MIN_SIZE,
+            i64::from(group.min_size().unwrap_or(0)),
+        )
+        .with(
+            AutoScalingGroupSpec::MAX_SIZE,
+            i64::from(group.max_size().unwrap_or(0)),
+        )
+        .with(AutoScalingGroupSpec::SUBNETS, Value::List(subnets))
+        .with(
+            AutoScalingGroupSpec::LAUNCH_TEMPLATE,
+            group
+                .launch_template()
+                .and_then(|t| t.launch_template_id())
+                .map_or(Value::Null, |t| Value::CloudId(t.to_string())),
+        )
+        .output(AutoScalingGroupSpec::OUT_NAME, name)
+        .output(
+            AutoScalingGroupSpec::OUT_ARN,
+            group.auto_scaling_group_arn().unwrap_or_default(),
+        );
+    match group.status() {
+        Some(status) if status.starts_with("Delete") => o.pending("deleting"),
+        _ => o,
+    }
+}
+
+async fn describe(
+    asg: &Client,
+    names: Option<Vec<String>>,
+    stack: Option<&str>,
+) -> Result<Vec<AutoScalingGroup>, ProviderError> {
+    let mut out = Vec::new();
+    let mut call = asg
+        .describe_auto_scaling_groups()
+        .set_auto_scaling_group_names(names);
+    if let Some(stack) = stack {
+        call = call.filters(
+            Filter::builder()
+                .name(format!("tag:{TAG_STACK}"))
+                .values(stack)
+                .build(),
+        );
+    }
+    let mut pages = call.into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk("describe auto scaling groups", e))?;
+        out.extend(page.auto_scaling_groups().iter().cloned());
+    }
+    Ok(out)
+}
+
+pub(super) async fn read(asg: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+    Ok(describe(asg, None, Some(stack))
+        .await?
+        .iter()
+        .filter_map(|g| Some(observe(owned(g, stack)?, g)))
+        .collect())
+}
+
+fn template(
+    ctx: &Context<'_>,
+    spec: &AutoScalingGroupSpec,
+) -> Result<LaunchTemplateSpecification, ProviderError> {
+    Ok(LaunchTemplateSpecification::builder()
+        .launch_template_id(ctx.cloud_id(spec.launch_template.id())?)
+        .version(AutoScalingGroupSpec::TEMPLATE_VERSION)
+        .build())
+}
+
+impl Driver for AutoScalingGroupSpec {
+    /// Read by name first (a lost answer, or a name taken): ours is adopted, another's refused.
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let existing = describe(&aws.autoscaling, Some(vec![spec.name.clone()]), None).await?;
+        if let Some(group) = existing.first() {
+            return crate::adopt(
+                "Auto Scaling group",
+                id,
+                Some((owned(group, ctx.stack), observe(id.clone(), group))),
+            );
+        }
+        // The stack's tags; the instances get the user tags and `Name` but not `mck:stack` /
+        // `mck:id`: the group owns its instances, which are no resources of the stack.
+        // `AmazonECSManaged` lets ECS's managed scaling drive the group.
+        let tags: Vec<Tag> = ctx
+            .tags_for(id)
+            .into_iter()
+            .chain([("AmazonECSManaged".to_string(), "true".to_string())])
+            .map(|(k, v)| {
+                let identity = k == TAG_STACK || k == mck_core::model::TAG_ID;
+                Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .propagate_at_launch(!identity)
+                    .resource_id(&spec.name)
+                    .resource_type("auto-scaling-group")
+                    .build()
+            })
+            .collect();
+        aws.autoscaling
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(&spec.name)
+            .min_size(i32::try_from(spec.min_size).unwrap_or(0))
+            .max_size(i32::try_from(spec.max_size).unwrap_or(0))
+            .desired_capacity(i32::try_from(spec.min_size).unwrap_or(0))
+            .vpc_zone_identifier(ctx.cloud_ids(&spec.subnets)?.join(","))
+            .launch_template(template(ctx, spec)?)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("create Auto Scaling group {id}"), e))?;
+        let created = aws
+            .follow_up(|| async {
+                describe(&aws.autoscaling, Some(vec![spec.name.clone()]), None)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| crate::missing("Auto Scaling group", &spec.name))
+            })
+            .await
+            .map_err(|e| e.after_create(&spec.name))?;
+        Ok(observe(id.clone(), &created))
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        aws.autoscaling
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(&live.cloud_id)
+            .min_size(i32::try_from(spec.min_size).unwrap_or(0))
+            .max_size(i32::try_from(spec.max_size).unwrap_or(0))
+            .vpc_zone_identifier(ctx.cloud_ids(&spec.subnets)?.join(","))
+            .launch_template(template(ctx, spec)?)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("update Auto Scaling group {}", live.id), e))?;
+        Ok(live.clone())
+    }
+
+    /// Deletes the group with its instances (`ForceDelete`); the poll waits until it is gone.
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        match aws
+            .autoscaling
+            .delete_auto_scaling_group()
+            .auto_scaling_group_name(&live.cloud_id)
+            .force_delete(true)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            // "AutoScalingGroup name not found" is a ValidationError.
+            Err(e)
+                if aws_smithy_types::error::metadata::ProvideErrorMetadata::message(&e)
+                    .is_some_and(|m| m.contains("not found")) =>
+            {
+                Err(crate::missing("Auto Scaling group", &live.cloud_id))
+            }
+            Err(e) => Err(sdk(&format!("delete Auto Scaling group {}", live.id), e)),
+        }
+    }
+
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
+        let groups = describe(&aws.autoscaling, Some(vec![live.cloud_id.clone()]), None).await?;
+        Ok(match groups.first() {
+            None => Readiness::Gone,
+            Some(g) if g.status().is_some_and(|s| s.starts_with("Delete")) => {
+                Readiness::Pending("deleting".into())
+            }
+            Some(g) => Readiness::Ready(observe(live.id.clone(), g)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, TagDescription};
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_sizes_subnets_and_the_template() {
+        let group = AutoScalingGroup::builder()
+            .auto_scaling_group_name("prod-app-servers")
+            .auto_scaling_group_arn("arn:aws:autoscaling:us-east-1:1:autoScalingGroup:x:autoScalingGroupName/prod-app-servers")
+            .min_size(2)
+            .max_size(6)
+            .vpc_zone_identifier("subnet-b,subnet-a")
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_id("lt-1")
+                    .version("$Default")
+                    .build(),
+            )
+            .tags(TagDescription::builder().key("mck:stack").value("prod").build())
+            .tags(TagDescription::builder().key("mck:id").value("ecs.servers").build())
+            .build();
+        let id = owned(&group, "prod").unwrap();
+        assert_reads(
+            &observe(id, &group),
+            AutoScalingGroupSpec {
+                name: "prod-app-servers".into(),
+                min_size: 2,
+                max_size: 6,
+                subnets: vec![Ref::new("subnet.private.a"), Ref::new("subnet.private.b")],
+                launch_template: Ref::new("ecs.servers.template"),
+                after: Vec::new(),
+            },
+            &[
+                ("subnet.private.a", "subnet-a"),
+                ("subnet.private.b", "subnet-b"),
+                ("ecs.servers.template", "lt-1"),
+            ],
+        );
+    }
+}

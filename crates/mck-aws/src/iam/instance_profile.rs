@@ -1,0 +1,219 @@
+//! The app servers' instance profile `<stack>-app-server` under `/mck/<stack>/` (the path is
+//! the ownership, as for roles), holding the app servers' role.
+
+use aws_sdk_iam::Client;
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use aws_sdk_iam::types::{InstanceProfile, Tag};
+use mck_core::model::{InstanceProfileSpec, LogicalId, ResourceKind, RoleSpec, Value};
+use mck_core::provider::{Context, Observed, ProviderError, Readiness};
+
+use crate::AwsProvider;
+use crate::driver::Driver;
+use crate::error::sdk;
+
+/// `iam.profile.<x>` for `<stack>-<x>` under the stack's path.
+fn owned(profile: &InstanceProfile, stack: &str) -> Option<LogicalId> {
+    if profile.path() != RoleSpec::path(stack) {
+        return None;
+    }
+    let suffix = profile
+        .instance_profile_name()
+        .strip_prefix(&format!("{stack}-"))?;
+    Some(LogicalId::new(format!("iam.profile.{suffix}")))
+}
+
+pub(super) fn observe(id: LogicalId, profile: &InstanceProfile) -> Observed {
+    let name = profile.instance_profile_name();
+    Observed::new(id, ResourceKind::InstanceProfile, name)
+        .with(InstanceProfileSpec::NAME, name)
+        .with(
+            InstanceProfileSpec::ROLE,
+            profile.roles().first().map_or(Value::Null, |r| {
+                Value::CloudRef(ResourceKind::Role, r.role_name().to_string())
+            }),
+        )
+        .output(InstanceProfileSpec::OUT_NAME, name)
+        .output(InstanceProfileSpec::OUT_ARN, profile.arn())
+}
+
+pub(super) async fn read(iam: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+    let mut out = Vec::new();
+    let mut pages = iam
+        .list_instance_profiles()
+        .path_prefix(RoleSpec::path(stack))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk("list instance profiles", e))?;
+        for profile in page.instance_profiles() {
+            if let Some(id) = owned(profile, stack) {
+                out.push(observe(id, profile));
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn get(iam: &Client, name: &str) -> Result<Option<InstanceProfile>, ProviderError> {
+    match iam
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.instance_profile().cloned()),
+        Err(e) if e.code() == Some("NoSuchEntity") => Ok(None),
+        Err(e) => Err(sdk(&format!("read instance profile {name}"), e)),
+    }
+}
+
+impl Driver for InstanceProfileSpec {
+    /// Create, then add the role (retried on its own: IAM is eventually consistent). A
+    /// profile of the name already there (a lost answer) is taken over when it is on the
+    /// stack's path.
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        let role = ctx.cloud_id(spec.role.id())?.to_string();
+        let existing = get(&aws.iam, &spec.name).await?;
+        let profile = match existing {
+            Some(profile) => {
+                crate::adopt(
+                    "instance profile",
+                    id,
+                    Some((owned(&profile, ctx.stack), observe(id.clone(), &profile))),
+                )?;
+                profile
+            }
+            None => {
+                let tags: Vec<Tag> = ctx
+                    .tags_for(id)
+                    .into_iter()
+                    .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+                    .collect();
+                let out = aws
+                    .iam
+                    .create_instance_profile()
+                    .instance_profile_name(&spec.name)
+                    .path(RoleSpec::path(ctx.stack))
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map_err(|e| sdk(&format!("create instance profile {id}"), e))?;
+                out.instance_profile().cloned().ok_or_else(|| {
+                    ProviderError::invalid("create instance profile returned nothing")
+                })?
+            }
+        };
+        if profile.roles().iter().all(|r| r.role_name() != role) {
+            aws.follow_up(|| async {
+                aws.iam
+                    .add_role_to_instance_profile()
+                    .instance_profile_name(&spec.name)
+                    .role_name(&role)
+                    .send()
+                    .await
+                    .map_err(|e| sdk(&format!("add role {role} to {id}"), e))
+            })
+            .await
+            .map_err(|e| e.after_create(&spec.name))?;
+        }
+        Ok(observe(id.clone(), &profile).with(
+            InstanceProfileSpec::ROLE,
+            Value::CloudRef(ResourceKind::Role, role),
+        ))
+    }
+
+    async fn update(
+        _aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        _spec: &Self,
+        _live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        Err(crate::no_mutable_fields(ResourceKind::InstanceProfile))
+    }
+
+    /// Remove the role first (IAM refuses to delete a profile that has one), then delete.
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let Some(profile) = get(&aws.iam, &live.cloud_id).await? else {
+            return Err(crate::missing("instance profile", &live.cloud_id));
+        };
+        for role in profile.roles() {
+            match aws
+                .iam
+                .remove_role_from_instance_profile()
+                .instance_profile_name(&live.cloud_id)
+                .role_name(role.role_name())
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("NoSuchEntity") => {}
+                Err(e) => return Err(sdk(&format!("remove the role of {}", live.id), e)),
+            }
+        }
+        aws.iam
+            .delete_instance_profile()
+            .instance_profile_name(&live.cloud_id)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("delete instance profile {}", live.id), e))?;
+        Ok(())
+    }
+
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
+        Ok(match get(&aws.iam, &live.cloud_id).await? {
+            None => Readiness::Gone,
+            Some(p) => Readiness::Ready(observe(live.id.clone(), &p)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_iam::types::Role;
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::assert_reads;
+
+    #[test]
+    fn reads_name_and_role_and_owns_by_path() {
+        let role = Role::builder()
+            .role_name("dev-app-server")
+            .path("/mck/dev/")
+            .role_id("r")
+            .arn("arn:aws:iam::1:role/mck/dev/dev-app-server")
+            .create_date(aws_sdk_iam::primitives::DateTime::from_secs(0))
+            .build()
+            .unwrap();
+        let profile = InstanceProfile::builder()
+            .instance_profile_name("dev-app-server")
+            .path("/mck/dev/")
+            .instance_profile_id("p")
+            .arn("arn:aws:iam::1:instance-profile/mck/dev/dev-app-server")
+            .create_date(aws_sdk_iam::primitives::DateTime::from_secs(0))
+            .roles(role)
+            .build()
+            .unwrap();
+        let id = owned(&profile, "dev").unwrap();
+        assert_eq!(id.as_str(), "iam.profile.app-server");
+        assert_eq!(owned(&profile, "dev-2"), None);
+        assert_reads(
+            &observe(id, &profile),
+            InstanceProfileSpec {
+                name: "dev-app-server".into(),
+                role: Ref::new("iam.app-server"),
+            },
+            &[("iam.app-server", "dev-app-server")],
+        );
+    }
+}
