@@ -586,7 +586,7 @@ fn bench(args: &[&str]) -> Result<()> {
     timed(&mut mck_cmd(&["plan", "--stack", "warm"]))?;
 
     println!(
-        "no-op plan of the full prod-shaped stack (network, bastion, data tier, DNS) against the emulator"
+        "no-op plan of the full prod-shaped stack (network, bastion, data tier, DNS, app tier with app servers) against the emulator"
     );
     let full = "benchfull";
     let full_yaml = dev

@@ -5,7 +5,7 @@ use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
     AutoScalingGroupProvider, CapacityProvider, CapacityProviderField,
     CapacityProviderStrategyItem, ClusterField, ManagedScaling, ManagedScalingStatus,
-    ManagedTerminationProtection, Tag,
+    ManagedTerminationProtection,
 };
 use mck_core::model::{CapacityProviderSpec, LogicalId, ResourceKind, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
@@ -172,11 +172,7 @@ impl Driver for CapacityProviderSpec {
                     spec.auto_scaling_group.id(),
                     mck_core::model::AutoScalingGroupSpec::OUT_ARN,
                 )?;
-                let tags: Vec<Tag> = ctx
-                    .tags_for(id)
-                    .into_iter()
-                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                    .collect();
+                let tags = super::tags(ctx, id);
                 let out = aws
                     .ecs
                     .create_capacity_provider()
@@ -273,6 +269,8 @@ impl Driver for CapacityProviderSpec {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    use aws_sdk_ecs::types::Tag;
 
     use super::*;
     use crate::testing::Replay;

@@ -1,7 +1,7 @@
 //! The ECS cluster `<stack>-app`, with Container Insights on or off.
 
 use aws_sdk_ecs::Client;
-use aws_sdk_ecs::types::{Cluster, ClusterField, ClusterSetting, ClusterSettingName, Tag};
+use aws_sdk_ecs::types::{Cluster, ClusterField, ClusterSetting, ClusterSettingName};
 use mck_core::model::{EcsClusterSpec, LogicalId, ResourceKind};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
@@ -87,11 +87,7 @@ impl Driver for EcsClusterSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let tags: Vec<Tag> = ctx
-            .tags_for(id)
-            .into_iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect();
+        let tags = super::tags(ctx, id);
         let out = aws
             .ecs
             .create_cluster()
@@ -160,6 +156,8 @@ impl Driver for EcsClusterSpec {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_ecs::types::Tag;
+
     use super::*;
     use crate::testing::assert_reads;
 

@@ -7,7 +7,17 @@ mod service;
 mod task_definition;
 
 use aws_sdk_ecs::Client;
-use mck_core::provider::{Observed, ProviderError};
+use aws_sdk_ecs::types::Tag;
+use mck_core::model::LogicalId;
+use mck_core::provider::{Context, Observed, ProviderError};
+
+/// The create-call tags of `id`: `mck:stack`, `mck:id`, `Name` and the stack's tags.
+fn tags(ctx: &Context<'_>, id: &LogicalId) -> Vec<Tag> {
+    ctx.tags_for(id)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
 
 pub(crate) async fn read(ecs: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
     let (clusters, providers, task_definitions, services) = tokio::try_join!(

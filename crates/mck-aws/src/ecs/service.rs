@@ -12,7 +12,7 @@ use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DeploymentCircuitBreaker,
     DeploymentConfiguration, DeploymentRolloutState, DesiredStatus, LaunchType, LoadBalancer,
-    NetworkConfiguration, Service, ServiceField, Tag,
+    NetworkConfiguration, Service, ServiceField,
 };
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 use mck_core::model::{EcsServiceSpec, LogicalId, ResourceKind, ServiceCapacity, Value};
@@ -298,11 +298,7 @@ impl Driver for EcsServiceSpec {
             let found = Some((owned(service, ctx.stack), observe(id.clone(), service)));
             return crate::adopt("ECS service", id, found);
         }
-        let tags: Vec<Tag> = ctx
-            .tags_for(id)
-            .into_iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect();
+        let tags = super::tags(ctx, id);
         let target_group = ctx.cloud_id(spec.target_group.id())?;
         let out = aws
             .ecs
@@ -715,6 +711,8 @@ mod tests {
     use aws_sdk_ecs::types::{Deployment, DeploymentConfiguration as Dc};
     use mck_core::model::Ref;
     use serde_json::json;
+
+    use aws_sdk_ecs::types::Tag;
 
     use super::*;
     use crate::testing::{Replay, assert_reads, context, json_error, query_xml};

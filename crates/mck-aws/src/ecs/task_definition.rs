@@ -267,11 +267,7 @@ impl Driver for TaskDefinitionSpec {
         let role_arn = |r: &mck_core::model::Ref<mck_core::model::kind::Role>| {
             ctx.output(r.id(), mck_core::model::RoleSpec::OUT_ARN)
         };
-        let tags: Vec<Tag> = ctx
-            .tags_for(id)
-            .into_iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect();
+        let tags = super::tags(ctx, id);
         let out = aws
             .ecs
             .register_task_definition()
