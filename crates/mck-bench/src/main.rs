@@ -76,11 +76,28 @@ fn aws_latency(kind: ResourceKind) -> Duration {
     }
 }
 
-/// Readiness latencies of real AWS, every kind.
-fn aws_latencies() -> Vec<(ResourceKind, Duration)> {
+/// Readiness latencies of real AWS, every kind. `seed` 0 gives the figures above; another seed
+/// varies each kind's by up to ±5 % (deterministically): real latencies are not round numbers,
+/// and round ones put every readiness check at the same phase.
+fn aws_latencies(seed: u64) -> Vec<(ResourceKind, Duration)> {
     ResourceKind::ALL
         .iter()
-        .map(|&kind| (kind, aws_latency(kind)))
+        .enumerate()
+        .map(|(idx, &kind)| {
+            let base = aws_latency(kind);
+            if seed == 0 {
+                return (kind, base);
+            }
+            // splitmix64 of (seed, kind): a permille offset in [-50, 50].
+            let mut z = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (idx as u64 + 1);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            let permille = i64::try_from(z % 101).unwrap_or(50) - 50;
+            let millis = i64::try_from(base.as_millis()).unwrap_or(0);
+            let varied = millis + millis * permille / 1000;
+            (kind, Duration::from_millis(u64::try_from(varied).unwrap_or(0)))
+        })
         .collect()
 }
 
@@ -95,8 +112,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
-        ["makespan"] => makespan("prod"),
-        ["makespan", stack] => makespan(stack),
+        ["makespan"] => makespan("prod", 0),
+        ["makespan", stack] => makespan(stack, 0),
+        ["makespan", stack, seed] => makespan(stack, seed.parse().expect("seed is a number")),
         ["scale", n, shape] => scale(n.parse().expect("N is a number"), shape),
         _ => {
             eprintln!("usage: mck-bench makespan [STACK] | scale N wide|deep");
@@ -136,10 +154,10 @@ fn critical_path(
     (total, path)
 }
 
-fn makespan(stack_name: &str) {
+fn makespan(stack_name: &str, seed: u64) {
     let stack = mck_core::stack::load(&stacks_dir(), stack_name).expect("stack loads");
     let desired = Engine::desired(&stack).expect("stack lowers");
-    let latencies = aws_latencies();
+    let latencies = aws_latencies(seed);
     let latency: HashMap<ResourceKind, Duration> = latencies.iter().copied().collect();
     let (critical, path) = critical_path(&desired, &latency);
 
@@ -179,6 +197,7 @@ fn makespan(stack_name: &str) {
         serde_json::json!({
             "figure": "makespan",
             "stack": stack_name,
+            "seed": seed,
             "resources": desired.len(),
             "success": summary_ok,
             "makespan_s": elapsed.as_secs_f64(),

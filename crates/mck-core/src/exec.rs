@@ -144,7 +144,7 @@ impl Default for PollConfig {
         PollConfig {
             first: Duration::from_millis(200),
             divisor: 10,
-            max_interval: Duration::from_secs(15),
+            max_interval: Duration::from_secs(10),
         }
     }
 }
@@ -927,7 +927,7 @@ mod tests {
         );
         assert_eq!(
             poll.next_interval(Duration::from_secs(3600)),
-            Duration::from_secs(15)
+            Duration::from_secs(10)
         );
     }
 
