@@ -686,16 +686,18 @@ fn bench(args: &[&str]) -> Result<()> {
     println!("  {}", stdout.trim());
     let round = json_number(&stdout, "ratio").ok_or("no ratio")?;
     for seed in 1..=runs {
-        let (_, stdout, _) = timed(Command::new(&mck_bench).args([
-            "makespan",
-            "prod",
-            &seed.to_string(),
-        ]))?;
+        let (_, stdout, _) =
+            timed(Command::new(&mck_bench).args(["makespan", "prod", &seed.to_string()]))?;
         ratio.push(json_number(&stdout, "ratio").ok_or("no ratio")?);
         polls.push(json_number(&stdout, "polls_per_resource").ok_or("no polls")?);
         makespan.push(json_number(&stdout, "makespan_s").ok_or("no makespan")?);
     }
-    table.add("prod makespan (simulated, latencies ±5 %)", makespan, "s", "");
+    table.add(
+        "prod makespan (simulated, latencies ±5 %)",
+        makespan,
+        "s",
+        "",
+    );
     table.add(
         "prod makespan / critical path (latencies ±5 %)",
         ratio,

@@ -96,7 +96,10 @@ fn aws_latencies(seed: u64) -> Vec<(ResourceKind, Duration)> {
             let permille = i64::try_from(z % 101).unwrap_or(50) - 50;
             let millis = i64::try_from(base.as_millis()).unwrap_or(0);
             let varied = millis + millis * permille / 1000;
-            (kind, Duration::from_millis(u64::try_from(varied).unwrap_or(0)))
+            (
+                kind,
+                Duration::from_millis(u64::try_from(varied).unwrap_or(0)),
+            )
         })
         .collect()
 }
