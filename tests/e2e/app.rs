@@ -273,3 +273,108 @@ fn ec2_capacity_builds_app_servers_that_join_the_cluster_and_down_removes_them()
     assert_eq!(after["servers"], serde_json::json!({}), "{after:#}");
     assert!(after["roles"].as_array().unwrap().is_empty());
 }
+
+/// The shipped prod stack (NAT per zone, data tier, app servers, four frontend tasks), with
+/// deletion protection and the final snapshot off so the test can remove it: killed twice
+/// while the app tier is being created, then up, verified with boto3, planned, and down.
+#[test]
+fn prod_stack_killed_during_the_app_tier_converges_and_goes_away() {
+    let Some(harness) = Harness::from_env("prod_stack") else {
+        return;
+    };
+    let name = format!("e2e-prod-{}", std::process::id() % 100_000);
+    let stack = harness.stack(&name);
+    let prod = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/prod.yaml"),
+    )
+    .unwrap();
+    stack.write(
+        &prod
+            .replace("stack: prod", &format!("stack: {name}"))
+            .replace("deletion_protection: true", "deletion_protection: false")
+            .replace("final_snapshot: true", "final_snapshot: false")
+            // The emulator cannot make Redis replicas (docs/emulator.md); without them its
+            // Redis groups match the stack, and what this test checks is the app tier.
+            .replace("replicas: 1", "replicas: 0"),
+    );
+    // Prod: three roles (tasks, execution, app servers), the app servers, four frontend tasks.
+    let expected: Vec<(&str, usize)> = APP_COUNTS
+        .iter()
+        .map(|&(kind, n)| (kind, if kind == "roles" { 3 } else { n }))
+        .collect();
+    let mut left_work = 0;
+    for n in [70, 12] {
+        crate::kill::kill_after(&stack, "up", n);
+        let partial = app_counts(&app_of(&harness, &stack));
+        for ((kind, have), (_, want)) in partial.iter().zip(&expected) {
+            assert!(have <= want, "{kind}: {have} > {want} after a kill");
+        }
+        if partial != expected {
+            left_work += 1;
+        }
+    }
+    assert!(left_work >= 1, "a kill landed during the app tier");
+    assert_exit(&stack.mck("up", &["--yes"]), 0);
+    let app = app_of(&harness, &stack);
+    assert_eq!(app_counts(&app), expected, "{app:#}");
+    let servers = &app["servers"];
+    assert_eq!(servers["group"]["min"], 2);
+    assert_eq!(servers["group"]["max"], 6);
+    assert_eq!(servers["template"]["instance_type"], "c5.large");
+    assert_eq!(
+        servers["capacity_provider"]["group"],
+        servers["group"]["arn"]
+    );
+    let frontend = app["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "frontend")
+        .unwrap();
+    assert_eq!(frontend["desired"], 4);
+    let tg = app["target_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == format!("{name}-frontend").as_str())
+        .unwrap();
+    assert_eq!(tg["targets"].as_array().unwrap().len(), 4, "{tg:#}");
+    assert_eq!(app["clusters"][0]["tags"]["environment"], "prod", "{app:#}");
+    // What is left to do is only what the emulator cannot show (docs/emulator.md): the
+    // services' capacity provider strategy, which it drops.
+    let plan = stack.mck("plan", &["--json"]);
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let mut steps: Vec<(String, String)> = crate::section(&plan, "steps")
+        .iter()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap().to_string(),
+                s["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    steps.sort();
+    let step = |a: &str, id: &str| (a.to_string(), id.to_string());
+    assert_eq!(
+        steps,
+        [
+            step("replace", "ecs.service.admin"),
+            step("replace", "ecs.service.frontend"),
+        ],
+        "{plan:#}"
+    );
+
+    // down: the app tier and the app servers go; the emulator keeps its Redis groups.
+    let down = stack.mck("down", &["--yes", "--allow-data-loss", "--max-wait", "5s"]);
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("failed:"))
+            .all(|l| l.contains("redis.")),
+        "{stderr}"
+    );
+    let after = app_of(&harness, &stack);
+    assert!(app_counts(&after).iter().all(|(_, n)| *n == 0), "{after:#}");
+    assert_eq!(after["servers"], serde_json::json!({}), "{after:#}");
+}

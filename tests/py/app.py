@@ -145,6 +145,8 @@ if templates:
         "http_tokens": data.get("MetadataOptions", {}).get("HttpTokens"),
     }
 for p in iam.list_instance_profiles(PathPrefix=f"/mck/{stack}/")["InstanceProfiles"]:
+    if p["Path"] != f"/mck/{stack}/":  # the emulator ignores PathPrefix here
+        continue
     out["servers"]["instance_profile"] = {"name": p["InstanceProfileName"],
                                           "roles": [r["RoleName"] for r in p["Roles"]]}
 try:
