@@ -517,6 +517,9 @@ enum Rollout {
 impl Rollout {
     fn of(service: &Service, wanted: &str) -> Rollout {
         let name = service.service_name().unwrap_or_default();
+        if service.deployments().is_empty() {
+            return Rollout::InProgress("waiting for ECS to start the deployment".into());
+        }
         let ours = service
             .deployments()
             .iter()
@@ -807,6 +810,33 @@ mod tests {
         assert_eq!(observed.pending, None);
         let rolling = observe(id, &service(DeploymentRolloutState::InProgress));
         assert_eq!(rolling.pending.as_deref(), Some("deployment in progress"));
+    }
+
+    #[test]
+    fn a_service_without_a_deployment_yet_is_in_progress_not_rolled_back() {
+        let service = Service::builder()
+            .service_name("frontend")
+            .task_definition(TD2)
+            .desired_count(1)
+            .build();
+        assert!(matches!(Rollout::of(&service, TD2), Rollout::InProgress(_)));
+        // With a deployment of another revision only, and the service on it: rolled back.
+        let rolled_back = Service::builder()
+            .service_name("frontend")
+            .task_definition(TD1)
+            .desired_count(1)
+            .deployments(
+                Deployment::builder()
+                    .status("PRIMARY")
+                    .task_definition(TD1)
+                    .rollout_state(DeploymentRolloutState::Completed)
+                    .build(),
+            )
+            .build();
+        assert!(matches!(
+            Rollout::of(&rolled_back, TD2),
+            Rollout::Failed(why) if why.contains("rolled back")
+        ));
     }
 
     fn deployment_config() -> Dc {
