@@ -317,6 +317,25 @@ mod tests {
             observed.fields[CapacityProviderSpec::CLUSTER.name],
             Value::CloudRef(ResourceKind::EcsCluster, "prod-app".into())
         );
+        assert_eq!(
+            observed.fields[CapacityProviderSpec::NAME.name],
+            Value::from("prod-app-servers")
+        );
+        // Exactly the fields the model declares.
+        let spec = CapacityProviderSpec {
+            name: "prod-app-servers".into(),
+            auto_scaling_group: mck_core::model::Ref::new("ecs.servers"),
+            cluster: mck_core::model::Ref::new("ecs.cluster"),
+            target_capacity: 100,
+        };
+        let mut declared: Vec<&str> = mck_core::model::ResourceSpec::from(spec)
+            .fields()
+            .iter()
+            .map(|f| f.name)
+            .collect();
+        declared.sort_unstable();
+        let read: Vec<&str> = observed.fields.keys().map(String::as_str).collect();
+        assert_eq!(read, declared);
         let off = observe(id, &cp, None);
         assert_eq!(off.fields[CapacityProviderSpec::CLUSTER.name], Value::Null);
     }
