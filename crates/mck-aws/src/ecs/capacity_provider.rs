@@ -4,7 +4,7 @@
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
     AutoScalingGroupProvider, CapacityProvider, CapacityProviderField,
-    CapacityProviderStrategyItem, ClusterField, ManagedScaling, ManagedScalingStatus,
+    CapacityProviderStrategyItem, ManagedScaling, ManagedScalingStatus,
     ManagedTerminationProtection,
 };
 use mck_core::model::{CapacityProviderSpec, LogicalId, ResourceKind, Value};
@@ -80,22 +80,13 @@ async fn describe(ecs: &Client, name: &str) -> Result<Option<CapacityProvider>, 
         .cloned())
 }
 
-/// Whether `cluster` lists `provider` among its capacity providers.
-async fn associated(ecs: &Client, cluster: &str, provider: &str) -> Result<bool, ProviderError> {
-    let out = ecs
-        .describe_clusters()
-        .clusters(cluster)
-        .include(ClusterField::Settings)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("describe cluster {cluster}"), e))?;
-    Ok(out.clusters().iter().any(|c| {
-        c.status() != Some("INACTIVE") && c.capacity_providers().iter().any(|p| p == provider)
-    }))
-}
-
-/// The stack's provider is named `<stack>-app-servers`, its cluster `<stack>-app`.
-pub(super) async fn read(ecs: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+/// The stack's provider is named `<stack>-app-servers`, its cluster `<stack>-app`;
+/// `on_cluster` is what the cluster lists (from the cluster's read).
+pub(super) async fn read(
+    ecs: &Client,
+    stack: &str,
+    on_cluster: &[String],
+) -> Result<Vec<Observed>, ProviderError> {
     let name = format!("{stack}-app-servers");
     let Some(cp) = describe(ecs, &name).await? else {
         return Ok(Vec::new());
@@ -104,7 +95,7 @@ pub(super) async fn read(ecs: &Client, stack: &str) -> Result<Vec<Observed>, Pro
         return Ok(Vec::new());
     };
     let cluster = format!("{stack}-app");
-    let on = associated(ecs, &cluster, &name).await?;
+    let on = on_cluster.contains(&name);
     Ok(vec![observe(id, &cp, on.then_some(cluster.as_str()))])
 }
 

@@ -63,12 +63,21 @@ async fn describe(ecs: &Client, names: Vec<String>) -> Result<Vec<Cluster>, Prov
 
 /// The stack's cluster: its name is `<stack>-app`, so one DescribeClusters by name reads it
 /// (a missing or INACTIVE cluster is simply not there); the tags confirm ownership.
-pub(super) async fn read(ecs: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+/// Also returns the capacity providers the cluster lists (for the capacity provider's read).
+pub(super) async fn read(
+    ecs: &Client,
+    stack: &str,
+) -> Result<(Vec<Observed>, Vec<String>), ProviderError> {
     let clusters = describe(ecs, vec![format!("{stack}-app")]).await?;
-    Ok(clusters
+    let providers = clusters
+        .iter()
+        .flat_map(|c| c.capacity_providers().iter().cloned())
+        .collect();
+    let observed = clusters
         .iter()
         .filter_map(|c| Some(observe(owned(c, stack)?, c)))
-        .collect())
+        .collect();
+    Ok((observed, providers))
 }
 
 fn insights(on: bool) -> ClusterSetting {

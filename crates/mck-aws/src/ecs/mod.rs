@@ -20,9 +20,14 @@ fn tags(ctx: &Context<'_>, id: &LogicalId) -> Vec<Tag> {
 }
 
 pub(crate) async fn read(ecs: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-    let (clusters, providers, task_definitions, services) = tokio::try_join!(
-        cluster::read(ecs, stack),
-        capacity_provider::read(ecs, stack),
+    // The capacity provider's association comes from the cluster's read.
+    let clusters_and_providers = async {
+        let (clusters, on_cluster) = cluster::read(ecs, stack).await?;
+        let providers = capacity_provider::read(ecs, stack, &on_cluster).await?;
+        Ok::<_, ProviderError>((clusters, providers))
+    };
+    let ((clusters, providers), task_definitions, services) = tokio::try_join!(
+        clusters_and_providers,
         task_definition::read(ecs, stack),
         service::read(ecs, stack)
     )?;

@@ -71,7 +71,8 @@ async fn idle_of(elb: &Client, arn: &str) -> Result<Option<i64>, ProviderError> 
         .and_then(|a| a.value()?.parse().ok()))
 }
 
-pub(super) async fn read(elb: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+/// The load balancers named `<stack>-…` (their tags, read with the target groups', decide).
+pub(super) async fn list(elb: &Client, stack: &str) -> Result<Vec<LoadBalancer>, ProviderError> {
     let mut balancers = Vec::new();
     let mut pages = elb.describe_load_balancers().into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -86,13 +87,22 @@ pub(super) async fn read(elb: &Client, stack: &str) -> Result<Vec<Observed>, Pro
                 .cloned(),
         );
     }
-    let arns: Vec<String> = balancers
-        .iter()
-        .filter_map(|lb| lb.load_balancer_arn().map(str::to_string))
-        .collect();
-    let tags = tags_of(elb, &arns).await?;
+    Ok(balancers)
+}
+
+pub(super) fn arn(lb: &LoadBalancer) -> Option<String> {
+    lb.load_balancer_arn().map(str::to_string)
+}
+
+/// The stack's load balancers among `balancers`, by their tags, with their idle timeout.
+pub(super) async fn read(
+    elb: &Client,
+    stack: &str,
+    balancers: &[LoadBalancer],
+    tags: &std::collections::HashMap<String, Vec<aws_sdk_elasticloadbalancingv2::types::Tag>>,
+) -> Result<Vec<Observed>, ProviderError> {
     let mut out = Vec::new();
-    for lb in &balancers {
+    for lb in balancers {
         let arn = lb.load_balancer_arn().unwrap_or_default();
         if let Some(id) = owned(tags.get(arn), stack) {
             out.push(observe(id, lb, idle_of(elb, arn).await?));

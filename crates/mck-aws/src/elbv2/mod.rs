@@ -18,8 +18,19 @@ use crate::error::sdk;
 
 pub(crate) async fn read(elb: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
     let (groups, balancers) = tokio::try_join!(
-        target_group::read(elb, stack),
-        load_balancer::read(elb, stack)
+        target_group::list(elb, stack),
+        load_balancer::list(elb, stack)
+    )?;
+    // One tag read for both kinds (DescribeTags takes 20 ARNs of any kind per call).
+    let arns: Vec<String> = groups
+        .iter()
+        .filter_map(target_group::arn)
+        .chain(balancers.iter().filter_map(load_balancer::arn))
+        .collect();
+    let tags = tags_of(elb, &arns).await?;
+    let (groups, balancers) = tokio::try_join!(
+        target_group::read(elb, stack, &groups, &tags),
+        load_balancer::read(elb, stack, &balancers, &tags)
     )?;
     let mut listeners = Vec::new();
     for lb in balancers.iter() {

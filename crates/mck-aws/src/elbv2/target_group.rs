@@ -57,7 +57,8 @@ async fn delay_of(elb: &Client, arn: &str) -> Result<Option<i64>, ProviderError>
         .and_then(|a| a.value()?.parse().ok()))
 }
 
-pub(super) async fn read(elb: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+/// The target groups named `<stack>-…` (their tags, read with the load balancers', decide).
+pub(super) async fn list(elb: &Client, stack: &str) -> Result<Vec<TargetGroup>, ProviderError> {
     let mut groups = Vec::new();
     let mut pages = elb.describe_target_groups().into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -72,13 +73,22 @@ pub(super) async fn read(elb: &Client, stack: &str) -> Result<Vec<Observed>, Pro
                 .cloned(),
         );
     }
-    let arns: Vec<String> = groups
-        .iter()
-        .filter_map(|g| g.target_group_arn().map(str::to_string))
-        .collect();
-    let tags = tags_of(elb, &arns).await?;
+    Ok(groups)
+}
+
+pub(super) fn arn(group: &TargetGroup) -> Option<String> {
+    group.target_group_arn().map(str::to_string)
+}
+
+/// The stack's groups among `groups`, by their tags, with their attributes.
+pub(super) async fn read(
+    elb: &Client,
+    stack: &str,
+    groups: &[TargetGroup],
+    tags: &std::collections::HashMap<String, Vec<aws_sdk_elasticloadbalancingv2::types::Tag>>,
+) -> Result<Vec<Observed>, ProviderError> {
     let mut out = Vec::new();
-    for group in &groups {
+    for group in groups {
         let arn = group.target_group_arn().unwrap_or_default();
         if let Some(id) = owned(tags.get(arn), stack) {
             out.push(observe(id, group, delay_of(elb, arn).await?));
