@@ -216,4 +216,66 @@ mod tests {
             &[("iam.app-server", "dev-app-server")],
         );
     }
+
+    /// IAM is eventually consistent: adding the role right after the profile was created may
+    /// answer NoSuchEntity for a while. The add is retried on its own, never the create.
+    #[tokio::test]
+    async fn adding_the_role_right_after_create_waits_for_the_new_profile() {
+        use crate::testing::{Replay, context, query_error_xml, query_xml};
+        let profile = "<InstanceProfile><Path>/mck/t/</Path><InstanceProfileName>t-app-server</InstanceProfileName><InstanceProfileId>AIPA1</InstanceProfileId><Arn>arn:aws:iam::1:instance-profile/mck/t/t-app-server</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate><Roles></Roles></InstanceProfile>";
+        let aws = Replay::new([
+            (
+                "GetInstanceProfile",
+                404,
+                query_error_xml(
+                    "NoSuchEntity",
+                    "Instance Profile t-app-server cannot be found.",
+                ),
+            ),
+            (
+                "CreateInstanceProfile",
+                200,
+                query_xml("CreateInstanceProfile", profile),
+            ),
+            (
+                "AddRoleToInstanceProfile",
+                404,
+                query_error_xml(
+                    "NoSuchEntity",
+                    "Instance Profile t-app-server cannot be found.",
+                ),
+            ),
+            (
+                "AddRoleToInstanceProfile",
+                200,
+                query_xml("AddRoleToInstanceProfile", ""),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = [(
+            LogicalId::new("iam.app-server"),
+            Observed::new("iam.app-server".into(), ResourceKind::Role, "t-app-server"),
+        )]
+        .into_iter()
+        .collect();
+        let spec = InstanceProfileSpec {
+            name: "t-app-server".into(),
+            role: Ref::new("iam.app-server"),
+        };
+        let created = InstanceProfileSpec::create(
+            &provider,
+            &context(&deps),
+            &"iam.profile.app-server".into(),
+            &spec,
+        )
+        .await
+        .unwrap();
+        assert_eq!(created.cloud_id, "t-app-server");
+        assert_eq!(
+            created.fields[InstanceProfileSpec::ROLE.name],
+            Value::CloudRef(ResourceKind::Role, "t-app-server".into())
+        );
+        aws.assert_done();
+        assert_eq!(aws.count("CreateInstanceProfile"), 1);
+    }
 }
