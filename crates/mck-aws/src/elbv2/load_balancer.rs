@@ -9,7 +9,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use mck_core::model::{LoadBalancerSpec, LogicalId, ResourceKind, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
-use super::{owned, tags, tags_of};
+use super::{TagsByArn, adopt_existing, named_for, owned_items, tags};
 use crate::AwsProvider;
 use crate::driver::Driver;
 use crate::error::sdk;
@@ -80,10 +80,7 @@ pub(super) async fn list(elb: &Client, stack: &str) -> Result<Vec<LoadBalancer>,
         balancers.extend(
             page.load_balancers()
                 .iter()
-                .filter(|lb| {
-                    lb.load_balancer_name()
-                        .is_some_and(|n| n.starts_with(&format!("{stack}-")))
-                })
+                .filter(|lb| named_for(stack, lb.load_balancer_name()))
                 .cloned(),
         );
     }
@@ -99,14 +96,11 @@ pub(super) async fn read(
     elb: &Client,
     stack: &str,
     balancers: &[LoadBalancer],
-    tags: &std::collections::HashMap<String, Vec<aws_sdk_elasticloadbalancingv2::types::Tag>>,
+    tags: &TagsByArn,
 ) -> Result<Vec<Observed>, ProviderError> {
     let mut out = Vec::new();
-    for lb in balancers {
-        let arn = lb.load_balancer_arn().unwrap_or_default();
-        if let Some(id) = owned(tags.get(arn), stack) {
-            out.push(observe(id, lb, idle_of(elb, arn).await?));
-        }
+    for (id, lb, arn) in owned_items(stack, balancers, LoadBalancer::load_balancer_arn, tags) {
+        out.push(observe(id, lb, idle_of(elb, &arn).await?));
     }
     Ok(out)
 }
@@ -145,14 +139,9 @@ impl Driver for LoadBalancerSpec {
         // The name is the identity; taken by another stack, it is refused, never shared.
         let lb = match by_name(elb, &spec.name).await? {
             Some(existing) => {
-                let arn = existing.load_balancer_arn().unwrap_or_default().to_string();
-                let tags = tags_of(elb, std::slice::from_ref(&arn)).await?;
+                let arn = existing.load_balancer_arn().unwrap_or_default();
                 let observed = observe(id.clone(), &existing, None);
-                crate::adopt(
-                    "load balancer",
-                    id,
-                    Some((owned(tags.get(&arn), ctx.stack), observed)),
-                )?;
+                adopt_existing(elb, "load balancer", id, ctx.stack, arn, observed).await?;
                 existing
             }
             None => {

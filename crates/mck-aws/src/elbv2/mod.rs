@@ -56,10 +56,7 @@ fn tags(ctx: &Context<'_>, id: &LogicalId) -> Vec<Tag> {
 }
 
 /// The tags of up to 20 resources per call, by ARN.
-async fn tags_of(
-    elb: &Client,
-    arns: &[String],
-) -> Result<std::collections::HashMap<String, Vec<Tag>>, ProviderError> {
+async fn tags_of(elb: &Client, arns: &[String]) -> Result<TagsByArn, ProviderError> {
     let mut out = std::collections::HashMap::new();
     for chunk in arns.chunks(20) {
         let described = elb
@@ -76,6 +73,46 @@ async fn tags_of(
         }
     }
     Ok(out)
+}
+
+/// Tags by ARN, as [`tags_of`] reads them.
+type TagsByArn = std::collections::HashMap<String, Vec<Tag>>;
+
+/// Whether a load balancer or target group name is one the stack would give (`<stack>-…`);
+/// the tags decide ownership.
+fn named_for(stack: &str, name: Option<&str>) -> bool {
+    name.is_some_and(|n| n.starts_with(&format!("{stack}-")))
+}
+
+/// The items the stack owns among `items`, with their logical ids and ARNs.
+fn owned_items<'a, T>(
+    stack: &str,
+    items: &'a [T],
+    arn: impl Fn(&T) -> Option<&str>,
+    tags: &TagsByArn,
+) -> Vec<(LogicalId, &'a T, String)> {
+    items
+        .iter()
+        .filter_map(|item| {
+            let arn = arn(item)?.to_string();
+            Some((owned(tags.get(&arn), stack)?, item, arn))
+        })
+        .collect()
+}
+
+/// A create found `arn` already holding the name: fine when its tags say it is `id` of this
+/// stack (a retried create), refused otherwise ([`crate::adopt`]).
+async fn adopt_existing(
+    elb: &Client,
+    what: &str,
+    id: &LogicalId,
+    stack: &str,
+    arn: &str,
+    observed: Observed,
+) -> Result<(), ProviderError> {
+    let tags = tags_of(elb, &[arn.to_string()]).await?;
+    crate::adopt(what, id, Some((owned(tags.get(arn), stack), observed)))?;
+    Ok(())
 }
 
 fn owned(tags: Option<&Vec<Tag>>, stack: &str) -> Option<LogicalId> {

@@ -8,7 +8,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use mck_core::model::{LogicalId, ResourceKind, TargetGroupSpec, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
-use super::{owned, tags, tags_of};
+use super::{TagsByArn, adopt_existing, named_for, owned_items, tags};
 use crate::AwsProvider;
 use crate::driver::Driver;
 use crate::error::sdk;
@@ -66,10 +66,7 @@ pub(super) async fn list(elb: &Client, stack: &str) -> Result<Vec<TargetGroup>, 
         groups.extend(
             page.target_groups()
                 .iter()
-                .filter(|g| {
-                    g.target_group_name()
-                        .is_some_and(|n| n.starts_with(&format!("{stack}-")))
-                })
+                .filter(|g| named_for(stack, g.target_group_name()))
                 .cloned(),
         );
     }
@@ -85,14 +82,11 @@ pub(super) async fn read(
     elb: &Client,
     stack: &str,
     groups: &[TargetGroup],
-    tags: &std::collections::HashMap<String, Vec<aws_sdk_elasticloadbalancingv2::types::Tag>>,
+    tags: &TagsByArn,
 ) -> Result<Vec<Observed>, ProviderError> {
     let mut out = Vec::new();
-    for group in groups {
-        let arn = group.target_group_arn().unwrap_or_default();
-        if let Some(id) = owned(tags.get(arn), stack) {
-            out.push(observe(id, group, delay_of(elb, arn).await?));
-        }
+    for (id, group, arn) in owned_items(stack, groups, TargetGroup::target_group_arn, tags) {
+        out.push(observe(id, group, delay_of(elb, &arn).await?));
     }
     Ok(out)
 }
@@ -131,14 +125,9 @@ impl Driver for TargetGroupSpec {
         // Names are the identity; the emulator would make a second group of the same name.
         let group = match by_name(elb, &spec.name).await? {
             Some(existing) => {
-                let arn = existing.target_group_arn().unwrap_or_default().to_string();
-                let tags = tags_of(elb, std::slice::from_ref(&arn)).await?;
+                let arn = existing.target_group_arn().unwrap_or_default();
                 let observed = observe(id.clone(), &existing, None);
-                crate::adopt(
-                    "target group",
-                    id,
-                    Some((owned(tags.get(&arn), ctx.stack), observed)),
-                )?;
+                adopt_existing(elb, "target group", id, ctx.stack, arn, observed).await?;
                 existing
             }
             None => {
