@@ -8,7 +8,7 @@ use mck_core::provider::Observed;
 
 /// Asserts that `observed` (a reader's output) carries exactly the fields of `spec` (under the
 /// names the model declares) with the values `spec` has once its references are resolved
-/// through `ids` (logical id → cloud id), and only outputs its kind declares. Create-only fields
+/// through `ids` (logical id → cloud id; `<id>.<output>` → the output's value), and only outputs its kind declares. Create-only fields
 /// may be absent (they are never compared); any other missing, extra or different field fails.
 #[track_caller]
 pub(crate) fn assert_reads(
@@ -58,6 +58,12 @@ fn resolve(value: &Value, ids: &HashMap<&str, &str>) -> Value {
         Value::Ref(kind, id) => Value::CloudId(
             ids.get(id.as_str())
                 .unwrap_or_else(|| panic!("no cloud id given for {id} ({kind})"))
+                .to_string(),
+        ),
+        // An output of another resource (a name, an ARN) reads back as its value.
+        Value::Output(kind, id, name) => Value::Str(
+            ids.get(format!("{id}.{name}").as_str())
+                .unwrap_or_else(|| panic!("no value given for {id}.{name} ({kind})"))
                 .to_string(),
         ),
         Value::List(items) => {

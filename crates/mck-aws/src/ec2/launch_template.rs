@@ -296,6 +296,7 @@ mod tests {
     use mck_core::model::Ref;
 
     use super::*;
+    use crate::testing::assert_reads;
 
     #[test]
     fn reads_the_default_version_and_the_cluster_from_the_user_data() {
@@ -334,51 +335,21 @@ mod tests {
             .build();
         let id = owned_id(template.tags(), "dev").unwrap();
         let observed = observe(id, &template, Some(&version));
-        // Every field the model declares, with the value the stack's spec resolves to (the
-        // profile's and the cluster's names are outputs of those resources).
-        let spec = LaunchTemplateSpec {
-            name: "dev-app-server".into(),
-            instance_type: "c5.large".into(),
-            ami: AmiSelector::Id("ami-ecs".into()),
-            security_groups: vec![Ref::new("sg.app")],
-            instance_profile: Ref::new("iam.profile.app-server"),
-            cluster: Ref::new("ecs.cluster"),
-        };
-        let declared: Vec<&str> = mck_core::model::ResourceSpec::from(spec)
-            .fields()
-            .iter()
-            .map(|f| f.name)
-            .collect();
-        let mut read: Vec<&str> = observed.fields.keys().map(String::as_str).collect();
-        read.sort_unstable();
-        let mut want = declared.clone();
-        want.sort_unstable();
-        assert_eq!(read, want);
-        let field = |f: mck_core::model::FieldDef| observed.fields[f.name].clone();
-        assert_eq!(
-            field(LaunchTemplateSpec::NAME),
-            Value::from("dev-app-server")
-        );
-        assert_eq!(
-            field(LaunchTemplateSpec::INSTANCE_TYPE),
-            Value::from("c5.large")
-        );
-        assert_eq!(field(LaunchTemplateSpec::AMI), Value::from("ami-ecs"));
-        assert_eq!(
-            field(LaunchTemplateSpec::SECURITY_GROUPS),
-            Value::List(vec![Value::CloudId("sg-app".into())])
-        );
-        assert_eq!(
-            field(LaunchTemplateSpec::INSTANCE_PROFILE),
-            Value::from("dev-app-server")
-        );
-        assert_eq!(
-            field(LaunchTemplateSpec::ECS_CLUSTER),
-            Value::from("dev-app")
-        );
-        assert_eq!(
-            field(LaunchTemplateSpec::METADATA_HTTP_TOKENS),
-            Value::from("required")
+        assert_reads(
+            &observed,
+            LaunchTemplateSpec {
+                name: "dev-app-server".into(),
+                instance_type: "c5.large".into(),
+                ami: AmiSelector::Id("ami-ecs".into()),
+                security_groups: vec![Ref::new("sg.app")],
+                instance_profile: Ref::new("iam.profile.app-server"),
+                cluster: Ref::new("ecs.cluster"),
+            },
+            &[
+                ("sg.app", "sg-app"),
+                ("iam.profile.app-server.name", "dev-app-server"),
+                ("ecs.cluster.name", "dev-app"),
+            ],
         );
     }
 }
