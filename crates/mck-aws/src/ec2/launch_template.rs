@@ -352,4 +352,93 @@ mod tests {
             ],
         );
     }
+
+    /// A change is a new version made the default (the group launches `$Default`); the image
+    /// of the current default stays when the stack looks it up (a newer image must not roll
+    /// the servers), and the new data names the cluster and profile.
+    #[tokio::test]
+    async fn an_update_adds_a_version_keeping_the_image_and_makes_it_the_default() {
+        use crate::testing::{Replay, context, ec2_xml};
+        let aws = Replay::new([
+            (
+                "CreateLaunchTemplateVersion",
+                200,
+                ec2_xml(
+                    "CreateLaunchTemplateVersion",
+                    "<launchTemplateVersion><launchTemplateId>lt-1</launchTemplateId><versionNumber>2</versionNumber></launchTemplateVersion>",
+                ),
+            ),
+            (
+                "ModifyLaunchTemplate",
+                200,
+                ec2_xml(
+                    "ModifyLaunchTemplate",
+                    "<launchTemplate><launchTemplateId>lt-1</launchTemplateId></launchTemplate>",
+                ),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = [
+            Observed::new("sg.app".into(), ResourceKind::SecurityGroup, "sg-app"),
+            Observed::new("ecs.cluster".into(), ResourceKind::EcsCluster, "t-app")
+                .output("name", "t-app"),
+            Observed::new(
+                "iam.profile.app-server".into(),
+                ResourceKind::InstanceProfile,
+                "t-app-server",
+            )
+            .output("name", "t-app-server"),
+        ]
+        .into_iter()
+        .map(|o| (o.id.clone(), o))
+        .collect();
+        let spec = LaunchTemplateSpec {
+            name: "t-app-server".into(),
+            instance_type: "c5.xlarge".into(),
+            ami: AmiSelector::Lookup {
+                name_pattern: "al2023-ami-ecs-hvm-*".into(),
+                owner: "591542846629".into(),
+            },
+            security_groups: vec![Ref::new("sg.app")],
+            instance_profile: Ref::new("iam.profile.app-server"),
+            cluster: Ref::new("ecs.cluster"),
+        };
+        let live = Observed::new(
+            "ecs.servers.template".into(),
+            ResourceKind::LaunchTemplate,
+            "lt-1",
+        )
+        .with(LaunchTemplateSpec::AMI, "ami-running");
+        LaunchTemplateSpec::update(
+            &provider,
+            &context(&deps),
+            &spec,
+            &live,
+            &[LaunchTemplateSpec::INSTANCE_TYPE.name],
+        )
+        .await
+        .unwrap();
+        aws.assert_done();
+        let requests = aws.requests();
+        let version = &requests[0].1;
+        for part in [
+            "LaunchTemplateId=lt-1",
+            "LaunchTemplateData.ImageId=ami-running",
+            "LaunchTemplateData.InstanceType=c5.xlarge",
+            "LaunchTemplateData.IamInstanceProfile.Name=t-app-server",
+            "LaunchTemplateData.MetadataOptions.HttpTokens=required",
+        ] {
+            assert!(version.contains(part), "{part} not in {version}");
+        }
+        assert_eq!(
+            aws.count("DescribeImages"),
+            0,
+            "the image was not looked up again"
+        );
+        assert!(
+            requests[1].1.contains("DefaultVersion=2"),
+            "{}",
+            requests[1].1
+        );
+    }
 }
