@@ -37,6 +37,18 @@ async fn run(engine: &Engine, plan: &Plan) -> (Summary, Vec<ExecEvent>) {
     (summary, events)
 }
 
+/// Applies `plan` as a run that is killed (cancelled) `after` its start.
+async fn run_killed_after(engine: &Engine, plan: &Plan, after: Duration) -> Summary {
+    let cancel = CancelToken::default();
+    let canceller = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        canceller.cancel();
+    });
+    let (tx, _rx) = mpsc::unbounded_channel();
+    engine.apply(plan, tx, cancel).await
+}
+
 /// Every mutating call on a resource comes after the calls on everything it needs.
 fn assert_dependency_order(cloud: &FakeCloud, desired: &DesiredGraph) {
     let calls = cloud.calls();
@@ -302,14 +314,7 @@ async fn cancel_stops_starting_new_steps() {
     let desired = desired(DEV_LIKE);
     let engine = engine(&cloud, ExecConfig::default());
     let plan = engine.plan(desired.clone()).await.unwrap();
-    let cancel = CancelToken::default();
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let canceller = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        canceller.cancel();
-    });
-    let summary = engine.apply(&plan, tx, cancel).await;
+    let summary = run_killed_after(&engine, &plan, Duration::from_secs(1)).await;
     // Only the first wave (the VPC) started; it was stopped while waiting for readiness.
     let calls = cloud.calls();
     assert_eq!(calls.len(), 1, "{calls:?}");
@@ -710,14 +715,7 @@ async fn updates_refused_while_the_resource_is_busy_are_retried() {
     // Two changes in a row: the second plan's update meets the group still modifying.
     let bigger = desired(&FULL.replace("  cache: {}", "  cache: {node_type: cache.r7g.large}"));
     let plan = engine.plan(bigger.clone()).await.unwrap();
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let cancel = CancelToken::default();
-    let canceller = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        canceller.cancel();
-    });
-    engine.apply(&plan, tx, cancel).await;
+    run_killed_after(&engine, &plan, Duration::from_secs(5)).await;
     let more = desired(&FULL.replace(
         "  cache: {}",
         "  cache: {node_type: cache.r7g.large, replicas: 2}",
@@ -745,14 +743,7 @@ async fn a_cache_killed_while_creating_is_found_again_and_not_duplicated() {
     let engine = engine(&cloud, ExecConfig::default());
     let plan = engine.plan(desired.clone()).await.unwrap();
     // The run dies while the caches are creating.
-    let cancel = CancelToken::default();
-    let canceller = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(120)).await;
-        canceller.cancel();
-    });
-    let (tx, _rx) = mpsc::unbounded_channel();
-    engine.apply(&plan, tx, cancel).await;
+    run_killed_after(&engine, &plan, Duration::from_secs(120)).await;
     assert_eq!(cloud.count("t", K::ReplicationGroup), 2);
     // The next plan cannot see them (their tags are unreadable) and plans creates again…
     let plan = engine.plan(desired.clone()).await.unwrap();
@@ -798,14 +789,7 @@ async fn resources_left_pending_by_a_killed_run_are_waited_for_before_their_depe
     let engine = engine(&cloud, ExecConfig::default());
     let plan = engine.plan(desired.clone()).await.unwrap();
     // Killed while the NAT gateways are pending.
-    let cancel = CancelToken::default();
-    let canceller = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        canceller.cancel();
-    });
-    let (tx, _rx) = mpsc::unbounded_channel();
-    engine.apply(&plan, tx, cancel).await;
+    run_killed_after(&engine, &plan, Duration::from_secs(30)).await;
     assert_eq!(cloud.count("t", K::NatGateway), 3);
     let plan = engine.plan(desired.clone()).await.unwrap();
     let nat = plan
@@ -839,6 +823,21 @@ fn dev_stack() -> crate::stack::Stack {
     crate::stack::load(std::path::Path::new("../../stacks"), "dev").unwrap()
 }
 
+/// Applies the dev stack from empty; returns the run's summary.
+async fn up_dev(engine: &Engine) -> Summary {
+    let desired = Engine::desired(&dev_stack()).unwrap();
+    run(engine, &engine.plan(desired).await.unwrap()).await.0
+}
+
+/// The step of `id` (the first, if a replacement has two).
+fn result<'a>(summary: &'a Summary, id: &str) -> &'a crate::exec::StepResult {
+    summary
+        .results
+        .iter()
+        .find(|r| r.id.as_str() == id)
+        .unwrap_or_else(|| panic!("no step for {id}"))
+}
+
 fn with_frontend_image(mut stack: crate::stack::Stack, image: &str) -> Arc<DesiredGraph> {
     stack
         .config
@@ -864,11 +863,13 @@ fn changes(plan: &Plan) -> Vec<(Action, &str)> {
 async fn an_image_change_registers_one_revision_and_updates_one_service_and_nothing_else() {
     let cloud = Arc::new(FakeCloud::new());
     let engine = engine(&cloud, ExecConfig::default());
-    let desired1 = Engine::desired(&dev_stack()).unwrap();
-    let (summary, _) = run(&engine, &engine.plan(desired1.clone()).await.unwrap()).await;
+    let summary = up_dev(&engine).await;
     assert!(summary.is_success(), "{:?}", summary.sorted().first());
     // Nothing changed: no new revision, no service update.
-    let again = engine.plan(desired1).await.unwrap();
+    let again = engine
+        .plan(Engine::desired(&dev_stack()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(changes(&again), []);
 
     let desired2 = with_frontend_image(dev_stack(), "public.ecr.aws/magecloudkit/magento:2.4.8");
@@ -896,15 +897,7 @@ async fn an_image_change_registers_one_revision_and_updates_one_service_and_noth
 async fn a_rollout_rolled_back_by_the_circuit_breaker_fails_and_keeps_the_old_revision() {
     let cloud = Arc::new(FakeCloud::new());
     let engine = engine(&cloud, ExecConfig::default());
-    let (summary, _) = run(
-        &engine,
-        &engine
-            .plan(Engine::desired(&dev_stack()).unwrap())
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert!(summary.is_success());
+    assert!(up_dev(&engine).await.is_success());
     let old_revision = engine
         .plan(Engine::desired(&dev_stack()).unwrap())
         .await
@@ -921,11 +914,7 @@ async fn a_rollout_rolled_back_by_the_circuit_breaker_fails_and_keeps_the_old_re
     );
     let (summary, _) = run(&engine, &plan).await;
     assert!(!summary.is_success());
-    let service = summary
-        .sorted()
-        .into_iter()
-        .find(|r| r.id.as_str() == "ecs.service.frontend")
-        .unwrap();
+    let service = result(&summary, "ecs.service.frontend");
     let Outcome::Failed(err) = &service.outcome else {
         panic!("the rolled back service must fail: {:?}", service.outcome)
     };
@@ -969,19 +958,8 @@ async fn a_rollout_whose_targets_never_turn_healthy_times_out_naming_the_service
         "running 1/1, healthy 0/1; a target is unhealthy: Health checks failed with these codes: [500]",
     );
     let engine = engine(&cloud, ExecConfig::default());
-    let (summary, _) = run(
-        &engine,
-        &engine
-            .plan(Engine::desired(&dev_stack()).unwrap())
-            .await
-            .unwrap(),
-    )
-    .await;
-    let results = summary.sorted();
-    let admin = results
-        .iter()
-        .find(|r| r.id.as_str() == "ecs.service.admin")
-        .unwrap();
+    let summary = up_dev(&engine).await;
+    let admin = result(&summary, "ecs.service.admin");
     let Outcome::Failed(err) = &admin.outcome else {
         panic!("{:?}", admin.outcome)
     };
@@ -989,11 +967,10 @@ async fn a_rollout_whose_targets_never_turn_healthy_times_out_naming_the_service
     assert!(err.message.contains("healthy 0/1"), "{}", err.message);
     assert!(err.message.contains("[500]"), "{}", err.message);
     // The other service, independent of it, finished.
-    let frontend = results
-        .iter()
-        .find(|r| r.id.as_str() == "ecs.service.frontend")
-        .unwrap();
-    assert_eq!(frontend.outcome, Outcome::Done);
+    assert_eq!(
+        result(&summary, "ecs.service.frontend").outcome,
+        Outcome::Done
+    );
 }
 
 #[tokio::test(start_paused = true)]
