@@ -87,10 +87,6 @@ pub(super) async fn list(elb: &Client, stack: &str) -> Result<Vec<LoadBalancer>,
     Ok(balancers)
 }
 
-pub(super) fn arn(lb: &LoadBalancer) -> Option<String> {
-    lb.load_balancer_arn().map(str::to_string)
-}
-
 /// The stack's load balancers among `balancers`, by their tags, with their idle timeout.
 pub(super) async fn read(
     elb: &Client,

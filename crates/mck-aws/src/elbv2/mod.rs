@@ -24,8 +24,9 @@ pub(crate) async fn read(elb: &Client, stack: &str) -> Result<Vec<Observed>, Pro
     // One tag read for both kinds (DescribeTags takes 20 ARNs of any kind per call).
     let arns: Vec<String> = groups
         .iter()
-        .filter_map(target_group::arn)
-        .chain(balancers.iter().filter_map(load_balancer::arn))
+        .filter_map(|g| g.target_group_arn())
+        .chain(balancers.iter().filter_map(|lb| lb.load_balancer_arn()))
+        .map(str::to_string)
         .collect();
     let tags = tags_of(elb, &arns).await?;
     let (groups, balancers) = tokio::try_join!(

@@ -73,10 +73,6 @@ pub(super) async fn list(elb: &Client, stack: &str) -> Result<Vec<TargetGroup>, 
     Ok(groups)
 }
 
-pub(super) fn arn(group: &TargetGroup) -> Option<String> {
-    group.target_group_arn().map(str::to_string)
-}
-
 /// The stack's groups among `groups`, by their tags, with their attributes.
 pub(super) async fn read(
     elb: &Client,
