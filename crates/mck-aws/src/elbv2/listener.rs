@@ -12,6 +12,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use mck_core::model::{ListenerDefault, ListenerSpec, LogicalId, ResourceKind, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
+use super::forward;
 use crate::AwsProvider;
 use crate::driver::Driver;
 use crate::error::sdk;
@@ -87,13 +88,6 @@ pub(super) async fn read(elb: &Client, lb: &Observed) -> Result<Vec<Observed>, P
         .await
         .map_err(|e| sdk(&format!("list listeners of {}", lb.id), e))?;
     Ok(out.listeners().iter().filter_map(observe).collect())
-}
-
-fn forward(target_group: &str) -> Action {
-    Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .target_group_arn(target_group)
-        .build()
 }
 
 /// The listener's default action: forward to a target group or redirect to HTTPS.

@@ -4,11 +4,12 @@
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, PathPatternConditionConfig, Rule, RuleCondition,
+    ActionTypeEnum, PathPatternConditionConfig, Rule, RuleCondition,
 };
 use mck_core::model::{ListenerRuleSpec, LogicalId, ResourceKind, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
+use super::forward;
 use crate::AwsProvider;
 use crate::driver::Driver;
 use crate::error::sdk;
@@ -82,13 +83,6 @@ fn condition(paths: &[String]) -> RuleCondition {
                 .set_values(Some(paths.to_vec()))
                 .build(),
         )
-        .build()
-}
-
-fn forward(target_group: &str) -> Action {
-    Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .target_group_arn(target_group)
         .build()
 }
 
@@ -234,5 +228,49 @@ mod tests {
             .is_default(true)
             .build();
         assert!(observe("arn:l", &default).is_none());
+    }
+
+    fn rules_xml(tag: &str, stack_rule: &str) -> String {
+        crate::testing::query_xml(
+            "DescribeRules",
+            &format!(
+                "<Rules><member><RuleArn>arn:r-default</RuleArn><Priority>default</Priority><IsDefault>true</IsDefault><Conditions></Conditions><Actions></Actions></member><member><RuleArn>{stack_rule}</RuleArn><Priority>{tag}</Priority><IsDefault>false</IsDefault><Conditions><member><Field>path-pattern</Field><PathPatternConfig><Values><member>/backend/*</member></Values></PathPatternConfig></member></Conditions><Actions><member><Type>forward</Type><TargetGroupArn>arn:tg</TargetGroupArn></member></Actions></member></Rules>"
+            ),
+        )
+    }
+
+    /// CreateRule whose answer was lost, retried: AWS says PriorityInUse. The rule at that
+    /// priority on the stack's own listener is the one it made, and is taken over.
+    #[tokio::test]
+    async fn a_rule_left_by_a_lost_answer_is_taken_over_by_its_priority() {
+        use crate::testing::{Replay, context, query_error_xml};
+        let aws = Replay::new([
+            (
+                "CreateRule",
+                400,
+                query_error_xml("PriorityInUse", "Priority '10' is currently in use"),
+            ),
+            ("DescribeRules", 200, rules_xml("10", "arn:r-10")),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = [
+            Observed::new("alb.listener.80".into(), ResourceKind::Listener, "arn:l"),
+            Observed::new("alb.tg.admin".into(), ResourceKind::TargetGroup, "arn:tg"),
+        ]
+        .into_iter()
+        .map(|o| (o.id.clone(), o))
+        .collect();
+        let spec = ListenerRuleSpec {
+            listener: Ref::new("alb.listener.80"),
+            priority: 10,
+            paths: vec!["/backend/*".into()],
+            target_group: Ref::new("alb.tg.admin"),
+        };
+        let adopted =
+            ListenerRuleSpec::create(&provider, &context(&deps), &"alb.rule.10".into(), &spec)
+                .await
+                .unwrap();
+        assert_eq!(adopted.cloud_id, "arn:r-10");
+        aws.assert_done();
     }
 }

@@ -76,6 +76,14 @@ async fn tags_of(elb: &Client, arns: &[String]) -> Result<TagsByArn, ProviderErr
     Ok(out)
 }
 
+/// The action that forwards requests to a target group (listeners and rules).
+fn forward(target_group: &str) -> aws_sdk_elasticloadbalancingv2::types::Action {
+    aws_sdk_elasticloadbalancingv2::types::Action::builder()
+        .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+        .target_group_arn(target_group)
+        .build()
+}
+
 /// Tags by ARN, as [`tags_of`] reads them.
 type TagsByArn = std::collections::HashMap<String, Vec<Tag>>;
 
