@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use crate::exec::{self, CancelToken, ExecConfig, ExecEvent, Summary};
 use crate::graph::{DesiredGraph, GraphError};
 use crate::plan::{self, Plan};
-use crate::provider::{Observed, Provider, ProviderError, resolve_cloud_refs};
+use crate::provider::{Observed, Provider, ProviderError, Reader, resolve_cloud_refs};
 use crate::stack::Stack;
 
 /// Plans and applies stacks through one provider.
@@ -44,25 +44,9 @@ impl Engine {
         Ok(plan::diff(desired, observed))
     }
 
-    /// The provider's read, retried on throttling and transient errors like any other call:
-    /// a read is many calls, and one of them failing after the SDK's own retries should not
-    /// fail a plan.
+    /// The provider's read, retried like any other call (see [`read_with_retries`]).
     async fn read_all(&self, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-        const ATTEMPTS: u32 = 5;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.provider.read_all(stack).await {
-                Err(err)
-                    if attempt < ATTEMPTS
-                        && exec::RetryPolicy::should_retry(err.class, exec::Op::Update) =>
-                {
-                    tracing::debug!(attempt, error = %err.message, "retrying the read");
-                    tokio::time::sleep(self.config.retry.backoff(attempt, stack)).await;
-                }
-                result => return result,
-            }
-        }
+        read_with_retries_using(self.provider.as_ref(), stack, &self.config.retry).await
     }
 
     /// A plan that deletes every live resource of the stack.
@@ -78,5 +62,37 @@ impl Engine {
         cancel: CancelToken,
     ) -> Summary {
         exec::apply(plan, self.provider.clone(), &self.config, events, cancel).await
+    }
+}
+
+/// A reader's `read_all`, retried on throttling and transient errors like any other call: a
+/// read is many calls, and one of them failing after the SDK's own retries should not fail a
+/// plan or a drift report.
+pub async fn read_with_retries(
+    reader: &dyn Reader,
+    stack: &str,
+) -> Result<Vec<Observed>, ProviderError> {
+    read_with_retries_using(reader, stack, &exec::RetryPolicy::default()).await
+}
+
+async fn read_with_retries_using(
+    reader: &dyn Reader,
+    stack: &str,
+    retry: &exec::RetryPolicy,
+) -> Result<Vec<Observed>, ProviderError> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match reader.read_all(stack).await {
+            Err(err)
+                if attempt < ATTEMPTS
+                    && exec::RetryPolicy::should_retry(err.class, exec::Op::Update) =>
+            {
+                tracing::debug!(attempt, error = %err.message, "retrying the read");
+                tokio::time::sleep(retry.backoff(attempt, stack)).await;
+            }
+            result => return result,
+        }
     }
 }

@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod drift;
 pub mod engine;
 #[cfg(test)]
 mod engine_tests;

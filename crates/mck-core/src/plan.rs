@@ -335,6 +335,11 @@ fn render_value(value: &Value, observed: &HashMap<LogicalId, Observed>) -> Strin
 }
 
 impl Plan {
+    /// A value as the text plan shows it: references as the live cloud id when known.
+    pub fn display_value(&self, value: &Value) -> String {
+        render_value(value, &self.observed)
+    }
+
     /// Text rendering in the style of `terraform plan`.
     pub fn render_text(&self) -> String {
         let mut out = String::new();

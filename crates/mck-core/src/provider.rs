@@ -255,14 +255,87 @@ impl Context<'_> {
     }
 }
 
-/// A cloud the engine can read and change. Implementations are stateless about stacks: all
-/// identity comes from tags and deterministic names.
+/// Something inside what a stack owns that carries no mck tags: a security group made by hand
+/// in the stack's VPC, a record added by hand to its private zone. `up` never touches these;
+/// drift reports them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unmanaged {
+    /// The kind it would be in mck's model.
+    pub kind: ResourceKind,
+    /// The provider's id (`sg-0abc…`, or `zone|name|type` for a record).
+    pub cloud_id: String,
+    /// Its name, when it has one (`Name` tag, group name, record name).
+    pub name: Option<String>,
+    /// The stack resource it sits in, by logical id (`vpc`, `dns.zone`).
+    pub inside: LogicalId,
+}
+
+/// The last write to a resource as the cloud's audit log recorded it (CloudTrail).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WriteEvent {
+    /// The user or role that made the call (an ARN or user name).
+    pub actor: String,
+    /// When, as the audit log gives it (RFC 3339).
+    pub time: String,
+    /// The API call (`AuthorizeSecurityGroupIngress`).
+    pub call: String,
+}
+
+/// Who last changed a resource, as far as the audit log could tell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Who {
+    /// The newest write event found.
+    Found(WriteEvent),
+    /// The audit log was readable but holds no write event for the resource (CloudTrail keeps
+    /// 90 days of management events).
+    NoEvent,
+    /// The audit log could not be read; the reason, in words.
+    Unknown { reason: String },
+}
+
+/// The read side of a cloud: everything `plan`, `drift` and `outputs` need and nothing that
+/// changes anything. `drift` runs on a `Reader` alone, so it is read-only by construction.
 #[async_trait]
-pub trait Provider: Send + Sync + fmt::Debug {
+pub trait Reader: Send + Sync + fmt::Debug {
     /// Reads every live resource of `stack` (all kinds, batched per kind, concurrently).
     /// Fields referencing other resources are [`Value::CloudId`]s; the engine resolves them.
     async fn read_all(&self, stack: &str) -> Result<Vec<Observed>, ProviderError>;
 
+    /// What sits inside the stack's resources (`owned`, as [`Reader::read_all`] returned them)
+    /// without carrying the stack's tags: security groups, instances, subnets and route tables
+    /// in its VPC, records in its private zone. The default finds nothing.
+    async fn read_unmanaged(
+        &self,
+        _stack: &str,
+        _owned: &[Observed],
+    ) -> Result<Vec<Unmanaged>, ProviderError> {
+        Ok(Vec::new())
+    }
+
+    /// The names of the stacks that have resources in the region, found by their tags.
+    async fn list_stacks(&self) -> Result<Vec<String>, ProviderError> {
+        Ok(Vec::new())
+    }
+
+    /// The last write event on a resource, from the cloud's audit log. The default cannot tell.
+    async fn last_write(&self, _cloud_id: &str) -> Who {
+        Who::Unknown {
+            reason: "this provider has no audit log".into(),
+        }
+    }
+
+    /// How many API requests this reader has sent so far (for `--stats`).
+    fn request_count(&self) -> u64 {
+        0
+    }
+}
+
+/// A cloud the engine can read and change. Implementations are stateless about stacks: all
+/// identity comes from tags and deterministic names.
+#[async_trait]
+pub trait Provider: Reader {
     /// Creates a resource with its tags in the create call; must be safe to retry after a crash
     /// (idempotency tokens, deterministic names).
     async fn create(
@@ -286,9 +359,4 @@ pub trait Provider: Send + Sync + fmt::Debug {
 
     /// One readiness check (no waiting: the engine's poller decides when to ask again).
     async fn poll(&self, ctx: &Context<'_>, live: &Observed) -> Result<Readiness, ProviderError>;
-
-    /// How many API requests this provider has sent so far (for `--stats`).
-    fn request_count(&self) -> u64 {
-        0
-    }
 }

@@ -15,7 +15,10 @@ use tokio::time::Instant;
 
 use crate::exec::Op;
 use crate::model::{LogicalId, ResourceKind, ResourceSpec, TAG_ID, TAG_STACK, Value};
-use crate::provider::{Context, ErrorClass, Observed, Provider, ProviderError, Readiness};
+use crate::provider::{
+    Context, ErrorClass, Observed, Provider, ProviderError, Reader, Readiness, Unmanaged, Who,
+    WriteEvent,
+};
 
 #[derive(Debug, Clone)]
 struct FakeResource {
@@ -79,6 +82,10 @@ struct State {
     in_flight: usize,
     max_in_flight: usize,
     polls: HashMap<LogicalId, u32>,
+    /// Untagged resources inside stacks' resources, by stack.
+    unmanaged: Vec<(String, Unmanaged)>,
+    /// Scripted audit log: the last write per cloud id.
+    writes: HashMap<String, WriteEvent>,
 }
 
 /// An in-memory cloud.
@@ -273,6 +280,25 @@ impl FakeCloud {
             .collect()
     }
 
+    /// Adds something untagged inside the stack's resources (a hand-made security group).
+    pub fn add_unmanaged(&self, stack: &str, unmanaged: Unmanaged) {
+        self.lock().unmanaged.push((stack.to_string(), unmanaged));
+    }
+
+    /// Records a write in the fake audit log, as CloudTrail would.
+    pub fn record_write(&self, cloud_id: &str, event: WriteEvent) {
+        self.lock().writes.insert(cloud_id.to_string(), event);
+    }
+
+    /// The cloud id of a live resource of the stack.
+    pub fn cloud_id(&self, stack: &str, id: &str) -> Option<String> {
+        self.lock()
+            .resources
+            .iter()
+            .find(|(_, r)| r.stack == stack && r.id.as_str() == id && r.gone_at.is_none())
+            .map(|(cid, _)| cid.clone())
+    }
+
     /// Removes a resource behind the engine's back.
     pub fn remove(&self, stack: &str, id: &str) {
         self.lock()
@@ -410,7 +436,7 @@ fn references(value: &Value, cloud_id: &str) -> bool {
 }
 
 #[async_trait]
-impl Provider for FakeCloud {
+impl Reader for FakeCloud {
     async fn read_all(&self, stack: &str) -> Result<Vec<Observed>, ProviderError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         if let Some((class, _)) = self.draw_fault() {
@@ -447,6 +473,49 @@ impl Provider for FakeCloud {
             .collect())
     }
 
+    async fn read_unmanaged(
+        &self,
+        stack: &str,
+        _owned: &[Observed],
+    ) -> Result<Vec<Unmanaged>, ProviderError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        Ok(self
+            .lock()
+            .unmanaged
+            .iter()
+            .filter(|(s, _)| s == stack)
+            .map(|(_, u)| u.clone())
+            .collect())
+    }
+
+    async fn list_stacks(&self) -> Result<Vec<String>, ProviderError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut stacks: Vec<String> = self
+            .lock()
+            .resources
+            .values()
+            .filter(|r| r.gone_at.is_none())
+            .map(|r| r.stack.clone())
+            .collect();
+        stacks.sort();
+        stacks.dedup();
+        Ok(stacks)
+    }
+
+    async fn last_write(&self, cloud_id: &str) -> Who {
+        match self.lock().writes.get(cloud_id) {
+            Some(event) => Who::Found(event.clone()),
+            None => Who::NoEvent,
+        }
+    }
+
+    fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+#[async_trait]
+impl Provider for FakeCloud {
     async fn create(
         &self,
         ctx: &Context<'_>,
@@ -679,9 +748,5 @@ impl Provider for FakeCloud {
             },
             Some(_) => Readiness::Pending(status),
         })
-    }
-
-    fn request_count(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::graph::{DesiredGraph, GraphError};
-use crate::model::{Resource, ResourceKind};
+use crate::model::{LogicalId, Resource, ResourceKind};
 use crate::stack::{Stack, parse_duration};
 
 mod app;
@@ -84,6 +84,49 @@ fn resources(stack: &Stack) -> Vec<Resource> {
     dns::lower(stack, &mut out, records);
     app::lower(stack, &mut out);
     out
+}
+
+/// Where in a stack file a resource (and, for some fields, the field) is declared: the path of
+/// map keys that produced it (`["database", "backup_retention_days"]`). Reports locate findings
+/// with it ([`crate::stack::Stack::locate`] turns the path into file and line); a path that a
+/// stack does not spell out leads to the nearest key it does (or to the top of the file).
+pub fn declared_at(id: &LogicalId, field: Option<&str>) -> Vec<String> {
+    let id = id.as_str();
+    let parts: Vec<&str> = id.split(['.', '/', ':']).collect();
+    let path: Vec<&str> = match parts.as_slice() {
+        ["vpc" | "igw", ..] => vec!["network", "cidr"],
+        ["subnet", tier, ..] => vec!["network", "subnets", tier],
+        ["rta" | "rt" | "nat", ..] | ["eip", "nat", ..] => vec!["network", "nat"],
+        ["sg", "bastion", "ingress", ..] | ["sg", "app", "ingress", "tcp", "22-22", ..] => {
+            vec!["bastion", "ssh_cidrs"]
+        }
+        ["sg", "bastion", ..] | ["bastion", ..] | ["eip", "bastion"] => vec!["bastion"],
+        ["sg", "db", ..] | ["db", ..] => match field {
+            Some("backup_retention_period") => vec!["database", "backup_retention_days"],
+            Some("deletion_protection") => vec!["database", "deletion_protection"],
+            Some("instance_class") => vec!["database", "instance_class"],
+            Some("engine_version") => vec!["database", "engine_version"],
+            _ => vec!["database"],
+        },
+        ["redis", name, ..] => vec!["caches", name],
+        ["sg", "redis", ..] | ["cache", ..] => vec!["caches"],
+        ["efs", "ap", ..] => vec!["filesystem", "access_points"],
+        ["sg", "efs", ..] | ["efs", ..] => vec!["filesystem"],
+        ["dns", ..] => match field {
+            Some("ttl") => vec!["dns", "ttl"],
+            _ => vec!["dns"],
+        },
+        ["ecs", "taskdef" | "service", app, ..] | ["alb", "tg", app] | ["logs", app] => {
+            vec!["apps", app]
+        }
+        ["ecs", "servers" | "capacity", ..] | ["iam", "app-server" | "profile", ..] => {
+            vec!["app", "servers"]
+        }
+        ["ecs", ..] | ["iam", ..] | ["sg", "app", ..] => vec!["app"],
+        ["alb", ..] | ["sg", "alb", ..] => vec!["alb"],
+        _ => Vec::new(),
+    };
+    path.into_iter().map(str::to_string).collect()
 }
 
 #[cfg(test)]

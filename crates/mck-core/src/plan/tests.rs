@@ -4,7 +4,7 @@ use std::sync::Arc;
 use super::*;
 use crate::exec::{CancelToken, ExecConfig};
 use crate::model::ResourceKind as K;
-use crate::provider::Provider;
+use crate::provider::{Provider, Reader};
 use crate::stack::parse_str;
 use crate::testing::FakeCloud;
 

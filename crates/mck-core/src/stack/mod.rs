@@ -18,8 +18,8 @@ use ipnet::Ipv4Net;
 pub use node::{Loc, Node};
 pub use schema::{
     AlbConfig, AppClusterConfig, AppConfig, BastionConfig, CacheConfig, CacheEngine, Capacity,
-    ContainerConfig, DatabaseConfig, DnsConfig, FileSystemConfig, NatMode, NetworkConfig,
-    ReleaseConfig, ServersConfig, StackConfig, SubnetTiers, Timeouts,
+    ContainerConfig, DatabaseConfig, DnsConfig, DriftConfig, FileSystemConfig, NatMode,
+    NetworkConfig, ReleaseConfig, ServersConfig, StackConfig, SubnetTiers, Suppression, Timeouts,
 };
 
 /// One problem in a stack file.
@@ -80,6 +80,40 @@ pub struct Stack {
     pub config: StackConfig,
     /// The files read, top file first.
     pub files: Vec<PathBuf>,
+    /// The merged YAML tree, every node with the file and line it came from.
+    pub source: Node,
+}
+
+impl Stack {
+    /// Where the stack declares `path` (map keys and sequence indices): the key of the deepest
+    /// entry of the path that exists (or the item, for an index), in the file it came from (an
+    /// overlay or `base.yaml`); the top of the file when not even the first key exists.
+    pub fn locate(&self, path: &[&str]) -> &Loc {
+        let mut node = &self.source;
+        let mut at = &self.source.loc;
+        for seg in path {
+            let next = match &node.value {
+                node::NodeValue::Map(entries) => entries
+                    .iter()
+                    .find(|(k, _)| k.name == *seg)
+                    .map(|(k, v)| (&k.loc, v)),
+                node::NodeValue::Seq(items) => seg
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| items.get(i))
+                    .map(|v| (&v.loc, v)),
+                _ => None,
+            };
+            match next {
+                Some((loc, value)) => {
+                    at = loc;
+                    node = value;
+                }
+                None => break,
+            }
+        }
+        at
+    }
 }
 
 /// The supported stack file format version.
@@ -221,6 +255,7 @@ fn from_merged(name: &str, root: &Node, files: Vec<PathBuf>) -> Result<Stack, St
             name: name.to_string(),
             config,
             files,
+            source: root.clone(),
         })
     } else {
         Err(StackError { diagnostics: diags })

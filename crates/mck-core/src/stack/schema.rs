@@ -46,6 +46,33 @@ pub struct StackConfig {
     pub alb: Option<AlbConfig>,
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// What `mck drift` knowingly accepts.
+    #[serde(default)]
+    pub drift: DriftConfig,
+}
+
+/// `drift:` settings.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DriftConfig {
+    /// Known, accepted differences; each expires.
+    #[serde(default)]
+    pub ignore: Vec<Suppression>,
+}
+
+/// One accepted difference: `drift` still counts it, marked suppressed, until `expires`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Suppression {
+    /// The logical id (`db.cluster`), or an unmanaged resource's cloud id.
+    pub resource: String,
+    /// One field of it; absent = every finding on the resource.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Why it is accepted (shown in every report).
+    pub reason: String,
+    /// The last day it applies, `YYYY-MM-DD` (UTC); from the next day it reports again.
+    pub expires: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
