@@ -227,6 +227,8 @@ fn emulator_start() -> Result<Emulator> {
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .env("MOTO_AMIS_PATH", venv.join("mck-amis-2.json"))
         .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        // Where `/moto-api/recorder/` keeps requests when a test turns recording on.
+        .env("MOTO_RECORDER_FILEPATH", state_dir().join("moto_recording"))
         // Services start this many tasks; their deployments complete when it covers the
         // desired count (the largest in stacks/ is 4).
         .env("MOTO_ECS_SERVICE_RUNNING", "6")

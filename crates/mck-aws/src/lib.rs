@@ -10,6 +10,7 @@
 //! by being inside a resource of the stack.
 
 mod autoscaling;
+mod cloudtrail;
 mod driver;
 mod ec2;
 mod ecs;
@@ -39,7 +40,9 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use mck_core::model::{LogicalId, ResourceKind, ResourceSpec};
-use mck_core::provider::{Context, Observed, Provider, ProviderError, Readiness};
+use mck_core::provider::{
+    Context, Observed, Provider, ProviderError, Reader, Readiness, Unmanaged, Who,
+};
 
 /// Where and as whom to connect. Unset fields come from the standard AWS configuration chain
 /// (environment, profile files, SSO, IMDS), `AWS_ENDPOINT_URL` included.
@@ -48,25 +51,43 @@ pub struct AwsConfig {
     pub region: Option<String>,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
+    /// Added to every request's user agent as `app/<name>` (CloudTrail records it), e.g.
+    /// `mck-drift`: says which command made a call.
+    pub app_name: Option<String>,
 }
 
-/// The AWS provider.
+/// The service clients of one shared configuration. Only drivers (through [`AwsProvider`])
+/// send requests that change anything.
 #[derive(Debug, Clone)]
-pub struct AwsProvider {
-    ec2: aws_sdk_ec2::Client,
-    rds: aws_sdk_rds::Client,
-    elasticache: aws_sdk_elasticache::Client,
-    efs: aws_sdk_efs::Client,
-    route53: aws_sdk_route53::Client,
-    iam: aws_sdk_iam::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
-    ecs: aws_sdk_ecs::Client,
-    elbv2: aws_sdk_elasticloadbalancingv2::Client,
-    autoscaling: aws_sdk_autoscaling::Client,
-    region: String,
+pub(crate) struct Clients {
+    pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) rds: aws_sdk_rds::Client,
+    pub(crate) elasticache: aws_sdk_elasticache::Client,
+    pub(crate) efs: aws_sdk_efs::Client,
+    pub(crate) route53: aws_sdk_route53::Client,
+    pub(crate) iam: aws_sdk_iam::Client,
+    pub(crate) logs: aws_sdk_cloudwatchlogs::Client,
+    pub(crate) ecs: aws_sdk_ecs::Client,
+    pub(crate) elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub(crate) autoscaling: aws_sdk_autoscaling::Client,
+    pub(crate) cloudtrail: aws_sdk_cloudtrail::Client,
+    pub(crate) region: String,
     requests: Arc<AtomicU64>,
     /// Retries of single calls inside a driver (see [`retry`]).
-    backoff: Backoff,
+    pub(crate) backoff: Backoff,
+}
+
+/// The AWS provider: reads and changes resources ([`Provider`]).
+#[derive(Debug, Clone)]
+pub struct AwsProvider {
+    clients: Clients,
+}
+
+/// The read side of AWS: [`Reader`] and nothing else. `mck drift` and `mck outputs` run on one,
+/// so they cannot change anything whatever the code below them does with its answers.
+#[derive(Debug, Clone)]
+pub struct AwsReader {
+    clients: Clients,
 }
 
 /// How a driver retries one call that failed with a retryable error: `attempts` tries in all,
@@ -180,6 +201,49 @@ impl Intercept for RequestCounter {
 impl AwsProvider {
     /// Loads AWS configuration and builds the service clients. No request is sent.
     pub async fn connect(config: &AwsConfig, default_region: &str) -> AwsProvider {
+        AwsProvider {
+            clients: Clients::connect(config, default_region).await,
+        }
+    }
+
+    /// A read-only handle on the same clients (and request count).
+    pub fn reader(&self) -> AwsReader {
+        AwsReader {
+            clients: self.clients.clone(),
+        }
+    }
+
+    pub fn region(&self) -> &str {
+        &self.clients.region
+    }
+
+    /// A provider whose HTTP requests `http` answers, for offline driver tests: static
+    /// credentials, SDK retries off (the scripted answer reaches the driver), fast backoff.
+    #[cfg(test)]
+    pub(crate) fn offline(
+        http: impl aws_smithy_runtime_api::client::http::HttpClient + 'static,
+    ) -> AwsProvider {
+        AwsProvider {
+            clients: Clients::offline(http),
+        }
+    }
+}
+
+impl AwsReader {
+    /// Loads AWS configuration and builds the service clients. No request is sent.
+    pub async fn connect(config: &AwsConfig, default_region: &str) -> AwsReader {
+        AwsReader {
+            clients: Clients::connect(config, default_region).await,
+        }
+    }
+
+    pub fn region(&self) -> &str {
+        &self.clients.region
+    }
+}
+
+impl Clients {
+    async fn connect(config: &AwsConfig, default_region: &str) -> Clients {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
@@ -203,24 +267,26 @@ impl AwsProvider {
         if let Some(endpoint) = &config.endpoint_url {
             loader = loader.endpoint_url(endpoint);
         }
+        if let Some(name) = &config.app_name {
+            match aws_config::AppName::new(name.clone()) {
+                Ok(app) => loader = loader.app_name(app),
+                Err(err) => tracing::warn!(name, %err, "not a valid app name; left out"),
+            }
+        }
         let region = config
             .region
             .clone()
             .unwrap_or_else(|| default_region.to_string());
         loader = loader.region(aws_config::Region::new(region.clone()));
         let shared = loader.load().await;
-        AwsProvider::from_shared(&shared, region, Backoff::default())
+        Clients::from_shared(&shared, region, Backoff::default())
     }
 
     /// The service clients of one shared configuration.
-    fn from_shared(
-        shared: &aws_config::SdkConfig,
-        region: String,
-        backoff: Backoff,
-    ) -> AwsProvider {
+    fn from_shared(shared: &aws_config::SdkConfig, region: String, backoff: Backoff) -> Clients {
         let requests = Arc::new(AtomicU64::new(0));
         let counter = || RequestCounter(requests.clone());
-        AwsProvider {
+        Clients {
             ec2: aws_sdk_ec2::Client::from_conf(
                 aws_sdk_ec2::config::Builder::from(shared)
                     .interceptor(counter())
@@ -271,18 +337,19 @@ impl AwsProvider {
                     .interceptor(counter())
                     .build(),
             ),
+            cloudtrail: aws_sdk_cloudtrail::Client::from_conf(
+                aws_sdk_cloudtrail::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
             region,
             requests,
             backoff,
         }
     }
 
-    /// A provider whose HTTP requests `http` answers, for offline driver tests: static
-    /// credentials, SDK retries off (the scripted answer reaches the driver), fast backoff.
     #[cfg(test)]
-    pub(crate) fn offline(
-        http: impl aws_smithy_runtime_api::client::http::HttpClient + 'static,
-    ) -> AwsProvider {
+    fn offline(http: impl aws_smithy_runtime_api::client::http::HttpClient + 'static) -> Clients {
         let shared = aws_config::SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
@@ -294,7 +361,7 @@ impl AwsProvider {
             ))
             .retry_config(RetryConfig::disabled())
             .build();
-        AwsProvider::from_shared(
+        Clients::from_shared(
             &shared,
             "us-east-1".to_string(),
             Backoff {
@@ -304,13 +371,6 @@ impl AwsProvider {
         )
     }
 
-    pub fn region(&self) -> &str {
-        &self.region
-    }
-}
-
-#[async_trait]
-impl Provider for AwsProvider {
     /// Every service is read concurrently; each reads its kinds concurrently too.
     async fn read_all(&self, stack: &str) -> Result<Vec<Observed>, ProviderError> {
         let (network, db, caches, files, dns, roles, logs, ecs, elb, servers) = tokio::try_join!(
@@ -339,6 +399,62 @@ impl Provider for AwsProvider {
             .collect())
     }
 
+    /// Untagged security groups, instances, subnets and route tables in the stack's VPC, and
+    /// records in its private zone that mck did not make.
+    async fn read_unmanaged(
+        &self,
+        stack: &str,
+        owned: &[Observed],
+    ) -> Result<Vec<Unmanaged>, ProviderError> {
+        let (network, records) = tokio::try_join!(
+            ec2::read_unmanaged(&self.ec2, stack, owned),
+            route53::read_unmanaged(&self.route53, stack, owned),
+        )?;
+        Ok(network.into_iter().chain(records).collect())
+    }
+
+    fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+/// The [`Reader`] of both handles: the same reads on the same clients.
+macro_rules! reader_via_clients {
+    ($handle:ty) => {
+        #[async_trait]
+        impl Reader for $handle {
+            async fn read_all(&self, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+                self.clients.read_all(stack).await
+            }
+
+            async fn read_unmanaged(
+                &self,
+                stack: &str,
+                owned: &[Observed],
+            ) -> Result<Vec<Unmanaged>, ProviderError> {
+                self.clients.read_unmanaged(stack, owned).await
+            }
+
+            async fn list_stacks(&self) -> Result<Vec<String>, ProviderError> {
+                ec2::list_stacks(&self.clients.ec2).await
+            }
+
+            async fn last_write(&self, cloud_id: &str) -> Who {
+                cloudtrail::last_write(&self.clients.cloudtrail, cloud_id).await
+            }
+
+            fn request_count(&self) -> u64 {
+                self.clients.request_count()
+            }
+        }
+    };
+}
+
+reader_via_clients!(AwsReader);
+reader_via_clients!(AwsProvider);
+
+#[async_trait]
+impl Provider for AwsProvider {
     async fn create(
         &self,
         ctx: &Context<'_>,
@@ -364,9 +480,5 @@ impl Provider for AwsProvider {
 
     async fn poll(&self, ctx: &Context<'_>, live: &Observed) -> Result<Readiness, ProviderError> {
         driver::poll(self, ctx, live).await
-    }
-
-    fn request_count(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
     }
 }

@@ -72,7 +72,7 @@ impl AwsProvider {
             if self.retried(&mut ready).await? {
                 return Ok(());
             }
-            tokio::time::sleep(self.backoff.base * poll.min(30)).await;
+            tokio::time::sleep(self.clients.backoff.base * poll.min(30)).await;
         }
         Err(ProviderError::new(
             ErrorClass::Transient,
@@ -94,11 +94,11 @@ impl AwsProvider {
             match call().await {
                 Ok(v) => return Ok(v),
                 Err(err)
-                    if attempt < self.backoff.attempts
+                    if attempt < self.clients.backoff.attempts
                         && retryable(&err, not_found_is_transient) =>
                 {
                     tracing::debug!(attempt, error = %err.message, "retrying a call");
-                    let wait = self.backoff.base * attempt.min(30);
+                    let wait = self.clients.backoff.base * attempt.min(30);
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }

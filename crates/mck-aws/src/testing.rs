@@ -101,6 +101,9 @@ struct ReplayState {
     answers: std::collections::VecDeque<(&'static str, u16, String)>,
     requests: Vec<(String, String)>,
     mismatches: Vec<String>,
+    /// Answer each request with the first scripted answer that expects it, wherever it is in
+    /// the script (for calls made concurrently).
+    any_order: bool,
 }
 
 impl Replay {
@@ -111,6 +114,12 @@ impl Replay {
         let replay = Replay::default();
         replay.lock().answers = answers.into_iter().collect();
         replay
+    }
+
+    /// Matches requests to answers in any order (concurrent calls).
+    pub(crate) fn any_order(self) -> Replay {
+        self.lock().any_order = true;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ReplayState> {
@@ -175,7 +184,17 @@ impl aws_smithy_runtime_api::client::http::HttpConnector for Replay {
             });
         let mut state = self.lock();
         state.requests.push((name.clone(), body));
-        let (status, answer) = match state.answers.pop_front() {
+        let next = if state.any_order {
+            let at = state
+                .answers
+                .iter()
+                .position(|(expected, _, _)| name.starts_with(expected))
+                .unwrap_or(0);
+            state.answers.remove(at)
+        } else {
+            state.answers.pop_front()
+        };
+        let (status, answer) = match next {
             Some((expected, status, answer)) if name.starts_with(expected) => (status, answer),
             Some((expected, _, _)) => {
                 state

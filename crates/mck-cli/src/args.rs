@@ -127,11 +127,68 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Report whether AWS still matches the stack (read-only). Exit 0 in sync, 2 drift, 1 error.
+    Drift {
+        /// Stack name: reads <stacks-dir>/<NAME>.yaml.
+        #[arg(
+            long = "stack",
+            short = 's',
+            value_name = "NAME",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        stack: Option<String>,
+        /// Every stack found by its tags in the region(s) of the stack files, in one report.
+        #[arg(long)]
+        all: bool,
+        /// Directory holding the stack files.
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = "stacks",
+            env = "MCK_STACKS_DIR"
+        )]
+        stacks_dir: PathBuf,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// The format printed on stdout.
+        #[arg(long, value_enum, default_value_t = DriftFormat::Text)]
+        format: DriftFormat,
+        /// Also write the report in FORMAT to FILE (repeatable), e.g. `--output sarif=drift.sarif`.
+        #[arg(long, value_name = "FORMAT=FILE", value_parser = parse_output)]
+        output: Vec<(DriftFormat, PathBuf)>,
+        /// For each drifted resource, the last write event on it from CloudTrail.
+        #[arg(long)]
+        who: bool,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// `mck drift` report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DriftFormat {
+    Text,
+    Json,
+    Markdown,
+    Junit,
+    Sarif,
+}
+
+fn parse_output(text: &str) -> Result<(DriftFormat, PathBuf), String> {
+    let (format, file) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: write FORMAT=FILE, e.g. sarif=drift.sarif"))?;
+    let format = DriftFormat::from_str(format, true).map_err(|_| {
+        format!("`{format}` is not a report format; use text, json, markdown, junit or sarif")
+    })?;
+    if file.is_empty() {
+        return Err(format!("`{text}`: the file name is missing"));
+    }
+    Ok((format, PathBuf::from(file)))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

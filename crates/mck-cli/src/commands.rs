@@ -9,13 +9,17 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mck_aws::{AwsConfig, AwsProvider};
+use std::path::{Path, PathBuf};
+
+use mck_aws::{AwsConfig, AwsProvider, AwsReader};
+use mck_core::drift::{self, DriftReport, Format, StackDrift};
 use mck_core::exec::{CancelToken, ExecConfig};
 use mck_core::graph::DesiredGraph;
 use mck_core::provider::Provider;
+use mck_core::stack::Stack;
 use mck_core::{Engine, Plan};
 
-use crate::args::{ApprovalArgs, AwsArgs, Cli, Command, GraphFormat, StackArgs};
+use crate::args::{ApprovalArgs, AwsArgs, Cli, Command, DriftFormat, GraphFormat, StackArgs};
 use crate::ui;
 
 /// Exit codes.
@@ -59,6 +63,21 @@ pub async fn run(cli: Cli) -> u8 {
             json,
             all,
         } => outputs(&stack, &aws, json, all).await,
+        Command::Drift {
+            stack,
+            all,
+            stacks_dir,
+            aws,
+            format,
+            output,
+            who,
+        } => {
+            let target = match stack {
+                Some(name) if !all => DriftTarget::One(name),
+                _ => DriftTarget::All,
+            };
+            drift(target, &stacks_dir, &aws, format, &output, who).await
+        }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "mck", &mut std::io::stdout());
@@ -76,17 +95,34 @@ pub async fn run(cli: Cli) -> u8 {
 
 /// Loads, validates and lowers a stack. No AWS call happens before this succeeds.
 fn load(args: &StackArgs) -> Result<Arc<DesiredGraph>, Failure> {
-    let stack = mck_core::stack::load(&args.stacks_dir, &args.stack)
-        .map_err(|err| Failure(format!("invalid stack `{}`:\n{err}", args.stack)))?;
-    Engine::desired(&stack).map_err(|err| Failure(format!("invalid stack `{}`: {err}", args.stack)))
+    load_stack(&args.stacks_dir, &args.stack).map(|(_, desired)| desired)
 }
 
-async fn engine(aws: &AwsArgs, desired: &DesiredGraph) -> Engine {
-    let config = AwsConfig {
+fn load_stack(dir: &Path, name: &str) -> Result<(Stack, Arc<DesiredGraph>), Failure> {
+    let stack = mck_core::stack::load(dir, name)
+        .map_err(|err| Failure(format!("invalid stack `{name}`:\n{err}")))?;
+    let desired =
+        Engine::desired(&stack).map_err(|err| Failure(format!("invalid stack `{name}`: {err}")))?;
+    let diagnostics = drift::check_suppressions(&stack, &desired);
+    if !diagnostics.is_empty() {
+        let err = mck_core::stack::StackError { diagnostics };
+        return Err(Failure(format!("invalid stack `{name}`:\n{err}")));
+    }
+    Ok((stack, desired))
+}
+
+/// `command` names the calls in CloudTrail's user agent (`app/mck-<command>`).
+fn aws_config(aws: &AwsArgs, command: &str) -> AwsConfig {
+    AwsConfig {
         region: aws.region.clone(),
         profile: aws.profile.clone(),
         endpoint_url: aws.endpoint_url.clone(),
-    };
+        app_name: Some(format!("mck-{command}")),
+    }
+}
+
+async fn engine(aws: &AwsArgs, desired: &DesiredGraph, command: &str) -> Engine {
+    let config = aws_config(aws, command);
     let provider: Arc<dyn Provider> =
         Arc::new(AwsProvider::connect(&config, desired.region()).await);
     Engine::new(
@@ -126,7 +162,7 @@ async fn plan(
     stats: bool,
 ) -> Result<u8, Failure> {
     let desired = load(args)?;
-    let engine = engine(aws, &desired).await;
+    let engine = engine(aws, &desired, "plan").await;
     let started = Instant::now();
     let plan = engine
         .plan(desired.clone())
@@ -180,7 +216,7 @@ fn guard(plan: &Plan, allow_data_loss: bool) -> Result<(), Failure> {
 
 async fn up(args: &StackArgs, aws: &AwsArgs, approval: &ApprovalArgs) -> Result<u8, Failure> {
     let desired = load(args)?;
-    let engine = engine(aws, &desired).await;
+    let engine = engine(aws, &desired, "up").await;
     let plan = engine
         .plan(desired.clone())
         .await
@@ -191,7 +227,7 @@ async fn up(args: &StackArgs, aws: &AwsArgs, approval: &ApprovalArgs) -> Result<
 
 async fn down(args: &StackArgs, aws: &AwsArgs, approval: &ApprovalArgs) -> Result<u8, Failure> {
     let desired = load(args)?;
-    let engine = engine(aws, &desired).await;
+    let engine = engine(aws, &desired, "down").await;
     let plan = engine
         .plan_destroy(&desired)
         .await
@@ -268,11 +304,12 @@ async fn execute(engine: &Engine, plan: &Plan, verb: &str) -> Result<u8, Failure
 
 async fn outputs(args: &StackArgs, aws: &AwsArgs, json: bool, all: bool) -> Result<u8, Failure> {
     let desired = load(args)?;
-    let engine = engine(aws, &desired).await;
-    let observed = engine
-        .read(desired.stack())
+    // Read-only: a reader has no mutating operation.
+    let reader = AwsReader::connect(&aws_config(aws, "outputs"), desired.region()).await;
+    let mut observed = mck_core::engine::read_with_retries(&reader, desired.stack())
         .await
         .map_err(|e| read_failure(&desired, e))?;
+    mck_core::provider::resolve_cloud_refs(&mut observed);
     let outputs = if all {
         mck_core::plan::all_outputs(&observed)
     } else {
@@ -289,4 +326,101 @@ async fn outputs(args: &StackArgs, aws: &AwsArgs, json: bool, all: bool) -> Resu
         }
     }
     Ok(OK)
+}
+
+/// Which stacks `mck drift` checks.
+enum DriftTarget {
+    One(String),
+    /// Every stack found by its tags, in the regions of the stack files (or `--region`).
+    All,
+}
+
+fn drift_format(format: DriftFormat) -> Format {
+    match format {
+        DriftFormat::Text => Format::Text,
+        DriftFormat::Json => Format::Json,
+        DriftFormat::Markdown => Format::Markdown,
+        DriftFormat::Junit => Format::Junit,
+        DriftFormat::Sarif => Format::Sarif,
+    }
+}
+
+/// `mck drift`: read-only by construction, on an [`AwsReader`], which has no mutating
+/// operation. Exit 0 in sync, 2 drift, 1 error (also when a report file cannot be written).
+async fn drift(
+    target: DriftTarget,
+    dir: &Path,
+    aws: &AwsArgs,
+    format: DriftFormat,
+    outputs: &[(DriftFormat, PathBuf)],
+    who: bool,
+) -> Result<u8, Failure> {
+    let today = drift::today_utc();
+    let config = aws_config(aws, "drift");
+    let mut stacks: Vec<StackDrift> = Vec::new();
+    match target {
+        DriftTarget::One(name) => {
+            let (stack, _) = load_stack(dir, &name)?;
+            let reader = AwsReader::connect(&config, &stack.config.region).await;
+            stacks.push(check_one(&reader, &stack, &today, who).await);
+        }
+        DriftTarget::All => {
+            // The stack files say which regions to look in; `--region` overrides them.
+            let names = mck_core::stack::list(dir)
+                .map_err(|e| Failure(format!("cannot list stacks in {}: {e}", dir.display())))?;
+            let mut files = std::collections::BTreeMap::new();
+            for name in &names {
+                files.insert(name.clone(), load_stack(dir, name)?.0);
+            }
+            let mut regions: Vec<String> = match &aws.region {
+                Some(region) => vec![region.clone()],
+                None => files.values().map(|s| s.config.region.clone()).collect(),
+            };
+            regions.sort();
+            regions.dedup();
+            if regions.is_empty() {
+                return Err(Failure(format!(
+                    "no stack files in {} and no --region: nowhere to look",
+                    dir.display()
+                )));
+            }
+            for region in regions {
+                let reader = AwsReader::connect(&config, &region).await;
+                let found = mck_core::provider::Reader::list_stacks(&reader)
+                    .await
+                    .map_err(|e| Failure(format!("failed to list stacks in {region}: {e}")))?;
+                for name in found {
+                    match files.get(&name) {
+                        Some(stack) if aws.region.is_some() || stack.config.region == region => {
+                            stacks.push(check_one(&reader, stack, &today, who).await);
+                        }
+                        Some(_) => {}
+                        None => stacks.push(StackDrift::failed(
+                            &name,
+                            &region,
+                            format!(
+                                "found in AWS by its mck:stack tags but there is no {}/{name}.yaml to compare it with",
+                                dir.display()
+                            ),
+                        )),
+                    }
+                }
+            }
+        }
+    }
+    let report = DriftReport::new(stacks);
+    for (format, file) in outputs {
+        std::fs::write(file, report.render(drift_format(*format)))
+            .map_err(|e| Failure(format!("cannot write {}: {e}", file.display())))?;
+    }
+    print!("{}", report.render(drift_format(format)));
+    Ok(report.exit_code())
+}
+
+async fn check_one(reader: &AwsReader, stack: &Stack, today: &str, who: bool) -> StackDrift {
+    let mut report = drift::check(reader, stack, today).await;
+    if who {
+        report.annotate_who(reader).await;
+    }
+    report
 }

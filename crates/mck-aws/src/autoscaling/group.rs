@@ -111,7 +111,12 @@ impl Driver for AutoScalingGroupSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let existing = describe(&aws.autoscaling, Some(vec![spec.name.clone()]), None).await?;
+        let existing = describe(
+            &aws.clients.autoscaling,
+            Some(vec![spec.name.clone()]),
+            None,
+        )
+        .await?;
         if let Some(group) = existing.first() {
             return crate::adopt(
                 "Auto Scaling group",
@@ -137,7 +142,8 @@ impl Driver for AutoScalingGroupSpec {
                     .build()
             })
             .collect();
-        aws.autoscaling
+        aws.clients
+            .autoscaling
             .create_auto_scaling_group()
             .auto_scaling_group_name(&spec.name)
             .min_size(i32::try_from(spec.min_size).unwrap_or(0))
@@ -151,11 +157,15 @@ impl Driver for AutoScalingGroupSpec {
             .map_err(|e| sdk(&format!("create Auto Scaling group {id}"), e))?;
         let created = aws
             .follow_up(|| async {
-                describe(&aws.autoscaling, Some(vec![spec.name.clone()]), None)
-                    .await?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| crate::missing("Auto Scaling group", &spec.name))
+                describe(
+                    &aws.clients.autoscaling,
+                    Some(vec![spec.name.clone()]),
+                    None,
+                )
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| crate::missing("Auto Scaling group", &spec.name))
             })
             .await
             .map_err(|e| e.after_create(&spec.name))?;
@@ -169,7 +179,8 @@ impl Driver for AutoScalingGroupSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        aws.autoscaling
+        aws.clients
+            .autoscaling
             .update_auto_scaling_group()
             .auto_scaling_group_name(&live.cloud_id)
             .min_size(i32::try_from(spec.min_size).unwrap_or(0))
@@ -185,6 +196,7 @@ impl Driver for AutoScalingGroupSpec {
     /// Deletes the group with its instances (`ForceDelete`); the poll waits until it is gone.
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
         match aws
+            .clients
             .autoscaling
             .delete_auto_scaling_group()
             .auto_scaling_group_name(&live.cloud_id)
@@ -209,7 +221,12 @@ impl Driver for AutoScalingGroupSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let groups = describe(&aws.autoscaling, Some(vec![live.cloud_id.clone()]), None).await?;
+        let groups = describe(
+            &aws.clients.autoscaling,
+            Some(vec![live.cloud_id.clone()]),
+            None,
+        )
+        .await?;
         Ok(match groups.first() {
             None => Readiness::Gone,
             Some(g) if g.status().is_some_and(|s| s.starts_with("Delete")) => {

@@ -97,7 +97,7 @@ impl Driver for ElasticIpSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let out = ec2
             .allocate_address()
             .domain(DomainType::Vpc)
@@ -132,7 +132,7 @@ impl Driver for ElasticIpSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         match &spec.instance {
             Some(instance) => {
                 let instance_id = ctx.cloud_id(instance.id())?;
@@ -149,7 +149,7 @@ impl Driver for ElasticIpSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let Some(address) = describe(ec2, &live.cloud_id).await? else {
             return Ok(());
         };
@@ -176,7 +176,7 @@ impl Driver for ElasticIpSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         Ok(match describe(ec2, &live.cloud_id).await? {
             None => Readiness::Gone,
             Some(address) => Readiness::Ready(observe(live.id.clone(), &address)),

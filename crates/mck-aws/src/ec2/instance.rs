@@ -208,7 +208,7 @@ impl Driver for InstanceSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let (image, root_device) = resolve_ami(ec2, &spec.ami).await?;
         let subnet = ctx.cloud_id(spec.subnet.id())?;
         let groups = ctx.cloud_ids(&spec.security_groups)?;
@@ -302,7 +302,7 @@ impl Driver for InstanceSpec {
         live: &Observed,
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         if InstanceSpec::VPC_SECURITY_GROUP_IDS.is_in(fields) {
             let groups = ctx.cloud_ids(&spec.security_groups)?;
             ec2.modify_instance_attribute()
@@ -328,7 +328,7 @@ impl Driver for InstanceSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         ec2.terminate_instances()
             .instance_ids(&live.cloud_id)
             .send()
@@ -347,7 +347,7 @@ impl Driver for InstanceSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let out = ec2
             .describe_instances()
             .filters(filter("instance-id", &live.cloud_id))

@@ -106,7 +106,7 @@ impl Driver for InternetGatewaySpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let out = ec2
             .create_internet_gateway()
             .tag_specifications(tag_spec(ResourceType::InternetGateway, ctx, id))
@@ -138,7 +138,7 @@ impl Driver for InternetGatewaySpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let want = ctx.cloud_id(spec.vpc.id())?;
         if let Some(vpc) = current_vpc(ec2, &live.cloud_id).await? {
             if vpc == want {
@@ -151,7 +151,7 @@ impl Driver for InternetGatewaySpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         if let Some(vpc) = current_vpc(ec2, &live.cloud_id).await? {
             detach(ec2, &live.cloud_id, &vpc).await?;
         }
@@ -173,7 +173,7 @@ impl Driver for InternetGatewaySpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let out = ec2
             .describe_internet_gateways()
             .filters(filter("internet-gateway-id", &live.cloud_id))

@@ -163,10 +163,12 @@ impl Driver for LaunchTemplateSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        if let Some(existing) = by_name(&aws.ec2, &spec.name).await? {
-            let version =
-                default_version(&aws.ec2, existing.launch_template_id().unwrap_or_default())
-                    .await?;
+        if let Some(existing) = by_name(&aws.clients.ec2, &spec.name).await? {
+            let version = default_version(
+                &aws.clients.ec2,
+                existing.launch_template_id().unwrap_or_default(),
+            )
+            .await?;
             let owner = owned_id(existing.tags(), ctx.stack);
             return crate::adopt(
                 "launch template",
@@ -174,8 +176,9 @@ impl Driver for LaunchTemplateSpec {
                 Some((owner, observe(id.clone(), &existing, version.as_ref()))),
             );
         }
-        let (image, _) = super::instance::resolve_ami(&aws.ec2, &spec.ami).await?;
+        let (image, _) = super::instance::resolve_ami(&aws.clients.ec2, &spec.ami).await?;
         let out = aws
+            .clients
             .ec2
             .create_launch_template()
             .launch_template_name(&spec.name)
@@ -192,9 +195,12 @@ impl Driver for LaunchTemplateSpec {
         let template = out
             .launch_template()
             .ok_or_else(|| ProviderError::invalid("create launch template returned nothing"))?;
-        let version = default_version(&aws.ec2, template.launch_template_id().unwrap_or_default())
-            .await
-            .unwrap_or(None);
+        let version = default_version(
+            &aws.clients.ec2,
+            template.launch_template_id().unwrap_or_default(),
+        )
+        .await
+        .unwrap_or(None);
         Ok(observe(id.clone(), template, version.as_ref()))
     }
 
@@ -211,10 +217,15 @@ impl Driver for LaunchTemplateSpec {
             AmiSelector::Id(image) => image.clone(),
             AmiSelector::Lookup { .. } => match live.fields.get(Self::AMI.name) {
                 Some(Value::Str(image)) => image.clone(),
-                _ => super::instance::resolve_ami(&aws.ec2, &spec.ami).await?.0,
+                _ => {
+                    super::instance::resolve_ami(&aws.clients.ec2, &spec.ami)
+                        .await?
+                        .0
+                }
             },
         };
         let out = aws
+            .clients
             .ec2
             .create_launch_template_version()
             .launch_template_id(&live.cloud_id)
@@ -229,7 +240,8 @@ impl Driver for LaunchTemplateSpec {
                 ProviderError::invalid("create launch template version returned no number")
             })?;
         aws.retried(|| async {
-            aws.ec2
+            aws.clients
+                .ec2
                 .modify_launch_template()
                 .launch_template_id(&live.cloud_id)
                 .default_version(number.to_string())
@@ -247,7 +259,8 @@ impl Driver for LaunchTemplateSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        aws.ec2
+        aws.clients
+            .ec2
             .delete_launch_template()
             .launch_template_id(&live.cloud_id)
             .send()
@@ -262,6 +275,7 @@ impl Driver for LaunchTemplateSpec {
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
         let out = match aws
+            .clients
             .ec2
             .describe_launch_templates()
             .launch_template_ids(&live.cloud_id)
@@ -277,7 +291,7 @@ impl Driver for LaunchTemplateSpec {
         let Some(template) = out.launch_templates().first() else {
             return Ok(Readiness::Gone);
         };
-        let version = default_version(&aws.ec2, &live.cloud_id).await?;
+        let version = default_version(&aws.clients.ec2, &live.cloud_id).await?;
         Ok(Readiness::Ready(observe(
             live.id.clone(),
             template,

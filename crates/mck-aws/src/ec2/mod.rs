@@ -12,6 +12,7 @@ mod route_table_association;
 mod security_group;
 mod security_group_rule;
 mod subnet;
+mod unmanaged;
 mod vpc;
 
 use crate::error::sdk;
@@ -23,6 +24,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use mck_core::model::{LogicalId, TAG_STACK};
 use mck_core::provider::{Context, Observed, ProviderError};
+
+pub(crate) use unmanaged::{list_stacks, read_unmanaged};
 
 /// Reads every kind concurrently: one paginated describe call per kind, filtered by stack tag.
 pub(crate) async fn read_all(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {

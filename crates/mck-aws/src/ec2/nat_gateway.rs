@@ -82,7 +82,7 @@ impl Driver for NatGatewaySpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let subnet = ctx.cloud_id(spec.subnet.id())?;
         let allocation = ctx.cloud_id(spec.eip.id())?;
         // A token whose gateway failed or was deleted replays that gateway for about an hour:
@@ -140,7 +140,7 @@ impl Driver for NatGatewaySpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         ec2.delete_nat_gateway()
             .nat_gateway_id(&live.cloud_id)
             .send()
@@ -159,7 +159,7 @@ impl Driver for NatGatewaySpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let out = ec2
             .describe_nat_gateways()
             .filter(filter("nat-gateway-id", &live.cloud_id))

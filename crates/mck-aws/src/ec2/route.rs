@@ -38,7 +38,7 @@ impl Driver for RouteSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let rtb = ctx.cloud_id(spec.route_table.id())?;
         let mut call = ec2
             .create_route()
@@ -65,7 +65,7 @@ impl Driver for RouteSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let (rtb, destination) = split_route_id(&live.cloud_id)?;
         let mut call = ec2
             .replace_route()
@@ -82,7 +82,7 @@ impl Driver for RouteSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let (rtb, destination) = split_route_id(&live.cloud_id)?;
         ec2.delete_route()
             .route_table_id(rtb)
@@ -98,7 +98,7 @@ impl Driver for RouteSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let (rtb, destination) = split_route_id(&live.cloud_id)?;
         let Some(table) = describe(ec2, rtb).await? else {
             return Ok(Readiness::Gone);

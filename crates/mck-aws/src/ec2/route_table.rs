@@ -80,7 +80,7 @@ impl Driver for RouteTableSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let vpc = ctx.cloud_id(spec.vpc.id())?;
         let out = ec2
             .create_route_table()
@@ -109,7 +109,7 @@ impl Driver for RouteTableSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         ec2.delete_route_table()
             .route_table_id(&live.cloud_id)
             .send()
@@ -128,7 +128,7 @@ impl Driver for RouteTableSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         Ok(match describe(ec2, &live.cloud_id).await? {
             None => Readiness::Gone,
             Some(t) => Readiness::Ready(

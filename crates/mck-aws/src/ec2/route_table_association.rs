@@ -68,7 +68,7 @@ impl Driver for RouteTableAssociationSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let rtb = ctx.cloud_id(spec.route_table.id())?;
         let subnet = ctx.cloud_id(spec.subnet.id())?;
         let out = ec2
@@ -100,7 +100,7 @@ impl Driver for RouteTableAssociationSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let rtb = ctx.cloud_id(spec.route_table.id())?;
         let out = ec2
             .replace_route_table_association()
@@ -121,7 +121,7 @@ impl Driver for RouteTableAssociationSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         ec2.disassociate_route_table()
             .association_id(&live.cloud_id)
             .send()
@@ -135,7 +135,7 @@ impl Driver for RouteTableAssociationSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let out = ec2
             .describe_route_tables()
             .filters(filter(

@@ -101,7 +101,7 @@ impl Driver for SecurityGroupSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let vpc = ctx.cloud_id(spec.vpc.id())?;
         let out = match ec2
             .create_security_group()
@@ -156,7 +156,7 @@ impl Driver for SecurityGroupSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         ec2.delete_security_group()
             .group_id(&live.cloud_id)
             .send()
@@ -175,7 +175,7 @@ impl Driver for SecurityGroupSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         Ok(match describe(ec2, &live.cloud_id).await? {
             None => Readiness::Gone,
             Some(g) => Readiness::Ready(observe_group(live.id.clone(), &g)),

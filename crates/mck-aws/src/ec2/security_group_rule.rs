@@ -154,7 +154,7 @@ impl Driver for SecurityGroupRuleSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let rule = Rule {
             group: ctx.cloud_id(spec.group.id())?.to_string(),
             direction: spec.direction,
@@ -217,7 +217,7 @@ impl Driver for SecurityGroupRuleSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let rule = Rule::parse(&live.cloud_id)?;
         let what = format!("revoke rule {}", live.id);
         match rule.direction {
@@ -245,7 +245,7 @@ impl Driver for SecurityGroupRuleSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let rule = Rule::parse(&live.cloud_id)?;
         let Some(group) = describe(ec2, &rule.group).await? else {
             return Ok(Readiness::Gone);

@@ -79,7 +79,7 @@ impl Driver for SubnetSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let out = ec2
             .create_subnet()
             .vpc_id(ctx.cloud_id(spec.vpc.id())?)
@@ -109,14 +109,14 @@ impl Driver for SubnetSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         aws.retried(|| set_public_ip(ec2, &live.cloud_id, spec.map_public_ip_on_launch))
             .await?;
         Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         ec2.delete_subnet()
             .subnet_id(&live.cloud_id)
             .send()
@@ -130,7 +130,7 @@ impl Driver for SubnetSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let out = ec2
             .describe_subnets()
             .filters(filter("subnet-id", &live.cloud_id))

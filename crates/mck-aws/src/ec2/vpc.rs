@@ -79,7 +79,7 @@ async fn set_dns(
     fields: &[&str],
     just_created: bool,
 ) -> Result<(), ProviderError> {
-    let ec2 = &aws.ec2;
+    let ec2 = &aws.clients.ec2;
     if VpcSpec::ENABLE_DNS_SUPPORT.is_in(fields) {
         let value = AttributeBooleanValue::builder()
             .value(spec.enable_dns_support)
@@ -118,7 +118,7 @@ impl Driver for VpcSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let out = ec2
             .create_vpc()
             .cidr_block(&spec.cidr)
@@ -154,7 +154,7 @@ impl Driver for VpcSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         ec2.delete_vpc()
             .vpc_id(&live.cloud_id)
             .send()
@@ -168,7 +168,7 @@ impl Driver for VpcSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let ec2 = &aws.ec2;
+        let ec2 = &aws.clients.ec2;
         let out = ec2
             .describe_vpcs()
             .filters(filter("vpc-id", &live.cloud_id))

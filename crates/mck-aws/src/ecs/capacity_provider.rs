@@ -106,7 +106,8 @@ async fn associate(
     providers: &[&str],
 ) -> Result<(), ProviderError> {
     aws.retried(|| async {
-        aws.ecs
+        aws.clients
+            .ecs
             .put_cluster_capacity_providers()
             .cluster(cluster)
             .set_capacity_providers(Some(providers.iter().map(|p| p.to_string()).collect()))
@@ -146,7 +147,7 @@ impl Driver for CapacityProviderSpec {
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
         let cluster = ctx.cloud_id(spec.cluster.id())?.to_string();
-        let cp = match describe(&aws.ecs, &spec.name).await? {
+        let cp = match describe(&aws.clients.ecs, &spec.name).await? {
             Some(existing) => {
                 crate::adopt(
                     "capacity provider",
@@ -165,6 +166,7 @@ impl Driver for CapacityProviderSpec {
                 )?;
                 let tags = super::tags(ctx, id);
                 let out = aws
+                    .clients
                     .ecs
                     .create_capacity_provider()
                     .name(&spec.name)
@@ -199,7 +201,8 @@ impl Driver for CapacityProviderSpec {
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
         if Self::MANAGED_SCALING.is_in(fields) {
-            aws.ecs
+            aws.clients
+                .ecs
                 .update_capacity_provider()
                 .name(&spec.name)
                 .auto_scaling_group_provider(
@@ -230,7 +233,8 @@ impl Driver for CapacityProviderSpec {
                 }
             })?;
         }
-        aws.ecs
+        aws.clients
+            .ecs
             .delete_capacity_provider()
             .capacity_provider(&live.cloud_id)
             .send()
@@ -244,7 +248,7 @@ impl Driver for CapacityProviderSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        Ok(match describe(&aws.ecs, &live.cloud_id).await? {
+        Ok(match describe(&aws.clients.ecs, &live.cloud_id).await? {
             None => Readiness::Gone,
             Some(cp) if cp.update_status().map(|s| s.as_str()) == Some("DELETE_IN_PROGRESS") => {
                 Readiness::Pending("deleting".into())

@@ -98,6 +98,7 @@ impl Driver for EcsClusterSpec {
     ) -> Result<Observed, ProviderError> {
         let tags = super::tags(ctx, id);
         let out = aws
+            .clients
             .ecs
             .create_cluster()
             .cluster_name(&spec.name)
@@ -120,7 +121,8 @@ impl Driver for EcsClusterSpec {
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
         aws.retried(|| async {
-            aws.ecs
+            aws.clients
+                .ecs
                 .update_cluster_settings()
                 .cluster(&live.cloud_id)
                 .settings(insights(spec.container_insights))
@@ -135,7 +137,8 @@ impl Driver for EcsClusterSpec {
     /// Refused while services or tasks remain (ClusterContainsServicesException…): a
     /// dependency the executor retries.
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        aws.ecs
+        aws.clients
+            .ecs
             .delete_cluster()
             .cluster(&live.cloud_id)
             .send()
@@ -149,7 +152,7 @@ impl Driver for EcsClusterSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let clusters = describe(&aws.ecs, vec![live.cloud_id.clone()]).await?;
+        let clusters = describe(&aws.clients.ecs, vec![live.cloud_id.clone()]).await?;
         Ok(match clusters.first() {
             None => Readiness::Gone,
             Some(c) if c.status() == Some("ACTIVE") => {

@@ -283,7 +283,7 @@ impl Driver for EcsServiceSpec {
         let cluster = ctx.cloud_id(spec.cluster.id())?.to_string();
         let task_definition = ctx.cloud_id(spec.task_definition.id())?.to_string();
         let existing = aws
-            .retried(|| describe(&aws.ecs, &cluster, vec![spec.name.clone()]))
+            .retried(|| describe(&aws.clients.ecs, &cluster, vec![spec.name.clone()]))
             .await?;
         if let Some(service) = existing.first() {
             if service.status() == Some("DRAINING") {
@@ -301,6 +301,7 @@ impl Driver for EcsServiceSpec {
         let tags = super::tags(ctx, id);
         let target_group = ctx.cloud_id(spec.target_group.id())?;
         let out = aws
+            .clients
             .ecs
             .create_service()
             .cluster(&cluster)
@@ -360,6 +361,7 @@ impl Driver for EcsServiceSpec {
         let cluster = ctx.cloud_id(spec.cluster.id())?.to_string();
         let task_definition = ctx.cloud_id(spec.task_definition.id())?.to_string();
         let mut call = aws
+            .clients
             .ecs
             .update_service()
             .cluster(&cluster)
@@ -409,7 +411,8 @@ impl Driver for EcsServiceSpec {
             }
         };
         aws.retried(|| async {
-            aws.ecs
+            aws.clients
+                .ecs
                 .update_service()
                 .cluster(&cluster)
                 .service(&name)
@@ -419,7 +422,8 @@ impl Driver for EcsServiceSpec {
                 .map_err(|e| gone(sdk(&format!("scale service {} to 0", live.id), e)))
         })
         .await?;
-        aws.ecs
+        aws.clients
+            .ecs
             .delete_service()
             .cluster(&cluster)
             .service(&name)
@@ -435,7 +439,7 @@ impl Driver for EcsServiceSpec {
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
         let (cluster, name) = cluster_and_name(live)?;
-        let services = describe(&aws.ecs, &cluster, vec![name]).await?;
+        let services = describe(&aws.clients.ecs, &cluster, vec![name]).await?;
         let Some(service) = services.first() else {
             return Ok(Readiness::Gone);
         };
@@ -596,6 +600,7 @@ async fn target_health(
         return Ok((service.running_count(), String::new()));
     };
     let out = aws
+        .clients
         .elbv2
         .describe_target_health()
         .target_group_arn(target_group)
@@ -636,6 +641,7 @@ async fn stopped_tasks(
 ) -> String {
     let name = service.service_name().unwrap_or_default();
     let listed = aws
+        .clients
         .ecs
         .list_tasks()
         .cluster(cluster)
@@ -657,6 +663,7 @@ async fn stopped_tasks(
         return String::new();
     }
     let described = aws
+        .clients
         .ecs
         .describe_tasks()
         .cluster(cluster)

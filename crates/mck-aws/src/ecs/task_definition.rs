@@ -204,7 +204,7 @@ impl Driver for TaskDefinitionSpec {
                     LogConfiguration::builder()
                         .log_driver(LogDriver::Awslogs)
                         .options("awslogs-group", log_group)
-                        .options("awslogs-region", aws.region.as_str())
+                        .options("awslogs-region", aws.clients.region.as_str())
                         .options("awslogs-stream-prefix", &c.name)
                         .build()
                         .map_err(invalid)?,
@@ -269,6 +269,7 @@ impl Driver for TaskDefinitionSpec {
         };
         let tags = super::tags(ctx, id);
         let out = aws
+            .clients
             .ecs
             .register_task_definition()
             .family(&spec.family)
@@ -306,10 +307,11 @@ impl Driver for TaskDefinitionSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        if describe(&aws.ecs, &live.cloud_id).await?.is_none() {
+        if describe(&aws.clients.ecs, &live.cloud_id).await?.is_none() {
             return Err(crate::missing("task definition", &live.cloud_id));
         }
-        aws.ecs
+        aws.clients
+            .ecs
             .deregister_task_definition()
             .task_definition(&live.cloud_id)
             .send()
@@ -323,7 +325,7 @@ impl Driver for TaskDefinitionSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        Ok(match describe(&aws.ecs, &live.cloud_id).await? {
+        Ok(match describe(&aws.clients.ecs, &live.cloud_id).await? {
             Some((td, _)) => Readiness::Ready(observe(live.id.clone(), &td)),
             None => Readiness::Gone,
         })

@@ -65,7 +65,7 @@ impl Driver for AccessPointSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let efs = &aws.efs;
+        let efs = &aws.clients.efs;
         let invalid = |e: aws_sdk_efs::error::BuildError| {
             ProviderError::invalid(format!("access point {id}: {e}"))
         };
@@ -132,7 +132,7 @@ impl Driver for AccessPointSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let efs = &aws.efs;
+        let efs = &aws.clients.efs;
         efs.delete_access_point()
             .access_point_id(&live.cloud_id)
             .send()
@@ -146,7 +146,7 @@ impl Driver for AccessPointSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let efs = &aws.efs;
+        let efs = &aws.clients.efs;
         let out = match efs
             .describe_access_points()
             .access_point_id(&live.cloud_id)
@@ -235,7 +235,7 @@ mod tests {
             ),
         ]);
         let provider = AwsProvider::offline(aws.clone());
-        let read = read_access_points(&provider.efs, "t", "fs-1")
+        let read = read_access_points(&provider.clients.efs, "t", "fs-1")
             .await
             .unwrap();
         let ids: Vec<&str> = read.iter().map(|o| o.id.as_str()).collect();

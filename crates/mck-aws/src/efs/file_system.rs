@@ -66,8 +66,8 @@ impl Driver for FileSystemSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let efs = &aws.efs;
-        let region = aws.region.as_str();
+        let efs = &aws.clients.efs;
+        let region = aws.clients.region.as_str();
         let result = efs
             .create_file_system()
             .creation_token(&spec.creation_token)
@@ -126,7 +126,7 @@ impl Driver for FileSystemSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let efs = &aws.efs;
+        let efs = &aws.clients.efs;
         let status = if spec.backup {
             Status::Enabled
         } else {
@@ -147,7 +147,7 @@ impl Driver for FileSystemSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let efs = &aws.efs;
+        let efs = &aws.clients.efs;
         efs.delete_file_system()
             .file_system_id(&live.cloud_id)
             .send()
@@ -161,8 +161,8 @@ impl Driver for FileSystemSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let efs = &aws.efs;
-        let region = aws.region.as_str();
+        let efs = &aws.clients.efs;
+        let region = aws.clients.region.as_str();
         Ok(match describe_file_system(efs, &live.cloud_id).await? {
             None => Readiness::Gone,
             Some(fs) => readiness(fs.life_cycle_state(), || {

@@ -96,7 +96,7 @@ impl Driver for MountTargetSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let efs = &aws.efs;
+        let efs = &aws.clients.efs;
         let groups = ctx.cloud_ids(&spec.security_groups)?;
         let fs_id = ctx.cloud_id(spec.file_system.id())?;
         let subnet = ctx.cloud_id(spec.subnet.id())?;
@@ -156,7 +156,7 @@ impl Driver for MountTargetSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let efs = &aws.efs;
+        let efs = &aws.clients.efs;
         let groups = ctx.cloud_ids(&spec.security_groups)?;
         efs.modify_mount_target_security_groups()
             .mount_target_id(&live.cloud_id)
@@ -168,7 +168,7 @@ impl Driver for MountTargetSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let efs = &aws.efs;
+        let efs = &aws.clients.efs;
         efs.delete_mount_target()
             .mount_target_id(&live.cloud_id)
             .send()
@@ -182,7 +182,7 @@ impl Driver for MountTargetSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let efs = &aws.efs;
+        let efs = &aws.clients.efs;
         let Some(mt) = describe_mount_target(efs, &live.cloud_id).await? else {
             return Ok(Readiness::Gone);
         };

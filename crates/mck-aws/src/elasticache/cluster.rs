@@ -89,7 +89,7 @@ impl Driver for CacheClusterSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let ec = &aws.elasticache;
+        let ec = &aws.clients.elasticache;
         let groups = ctx.cloud_ids(&spec.security_groups)?;
         let result = ec
             .create_cache_cluster()
@@ -146,7 +146,7 @@ impl Driver for CacheClusterSpec {
         live: &Observed,
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let ec = &aws.elasticache;
+        let ec = &aws.clients.elasticache;
         // Only the changed settings are sent.
         let mut modify = ec
             .modify_cache_cluster()
@@ -183,7 +183,7 @@ impl Driver for CacheClusterSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let ec = &aws.elasticache;
+        let ec = &aws.clients.elasticache;
         ec.delete_cache_cluster()
             .cache_cluster_id(&live.cloud_id)
             .send()
@@ -197,7 +197,7 @@ impl Driver for CacheClusterSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let ec = &aws.elasticache;
+        let ec = &aws.clients.elasticache;
         match ec
             .describe_cache_clusters()
             .cache_cluster_id(&live.cloud_id)

@@ -106,7 +106,7 @@ impl Driver for ReplicationGroupSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let ec = &aws.elasticache;
+        let ec = &aws.clients.elasticache;
         let groups = ctx.cloud_ids(&spec.security_groups)?;
         let result = ec
             .create_replication_group()
@@ -185,7 +185,7 @@ impl Driver for ReplicationGroupSpec {
         live: &Observed,
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let ec = &aws.elasticache;
+        let ec = &aws.clients.elasticache;
         let group_id = live.cloud_id.as_str();
         // Only the changed settings are sent: a re-sent unchanged one can be refused (AWS
         // rejects a request that modifies nothing, and some settings only in some states).
@@ -266,7 +266,7 @@ impl Driver for ReplicationGroupSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let ec = &aws.elasticache;
+        let ec = &aws.clients.elasticache;
         ec.delete_replication_group()
             .replication_group_id(&live.cloud_id)
             .retain_primary_cluster(false)
@@ -281,7 +281,7 @@ impl Driver for ReplicationGroupSpec {
         ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let ec = &aws.elasticache;
+        let ec = &aws.clients.elasticache;
         Ok(
             match describe_replication_group(ec, &live.cloud_id).await? {
                 None => Readiness::Gone,
@@ -406,7 +406,7 @@ mod tests {
             ("ListTagsForResource", 200, tags_xml("dev", "redis.cache")),
         ]);
         let provider = AwsProvider::offline(aws.clone());
-        let read = read_replication_groups(&provider.elasticache, "dev")
+        let read = read_replication_groups(&provider.clients.elasticache, "dev")
             .await
             .unwrap();
         let ids: Vec<&str> = read.iter().map(|o| o.id.as_str()).collect();
@@ -432,7 +432,7 @@ mod tests {
             ),
         ]);
         let provider = AwsProvider::offline(aws.clone());
-        let read = read_replication_groups(&provider.elasticache, "dev")
+        let read = read_replication_groups(&provider.clients.elasticache, "dev")
             .await
             .unwrap();
         assert!(read.is_empty());

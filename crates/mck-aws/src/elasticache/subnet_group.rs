@@ -49,7 +49,7 @@ impl Driver for CacheSubnetGroupSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let ec = &aws.elasticache;
+        let ec = &aws.clients.elasticache;
         let out = match ec
             .create_cache_subnet_group()
             .cache_subnet_group_name(&spec.name)
@@ -99,7 +99,7 @@ impl Driver for CacheSubnetGroupSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let ec = &aws.elasticache;
+        let ec = &aws.clients.elasticache;
         ec.modify_cache_subnet_group()
             .cache_subnet_group_name(&live.cloud_id)
             .cache_subnet_group_description(&spec.description)
@@ -111,7 +111,7 @@ impl Driver for CacheSubnetGroupSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let ec = &aws.elasticache;
+        let ec = &aws.clients.elasticache;
         ec.delete_cache_subnet_group()
             .cache_subnet_group_name(&live.cloud_id)
             .send()
@@ -125,7 +125,7 @@ impl Driver for CacheSubnetGroupSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let ec = &aws.elasticache;
+        let ec = &aws.clients.elasticache;
         match ec
             .describe_cache_subnet_groups()
             .cache_subnet_group_name(&live.cloud_id)

@@ -122,7 +122,7 @@ impl Driver for ListenerSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let elb = &aws.elbv2;
+        let elb = &aws.clients.elbv2;
         let lb = ctx.cloud_id(spec.load_balancer.id())?;
         let action = default_action(ctx, spec)?;
         let existing = elb
@@ -173,6 +173,7 @@ impl Driver for ListenerSpec {
     ) -> Result<Observed, ProviderError> {
         // One call sets the default action, the certificate and the TLS policy together.
         let out = aws
+            .clients
             .elbv2
             .modify_listener()
             .listener_arn(&live.cloud_id)
@@ -194,7 +195,8 @@ impl Driver for ListenerSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        aws.elbv2
+        aws.clients
+            .elbv2
             .delete_listener()
             .listener_arn(&live.cloud_id)
             .send()
@@ -209,6 +211,7 @@ impl Driver for ListenerSpec {
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
         match aws
+            .clients
             .elbv2
             .describe_listeners()
             .listener_arns(&live.cloud_id)

@@ -95,7 +95,7 @@ impl Driver for ListenerRuleSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let elb = &aws.elbv2;
+        let elb = &aws.clients.elbv2;
         let listener = ctx.cloud_id(spec.listener.id())?;
         let target_group = ctx.cloud_id(spec.target_group.id())?;
         let result = elb
@@ -139,7 +139,8 @@ impl Driver for ListenerRuleSpec {
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
         let target_group = ctx.cloud_id(spec.target_group.id())?;
-        aws.elbv2
+        aws.clients
+            .elbv2
             .modify_rule()
             .rule_arn(&live.cloud_id)
             .conditions(condition(&spec.paths))
@@ -151,7 +152,8 @@ impl Driver for ListenerRuleSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        aws.elbv2
+        aws.clients
+            .elbv2
             .delete_rule()
             .rule_arn(&live.cloud_id)
             .send()
@@ -166,6 +168,7 @@ impl Driver for ListenerRuleSpec {
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
         match aws
+            .clients
             .elbv2
             .describe_rules()
             .rule_arns(&live.cloud_id)

@@ -131,7 +131,7 @@ impl Driver for LoadBalancerSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let elb = &aws.elbv2;
+        let elb = &aws.clients.elbv2;
         // The name is the identity; taken by another stack, it is refused, never shared.
         let lb = match by_name(elb, &spec.name).await? {
             Some(existing) => {
@@ -171,7 +171,7 @@ impl Driver for LoadBalancerSpec {
         live: &Observed,
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let elb = &aws.elbv2;
+        let elb = &aws.clients.elbv2;
         if LoadBalancerSpec::SUBNETS.is_in(fields) {
             let subnets = ctx.cloud_ids(&spec.subnets)?;
             elb.set_subnets()
@@ -198,7 +198,8 @@ impl Driver for LoadBalancerSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        aws.elbv2
+        aws.clients
+            .elbv2
             .delete_load_balancer()
             .load_balancer_arn(&live.cloud_id)
             .send()
@@ -212,7 +213,7 @@ impl Driver for LoadBalancerSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let elb = &aws.elbv2;
+        let elb = &aws.clients.elbv2;
         match elb
             .describe_load_balancers()
             .load_balancer_arns(&live.cloud_id)

@@ -117,7 +117,7 @@ impl Driver for TargetGroupSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let elb = &aws.elbv2;
+        let elb = &aws.clients.elbv2;
         // Names are the identity; the emulator would make a second group of the same name.
         let group = match by_name(elb, &spec.name).await? {
             Some(existing) => {
@@ -167,7 +167,7 @@ impl Driver for TargetGroupSpec {
         live: &Observed,
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let elb = &aws.elbv2;
+        let elb = &aws.clients.elbv2;
         if TargetGroupSpec::HEALTH_CHECK_PATH.is_in(fields) {
             aws.retried(|| async {
                 elb.modify_target_group()
@@ -189,7 +189,8 @@ impl Driver for TargetGroupSpec {
     /// Refused while a listener or rule still forwards to it (ResourceInUse): a dependency
     /// the executor retries.
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        aws.elbv2
+        aws.clients
+            .elbv2
             .delete_target_group()
             .target_group_arn(&live.cloud_id)
             .send()
@@ -203,7 +204,7 @@ impl Driver for TargetGroupSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let elb = &aws.elbv2;
+        let elb = &aws.clients.elbv2;
         match elb
             .describe_target_groups()
             .target_group_arns(&live.cloud_id)

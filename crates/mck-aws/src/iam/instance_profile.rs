@@ -78,7 +78,7 @@ impl Driver for InstanceProfileSpec {
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
         let role = ctx.cloud_id(spec.role.id())?.to_string();
-        let existing = get(&aws.iam, &spec.name).await?;
+        let existing = get(&aws.clients.iam, &spec.name).await?;
         let profile = match existing {
             Some(profile) => {
                 crate::adopt(
@@ -95,6 +95,7 @@ impl Driver for InstanceProfileSpec {
                     .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
                     .collect();
                 let out = aws
+                    .clients
                     .iam
                     .create_instance_profile()
                     .instance_profile_name(&spec.name)
@@ -110,7 +111,8 @@ impl Driver for InstanceProfileSpec {
         };
         if profile.roles().iter().all(|r| r.role_name() != role) {
             aws.follow_up(|| async {
-                aws.iam
+                aws.clients
+                    .iam
                     .add_role_to_instance_profile()
                     .instance_profile_name(&spec.name)
                     .role_name(&role)
@@ -139,11 +141,12 @@ impl Driver for InstanceProfileSpec {
 
     /// Remove the role first (IAM refuses to delete a profile that has one), then delete.
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let Some(profile) = get(&aws.iam, &live.cloud_id).await? else {
+        let Some(profile) = get(&aws.clients.iam, &live.cloud_id).await? else {
             return Err(crate::missing("instance profile", &live.cloud_id));
         };
         for role in profile.roles() {
             match aws
+                .clients
                 .iam
                 .remove_role_from_instance_profile()
                 .instance_profile_name(&live.cloud_id)
@@ -156,7 +159,8 @@ impl Driver for InstanceProfileSpec {
                 Err(e) => return Err(sdk(&format!("remove the role of {}", live.id), e)),
             }
         }
-        aws.iam
+        aws.clients
+            .iam
             .delete_instance_profile()
             .instance_profile_name(&live.cloud_id)
             .send()
@@ -170,7 +174,7 @@ impl Driver for InstanceProfileSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        Ok(match get(&aws.iam, &live.cloud_id).await? {
+        Ok(match get(&aws.clients.iam, &live.cloud_id).await? {
             None => Readiness::Gone,
             Some(p) => Readiness::Ready(observe(live.id.clone(), &p)),
         })

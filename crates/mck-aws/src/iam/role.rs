@@ -183,7 +183,7 @@ async fn converge(
     name: &str,
     just_created: bool,
 ) -> Result<(), ProviderError> {
-    let iam = &aws.iam;
+    let iam = &aws.clients.iam;
     let have = aws.call(just_created, || attached(iam, name)).await?;
     for arn in spec.managed_policies.iter().filter(|p| !have.contains(p)) {
         aws.call(just_created, || async {
@@ -240,7 +240,7 @@ impl Driver for RoleSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let iam = &aws.iam;
+        let iam = &aws.clients.iam;
         let tags: Vec<Tag> = ctx
             .tags_for(id)
             .into_iter()
@@ -294,7 +294,7 @@ impl Driver for RoleSpec {
         live: &Observed,
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let iam = &aws.iam;
+        let iam = &aws.clients.iam;
         if RoleSpec::DESCRIPTION.is_in(fields) {
             aws.retried(|| async {
                 iam.update_role()
@@ -314,7 +314,7 @@ impl Driver for RoleSpec {
 
     /// IAM refuses to delete a role with policies (DeleteConflict): they go first.
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let iam = &aws.iam;
+        let iam = &aws.clients.iam;
         let name = live.cloud_id.as_str();
         if get(iam, name).await?.is_none() {
             return Err(crate::missing("role", name));
@@ -354,8 +354,10 @@ impl Driver for RoleSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        Ok(match get(&aws.iam, &live.cloud_id).await? {
-            Some(role) => Readiness::Ready(observe_full(&aws.iam, live.id.clone(), &role).await?),
+        Ok(match get(&aws.clients.iam, &live.cloud_id).await? {
+            Some(role) => {
+                Readiness::Ready(observe_full(&aws.clients.iam, live.id.clone(), &role).await?)
+            }
             None => Readiness::Gone,
         })
     }

@@ -78,7 +78,7 @@ impl Driver for LogGroupSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let logs = &aws.logs;
+        let logs = &aws.clients.logs;
         let tags = ctx.tags_for(id).into_iter().collect();
         match logs
             .create_log_group()
@@ -111,14 +111,15 @@ impl Driver for LogGroupSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let logs = &aws.logs;
+        let logs = &aws.clients.logs;
         aws.retried(|| set_retention(logs, &live.cloud_id, spec.retention_days))
             .await?;
         Ok(live.clone())
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        aws.logs
+        aws.clients
+            .logs
             .delete_log_group()
             .log_group_name(&live.cloud_id)
             .send()
@@ -132,7 +133,7 @@ impl Driver for LogGroupSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        Ok(match describe(&aws.logs, &live.cloud_id).await? {
+        Ok(match describe(&aws.clients.logs, &live.cloud_id).await? {
             Some(group) => Readiness::Ready(observe(live.id.clone(), &group)),
             None => Readiness::Gone,
         })

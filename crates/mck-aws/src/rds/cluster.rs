@@ -128,7 +128,7 @@ impl Driver for DbClusterSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         let groups = ctx.cloud_ids(&spec.security_groups)?;
         let mut tags = tags(ctx, id);
         tags.push(
@@ -188,7 +188,7 @@ impl Driver for DbClusterSpec {
         live: &Observed,
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         let mut call = rds
             .modify_db_cluster()
             .db_cluster_identifier(&live.cloud_id)
@@ -248,7 +248,7 @@ impl Driver for DbClusterSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         let final_snapshot =
             live.fields.get(DbClusterSpec::FINAL_SNAPSHOT.name) == Some(&Value::Bool(true));
         let mut call = rds
@@ -273,7 +273,7 @@ impl Driver for DbClusterSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         Ok(match describe_cluster(rds, &live.cloud_id).await? {
             None => Readiness::Gone,
             Some(c) => match c.status().unwrap_or_default() {

@@ -85,7 +85,7 @@ impl Driver for DbInstanceSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         let result = rds
             .create_db_instance()
             .db_instance_identifier(&spec.identifier)
@@ -129,7 +129,7 @@ impl Driver for DbInstanceSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         rds.modify_db_instance()
             .db_instance_identifier(&live.cloud_id)
             .db_instance_class(&spec.instance_class)
@@ -142,7 +142,7 @@ impl Driver for DbInstanceSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         // Cluster instances have no snapshots of their own: the cluster's final snapshot covers them.
         rds.delete_db_instance()
             .db_instance_identifier(&live.cloud_id)
@@ -158,7 +158,7 @@ impl Driver for DbInstanceSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         Ok(match describe_instance(rds, &live.cloud_id).await? {
             None => Readiness::Gone,
             Some(i) => match i.db_instance_status().unwrap_or_default() {

@@ -105,7 +105,7 @@ impl Driver for DbClusterParameterGroupSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         match rds
             .create_db_cluster_parameter_group()
             .db_cluster_parameter_group_name(&spec.name)
@@ -162,7 +162,7 @@ impl Driver for DbClusterParameterGroupSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         // Parameters no longer listed go back to their defaults.
         let current = match live
             .fields
@@ -199,7 +199,7 @@ impl Driver for DbClusterParameterGroupSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         rds.delete_db_cluster_parameter_group()
             .db_cluster_parameter_group_name(&live.cloud_id)
             .send()
@@ -213,7 +213,7 @@ impl Driver for DbClusterParameterGroupSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         match rds
             .describe_db_cluster_parameter_groups()
             .db_cluster_parameter_group_name(&live.cloud_id)

@@ -48,7 +48,7 @@ impl Driver for DbSubnetGroupSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         let subnets = ctx.cloud_ids(&spec.subnets)?;
         let out = match rds
             .create_db_subnet_group()
@@ -100,7 +100,7 @@ impl Driver for DbSubnetGroupSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         let subnets = ctx.cloud_ids(&spec.subnets)?;
         rds.modify_db_subnet_group()
             .db_subnet_group_name(&live.cloud_id)
@@ -113,7 +113,7 @@ impl Driver for DbSubnetGroupSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         rds.delete_db_subnet_group()
             .db_subnet_group_name(&live.cloud_id)
             .send()
@@ -127,7 +127,7 @@ impl Driver for DbSubnetGroupSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let rds = &aws.rds;
+        let rds = &aws.clients.rds;
         match rds
             .describe_db_subnet_groups()
             .db_subnet_group_name(&live.cloud_id)

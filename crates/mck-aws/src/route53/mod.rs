@@ -15,7 +15,7 @@ use aws_sdk_route53::types::{
     ResourceRecordSet, RrType, Tag, TagResourceType, Vpc, VpcRegion,
 };
 use mck_core::model::{HostedZoneSpec, LogicalId, RecordSetSpec, ResourceKind, Value};
-use mck_core::provider::{Context, Observed, ProviderError, Readiness};
+use mck_core::provider::{Context, Observed, ProviderError, Readiness, Unmanaged};
 
 use crate::AwsProvider;
 use crate::driver::Driver;
@@ -80,7 +80,44 @@ pub(crate) async fn read(r53: &Client, stack: &str) -> Result<Vec<Observed>, Pro
             .and_then(|v| v.vpc_id())
             .map(str::to_string);
         out.push(observe_zone(id.clone(), zone, vpc));
-        out.extend(read_records(r53, zone).await?);
+        out.extend(read_records(r53, zone, stack).await?.0);
+    }
+    Ok(out)
+}
+
+/// Records in the stack's zones that carry no marker of the stack (see [`record`]).
+pub(crate) async fn read_unmanaged(
+    r53: &Client,
+    stack: &str,
+    owned: &[Observed],
+) -> Result<Vec<Unmanaged>, ProviderError> {
+    let mut out = Vec::new();
+    for zone in owned.iter().filter(|o| o.kind == ResourceKind::HostedZone) {
+        let name = zone
+            .outputs
+            .get(HostedZoneSpec::OUT_NAME)
+            .cloned()
+            .unwrap_or_default();
+        let listed = HostedZone::builder()
+            .id(zone.cloud_id.as_str())
+            .name(format!("{}.", name.trim_end_matches('.')))
+            .caller_reference("")
+            .build()
+            .map_err(|e| ProviderError::invalid(e.to_string()))?;
+        let (_, others) = read_records(r53, &listed, stack).await?;
+        for record in others {
+            let record_name = record.name().trim_end_matches('.');
+            out.push(Unmanaged {
+                kind: ResourceKind::RecordSet,
+                cloud_id: format!(
+                    "{}|{record_name}|{}",
+                    bare_zone_id(&zone.cloud_id),
+                    record.r#type().as_str()
+                ),
+                name: Some(format!("{record_name} {}", record.r#type().as_str())),
+                inside: zone.id.clone(),
+            });
+        }
     }
     Ok(out)
 }

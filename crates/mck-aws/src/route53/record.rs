@@ -7,11 +7,38 @@ pub(super) fn label<'a>(record_name: &'a str, zone_name: &str) -> Option<&'a str
     record.strip_suffix(zone).and_then(|l| l.strip_suffix('.'))
 }
 
-pub(super) async fn read_records(
-    r53: &Client,
-    zone: &HostedZone,
-) -> Result<Vec<Observed>, ProviderError> {
-    let zone_id = bare_zone_id(zone.id());
+/// Records cannot be tagged, so each record mck writes has an ownership marker beside it: a TXT
+/// record `_mck.<name>` naming the stack and logical id, written and deleted in the same
+/// change batch as the record (Route53 applies a batch atomically), like external-dns's TXT
+/// registry. A record without a marker of the stack is not mck's: drift reports it as
+/// unmanaged and `up` leaves it alone.
+pub(super) const MARKER_PREFIX: &str = "_mck.";
+
+pub(super) fn marker_name(record_name: &str) -> String {
+    format!("{MARKER_PREFIX}{}", record_name.trim_end_matches('.'))
+}
+
+fn marker_value(stack: &str, id: &LogicalId) -> String {
+    format!("\"mck:stack={stack} mck:id={id}\"")
+}
+
+/// (stack, logical id) of a marker's value.
+fn parse_marker(value: &str) -> Option<(String, LogicalId)> {
+    let value = value.trim_matches('"');
+    let mut stack = None;
+    let mut id = None;
+    for part in value.split_whitespace() {
+        if let Some(s) = part.strip_prefix("mck:stack=") {
+            stack = Some(s.to_string());
+        } else if let Some(i) = part.strip_prefix("mck:id=") {
+            id = Some(LogicalId::new(i));
+        }
+    }
+    stack.zip(id)
+}
+
+/// Every record set of a zone, pages followed.
+async fn list_all(r53: &Client, zone_id: &str) -> Result<Vec<ResourceRecordSet>, ProviderError> {
     let mut out = Vec::new();
     // Records with the same name and type (weighted, latency…) differ by identifier, so a page
     // may end between them: the next one starts at name, type and identifier.
@@ -28,13 +55,7 @@ pub(super) async fn read_records(
             .send()
             .await
             .map_err(|e| sdk(&format!("list records of {zone_id}"), e))?;
-        for record in page.resource_record_sets() {
-            // SOA and NS at the apex are the zone's own.
-            let Some(label) = label(record.name(), zone.name()) else {
-                continue;
-            };
-            out.push(observe_record(zone_id, label, record));
-        }
+        out.extend(page.resource_record_sets().iter().cloned());
         if !page.is_truncated() {
             break;
         }
@@ -52,7 +73,48 @@ pub(super) async fn read_records(
     Ok(out)
 }
 
-pub(super) fn observe_record(zone_id: &str, label: &str, record: &ResourceRecordSet) -> Observed {
+/// A zone's records split by ownership: (the stack's, by logical id; the rest). The zone's own
+/// SOA and NS at the apex and the markers themselves are neither.
+pub(super) async fn read_records(
+    r53: &Client,
+    zone: &HostedZone,
+    stack: &str,
+) -> Result<(Vec<Observed>, Vec<ResourceRecordSet>), ProviderError> {
+    let zone_id = bare_zone_id(zone.id());
+    let sets = list_all(r53, zone_id).await?;
+    let owners: std::collections::HashMap<String, (String, LogicalId)> = sets
+        .iter()
+        .filter(|r| r.r#type() == &RrType::Txt)
+        .filter_map(|r| {
+            let name = r.name().trim_end_matches('.');
+            let target = name.strip_prefix(MARKER_PREFIX)?;
+            let owner = r
+                .resource_records()
+                .iter()
+                .find_map(|v| parse_marker(v.value()))?;
+            Some((target.to_string(), owner))
+        })
+        .collect();
+    let mut owned = Vec::new();
+    let mut others = Vec::new();
+    for record in sets {
+        let Some(label) = label(record.name(), zone.name()) else {
+            continue;
+        };
+        if label.starts_with(MARKER_PREFIX) {
+            continue;
+        }
+        match owners.get(record.name().trim_end_matches('.')) {
+            Some((owner, id)) if owner == stack => {
+                owned.push(observe_record(zone_id, id.clone(), &record));
+            }
+            _ => others.push(record),
+        }
+    }
+    Ok((owned, others))
+}
+
+pub(super) fn observe_record(zone_id: &str, id: LogicalId, record: &ResourceRecordSet) -> Observed {
     let name = record.name().trim_end_matches('.');
     let rtype = record.r#type().as_str();
     let values: Vec<Value> = record
@@ -61,7 +123,7 @@ pub(super) fn observe_record(zone_id: &str, label: &str, record: &ResourceRecord
         .map(|r| Value::Str(r.value().trim_end_matches('.').to_string()))
         .collect();
     Observed::new(
-        RecordSetSpec::logical_id(label),
+        id,
         ResourceKind::RecordSet,
         format!("{zone_id}|{name}|{rtype}"),
     )
@@ -94,20 +156,25 @@ pub(super) fn record_set(
         .map_err(|e| ProviderError::invalid(e.to_string()))
 }
 
+/// Sends one change batch (applied atomically by Route53); returns the change id.
 pub(super) async fn change(
     r53: &Client,
     zone_id: &str,
-    action: ChangeAction,
-    set: ResourceRecordSet,
+    changes: Vec<(ChangeAction, ResourceRecordSet)>,
     what: &str,
 ) -> Result<String, ProviderError> {
-    let change = Change::builder()
-        .action(action)
-        .resource_record_set(set)
-        .build()
-        .map_err(|e| ProviderError::invalid(e.to_string()))?;
+    let changes = changes
+        .into_iter()
+        .map(|(action, set)| {
+            Change::builder()
+                .action(action)
+                .resource_record_set(set)
+                .build()
+                .map_err(|e| ProviderError::invalid(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let batch = ChangeBatch::builder()
-        .changes(change)
+        .set_changes(Some(changes))
         .build()
         .map_err(|e| ProviderError::invalid(e.to_string()))?;
     let out = r53
@@ -146,11 +213,16 @@ pub(super) async fn upsert(
     let zone_id = ctx.cloud_id(spec.zone.id())?.to_string();
     let values = desired_values(ctx, spec)?;
     let set = record_set(&spec.name, &spec.record_type, spec.ttl, &values)?;
+    let marker = record_set(
+        &marker_name(&spec.name),
+        "TXT",
+        spec.ttl,
+        &[marker_value(ctx.stack, id)],
+    )?;
     let change_id = change(
         r53,
         &zone_id,
-        ChangeAction::Upsert,
-        set,
+        vec![(ChangeAction::Upsert, set), (ChangeAction::Upsert, marker)],
         &format!("write record {id} ({})", spec.name),
     )
     .await?;
@@ -211,7 +283,7 @@ impl Driver for RecordSetSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let r53 = &aws.route53;
+        let r53 = &aws.clients.route53;
         upsert(r53, ctx, id, spec).await
     }
 
@@ -222,29 +294,26 @@ impl Driver for RecordSetSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let r53 = &aws.route53;
+        let r53 = &aws.clients.route53;
         upsert(r53, ctx, &live.id, spec).await
     }
 
     /// DELETE must repeat the record exactly as it is now, so it is read again first (the
-    /// plan's copy may be stale); a record already gone is deleted. If it changes between the
+    /// plan's copy may be stale), and its marker goes in the same batch; a record already
+    /// gone is deleted. If it changes between the
     /// read and the delete, AWS refuses the batch and the delete reads it again.
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let r53 = &aws.route53;
+        let r53 = &aws.clients.route53;
         let (zone_id, name, rtype) = split_record_id(&live.cloud_id)?;
         for _ in 0..3 {
             let Some(set) = current_record(r53, zone_id, name, rtype).await? else {
                 return Err(crate::missing("record", &live.cloud_id));
             };
-            match change(
-                r53,
-                zone_id,
-                ChangeAction::Delete,
-                set,
-                &format!("delete record {}", live.id),
-            )
-            .await
-            {
+            let mut changes = vec![(ChangeAction::Delete, set)];
+            if let Some(marker) = current_record(r53, zone_id, &marker_name(name), "TXT").await? {
+                changes.push((ChangeAction::Delete, marker));
+            }
+            match change(r53, zone_id, changes, &format!("delete record {}", live.id)).await {
                 Ok(_) => return Ok(()),
                 Err(err) if err.code.as_deref() == Some("InvalidChangeBatch") => {
                     tracing::debug!(record = %live.cloud_id, error = %err.message, "record changed; reading it again");
@@ -263,7 +332,7 @@ impl Driver for RecordSetSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let r53 = &aws.route53;
+        let r53 = &aws.clients.route53;
         if let Some(change_id) = live.outputs.get(CHANGE).filter(|c| !c.is_empty()) {
             let out = r53
                 .get_change()
@@ -332,7 +401,7 @@ mod tests {
             value: Value::Str("t-db.cluster-1.rds.amazonaws.com".into()),
             after: Vec::new(),
         };
-        let observed = observe_record("Z1", "db", &record);
+        let observed = observe_record("Z1", RecordSetSpec::logical_id("db"), &record);
         assert_eq!(observed.id.as_str(), "dns.db");
         assert_reads(&observed, spec, &[("dns.zone", "Z1")]);
     }
@@ -351,6 +420,12 @@ mod tests {
                 "GET /2013-04-01/hostedzone/Z1/rrset",
                 200,
                 listed("<ResourceRecordSet><Name>db.t.internal.</Name><Type>CNAME</Type><TTL>300</TTL><ResourceRecords><ResourceRecord><Value>new-db.example</Value></ResourceRecord></ResourceRecords></ResourceRecordSet>"),
+            ),
+            // Its ownership marker goes in the same batch.
+            (
+                "GET /2013-04-01/hostedzone/Z1/rrset",
+                200,
+                listed("<ResourceRecordSet><Name>_mck.db.t.internal.</Name><Type>TXT</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>\"mck:stack=t mck:id=dns.db\"</Value></ResourceRecord></ResourceRecords></ResourceRecordSet>"),
             ),
             (
                 "POST /2013-04-01/hostedzone/Z1/rrset",
@@ -377,11 +452,13 @@ mod tests {
             Value::List(vec![Value::Str("old-db.example".into())]),
         );
         RecordSetSpec::delete(&provider, &live).await.unwrap();
-        let (_, body) = &aws.requests()[1];
+        let (_, body) = &aws.requests()[2];
         assert!(
             body.contains("<TTL>300</TTL>") && body.contains("new-db.example"),
             "{body}"
         );
+        assert_eq!(body.matches("<Action>DELETE</Action>").count(), 2, "{body}");
+        assert!(body.contains("<Name>_mck.db.t.internal.</Name>"), "{body}");
         let gone = RecordSetSpec::delete(&provider, &live).await.unwrap_err();
         assert_eq!(gone.class, mck_core::provider::ErrorClass::NotFound);
         aws.assert_done();
@@ -401,12 +478,22 @@ mod tests {
                 "<ResourceRecordSet><Name>{name}.t.internal.</Name><Type>CNAME</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>x</Value></ResourceRecord></ResourceRecords></ResourceRecordSet>"
             )
         };
+        let marker = |name: &str, stack: &str, id: &str| {
+            format!(
+                "<ResourceRecordSet><Name>_mck.{name}.t.internal.</Name><Type>TXT</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>\"mck:stack={stack} mck:id={id}\"</Value></ResourceRecord></ResourceRecords></ResourceRecordSet>"
+            )
+        };
         let aws = Replay::new([
             (
                 "GET /2013-04-01/hostedzone/Z1/rrset",
                 200,
                 page(
-                    &record("db"),
+                    &format!(
+                        "{}{}{}",
+                        record("db"),
+                        marker("db", "t", "dns.db"),
+                        marker("web", "other", "dns.web")
+                    ),
                     "<IsTruncated>true</IsTruncated><NextRecordName>web.t.internal.</NextRecordName><NextRecordType>CNAME</NextRecordType><NextRecordIdentifier>blue</NextRecordIdentifier>",
                 ),
             ),
@@ -423,8 +510,14 @@ mod tests {
             .caller_reference("r")
             .build()
             .unwrap();
-        let read = read_records(&provider.route53, &zone).await.unwrap();
-        assert_eq!(read.len(), 2);
+        let (owned, others) = read_records(&provider.clients.route53, &zone, "t")
+            .await
+            .unwrap();
+        // Ownership comes from the marker: `db` is the stack's, `efs` has none.
+        let owned: Vec<&str> = owned.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(owned, ["dns.db"]);
+        let others: Vec<&str> = others.iter().map(|r| r.name()).collect();
+        assert_eq!(others, ["efs.t.internal."]);
         aws.assert_done();
         let second = &aws.requests()[1].0;
         assert!(second.contains("identifier=blue"), "{second}");

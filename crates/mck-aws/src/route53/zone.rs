@@ -23,7 +23,7 @@ impl Driver for HostedZoneSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        let r53 = &aws.route53;
+        let r53 = &aws.clients.route53;
         let hour = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() / 3600)
@@ -81,7 +81,7 @@ impl Driver for HostedZoneSpec {
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        let r53 = &aws.route53;
+        let r53 = &aws.clients.route53;
         r53.update_hosted_zone_comment()
             .id(&live.cloud_id)
             .comment(&spec.comment)
@@ -92,7 +92,7 @@ impl Driver for HostedZoneSpec {
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let r53 = &aws.route53;
+        let r53 = &aws.clients.route53;
         r53.delete_hosted_zone()
             .id(&live.cloud_id)
             .send()
@@ -106,7 +106,7 @@ impl Driver for HostedZoneSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        let r53 = &aws.route53;
+        let r53 = &aws.clients.route53;
         match r53.get_hosted_zone().id(&live.cloud_id).send().await {
             Ok(out) => Ok(match out.hosted_zone() {
                 Some(zone) => {

@@ -243,6 +243,21 @@ impl StackDrift {
         c
     }
 
+    /// Asks the reader's audit log who last changed each drifted resource (`--who`).
+    pub async fn annotate_who(&mut self, reader: &dyn Reader) {
+        for finding in &mut self.findings {
+            if !finding.class.is_drift() {
+                continue;
+            }
+            finding.who = Some(match &finding.cloud_id {
+                Some(cloud_id) => reader.last_write(cloud_id).await,
+                None => Who::Unknown {
+                    reason: "it has no cloud id to look up".into(),
+                },
+            });
+        }
+    }
+
     /// The stack's status.
     pub fn status(&self) -> Status {
         if self.error.is_some() {
@@ -349,17 +364,7 @@ impl DriftReport {
     /// Asks the reader's audit log who last changed each drifted resource (`--who`).
     pub async fn annotate_who(&mut self, reader: &dyn Reader) {
         for stack in &mut self.stacks {
-            for finding in &mut stack.findings {
-                if !finding.class.is_drift() {
-                    continue;
-                }
-                finding.who = Some(match &finding.cloud_id {
-                    Some(cloud_id) => reader.last_write(cloud_id).await,
-                    None => Who::Unknown {
-                        reason: "it has no cloud id to look up".into(),
-                    },
-                });
-            }
+            stack.annotate_who(reader).await;
         }
     }
 }
