@@ -112,6 +112,8 @@ fn killed_during_the_app_tier_a_rerun_leaves_exactly_one_of_each() {
     // `up` sets them; then nothing is left to do.
     assert_exit(&stack.mck("up", &["--yes"]), 0);
     assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 0);
+    // No noise: drift right after up finds nothing.
+    assert_exit(&stack.mck("drift", &[]), 0);
     assert_eq!(app_counts(&app_of(&harness, &stack)), APP_COUNTS);
 
     assert_exit(&stack.mck("down", &["--yes"]), 0);
@@ -158,6 +160,7 @@ fn with_a_certificate_http_redirects_to_https_with_the_tls_policy() {
     );
     assert_exit(&stack.mck("up", &["--yes"]), 0);
     assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 0);
+    assert_exit(&stack.mck("drift", &[]), 0);
     assert_exit(&stack.mck("down", &["--yes"]), 0);
 }
 
@@ -362,6 +365,32 @@ fn prod_stack_killed_during_the_app_tier_converges_and_goes_away() {
             step("replace", "ecs.service.frontend"),
         ],
         "{plan:#}"
+    );
+    // Drift says the same and nothing more: the two services' emulator gap; the app servers'
+    // instances (launched by the stack's Auto Scaling group) are not reported as unmanaged.
+    let drift = stack.mck("drift", &["--format", "json"]);
+    assert_exit(&drift, 2);
+    let drift: Value = serde_json::from_slice(&drift.stdout).unwrap();
+    let mut drifted: Vec<(String, String)> = drift["stacks"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["class"] != "unchecked")
+        .map(|f| {
+            (
+                f["class"].as_str().unwrap().to_string(),
+                f["resource"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    drifted.sort();
+    assert_eq!(
+        drifted,
+        [
+            step("changed", "ecs.service.admin"),
+            step("changed", "ecs.service.frontend")
+        ],
+        "{drift:#}"
     );
 
     // down: the app tier and the app servers go; the emulator keeps its Redis groups.

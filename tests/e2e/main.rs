@@ -4,6 +4,7 @@
 mod app;
 mod cli;
 mod data;
+mod drift;
 mod kill;
 mod network;
 

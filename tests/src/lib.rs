@@ -139,7 +139,10 @@ impl Harness {
     /// Runs the AWS CLI (text output).
     pub fn aws(&self, args: &[&str]) -> String {
         let mut cmd = Command::new(self.venv.join("bin/aws"));
-        cmd.args(args).args(["--output", "text"]);
+        // Explicit: the CLI's RDS commands replace an endpoint from `AWS_ENDPOINT_URL` with
+        // their default one (an `update_endpoint_url` customisation).
+        cmd.args(args)
+            .args(["--output", "text", "--endpoint-url", &self.endpoint]);
         self.env(&mut cmd);
         let out = cmd.output().expect("run aws");
         assert!(

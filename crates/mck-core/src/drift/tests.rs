@@ -410,3 +410,22 @@ fn every_resource_of_the_shipped_stacks_has_a_declaring_key() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_shipped_stacks_are_in_sync_right_after_up() {
+    for name in ["dev", "stage", "prod"] {
+        let stack = crate::stack::load(std::path::Path::new("../../stacks"), name).unwrap();
+        let cloud = applied(&stack).await;
+        let report = DriftReport::new(vec![check(cloud.as_ref(), &stack, TODAY).await]);
+        assert_eq!(
+            report.exit_code(),
+            0,
+            "{name}: {}",
+            report.render(Format::Text)
+        );
+        assert_eq!(
+            report.counts.checked,
+            Engine::desired(&stack).unwrap().len()
+        );
+    }
+}
