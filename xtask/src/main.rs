@@ -414,18 +414,69 @@ fn demo() -> Result<()> {
         step("what was built", &["outputs", "--stack", "dev"])?,
         "outputs",
     )?;
-    let plan = step(
-        "live state matches the stack",
-        &["plan", "--stack", "dev", "--detailed-exitcode", "--stats"],
+    let drift = step(
+        "does AWS still match the stack? (read-only; exit 0 in sync, 2 drift)",
+        &["drift", "--stack", "dev"],
     )?;
-    if plan == 2 {
+    if drift == 2 {
         eprintln!(
             "xtask: expected with the emulator: it creates Redis replication groups \
              without their replica, and drops a new ECS service's deployment settings \
-             (docs/emulator.md); on AWS this plan is empty"
+             (docs/emulator.md); on AWS this report is empty"
         );
     } else {
-        require(plan, "plan")?;
+        require(drift, "drift")?;
+    }
+    // Someone opens a port on the bastion by hand, with the AWS CLI.
+    eprintln!(
+        "\n\x1b[1m$ aws ec2 authorize-security-group-ingress …\x1b[0m   # a change made by hand"
+    );
+    let aws = |args: &[&str]| -> Result<String> {
+        let mut cmd = Command::new(venv().join("bin/aws"));
+        cmd.args(args)
+            .args(["--output", "text", "--endpoint-url", &emulator.endpoint]);
+        aws_env(&mut cmd, &emulator.endpoint);
+        let out = cmd
+            .output()
+            .map_err(|e| format!("failed to run the AWS CLI: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "aws {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let group = aws(&[
+        "ec2",
+        "describe-security-groups",
+        "--filters",
+        "Name=tag:mck:stack,Values=dev",
+        "Name=tag:mck:id,Values=sg.bastion",
+        "--query",
+        "SecurityGroups[0].GroupId",
+    ])?;
+    aws(&[
+        "ec2",
+        "authorize-security-group-ingress",
+        "--group-id",
+        &group,
+        "--protocol",
+        "tcp",
+        "--port",
+        "2222",
+        "--cidr",
+        "10.9.0.0/16",
+    ])?;
+    let drift = step(
+        "the hand-made rule, as Markdown for a pull request or a CI job summary",
+        &["drift", "--stack", "dev", "--format", "markdown"],
+    )?;
+    if drift != 2 {
+        return Err(format!(
+            "drift should report the hand-made rule (exit {drift})"
+        ));
     }
     let down = step(
         "remove everything (the database, caches and file system hold data: say so)",
