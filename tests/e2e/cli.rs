@@ -102,3 +102,46 @@ fn on_a_terminal_up_asks_and_only_yes_applies() {
     assert_eq!(section(&stack.inventory(), "vpcs").len(), 1);
     assert_exit(&stack.mck("down", &["--yes"]), 0);
 }
+
+/// The JSON lines of `up --json` / `down --json`, each parsed.
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON object: {line}: {e}"))
+        })
+        .collect()
+}
+
+#[test]
+fn up_and_down_json_stream_the_plan_every_event_and_the_summary() {
+    let Some(harness) = Harness::from_env("up_json") else {
+        return;
+    };
+    let stack = harness.stack_from("e2e-json", crate::NETWORK_ONLY);
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+    for (command, action) in [("up", "create"), ("down", "delete")] {
+        let out = stack.mck(command, &["--yes", "--json"]);
+        assert_exit(&out, 0);
+        let events = json_lines(&out);
+        assert_eq!(events[0]["event"], "plan", "{}", text(&out));
+        let planned = events[0]["plan"]["steps"].as_array().unwrap().len();
+        assert!(planned >= 50, "{planned}");
+        let last = events.last().unwrap();
+        assert_eq!(last["event"], "summary");
+        assert_eq!(last["success"], true);
+        let count = |event: &str| events.iter().filter(|e| e["event"] == event).count();
+        assert_eq!(count("started"), planned, "one start per step");
+        assert_eq!(count("finished"), planned, "one finish per step");
+        assert!(
+            events
+                .iter()
+                .filter(|e| e["event"] == "finished")
+                .all(|e| e["op"] == action && e["outcome"]["status"] == "done"),
+            "{}",
+            text(&out)
+        );
+        // Nothing but JSON on stdout; the progress display is not there.
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("Plan:"));
+    }
+}

@@ -97,6 +97,10 @@ pub enum Command {
         aws: AwsArgs,
         #[command(flatten)]
         approval: ApprovalArgs,
+        /// Stream the plan, every progress event and the summary as JSON, one object per line
+        /// on stdout (`event`: `plan`, `started`, `waiting`, `retrying`, `finished`, `summary`).
+        #[arg(long)]
+        json: bool,
     },
     /// Delete every resource of the stack.
     Down {
@@ -106,6 +110,10 @@ pub enum Command {
         aws: AwsArgs,
         #[command(flatten)]
         approval: ApprovalArgs,
+        /// Stream the plan, every progress event and the summary as JSON, one object per line
+        /// on stdout (`event`: `plan`, `started`, `waiting`, `retrying`, `finished`, `summary`).
+        #[arg(long)]
+        json: bool,
     },
     /// Print the resource graph of a stack (no AWS call).
     Graph {

@@ -50,12 +50,14 @@ pub async fn run(cli: Cli) -> u8 {
             stack,
             aws,
             approval,
-        } => up(&stack, &aws, &approval).await,
+            json,
+        } => up(&stack, &aws, &approval, json).await,
         Command::Down {
             stack,
             aws,
             approval,
-        } => down(&stack, &aws, &approval).await,
+            json,
+        } => down(&stack, &aws, &approval, json).await,
         Command::Graph { stack, format } => graph(&stack, format),
         Command::Outputs {
             stack,
@@ -214,7 +216,12 @@ fn guard(plan: &Plan, allow_data_loss: bool) -> Result<(), Failure> {
     )))
 }
 
-async fn up(args: &StackArgs, aws: &AwsArgs, approval: &ApprovalArgs) -> Result<u8, Failure> {
+async fn up(
+    args: &StackArgs,
+    aws: &AwsArgs,
+    approval: &ApprovalArgs,
+    json: bool,
+) -> Result<u8, Failure> {
     let desired = load(args)?;
     let engine = engine(aws, &desired, "up").await;
     let plan = engine
@@ -222,10 +229,15 @@ async fn up(args: &StackArgs, aws: &AwsArgs, approval: &ApprovalArgs) -> Result<
         .await
         .map_err(|e| read_failure(&desired, e))?;
     let question = format!("Apply these changes to stack {}?", desired.stack());
-    show_and_apply(&engine, &plan, approval, &question, "up").await
+    show_and_apply(&engine, &plan, approval, &question, "up", json).await
 }
 
-async fn down(args: &StackArgs, aws: &AwsArgs, approval: &ApprovalArgs) -> Result<u8, Failure> {
+async fn down(
+    args: &StackArgs,
+    aws: &AwsArgs,
+    approval: &ApprovalArgs,
+    json: bool,
+) -> Result<u8, Failure> {
     let desired = load(args)?;
     let engine = engine(aws, &desired, "down").await;
     let plan = engine
@@ -237,7 +249,7 @@ async fn down(args: &StackArgs, aws: &AwsArgs, approval: &ApprovalArgs) -> Resul
         plan.summary().destroy,
         desired.stack()
     );
-    show_and_apply(&engine, &plan, approval, &question, "down").await
+    show_and_apply(&engine, &plan, approval, &question, "down", json).await
 }
 
 /// Prints the plan, refuses unsafe plans, asks, then applies with progress.
@@ -247,14 +259,19 @@ async fn show_and_apply(
     approval: &ApprovalArgs,
     question: &str,
     verb: &str,
+    json: bool,
 ) -> Result<u8, Failure> {
-    print!("{}", plan.render_text());
+    if json {
+        ui::json_line(&serde_json::json!({ "event": "plan", "plan": plan.to_json() }));
+    } else {
+        print!("{}", plan.render_text());
+    }
     if !plan.has_changes() {
         return Ok(OK);
     }
     guard(plan, approval.allow_data_loss)?;
     confirm(approval.yes, question)?;
-    execute(engine, plan, verb).await
+    execute(engine, plan, verb, json).await
 }
 
 fn confirm(yes: bool, question: &str) -> Result<(), Failure> {
@@ -275,7 +292,7 @@ fn confirm(yes: bool, question: &str) -> Result<(), Failure> {
 }
 
 /// Applies a plan with live progress; Ctrl-C stops starting new steps, a second one exits.
-async fn execute(engine: &Engine, plan: &Plan, verb: &str) -> Result<u8, Failure> {
+async fn execute(engine: &Engine, plan: &Plan, verb: &str, json: bool) -> Result<u8, Failure> {
     let cancel = CancelToken::default();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
@@ -295,10 +312,25 @@ async fn execute(engine: &Engine, plan: &Plan, verb: &str) -> Result<u8, Failure
         .iter()
         .filter(|s| s.action != mck_core::plan::Action::NoOp)
         .count();
-    let printer = tokio::spawn(ui::progress(rx, n_steps));
+    let printer = if json {
+        tokio::spawn(ui::json_events(rx))
+    } else {
+        tokio::spawn(ui::progress(rx, n_steps))
+    };
     let summary = engine.apply(plan, tx, cancel).await;
     let _ = printer.await;
-    ui::summary(&summary, verb, engine.provider().request_count());
+    let requests = engine.provider().request_count();
+    if json {
+        ui::json_line(&serde_json::json!({
+            "event": "summary",
+            "verb": verb,
+            "success": summary.is_success(),
+            "summary": summary,
+            "requests": requests,
+        }));
+    } else {
+        ui::summary(&summary, verb, requests);
+    }
     Ok(if summary.is_success() { OK } else { ERROR })
 }
 

@@ -57,6 +57,22 @@ fn secs(ms: u64) -> String {
 }
 
 /// Renders executor events until the channel closes.
+/// One JSON object on one line of stdout (`--json` streams).
+#[expect(clippy::print_stdout, reason = "the JSON event stream is the command's product")]
+pub fn json_line(value: &serde_json::Value) {
+    println!("{value}");
+}
+
+/// `up --json`: each engine event as one JSON object per line on stdout, as it happens.
+pub async fn json_events(mut events: mpsc::UnboundedReceiver<ExecEvent>) {
+    while let Some(event) = events.recv().await {
+        match serde_json::to_value(&event) {
+            Ok(value) => json_line(&value),
+            Err(err) => error(&format!("cannot encode an event as JSON: {err}")),
+        }
+    }
+}
+
 pub async fn progress(mut events: mpsc::UnboundedReceiver<ExecEvent>, n_steps: usize) {
     let tty = std::io::stderr().is_terminal();
     let mut running: BTreeMap<LogicalId, (Op, Instant, String)> = BTreeMap::new();
