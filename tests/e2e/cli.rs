@@ -145,3 +145,36 @@ fn up_and_down_json_stream_the_plan_every_event_and_the_summary() {
         assert!(!String::from_utf8_lossy(&out.stdout).contains("Plan:"));
     }
 }
+
+#[test]
+fn the_embedding_example_plans_and_reports_drift_through_the_library() {
+    let Some(harness) = Harness::from_env("embedding_example") else {
+        return;
+    };
+    // Built by the same `cargo test` invocation as this test (examples of mck-aws).
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/debug/examples/embed");
+    let example = std::env::var("CARGO_TARGET_DIR").map_or(example, |dir| {
+        std::path::Path::new(&dir).join("debug/examples/embed")
+    });
+    assert!(example.exists(), "{} was not built", example.display());
+    let stack = harness.stack_from("e2e-embed", crate::NETWORK_ONLY);
+    let run = || {
+        let mut cmd = std::process::Command::new(&example);
+        cmd.arg(&stack.dir).arg(&stack.name);
+        harness.env_for(&mut cmd);
+        cmd.output().expect("run the example")
+    };
+    let before = run();
+    assert_exit(&before, 2);
+    let stdout = String::from_utf8_lossy(&before.stdout).to_string();
+    assert!(stdout.contains("plan e2e-embed: 53 to add"), "{}", text(&before));
+    assert!(stdout.contains("drift e2e-embed: drift (53 checked, 0 changed, 53 missing"), "{stdout}");
+    assert_exit(&stack.mck("up", &["--yes"]), 0);
+    let after = run();
+    assert_exit(&after, 0);
+    let stdout = String::from_utf8_lossy(&after.stdout).to_string();
+    assert!(stdout.contains("0 to add, 0 to change"), "{stdout}");
+    assert!(stdout.contains("drift e2e-embed: in_sync"), "{stdout}");
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+}

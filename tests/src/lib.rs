@@ -75,6 +75,11 @@ impl Harness {
         }
     }
 
+    /// Gives `cmd` the emulator's environment (endpoint, test credentials, region).
+    pub fn env_for(&self, cmd: &mut Command) {
+        self.env(cmd);
+    }
+
     fn env(&self, cmd: &mut Command) {
         cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
