@@ -108,7 +108,8 @@ fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|line| {
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON object: {line}: {e}"))
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not one JSON object: {line}: {e}"))
         })
         .collect()
 }
@@ -152,8 +153,8 @@ fn the_embedding_example_plans_and_reports_drift_through_the_library() {
         return;
     };
     // Built by the same `cargo test` invocation as this test (examples of mck-aws).
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/debug/examples/embed");
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/examples/embed");
     let example = std::env::var("CARGO_TARGET_DIR").map_or(example, |dir| {
         std::path::Path::new(&dir).join("debug/examples/embed")
     });
@@ -168,8 +169,15 @@ fn the_embedding_example_plans_and_reports_drift_through_the_library() {
     let before = run();
     assert_exit(&before, 2);
     let stdout = String::from_utf8_lossy(&before.stdout).to_string();
-    assert!(stdout.contains("plan e2e-embed: 53 to add"), "{}", text(&before));
-    assert!(stdout.contains("drift e2e-embed: drift (53 checked, 0 changed, 53 missing"), "{stdout}");
+    assert!(
+        stdout.contains("plan e2e-embed: 53 to add"),
+        "{}",
+        text(&before)
+    );
+    assert!(
+        stdout.contains("drift e2e-embed: drift (53 checked, 0 changed, 53 missing"),
+        "{stdout}"
+    );
     assert_exit(&stack.mck("up", &["--yes"]), 0);
     let after = run();
     assert_exit(&after, 0);

@@ -9,6 +9,8 @@
 //! not every API honours tag filters). Untaggable kinds (routes, associations, rules) are owned
 //! by being inside a resource of the stack.
 
+#![warn(missing_docs)]
+
 mod autoscaling;
 mod cloudtrail;
 mod driver;
@@ -48,8 +50,11 @@ use mck_core::provider::{
 /// (environment, profile files, SSO, IMDS), `AWS_ENDPOINT_URL` included.
 #[derive(Clone, Debug, Default)]
 pub struct AwsConfig {
+    /// The region.
     pub region: Option<String>,
+    /// A named profile of the AWS config files.
     pub profile: Option<String>,
+    /// Send every request here (the emulator); `AWS_ENDPOINT_URL` also works.
     pub endpoint_url: Option<String>,
     /// Added to every request's user agent as `app/<name>` (CloudTrail records it), e.g.
     /// `mck-drift`: says which command made a call.
@@ -213,6 +218,7 @@ impl AwsProvider {
         }
     }
 
+    /// The region the clients send requests to.
     pub fn region(&self) -> &str {
         &self.clients.region
     }
@@ -237,6 +243,7 @@ impl AwsReader {
         }
     }
 
+    /// The region the clients send requests to.
     pub fn region(&self) -> &str {
         &self.clients.region
     }

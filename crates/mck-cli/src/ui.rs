@@ -58,7 +58,10 @@ fn secs(ms: u64) -> String {
 
 /// Renders executor events until the channel closes.
 /// One JSON object on one line of stdout (`--json` streams).
-#[expect(clippy::print_stdout, reason = "the JSON event stream is the command's product")]
+#[expect(
+    clippy::print_stdout,
+    reason = "the JSON event stream is the command's product"
+)]
 pub fn json_line(value: &serde_json::Value) {
     println!("{value}");
 }

@@ -18,10 +18,12 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine on `provider` with `config`.
     pub fn new(provider: Arc<dyn Provider>, config: ExecConfig) -> Engine {
         Engine { provider, config }
     }
 
+    /// The provider it plans and applies with.
     pub fn provider(&self) -> &Arc<dyn Provider> {
         &self.provider
     }

@@ -23,14 +23,18 @@ use crate::provider::{Context, ErrorClass, Observed, Provider, ProviderError, Re
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
+    /// Create it.
     Create,
+    /// Change it in place.
     Update,
+    /// Delete it.
     Delete,
     /// Wait for an unchanged resource that is not usable yet (left mid-transition).
     Wait,
 }
 
 impl Op {
+    /// The name used in messages and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             Op::Create => "create",
@@ -45,7 +49,9 @@ impl Op {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "status", content = "detail")]
 pub enum Outcome {
+    /// It succeeded.
     Done,
+    /// It failed; the error says why.
     Failed(StepError),
     /// A step it needs failed or was not run.
     Skipped(String),
@@ -59,8 +65,11 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Serialize, thiserror::Error)]
 #[error("{message}")]
 pub struct StepError {
+    /// Why it failed.
     pub reason: FailureReason,
+    /// The cloud's error code, when it sent one.
     pub code: Option<String>,
+    /// What went wrong, in words.
     pub message: String,
 }
 
@@ -104,28 +113,44 @@ impl From<ProviderError> for StepError {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum ExecEvent {
+    /// A step started.
     Started {
+        /// The resource.
         id: LogicalId,
+        /// Its kind.
         kind: ResourceKind,
+        /// What is done to it.
         op: Op,
     },
     /// Waiting for the resource to become ready (or gone); `status` is the cloud's word.
     Waiting {
+        /// The resource.
         id: LogicalId,
+        /// The cloud's status word.
         status: String,
+        /// Milliseconds since the start.
         elapsed_ms: u64,
     },
     /// A call failed with a retryable error and will be retried.
     Retrying {
+        /// The resource.
         id: LogicalId,
+        /// Which attempt failed.
         attempt: u32,
+        /// The error.
         error: String,
     },
+    /// A step ended.
     Finished {
+        /// The resource.
         id: LogicalId,
+        /// Its kind.
         kind: ResourceKind,
+        /// What is done to it.
         op: Op,
+        /// How it ended.
         outcome: Outcome,
+        /// Milliseconds since the start.
         elapsed_ms: u64,
     },
 }
@@ -134,8 +159,11 @@ pub enum ExecEvent {
 /// never more often than `first` nor less often than `max_interval`.
 #[derive(Clone, Copy, Debug)]
 pub struct PollConfig {
+    /// The first check (and the shortest interval).
     pub first: Duration,
+    /// Poll every `elapsed / divisor`.
     pub divisor: u32,
+    /// The longest interval between checks.
     pub max_interval: Duration,
 }
 
@@ -159,7 +187,9 @@ impl PollConfig {
 /// Exponential backoff with full jitter for retryable errors.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
+    /// First backoff.
     pub base: Duration,
+    /// Longest backoff.
     pub cap: Duration,
 }
 
@@ -201,7 +231,9 @@ impl RetryPolicy {
 pub struct ExecConfig {
     /// At most this many steps run at once.
     pub concurrency: usize,
+    /// The readiness poller.
     pub poll: PollConfig,
+    /// Retry backoff of failed calls.
     pub retry: RetryPolicy,
     /// Caps every per-kind readiness timeout for this run (fail fast in CI, emulators).
     pub max_wait: Option<Duration>,
@@ -236,10 +268,12 @@ impl Default for CancelToken {
 }
 
 impl CancelToken {
+    /// Asks the run to stop starting steps and waiting.
     pub fn cancel(&self) {
         self.tx.send_replace(true);
     }
 
+    /// Whether the run was asked to stop.
     pub fn is_cancelled(&self) -> bool {
         *self.rx.borrow()
     }
@@ -252,24 +286,32 @@ impl CancelToken {
 /// One finished step in the summary.
 #[derive(Clone, Debug, Serialize)]
 pub struct StepResult {
+    /// The resource.
     pub id: LogicalId,
+    /// Its kind.
     pub kind: ResourceKind,
+    /// What is done to it.
     pub op: Op,
+    /// How it ended.
     pub outcome: Outcome,
 }
 
 /// The result of a run.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
+    /// One result per step.
     pub results: Vec<StepResult>,
+    /// Milliseconds since the start.
     pub elapsed_ms: u64,
 }
 
 impl Summary {
+    /// How many steps ended as `pred` says.
     pub fn count(&self, pred: impl Fn(&Outcome) -> bool) -> usize {
         self.results.iter().filter(|r| pred(&r.outcome)).count()
     }
 
+    /// Every step succeeded.
     pub fn is_success(&self) -> bool {
         self.results.iter().all(|r| r.outcome == Outcome::Done)
     }

@@ -16,28 +16,44 @@ use crate::model::{LogicalId, Resource, ResourceKind, Tags};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {
     #[error("two resources have the logical id `{0}`")]
+    /// Two resources have the same logical id.
     DuplicateId(LogicalId),
     #[error("`{from}` references `{to}` ({kind}), which the stack does not define")]
+    /// A resource references an id the graph does not have.
     MissingReference {
+        /// The resource that references.
         from: LogicalId,
+        /// The id it references.
         to: LogicalId,
+        /// Its kind.
         kind: ResourceKind,
     },
     #[error("`{from}` references `{to}` as {expected}, but it is {actual}")]
+    /// A reference names a resource of another kind.
     WrongKind {
+        /// The resource that references.
         from: LogicalId,
+        /// The id it references.
         to: LogicalId,
+        /// The kind the reference wants.
         expected: ResourceKind,
+        /// The kind it found.
         actual: ResourceKind,
     },
     #[error("`{from}` uses output `{output}` of `{to}` ({kind}), which {kind} does not report (it reports: {known})", known = .kind.output_names().join(", "))]
+    /// A reference names an output the kind does not have.
     UnknownOutput {
+        /// The resource that references.
         from: LogicalId,
+        /// The id it references.
         to: LogicalId,
+        /// Its kind.
         kind: ResourceKind,
+        /// The output name.
         output: &'static str,
     },
     #[error("dependency cycle: {}", .0.iter().map(LogicalId::as_str).collect::<Vec<_>>().join(" -> "))]
+    /// Resources depend on each other in a cycle (the whole cycle).
     Cycle(Vec<LogicalId>),
 }
 
@@ -134,10 +150,12 @@ impl DesiredGraph {
         .expect("an empty graph is valid")
     }
 
+    /// The stack name.
     pub fn stack(&self) -> &str {
         &self.stack
     }
 
+    /// The region the clients send requests to.
     pub fn region(&self) -> &str {
         &self.region
     }
@@ -147,14 +165,17 @@ impl DesiredGraph {
         &self.tags
     }
 
+    /// The number of resources.
     pub fn len(&self) -> usize {
         self.graph.node_count()
     }
 
+    /// No resources.
     pub fn is_empty(&self) -> bool {
         self.graph.node_count() == 0
     }
 
+    /// The resource with this id.
     pub fn get(&self, id: &LogicalId) -> Option<&Resource> {
         self.index.get(id).map(|&n| &self.graph[n])
     }

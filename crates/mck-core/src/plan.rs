@@ -19,35 +19,49 @@ use crate::provider::{Observed, resolve_cloud_refs};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
+    /// Nothing to do.
     NoOp,
+    /// Create it.
     Create,
+    /// Change it in place.
     Update,
     /// Delete, then create (an immutable field changed).
     Replace,
+    /// Delete it.
     Delete,
 }
 
 /// One changed field. `new == None` means the value is known only after apply.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FieldChange {
+    /// The field name.
     pub field: &'static str,
+    /// The live value.
     pub old: Option<Value>,
+    /// The new value; `None` when known only after apply.
     pub new: Option<Value>,
+    /// The change replaces the resource.
     pub forces_replacement: bool,
+    /// Secret: its values are never shown.
     pub sensitive: bool,
 }
 
 /// One resource's step in a plan.
 #[derive(Clone, Debug)]
 pub struct Step {
+    /// The resource.
     pub id: LogicalId,
+    /// Its kind.
     pub kind: ResourceKind,
+    /// What the step does.
     pub action: Action,
     /// For create: every field; for update/replace: the changed ones.
     pub changes: Vec<FieldChange>,
     /// Why a delete or replace happens, in words.
     pub reason: Option<String>,
+    /// The stack's spec (none for deletes).
     pub desired: Option<ResourceSpec>,
+    /// The live resource (none for creates).
     pub live: Option<Observed>,
 }
 
@@ -64,30 +78,40 @@ pub struct Plan {
 /// Counts by action.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PlanSummary {
+    /// Resources to create.
     pub add: usize,
+    /// Resources to update in place.
     pub change: usize,
+    /// Resources to replace.
     pub replace: usize,
+    /// Resources to delete.
     pub destroy: usize,
+    /// Resources left as they are.
     pub unchanged: usize,
 }
 
 impl Plan {
+    /// The desired graph the plan was made for.
     pub fn desired(&self) -> &Arc<DesiredGraph> {
         &self.desired
     }
 
+    /// The steps: creates and updates in dependency order, then deletes.
     pub fn steps(&self) -> &[Step] {
         &self.steps
     }
 
+    /// The live state the plan was made from.
     pub fn observed(&self) -> &HashMap<LogicalId, Observed> {
         &self.observed
     }
 
+    /// The stack name.
     pub fn stack(&self) -> &str {
         self.desired.stack()
     }
 
+    /// Counts by action.
     pub fn summary(&self) -> PlanSummary {
         let mut s = PlanSummary::default();
         for step in &self.steps {
@@ -102,6 +126,7 @@ impl Plan {
         s
     }
 
+    /// Whether any step does something.
     pub fn has_changes(&self) -> bool {
         self.steps.iter().any(|s| s.action != Action::NoOp)
     }

@@ -12,7 +12,9 @@ use crate::model::{FieldDef, LogicalId, ResourceKind, ResourceSpec, Tags, Value}
 /// A live resource of the stack as read from the cloud.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Observed {
+    /// The logical id.
     pub id: LogicalId,
+    /// Its kind.
     pub kind: ResourceKind,
     /// The provider's id (`vpc-0abc…`, an ARN, or a composite for untaggable kinds).
     pub cloud_id: String,
@@ -28,6 +30,7 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// A live resource with no fields yet.
     pub fn new(id: LogicalId, kind: ResourceKind, cloud_id: impl Into<String>) -> Observed {
         Observed {
             id,
@@ -51,6 +54,7 @@ impl Observed {
         self
     }
 
+    /// Adds an output (never a secret).
     pub fn output(mut self, name: &str, value: impl Into<String>) -> Observed {
         self.outputs.insert(name.to_string(), value.into());
         self
@@ -128,6 +132,7 @@ pub enum ErrorClass {
     Transient,
     /// Rate limited: retry with backoff.
     Throttled,
+    /// It does not exist.
     NotFound,
     /// Something still uses the resource, or it is in a state that forbids the call.
     DependencyViolation,
@@ -141,6 +146,7 @@ pub enum ErrorClass {
 #[derive(Clone, Debug, PartialEq, Serialize, thiserror::Error)]
 #[error("{message}")]
 pub struct ProviderError {
+    /// What kind of error.
     pub class: ErrorClass,
     /// The cloud's error code (`DependencyViolation`, `DBClusterNotFoundFault`), when it sent one.
     pub code: Option<String>,
@@ -153,6 +159,7 @@ pub struct ProviderError {
 }
 
 impl ProviderError {
+    /// An error of `class`.
     pub fn new(class: ErrorClass, message: impl Into<String>) -> ProviderError {
         ProviderError {
             class,
@@ -174,6 +181,7 @@ impl ProviderError {
         self
     }
 
+    /// An error retrying cannot fix.
     pub fn invalid(message: impl Into<String>) -> ProviderError {
         ProviderError::new(ErrorClass::Invalid, message)
     }
@@ -182,7 +190,9 @@ impl ProviderError {
 /// Everything a provider call needs besides the resource itself.
 #[derive(Debug)]
 pub struct Context<'a> {
+    /// The stack name.
     pub stack: &'a str,
+    /// The stack's user tags.
     pub tags: &'a Tags,
     /// Live state of every resource of the stack known so far (dependencies included).
     pub resolved: &'a HashMap<LogicalId, Observed>,
@@ -292,7 +302,10 @@ pub enum Who {
     /// 90 days of management events).
     NoEvent,
     /// The audit log could not be read; the reason, in words.
-    Unknown { reason: String },
+    Unknown {
+        /// The reason, in words (the error, or that the provider has no audit log).
+        reason: String,
+    },
 }
 
 /// The read side of a cloud: everything `plan`, `drift` and `outputs` need and nothing that

@@ -40,9 +40,13 @@ struct FakeResource {
 /// One mutating call as the fake saw it, for ordering assertions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallRecord {
+    /// The call.
     pub op: Op,
+    /// The resource.
     pub id: LogicalId,
+    /// Its kind.
     pub kind: ResourceKind,
+    /// When (tokio's clock).
     pub at: Instant,
 }
 
@@ -100,6 +104,7 @@ pub struct FakeCloud {
 }
 
 impl FakeCloud {
+    /// An empty cloud: no latency, no faults.
     pub fn new() -> FakeCloud {
         FakeCloud::default()
     }

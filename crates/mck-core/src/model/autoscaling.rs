@@ -11,23 +11,34 @@ use super::{
 /// provider (managed scaling), between `min` and `max`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AutoScalingGroupSpec {
+    /// The AWS name.
     pub name: String,
+    /// Fewest instances.
     pub min_size: i64,
+    /// Most instances.
     pub max_size: i64,
+    /// The subnets it spans.
     pub subnets: Vec<Ref<kind::Subnet>>,
+    /// The launch template its instances start from.
     pub launch_template: Ref<kind::LaunchTemplate>,
     /// Ordering only: the servers need a way out (the NAT routes) to join the cluster.
     pub after: Vec<(ResourceKind, LogicalId)>,
 }
 
 impl AutoScalingGroupSpec {
+    /// Field `name`: a change replaces the resource.
     pub const NAME: FieldDef = FieldDef::immutable("name");
+    /// Field `min_size`: changed in place.
     pub const MIN_SIZE: FieldDef = FieldDef::mutable("min_size");
+    /// Field `max_size`: changed in place.
     pub const MAX_SIZE: FieldDef = FieldDef::mutable("max_size");
+    /// Field `subnets`: changed in place.
     pub const SUBNETS: FieldDef = FieldDef::mutable("subnets");
     /// `[template, version]`; the version is always `$Default`.
     pub const LAUNCH_TEMPLATE: FieldDef = FieldDef::mutable("launch_template");
+    /// Output `name`.
     pub const OUT_NAME: &str = "name";
+    /// Output `arn`.
     pub const OUT_ARN: &str = "arn";
     /// The template version the group launches.
     pub const TEMPLATE_VERSION: &str = "$Default";

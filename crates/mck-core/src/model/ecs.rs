@@ -10,14 +10,20 @@ use super::{
 /// The ECS cluster `<stack>-app`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EcsClusterSpec {
+    /// The name.
     pub name: String,
+    /// CloudWatch Container Insights on.
     pub container_insights: bool,
 }
 
 impl EcsClusterSpec {
+    /// Field `name`: a change replaces the resource.
     pub const NAME: FieldDef = FieldDef::immutable("name");
+    /// Field `container_insights`: changed in place.
     pub const CONTAINER_INSIGHTS: FieldDef = FieldDef::mutable("container_insights");
+    /// Output `name`.
     pub const OUT_NAME: &str = "name";
+    /// Output `arn`.
     pub const OUT_ARN: &str = "arn";
 }
 
@@ -44,10 +50,13 @@ impl Kind for EcsClusterSpec {
 /// One container of a task definition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContainerSpec {
+    /// The name.
     pub name: String,
     /// With its tag or digest.
     pub image: String,
+    /// The port.
     pub port: Option<i64>,
+    /// Soft memory limit in MiB.
     pub memory_reservation: i64,
     /// Plain values only: secrets go in `secrets`.
     pub environment: std::collections::BTreeMap<String, String>,
@@ -60,8 +69,11 @@ pub struct ContainerSpec {
 /// An EFS volume of a task, through an access point.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VolumeSpec {
+    /// The name.
     pub name: String,
+    /// The EFS file system.
     pub file_system: Ref<kind::FileSystem>,
+    /// The EFS access point mounted.
     pub access_point: Ref<kind::AccessPoint>,
 }
 
@@ -69,31 +81,48 @@ pub struct VolumeSpec {
 /// the service moves to before the old one is deregistered (create-first replacement).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskDefinitionSpec {
+    /// The task definition family.
     pub family: String,
+    /// CPU units (1024 = one vCPU).
     pub cpu: i64,
+    /// Memory in MiB.
     pub memory: i64,
     /// `FARGATE` or `EC2`.
     pub compatibility: String,
+    /// The role ECS uses to pull images, write logs and read secrets.
     pub execution_role: Ref<kind::Role>,
+    /// The role its containers run as.
     pub task_role: Ref<kind::Role>,
+    /// The log group its containers write to.
     pub log_group: Ref<kind::LogGroup>,
+    /// Its containers, in order.
     pub containers: Vec<ContainerSpec>,
+    /// Volumes its containers mount.
     pub volumes: Vec<VolumeSpec>,
 }
 
 impl TaskDefinitionSpec {
+    /// Field `family`: a change replaces the resource.
     pub const FAMILY: FieldDef = FieldDef::immutable("family");
+    /// Field `cpu`: a change replaces the resource.
     pub const CPU: FieldDef = FieldDef::immutable("cpu");
+    /// Field `memory`: a change replaces the resource.
     pub const MEMORY: FieldDef = FieldDef::immutable("memory");
+    /// Field `requires_compatibilities`: a change replaces the resource.
     pub const REQUIRES_COMPATIBILITIES: FieldDef = FieldDef::immutable("requires_compatibilities");
+    /// Field `execution_role_arn`: a change replaces the resource.
     pub const EXECUTION_ROLE_ARN: FieldDef = FieldDef::immutable("execution_role_arn");
+    /// Field `task_role_arn`: a change replaces the resource.
     pub const TASK_ROLE_ARN: FieldDef = FieldDef::immutable("task_role_arn");
     /// One `[container, setting, value]` per setting, sorted: a plan names what changed.
     pub const CONTAINERS: FieldDef = FieldDef::immutable("containers");
     /// One `[volume, file system, access point]` per EFS volume.
     pub const VOLUMES: FieldDef = FieldDef::immutable("volumes");
+    /// Field `log_group`: a change replaces the resource.
     pub const LOG_GROUP: FieldDef = FieldDef::immutable("log_group");
+    /// Output `arn`.
     pub const OUT_ARN: &str = "arn";
+    /// Output `revision`.
     pub const OUT_REVISION: &str = "revision";
 
     /// The canonical settings of `containers`, as [`Self::CONTAINERS`] holds them.
@@ -187,17 +216,27 @@ impl Kind for TaskDefinitionSpec {
 /// its target group reports at least the desired count of healthy targets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EcsServiceSpec {
+    /// The name.
     pub name: String,
+    /// The cluster it belongs to.
     pub cluster: Ref<kind::EcsCluster>,
+    /// The task definition it runs.
     pub task_definition: Ref<kind::TaskDefinition>,
+    /// Tasks to run.
     pub desired_count: i64,
+    /// Where its tasks run.
     pub capacity: ServiceCapacity,
+    /// The subnets it spans.
     pub subnets: Vec<Ref<kind::Subnet>>,
+    /// Its security groups.
     pub security_groups: Vec<Ref<kind::SecurityGroup>>,
+    /// The target group.
     pub target_group: Ref<kind::TargetGroup>,
     /// The container and port the target group sends requests to.
     pub container_name: String,
+    /// The container port the load balancer sends to.
     pub container_port: i64,
+    /// Seconds ECS ignores failing load balancer health checks of a new task.
     pub health_check_grace_seconds: i64,
     /// Ordering only: what tasks need before they can turn healthy (the listener or rule that
     /// routes to the target group, the private subnets' routes out, the EFS mount targets, the
@@ -206,19 +245,29 @@ pub struct EcsServiceSpec {
 }
 
 impl EcsServiceSpec {
+    /// Field `name`: a change replaces the resource.
     pub const NAME: FieldDef = FieldDef::immutable("name");
+    /// Field `cluster`: a change replaces the resource.
     pub const CLUSTER: FieldDef = FieldDef::immutable("cluster");
+    /// Field `task_definition`: changed in place.
     pub const TASK_DEFINITION: FieldDef = FieldDef::mutable("task_definition");
+    /// Field `desired_count`: changed in place.
     pub const DESIRED_COUNT: FieldDef = FieldDef::mutable("desired_count");
     /// `FARGATE`, or the capacity provider of the app servers.
     pub const CAPACITY: FieldDef = FieldDef::immutable("capacity");
+    /// Field `subnets`: changed in place.
     pub const SUBNETS: FieldDef = FieldDef::mutable("subnets");
+    /// Field `security_groups`: changed in place.
     pub const SECURITY_GROUPS: FieldDef = FieldDef::mutable("security_groups");
     /// `[target group, container, port]`.
     pub const LOAD_BALANCER: FieldDef = FieldDef::immutable("load_balancer");
+    /// Field `deployment`: changed in place.
     pub const DEPLOYMENT: FieldDef = FieldDef::mutable("deployment");
+    /// Field `health_check_grace_period`: changed in place.
     pub const HEALTH_CHECK_GRACE_PERIOD: FieldDef = FieldDef::mutable("health_check_grace_period");
+    /// Output `name`.
     pub const OUT_NAME: &str = "name";
+    /// Output `arn`.
     pub const OUT_ARN: &str = "arn";
     /// Minimum healthy percent of a rolling deployment.
     pub const MIN_HEALTHY_PERCENT: i32 = 100;
@@ -291,19 +340,26 @@ impl Kind for EcsServiceSpec {
 /// with managed scaling, associated with the stack's cluster as its default capacity.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CapacityProviderSpec {
+    /// The name.
     pub name: String,
+    /// The Auto Scaling group whose instances it manages.
     pub auto_scaling_group: Ref<kind::AutoScalingGroup>,
+    /// The cluster it belongs to.
     pub cluster: Ref<kind::EcsCluster>,
     /// Managed scaling's target utilisation, in percent.
     pub target_capacity: i64,
 }
 
 impl CapacityProviderSpec {
+    /// Field `name`: a change replaces the resource.
     pub const NAME: FieldDef = FieldDef::immutable("name");
+    /// Field `auto_scaling_group_arn`: a change replaces the resource.
     pub const AUTO_SCALING_GROUP_ARN: FieldDef = FieldDef::immutable("auto_scaling_group_arn");
+    /// Field `managed_scaling`: changed in place.
     pub const MANAGED_SCALING: FieldDef = FieldDef::mutable("managed_scaling");
     /// The cluster it is associated with (null when it is not).
     pub const CLUSTER: FieldDef = FieldDef::mutable("cluster");
+    /// Output `name`.
     pub const OUT_NAME: &str = "name";
 
     /// Managed scaling as [`Self::MANAGED_SCALING`] holds it.
@@ -340,6 +396,7 @@ impl Kind for CapacityProviderSpec {
 /// Where a service's tasks run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServiceCapacity {
+    /// AWS Fargate.
     Fargate,
     /// On the app servers, through the capacity provider.
     Provider(Ref<kind::CapacityProvider>),

@@ -6,20 +6,29 @@ use super::{
     Field, FieldDef, Kind, LogicalId, Ref, ReplacePolicy, ResourceKind, kind, minutes, refs,
 };
 
+/// An EFS file system.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileSystemSpec {
     /// `<stack>-efs`: the idempotency token of the create call.
     pub creation_token: String,
+    /// Encrypted at rest.
     pub encrypted: bool,
+    /// `generalPurpose` or `maxIO`.
     pub performance_mode: String,
+    /// AWS Backup on.
     pub backup: bool,
 }
 
 impl FileSystemSpec {
+    /// Field `creation_token`: a change replaces the resource.
     pub const CREATION_TOKEN: FieldDef = FieldDef::immutable("creation_token");
+    /// Field `encrypted`: a change replaces the resource.
     pub const ENCRYPTED: FieldDef = FieldDef::immutable("encrypted");
+    /// Field `performance_mode`: a change replaces the resource.
     pub const PERFORMANCE_MODE: FieldDef = FieldDef::immutable("performance_mode");
+    /// Field `backup`: changed in place.
     pub const BACKUP: FieldDef = FieldDef::mutable("backup");
+    /// Output `dns_name`.
     pub const OUT_DNS_NAME: &str = "dns_name";
 }
 
@@ -49,15 +58,22 @@ impl Kind for FileSystemSpec {
 /// system, and its logical id is `<fs>.mount.<zone letter>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountTargetSpec {
+    /// The EFS file system.
     pub file_system: Ref<kind::FileSystem>,
+    /// The subnet it sits in.
     pub subnet: Ref<kind::Subnet>,
+    /// Its security groups.
     pub security_groups: Vec<Ref<kind::SecurityGroup>>,
 }
 
 impl MountTargetSpec {
+    /// Field `file_system_id`: a change replaces the resource.
     pub const FILE_SYSTEM_ID: FieldDef = FieldDef::immutable("file_system_id");
+    /// Field `subnet_id`: a change replaces the resource.
     pub const SUBNET_ID: FieldDef = FieldDef::immutable("subnet_id");
+    /// Field `security_groups`: changed in place.
     pub const SECURITY_GROUPS: FieldDef = FieldDef::mutable("security_groups");
+    /// Output `ip_address`.
     pub const OUT_IP_ADDRESS: &str = "ip_address";
 }
 
@@ -86,22 +102,33 @@ impl Kind for MountTargetSpec {
     }
 }
 
+/// An EFS access point.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessPointSpec {
+    /// The EFS file system.
     pub file_system: Ref<kind::FileSystem>,
     /// `/media`, created with the owner below if missing.
     pub path: String,
+    /// POSIX user id.
     pub uid: i64,
+    /// POSIX group id.
     pub gid: i64,
+    /// POSIX permissions of the root directory (octal).
     pub permissions: String,
 }
 
 impl AccessPointSpec {
+    /// Field `file_system_id`: a change replaces the resource.
     pub const FILE_SYSTEM_ID: FieldDef = FieldDef::immutable("file_system_id");
+    /// Field `path`: a change replaces the resource.
     pub const PATH: FieldDef = FieldDef::immutable("path");
+    /// Field `posix_uid`: a change replaces the resource.
     pub const POSIX_UID: FieldDef = FieldDef::immutable("posix_uid");
+    /// Field `posix_gid`: a change replaces the resource.
     pub const POSIX_GID: FieldDef = FieldDef::immutable("posix_gid");
+    /// Field `permissions`: a change replaces the resource.
     pub const PERMISSIONS: FieldDef = FieldDef::immutable("permissions");
+    /// Output `arn`.
     pub const OUT_ARN: &str = "arn";
 }
 

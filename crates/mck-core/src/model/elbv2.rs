@@ -12,18 +12,28 @@ use super::{
 pub struct LoadBalancerSpec {
     /// At most 32 characters.
     pub name: String,
+    /// The subnets it spans.
     pub subnets: Vec<Ref<kind::Subnet>>,
+    /// Its security groups.
     pub security_groups: Vec<Ref<kind::SecurityGroup>>,
+    /// Seconds an idle connection stays open.
     pub idle_timeout_seconds: i64,
 }
 
 impl LoadBalancerSpec {
+    /// Field `name`: a change replaces the resource.
     pub const NAME: FieldDef = FieldDef::immutable("name");
+    /// Field `scheme`: a change replaces the resource.
     pub const SCHEME: FieldDef = FieldDef::immutable("scheme");
+    /// Field `subnets`: changed in place.
     pub const SUBNETS: FieldDef = FieldDef::mutable("subnets");
+    /// Field `security_groups`: changed in place.
     pub const SECURITY_GROUPS: FieldDef = FieldDef::mutable("security_groups");
+    /// Field `idle_timeout`: changed in place.
     pub const IDLE_TIMEOUT: FieldDef = FieldDef::mutable("idle_timeout");
+    /// Output `dns_name`.
     pub const OUT_DNS_NAME: &str = "dns_name";
+    /// Output `arn`.
     pub const OUT_ARN: &str = "arn";
 }
 
@@ -57,20 +67,32 @@ impl Kind for LoadBalancerSpec {
 pub struct TargetGroupSpec {
     /// At most 32 characters.
     pub name: String,
+    /// The VPC.
     pub vpc: Ref<kind::Vpc>,
+    /// The port.
     pub port: i64,
+    /// The HTTP path the load balancer checks.
     pub health_check_path: String,
+    /// Seconds a deregistered target keeps serving open connections.
     pub deregistration_delay_seconds: i64,
 }
 
 impl TargetGroupSpec {
+    /// Field `name`: a change replaces the resource.
     pub const NAME: FieldDef = FieldDef::immutable("name");
+    /// Field `vpc_id`: a change replaces the resource.
     pub const VPC_ID: FieldDef = FieldDef::immutable("vpc_id");
+    /// Field `port`: a change replaces the resource.
     pub const PORT: FieldDef = FieldDef::immutable("port");
+    /// Field `protocol`: a change replaces the resource.
     pub const PROTOCOL: FieldDef = FieldDef::immutable("protocol");
+    /// Field `target_type`: a change replaces the resource.
     pub const TARGET_TYPE: FieldDef = FieldDef::immutable("target_type");
+    /// Field `health_check_path`: changed in place.
     pub const HEALTH_CHECK_PATH: FieldDef = FieldDef::mutable("health_check_path");
+    /// Field `deregistration_delay`: changed in place.
     pub const DEREGISTRATION_DELAY: FieldDef = FieldDef::mutable("deregistration_delay");
+    /// Output `arn`.
     pub const OUT_ARN: &str = "arn";
 }
 
@@ -113,27 +135,37 @@ pub enum ListenerDefault {
 /// balancer; its id is `alb.listener.<port>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenerSpec {
+    /// The load balancer.
     pub load_balancer: Ref<kind::LoadBalancer>,
+    /// The port.
     pub port: i64,
     /// Set for HTTPS listeners.
     pub certificate_arn: Option<String>,
+    /// What requests no rule matches get.
     pub default_action: ListenerDefault,
 }
 
 impl ListenerSpec {
+    /// Field `load_balancer_arn`: a change replaces the resource.
     pub const LOAD_BALANCER_ARN: FieldDef = FieldDef::immutable("load_balancer_arn");
+    /// Field `port`: a change replaces the resource.
     pub const PORT: FieldDef = FieldDef::immutable("port");
+    /// Field `protocol`: a change replaces the resource.
     pub const PROTOCOL: FieldDef = FieldDef::immutable("protocol");
+    /// Field `default_target_group_arn`: changed in place.
     pub const DEFAULT_TARGET_GROUP_ARN: FieldDef = FieldDef::mutable("default_target_group_arn");
     /// `HTTPS:443 (HTTP_301)` for a redirect, else null.
     pub const REDIRECT: FieldDef = FieldDef::mutable("redirect");
+    /// Field `certificate_arn`: changed in place.
     pub const CERTIFICATE_ARN: FieldDef = FieldDef::mutable("certificate_arn");
+    /// Field `ssl_policy`: changed in place.
     pub const SSL_POLICY: FieldDef = FieldDef::mutable("ssl_policy");
     /// TLS 1.3 and 1.2 only, forward secrecy: AWS's recommended policy.
     pub const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
     /// The redirect of plain HTTP, as [`Self::REDIRECT`] holds it.
     pub const HTTPS_REDIRECT: &str = "HTTPS:443 (HTTP_301)";
 
+    /// The logical id of the listener on `port`.
     pub fn logical_id(port: i64) -> LogicalId {
         LogicalId::new(format!("alb.listener.{port}"))
     }
@@ -176,18 +208,27 @@ impl Kind for ListenerSpec {
 /// Owned by being on the stack's listener; its id is `alb.rule.<priority>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenerRuleSpec {
+    /// The listener.
     pub listener: Ref<kind::Listener>,
+    /// Rule priority (lower first).
     pub priority: i64,
+    /// Path patterns it matches.
     pub paths: Vec<String>,
+    /// The target group.
     pub target_group: Ref<kind::TargetGroup>,
 }
 
 impl ListenerRuleSpec {
+    /// Field `listener_arn`: a change replaces the resource.
     pub const LISTENER_ARN: FieldDef = FieldDef::immutable("listener_arn");
+    /// Field `priority`: a change replaces the resource.
     pub const PRIORITY: FieldDef = FieldDef::immutable("priority");
+    /// Field `path_patterns`: changed in place.
     pub const PATH_PATTERNS: FieldDef = FieldDef::mutable("path_patterns");
+    /// Field `target_group_arn`: changed in place.
     pub const TARGET_GROUP_ARN: FieldDef = FieldDef::mutable("target_group_arn");
 
+    /// The logical id of the rule with `priority`.
     pub fn logical_id(priority: i64) -> LogicalId {
         LogicalId::new(format!("alb.rule.{priority}"))
     }

@@ -10,6 +10,7 @@ use super::{Field, FieldDef, Kind, LogicalId, ReplacePolicy, ResourceKind, Value
 pub struct RoleSpec {
     /// `<stack>-<name>`, at most 64 characters.
     pub name: String,
+    /// The description AWS shows.
     pub description: String,
     /// The service that assumes the role (`ecs-tasks.amazonaws.com`).
     pub service: String,
@@ -21,11 +22,17 @@ pub struct RoleSpec {
 }
 
 impl RoleSpec {
+    /// Field `name`: a change replaces the resource.
     pub const NAME: FieldDef = FieldDef::immutable("name");
+    /// Field `description`: changed in place.
     pub const DESCRIPTION: FieldDef = FieldDef::mutable("description");
+    /// Field `service`: a change replaces the resource.
     pub const SERVICE: FieldDef = FieldDef::immutable("service");
+    /// Field `managed_policy_arns`: changed in place.
     pub const MANAGED_POLICY_ARNS: FieldDef = FieldDef::mutable("managed_policy_arns");
+    /// Field `secret_arns`: changed in place.
     pub const SECRET_ARNS: FieldDef = FieldDef::mutable("secret_arns");
+    /// Output `arn`.
     pub const OUT_ARN: &str = "arn";
 
     /// `/mck/<stack>/`: the path of every role of the stack.
@@ -72,14 +79,20 @@ impl Kind for RoleSpec {
 /// their role.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceProfileSpec {
+    /// The AWS name.
     pub name: String,
+    /// The role.
     pub role: super::Ref<super::kind::Role>,
 }
 
 impl InstanceProfileSpec {
+    /// Field `name`: a change replaces the resource.
     pub const NAME: FieldDef = FieldDef::immutable("name");
+    /// Field `role`: a change replaces the resource.
     pub const ROLE: FieldDef = FieldDef::immutable("role");
+    /// Output `name`.
     pub const OUT_NAME: &str = "name";
+    /// Output `arn`.
     pub const OUT_ARN: &str = "arn";
 }
 

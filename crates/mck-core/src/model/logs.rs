@@ -7,13 +7,18 @@ use super::{Field, FieldDef, Kind, LogicalId, ReplacePolicy, ResourceKind, minut
 /// A log group `/mck/<stack>/<app>`; the stack owns it by its name (stack names contain no `/`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogGroupSpec {
+    /// The AWS name.
     pub name: String,
+    /// Days log events are kept.
     pub retention_days: i64,
 }
 
 impl LogGroupSpec {
+    /// Field `name`: a change replaces the resource.
     pub const NAME: FieldDef = FieldDef::immutable("name");
+    /// Field `retention_in_days`: changed in place.
     pub const RETENTION_IN_DAYS: FieldDef = FieldDef::mutable("retention_in_days");
+    /// Output `name`.
     pub const OUT_NAME: &str = "name";
 
     /// `/mck/<stack>/`: every log group of the stack starts so.

@@ -45,10 +45,12 @@ pub use route53::*;
 pub struct LogicalId(String);
 
 impl LogicalId {
+    /// A logical id.
     pub fn new(id: impl Into<String>) -> LogicalId {
         LogicalId(id.into())
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -119,7 +121,12 @@ macro_rules! define_kinds {
     ($($kind:ident($spec:ident) => $name:literal),* $(,)?) => {
         /// Every kind of resource mck manages.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum ResourceKind { $($kind),* }
+        pub enum ResourceKind {
+            $(
+                #[doc = concat!("`", $name, "`.")]
+                $kind
+            ),*
+        }
 
         impl ResourceKind {
             /// All kinds, in a dependency-respecting order (a kind never depends on a later one).
@@ -163,9 +170,15 @@ macro_rules! define_kinds {
 
         /// The desired state of one resource; a closed set of kinds.
         #[derive(Clone, Debug, PartialEq, Eq)]
-        pub enum ResourceSpec { $($kind($spec)),* }
+        pub enum ResourceSpec {
+            $(
+                #[doc = concat!("`", $name, "`.")]
+                $kind($spec)
+            ),*
+        }
 
         impl ResourceSpec {
+            /// Its kind.
             pub fn kind(&self) -> ResourceKind {
                 match self { $(ResourceSpec::$kind(_) => ResourceKind::$kind),* }
             }
@@ -194,7 +207,10 @@ macro_rules! define_kinds {
 
         /// Short names for [`Ref`] targets: `Ref<kind::Vpc>` is `Ref<VpcSpec>`.
         pub mod kind {
-            $(pub type $kind = super::$spec;)*
+            $(
+                #[doc = concat!("The kind of [`", stringify!($spec), "`](super::", stringify!($spec), "), for typed references.")]
+                pub type $kind = super::$spec;
+            )*
         }
     };
 }
@@ -216,6 +232,7 @@ impl fmt::Display for ResourceKind {
 
 /// Links a spec type to its [`ResourceKind`]; generated from [`for_each_kind!`].
 pub trait KindOf {
+    /// The kind this spec is.
     const KIND: ResourceKind;
 }
 
@@ -246,6 +263,7 @@ pub trait Kind: KindOf + Clone + fmt::Debug + PartialEq + Send + Sync + 'static 
     const OUTPUTS: &'static [&'static str];
     /// Default readiness timeout, sized to real AWS.
     const TIMEOUT: Duration;
+    /// How a replacement proceeds: delete first, or create first.
     const REPLACE: ReplacePolicy;
 
     /// Every field with its value, in display order. The names are the kind's [`FieldDef`]
@@ -267,6 +285,7 @@ pub struct Ref<K> {
 }
 
 impl<K: KindOf> Ref<K> {
+    /// A reference to the resource with logical id `id`.
     pub fn new(id: impl Into<String>) -> Ref<K> {
         Ref {
             id: LogicalId::new(id),
@@ -274,14 +293,17 @@ impl<K: KindOf> Ref<K> {
         }
     }
 
+    /// The referenced logical id.
     pub fn id(&self) -> &LogicalId {
         &self.id
     }
 
+    /// Its kind.
     pub fn kind(&self) -> ResourceKind {
         K::KIND
     }
 
+    /// The reference as a field value.
     pub fn value(&self) -> Value {
         Value::Ref(K::KIND, self.id.clone())
     }
@@ -324,10 +346,15 @@ impl<K: KindOf> fmt::Debug for Ref<K> {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(untagged)]
 pub enum Value {
+    /// No value.
     Null,
+    /// A boolean.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A string.
     Str(String),
+    /// A list (compared sorted).
     List(Vec<Value>),
     /// A reference to another resource of the stack.
     Ref(ResourceKind, LogicalId),
@@ -412,6 +439,7 @@ pub enum Mutability {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Compare {
+    /// Values must be equal.
     Exact,
     /// A version that AWS may raise on its own (automatic minor upgrades, forced retirements)
     /// or report more precisely than asked (`1.6` → `1.6.22`): a live version at or above the
@@ -444,14 +472,18 @@ pub fn version_at_least(live: &str, desired: &str) -> bool {
 /// the kind's struct (`VpcSpec::CIDR_BLOCK`), used by the model and by the driver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FieldDef {
+    /// The name.
     pub name: &'static str,
+    /// Whether a change is applied in place.
     pub mutability: Mutability,
     /// Never rendered in plans, logs or outputs.
     pub sensitive: bool,
+    /// How values compare.
     pub compare: Compare,
 }
 
 impl FieldDef {
+    /// A field AWS changes in place.
     pub const fn mutable(name: &'static str) -> FieldDef {
         FieldDef {
             name,
@@ -461,6 +493,7 @@ impl FieldDef {
         }
     }
 
+    /// A field whose change replaces the resource.
     pub const fn immutable(name: &'static str) -> FieldDef {
         FieldDef {
             name,
@@ -470,6 +503,7 @@ impl FieldDef {
         }
     }
 
+    /// A field set at creation and never compared (the API does not return it comparably).
     pub const fn create_only(name: &'static str) -> FieldDef {
         FieldDef {
             name,
@@ -515,18 +549,24 @@ impl FieldDef {
 /// One field of a desired resource.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Field {
+    /// The name.
     pub name: &'static str,
+    /// The value.
     pub value: Value,
+    /// Whether a change is applied in place.
     pub mutability: Mutability,
     /// Never rendered in plans, logs or outputs.
     pub sensitive: bool,
+    /// How values compare.
     pub compare: Compare,
 }
 
 /// Tags applied to every taggable resource besides `mck:stack` and `mck:id`.
 pub type Tags = BTreeMap<String, String>;
 
+/// The tag naming the stack a resource belongs to.
 pub const TAG_STACK: &str = "mck:stack";
+/// The tag holding a resource's logical id.
 pub const TAG_ID: &str = "mck:id";
 
 impl ResourceSpec {
@@ -576,11 +616,14 @@ fn collect_refs(value: &Value, out: &mut Vec<(ResourceKind, LogicalId)>) {
 /// A desired resource: identity and spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resource {
+    /// The logical id.
     pub id: LogicalId,
+    /// What it is.
     pub spec: ResourceSpec,
 }
 
 impl Resource {
+    /// Its kind.
     pub fn kind(&self) -> ResourceKind {
         self.spec.kind()
     }

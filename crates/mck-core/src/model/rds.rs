@@ -7,17 +7,23 @@ use super::{
     Field, FieldDef, Kind, LogicalId, Ref, ReplacePolicy, ResourceKind, Value, kind, minutes, refs,
 };
 
+/// The RDS subnet group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DbSubnetGroupSpec {
     /// `<stack>-db`.
     pub name: String,
+    /// The description AWS shows.
     pub description: String,
+    /// The subnets it spans.
     pub subnets: Vec<Ref<kind::Subnet>>,
 }
 
 impl DbSubnetGroupSpec {
+    /// Field `name`: a change replaces the resource.
     pub const NAME: FieldDef = FieldDef::immutable("name");
+    /// Field `description`: changed in place.
     pub const DESCRIPTION: FieldDef = FieldDef::mutable("description");
+    /// Field `subnet_ids`: changed in place.
     pub const SUBNET_IDS: FieldDef = FieldDef::mutable("subnet_ids");
 }
 
@@ -45,16 +51,22 @@ impl Kind for DbSubnetGroupSpec {
 /// Only lowered when the stack sets parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DbClusterParameterGroupSpec {
+    /// The AWS name.
     pub name: String,
     /// e.g. `aurora-mysql8.0`.
     pub family: String,
+    /// The description AWS shows.
     pub description: String,
+    /// Parameter values by name.
     pub parameters: BTreeMap<String, String>,
 }
 
 impl DbClusterParameterGroupSpec {
+    /// Field `name`: a change replaces the resource.
     pub const NAME: FieldDef = FieldDef::immutable("name");
+    /// Field `family`: a change replaces the resource.
     pub const FAMILY: FieldDef = FieldDef::immutable("family");
+    /// Field `description`: a change replaces the resource.
     pub const DESCRIPTION: FieldDef = FieldDef::immutable("description");
     /// `name=value` strings, sorted: the parameters the user set (AWS lists hundreds more).
     pub const PARAMETERS: FieldDef = FieldDef::mutable("parameters");
@@ -92,46 +104,71 @@ impl Kind for DbClusterParameterGroupSpec {
     }
 }
 
+/// The Aurora MySQL cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DbClusterSpec {
     /// `<stack>-db`.
     pub identifier: String,
+    /// The database engine.
     pub engine: String,
+    /// The engine version; the default when absent.
     pub engine_version: Option<String>,
+    /// The database created with the cluster.
     pub database_name: String,
+    /// The master user (its password is managed by RDS in Secrets Manager).
     pub master_username: String,
+    /// The subnet group.
     pub subnet_group: Ref<kind::DbSubnetGroup>,
+    /// The cluster parameter group, if any.
     pub parameter_group: Option<Ref<kind::DbClusterParameterGroup>>,
+    /// Its security groups.
     pub security_groups: Vec<Ref<kind::SecurityGroup>>,
+    /// Encrypted at rest.
     pub storage_encrypted: bool,
+    /// Days of automated backups.
     pub backup_retention_days: i64,
+    /// AWS refuses to delete it while on.
     pub deletion_protection: bool,
     /// Take a final snapshot when the cluster is deleted (kept in a tag, read at delete time).
     pub final_snapshot: bool,
 }
 
 impl DbClusterSpec {
+    /// Field `cluster_identifier`: a change replaces the resource.
     pub const CLUSTER_IDENTIFIER: FieldDef = FieldDef::immutable("cluster_identifier");
+    /// Field `engine`: a change replaces the resource.
     pub const ENGINE: FieldDef = FieldDef::immutable("engine");
+    /// Field `database_name`: a change replaces the resource.
     pub const DATABASE_NAME: FieldDef = FieldDef::immutable("database_name");
+    /// Field `master_username`: a change replaces the resource.
     pub const MASTER_USERNAME: FieldDef = FieldDef::immutable("master_username");
     /// Always true: RDS keeps the password in Secrets Manager and mck never sees it.
     pub const MANAGE_MASTER_USER_PASSWORD: FieldDef =
         FieldDef::mutable("manage_master_user_password");
+    /// Field `db_subnet_group_name`: a change replaces the resource.
     pub const DB_SUBNET_GROUP_NAME: FieldDef = FieldDef::immutable("db_subnet_group_name");
+    /// Field `vpc_security_group_ids`: changed in place.
     pub const VPC_SECURITY_GROUP_IDS: FieldDef = FieldDef::mutable("vpc_security_group_ids");
+    /// Field `storage_encrypted`: a change replaces the resource.
     pub const STORAGE_ENCRYPTED: FieldDef = FieldDef::immutable("storage_encrypted");
+    /// Field `backup_retention_period`: changed in place.
     pub const BACKUP_RETENTION_PERIOD: FieldDef = FieldDef::mutable("backup_retention_period");
     /// Read by the plan's refusals: a protected cluster is never deleted or replaced.
     pub const DELETION_PROTECTION: FieldDef = FieldDef::mutable("deletion_protection");
+    /// Field `final_snapshot`: changed in place.
     pub const FINAL_SNAPSHOT: FieldDef = FieldDef::mutable("final_snapshot");
+    /// Field `db_cluster_parameter_group_name`: changed in place.
     pub const DB_CLUSTER_PARAMETER_GROUP_NAME: FieldDef =
         FieldDef::mutable("db_cluster_parameter_group_name");
     /// AWS upgrades minor versions itself; sending the older one back is refused.
     pub const ENGINE_VERSION: FieldDef = FieldDef::mutable("engine_version").at_least_version();
+    /// Output `endpoint`.
     pub const OUT_ENDPOINT: &str = "endpoint";
+    /// Output `reader_endpoint`.
     pub const OUT_READER_ENDPOINT: &str = "reader_endpoint";
+    /// Output `secret_arn`.
     pub const OUT_SECRET_ARN: &str = "secret_arn";
+    /// Output `port`.
     pub const OUT_PORT: &str = "port";
 }
 
@@ -182,24 +219,37 @@ impl Kind for DbClusterSpec {
     }
 }
 
+/// An Aurora instance of the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DbInstanceSpec {
     /// `<stack>-db-<n>`.
     pub identifier: String,
+    /// The cluster it belongs to.
     pub cluster: Ref<kind::DbCluster>,
+    /// The DB instance class.
     pub instance_class: String,
+    /// The database engine.
     pub engine: String,
+    /// The availability zone.
     pub availability_zone: String,
+    /// Failover order (lower first).
     pub promotion_tier: i64,
 }
 
 impl DbInstanceSpec {
+    /// Field `identifier`: a change replaces the resource.
     pub const IDENTIFIER: FieldDef = FieldDef::immutable("identifier");
+    /// Field `cluster_identifier`: a change replaces the resource.
     pub const CLUSTER_IDENTIFIER: FieldDef = FieldDef::immutable("cluster_identifier");
+    /// Field `instance_class`: changed in place.
     pub const INSTANCE_CLASS: FieldDef = FieldDef::mutable("instance_class");
+    /// Field `engine`: a change replaces the resource.
     pub const ENGINE: FieldDef = FieldDef::immutable("engine");
+    /// Field `availability_zone`: a change replaces the resource.
     pub const AVAILABILITY_ZONE: FieldDef = FieldDef::immutable("availability_zone");
+    /// Field `promotion_tier`: changed in place.
     pub const PROMOTION_TIER: FieldDef = FieldDef::mutable("promotion_tier");
+    /// Output `endpoint`.
     pub const OUT_ENDPOINT: &str = "endpoint";
 }
 

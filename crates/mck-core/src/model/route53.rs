@@ -6,20 +6,29 @@ use super::{
     Field, FieldDef, Kind, LogicalId, Ref, ReplacePolicy, ResourceKind, Value, kind, minutes,
 };
 
+/// The private Route53 zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostedZoneSpec {
     /// `dev.magecloudkit.internal` (no trailing dot).
     pub name: String,
+    /// The VPC.
     pub vpc: Ref<kind::Vpc>,
+    /// The region of the VPC.
     pub vpc_region: String,
+    /// The zone comment.
     pub comment: String,
 }
 
 impl HostedZoneSpec {
+    /// Field `name`: a change replaces the resource.
     pub const NAME: FieldDef = FieldDef::immutable("name");
+    /// Field `vpc_id`: a change replaces the resource.
     pub const VPC_ID: FieldDef = FieldDef::immutable("vpc_id");
+    /// Field `comment`: changed in place.
     pub const COMMENT: FieldDef = FieldDef::mutable("comment");
+    /// Output `zone_id`.
     pub const OUT_ZONE_ID: &str = "zone_id";
+    /// Output `name`.
     pub const OUT_NAME: &str = "name";
 }
 
@@ -48,10 +57,13 @@ impl Kind for HostedZoneSpec {
 /// A record in the stack's private zone. Not taggable: owned by being in the stack's zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordSetSpec {
+    /// The availability zone.
     pub zone: Ref<kind::HostedZone>,
     /// Fully qualified, no trailing dot: `db.dev.magecloudkit.internal`.
     pub name: String,
+    /// `CNAME`, `A`, …
     pub record_type: String,
+    /// Seconds resolvers cache it.
     pub ttl: i64,
     /// Usually an output of another resource (an endpoint).
     pub value: Value,
@@ -60,11 +72,17 @@ pub struct RecordSetSpec {
 }
 
 impl RecordSetSpec {
+    /// Field `zone_id`: a change replaces the resource.
     pub const ZONE_ID: FieldDef = FieldDef::immutable("zone_id");
+    /// Field `name`: a change replaces the resource.
     pub const NAME: FieldDef = FieldDef::immutable("name");
+    /// Field `type`: a change replaces the resource.
     pub const TYPE: FieldDef = FieldDef::immutable("type");
+    /// Field `ttl`: changed in place.
     pub const TTL: FieldDef = FieldDef::mutable("ttl");
+    /// Field `records`: changed in place.
     pub const RECORDS: FieldDef = FieldDef::mutable("records");
+    /// Output `fqdn`.
     pub const OUT_FQDN: &str = "fqdn";
 
     /// `dns.db`: records are named after their first label.

@@ -25,8 +25,11 @@ pub use schema::{
 /// One problem in a stack file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Where, when known.
     pub loc: Option<Loc>,
+    /// What went wrong, in words.
     pub message: String,
+    /// How to fix it.
     pub help: Option<String>,
 }
 
@@ -46,6 +49,7 @@ impl fmt::Display for Diagnostic {
 /// All problems found while loading a stack.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct StackError {
+    /// Every problem found.
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -76,7 +80,9 @@ impl StackError {
 /// A loaded, validated stack.
 #[derive(Debug, Clone)]
 pub struct Stack {
+    /// The name.
     pub name: String,
+    /// The merged, validated configuration.
     pub config: StackConfig,
     /// The files read, top file first.
     pub files: Vec<PathBuf>,

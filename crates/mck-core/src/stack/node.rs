@@ -13,8 +13,11 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, V
 /// A position in a stack file: file path as given, 1-based line and column.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Loc {
+    /// The file, as it was given.
     pub file: Arc<str>,
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column.
     pub col: usize,
 }
 
@@ -27,7 +30,9 @@ impl fmt::Display for Loc {
 /// One YAML value with its location.
 #[derive(Clone, Debug)]
 pub struct Node {
+    /// Where, when known.
     pub loc: Loc,
+    /// The value.
     pub value: NodeValue,
 }
 

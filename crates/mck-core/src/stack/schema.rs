@@ -8,17 +8,21 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StackConfig {
+    /// The format version (1).
     pub version: i64,
     /// Optional; when present it must match the file name.
     #[serde(default)]
     pub stack: Option<String>,
     #[serde(default = "default_region")]
+    /// The region.
     pub region: String,
     /// User tags added to every taggable resource.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The VPC and its subnets.
     pub network: NetworkConfig,
     #[serde(default)]
+    /// The bastion host; absent = none.
     pub bastion: Option<BastionConfig>,
     /// Aurora MySQL; absent = no database.
     #[serde(default)]
@@ -45,6 +49,7 @@ pub struct StackConfig {
     #[serde(default)]
     pub alb: Option<AlbConfig>,
     #[serde(default)]
+    /// Readiness timeouts per kind.
     pub timeouts: Timeouts,
     /// What `mck drift` knowingly accepts.
     #[serde(default)]
@@ -75,6 +80,7 @@ pub struct Suppression {
     pub expires: String,
 }
 
+/// `database:`: the Aurora MySQL cluster.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
@@ -82,25 +88,31 @@ pub struct DatabaseConfig {
     #[serde(default)]
     pub engine_version: Option<String>,
     #[serde(default = "default_db_class")]
+    /// The DB instance class.
     pub instance_class: String,
     /// Writer plus readers, spread over the zones.
     #[serde(default = "default_db_instances")]
     pub instances: i64,
     #[serde(default = "default_one")]
+    /// Days of automated backups.
     pub backup_retention_days: i64,
     #[serde(default)]
+    /// AWS refuses to delete it while on.
     pub deletion_protection: bool,
     /// Take a final snapshot when the cluster is deleted.
     #[serde(default)]
     pub final_snapshot: bool,
     #[serde(default = "default_magento")]
+    /// The database created with the cluster.
     pub database_name: String,
     #[serde(default = "default_magento")]
+    /// The master user (its password is managed by RDS in Secrets Manager).
     pub master_username: String,
     /// Cluster parameters; a cluster parameter group is created only when this is not empty.
     #[serde(default)]
     pub parameters: BTreeMap<String, String>,
     #[serde(default = "default_db_family")]
+    /// The parameter group family.
     pub parameter_family: String,
 }
 
@@ -124,23 +136,29 @@ fn default_db_family() -> String {
     "aurora-mysql8.0".to_string()
 }
 
+/// A cache's engine.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum CacheEngine {
     #[default]
+    /// Redis replication group.
     Redis,
+    /// Memcached cluster.
     Memcached,
 }
 
+/// One entry of `caches:`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CacheConfig {
     #[serde(default)]
+    /// The database engine.
     pub engine: CacheEngine,
     /// Redis default `7.1`; memcached: the region's default when absent.
     #[serde(default)]
     pub engine_version: Option<String>,
     #[serde(default = "default_node_type")]
+    /// The cache node type.
     pub node_type: String,
     /// Redis replicas besides the primary (automatic failover and multi-AZ need at least one).
     #[serde(default = "default_one")]
@@ -154,20 +172,24 @@ fn default_node_type() -> String {
     "cache.t3.micro".to_string()
 }
 
+/// `filesystem:`: EFS.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FileSystemConfig {
     #[serde(default = "default_access_points")]
+    /// One access point per name (`media`, `static`).
     pub access_points: Vec<String>,
     /// AWS Backup for the file system.
     #[serde(default)]
     pub backup: bool,
     #[serde(default = "default_performance_mode")]
+    /// `generalPurpose` or `maxIO`.
     pub performance_mode: String,
     /// POSIX owner of the access points: the web server user (33 = www-data).
     #[serde(default = "default_web_id")]
     pub uid: i64,
     #[serde(default = "default_web_id")]
+    /// POSIX group id.
     pub gid: i64,
 }
 
@@ -183,6 +205,7 @@ fn default_web_id() -> i64 {
     33
 }
 
+/// `dns:`: the private zone.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DnsConfig {
@@ -190,6 +213,7 @@ pub struct DnsConfig {
     #[serde(default)]
     pub zone: Option<String>,
     #[serde(default = "default_ttl")]
+    /// Seconds resolvers cache it.
     pub ttl: i64,
 }
 
@@ -201,13 +225,17 @@ fn default_region() -> String {
     "us-east-1".to_string()
 }
 
+/// `network:`: the VPC, zones and NAT.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
     #[serde(default = "default_vpc_cidr")]
+    /// The VPC CIDR block.
     pub cidr: String,
+    /// Availability zones, one subnet of each tier per zone.
     pub zones: Vec<String>,
     #[serde(default)]
+    /// One NAT gateway per zone, or one for all.
     pub nat: NatMode,
     /// Explicit subnet CIDRs per tier, one per zone; derived from a /16 VPC when absent.
     #[serde(default)]
@@ -218,18 +246,23 @@ fn default_vpc_cidr() -> String {
     "10.0.0.0/16".to_string()
 }
 
+/// `network.subnets:`: CIDRs per tier.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SubnetTiers {
     #[serde(default)]
+    /// Public subnet CIDRs, one per zone.
     pub public: Option<Vec<String>>,
     #[serde(default)]
+    /// Private subnet CIDRs, one per zone.
     pub private: Option<Vec<String>>,
     #[serde(default)]
+    /// Data tier subnet CIDRs, one per zone.
     pub data: Option<Vec<String>>,
 }
 
 impl SubnetTiers {
+    /// The CIDRs of `tier` (`public`, `private`, `data`), when set.
     pub fn get(&self, tier: &str) -> Option<&Vec<String>> {
         match tier {
             "public" => self.public.as_ref(),
@@ -253,12 +286,15 @@ pub enum NatMode {
     None,
 }
 
+/// `bastion:`: the SSH bastion.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BastionConfig {
     #[serde(default = "default_true")]
+    /// On or off.
     pub enabled: bool,
     #[serde(default = "default_bastion_type")]
+    /// The EC2 instance type.
     pub instance_type: String,
     /// CIDR blocks allowed to SSH to the bastion.
     #[serde(default)]
@@ -267,10 +303,13 @@ pub struct BastionConfig {
     #[serde(default)]
     pub allow_ssh_from_anywhere: bool,
     #[serde(default)]
+    /// An EC2 key pair for SSH, if any.
     pub key_name: Option<String>,
     #[serde(default)]
+    /// How the bastion's image is chosen.
     pub ami: AmiConfig,
     #[serde(default = "default_root_gb")]
+    /// Size of the root volume in GiB.
     pub root_volume_gb: i64,
 }
 
@@ -322,10 +361,13 @@ fn default_ami_owner() -> String {
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
     #[serde(default)]
+    /// For the kinds no other key names.
     pub default: Option<String>,
     #[serde(default)]
+    /// NAT gateways.
     pub nat_gateway: Option<String>,
     #[serde(default)]
+    /// EC2 instances.
     pub instance: Option<String>,
     /// Aurora cluster and instances (real AWS: 10 to 40 minutes).
     #[serde(default)]
@@ -334,6 +376,7 @@ pub struct Timeouts {
     #[serde(default)]
     pub cache: Option<String>,
     #[serde(default)]
+    /// EFS mount targets.
     pub mount_target: Option<String>,
     /// Route53 changes reaching INSYNC.
     #[serde(default)]
@@ -341,6 +384,7 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
+    /// Every key with its value.
     pub fn entries(&self) -> [(&'static str, &Option<String>); 7] {
         [
             ("default", &self.default),
@@ -365,10 +409,12 @@ pub enum Capacity {
     Ec2,
 }
 
+/// `app:`: the ECS cluster.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AppClusterConfig {
     #[serde(default)]
+    /// Where its tasks run.
     pub capacity: Capacity,
     /// The app servers; only with `capacity: ec2`.
     #[serde(default)]
@@ -396,14 +442,18 @@ impl Default for AppClusterConfig {
     }
 }
 
+/// `app.servers:`: the EC2 app servers.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServersConfig {
     #[serde(default = "default_server_type")]
+    /// The EC2 instance type.
     pub instance_type: String,
     #[serde(default = "default_servers_min")]
+    /// Fewest app servers.
     pub min: i64,
     #[serde(default = "default_servers_max")]
+    /// Most app servers.
     pub max: i64,
 }
 
@@ -429,6 +479,7 @@ fn default_servers_max() -> i64 {
     6
 }
 
+/// One entry of `apps:`: a Magento service.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AppConfig {
@@ -451,6 +502,7 @@ pub struct AppConfig {
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
     #[serde(default = "default_health_check")]
+    /// Health check path.
     pub health_check: String,
     /// How long the ALB drains a task before it stops (`30s`, `5m`).
     #[serde(default = "default_deregistration_delay")]
@@ -485,6 +537,7 @@ fn default_deregistration_delay() -> String {
     "30s".to_string()
 }
 
+/// One container of an app.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerConfig {
@@ -503,6 +556,7 @@ fn default_memory_reservation() -> i64 {
     256
 }
 
+/// `release:`: the build the apps run.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseConfig {
@@ -514,6 +568,7 @@ pub struct ReleaseConfig {
     pub revision: Option<String>,
 }
 
+/// `alb:`: the load balancer.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AlbConfig {
@@ -522,6 +577,7 @@ pub struct AlbConfig {
     #[serde(default)]
     pub certificate_arn: Option<String>,
     #[serde(default = "default_idle_timeout")]
+    /// Idle timeout (`60s`).
     pub idle_timeout: String,
 }
 
