@@ -168,6 +168,9 @@ pub enum Command {
         /// For each drifted resource, the last write event on it from CloudTrail.
         #[arg(long)]
         who: bool,
+        /// Print the number of AWS requests and the wall time (stderr).
+        #[arg(long)]
+        stats: bool,
     },
     /// Print a shell completion script.
     Completions {

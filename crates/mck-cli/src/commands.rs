@@ -73,12 +73,19 @@ pub async fn run(cli: Cli) -> u8 {
             format,
             output,
             who,
+            stats,
         } => {
             let target = match stack {
                 Some(name) if !all => DriftTarget::One(name),
                 _ => DriftTarget::All,
             };
-            drift(target, &stacks_dir, &aws, format, &output, who).await
+            let options = DriftOptions {
+                format,
+                outputs: output,
+                who,
+                stats,
+            };
+            drift(target, &stacks_dir, &aws, &options).await
         }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -379,14 +386,29 @@ fn drift_format(format: DriftFormat) -> Format {
 
 /// `mck drift`: read-only by construction, on an [`AwsReader`], which has no mutating
 /// operation. Exit 0 in sync, 2 drift, 1 error (also when a report file cannot be written).
+/// How `mck drift` reports.
+struct DriftOptions {
+    format: DriftFormat,
+    outputs: Vec<(DriftFormat, PathBuf)>,
+    who: bool,
+    stats: bool,
+}
+
 async fn drift(
     target: DriftTarget,
     dir: &Path,
     aws: &AwsArgs,
-    format: DriftFormat,
-    outputs: &[(DriftFormat, PathBuf)],
-    who: bool,
+    options: &DriftOptions,
 ) -> Result<u8, Failure> {
+    let DriftOptions {
+        format,
+        outputs,
+        who,
+        stats,
+    } = options;
+    let (format, who) = (*format, *who);
+    let started = Instant::now();
+    let mut requests = 0;
     let today = drift::today_utc();
     let config = aws_config(aws, "drift");
     let mut stacks: Vec<StackDrift> = Vec::new();
@@ -395,6 +417,7 @@ async fn drift(
             let (stack, _) = load_stack(dir, &name)?;
             let reader = AwsReader::connect(&config, &stack.config.region).await;
             stacks.push(check_one(&reader, &stack, &today, who).await);
+            requests += mck_core::provider::Reader::request_count(&reader);
         }
         DriftTarget::All => {
             // The stack files say which regions to look in; `--region` overrides them.
@@ -437,11 +460,19 @@ async fn drift(
                         )),
                     }
                 }
+                requests += mck_core::provider::Reader::request_count(&reader);
             }
         }
     }
     let report = DriftReport::new(stacks);
-    for (format, file) in outputs {
+    if *stats {
+        ui::note(&format!(
+            "stats: {requests} AWS requests for {} resources in {} ms",
+            report.counts.checked,
+            started.elapsed().as_millis()
+        ));
+    }
+    for (format, file) in outputs.iter() {
         std::fs::write(file, report.render(drift_format(*format)))
             .map_err(|e| Failure(format!("cannot write {}: {e}", file.display())))?;
     }
