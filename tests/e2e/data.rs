@@ -437,6 +437,32 @@ fn data_tier_up_verify_plan_guard_down() {
         ],
         "{plan:#}"
     );
+    // Drift sees exactly what the plan sees (the same normalisation), as `changed` findings,
+    // and nothing missing, extra or unmanaged.
+    let drift = stack.mck("drift", &["--format", "json"]);
+    assert_exit(&drift, 2);
+    let drift: Value = serde_json::from_slice(&drift.stdout).unwrap();
+    let mut findings: Vec<(String, String, Vec<String>)> = drift["stacks"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["class"] != "unchecked")
+        .map(|f| {
+            let class = f["class"].as_str().unwrap();
+            (
+                if class == "changed" { "update" } else { class }.to_string(),
+                f["resource"].as_str().unwrap().to_string(),
+                f["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["field"].as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect();
+    findings.sort();
+    assert_eq!(findings, steps, "{drift:#}");
 
     // A new image for one app: exactly one new task definition revision and one service
     // update in the app tier; the service then runs the new revision and the old one is
