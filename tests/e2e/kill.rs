@@ -69,48 +69,52 @@ fn killed_up_and_down_converge_on_rerun_without_orphans_or_duplicates() {
 }
 
 #[test]
-fn ctrl_c_stops_starting_steps_and_a_rerun_finishes() {
+fn ctrl_c_and_sigterm_stop_starting_steps_and_a_rerun_finishes() {
     let Some(harness) = Harness::from_env("ctrl_c_stops_starting_steps") else {
         return;
     };
     let stack = harness.stack_from("e2e-int", crate::NETWORK_ONLY);
-    assert_exit(&stack.mck("down", &["--yes"]), 0);
-    // One step at a time, so the interrupt lands with most of the run still to start.
-    let mut child = stack.spawn("up", &["--yes", "--concurrency", "1"]);
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let mut lines = BufReader::new(stderr).lines();
-    let mut seen = 0;
-    for line in lines.by_ref() {
-        if line.expect("utf-8").starts_with('✓') {
-            seen += 1;
-            if seen == 3 {
-                break;
+    // SIGINT is Ctrl-C; SIGTERM is how CI systems cancel a job. Both: no new steps, a
+    // summary, exit 128 + the signal's number.
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        assert_exit(&stack.mck("down", &["--yes"]), 0);
+        // One step at a time, so the signal lands with most of the run still to start.
+        let mut child = stack.spawn("up", &["--yes", "--concurrency", "1"]);
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let mut seen = 0;
+        for line in lines.by_ref() {
+            if line.expect("utf-8").starts_with('✓') {
+                seen += 1;
+                if seen == 3 {
+                    break;
+                }
             }
         }
+        let status = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let exit = child.wait().unwrap();
+        assert_eq!(exit.code(), Some(code), "{signal}: {rest:#?}");
+        assert!(
+            rest.iter().any(|l| l.starts_with("interrupted:")),
+            "{rest:#?}"
+        );
+        assert!(
+            rest.iter().any(|l| l.starts_with("not done: create")),
+            "{rest:#?}"
+        );
+        let summary = rest
+            .iter()
+            .find(|l| l.starts_with("up: "))
+            .expect("a summary line");
+        assert!(!summary.contains(" 0 not started"), "{summary}");
+        // A re-run picks up from live state and finishes.
+        assert_exit(&stack.mck("up", &["--yes"]), 0);
+        assert_eq!(counts(&stack.inventory()), DEV_COUNTS.to_vec());
     }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let exit = child.wait().unwrap();
-    assert_eq!(exit.code(), Some(1), "{rest:#?}");
-    assert!(
-        rest.iter().any(|l| l.starts_with("interrupted:")),
-        "{rest:#?}"
-    );
-    assert!(
-        rest.iter().any(|l| l.starts_with("not done: create")),
-        "{rest:#?}"
-    );
-    let summary = rest
-        .iter()
-        .find(|l| l.starts_with("up: "))
-        .expect("a summary line");
-    assert!(!summary.contains(" 0 not started"), "{summary}");
-    // A re-run picks up from live state and finishes.
-    assert_exit(&stack.mck("up", &["--yes"]), 0);
-    assert_eq!(counts(&stack.inventory()), DEV_COUNTS.to_vec());
     assert_exit(&stack.mck("down", &["--yes"]), 0);
 }

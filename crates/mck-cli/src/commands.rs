@@ -298,20 +298,60 @@ fn confirm(yes: bool, question: &str) -> Result<(), Failure> {
     }
 }
 
-/// Applies a plan with live progress; Ctrl-C stops starting new steps, a second one exits.
+/// Exit code after an interruption: 128 + the signal's number, as shells report it.
+const SIGINT_EXIT: u8 = 130;
+const SIGTERM_EXIT: u8 = 143;
+
+/// SIGINT (Ctrl-C) and SIGTERM (what CI systems send to cancel a job, before SIGKILL).
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn watch() -> std::io::Result<Signals> {
+        Ok(Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for the next signal; returns the exit code that reports it.
+    async fn next(&mut self) -> u8 {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => SIGINT_EXIT,
+                _ = self.term.recv() => SIGTERM_EXIT,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            SIGINT_EXIT
+        }
+    }
+}
+
+/// Applies a plan with live progress. The first SIGINT or SIGTERM stops starting new steps and
+/// lets the steps in flight reach a safe point; the summary is printed and mck exits 130
+/// (SIGINT) or 143 (SIGTERM). A second signal exits at once with its code.
 async fn execute(engine: &Engine, plan: &Plan, verb: &str, json: bool) -> Result<u8, Failure> {
     let cancel = CancelToken::default();
     let on_signal = cancel.clone();
+    let signalled = Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let first = signalled.clone();
+    let mut signals =
+        Signals::watch().map_err(|e| Failure(format!("cannot watch for signals: {e}")))?;
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            ui::note(
-                "\ninterrupted: finishing the calls in flight and starting nothing new (Ctrl-C again to quit now; a re-run picks up from live state)",
-            );
-            on_signal.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
+        let code = signals.next().await;
+        first.store(code, std::sync::atomic::Ordering::SeqCst);
+        ui::note(
+            "\ninterrupted: finishing the calls in flight and starting nothing new (interrupt again to quit now; a re-run picks up from live state)",
+        );
+        on_signal.cancel();
+        let again = signals.next().await;
+        std::process::exit(i32::from(again));
     });
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let n_steps = plan
@@ -337,6 +377,10 @@ async fn execute(engine: &Engine, plan: &Plan, verb: &str, json: bool) -> Result
         }));
     } else {
         ui::summary(&summary, verb, requests);
+    }
+    match signalled.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => {}
+        code => return Ok(code),
     }
     Ok(if summary.is_success() { OK } else { ERROR })
 }
