@@ -6,6 +6,7 @@ mod cli;
 mod data;
 mod drift;
 mod kill;
+mod lock;
 mod network;
 
 use serde_json::Value;

@@ -21,8 +21,11 @@ mod elasticache;
 mod elbv2;
 pub mod error;
 mod iam;
+mod lock;
 mod logs;
 mod rds;
+
+pub use lock::DynamoLock;
 mod retry;
 mod route53;
 #[cfg(test)]
@@ -76,6 +79,7 @@ pub(crate) struct Clients {
     pub(crate) elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub(crate) autoscaling: aws_sdk_autoscaling::Client,
     pub(crate) cloudtrail: aws_sdk_cloudtrail::Client,
+    pub(crate) dynamodb: aws_sdk_dynamodb::Client,
     pub(crate) region: String,
     requests: Arc<AtomicU64>,
     /// Retries of single calls inside a driver (see [`retry`]).
@@ -209,6 +213,11 @@ impl AwsProvider {
         AwsProvider {
             clients: Clients::connect(config, default_region).await,
         }
+    }
+
+    /// The stack lock store of this account and region (a DynamoDB table, see [`lock`]).
+    pub fn stack_lock(&self) -> DynamoLock {
+        DynamoLock::new(self.clients.dynamodb.clone())
     }
 
     /// A read-only handle on the same clients (and request count).
@@ -346,6 +355,11 @@ impl Clients {
             ),
             cloudtrail: aws_sdk_cloudtrail::Client::from_conf(
                 aws_sdk_cloudtrail::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(shared)
                     .interceptor(counter())
                     .build(),
             ),

@@ -172,6 +172,16 @@ pub enum Command {
         #[arg(long)]
         stats: bool,
     },
+    /// Break the stack's lock, after showing who holds it (when that run is gone for good).
+    Unlock {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Break it without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]

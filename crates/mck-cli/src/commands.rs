@@ -7,7 +7,7 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +15,7 @@ use mck_aws::{AwsConfig, AwsProvider, AwsReader};
 use mck_core::drift::{self, DriftReport, Format, StackDrift};
 use mck_core::exec::{CancelToken, ExecConfig};
 use mck_core::graph::DesiredGraph;
+use mck_core::lock::{LockGuard, LockHolder};
 use mck_core::provider::Provider;
 use mck_core::stack::Stack;
 use mck_core::{Engine, Plan};
@@ -87,6 +88,7 @@ pub async fn run(cli: Cli) -> u8 {
             };
             drift(target, &stacks_dir, &aws, &options).await
         }
+        Command::Unlock { stack, aws, yes } => unlock(&stack, &aws, yes).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "mck", &mut std::io::stdout());
@@ -132,8 +134,9 @@ fn aws_config(aws: &AwsArgs, command: &str) -> AwsConfig {
 
 async fn engine(aws: &AwsArgs, desired: &DesiredGraph, command: &str) -> Engine {
     let config = aws_config(aws, command);
-    let provider: Arc<dyn Provider> =
-        Arc::new(AwsProvider::connect(&config, desired.region()).await);
+    let cloud = AwsProvider::connect(&config, desired.region()).await;
+    let lock = Arc::new(cloud.stack_lock());
+    let provider: Arc<dyn Provider> = Arc::new(cloud);
     Engine::new(
         provider,
         ExecConfig {
@@ -142,6 +145,7 @@ async fn engine(aws: &AwsArgs, desired: &DesiredGraph, command: &str) -> Engine 
             ..ExecConfig::default()
         },
     )
+    .with_lock(lock)
 }
 
 fn validate(args: &StackArgs) -> Result<u8, Failure> {
@@ -231,12 +235,25 @@ async fn up(
 ) -> Result<u8, Failure> {
     let desired = load(args)?;
     let engine = engine(aws, &desired, "up").await;
-    let plan = engine
-        .plan(desired.clone())
-        .await
-        .map_err(|e| read_failure(&desired, e))?;
-    let question = format!("Apply these changes to stack {}?", desired.stack());
-    show_and_apply(&engine, &plan, approval, &question, "up", json).await
+    let cancel = CancelToken::default();
+    let lock = take_lock(&engine, desired.stack(), &cancel).await?;
+    let result = async {
+        let plan = engine
+            .plan(desired.clone())
+            .await
+            .map_err(|e| read_failure(&desired, e))?;
+        let question = format!("Apply these changes to stack {}?", desired.stack());
+        let run = Run {
+            verb: "up",
+            json,
+            cancel: &cancel,
+            lock: lock.as_ref(),
+        };
+        show_and_apply(&engine, &plan, approval, &question, &run).await
+    }
+    .await;
+    release(lock).await;
+    result
 }
 
 async fn down(
@@ -247,16 +264,102 @@ async fn down(
 ) -> Result<u8, Failure> {
     let desired = load(args)?;
     let engine = engine(aws, &desired, "down").await;
-    let plan = engine
-        .plan_destroy(&desired)
+    let cancel = CancelToken::default();
+    let lock = take_lock(&engine, desired.stack(), &cancel).await?;
+    let result = async {
+        let plan = engine
+            .plan_destroy(&desired)
+            .await
+            .map_err(|e| read_failure(&desired, e))?;
+        let question = format!(
+            "Delete all {} resources of stack {}?",
+            plan.summary().destroy,
+            desired.stack()
+        );
+        let run = Run {
+            verb: "down",
+            json,
+            cancel: &cancel,
+            lock: lock.as_ref(),
+        };
+        show_and_apply(&engine, &plan, approval, &question, &run).await
+    }
+    .await;
+    release(lock).await;
+    result
+}
+
+/// One changing run: what it is called, how it reports, how it stops, the lock it holds.
+struct Run<'a> {
+    verb: &'a str,
+    json: bool,
+    cancel: &'a CancelToken,
+    lock: Option<&'a LockGuard>,
+}
+
+/// Who this run is, for the lock and for whoever it refuses.
+fn lock_holder() -> LockHolder {
+    let user = ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".into());
+    let command = std::iter::once("mck".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    LockHolder {
+        id: mck_core::lock::holding_id(),
+        user,
+        host: host_name(),
+        pid: std::process::id(),
+        command,
+        since: mck_core::lock::rfc3339_now(),
+        expires: 0,
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// A holding is stale when its holder ran on this host and its process is gone (it was
+/// killed): the lock is taken over at once instead of waiting for it to expire.
+fn is_stale(holder: &LockHolder) -> bool {
+    holder.host == host_name()
+        && Path::new("/proc/self").exists()
+        && !Path::new(&format!("/proc/{}", holder.pid)).exists()
+}
+
+/// Takes the stack's lock; refused at once, naming the holder, when another run holds it.
+async fn take_lock(
+    engine: &Engine,
+    stack: &str,
+    cancel: &CancelToken,
+) -> Result<Option<LockGuard>, Failure> {
+    engine
+        .lock(stack, lock_holder(), &is_stale, cancel.clone())
         .await
-        .map_err(|e| read_failure(&desired, e))?;
-    let question = format!(
-        "Delete all {} resources of stack {}?",
-        plan.summary().destroy,
-        desired.stack()
-    );
-    show_and_apply(&engine, &plan, approval, &question, "down", json).await
+        .map_err(|e| Failure(e.to_string()))
+}
+
+/// Releases the lock, saying so if it was lost during the run.
+async fn release(lock: Option<LockGuard>) {
+    let Some(guard) = lock else { return };
+    if let Some(reason) = guard.lost() {
+        ui::error(&format!(
+            "the stack lock was lost during the run ({reason}); nothing new was started after that"
+        ));
+    }
+    if let Err(err) = guard.release().await {
+        ui::note(&format!(
+            "warning: could not release the stack lock ({err}); it expires by itself"
+        ));
+    }
 }
 
 /// Prints the plan, refuses unsafe plans, asks, then applies with progress.
@@ -265,10 +368,9 @@ async fn show_and_apply(
     plan: &Plan,
     approval: &ApprovalArgs,
     question: &str,
-    verb: &str,
-    json: bool,
+    run: &Run<'_>,
 ) -> Result<u8, Failure> {
-    if json {
+    if run.json {
         ui::json_line(&serde_json::json!({ "event": "plan", "plan": plan.to_json() }));
     } else {
         print!("{}", plan.render_text());
@@ -278,7 +380,7 @@ async fn show_and_apply(
     }
     guard(plan, approval.allow_data_loss)?;
     confirm(approval.yes, question)?;
-    execute(engine, plan, verb, json).await
+    execute(engine, plan, run).await
 }
 
 fn confirm(yes: bool, question: &str) -> Result<(), Failure> {
@@ -336,9 +438,10 @@ impl Signals {
 /// Applies a plan with live progress. The first SIGINT or SIGTERM stops starting new steps and
 /// lets the steps in flight reach a safe point; the summary is printed and mck exits 130
 /// (SIGINT) or 143 (SIGTERM). A second signal exits at once with its code.
-async fn execute(engine: &Engine, plan: &Plan, verb: &str, json: bool) -> Result<u8, Failure> {
-    let cancel = CancelToken::default();
+async fn execute(engine: &Engine, plan: &Plan, run: &Run<'_>) -> Result<u8, Failure> {
+    let (verb, json, cancel) = (run.verb, run.json, run.cancel.clone());
     let on_signal = cancel.clone();
+    let handle = run.lock.map(|g| (g.handle(), g.holder().id.clone()));
     let signalled = Arc::new(std::sync::atomic::AtomicU8::new(0));
     let first = signalled.clone();
     let mut signals =
@@ -351,6 +454,10 @@ async fn execute(engine: &Engine, plan: &Plan, verb: &str, json: bool) -> Result
         );
         on_signal.cancel();
         let again = signals.next().await;
+        // Quitting at once: release the lock first (briefly), so the next run need not wait.
+        if let Some(((store, stack), id)) = handle {
+            let _ = tokio::time::timeout(Duration::from_secs(3), store.release(&stack, &id)).await;
+        }
         std::process::exit(i32::from(again));
     });
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -530,4 +637,36 @@ async fn check_one(reader: &AwsReader, stack: &Stack, today: &str, who: bool) ->
         report.annotate_who(reader).await;
     }
     report
+}
+
+/// `mck unlock`: shows the holder, asks, and removes the lock whoever holds it.
+async fn unlock(args: &StackArgs, aws: &AwsArgs, yes: bool) -> Result<u8, Failure> {
+    let desired = load(args)?;
+    let cloud = AwsProvider::connect(&aws_config(aws, "unlock"), desired.region()).await;
+    let store = cloud.stack_lock();
+    let stack = desired.stack();
+    let holder = mck_core::lock::StackLock::holder(&store, stack)
+        .await
+        .map_err(|e| Failure(e.to_string()))?;
+    let Some(holder) = holder else {
+        ui::note(&format!("stack {stack} is not locked"));
+        return Ok(OK);
+    };
+    let state = if holder.is_expired(mck_core::lock::now_unix()) {
+        "expired"
+    } else {
+        "held"
+    };
+    ui::note(&format!("stack {stack} is locked ({state}) by {holder}"));
+    confirm(
+        yes,
+        &format!(
+            "Break the lock? If that run is still going, it stops starting new steps at its next renewal and two runs may change {stack} at once until then."
+        ),
+    )?;
+    mck_core::lock::StackLock::force_release(&store, stack)
+        .await
+        .map_err(|e| Failure(e.to_string()))?;
+    ui::note(&format!("stack {stack} is unlocked"));
+    Ok(OK)
 }

@@ -6,6 +6,7 @@ use tokio::sync::mpsc;
 
 use crate::exec::{self, CancelToken, ExecConfig, ExecEvent, Summary};
 use crate::graph::{DesiredGraph, GraphError};
+use crate::lock::{LOCK_TTL, LockError, LockGuard, LockHolder, StackLock};
 use crate::plan::{self, Plan};
 use crate::provider::{Observed, Provider, ProviderError, Reader, resolve_cloud_refs};
 use crate::stack::Stack;
@@ -15,12 +16,41 @@ use crate::stack::Stack;
 pub struct Engine {
     provider: Arc<dyn Provider>,
     config: ExecConfig,
+    lock: Option<Arc<dyn StackLock>>,
 }
 
 impl Engine {
     /// An engine on `provider` with `config`.
     pub fn new(provider: Arc<dyn Provider>, config: ExecConfig) -> Engine {
-        Engine { provider, config }
+        Engine {
+            provider,
+            config,
+            lock: None,
+        }
+    }
+
+    /// The same engine, locking stacks in `lock` ([`Engine::lock`]).
+    pub fn with_lock(mut self, lock: Arc<dyn StackLock>) -> Engine {
+        self.lock = Some(lock);
+        self
+    }
+
+    /// Takes the stack's lock for `holder` (for `up`, `down`, a release): `Ok(None)` when the
+    /// engine has no lock store. Renewed until the guard is released; a holding that
+    /// `is_stale` says is gone is taken over. Losing the lock cancels `cancel`.
+    pub async fn lock(
+        &self,
+        stack: &str,
+        holder: LockHolder,
+        is_stale: &(dyn Fn(&LockHolder) -> bool + Send + Sync),
+        cancel: CancelToken,
+    ) -> Result<Option<LockGuard>, LockError> {
+        let Some(store) = &self.lock else {
+            return Ok(None);
+        };
+        LockGuard::acquire(store.clone(), stack, holder, LOCK_TTL, is_stale, cancel)
+            .await
+            .map(Some)
     }
 
     /// The provider it plans and applies with.

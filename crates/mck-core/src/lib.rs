@@ -26,6 +26,7 @@ pub mod engine;
 mod engine_tests;
 pub mod exec;
 pub mod graph;
+pub mod lock;
 pub mod lower;
 pub mod model;
 pub mod plan;

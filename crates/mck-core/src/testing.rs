@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use crate::exec::Op;
+use crate::lock::{LockError, LockHolder, StackLock, now_unix};
 use crate::model::{LogicalId, ResourceKind, ResourceSpec, TAG_ID, TAG_STACK, Value};
 use crate::provider::{
     Context, ErrorClass, Observed, Provider, ProviderError, Reader, Readiness, Unmanaged, Who,
@@ -90,6 +91,9 @@ struct State {
     unmanaged: Vec<(String, Unmanaged)>,
     /// Scripted audit log: the last write per cloud id.
     writes: HashMap<String, WriteEvent>,
+    /// Stack locks, by stack, and how often each was renewed.
+    locks: HashMap<String, LockHolder>,
+    lock_renewals: HashMap<String, u32>,
 }
 
 /// An in-memory cloud.
@@ -302,6 +306,11 @@ impl FakeCloud {
             .iter()
             .find(|(_, r)| r.stack == stack && r.id.as_str() == id && r.gone_at.is_none())
             .map(|(cid, _)| cid.clone())
+    }
+
+    /// How many times the lock of `stack` was renewed.
+    pub fn lock_renewals(&self, stack: &str) -> u32 {
+        self.lock().lock_renewals.get(stack).copied().unwrap_or(0)
     }
 
     /// Removes a resource behind the engine's back.
@@ -753,5 +762,80 @@ impl Provider for FakeCloud {
             },
             Some(_) => Readiness::Pending(status),
         })
+    }
+}
+
+/// An in-memory lock store: each operation is atomic (one mutex), as the conditional writes of
+/// a real store are.
+#[async_trait]
+impl StackLock for FakeCloud {
+    async fn acquire(&self, stack: &str, holder: &LockHolder) -> Result<(), LockError> {
+        let mut state = self.lock();
+        match state.locks.get(stack) {
+            Some(current) if !current.is_expired(now_unix()) => Err(LockError::Held {
+                stack: stack.to_string(),
+                holder: Box::new(current.clone()),
+            }),
+            _ => {
+                state.locks.insert(stack.to_string(), holder.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn take_over(
+        &self,
+        stack: &str,
+        stale_id: &str,
+        holder: &LockHolder,
+    ) -> Result<(), LockError> {
+        let mut state = self.lock();
+        match state.locks.get(stack) {
+            Some(current) if current.id != stale_id && !current.is_expired(now_unix()) => {
+                Err(LockError::Held {
+                    stack: stack.to_string(),
+                    holder: Box::new(current.clone()),
+                })
+            }
+            _ => {
+                state.locks.insert(stack.to_string(), holder.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn renew(&self, stack: &str, holder: &LockHolder) -> Result<(), LockError> {
+        let mut state = self.lock();
+        match state.locks.get_mut(stack) {
+            Some(current) if current.id == holder.id => {
+                current.expires = holder.expires;
+                *state.lock_renewals.entry(stack.to_string()).or_default() += 1;
+                Ok(())
+            }
+            other => Err(LockError::Lost {
+                stack: stack.to_string(),
+                reason: match other {
+                    Some(h) => format!("now held by {h}"),
+                    None => "it was removed".into(),
+                },
+            }),
+        }
+    }
+
+    async fn release(&self, stack: &str, id: &str) -> Result<(), LockError> {
+        let mut state = self.lock();
+        if state.locks.get(stack).is_some_and(|h| h.id == id) {
+            state.locks.remove(stack);
+        }
+        Ok(())
+    }
+
+    async fn holder(&self, stack: &str) -> Result<Option<LockHolder>, LockError> {
+        Ok(self.lock().locks.get(stack).cloned())
+    }
+
+    async fn force_release(&self, stack: &str) -> Result<(), LockError> {
+        self.lock().locks.remove(stack);
+        Ok(())
     }
 }

@@ -764,7 +764,7 @@ pub fn today_utc() -> String {
 }
 
 /// The civil date of a day number since 1970-01-01 (Howard Hinnant's algorithm).
-fn date_of_day(days: i64) -> String {
+pub(crate) fn date_of_day(days: i64) -> String {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

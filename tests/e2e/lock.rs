@@ -1,0 +1,120 @@
+//! The stack lock between processes: two `up`s started together build everything once; a
+//! second `up` or `down` is refused at once, naming the holder; `plan` and `drift` do not take
+//! the lock; `mck unlock` breaks it; the lock is gone after a run (checked with the AWS CLI).
+
+use std::io::{BufRead, BufReader};
+use std::process::Command;
+
+use mck_tests::{Harness, TestStack, assert_exit, text};
+
+use crate::{DEV_COUNTS, counts};
+
+/// The lock item of `stack` as the AWS CLI sees it (empty when there is none).
+fn lock_item(harness: &Harness, stack: &TestStack) -> String {
+    harness.aws(&[
+        "dynamodb",
+        "get-item",
+        "--table-name",
+        "mck-stack-locks",
+        "--key",
+        &format!("{{\"stack\": {{\"S\": \"{}\"}}}}", stack.name),
+        "--consistent-read",
+    ])
+}
+
+fn signal(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn two_ups_started_together_build_everything_once() {
+    let Some(harness) = Harness::from_env("two_ups_together") else {
+        return;
+    };
+    let stack = harness.stack_from("e2e-race", crate::NETWORK_ONLY);
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+    let first = stack.spawn("up", &["--yes"]);
+    let second = stack.spawn("up", &["--yes"]);
+    let (a, b) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    let codes = [a.status.code(), b.status.code()];
+    assert!(
+        codes.contains(&Some(0)) && codes.contains(&Some(1)),
+        "one wins, one is refused: {}\n{}",
+        text(&a),
+        text(&b)
+    );
+    let refused = if a.status.code() == Some(1) { &a } else { &b };
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("is being changed by") && stderr.contains("mck up --stack e2e-race"),
+        "{stderr}"
+    );
+    assert_eq!(
+        counts(&stack.inventory()),
+        DEV_COUNTS.to_vec(),
+        "no duplicates"
+    );
+    assert_eq!(lock_item(&harness, &stack), "", "released after the run");
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+}
+
+#[test]
+fn a_run_in_progress_refuses_others_and_unlock_breaks_its_lock() {
+    let Some(harness) = Harness::from_env("lock_refuses_and_unlock") else {
+        return;
+    };
+    let stack = harness.stack_from("e2e-lock", crate::NETWORK_ONLY);
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+    // One step at a time: the run lasts while the others try.
+    let mut running = stack.spawn("up", &["--yes", "--concurrency", "1"]);
+    let stderr = running.stderr.take().expect("stderr is piped");
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
+        if line.expect("utf-8").starts_with('✓') {
+            break;
+        }
+    }
+    // Frozen, not gone: its lock stays.
+    signal(&running, "-STOP");
+    for command in ["up", "down"] {
+        let out = stack.mck(command, &["--yes"]);
+        assert_exit(&out, 1);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("stack e2e-lock is being changed by")
+                && stderr.contains(&format!("(pid {})", running.id()))
+                && stderr.contains("running `mck up --stack e2e-lock")
+                && stderr.contains(" since ")
+                && stderr.contains("mck unlock --stack e2e-lock"),
+            "{command}: {stderr}"
+        );
+    }
+    // Reading does not take the lock.
+    assert_exit(&stack.mck("plan", &[]), 0);
+    let drift = stack.mck("drift", &[]);
+    assert_eq!(drift.status.code(), Some(2), "{}", text(&drift));
+    assert!(lock_item(&harness, &stack).contains("mck up --stack e2e-lock"));
+
+    // Without --yes and without a terminal, unlock refuses.
+    assert_exit(&stack.mck("unlock", &[]), 1);
+    let unlock = stack.mck("unlock", &["--yes"]);
+    assert_exit(&unlock, 0);
+    let said = String::from_utf8_lossy(&unlock.stderr);
+    assert!(
+        said.contains("is locked (held) by") && said.contains("is unlocked"),
+        "{said}"
+    );
+    assert_eq!(lock_item(&harness, &stack), "");
+    signal(&running, "-KILL");
+    let _ = running.wait();
+    assert_exit(&stack.mck("up", &["--yes"]), 0);
+    assert_eq!(counts(&stack.inventory()), DEV_COUNTS.to_vec());
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+}
