@@ -215,7 +215,7 @@ impl AwsProvider {
         }
     }
 
-    /// The stack lock store of this account and region (a DynamoDB table, see [`lock`]).
+    /// The stack lock store of this account and region (a DynamoDB table, see [`DynamoLock`]).
     pub fn stack_lock(&self) -> DynamoLock {
         DynamoLock::new(self.clients.dynamodb.clone())
     }
