@@ -997,3 +997,71 @@ async fn services_are_drained_and_gone_before_their_target_groups_and_cluster_ar
     }
     assert_eq!(cloud.len("dev"), 0);
 }
+
+/// SIGKILL at every step boundary of the full prod stack: the run is dropped (its in-flight
+/// calls with it) after each number of finished steps in turn, and the next `up` converges to
+/// exactly the stack: every resource once, nothing extra, then nothing to do.
+#[tokio::test(start_paused = true)]
+async fn killed_at_every_step_boundary_of_prod_the_next_up_converges() {
+    let stack = crate::stack::load(std::path::Path::new("../../stacks"), "prod").unwrap();
+    let desired = Engine::desired(&stack).unwrap();
+    let n = desired.len();
+    let mut survived = 0;
+    for k in 1..n {
+        // Some call latency, so steps overlap and a kill lands with calls in flight.
+        let cloud = Arc::new(FakeCloud::new().with_call_latency(Duration::from_millis(30)));
+        let engine = engine(&cloud, ExecConfig::default());
+        let plan = engine.plan(desired.clone()).await.unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut finished = 0;
+        let mut completed = false;
+        {
+            let apply = engine.apply(&plan, tx, CancelToken::default());
+            tokio::pin!(apply);
+            loop {
+                tokio::select! {
+                    biased;
+                    event = rx.recv() => {
+                        if matches!(event, Some(ExecEvent::Finished { .. })) {
+                            finished += 1;
+                            if finished == k {
+                                break;
+                            }
+                        }
+                    }
+                    _ = &mut apply => {
+                        completed = true;
+                        break;
+                    }
+                }
+            }
+            // SIGKILL: leaving the block drops the run and every call in flight where they are.
+        }
+        if completed {
+            // Every step boundary has had its kill.
+            assert!(k > 80, "the run ended after {finished} steps");
+            break;
+        }
+
+        let plan = engine.plan(desired.clone()).await.unwrap();
+        let (summary, _) = run_to_end(&engine, &plan).await;
+        assert!(summary.is_success(), "kill after {k} steps: {summary:?}");
+        assert_eq!(
+            cloud.len("prod"),
+            n,
+            "kill after {k}: orphans or duplicates"
+        );
+        let again = engine.plan(desired.clone()).await.unwrap();
+        assert!(
+            !again.has_changes(),
+            "kill after {k}: {}",
+            again.render_text()
+        );
+        survived += 1;
+    }
+    assert!(survived > 80, "{survived} kill points");
+}
+
+async fn run_to_end(engine: &Engine, plan: &Plan) -> (Summary, Vec<ExecEvent>) {
+    run(engine, plan).await
+}
