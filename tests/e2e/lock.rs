@@ -118,3 +118,57 @@ fn a_run_in_progress_refuses_others_and_unlock_breaks_its_lock() {
     assert_eq!(counts(&stack.inventory()), DEV_COUNTS.to_vec());
     assert_exit(&stack.mck("down", &["--yes"]), 0);
 }
+
+#[test]
+fn duplicates_are_refused_by_plan_up_and_drift_and_dedupe_removes_them() {
+    let Some(harness) = Harness::from_env("duplicates") else {
+        return;
+    };
+    let stack = harness.stack_from("e2e-dup", crate::NETWORK_ONLY);
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+    assert_exit(&stack.mck("up", &["--yes"]), 0);
+    let vpcs = || {
+        let ids = harness.aws(&[
+            "ec2",
+            "describe-vpcs",
+            "--filters",
+            "Name=tag:mck:stack,Values=e2e-dup",
+            "--query",
+            "Vpcs[].VpcId",
+        ]);
+        let mut ids: Vec<String> = ids.split_whitespace().map(str::to_string).collect();
+        ids.sort();
+        ids
+    };
+    let original = vpcs();
+    assert_eq!(original.len(), 1);
+    // What two runs without the lock leave: a second VPC claiming the same logical id.
+    let copy = harness.aws(&[
+        "ec2",
+        "create-vpc",
+        "--cidr-block",
+        "10.0.0.0/16",
+        "--tag-specifications",
+        "ResourceType=vpc,Tags=[{Key=mck:stack,Value=e2e-dup},{Key=mck:id,Value=vpc}]",
+        "--query",
+        "Vpc.VpcId",
+    ]);
+    for command in ["plan", "drift"] {
+        let out = stack.mck(command, &[]);
+        assert_exit(&out, 1);
+        let all = text(&out);
+        assert!(
+            all.contains("duplicates") && all.contains(&original[0]) && all.contains(&copy),
+            "{command}: {all}"
+        );
+    }
+    let refused = stack.mck("up", &["--yes"]);
+    assert_exit(&refused, 1);
+    assert!(text(&refused).contains("--dedupe"), "{}", text(&refused));
+    assert_eq!(vpcs().len(), 2, "up built nothing on the duplicates");
+    // The copy the subnets use is kept; the other goes.
+    assert_exit(&stack.mck("up", &["--yes", "--dedupe"]), 0);
+    assert_eq!(vpcs(), original);
+    assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 0);
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+}

@@ -64,6 +64,10 @@ pub struct ApprovalArgs {
     /// Allow replacing or deleting resources that hold data (DB cluster, caches, file system).
     #[arg(long)]
     pub allow_data_loss: bool,
+    /// When resources claim one logical id (duplicates), delete the extra copies of kinds that
+    /// hold no data (after the confirmation) and go on; data-holding copies are left for you.
+    #[arg(long)]
+    pub dedupe: bool,
 }
 
 #[derive(Debug, Subcommand)]

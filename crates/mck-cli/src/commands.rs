@@ -194,6 +194,9 @@ async fn plan(
     } else {
         print!("{}", plan.render_text());
     }
+    if !plan.duplicates().is_empty() {
+        return Err(Failure(duplicates_message(&plan)));
+    }
     // Say now what `up` would refuse, rather than after the user has asked for it.
     for refusal in plan.refusals(false) {
         ui::note(&format!("note: `mck up` would stop here: {refusal}"));
@@ -213,6 +216,52 @@ async fn plan(
 
 fn read_failure(desired: &DesiredGraph, err: mck_core::provider::ProviderError) -> Failure {
     Failure(format!("failed to read stack {}: {err}", desired.stack()))
+}
+
+/// Resources claiming one logical id, every cloud id named, and the way out.
+fn duplicates_message(plan: &Plan) -> String {
+    let lines: Vec<String> = plan.duplicates().iter().map(|d| d.describe()).collect();
+    format!(
+        "stack {} has duplicates (two runs without the lock, or copies made by hand):\n  {}\n  help: `mck up --stack {} --dedupe` deletes the extra copies of what holds no data; copies that hold data (databases, caches, file systems) are left for you to delete by hand",
+        plan.stack(),
+        lines.join("\n  "),
+        plan.stack()
+    )
+}
+
+/// `up` does not build on duplicates: without `--dedupe` it refuses; with it, it deletes the
+/// extra copies that hold no data and refuses while data-holding ones remain.
+fn dedupe_guard(plan: &Plan, dedupe: bool) -> Result<(), Failure> {
+    if plan.duplicates().is_empty() {
+        return Ok(());
+    }
+    if !dedupe {
+        return Err(Failure(format!(
+            "nothing was changed: {}",
+            duplicates_message(plan)
+        )));
+    }
+    let data: Vec<String> = plan
+        .duplicates()
+        .iter()
+        .filter(|d| d.kind.holds_data())
+        .map(|d| {
+            format!(
+                "{} ({}): keep {} or one of {}, and delete the others by hand",
+                d.id,
+                d.kind,
+                d.kept,
+                d.extra.join(", ")
+            )
+        })
+        .collect();
+    if data.is_empty() {
+        return Ok(());
+    }
+    Err(Failure(format!(
+        "nothing was changed: these copies hold data and mck will not choose between them:\n  {}",
+        data.join("\n  ")
+    )))
 }
 
 /// Refuses plans that would lose data or hit deletion protection.
@@ -374,6 +423,9 @@ async fn show_and_apply(
         ui::json_line(&serde_json::json!({ "event": "plan", "plan": plan.to_json() }));
     } else {
         print!("{}", plan.render_text());
+    }
+    if run.verb == "up" {
+        dedupe_guard(plan, approval.dedupe)?;
     }
     if !plan.has_changes() {
         return Ok(OK);

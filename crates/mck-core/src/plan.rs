@@ -73,6 +73,39 @@ pub struct Plan {
     steps: Vec<Step>,
     /// The live state the plan was made from, by logical id (duplicates excluded).
     observed: HashMap<LogicalId, Observed>,
+    /// Logical ids claimed by more than one live resource.
+    duplicates: Vec<Duplicate>,
+}
+
+/// A logical id that more than one live resource claims (two runs racing without a lock, a
+/// copy made by hand): which copy the plan keeps and which are extra.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Duplicate {
+    /// The logical id claimed.
+    pub id: LogicalId,
+    /// Its kind.
+    pub kind: ResourceKind,
+    /// The copy kept: the one the stack's other resources use most (then the lowest cloud id).
+    pub kept: String,
+    /// The other copies.
+    pub extra: Vec<String>,
+}
+
+impl Duplicate {
+    /// "vpc (aws_vpc) is claimed by vpc-1, vpc-2 (kept: vpc-1)".
+    pub fn describe(&self) -> String {
+        let all: Vec<&str> = std::iter::once(self.kept.as_str())
+            .chain(self.extra.iter().map(String::as_str))
+            .collect();
+        format!(
+            "{} ({}) is claimed by {} resources: {} (the stack uses {})",
+            self.id,
+            self.kind,
+            all.len(),
+            all.join(", "),
+            self.kept
+        )
+    }
 }
 
 /// Counts by action.
@@ -127,6 +160,13 @@ impl Plan {
     }
 
     /// Whether any step does something.
+    /// Logical ids claimed by more than one live resource. `up` must not build on them: the
+    /// CLI refuses unless `--dedupe`, and drift reports them as an error.
+    pub fn duplicates(&self) -> &[Duplicate] {
+        &self.duplicates
+    }
+
+    /// Whether any step does something.
     pub fn has_changes(&self) -> bool {
         self.steps.iter().any(|s| s.action != Action::NoOp)
     }
@@ -165,9 +205,15 @@ impl Plan {
 /// Compares desired with observed. `observed` may contain [`Value::CloudId`] references; they
 /// are resolved here.
 pub fn diff(desired: Arc<DesiredGraph>, mut observed: Vec<Observed>) -> Plan {
+    // Which copies the rest of the stack uses, counted before references become logical ids.
+    let uses = reference_counts(&observed);
     resolve_cloud_refs(&mut observed);
-    // One live resource per logical id; extra claimants are duplicates to delete.
-    observed.sort_by(|a, b| (&a.id, &a.cloud_id).cmp(&(&b.id, &b.cloud_id)));
+    // One live resource per logical id: the copy the other resources use most (then the lowest
+    // cloud id); extra claimants are duplicates.
+    observed.sort_by(|a, b| {
+        let used = |o: &Observed| std::cmp::Reverse(uses.get(&o.cloud_id).copied().unwrap_or(0));
+        (&a.id, used(a), &a.cloud_id).cmp(&(&b.id, used(b), &b.cloud_id))
+    });
     let mut by_id: HashMap<LogicalId, Observed> = HashMap::with_capacity(observed.len());
     let mut duplicates = Vec::new();
     for o in observed {
@@ -177,6 +223,24 @@ pub fn diff(desired: Arc<DesiredGraph>, mut observed: Vec<Observed>) -> Plan {
             by_id.insert(o.id.clone(), o);
         }
     }
+    let claims: Vec<Duplicate> = {
+        let mut claims: Vec<Duplicate> = Vec::new();
+        for d in &duplicates {
+            match claims.iter_mut().find(|c| c.id == d.id) {
+                Some(claim) => claim.extra.push(d.cloud_id.clone()),
+                None => claims.push(Duplicate {
+                    id: d.id.clone(),
+                    kind: d.kind,
+                    kept: by_id
+                        .get(&d.id)
+                        .map(|o| o.cloud_id.clone())
+                        .unwrap_or_default(),
+                    extra: vec![d.cloud_id.clone()],
+                }),
+            }
+        }
+        claims
+    };
 
     let mut steps = Vec::with_capacity(desired.len() + duplicates.len());
     let mut actions: HashMap<&LogicalId, Action> = HashMap::with_capacity(desired.len());
@@ -259,7 +323,28 @@ pub fn diff(desired: Arc<DesiredGraph>, mut observed: Vec<Observed>) -> Plan {
         desired,
         steps,
         observed: by_id,
+        duplicates: claims,
     }
+}
+
+/// How often each cloud id is referenced by the fields of the other live resources.
+fn reference_counts(observed: &[Observed]) -> HashMap<String, usize> {
+    fn walk(value: &Value, counts: &mut HashMap<String, usize>) {
+        match value {
+            Value::CloudId(id) | Value::CloudRef(_, id) => {
+                *counts.entry(id.clone()).or_default() += 1
+            }
+            Value::List(items) => items.iter().for_each(|v| walk(v, counts)),
+            _ => {}
+        }
+    }
+    let mut counts = HashMap::new();
+    for o in observed {
+        for value in o.fields.values() {
+            walk(value, &mut counts);
+        }
+    }
+    counts
 }
 
 fn delete_step(o: &Observed, reason: String) -> Step {

@@ -47,11 +47,13 @@ pub(super) fn render(report: &DriftReport) -> String {
         let _ = writeln!(out, "\n### {} ({})\n", cell(&stack.stack), stack.region);
         if let Some(error) = &stack.error {
             let _ = writeln!(out, "**Error:** {}\n", cell(error));
-            let _ = writeln!(
-                out,
-                "Not checked: this report says nothing about the stack."
-            );
-            continue;
+            if stack.checked.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "Not checked: this report says nothing about the stack."
+                );
+                continue;
+            }
         }
         let (active, rest): (Vec<&Finding>, Vec<&Finding>) =
             stack.findings.iter().partition(|f| f.is_active());

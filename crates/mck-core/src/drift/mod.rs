@@ -533,6 +533,17 @@ pub fn compare(
     findings.sort_by(|a, b| {
         (a.class, &a.resource, a.is_suppressed()).cmp(&(b.class, &b.resource, b.is_suppressed()))
     });
+    // Two resources claiming one logical id: the stack is not in a state to compare.
+    let error = (!plan.duplicates().is_empty()).then(|| {
+        format!(
+            "duplicates: {}; `mck up --dedupe` removes the extra copies",
+            plan.duplicates()
+                .iter()
+                .map(crate::plan::Duplicate::describe)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    });
     StackDrift {
         stack: stack.name.clone(),
         region: stack.config.region.clone(),
@@ -549,7 +560,7 @@ pub fn compare(
             })
             .collect(),
         findings,
-        error: None,
+        error,
     }
 }
 

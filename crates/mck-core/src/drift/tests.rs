@@ -429,3 +429,18 @@ async fn the_shipped_stacks_are_in_sync_right_after_up() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn duplicates_are_an_error_naming_every_copy() {
+    let stack = stack("");
+    let cloud = applied(&stack).await;
+    let original = cloud.cloud_id("t", "vpc").unwrap();
+    let copy = cloud.insert_raw("t", "vpc", ResourceKind::Vpc, Default::default());
+    let report = DriftReport::new(vec![check(cloud.as_ref(), &stack, TODAY).await]);
+    assert_eq!(report.exit_code(), 1);
+    let error = report.stacks[0].error.clone().unwrap();
+    assert!(
+        error.contains(&original) && error.contains(&copy),
+        "{error}"
+    );
+}

@@ -11,11 +11,13 @@ pub(super) fn render(report: &DriftReport) -> String {
         let _ = writeln!(out, "stack {} ({}):", stack.stack, stack.region);
         if let Some(error) = &stack.error {
             let _ = writeln!(out, "  error: {error}");
-            let _ = writeln!(
-                out,
-                "  not checked: the report says nothing about this stack"
-            );
-            continue;
+            if stack.checked.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  not checked: the report says nothing about this stack"
+                );
+                continue;
+            }
         }
         for class in DriftClass::ALL {
             let items: Vec<_> = stack.findings.iter().filter(|f| f.class == class).collect();

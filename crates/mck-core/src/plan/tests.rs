@@ -140,8 +140,24 @@ async fn duplicates_are_deleted_and_an_applied_plan_converges() {
     let cloud = Arc::new(FakeCloud::new());
     let desired = desired(ONE_ZONE);
     apply_all(&cloud, &desired).await;
-    cloud.insert_raw("t", "igw", K::InternetGateway, BTreeMap::new());
+    let original = cloud.cloud_id("t", "igw").unwrap();
+    let copy = cloud.insert_raw("t", "igw", K::InternetGateway, BTreeMap::new());
     let plan = plan_of(&cloud, &desired).await;
+    // Named as a duplicate with every cloud id; the copy the route uses is kept.
+    assert_eq!(
+        plan.duplicates(),
+        [crate::plan::Duplicate {
+            id: "igw".into(),
+            kind: K::InternetGateway,
+            kept: original.clone(),
+            extra: vec![copy.clone()],
+        }]
+    );
+    assert!(
+        plan.duplicates()[0]
+            .describe()
+            .contains(&format!("{original}, {copy}"))
+    );
     let deletes: Vec<&Step> = plan
         .steps()
         .iter()
@@ -159,7 +175,29 @@ async fn duplicates_are_deleted_and_an_applied_plan_converges() {
     );
     apply_all(&cloud, &desired).await;
     assert_eq!(cloud.count("t", K::InternetGateway), 1);
-    assert!(!plan_of(&cloud, &desired).await.has_changes());
+    assert_eq!(cloud.cloud_id("t", "igw"), Some(original));
+    let after = plan_of(&cloud, &desired).await;
+    assert!(!after.has_changes());
+    assert!(after.duplicates().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn of_two_copies_the_one_the_stack_uses_is_kept_whatever_its_id() {
+    let cloud = Arc::new(FakeCloud::new());
+    let desired = desired(ONE_ZONE);
+    apply_all(&cloud, &desired).await;
+    let original = cloud.cloud_id("t", "igw").unwrap();
+    // A later copy (higher id) that the public route was pointed at.
+    let copy = cloud.insert_raw("t", "igw", K::InternetGateway, BTreeMap::new());
+    cloud.tamper(
+        "t",
+        "rt.public:0.0.0.0/0",
+        "gateway_id",
+        Value::CloudId(copy.clone()),
+    );
+    let plan = plan_of(&cloud, &desired).await;
+    assert_eq!(plan.duplicates()[0].kept, copy);
+    assert_eq!(plan.duplicates()[0].extra, vec![original]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -270,6 +308,7 @@ fn sensitive_values_are_never_rendered() {
             },
         ],
         observed: HashMap::new(),
+        duplicates: Vec::new(),
     };
     let text = plan.render_text();
     let json = plan.to_json().to_string();
