@@ -393,8 +393,30 @@ fn prod_stack_killed_during_the_app_tier_converges_and_goes_away() {
         "{drift:#}"
     );
 
-    // down: the app tier and the app servers go; the emulator keeps its Redis groups.
-    let down = stack.mck("down", &["--yes", "--allow-data-loss", "--max-wait", "5s"]);
+    // prod is `protected: true`: down refuses without --force, before anything changes.
+    let refused = stack.mck("down", &["--yes", "--allow-data-loss"]);
+    assert_exit(&refused, 1);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("it is protected"),
+        "{}",
+        mck_tests::text(&refused)
+    );
+    assert_eq!(app_counts(&app_of(&harness, &stack)), expected);
+    // down: the app tier and the app servers go; the emulator keeps its Redis groups. What
+    // is lost is listed first, with what the APIs say it holds.
+    let down = stack.mck(
+        "down",
+        &["--yes", "--allow-data-loss", "--force", "--max-wait", "5s"],
+    );
+    let said = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        said.contains("this loses data:")
+            && said.contains("delete db.cluster (aws_rds_cluster")
+            && said.contains("Aurora cluster with 2 instance(s)")
+            && said.contains("cache node(s) of cache.t3.medium")
+            && said.contains("stored"),
+        "{said}"
+    );
     let stderr = String::from_utf8_lossy(&down.stderr);
     assert!(
         stderr

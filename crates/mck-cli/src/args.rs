@@ -114,6 +114,9 @@ pub enum Command {
         aws: AwsArgs,
         #[command(flatten)]
         approval: ApprovalArgs,
+        /// Delete a stack marked `protected: true` (prod).
+        #[arg(long)]
+        force: bool,
         /// Stream the plan, every progress event and the summary as JSON, one object per line
         /// on stdout (`event`: `plan`, `started`, `waiting`, `retrying`, `finished`, `summary`).
         #[arg(long)]

@@ -57,8 +57,9 @@ pub async fn run(cli: Cli) -> u8 {
             stack,
             aws,
             approval,
+            force,
             json,
-        } => down(&stack, &aws, &approval, json).await,
+        } => down(&stack, &aws, &approval, force, json).await,
         Command::Graph { stack, format } => graph(&stack, format),
         Command::Outputs {
             stack,
@@ -309,9 +310,17 @@ async fn down(
     args: &StackArgs,
     aws: &AwsArgs,
     approval: &ApprovalArgs,
+    force: bool,
     json: bool,
 ) -> Result<u8, Failure> {
-    let desired = load(args)?;
+    let (stack, desired) = load_stack(&args.stacks_dir, &args.stack)?;
+    if stack.config.protected && !force {
+        let at = stack.locate(&["protected"]);
+        return Err(Failure(format!(
+            "refusing to delete stack {}: it is protected ({at}: `protected: true`); nothing was changed\n  help: pass --force if the whole stack, its data included, is to go",
+            stack.name
+        )));
+    }
     let engine = engine(aws, &desired, "down").await;
     let cancel = CancelToken::default();
     let lock = take_lock(&engine, desired.stack(), &cancel).await?;
@@ -431,6 +440,10 @@ async fn show_and_apply(
         return Ok(OK);
     }
     guard(plan, approval.allow_data_loss)?;
+    let loss = plan.data_loss();
+    if !loss.is_empty() {
+        ui::note(&format!("this loses data:\n  {}", loss.join("\n  ")));
+    }
     confirm(approval.yes, question)?;
     execute(engine, plan, run).await
 }

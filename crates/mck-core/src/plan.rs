@@ -160,6 +160,29 @@ impl Plan {
     }
 
     /// Whether any step does something.
+    /// What this plan would lose: each delete or replace of a resource that holds data, with
+    /// what it holds as far as the API says (sizes, node and instance counts). Shown before
+    /// any confirmation.
+    pub fn data_loss(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s.action, Action::Delete | Action::Replace) && s.kind.holds_data())
+            .map(|s| {
+                let live = s.live.as_ref();
+                let cloud_id = live.map_or("", |l| l.cloud_id.as_str());
+                let held = live
+                    .and_then(|l| l.outputs.get(crate::provider::OUT_DATA))
+                    .map_or("its data", String::as_str);
+                let verb = if s.action == Action::Delete {
+                    "delete"
+                } else {
+                    "replace"
+                };
+                format!("{verb} {} ({}, {cloud_id}): {held}", s.id, s.kind)
+            })
+            .collect()
+    }
+
     /// Logical ids claimed by more than one live resource. `up` must not build on them: the
     /// CLI refuses unless `--dedupe`, and drift reports them as an error.
     pub fn duplicates(&self) -> &[Duplicate] {

@@ -61,6 +61,10 @@ impl Observed {
     }
 }
 
+/// The output naming what data a resource holds (`"12.5 MB stored"`), shown before anything
+/// that would lose it; bookkeeping (`_`), not printed by `mck outputs`.
+pub const OUT_DATA: &str = "_data";
+
 /// Maps [`Value::CloudId`]s that name resources of the stack to [`Value::Ref`]s, so observed
 /// fields compare directly with desired ones.
 pub fn resolve_cloud_refs(observed: &mut [Observed]) {

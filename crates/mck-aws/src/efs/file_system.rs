@@ -22,10 +22,36 @@ pub(super) fn observe_file_system(
     if let Some(backup) = backup {
         o = o.with(FileSystemSpec::BACKUP, backup);
     }
+    if let Some(size) = fs.size_in_bytes() {
+        o = o.output(
+            mck_core::provider::OUT_DATA,
+            format!("{} stored", human_bytes(size.value())),
+        );
+    }
     if *fs.life_cycle_state() == LifeCycleState::Creating {
         o = o.pending("creating");
     }
     o
+}
+
+/// `1.5 GB`: sizes as people read them (decimal units, as the AWS console shows EFS sizes).
+pub(super) fn human_bytes(bytes: i64) -> String {
+    let units = ["bytes", "kB", "MB", "GB", "TB", "PB"];
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "a size for people, rounded to 0.1"
+    )]
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < units.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
 }
 
 pub(super) async fn backup_enabled(efs: &Client, fs_id: &str) -> Result<bool, ProviderError> {
@@ -175,6 +201,13 @@ impl Driver for FileSystemSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_bytes(512), "512 bytes");
+        assert_eq!(human_bytes(6_144), "6.1 kB");
+        assert_eq!(human_bytes(12_500_000_000), "12.5 GB");
+    }
     use crate::testing::assert_reads;
 
     #[test]

@@ -55,7 +55,14 @@ pub(super) fn observe_replication_group(id: LogicalId, group: &ReplicationGroup)
     if let Some(address) = reader.and_then(|e| e.address()) {
         o = o.output(ReplicationGroupSpec::OUT_READER_ENDPOINT, address);
     }
-    o
+    o.output(
+        mck_core::provider::OUT_DATA,
+        format!(
+            "{} cache node(s) of {}",
+            group.member_clusters().len(),
+            group.cache_node_type().unwrap_or("unknown type")
+        ),
+    )
 }
 
 pub(super) async fn read_replication_groups(

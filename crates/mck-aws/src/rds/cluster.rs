@@ -74,6 +74,14 @@ pub(super) fn observe_cluster(id: LogicalId, cluster: &DbCluster) -> Observed {
     if let Some(port) = cluster.port() {
         o = o.output(DbClusterSpec::OUT_PORT, port.to_string());
     }
+    o = o.output(
+        mck_core::provider::OUT_DATA,
+        format!(
+            "Aurora cluster with {} instance(s); automated backups kept {} day(s)",
+            cluster.db_cluster_members().len(),
+            cluster.backup_retention_period().unwrap_or(0)
+        ),
+    );
     if cluster.status() == Some("creating") {
         o = o.pending("creating");
     }

@@ -211,6 +211,27 @@ async fn data_loss_and_deletion_protection_are_refused() {
     let destroy = plan_of(&cloud, &Arc::new(desired.emptied())).await;
     let refusals = destroy.refusals(false);
     assert_eq!(refusals.len(), 3, "{refusals:#?}");
+    // What would be lost, listed before any confirmation.
+    let loss = destroy.data_loss();
+    assert!(
+        loss.iter()
+            .any(|l| l.starts_with("delete db.cluster (aws_rds_cluster")),
+        "{loss:#?}"
+    );
+    assert!(
+        loss.iter()
+            .any(|l| l.starts_with("delete efs (aws_efs_file_system")),
+        "{loss:#?}"
+    );
+    assert!(
+        loss.iter()
+            .any(|l| l.contains("redis.cache") || l.contains("cache.")),
+        "{loss:#?}"
+    );
+    assert!(
+        loss.iter().all(|l| !l.contains("vpc")),
+        "only what holds data: {loss:#?}"
+    );
     assert!(
         refusals
             .iter()

@@ -16,6 +16,9 @@ pub struct StackConfig {
     #[serde(default = "default_region")]
     /// The region.
     pub region: String,
+    /// `mck down` refuses this stack without `--force` (prod).
+    #[serde(default)]
+    pub protected: bool,
     /// User tags added to every taggable resource.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
