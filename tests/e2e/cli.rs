@@ -186,3 +186,43 @@ fn the_embedding_example_plans_and_reports_drift_through_the_library() {
     assert!(stdout.contains("drift e2e-embed: in_sync"), "{stdout}");
     assert_exit(&stack.mck("down", &["--yes"]), 0);
 }
+
+#[test]
+fn every_case_of_the_bad_input_corpus_is_refused_by_up_before_any_aws_call() {
+    let Some(harness) = Harness::from_env("bad_input_corpus") else {
+        return;
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/invalid");
+    let mut cases = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let Some(stack) = name.strip_suffix(".yaml") else {
+            continue;
+        };
+        // An endpoint nothing listens on: an AWS call would fail with a connection error.
+        let out = harness.mck(&[
+            "up",
+            "--stack",
+            stack,
+            "--stacks-dir",
+            dir.to_str().unwrap(),
+            "--yes",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ]);
+        assert_exit(&out, 1);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("error: invalid stack `{stack}`:"))
+                && stderr.contains("help: "),
+            "{stack}: {}",
+            text(&out)
+        );
+        assert!(
+            !stderr.contains("127.0.0.1:9") && !stderr.contains("failed to read stack"),
+            "{stack} reached for AWS: {stderr}"
+        );
+        cases += 1;
+    }
+    assert!(cases >= 30, "{cases} cases");
+}

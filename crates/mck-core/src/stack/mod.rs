@@ -188,7 +188,80 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<String>> {
 }
 
 fn parse_one(label: &str, text: &str) -> Result<Node, StackError> {
-    node::parse_file(label, text).map_err(|e| StackError::one(Some(e.loc), e.message, None))
+    node::parse_file(label, text).map_err(|e| StackError::one(Some(e.loc), e.message, e.help))
+}
+
+/// Stack files are small (the shipped prod is about 1 kB): anything larger is a mistake (a
+/// wrong file, a generated dump) and is refused before it is read.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Reads one stack file: a regular file, at most [`MAX_FILE_BYTES`], UTF-8. `from` is the
+/// `extends:` that named it, if any.
+fn read_stack_file(path: &Path, from: Option<&Loc>) -> Result<String, StackError> {
+    let shown = path.display();
+    let (at, help_path) = match from {
+        Some(loc) => (
+            Some(loc.clone()),
+            "check the `extends:` path; it is relative to the file that names it",
+        ),
+        // The file itself is at fault: point at it.
+        None => (
+            Some(Loc {
+                file: std::sync::Arc::from(shown.to_string()),
+                line: 1,
+                col: 1,
+            }),
+            "check the stack name and --stacks-dir",
+        ),
+    };
+    let meta = std::fs::metadata(path).map_err(|err| {
+        StackError::one(
+            at.clone(),
+            format!("failed to read {shown}: {err}"),
+            Some(help_path.into()),
+        )
+    })?;
+    if meta.is_dir() {
+        return Err(StackError::one(
+            at,
+            format!("{shown} is a directory, not a stack file"),
+            Some("a stack is one YAML file, <stacks-dir>/<name>.yaml".into()),
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(StackError::one(
+            at,
+            format!(
+                "{shown} is {:.1} MB; stack files are at most {} kB",
+                meta.len() as f64 / 1e6,
+                MAX_FILE_BYTES / 1024
+            ),
+            Some("is this the right file? A stack describes resources; it holds no data".into()),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|err| {
+        StackError::one(
+            at.clone(),
+            format!("failed to read {shown}: {err}"),
+            Some(help_path.into()),
+        )
+    })?;
+    String::from_utf8(bytes).map_err(|err| {
+        let good = &err.as_bytes()[..err.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let col = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+        let byte = err.as_bytes()[err.utf8_error().valid_up_to()];
+        StackError::one(
+            Some(Loc {
+                file: std::sync::Arc::from(shown.to_string()),
+                line,
+                col,
+            }),
+            format!("the file is not UTF-8 (byte 0x{byte:02X})"),
+            Some("save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)".into()),
+        )
+    })
 }
 
 /// Reads a file and its `extends:` ancestors, returning the merged tree (ancestors below).
@@ -212,13 +285,7 @@ fn load_chain(top: &Path) -> Result<(Node, Vec<PathBuf>), StackError> {
                 Some("remove one `extends:` so the chain ends at a base file".into()),
             ));
         }
-        let text = std::fs::read_to_string(&path).map_err(|err| {
-            StackError::one(
-                from.clone(),
-                format!("failed to read {}: {err}", path.display()),
-                Some("check the `extends:` path; it is relative to the file that names it".into()),
-            )
-        })?;
+        let text = read_stack_file(&path, from.as_ref())?;
         let mut root = parse_one(&path.display().to_string(), &text)?;
         if let Some(ext) = root.take("extends") {
             let node::NodeValue::Str(rel) = &ext.value else {

@@ -54,11 +54,75 @@ pub struct Key {
     pub loc: Loc,
 }
 
+/// The known word closest to `word`, when it is close enough to be a typo (edit distance at
+/// most a third of its length, at least 1; or the same ignoring case, `-`/`_` and order).
+pub fn did_you_mean<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    let norm = |s: &str| s.to_lowercase().replace('-', "_");
+    let budget = (word.chars().count() / 3).max(1);
+    known
+        .iter()
+        .map(|k| {
+            let d = if norm(k) == norm(word) {
+                0
+            } else {
+                edit_distance(&norm(word), &norm(k))
+            };
+            (d, *k)
+        })
+        .filter(|(d, _)| *d <= budget)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance with transpositions counted as one edit (optimal string alignment).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 /// A failure to read or parse one YAML file.
 #[derive(Debug)]
 pub struct ParseError {
+    /// Where.
     pub loc: Loc,
+    /// What is wrong.
     pub message: String,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+/// How to fix a YAML syntax error, by what the parser said.
+fn yaml_help(info: &str) -> String {
+    if info.contains("billion-laughs") || info.contains("alias") || info.contains("anchor") {
+        "stack files do not use YAML anchors and aliases; write the values out".into()
+    } else if info.contains("recursion limit") {
+        "a stack file nests a few levels deep; this one nests far too deep".into()
+    } else if info.contains("duplicated key") {
+        "each key appears once per map; remove the repeated one".into()
+    } else if info.contains("tabs") {
+        "indent with spaces, not tabs".into()
+    } else {
+        "check the YAML near this line: indent with spaces, close every [ and {, quote values that contain `: ` or start with a special character".into()
+    }
 }
 
 /// Parses one YAML document. An empty file is an empty map.
@@ -71,6 +135,7 @@ pub fn parse_file(file: &str, text: &str) -> Result<Node, ParseError> {
             col: err.marker().col() + 1,
         },
         message: format!("invalid YAML: {}", err.info()),
+        help: Some(yaml_help(err.info())),
     })?;
     if docs.len() > 1 {
         return Err(ParseError {
@@ -80,6 +145,7 @@ pub fn parse_file(file: &str, text: &str) -> Result<Node, ParseError> {
                 col: 1,
             },
             message: "a stack file holds exactly one YAML document, found several".to_string(),
+            help: Some("remove the `---` separators: one stack per file".into()),
         });
     }
     match docs.into_iter().next() {
@@ -128,6 +194,7 @@ fn convert(file: &Arc<str>, yaml: &MarkedYaml<'_>) -> Result<Node, ParseError> {
                         return Err(ParseError {
                             loc: key_node.loc,
                             message: "mapping keys must be plain strings".to_string(),
+                            help: Some("write keys as plain words, e.g. `network:`".into()),
                         });
                     }
                 };
@@ -135,6 +202,7 @@ fn convert(file: &Arc<str>, yaml: &MarkedYaml<'_>) -> Result<Node, ParseError> {
                     return Err(ParseError {
                         loc: key_node.loc,
                         message: format!("duplicate key `{name}`"),
+                        help: Some(format!("keep one `{name}:` in this map")),
                     });
                 }
                 entries.push((
@@ -152,12 +220,14 @@ fn convert(file: &Arc<str>, yaml: &MarkedYaml<'_>) -> Result<Node, ParseError> {
             return Err(ParseError {
                 loc,
                 message: "YAML aliases are not supported in stack files".to_string(),
+                help: Some("write the value out where the alias is".into()),
             });
         }
         YamlData::BadValue => {
             return Err(ParseError {
                 loc,
                 message: "invalid YAML value".to_string(),
+                help: Some(yaml_help("")),
             });
         }
     };
@@ -263,10 +333,12 @@ impl de::Error for DeError {
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
+        let hint = did_you_mean(field, expected)
+            .map_or_else(String::new, |k| format!("did you mean `{k}`? "));
         DeError {
             loc: None,
             message: format!(
-                "unknown key `{field}`; valid keys here: {}",
+                "unknown key `{field}`; {hint}valid keys here: {}",
                 expected.join(", ")
             ),
         }

@@ -13,27 +13,95 @@ fn load_err(name: &str) -> String {
 
 #[test]
 fn invalid_stacks_report_file_line_column_and_fix() {
+    // Every case of the corpus is in the list (a new file without a snapshot fails here).
+    let mut files: Vec<String> = std::fs::read_dir(Path::new(STACKS).join("invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_suffix(".yaml").map(str::to_string))
+        .filter(|n| n != "cycle-b")
+        .collect();
+    files.sort();
     let mut out = String::new();
     for name in [
-        "unknown-key",
-        "wrong-type",
+        "a-directory",
+        "alias-bomb",
+        "app-bad-alb",
+        "app-fargate-size",
+        "app-no-tag",
+        "app-secret-env",
+        "app-two-defaults",
         "bad-cidr",
+        "bad-duration",
+        "bad-nat",
+        "bad-region",
+        "bad-version",
+        "bad-yaml",
+        "bool-not-bool",
+        "complex-key",
+        "cycle-a",
+        "deep-nesting",
+        "duplicate-key",
+        "empty",
+        "missing-extends",
+        "not-utf8",
+        "password-key",
+        "reserved-tag",
+        "ssh-anywhere",
+        "stack-name-mismatch",
         "subnet-outside",
         "subnet-overlap",
+        "tab-indent",
+        "two-documents",
+        "typo-nested",
+        "typo-top-level",
+        "unknown-cache-engine",
+        "unknown-key",
+        "vpc-too-small",
+        "wrong-type",
+        "zero-instances",
         "zone-outside-region",
-        "ssh-anywhere",
-        "cycle-a",
-        "bad-yaml",
-        "bad-nat",
-        "app-two-defaults",
-        "app-fargate-size",
-        "app-secret-env",
-        "app-no-tag",
-        "app-bad-alb",
     ] {
-        out.push_str(&format!("== {name}\n{}\n", load_err(name)));
+        let err = load_err(name);
+        // file:line:column, what, and how to fix it.
+        assert!(
+            err.lines().next().is_some_and(|l| l.contains(".yaml:")),
+            "{name}: {err}"
+        );
+        assert!(err.contains("help: "), "{name} says how to fix it: {err}");
+        out.push_str(&format!("== {name}\n{err}\n"));
+        files.retain(|f| f != name);
     }
+    assert!(files.is_empty(), "corpus files without a case: {files:?}");
     insta::assert_snapshot!(out);
+}
+
+#[test]
+fn a_50_mb_file_is_refused_before_it_is_read() {
+    let dir = std::env::temp_dir().join(format!("mck-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = std::fs::File::create(dir.join("big.yaml")).unwrap();
+    file.set_len(50 * 1_000_000).unwrap(); // sparse: nothing is written
+    let err = load(&dir, "big").unwrap_err().to_string();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        err.contains("big.yaml is 50.0 MB; stack files are at most 1024 kB"),
+        "{err}"
+    );
+    assert!(err.contains("help: "), "{err}");
+}
+
+#[test]
+fn typos_get_a_suggestion_and_strangers_do_not() {
+    use super::node::did_you_mean;
+    let keys = ["network", "database", "caches", "instance_class", "nat"];
+    assert_eq!(did_you_mean("netwrok", &keys), Some("network"));
+    assert_eq!(did_you_mean("Database", &keys), Some("database"));
+    assert_eq!(
+        did_you_mean("instance-class", &keys),
+        Some("instance_class")
+    );
+    assert_eq!(did_you_mean("natt", &keys), Some("nat"));
+    assert_eq!(did_you_mean("redis", &keys), None);
 }
 
 #[test]
