@@ -8,6 +8,7 @@ mod drift;
 mod kill;
 mod lock;
 mod network;
+mod secrets;
 
 use serde_json::Value;
 

@@ -801,4 +801,6 @@ impl NetworkConfig {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

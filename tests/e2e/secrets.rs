@@ -1,0 +1,135 @@
+//! No secret value in anything mck prints: `up`, `plan`, `drift`, `outputs` and `down`, at every
+//! log level and in every output format (`--json` events included), are searched for the DB
+//! master password (read independently from Secrets Manager with boto3). Task definitions carry
+//! the password only as a `valueFrom` reference.
+
+use std::process::{Command, Output, Stdio};
+
+use mck_tests::{Harness, TestStack, text};
+
+const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+fn stack_yaml() -> String {
+    format!(
+        "{}database:\n  instances: 1\n  deletion_protection: false\n  final_snapshot: false\ndns: {{}}\napp: {{capacity: fargate}}\napps:\n  frontend:\n    containers:\n      nginx:   {{ image: public.ecr.aws/magecloudkit/nginx, port: 80, memory_reservation: 128 }}\n      php-fpm: {{ image: public.ecr.aws/magecloudkit/magento, memory_reservation: 768 }}\n    cpu: 512\n    memory: 1024\nrelease: {{tag: 2.4.7-p1}}\nalb: {{}}\n",
+        crate::NETWORK_ONLY
+    )
+}
+
+/// `mck <args>` for the stack with `MCK_LOG=level`; stdout and stderr together.
+fn run(harness: &Harness, stack: &TestStack, level: &str, args: &[&str]) -> (Output, String) {
+    let bin = std::env::var("MCK_BIN").expect("MCK_BIN");
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .args([
+            "--stack",
+            &stack.name,
+            "--stacks-dir",
+            stack.dir.to_str().unwrap(),
+        ])
+        .env("MCK_LOG", level)
+        .stdin(Stdio::null());
+    harness.env_for(&mut cmd);
+    let out = cmd.output().expect("run mck");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, all)
+}
+
+#[test]
+fn no_secret_value_is_printed_by_any_command_at_any_log_level_in_any_format() {
+    let Some(harness) = Harness::from_env("secrets") else {
+        return;
+    };
+    let stack = harness.stack_from("e2e-secrets", &stack_yaml());
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    let (up, all) = run(&harness, &stack, "trace", &["up", "--yes", "--json"]);
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    outputs.push(("up --json (trace)".into(), all));
+    // The emulator drops the service settings at create (docs/emulator.md): set them now.
+    let (again, all) = run(&harness, &stack, "trace", &["up", "--yes"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    outputs.push(("up (trace)".into(), all));
+
+    let secrets = harness.python("secret_values.py", &[&stack.name]);
+    let values: Vec<String> = secrets["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        values.len(),
+        1,
+        "the DB password, read from Secrets Manager: {secrets}"
+    );
+    assert!(values[0].len() >= 8);
+    // Task definitions: the password only as a reference to the secret, never a value.
+    let containers = secrets["task_definitions"].as_array().unwrap();
+    assert!(!containers.is_empty());
+    for c in containers {
+        for s in c["secrets"].as_array().unwrap() {
+            assert!(
+                s["valueFrom"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("arn:aws:secretsmanager:"),
+                "{c}"
+            );
+        }
+        let env = c["environment"].to_string();
+        assert!(
+            !env.contains(&values[0]) && !env.to_lowercase().contains("password\""),
+            "{c}"
+        );
+    }
+
+    for level in LEVELS {
+        let mut commands: Vec<Vec<&str>> = vec![
+            vec!["plan"],
+            vec!["plan", "--json", "--stats"],
+            vec!["outputs"],
+            vec!["outputs", "--json"],
+            vec!["outputs", "--all", "--json"],
+            vec!["up", "--yes", "--json"],
+        ];
+        for format in ["text", "json", "markdown", "junit", "sarif"] {
+            commands.push(vec!["drift", "--who", "--format", format]);
+        }
+        for args in commands {
+            let (out, all) = run(&harness, &stack, level, &args);
+            assert!(
+                out.status.code().is_some_and(|c| c <= 2),
+                "{args:?}: {}",
+                text(&out)
+            );
+            outputs.push((format!("{} ({level})", args.join(" ")), all));
+        }
+    }
+    let (down, all) = run(
+        &harness,
+        &stack,
+        "trace",
+        &["down", "--yes", "--allow-data-loss", "--json"],
+    );
+    assert_eq!(down.status.code(), Some(0), "{}", text(&down));
+    outputs.push(("down --json (trace)".into(), all));
+
+    for (what, all) in &outputs {
+        for value in &values {
+            assert!(
+                !all.contains(value.as_str()),
+                "{what} printed the DB password"
+            );
+        }
+    }
+    // The trace logs are not empty: the scan looked at real output.
+    assert!(
+        outputs
+            .iter()
+            .any(|(w, all)| w.contains("(trace)") && all.contains("mck_aws::request"))
+    );
+}

@@ -1,0 +1,32 @@
+"""The secret values of a stack, read with boto3, so a test can look for them in mck's output:
+the DB master password that RDS keeps in Secrets Manager, and the `secrets` and `environment`
+of every task definition of the stack. Prints one JSON document.
+
+usage: secret_values.py STACK  (not `secrets.py`: that name would shadow the standard library)
+"""
+import json
+import sys
+
+import boto3
+
+stack = sys.argv[1]
+rds = boto3.client("rds")
+sm = boto3.client("secretsmanager")
+ecs = boto3.client("ecs")
+out = {"values": [], "task_definitions": []}
+for c in rds.describe_db_clusters()["DBClusters"]:
+    if not c["DBClusterIdentifier"].startswith(stack + "-"):
+        continue
+    arn = c.get("MasterUserSecret", {}).get("SecretArn")
+    if arn:
+        value = sm.get_secret_value(SecretId=arn)["SecretString"]
+        out["values"].append(json.loads(value)["password"])
+for family in ecs.list_task_definition_families(familyPrefix=stack + "-", status="ACTIVE")["families"]:
+    td = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+    for c in td["containerDefinitions"]:
+        out["task_definitions"].append({
+            "family": family, "container": c["name"],
+            "secrets": c.get("secrets", []),
+            "environment": c.get("environment", []),
+        })
+print(json.dumps(out))
