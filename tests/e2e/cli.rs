@@ -226,3 +226,60 @@ fn every_case_of_the_bad_input_corpus_is_refused_by_up_before_any_aws_call() {
     }
     assert!(cases >= 30, "{cases} cases");
 }
+
+#[test]
+fn credential_endpoint_and_region_problems_are_one_line_errors_with_the_fix() {
+    let Some(harness) = Harness::from_env("credential_errors") else {
+        return;
+    };
+    let stack = harness.stack_from("e2e-creds", crate::NETWORK_ONLY);
+    let bin = std::env::var("MCK_BIN").unwrap();
+    let dir = stack.dir.to_str().unwrap().to_string();
+    // No credentials anywhere: an empty home, nothing in the environment, no instance metadata.
+    let home = std::env::temp_dir().join(format!("mck-e2e-nohome-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let out = std::process::Command::new(&bin)
+        .args(["up", "--yes", "--stack", "e2e-creds", "--stacks-dir", &dir])
+        .env_clear()
+        .env("HOME", &home)
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&home);
+    assert_exit(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        stderr.contains("no AWS credentials found") && stderr.contains("AWS_PROFILE"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+
+    // An endpoint nothing answers on.
+    let out = stack.mck("plan", &["--endpoint-url", "http://127.0.0.1:9"]);
+    assert_exit(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        stderr.contains("cannot reach AWS (connection refused)"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+
+    // A region that is not the stack's, or not a region at all.
+    for (region, says) in [
+        ("eu-west-1", "lives in us-east-1"),
+        ("mars", "is not an AWS region name"),
+    ] {
+        let out = stack.mck("up", &["--yes", "--region", region]);
+        assert_exit(&out, 1);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(stderr.contains(says), "{region}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+    assert!(
+        section(&stack.inventory(), "vpcs").is_empty(),
+        "nothing was created"
+    );
+}

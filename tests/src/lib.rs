@@ -26,11 +26,14 @@ impl Harness {
         let venv = std::env::var("MCK_TEST_VENV").ok();
         let mck = std::env::var("MCK_BIN").ok();
         match (endpoint, venv, mck) {
-            (Some(endpoint), Some(venv), Some(mck)) => Some(Harness {
-                endpoint,
-                venv: PathBuf::from(venv),
-                mck: PathBuf::from(mck),
-            }),
+            (Some(endpoint), Some(venv), Some(mck)) => {
+                assert_loopback(&endpoint);
+                Some(Harness {
+                    endpoint,
+                    venv: PathBuf::from(venv),
+                    mck: PathBuf::from(mck),
+                })
+            }
             _ => {
                 assert!(
                     std::env::var_os("CI").is_none(),
@@ -232,4 +235,50 @@ pub fn text(out: &Output) -> String {
 #[track_caller]
 pub fn assert_exit(out: &Output, code: i32) {
     assert_eq!(out.status.code(), Some(code), "{}", text(out));
+}
+
+/// Tests talk to the local emulator only: an endpoint that is not loopback is refused, so no
+/// test can reach a real AWS account by a stray environment variable.
+#[track_caller]
+pub fn assert_loopback(endpoint: &str) {
+    let host = endpoint
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', '?']).next())
+        .map(|authority| match authority.rsplit_once(':') {
+            Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+            _ => authority,
+        })
+        .unwrap_or("");
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    assert!(
+        loopback,
+        "refusing endpoint {endpoint}: tests run against the local emulator on loopback only"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::assert_loopback;
+
+    #[test]
+    fn only_loopback_endpoints_are_accepted() {
+        assert_loopback("http://127.0.0.1:5000");
+        assert_loopback("http://localhost:5000");
+        assert_loopback("http://[::1]:5000/");
+        for bad in [
+            "https://ec2.us-east-1.amazonaws.com",
+            "http://10.0.0.5:5000",
+            "http://127.0.0.1.evil.example:5000",
+        ] {
+            assert!(
+                std::panic::catch_unwind(|| assert_loopback(bad)).is_err(),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -17,12 +17,25 @@ pub(crate) fn sdk<E>(what: &str, err: SdkError<E, HttpResponse>) -> ProviderErro
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let class = classify(&err);
+    let mut class = classify(&err);
     let detail = match (&err, err.code()) {
         (SdkError::ServiceError(_), Some(code)) => {
-            format!("{code}: {}", err.message().unwrap_or("no message"))
+            let message = err.message().unwrap_or("no message");
+            match credential_fix(code) {
+                Some(fix) => format!("{code}: {message}; {fix}"),
+                None => format!("{code}: {message}"),
+            }
         }
-        _ => DisplayErrorContext(&err).to_string(),
+        _ => {
+            let full = DisplayErrorContext(&err).to_string();
+            match transport_problem(&full) {
+                Some((problem_class, text)) => {
+                    class = problem_class;
+                    text
+                }
+                None => full,
+            }
+        }
     };
     tracing::debug!(error = %DisplayErrorContext(&err), ?class, "{what} failed");
     let error = ProviderError::new(class, format!("failed to {what}: {detail}"));
@@ -30,6 +43,62 @@ where
         Some(code) => error.with_code(code),
         None => error,
     }
+}
+
+/// What to do about an error code that is about the credentials, not the request.
+fn credential_fix(code: &str) -> Option<&'static str> {
+    match code {
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired" => {
+            Some(
+                "the AWS credentials have expired: refresh them (`aws sso login`, or assume the role again)",
+            )
+        }
+        "InvalidClientTokenId"
+        | "UnrecognizedClientException"
+        | "SignatureDoesNotMatch"
+        | "AuthFailure"
+        | "InvalidAccessKeyId" => Some(
+            "the AWS credentials are not valid: check the access key or profile, and the clock",
+        ),
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+            Some("grant this permission to the identity mck runs as (docs/operations.md)")
+        }
+        "OptInRequired" => Some("the account is not subscribed to this service in this region"),
+        _ => None,
+    }
+}
+
+/// A failure before AWS answered, in one line with what to do: no credentials (not worth
+/// retrying), or AWS unreachable (retried: networks recover).
+fn transport_problem(full: &str) -> Option<(ErrorClass, String)> {
+    if full.contains("CredentialsNotLoaded") || full.contains("no credentials") {
+        return Some((
+            ErrorClass::Denied,
+            "no AWS credentials found (environment, profiles, SSO, web identity, container or instance metadata): set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`".into(),
+        ));
+    }
+    let unreachable = [
+        ("Connection refused", "connection refused"),
+        ("dns error", "the endpoint's name does not resolve"),
+        (
+            "failed to lookup address",
+            "the endpoint's name does not resolve",
+        ),
+        ("timed out", "no answer in time"),
+        ("TimeoutError", "no answer in time"),
+        ("tcp connect error", "cannot connect"),
+    ];
+    unreachable
+        .iter()
+        .find(|(needle, _)| full.contains(needle))
+        .map(|(_, cause)| {
+            (
+                ErrorClass::Transient,
+                format!(
+                    "cannot reach AWS ({cause}): check the network, the region, and --endpoint-url or AWS_ENDPOINT_URL"
+                ),
+            )
+        })
 }
 
 pub(crate) fn classify<E>(err: &SdkError<E, HttpResponse>) -> ErrorClass
@@ -66,6 +135,10 @@ pub fn classify_code(code: &str, status: u16) -> ErrorClass {
         "AccessDeniedException",
         "InvalidClientTokenId",
         "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "UnrecognizedClientException",
+        "InvalidAccessKeyId",
         "SignatureDoesNotMatch",
         "OptInRequired",
     ];
@@ -362,5 +435,59 @@ mod tests {
             classify_code("PriorRequestNotComplete", 400),
             ErrorClass::Throttled
         );
+    }
+
+    /// Credential and permission errors say what to do, in one line, and are never retried.
+    #[test]
+    fn credential_errors_name_the_cause_and_the_fix() {
+        use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsError;
+        for (code, fix) in [
+            (
+                "UnauthorizedOperation",
+                "grant this permission to the identity mck runs as",
+            ),
+            ("AccessDenied", "grant this permission"),
+            (
+                "ExpiredToken",
+                "the AWS credentials have expired: refresh them",
+            ),
+            ("RequestExpired", "have expired"),
+            ("AuthFailure", "the AWS credentials are not valid"),
+            ("InvalidClientTokenId", "not valid"),
+        ] {
+            let err = sdk(
+                "list VPCs",
+                service_error(DescribeVpcsError::generic, 403, code),
+            );
+            assert_eq!(err.class, ErrorClass::Denied, "{code}");
+            assert!(err.message.contains(fix), "{code}: {}", err.message);
+            assert!(!err.message.contains('\n'), "one line: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn failures_before_aws_answers_say_what_to_check() {
+        let (class, text) = transport_problem(
+            "dispatch failure: other: CredentialsNotLoaded(CredentialsNotLoaded { source: None })",
+        )
+        .unwrap();
+        assert_eq!(class, ErrorClass::Denied, "not retried");
+        assert!(
+            text.contains("AWS_PROFILE") && text.contains("aws sso login"),
+            "{text}"
+        );
+        let (class, text) = transport_problem(
+            "dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os error 111)",
+        )
+        .unwrap();
+        assert_eq!(class, ErrorClass::Transient, "retried: networks recover");
+        assert!(
+            text.contains("connection refused") && text.contains("AWS_ENDPOINT_URL"),
+            "{text}"
+        );
+        let (_, text) =
+            transport_problem("dns error: failed to lookup address information").unwrap();
+        assert!(text.contains("does not resolve"), "{text}");
+        assert_eq!(transport_problem("unhandled error (Something)"), None);
     }
 }

@@ -105,6 +105,24 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
+/// `--region` must name a region, and the stack's: its zones, subnets and names belong there.
+fn check_region(aws: &AwsArgs, stack: &str, stack_region: &str) -> Result<(), Failure> {
+    let Some(region) = &aws.region else {
+        return Ok(());
+    };
+    if !mck_core::stack::is_region(region) {
+        return Err(Failure(format!(
+            "--region `{region}` is not an AWS region name; write e.g. us-east-1"
+        )));
+    }
+    if region != stack_region {
+        return Err(Failure(format!(
+            "stack {stack} lives in {stack_region} (its `region:`), not {region}: drop --region, or change `region:` in the stack file"
+        )));
+    }
+    Ok(())
+}
+
 /// Loads, validates and lowers a stack. No AWS call happens before this succeeds.
 fn load(args: &StackArgs) -> Result<Arc<DesiredGraph>, Failure> {
     load_stack(&args.stacks_dir, &args.stack).map(|(_, desired)| desired)
@@ -133,12 +151,13 @@ fn aws_config(aws: &AwsArgs, command: &str) -> AwsConfig {
     }
 }
 
-async fn engine(aws: &AwsArgs, desired: &DesiredGraph, command: &str) -> Engine {
+async fn engine(aws: &AwsArgs, desired: &DesiredGraph, command: &str) -> Result<Engine, Failure> {
+    check_region(aws, desired.stack(), desired.region())?;
     let config = aws_config(aws, command);
     let cloud = AwsProvider::connect(&config, desired.region()).await;
     let lock = Arc::new(cloud.stack_lock());
     let provider: Arc<dyn Provider> = Arc::new(cloud);
-    Engine::new(
+    Ok(Engine::new(
         provider,
         ExecConfig {
             concurrency: aws.concurrency,
@@ -146,7 +165,7 @@ async fn engine(aws: &AwsArgs, desired: &DesiredGraph, command: &str) -> Engine 
             ..ExecConfig::default()
         },
     )
-    .with_lock(lock)
+    .with_lock(lock))
 }
 
 fn validate(args: &StackArgs) -> Result<u8, Failure> {
@@ -176,7 +195,7 @@ async fn plan(
     stats: bool,
 ) -> Result<u8, Failure> {
     let desired = load(args)?;
-    let engine = engine(aws, &desired, "plan").await;
+    let engine = engine(aws, &desired, "plan").await?;
     let started = Instant::now();
     let plan = engine
         .plan(desired.clone())
@@ -284,7 +303,7 @@ async fn up(
     json: bool,
 ) -> Result<u8, Failure> {
     let desired = load(args)?;
-    let engine = engine(aws, &desired, "up").await;
+    let engine = engine(aws, &desired, "up").await?;
     let cancel = CancelToken::default();
     let lock = take_lock(&engine, desired.stack(), &cancel).await?;
     let result = async {
@@ -321,7 +340,7 @@ async fn down(
             stack.name
         )));
     }
-    let engine = engine(aws, &desired, "down").await;
+    let engine = engine(aws, &desired, "down").await?;
     let cancel = CancelToken::default();
     let lock = take_lock(&engine, desired.stack(), &cancel).await?;
     let result = async {
@@ -559,6 +578,7 @@ async fn execute(engine: &Engine, plan: &Plan, run: &Run<'_>) -> Result<u8, Fail
 
 async fn outputs(args: &StackArgs, aws: &AwsArgs, json: bool, all: bool) -> Result<u8, Failure> {
     let desired = load(args)?;
+    check_region(aws, desired.stack(), desired.region())?;
     // Read-only: a reader has no mutating operation.
     let reader = AwsReader::connect(&aws_config(aws, "outputs"), desired.region()).await;
     let mut observed = mck_core::engine::read_with_retries(&reader, desired.stack())
@@ -631,6 +651,7 @@ async fn drift(
     match target {
         DriftTarget::One(name) => {
             let (stack, _) = load_stack(dir, &name)?;
+            check_region(aws, &stack.name, &stack.config.region)?;
             let reader = AwsReader::connect(&config, &stack.config.region).await;
             stacks.push(check_one(&reader, &stack, &today, who).await);
             requests += mck_core::provider::Reader::request_count(&reader);
@@ -642,6 +663,15 @@ async fn drift(
             let mut files = std::collections::BTreeMap::new();
             for name in &names {
                 files.insert(name.clone(), load_stack(dir, name)?.0);
+            }
+            if let Some(region) = aws
+                .region
+                .as_deref()
+                .filter(|r| !mck_core::stack::is_region(r))
+            {
+                return Err(Failure(format!(
+                    "--region `{region}` is not an AWS region name; write e.g. us-east-1"
+                )));
             }
             let mut regions: Vec<String> = match &aws.region {
                 Some(region) => vec![region.clone()],
@@ -707,6 +737,7 @@ async fn check_one(reader: &AwsReader, stack: &Stack, today: &str, who: bool) ->
 /// `mck unlock`: shows the holder, asks, and removes the lock whoever holds it.
 async fn unlock(args: &StackArgs, aws: &AwsArgs, yes: bool) -> Result<u8, Failure> {
     let desired = load(args)?;
+    check_region(aws, desired.stack(), desired.region())?;
     let cloud = AwsProvider::connect(&aws_config(aws, "unlock"), desired.region()).await;
     let store = cloud.stack_lock();
     let stack = desired.stack();

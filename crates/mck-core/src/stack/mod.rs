@@ -595,7 +595,8 @@ fn validate_data(name: &str, config: &StackConfig, root: &Node, diags: &mut Vec<
     }
 }
 
-fn is_region(region: &str) -> bool {
+/// Whether `region` is shaped like an AWS region name (`us-east-1`, `ap-southeast-2`).
+pub fn is_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
         && parts[..parts.len() - 1]
