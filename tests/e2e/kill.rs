@@ -118,3 +118,23 @@ fn ctrl_c_and_sigterm_stop_starting_steps_and_a_rerun_finishes() {
     }
     assert_exit(&stack.mck("down", &["--yes"]), 0);
 }
+
+/// Fresh from empty each time, killed at spread-out points of the network tier's creation,
+/// then re-run: every re-run converges (`plan` finds nothing to do, and it reports duplicates
+/// as an error), and boto3 finds exactly one of each at the end.
+#[test]
+fn killed_at_many_points_each_rerun_converges() {
+    let Some(harness) = Harness::from_env("killed_at_many_points") else {
+        return;
+    };
+    let stack = harness.stack_from("e2e-killmany", crate::NETWORK_ONLY);
+    let points = [1, 9, 17, 25, 33, 41];
+    for n in points {
+        assert_exit(&stack.mck("down", &["--yes"]), 0);
+        assert_eq!(kill_after(&stack, "up", n), n, "killed after {n} steps");
+        assert_exit(&stack.mck("up", &["--yes"]), 0);
+        assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 0);
+    }
+    assert_eq!(counts(&stack.inventory()), DEV_COUNTS.to_vec());
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+}

@@ -7,6 +7,7 @@ mod data;
 mod drift;
 mod kill;
 mod lock;
+mod many;
 mod network;
 mod secrets;
 
