@@ -359,7 +359,13 @@ mod tests {
         outputs.sort_unstable();
         assert_eq!(
             outputs,
-            ["endpoint", "port", "reader_endpoint", "secret_arn"]
+            ["_data", "endpoint", "port", "reader_endpoint", "secret_arn"]
+        );
+        // What a delete would lose, for the summary shown before the confirmation.
+        assert!(
+            observed.outputs["_data"].starts_with("Aurora cluster with "),
+            "{:?}",
+            observed.outputs
         );
     }
 
