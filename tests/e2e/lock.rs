@@ -172,3 +172,44 @@ fn duplicates_are_refused_by_plan_up_and_drift_and_dedupe_removes_them() {
     assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 0);
     assert_exit(&stack.mck("down", &["--yes"]), 0);
 }
+
+/// What the lock prevents, and what happens without it: two `up --no-lock` racing build two of
+/// everything; `plan`, `drift` and `up` then report the duplicates naming every copy, and
+/// `up --dedupe` leaves exactly one of each.
+#[test]
+fn two_ups_racing_without_the_lock_make_duplicates_that_are_reported_and_removed() {
+    let Some(harness) = Harness::from_env("racing_without_lock") else {
+        return;
+    };
+    let stack = harness.stack_from("e2e-nolock", crate::NETWORK_ONLY);
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+    let first = stack.spawn("up", &["--yes", "--no-lock"]);
+    let second = stack.spawn("up", &["--yes", "--no-lock"]);
+    let (a, b) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}\n{}",
+        text(&a),
+        text(&b)
+    );
+    let racing = counts(&stack.inventory());
+    let (_, vpcs) = racing[0];
+    assert_eq!(vpcs, 2, "both runs built a VPC: {racing:?}");
+    for command in ["plan", "drift"] {
+        let out = stack.mck(command, &[]);
+        assert_exit(&out, 1);
+        assert!(
+            text(&out).contains("is claimed by 2 resources"),
+            "{command}: {}",
+            text(&out)
+        );
+    }
+    assert_exit(&stack.mck("up", &["--yes"]), 1);
+    assert_exit(&stack.mck("up", &["--yes", "--dedupe"]), 0);
+    assert_eq!(counts(&stack.inventory()), DEV_COUNTS.to_vec());
+    assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 0);
+    assert_exit(&stack.mck("down", &["--yes"]), 0);
+}

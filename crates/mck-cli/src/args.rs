@@ -68,6 +68,10 @@ pub struct ApprovalArgs {
     /// hold no data (after the confirmation) and go on; data-holding copies are left for you.
     #[arg(long)]
     pub dedupe: bool,
+    /// Do not take the stack lock. Dangerous: two runs at once build two of everything. For
+    /// when the lock store itself is unavailable (like Terraform's `-lock=false`).
+    #[arg(long)]
+    pub no_lock: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -305,7 +305,14 @@ async fn up(
     let desired = load(args)?;
     let engine = engine(aws, &desired, "up").await?;
     let cancel = CancelToken::default();
-    let lock = take_lock(&engine, desired.stack(), &cancel).await?;
+    let lock = if approval.no_lock {
+        ui::note(
+            "warning: --no-lock: another run of this stack at the same time would build two of everything",
+        );
+        None
+    } else {
+        take_lock(&engine, desired.stack(), &cancel).await?
+    };
     let result = async {
         let plan = engine
             .plan(desired.clone())
@@ -342,7 +349,14 @@ async fn down(
     }
     let engine = engine(aws, &desired, "down").await?;
     let cancel = CancelToken::default();
-    let lock = take_lock(&engine, desired.stack(), &cancel).await?;
+    let lock = if approval.no_lock {
+        ui::note(
+            "warning: --no-lock: another run of this stack at the same time would build two of everything",
+        );
+        None
+    } else {
+        take_lock(&engine, desired.stack(), &cancel).await?
+    };
     let result = async {
         let plan = engine
             .plan_destroy(&desired)

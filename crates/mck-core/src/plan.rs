@@ -228,19 +228,15 @@ impl Plan {
 /// Compares desired with observed. `observed` may contain [`Value::CloudId`] references; they
 /// are resolved here.
 pub fn diff(desired: Arc<DesiredGraph>, mut observed: Vec<Observed>) -> Plan {
-    // Which copies the rest of the stack uses, counted before references become logical ids.
-    let uses = reference_counts(&observed);
+    // One live resource per logical id; extra claimants are duplicates. Chosen on the raw cloud
+    // ids, before references become logical ids (see `extra_copies`).
+    let extra = extra_copies(&observed);
     resolve_cloud_refs(&mut observed);
-    // One live resource per logical id: the copy the other resources use most (then the lowest
-    // cloud id); extra claimants are duplicates.
-    observed.sort_by(|a, b| {
-        let used = |o: &Observed| std::cmp::Reverse(uses.get(&o.cloud_id).copied().unwrap_or(0));
-        (&a.id, used(a), &a.cloud_id).cmp(&(&b.id, used(b), &b.cloud_id))
-    });
+    observed.sort_by(|a, b| (&a.id, &a.cloud_id).cmp(&(&b.id, &b.cloud_id)));
     let mut by_id: HashMap<LogicalId, Observed> = HashMap::with_capacity(observed.len());
     let mut duplicates = Vec::new();
     for o in observed {
-        if by_id.contains_key(&o.id) {
+        if extra.contains(&(o.kind, o.cloud_id.clone())) {
             duplicates.push(o);
         } else {
             by_id.insert(o.id.clone(), o);
@@ -350,24 +346,97 @@ pub fn diff(desired: Arc<DesiredGraph>, mut observed: Vec<Observed>) -> Plan {
     }
 }
 
-/// How often each cloud id is referenced by the fields of the other live resources.
-fn reference_counts(observed: &[Observed]) -> HashMap<String, usize> {
-    fn walk(value: &Value, counts: &mut HashMap<String, usize>) {
+/// The copies to drop where several live resources claim one logical id, as (kind, cloud id).
+///
+/// Resources that reference each other form groups (a run that built a VPC built its subnets,
+/// tables, routes, NAT gateways and their addresses, all referencing one another); two runs
+/// racing leave two such groups. The largest group (then the one holding the lowest cloud id)
+/// is kept whole, so the copies kept never reference copies dropped. Within a group, or
+/// between copies of no group, the copy the rest of the stack references most is kept, then
+/// the lowest cloud id (describe APIs give no creation time for most EC2 kinds).
+fn extra_copies(observed: &[Observed]) -> std::collections::HashSet<(ResourceKind, String)> {
+    fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
         match value {
-            Value::CloudId(id) | Value::CloudRef(_, id) => {
-                *counts.entry(id.clone()).or_default() += 1
-            }
-            Value::List(items) => items.iter().for_each(|v| walk(v, counts)),
+            Value::CloudId(id) | Value::CloudRef(_, id) => out.push(id.as_str()),
+            Value::List(items) => items.iter().for_each(|v| refs(v, out)),
             _ => {}
         }
     }
-    let mut counts = HashMap::new();
-    for o in observed {
-        for value in o.fields.values() {
-            walk(value, &mut counts);
+    fn referenced(o: &Observed) -> Vec<&str> {
+        let mut out = Vec::new();
+        o.fields.values().for_each(|v| refs(v, &mut out));
+        out
+    }
+    fn find(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut extra: std::collections::HashSet<(ResourceKind, String)> = Default::default();
+    let mut groups: HashMap<(ResourceKind, &LogicalId), Vec<usize>> = HashMap::new();
+    for (i, o) in observed.iter().enumerate() {
+        groups.entry((o.kind, &o.id)).or_default().push(i);
+    }
+    if groups.values().all(|copies| copies.len() == 1) {
+        return extra;
+    }
+    // Groups of resources connected by references (union-find over cloud ids).
+    let mut by_cloud_id: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, o) in observed.iter().enumerate() {
+        by_cloud_id.entry(o.cloud_id.as_str()).or_default().push(i);
+    }
+    let mut parent: Vec<usize> = (0..observed.len()).collect();
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for (i, o) in observed.iter().enumerate() {
+        for r in referenced(o) {
+            *uses.entry(r).or_default() += 1;
+            for &j in by_cloud_id.get(r).map(Vec::as_slice).unwrap_or(&[]) {
+                let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                parent[a] = b;
+            }
         }
     }
-    counts
+    let mut size: HashMap<usize, usize> = HashMap::new();
+    let mut lowest: HashMap<usize, &str> = HashMap::new();
+    for (i, o) in observed.iter().enumerate() {
+        let root = find(&mut parent, i);
+        *size.entry(root).or_default() += 1;
+        let low = lowest.entry(root).or_insert(o.cloud_id.as_str());
+        if o.cloud_id.as_str() < *low {
+            *low = o.cloud_id.as_str();
+        }
+    }
+    for copies in groups.values().filter(|c| c.len() > 1) {
+        // Best first: the largest group, then the group with the lowest id, then the most
+        // used copy, then the lowest id.
+        let mut ranked: Vec<usize> = copies.clone();
+        let keys: HashMap<usize, (std::cmp::Reverse<usize>, String, std::cmp::Reverse<usize>)> =
+            copies
+                .iter()
+                .map(|&i| {
+                    let root = find(&mut parent, i);
+                    let o = &observed[i];
+                    let used = uses.get(o.cloud_id.as_str()).copied().unwrap_or(0);
+                    (
+                        i,
+                        (
+                            std::cmp::Reverse(size[&root]),
+                            lowest[&root].to_string(),
+                            std::cmp::Reverse(used),
+                        ),
+                    )
+                })
+                .collect();
+        ranked.sort_by(|a, b| {
+            (&keys[a], &observed[*a].cloud_id).cmp(&(&keys[b], &observed[*b].cloud_id))
+        });
+        for &i in &ranked[1..] {
+            extra.insert((observed[i].kind, observed[i].cloud_id.clone()));
+        }
+    }
+    extra
 }
 
 fn delete_step(o: &Observed, reason: String) -> Step {

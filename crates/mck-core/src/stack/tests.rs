@@ -26,6 +26,7 @@ fn invalid_stacks_report_file_line_column_and_fix() {
         "a-directory",
         "alias-bomb",
         "app-bad-alb",
+        "app-bad-names",
         "app-fargate-size",
         "app-no-tag",
         "app-secret-env",
