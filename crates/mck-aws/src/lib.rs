@@ -64,6 +64,13 @@ pub struct AwsConfig {
     pub app_name: Option<String>,
 }
 
+/// The SDK's retries: adaptive, so a throttled client slows down (a client-side rate limiter)
+/// instead of failing steps; 5 attempts per call. Above it, the engine retries throttled and
+/// transient errors within each resource's timeout.
+fn retry_config() -> RetryConfig {
+    RetryConfig::adaptive().with_max_attempts(5)
+}
+
 /// The service clients of one shared configuration. Only drivers (through [`AwsProvider`])
 /// send requests that change anything.
 #[derive(Debug, Clone)]
@@ -275,8 +282,7 @@ impl Clients {
                     .operation_timeout(Duration::from_secs(120))
                     .build(),
             )
-            // Adaptive retry rate-limits the client when AWS throttles it.
-            .retry_config(RetryConfig::adaptive().with_max_attempts(5));
+            .retry_config(retry_config());
         if let Some(profile) = &config.profile {
             loader = loader.profile_name(profile);
         }
@@ -371,6 +377,14 @@ impl Clients {
 
     #[cfg(test)]
     fn offline(http: impl aws_smithy_runtime_api::client::http::HttpClient + 'static) -> Clients {
+        Clients::offline_with(http, RetryConfig::disabled())
+    }
+
+    #[cfg(test)]
+    fn offline_with(
+        http: impl aws_smithy_runtime_api::client::http::HttpClient + 'static,
+        retry: RetryConfig,
+    ) -> Clients {
         let shared = aws_config::SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
@@ -380,7 +394,7 @@ impl Clients {
             .http_client(aws_smithy_runtime_api::client::http::SharedHttpClient::new(
                 http,
             ))
-            .retry_config(RetryConfig::disabled())
+            .retry_config(retry)
             .build();
         Clients::from_shared(
             &shared,
@@ -501,5 +515,36 @@ impl Provider for AwsProvider {
 
     async fn poll(&self, ctx: &Context<'_>, live: &Observed) -> Result<Readiness, ProviderError> {
         driver::poll(self, ctx, live).await
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+    use crate::testing::{Replay, error_xml};
+
+    /// Throttling answered by AWS is absorbed by the SDK's adaptive retry with mck's settings:
+    /// the call succeeds, after as many attempts as it was throttled.
+    #[tokio::test]
+    async fn the_sdk_retries_throttled_calls_with_mcks_settings() {
+        let tags = crate::testing::ec2_xml(
+            "DescribeTags",
+            "<tagSet><item><key>mck:stack</key><value>prod</value><resourceId>vpc-1</resourceId><resourceType>vpc</resourceType></item></tagSet>",
+        );
+        let throttled = || error_xml("RequestLimitExceeded", "Request limit exceeded.");
+        // (Once is enough: after a throttle the adaptive rate limiter slows the client down for
+        // real, seconds per request, which is the point on AWS and slow in a test.)
+        let aws = Replay::new([
+            ("DescribeTags", 503, throttled()),
+            ("DescribeTags", 200, tags),
+        ]);
+        let clients = Clients::offline_with(
+            aws.clone(),
+            retry_config().with_initial_backoff(Duration::from_millis(1)),
+        );
+        let stacks = ec2::list_stacks(&clients.ec2).await.unwrap();
+        assert_eq!(stacks, ["prod"]);
+        aws.assert_done();
+        assert_eq!(clients.request_count(), 2, "each attempt is a request");
     }
 }
