@@ -27,6 +27,10 @@ pub struct StackArgs {
         env = "MCK_STACKS_DIR"
     )]
     pub stacks_dir: PathBuf,
+    /// Override one stack value (repeatable), typed and validated like the file:
+    /// `--set release.tag=$GIT_SHA`, `--set apps.frontend.count=3`.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -125,12 +125,27 @@ fn check_region(aws: &AwsArgs, stack: &str, stack_region: &str) -> Result<(), Fa
 
 /// Loads, validates and lowers a stack. No AWS call happens before this succeeds.
 fn load(args: &StackArgs) -> Result<Arc<DesiredGraph>, Failure> {
-    load_stack(&args.stacks_dir, &args.stack).map(|(_, desired)| desired)
+    load_stack_with(&args.stacks_dir, &args.stack, &args.set).map(|(_, desired)| desired)
 }
 
 fn load_stack(dir: &Path, name: &str) -> Result<(Stack, Arc<DesiredGraph>), Failure> {
-    let stack = mck_core::stack::load(dir, name)
-        .map_err(|err| Failure(format!("invalid stack `{name}`:\n{err}")))?;
+    load_stack_with(dir, name, &[])
+}
+
+/// Loads a stack with the command line's `--set PATH=VALUE` overrides merged over its files.
+fn load_stack_with(
+    dir: &Path,
+    name: &str,
+    sets: &[String],
+) -> Result<(Stack, Arc<DesiredGraph>), Failure> {
+    let invalid =
+        |err: mck_core::stack::StackError| Failure(format!("invalid stack `{name}`:\n{err}"));
+    let overrides = sets
+        .iter()
+        .map(|arg| mck_core::stack::Override::parse(arg))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    let stack = mck_core::stack::load_with(dir, name, &overrides).map_err(invalid)?;
     let desired =
         Engine::desired(&stack).map_err(|err| Failure(format!("invalid stack `{name}`: {err}")))?;
     let diagnostics = drift::check_suppressions(&stack, &desired);
@@ -339,7 +354,7 @@ async fn down(
     force: bool,
     json: bool,
 ) -> Result<u8, Failure> {
-    let (stack, desired) = load_stack(&args.stacks_dir, &args.stack)?;
+    let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
     if stack.config.protected && !force {
         let at = stack.locate(&["protected"]);
         return Err(Failure(format!(

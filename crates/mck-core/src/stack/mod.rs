@@ -127,6 +127,104 @@ pub const FORMAT_VERSION: i64 = 1;
 
 /// Loads `<dir>/<name>.yaml`, applies its `extends:` chain and validates the result.
 pub fn load(dir: &Path, name: &str) -> Result<Stack, StackError> {
+    load_with(dir, name, &[])
+}
+
+/// One `--set PATH=VALUE`: a value given on the command line that overrides the stack files
+/// (`release.tag=$GIT_SHA`). It is merged over the files like one more overlay, so it is typed
+/// and validated exactly like the file, and its errors are located at "command line".
+///
+/// `PATH` is map keys separated by dots (`apps.frontend.count`). `VALUE` takes the type the
+/// schema gives that key: `release.tag=0123` is a string, `apps.frontend.count=3` a number.
+/// A list or map is written in YAML flow style (`network.zones=[us-east-1a,us-east-1b]`);
+/// quotes make a string of anything.
+#[derive(Debug, Clone)]
+pub struct Override {
+    /// The argument as given.
+    pub arg: String,
+    keys: Vec<node::Key>,
+    value: Node,
+}
+
+impl Override {
+    /// Parses `PATH=VALUE`.
+    pub fn parse(arg: &str) -> Result<Override, StackError> {
+        let file: std::sync::Arc<str> = std::sync::Arc::from(format!("command line (--set {arg})"));
+        let at = |col: usize| Loc {
+            file: file.clone(),
+            line: 1,
+            col,
+        };
+        let Some((path, value)) = arg.split_once('=') else {
+            return Err(StackError::one(
+                Some(at(1)),
+                "expected PATH=VALUE",
+                Some("e.g. `--set release.tag=$GIT_SHA`".into()),
+            ));
+        };
+        let value_col = path.len() + 2;
+        let leaf = if value.starts_with('[') || value.starts_with('{') {
+            let padded = format!("{}{value}", " ".repeat(value_col - 1));
+            node::parse_file(&file, &padded)
+                .map_err(|e| StackError::one(Some(e.loc), e.message, e.help))?
+        } else {
+            let quoted = value.len() >= 2
+                && ((value.starts_with('"') && value.ends_with('"'))
+                    || (value.starts_with('\'') && value.ends_with('\'')));
+            Node {
+                loc: at(value_col),
+                value: if quoted {
+                    node::NodeValue::Str(value[1..value.len() - 1].to_string())
+                } else {
+                    node::NodeValue::Plain(value.to_string())
+                },
+            }
+        };
+        let mut segments = Vec::new();
+        let mut col = 1;
+        for seg in path.split('.') {
+            if seg.is_empty() || seg.chars().any(char::is_whitespace) {
+                return Err(StackError::one(
+                    Some(at(col)),
+                    format!("`{path}` is not a path of stack keys"),
+                    Some("write keys separated by dots, e.g. `apps.frontend.count=2`".into()),
+                ));
+            }
+            segments.push((seg, col));
+            col += seg.len() + 1;
+        }
+        if segments[0].0 == "extends" {
+            return Err(StackError::one(
+                Some(at(1)),
+                "`extends` cannot be set on the command line",
+                Some("choose the stack with --stack; its file names its base".into()),
+            ));
+        }
+        Ok(Override {
+            arg: arg.to_string(),
+            keys: segments
+                .into_iter()
+                .map(|(seg, col)| node::Key {
+                    name: seg.to_string(),
+                    loc: at(col),
+                })
+                .collect(),
+            value: leaf,
+        })
+    }
+}
+
+impl std::str::FromStr for Override {
+    type Err = StackError;
+
+    fn from_str(arg: &str) -> Result<Override, StackError> {
+        Override::parse(arg)
+    }
+}
+
+/// [`load`], then `overrides` merged over the files in order (a later one wins), before the
+/// schema and validation see the result.
+pub fn load_with(dir: &Path, name: &str, overrides: &[Override]) -> Result<Stack, StackError> {
     if name.is_empty()
         || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         || name.len() > 20
@@ -153,7 +251,10 @@ pub fn load(dir: &Path, name: &str) -> Result<Stack, StackError> {
             }),
         ));
     }
-    let (merged, files) = load_chain(&path)?;
+    let (mut merged, files) = load_chain(&path)?;
+    for over in overrides {
+        merged.set(&over.keys, over.value.clone());
+    }
     let stack = from_merged(name, &merged, files)?;
     Ok(stack)
 }

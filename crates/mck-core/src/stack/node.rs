@@ -46,6 +46,9 @@ pub enum NodeValue {
     Seq(Vec<Node>),
     /// Keys keep their own location so "unknown key" errors point at the key.
     Map(Vec<(Key, Node)>),
+    /// A scalar given on the command line (`--set release.tag=0123`): the schema decides its
+    /// type, so a git SHA of digits stays a string and `count=3` is a number.
+    Plain(String),
 }
 
 #[derive(Clone, Debug)]
@@ -285,6 +288,48 @@ impl Node {
         }
     }
 
+    /// Overlays `value` at the path `keys`, as [`Node::merge`] would, creating the maps on the
+    /// way; the maps passed through keep their own locations.
+    pub fn set(&mut self, keys: &[Key], value: Node) {
+        let Some((key, rest)) = keys.split_first() else {
+            let base = std::mem::replace(
+                self,
+                Node {
+                    loc: value.loc.clone(),
+                    value: NodeValue::Null,
+                },
+            );
+            *self = base.merge(value);
+            return;
+        };
+        if !matches!(self.value, NodeValue::Map(_)) {
+            *self = Node {
+                loc: key.loc.clone(),
+                value: NodeValue::Map(Vec::new()),
+            };
+        }
+        let NodeValue::Map(entries) = &mut self.value else {
+            unreachable!("made a map above")
+        };
+        let idx = match entries.iter().position(|(k, _)| k.name == key.name) {
+            Some(idx) => idx,
+            None => {
+                entries.push((
+                    key.clone(),
+                    Node {
+                        loc: key.loc.clone(),
+                        value: NodeValue::Null,
+                    },
+                ));
+                entries.len() - 1
+            }
+        };
+        if rest.is_empty() {
+            entries[idx].0.loc = key.loc.clone();
+        }
+        entries[idx].1.set(rest, value);
+    }
+
     /// Removes a top-level key, returning its value.
     pub fn take(&mut self, key: &str) -> Option<Node> {
         match &mut self.value {
@@ -303,6 +348,7 @@ impl Node {
             NodeValue::Int(i) => format!("integer `{i}`"),
             NodeValue::Float(x) => format!("number `{x}`"),
             NodeValue::Str(s) => format!("string \"{s}\""),
+            NodeValue::Plain(s) => format!("`{s}`"),
             NodeValue::Seq(_) => "a list".to_string(),
             NodeValue::Map(_) => "a mapping".to_string(),
         }
@@ -386,6 +432,15 @@ impl<'de> de::Deserializer<'de> for &'de Node {
             NodeValue::Int(i) => visitor.visit_i64(*i),
             NodeValue::Float(x) => visitor.visit_f64(*x),
             NodeValue::Str(s) => visitor.visit_str(s),
+            NodeValue::Plain(s) => match s.as_str() {
+                "null" | "~" => visitor.visit_unit(),
+                "true" => visitor.visit_bool(true),
+                "false" => visitor.visit_bool(false),
+                _ => match s.parse::<i64>() {
+                    Ok(i) => visitor.visit_i64(i),
+                    Err(_) => visitor.visit_str(s),
+                },
+            },
             NodeValue::Seq(items) => visitor.visit_seq(SeqDe { iter: items.iter() }),
             NodeValue::Map(entries) => visitor.visit_map(MapDe {
                 iter: entries.iter(),
@@ -397,15 +452,18 @@ impl<'de> de::Deserializer<'de> for &'de Node {
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        match self.value {
+        match &self.value {
             NodeValue::Null => visitor.visit_none(),
+            NodeValue::Plain(s) if s == "null" || s == "~" => visitor.visit_none(),
             _ => visitor.visit_some(self),
         }
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.value {
-            NodeValue::Str(s) => visitor.visit_str(s).map_err(|e: DeError| e.at(&self.loc)),
+            NodeValue::Str(s) | NodeValue::Plain(s) => {
+                visitor.visit_str(s).map_err(|e: DeError| e.at(&self.loc))
+            }
             _ => Err(self.type_error("a string")),
         }
     }
@@ -417,6 +475,9 @@ impl<'de> de::Deserializer<'de> for &'de Node {
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.value {
             NodeValue::Bool(b) => visitor.visit_bool(*b).map_err(|e: DeError| e.at(&self.loc)),
+            NodeValue::Plain(s) if s == "true" || s == "false" => visitor
+                .visit_bool(s == "true")
+                .map_err(|e: DeError| e.at(&self.loc)),
             _ => Err(self.type_error("true or false")),
         }
     }
@@ -459,7 +520,7 @@ impl<'de> de::Deserializer<'de> for &'de Node {
         visitor: V,
     ) -> Result<V::Value, DeError> {
         match &self.value {
-            NodeValue::Str(s) => visitor
+            NodeValue::Str(s) | NodeValue::Plain(s) => visitor
                 .visit_enum(s.as_str().into_deserializer())
                 .map_err(|e: DeError| e.at(&self.loc)),
             _ => Err(self.type_error("one of the listed words")),
@@ -515,6 +576,9 @@ impl Node {
     fn int<'de, V: Visitor<'de>>(&'de self, visitor: V) -> Result<V::Value, DeError> {
         match &self.value {
             NodeValue::Int(i) => visitor.visit_i64(*i).map_err(|e: DeError| e.at(&self.loc)),
+            NodeValue::Plain(s) if s.parse::<i64>().is_ok() => visitor
+                .visit_i64(s.parse().expect("checked"))
+                .map_err(|e: DeError| e.at(&self.loc)),
             _ => Err(self.type_error("a whole number")),
         }
     }

@@ -236,3 +236,65 @@ fn the_load_balancer_name_must_fit_in_32_characters() {
     assert!(err.contains("longer than 32 characters"), "{err}");
     assert!(parse_str("shorter-stack", "t.yaml", yaml).is_ok());
 }
+
+fn load_set(name: &str, sets: &[&str]) -> Result<Stack, StackError> {
+    let overrides: Vec<Override> = sets
+        .iter()
+        .map(|s| Override::parse(s))
+        .collect::<Result<_, _>>()?;
+    load_with(Path::new(STACKS), name, &overrides)
+}
+
+#[test]
+fn set_overrides_a_value_with_the_type_the_schema_gives_it() {
+    // A short git SHA of digits (or `1e5...`, a float in YAML) stays a string.
+    let stack = load_set(
+        "prod",
+        &[
+            "release.tag=1234567",
+            "release.revision=1e51234",
+            "apps.frontend.count=3",
+            "network.zones=[us-east-1a, us-east-1b]",
+        ],
+    )
+    .unwrap();
+    let release = stack.config.release.as_ref().unwrap();
+    assert_eq!(release.tag.as_deref(), Some("1234567"));
+    assert_eq!(release.revision.as_deref(), Some("1e51234"));
+    assert_eq!(stack.config.apps["frontend"].count, 3);
+    assert_eq!(stack.config.network.zones, ["us-east-1a", "us-east-1b"]);
+    // What the file says elsewhere is kept, and locations still point into the files.
+    assert_eq!(stack.config.apps["frontend"].cpu, 1024);
+    assert!(
+        stack
+            .locate(&["apps", "frontend", "cpu"])
+            .file
+            .ends_with(".yaml")
+    );
+    assert_eq!(
+        &*stack.locate(&["release", "tag"]).file,
+        "command line (--set release.tag=1234567)"
+    );
+    // A later --set wins; quotes make a string of anything.
+    let stack = load_set("dev", &["release.tag=a", "release.tag='true'"]).unwrap();
+    assert_eq!(stack.config.release.unwrap().tag.as_deref(), Some("true"));
+}
+
+#[test]
+fn set_errors_are_located_on_the_command_line_with_a_fix() {
+    let msg = |sets: &[&str]| load_set("dev", sets).unwrap_err().to_string();
+    insta::assert_snapshot!(
+        [
+            msg(&["apps.frontend.count=many"]),
+            msg(&["apps.frontend.cuont=2"]),
+            msg(&["release.tga=abc"]),
+            msg(&["release.tag"]),
+            msg(&["release..tag=x"]),
+            msg(&["extends=other.yaml"]),
+            msg(&["network.zones=[us-east-1a"]),
+            msg(&["network.cidr=10.0.0.0/33"]),
+            msg(&["release.tag=bad tag!"]),
+        ]
+        .join("\n\n")
+    );
+}
