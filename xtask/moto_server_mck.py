@@ -1,4 +1,4 @@
-"""moto_server, plus the one thing mck needs that moto's ECS does not do.
+"""moto_server, plus the two things mck needs that moto's ECS does not do.
 
 On AWS, ECS registers each running task of a service in the service's target group, and the
 ALB health-checks it. moto's ECS starts no tasks and registers nothing, so a service's target
@@ -97,8 +97,37 @@ def _bridge(endpoint):
         time.sleep(0.3)
 
 
+def _patch_task_containers():
+    """moto's ECS task lists one container, the task definition's first, with exit code 0, and
+    runs nothing. A task on AWS lists every container of its definition. Give moto's tasks one
+    container per definition (name and image from it; exit code 0, as moto reports), so a
+    one-off task such as mck's migration can be read by container name. Exit codes other than
+    0 cannot be shown by the emulator; mck tests them offline and on FakeCloud."""
+    from moto.ecs import models
+
+    original = models.Task.__init__
+
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        task_definition = kwargs.get("task_definition") or args[1]
+        containers = []
+        for definition in task_definition.container_definitions:
+            container = models.Container(task_definition)
+            container.name = definition.get("name")
+            container.image = definition.get("image")
+            container.command = definition.get("command")
+            container.environment = definition.get("environment")
+            containers.append(container)
+        if containers:
+            self.containers = containers
+
+    models.Task.__init__ = __init__
+
+
 if __name__ == "__main__":
     from moto.server import main
+
+    _patch_task_containers()
 
     argv = sys.argv[1:]
     endpoint = f"http://127.0.0.1:{_port(argv)}"

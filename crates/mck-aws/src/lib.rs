@@ -516,6 +516,18 @@ impl Provider for AwsProvider {
     async fn poll(&self, ctx: &Context<'_>, live: &Observed) -> Result<Readiness, ProviderError> {
         driver::poll(self, ctx, live).await
     }
+
+    async fn retire(
+        &self,
+        ctx: &Context<'_>,
+        spec: &ResourceSpec,
+        old: &Observed,
+    ) -> Result<bool, ProviderError> {
+        match spec {
+            ResourceSpec::TaskDefinition(td) => ecs::prune_revisions(self, td, old).await,
+            _ => self.delete(ctx, old).await.map(|()| true),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -66,6 +66,9 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         AutoScalingGroup => s(5),
         CapacityProvider => s(180),
         TaskDefinition => s(1),
+        // A Magento `setup:db:status` that finds nothing to upgrade: a Fargate task start
+        // (about a minute) and a short run.
+        Migration => s(90),
         TargetGroup => s(2),
         LoadBalancer => s(180),
         Listener => s(2),

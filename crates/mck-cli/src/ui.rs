@@ -134,6 +134,7 @@ pub async fn progress(mut events: mpsc::UnboundedReceiver<ExecEvent>, n_steps: u
                 op,
                 outcome,
                 elapsed_ms,
+                note,
             } => {
                 running.remove(&id);
                 finished += 1;
@@ -157,6 +158,9 @@ pub async fn progress(mut events: mpsc::UnboundedReceiver<ExecEvent>, n_steps: u
                     Outcome::Cancelled => format!("{} {id} ({kind}) cancelled", paint("33", "-")),
                 };
                 eprintln!("{line}");
+                for text in note.iter().flat_map(|n| n.lines()) {
+                    eprintln!("    {text}");
+                }
             }
         }
         if tty {

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use crate::Engine;
 use crate::exec::{CancelToken, ExecConfig, ExecEvent, FailureReason, Op, Outcome, Summary};
 use crate::graph::DesiredGraph;
-use crate::model::{LogicalId, ResourceKind as K};
+use crate::model::{LogicalId, MigrationSpec, ResourceKind as K, TaskDefinitionSpec};
 use crate::plan::{Action, Plan};
 use crate::provider::{ErrorClass, Provider};
 use crate::stack::parse_str;
@@ -1064,4 +1064,121 @@ async fn killed_at_every_step_boundary_of_prod_the_next_up_converges() {
 
 async fn run_to_end(engine: &Engine, plan: &Plan) -> (Summary, Vec<ExecEvent>) {
     run(engine, plan).await
+}
+
+/// The dev stack released at `tag`, as `--set release.tag=TAG` gives it.
+fn release(tag: &str) -> Arc<DesiredGraph> {
+    let set = crate::stack::Override::parse(&format!("release.tag={tag}")).unwrap();
+    Engine::desired(
+        &crate::stack::load_with(std::path::Path::new("../../stacks"), "dev", &[set]).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Mutating calls made on the services since `from` (an index into `cloud.calls()`).
+fn service_calls(cloud: &FakeCloud, from: usize) -> Vec<(String, Op)> {
+    cloud.calls()[from..]
+        .iter()
+        .filter(|c| c.kind == K::EcsService)
+        .map(|c| (c.id.to_string(), c.op))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_migration_stops_the_release_before_any_service_is_touched() {
+    let cloud = Arc::new(FakeCloud::new());
+    let engine = engine(&cloud, ExecConfig::default());
+    assert!(up_dev(&engine).await.is_success());
+    let before = cloud.calls().len();
+    let plan = engine.plan(release("2.4.8")).await.unwrap();
+    cloud.roll_back(
+        MigrationSpec::ID,
+        "the migration task exited with code 1; last log lines:\n  SQLSTATE[42S01]: Base table or view already exists",
+    );
+    let (summary, _) = run(&engine, &plan).await;
+    assert!(!summary.is_success());
+    let Outcome::Failed(err) = &result(&summary, MigrationSpec::ID).outcome else {
+        panic!("the migration must fail")
+    };
+    assert_eq!(err.reason, FailureReason::ResourceFailed);
+    assert!(err.message.contains("SQLSTATE[42S01]"), "{}", err.message);
+    for service in ["ecs.service.admin", "ecs.service.frontend"] {
+        assert!(
+            matches!(result(&summary, service).outcome, Outcome::Skipped(_)),
+            "{service}: {:?}",
+            result(&summary, service).outcome
+        );
+    }
+    assert_eq!(service_calls(&cloud, before), [], "a service was touched");
+    // The services still run the old build: the next plan tries the migration again.
+    let next = engine.plan(release("2.4.8")).await.unwrap();
+    assert_eq!(
+        changes(&next),
+        [
+            (Action::Update, MigrationSpec::ID),
+            (Action::Update, "ecs.service.admin"),
+            (Action::Update, "ecs.service.frontend"),
+        ]
+    );
+    // Fixed, the release goes through, and a no-op `up` runs nothing.
+    assert!(run(&engine, &next).await.0.is_success());
+    assert!(!engine.plan(release("2.4.8")).await.unwrap().has_changes());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_migration_that_never_stops_times_out_and_no_service_rolls() {
+    let cloud = Arc::new(FakeCloud::new());
+    let engine = engine(&cloud, ExecConfig::default());
+    assert!(up_dev(&engine).await.is_success());
+    let before = cloud.calls().len();
+    let plan = engine.plan(release("2.4.8")).await.unwrap();
+    cloud.never_ready_because(MigrationSpec::ID, "RUNNING");
+    let (summary, _) = run(&engine, &plan).await;
+    let Outcome::Failed(err) = &result(&summary, MigrationSpec::ID).outcome else {
+        panic!("the migration must fail")
+    };
+    assert_eq!(err.reason, FailureReason::TimedOut);
+    assert!(err.message.contains("RUNNING"), "{}", err.message);
+    assert_eq!(service_calls(&cloud, before), [], "a service was touched");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scale_change_rolls_no_migration_and_a_new_build_runs_it_once() {
+    let cloud = Arc::new(FakeCloud::new());
+    let engine = engine(&cloud, ExecConfig::default());
+    assert!(up_dev(&engine).await.is_success());
+    let mut stack = dev_stack();
+    stack.config.apps.get_mut("frontend").unwrap().count = 3;
+    let plan = engine.plan(Engine::desired(&stack).unwrap()).await.unwrap();
+    assert_eq!(changes(&plan), [(Action::Update, "ecs.service.frontend")]);
+    let plan = engine.plan(release("2.4.9")).await.unwrap();
+    let migrations = plan
+        .steps()
+        .iter()
+        .filter(|s| s.kind == K::Migration && s.action != Action::NoOp)
+        .count();
+    assert_eq!(migrations, 1);
+}
+
+#[test]
+fn pruning_keeps_the_newest_revisions_and_never_one_in_use() {
+    let arn = |n: i64| format!("arn:aws:ecs:us-east-1:1:task-definition/dev-frontend:{n}");
+    let active: Vec<(i64, String)> = [3, 9, 4, 8, 5, 7, 6].iter().map(|&n| (n, arn(n))).collect();
+    let none = std::collections::BTreeSet::new();
+    assert_eq!(
+        TaskDefinitionSpec::revisions_to_prune(&active, &none, 5),
+        [arn(3), arn(4)]
+    );
+    // A rolled-back service still runs revision 4: it stays.
+    let in_use = std::collections::BTreeSet::from([arn(4)]);
+    assert_eq!(
+        TaskDefinitionSpec::revisions_to_prune(&active, &in_use, 5),
+        [arn(3)]
+    );
+    assert_eq!(
+        TaskDefinitionSpec::revisions_to_prune(&active, &in_use, 1),
+        [arn(3), arn(5), arn(6), arn(7), arn(8)]
+    );
+    assert!(TaskDefinitionSpec::revisions_to_prune(&active, &none, 7).is_empty());
+    assert!(TaskDefinitionSpec::revisions_to_prune(&[], &none, 0).is_empty());
 }

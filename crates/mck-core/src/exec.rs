@@ -152,6 +152,9 @@ pub enum ExecEvent {
         outcome: Outcome,
         /// Milliseconds since the start.
         elapsed_ms: u64,
+        /// What the resource reported on success for people to read (output
+        /// [`crate::provider::NOTE`]: a migration's last log lines).
+        note: Option<String>,
     },
 }
 
@@ -349,6 +352,8 @@ enum NodeState {
 
 struct ExecGraph {
     nodes: Vec<NodeKind>,
+    /// Delete nodes that retire the old copy of a create-first replacement.
+    retiring: std::collections::HashSet<usize>,
     preds_left: Vec<usize>,
     succs: Vec<Vec<usize>>,
 }
@@ -453,8 +458,10 @@ impl ExecGraph {
             preds_left[to] += 1;
             succs[from].push(to);
         }
+        let retiring = create_first.values().copied().collect();
         ExecGraph {
             nodes,
+            retiring,
             preds_left,
             succs,
         }
@@ -540,6 +547,7 @@ pub(crate) async fn apply_with_policy(
                         spec: step.desired.clone(),
                         live: step.live.clone(),
                         changed: step.changes.iter().map(|c| c.field).collect(),
+                        retire: graph.retiring.contains(&node_idx),
                         deps,
                         timeout: {
                             let timeout = if op == Op::Delete {
@@ -589,8 +597,10 @@ pub(crate) async fn apply_with_policy(
         };
         let step = &plan.steps()[step_idx];
         let op = op_of(graph.nodes[node_idx], step.action);
+        let mut note = None;
         let outcome = match result {
             Ok(Some(observed)) => {
+                note = observed.outputs.get(crate::provider::NOTE).cloned();
                 resolved.insert(step.id.clone(), observed);
                 Outcome::Done
             }
@@ -614,6 +624,7 @@ pub(crate) async fn apply_with_policy(
             op,
             outcome: outcome.clone(),
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            note,
         });
         results.push(StepResult {
             id: step.id.clone(),
@@ -741,6 +752,7 @@ fn skip_dependents(
                 op,
                 outcome: outcome.clone(),
                 elapsed_ms: 0,
+                note: None,
             });
             results.push(StepResult {
                 id: step.id.clone(),
@@ -772,6 +784,8 @@ struct Work {
     spec: Option<ResourceSpec>,
     live: Option<Observed>,
     changed: Vec<&'static str>,
+    /// A delete that retires the old copy of a create-first replacement.
+    retire: bool,
     deps: HashMap<LogicalId, Observed>,
     timeout: Duration,
     poll: PollConfig,
@@ -806,11 +820,19 @@ impl Work {
             Op::Wait => self.live.clone().expect("a wait has live state"),
             Op::Delete => {
                 let live = self.live.as_ref().expect("delete has live state");
+                let retiring = self.spec.as_ref().filter(|_| self.retire);
                 match self
-                    .with_retry(deadline, || self.provider.delete(&ctx, live))
+                    .with_retry(deadline, || async {
+                        match retiring {
+                            Some(spec) => self.provider.retire(&ctx, spec, live).await,
+                            None => self.provider.delete(&ctx, live).await.map(|()| true),
+                        }
+                    })
                     .await
                 {
-                    Ok(()) => {}
+                    Ok(true) => {}
+                    // Kept as history: nothing to wait for.
+                    Ok(false) => return Ok(None),
                     Err(Interrupt::Gone) => return Ok(None),
                     Err(other) => return Err(other),
                 }

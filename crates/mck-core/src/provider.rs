@@ -9,6 +9,10 @@ use serde::Serialize;
 
 use crate::model::{FieldDef, LogicalId, ResourceKind, ResourceSpec, Tags, Value};
 
+/// An output a driver may set to a short text for people, shown under the finished step (a
+/// migration's last log lines). Never a secret.
+pub const NOTE: &str = "note";
+
 /// A live resource of the stack as read from the cloud.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Observed {
@@ -376,4 +380,18 @@ pub trait Provider: Reader {
 
     /// One readiness check (no waiting: the engine's poller decides when to ask again).
     async fn poll(&self, ctx: &Context<'_>, live: &Observed) -> Result<Readiness, ProviderError>;
+
+    /// Retires the old copy of a create-first replacement once everything that used it points
+    /// at the new one (`spec` is the new copy's). Deletes it unless the kind keeps history:
+    /// task definitions keep their newest revisions for rollback and prune the older ones.
+    /// `Ok(true)`: a delete started (the engine waits until it is gone); `Ok(false)`: kept.
+    async fn retire(
+        &self,
+        ctx: &Context<'_>,
+        spec: &ResourceSpec,
+        old: &Observed,
+    ) -> Result<bool, ProviderError> {
+        let _ = spec;
+        self.delete(ctx, old).await.map(|()| true)
+    }
 }

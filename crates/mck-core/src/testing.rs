@@ -211,7 +211,7 @@ impl FakeCloud {
         self.lock().stuck.push(LogicalId::new(id));
     }
 
-    /// `id` is created but never becomes ready; polls report `status`.
+    /// `id` is created or updated but never becomes ready; polls report `status`.
     pub fn never_ready_because(&self, id: &str, status: &str) {
         let mut state = self.lock();
         state.stuck.push(LogicalId::new(id));
@@ -682,11 +682,16 @@ impl Provider for FakeCloud {
                 }
             }
         }
+        let stuck = state.stuck.contains(&live.id);
         let res = state
             .resources
             .get_mut(&live.cloud_id)
             .expect("checked above");
-        res.ready_at = Instant::now() + latency;
+        res.ready_at = if stuck {
+            Instant::now() + Duration::from_secs(1 << 40)
+        } else {
+            Instant::now() + latency
+        };
         match lost_response {
             Some(err) => Err(err),
             None => Ok(res.observe(&live.cloud_id)),

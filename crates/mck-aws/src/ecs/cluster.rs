@@ -73,10 +73,14 @@ pub(super) async fn read(
         .iter()
         .flat_map(|c| c.capacity_providers().iter().cloned())
         .collect();
-    let observed = clusters
-        .iter()
-        .filter_map(|c| Some(observe(owned(c, stack)?, c)))
-        .collect();
+    let mut observed: Vec<Observed> = Vec::new();
+    for c in &clusters {
+        if let Some(id) = owned(c, stack) {
+            observed.push(observe(id, c));
+            // The build the release's migration last ran for, recorded on the cluster.
+            observed.extend(super::migration::observe_record(c));
+        }
+    }
     Ok((observed, providers))
 }
 

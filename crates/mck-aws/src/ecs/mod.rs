@@ -3,8 +3,11 @@
 
 mod capacity_provider;
 mod cluster;
+mod migration;
 mod service;
 mod task_definition;
+
+pub(crate) use task_definition::prune as prune_revisions;
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::Tag;

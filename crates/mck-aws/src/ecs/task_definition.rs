@@ -179,6 +179,97 @@ async fn describe(
     }
 }
 
+/// The active revisions of `family`: `(revision number, ARN)`.
+pub(crate) async fn revisions(
+    ecs: &Client,
+    family: &str,
+) -> Result<Vec<(i64, String)>, ProviderError> {
+    let mut active = Vec::new();
+    let mut pages = ecs
+        .list_task_definitions()
+        .family_prefix(family)
+        .status(TaskDefinitionStatus::Active)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk("list task definitions", e))?;
+        for arn in page.task_definition_arns() {
+            // `familyPrefix` matches prefixes: keep the family's own revisions only.
+            let Some((name, number)) = arn.rsplit('/').next().and_then(|s| s.rsplit_once(':'))
+            else {
+                continue;
+            };
+            if name == family
+                && let Ok(number) = number.parse::<i64>()
+            {
+                active.push((number, arn.clone()));
+            }
+        }
+    }
+    Ok(active)
+}
+
+/// After a rollout: deregisters the family's revisions beyond the newest
+/// `spec.keep_revisions`, never one a service of the cluster runs or is deploying (a rolled
+/// back service may run an old one). `Ok(false)`: `old` is kept (nothing to wait for).
+pub(crate) async fn prune(
+    aws: &AwsProvider,
+    spec: &TaskDefinitionSpec,
+    old: &Observed,
+) -> Result<bool, ProviderError> {
+    let ecs = &aws.clients.ecs;
+    let active = revisions(ecs, &spec.family).await?;
+    let mut in_use = std::collections::BTreeSet::new();
+    let services = ecs
+        .list_services()
+        .cluster(&spec.cluster_name)
+        .send()
+        .await
+        .map_err(|e| sdk("list services", e))?;
+    for chunk in services.service_arns().chunks(10) {
+        let described = ecs
+            .describe_services()
+            .cluster(&spec.cluster_name)
+            .set_services(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk("describe services", e))?;
+        for service in described
+            .services()
+            .iter()
+            .filter(|s| s.status() != Some("INACTIVE"))
+        {
+            in_use.extend(service.task_definition().map(str::to_string));
+            in_use.extend(
+                service
+                    .deployments()
+                    .iter()
+                    .filter_map(|d| d.task_definition().map(str::to_string)),
+            );
+        }
+    }
+    let prune = TaskDefinitionSpec::revisions_to_prune(&active, &in_use, spec.keep_revisions);
+    for arn in &prune {
+        match ecs
+            .deregister_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(revision = %arn, "deregistered an old task definition revision")
+            }
+            Err(e) => {
+                let err = sdk(&format!("deregister task definition {arn}"), e);
+                if err.class != mck_core::provider::ErrorClass::NotFound {
+                    return Err(err);
+                }
+            }
+        }
+    }
+    Ok(prune.contains(&old.cloud_id))
+}
+
 fn invalid(e: impl std::fmt::Display) -> ProviderError {
     ProviderError::invalid(format!("task definition: {e}"))
 }
@@ -306,17 +397,46 @@ impl Driver for TaskDefinitionSpec {
         Err(crate::no_mutable_fields(live.kind))
     }
 
+    /// Deregisters every active revision of the family, the kept older ones included (their
+    /// services are deleted first), so nothing of the app is left registered.
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
         if describe(&aws.clients.ecs, &live.cloud_id).await?.is_none() {
             return Err(crate::missing("task definition", &live.cloud_id));
         }
-        aws.clients
-            .ecs
-            .deregister_task_definition()
-            .task_definition(&live.cloud_id)
-            .send()
-            .await
-            .map_err(|e| sdk(&format!("deregister task definition {}", live.cloud_id), e))?;
+        let family = live
+            .fields
+            .get(TaskDefinitionSpec::FAMILY.name)
+            .and_then(|v| match v {
+                Value::Str(s) => Some(s.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let mut arns = vec![live.cloud_id.clone()];
+        if !family.is_empty() {
+            let mut older = revisions(&aws.clients.ecs, &family).await?;
+            older.sort();
+            arns.extend(
+                older
+                    .into_iter()
+                    .map(|(_, arn)| arn)
+                    .filter(|arn| *arn != live.cloud_id),
+            );
+        }
+        for arn in arns {
+            if let Err(e) = aws
+                .clients
+                .ecs
+                .deregister_task_definition()
+                .task_definition(&arn)
+                .send()
+                .await
+            {
+                let err = sdk(&format!("deregister task definition {arn}"), e);
+                if err.class != mck_core::provider::ErrorClass::NotFound || arn == live.cloud_id {
+                    return Err(err);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -437,6 +557,8 @@ mod tests {
                 file_system: Ref::new("efs"),
                 access_point: Ref::new("efs.ap.media"),
             }],
+            keep_revisions: 5,
+            cluster_name: "t-app".into(),
         };
         // Role ARNs are outputs of the roles: they read back as their values.
         let ids = [
@@ -450,5 +572,70 @@ mod tests {
             ("iam.task.arn", "arn:aws:iam::1:role/mck/t/t-task"),
         ];
         assert_reads(&observed, spec, &ids);
+    }
+
+    /// After a rollout: revisions beyond the newest 2 go, except the one a rolled-back service
+    /// still runs; another family sharing the prefix is not touched.
+    #[tokio::test]
+    async fn pruning_deregisters_old_revisions_but_never_one_in_use() {
+        use serde_json::json;
+        let arn = |f: &str, n: i64| format!("arn:aws:ecs:us-east-1:1:task-definition/{f}:{n}");
+        let listed = json!({"taskDefinitionArns": [
+            arn("dev-admin", 1), arn("dev-admin", 2), arn("dev-admin", 3),
+            arn("dev-admin", 4), arn("dev-admin-worker", 9),
+        ]});
+        let services = json!({"services": [
+            {"serviceName": "admin", "status": "ACTIVE", "taskDefinition": arn("dev-admin", 2),
+             "deployments": [{"status": "PRIMARY", "taskDefinition": arn("dev-admin", 2)}]},
+            {"serviceName": "old", "status": "INACTIVE", "taskDefinition": arn("dev-admin", 1)},
+        ], "failures": []});
+        let aws = crate::testing::Replay::new([
+            ("ListTaskDefinitions", 200, listed.to_string()),
+            (
+                "ListServices",
+                200,
+                json!({"serviceArns": ["s1", "s2"]}).to_string(),
+            ),
+            ("DescribeServices", 200, services.to_string()),
+            ("DeregisterTaskDefinition", 200, json!({}).to_string()),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let mut spec = spec_for_prune();
+        spec.keep_revisions = 2;
+        let old = Observed::new(
+            "ecs.taskdef.admin".into(),
+            ResourceKind::TaskDefinition,
+            arn("dev-admin", 3),
+        );
+        // Revision 3 is among the newest two: kept, nothing to wait for.
+        assert!(!prune(&provider, &spec, &old).await.unwrap());
+        let deregistered: Vec<String> = aws
+            .requests()
+            .into_iter()
+            .filter(|(name, _)| name == "DeregisterTaskDefinition")
+            .map(|(_, body)| body)
+            .collect();
+        assert_eq!(deregistered.len(), 1, "{deregistered:?}");
+        assert!(
+            deregistered[0].contains(&arn("dev-admin", 1)),
+            "{deregistered:?}"
+        );
+        aws.assert_done();
+    }
+
+    fn spec_for_prune() -> TaskDefinitionSpec {
+        TaskDefinitionSpec {
+            family: "dev-admin".into(),
+            cpu: 512,
+            memory: 1024,
+            compatibility: "FARGATE".into(),
+            execution_role: Ref::new("iam.task-execution"),
+            task_role: Ref::new("iam.task"),
+            log_group: Ref::new("logs.admin"),
+            containers: Vec::new(),
+            volumes: Vec::new(),
+            keep_revisions: 5,
+            cluster_name: "dev-app".into(),
+        }
     }
 }

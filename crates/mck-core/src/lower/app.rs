@@ -139,6 +139,11 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
                 log_group: Ref::new(LogGroupSpec::logical_id(app_name).as_str()),
                 containers,
                 volumes,
+                keep_revisions: usize::try_from(
+                    cfg.release.as_ref().map_or(5, |r| r.keep_revisions),
+                )
+                .unwrap_or(5),
+                cluster_name: format!("{}-app", stack.name),
             }
             .into(),
         );
@@ -146,6 +151,10 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
         if let (Some((container, port)), Some(route)) = (port, routes.get(app_name)) {
             let mut after = needs.clone();
             after.push(route.clone());
+            if cfg.migration().is_some() {
+                // No service rolls before the release's migration has succeeded.
+                after.push((ResourceKind::Migration, LogicalId::new(MigrationSpec::ID)));
+            }
             add(
                 LogicalId::new(format!("ecs.service.{app_name}")),
                 EcsServiceSpec {
@@ -174,6 +183,64 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
             );
         }
     }
+    lower_migration(stack, &needs, out);
+}
+
+/// The release's migration: a one-off task on the migrating app's new task definition.
+fn lower_migration(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mut Vec<Resource>) {
+    let cfg = &stack.config;
+    let Some((app, container, migrate)) = cfg.migration() else {
+        return;
+    };
+    let taskdef = LogicalId::new(format!("ecs.taskdef.{app}"));
+    let Some(ResourceSpec::TaskDefinition(td)) =
+        out.iter().find(|r| r.id == taskdef).map(|r| &r.spec)
+    else {
+        return;
+    };
+    let Some(image) = td
+        .containers
+        .iter()
+        .find(|c| c.name == container)
+        .map(|c| c.image.clone())
+    else {
+        return;
+    };
+    let cluster = cfg.app.clone().unwrap_or_default();
+    let mut after = needs.to_vec();
+    after.extend(
+        out.iter()
+            .filter(|r| r.kind() == ResourceKind::DbInstance)
+            .map(|r| (ResourceKind::DbInstance, r.id.clone())),
+    );
+    out.push(Resource {
+        id: LogicalId::new(MigrationSpec::ID),
+        spec: MigrationSpec {
+            cluster: Ref::new("ecs.cluster"),
+            task_definition: Ref::new(taskdef.as_str()),
+            log_group: Ref::new(LogGroupSpec::logical_id(app).as_str()),
+            container: container.to_string(),
+            image,
+            command: vec![
+                "sh".into(),
+                "-c".into(),
+                MigrationSpec::script(&migrate.check, &migrate.upgrade),
+            ],
+            capacity: match cluster.capacity {
+                Capacity::Fargate => ServiceCapacity::Fargate,
+                Capacity::Ec2 => ServiceCapacity::Provider(Ref::new("ecs.capacity")),
+            },
+            subnets: cfg
+                .network
+                .zones
+                .iter()
+                .map(|z| Ref::new(format!("subnet.private.{}", super::zone_suffix(z))))
+                .collect(),
+            security_groups: vec![Ref::new("sg.app")],
+            after,
+        }
+        .into(),
+    });
 }
 
 /// The ECS-optimised Amazon Linux 2023 image, found by name among Amazon's images.

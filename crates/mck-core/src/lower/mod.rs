@@ -43,7 +43,7 @@ pub fn lower(stack: &Stack) -> Result<DesiredGraph, GraphError> {
 fn timeouts(stack: &Stack) -> HashMap<ResourceKind, Duration> {
     use ResourceKind::*;
     let t = &stack.config.timeouts;
-    let keyed: [(&Option<String>, &[ResourceKind]); 6] = [
+    let keyed: [(&Option<String>, &[ResourceKind]); 7] = [
         (&t.nat_gateway, &[NatGateway]),
         (&t.instance, &[Instance]),
         (&t.database, &[DbCluster, DbInstance]),
@@ -53,6 +53,7 @@ fn timeouts(stack: &Stack) -> HashMap<ResourceKind, Duration> {
         ),
         (&t.mount_target, &[MountTarget]),
         (&t.dns, &[HostedZone, RecordSet]),
+        (&t.migration, &[Migration]),
     ];
     let mut map = HashMap::new();
     if let Some(d) = t.default.as_deref().and_then(parse_duration) {
@@ -119,6 +120,7 @@ pub fn declared_at(id: &LogicalId, field: Option<&str>) -> Vec<String> {
         ["ecs", "taskdef" | "service", app, ..] | ["alb", "tg", app] | ["logs", app] => {
             vec!["apps", app]
         }
+        ["release", ..] => vec!["release"],
         ["ecs", "servers" | "capacity", ..] | ["iam", "app-server" | "profile", ..] => {
             vec!["app", "servers"]
         }

@@ -99,6 +99,11 @@ pub struct TaskDefinitionSpec {
     pub containers: Vec<ContainerSpec>,
     /// Volumes its containers mount.
     pub volumes: Vec<VolumeSpec>,
+    /// Not compared: revisions kept registered after a rollout (the newest ones, for
+    /// `mck rollback`); see [`TaskDefinitionSpec::revisions_to_prune`].
+    pub keep_revisions: usize,
+    /// Not compared: the cluster whose services may run a revision (never pruned while used).
+    pub cluster_name: String,
 }
 
 impl TaskDefinitionSpec {
@@ -124,6 +129,26 @@ impl TaskDefinitionSpec {
     pub const OUT_ARN: &str = "arn";
     /// Output `revision`.
     pub const OUT_REVISION: &str = "revision";
+
+    /// The revisions of a family to deregister after a rollout: all but the newest `keep`,
+    /// never one in `in_use` (a service's or a running deployment's). `active` holds
+    /// `(revision number, ARN)` in any order; the result is oldest first.
+    pub fn revisions_to_prune(
+        active: &[(i64, String)],
+        in_use: &std::collections::BTreeSet<String>,
+        keep: usize,
+    ) -> Vec<String> {
+        let mut newest_first: Vec<&(i64, String)> = active.iter().collect();
+        newest_first.sort_by_key(|r| std::cmp::Reverse(r.0));
+        let mut out: Vec<String> = newest_first
+            .into_iter()
+            .skip(keep)
+            .filter(|(_, arn)| !in_use.contains(arn))
+            .map(|(_, arn)| arn.clone())
+            .collect();
+        out.reverse();
+        out
+    }
 
     /// The canonical settings of `containers`, as [`Self::CONTAINERS`] holds them.
     pub fn container_settings(containers: &[ContainerSpec]) -> Value {
@@ -206,6 +231,110 @@ impl Kind for TaskDefinitionSpec {
 
     fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
         Vec::new()
+    }
+}
+
+/// The release's database migration: a one-off ECS task on the migrating app's *new* task
+/// definition (its container's command overridden), in the private subnets, run before any
+/// service rolls (services are ordered after it). Ready when the task has stopped with exit code
+/// 0; any other exit fails the step, so no service is touched. Not a resource AWS keeps: the
+/// build last migrated is recorded on the cluster (tag [`Self::RECORD_TAG`]), so the job runs
+/// again only when the build (`image`) changes, and a no-op `up` runs nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrationSpec {
+    /// The cluster it runs in; records the build migrated.
+    pub cluster: Ref<kind::EcsCluster>,
+    /// The new task definition it runs.
+    pub task_definition: Ref<kind::TaskDefinition>,
+    /// The log group its container writes to (stream `<container>/<container>/<task id>`).
+    pub log_group: Ref<kind::LogGroup>,
+    /// The container whose command is overridden.
+    pub container: String,
+    /// That container's image: the build being released.
+    pub image: String,
+    /// The command (`sh -c SCRIPT`).
+    pub command: Vec<String>,
+    /// Where the task runs.
+    pub capacity: ServiceCapacity,
+    /// The private subnets.
+    pub subnets: Vec<Ref<kind::Subnet>>,
+    /// The app's security groups (reach the database).
+    pub security_groups: Vec<Ref<kind::SecurityGroup>>,
+    /// Ordering only: what the task needs (routes out, EFS, DNS records, database instances).
+    pub after: Vec<(ResourceKind, LogicalId)>,
+}
+
+impl MigrationSpec {
+    /// The logical id of a stack's migration.
+    pub const ID: &str = "release.migrate";
+    /// The build migrated last: changed in place (a new build runs the migration).
+    pub const IMAGE: FieldDef = FieldDef::mutable("image");
+    /// The cluster tag recording the build migrated last.
+    pub const RECORD_TAG: &str = "mck:migrated";
+    /// Output `task`: the ARN of the task that ran.
+    pub const OUT_TASK: &str = "task";
+    /// Output `note`: what the task printed last (shown under the step).
+    pub const OUT_NOTE: &str = crate::provider::NOTE;
+    /// `startedBy` of the task: finds a migration a killed run left running.
+    pub const STARTED_BY: &str = "mck-migrate";
+
+    /// The shell script: `check`, and `upgrade` when it exits 2 (or always, without `check`).
+    pub fn script(check: &str, upgrade: &str) -> String {
+        if check.trim().is_empty() {
+            return format!("exec {upgrade}");
+        }
+        format!(
+            "{check}; rc=$?; if [ \"$rc\" -eq 2 ]; then echo 'mck: the database needs an upgrade'; \
+             exec {upgrade}; fi; exit \"$rc\""
+        )
+    }
+}
+
+impl Kind for MigrationSpec {
+    const REFERENCES: &'static [ResourceKind] = &[
+        ResourceKind::Subnet,
+        ResourceKind::SecurityGroup,
+        ResourceKind::Route,
+        ResourceKind::DbInstance,
+        ResourceKind::MountTarget,
+        ResourceKind::RecordSet,
+        ResourceKind::LogGroup,
+        ResourceKind::EcsCluster,
+        ResourceKind::CapacityProvider,
+        ResourceKind::TaskDefinition,
+    ];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = false;
+    const OUTPUTS: &'static [&'static str] = &[Self::OUT_TASK, Self::OUT_NOTE];
+    const TIMEOUT: Duration = minutes(30);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![Self::IMAGE.of(self.image.as_str())]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        let mut after = self.after.clone();
+        after.extend(
+            self.subnets
+                .iter()
+                .map(|s| (ResourceKind::Subnet, s.id().clone())),
+        );
+        after.extend(
+            self.security_groups
+                .iter()
+                .map(|s| (ResourceKind::SecurityGroup, s.id().clone())),
+        );
+        after.push((ResourceKind::EcsCluster, self.cluster.id().clone()));
+        after.push((ResourceKind::LogGroup, self.log_group.id().clone()));
+        after.push((
+            ResourceKind::TaskDefinition,
+            self.task_definition.id().clone(),
+        ));
+        if let ServiceCapacity::Provider(cp) = &self.capacity {
+            after.push((ResourceKind::CapacityProvider, cp.id().clone()));
+        }
+        after
     }
 }
 
@@ -293,6 +422,7 @@ impl Kind for EcsServiceSpec {
         ResourceKind::EcsCluster,
         ResourceKind::CapacityProvider,
         ResourceKind::TaskDefinition,
+        ResourceKind::Migration,
         ResourceKind::TargetGroup,
         ResourceKind::Listener,
         ResourceKind::ListenerRule,

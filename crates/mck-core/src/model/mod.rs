@@ -108,6 +108,7 @@ macro_rules! for_each_kind {
             AutoScalingGroup(AutoScalingGroupSpec) => "aws_autoscaling_group",
             CapacityProvider(CapacityProviderSpec) => "aws_ecs_capacity_provider",
             TaskDefinition(TaskDefinitionSpec) => "aws_ecs_task_definition",
+            Migration(MigrationSpec) => "mck_release_migration",
             TargetGroup(TargetGroupSpec) => "aws_lb_target_group",
             LoadBalancer(LoadBalancerSpec) => "aws_lb",
             Listener(ListenerSpec) => "aws_lb_listener",

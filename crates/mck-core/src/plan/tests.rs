@@ -2,7 +2,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::*;
-use crate::exec::{CancelToken, ExecConfig};
+use crate::exec::{CancelToken, ExecConfig, Op};
 use crate::model::ResourceKind as K;
 use crate::provider::{Provider, Reader};
 use crate::stack::parse_str;
@@ -523,24 +523,15 @@ async fn outputs_name_what_operators_need_and_all_outputs_the_rest() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_new_image_tag_registers_new_revisions_and_nothing_else_changes() {
-    let dev = std::fs::read_to_string("../../stacks/dev.yaml").unwrap();
-    let base = std::fs::read_to_string("../../stacks/base.yaml").unwrap();
-    let dir = std::env::temp_dir().join(format!("mck-tag-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("dev.yaml"), &dev).unwrap();
-    std::fs::write(dir.join("base.yaml"), &base).unwrap();
-    let desired1 =
-        Arc::new(crate::lower::lower(&crate::stack::load(&dir, "dev").unwrap()).unwrap());
+async fn a_release_set_on_the_command_line_plans_one_migration_new_revisions_and_service_updates() {
+    let dir = std::path::Path::new("../../stacks");
+    let desired1 = Arc::new(crate::lower::lower(&crate::stack::load(dir, "dev").unwrap()).unwrap());
     let cloud = Arc::new(FakeCloud::new());
     apply_all(&cloud, &desired1).await;
-    std::fs::write(
-        dir.join("base.yaml"),
-        base.replace("tag: 2.4.7-p1", "tag: 2.4.8"),
-    )
-    .unwrap();
-    let desired2 =
-        Arc::new(crate::lower::lower(&crate::stack::load(&dir, "dev").unwrap()).unwrap());
+    let set = crate::stack::Override::parse("release.tag=2.4.8").unwrap();
+    let desired2 = Arc::new(
+        crate::lower::lower(&crate::stack::load_with(dir, "dev", &[set]).unwrap()).unwrap(),
+    );
     let plan = plan_of(&cloud, &desired2).await;
     let changed: Vec<(&str, Action)> = plan
         .steps()
@@ -553,6 +544,7 @@ async fn a_new_image_tag_registers_new_revisions_and_nothing_else_changes() {
         [
             ("ecs.taskdef.admin", Action::Replace),
             ("ecs.taskdef.frontend", Action::Replace),
+            ("release.migrate", Action::Update),
             ("ecs.service.admin", Action::Update),
             ("ecs.service.frontend", Action::Update),
         ],
@@ -574,9 +566,31 @@ async fn a_new_image_tag_registers_new_revisions_and_nothing_else_changes() {
         "{text}"
     );
     assert!(!text.contains("memory_reservation"), "{text}");
+    assert!(
+        text.contains(
+            "~ image = \"public.ecr.aws/magecloudkit/magento:2.4.7-p1\" -> \"public.ecr.aws/magecloudkit/magento:2.4.8\""
+        ),
+        "{text}"
+    );
     apply_all(&cloud, &desired2).await;
-    // The new revisions replaced the old ones (created first, then the old deregistered).
+    // The new revisions took over (created first, then the old retired).
     assert_eq!(cloud.count("dev", K::TaskDefinition), 2);
     assert!(!plan_of(&cloud, &desired2).await.has_changes());
-    std::fs::remove_dir_all(&dir).unwrap();
+    // The migration ran on the new revision, after it was registered and before either
+    // service moved to it.
+    let calls: Vec<(String, Op)> = cloud
+        .calls()
+        .into_iter()
+        .map(|c| (c.id.to_string(), c.op))
+        .collect();
+    let at = |id: &str, op: Op| {
+        calls
+            .iter()
+            .rposition(|(i, o)| i == id && *o == op)
+            .unwrap_or_else(|| panic!("no {op:?} of {id} in {calls:?}"))
+    };
+    let migrate = at("release.migrate", Op::Update);
+    assert!(at("ecs.taskdef.admin", Op::Create) < migrate);
+    assert!(migrate < at("ecs.service.admin", Op::Update));
+    assert!(migrate < at("ecs.service.frontend", Op::Update));
 }

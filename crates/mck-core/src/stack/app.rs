@@ -157,6 +157,59 @@ pub(super) fn validate_app(
                 ));
             }
         }
+        if !(1..=100).contains(&release.keep_revisions) {
+            diags.push(diag(
+                root,
+                &["release", "keep_revisions"],
+                format!("keep_revisions {} is out of range", release.keep_revisions),
+                "keep 1 to 100 revisions per app (default 5)",
+            ));
+        }
+        let migrate = &release.migrate;
+        if migrate.enabled && !apps.is_empty() {
+            match migrate.app.as_ref().map(|name| (name, apps.get(name))) {
+                Some((name, None)) => diags.push(diag(
+                    root,
+                    &["release", "migrate", "app"],
+                    format!("no app `{name}` to run the migration in"),
+                    format!(
+                        "name one of the stack's apps: {}",
+                        apps.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                )),
+                found => {
+                    let app = found
+                        .and_then(|(_, app)| app)
+                        .or_else(|| apps.get("admin"))
+                        .or_else(|| apps.values().next());
+                    if let (Some(app), Some(container)) = (app, &migrate.container)
+                        && !app.containers.contains_key(container)
+                    {
+                        diags.push(diag(
+                            root,
+                            &["release", "migrate", "container"],
+                            format!("the migration's app has no container `{container}`"),
+                            format!(
+                                "name one of its containers: {}",
+                                app.containers
+                                    .keys()
+                                    .cloned()
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+            if migrate.upgrade.trim().is_empty() {
+                diags.push(diag(
+                    root,
+                    &["release", "migrate", "upgrade"],
+                    "the migration's upgrade command is empty".into(),
+                    "write the command, or set `release.migrate.enabled: false`",
+                ));
+            }
+        }
         if let Some(revision) = &release.revision
             && (revision.is_empty()
                 || revision.len() > 64

@@ -384,11 +384,14 @@ pub struct Timeouts {
     /// Route53 changes reaching INSYNC.
     #[serde(default)]
     pub dns: Option<String>,
+    /// The release's database migration task, from start to stop (default 30m).
+    #[serde(default)]
+    pub migration: Option<String>,
 }
 
 impl Timeouts {
     /// Every key with its value.
-    pub fn entries(&self) -> [(&'static str, &Option<String>); 7] {
+    pub fn entries(&self) -> [(&'static str, &Option<String>); 8] {
         [
             ("default", &self.default),
             ("nat_gateway", &self.nat_gateway),
@@ -397,6 +400,7 @@ impl Timeouts {
             ("cache", &self.cache),
             ("mount_target", &self.mount_target),
             ("dns", &self.dns),
+            ("migration", &self.migration),
         ]
     }
 }
@@ -560,7 +564,7 @@ fn default_memory_reservation() -> i64 {
 }
 
 /// `release:`: the build the apps run.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseConfig {
     /// The image tag of the build to run (a version or a git SHA).
@@ -569,6 +573,102 @@ pub struct ReleaseConfig {
     /// The source revision (git SHA), passed to the containers as `REVISION`.
     #[serde(default)]
     pub revision: Option<String>,
+    /// The database migration run before the services roll.
+    #[serde(default)]
+    pub migrate: MigrateConfig,
+    /// Task definition revisions kept registered per app (the newest ones, for rollback);
+    /// older ones are deregistered after a successful rollout, never one in use.
+    #[serde(default = "default_keep_revisions")]
+    pub keep_revisions: i64,
+}
+
+fn default_keep_revisions() -> i64 {
+    5
+}
+
+impl Default for ReleaseConfig {
+    fn default() -> Self {
+        ReleaseConfig {
+            tag: None,
+            revision: None,
+            migrate: MigrateConfig::default(),
+            keep_revisions: default_keep_revisions(),
+        }
+    }
+}
+
+/// `release.migrate:`: a one-off ECS task on the new build, in the private subnets, before any
+/// service is updated. By default `bin/magento setup:db:status` decides (exit 2: an upgrade is
+/// needed) whether `bin/magento setup:upgrade --keep-generated` runs.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateConfig {
+    /// Off: releases roll the services without a migration.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The app whose new task definition runs it (default `admin`, else the first app).
+    #[serde(default)]
+    pub app: Option<String>,
+    /// The container whose command is overridden (default `php-fpm`, else the app's first
+    /// container without a port).
+    #[serde(default)]
+    pub container: Option<String>,
+    /// Shell command that exits 0 when the database is up to date, 2 when it needs the upgrade,
+    /// anything else on error. Empty: always run `upgrade`.
+    #[serde(default = "default_migrate_check")]
+    pub check: String,
+    /// Shell command that upgrades the database.
+    #[serde(default = "default_migrate_upgrade")]
+    pub upgrade: String,
+}
+
+fn default_migrate_check() -> String {
+    "bin/magento setup:db:status".into()
+}
+
+fn default_migrate_upgrade() -> String {
+    "bin/magento setup:upgrade --keep-generated".into()
+}
+
+impl StackConfig {
+    /// The release's migration when the stack has apps and it is enabled: the app and the
+    /// container it runs in (defaults applied; validation reports names that do not exist).
+    pub fn migration(&self) -> Option<(&str, &str, MigrateConfig)> {
+        let migrate = self.release.clone().unwrap_or_default().migrate;
+        if !migrate.enabled || self.apps.is_empty() {
+            return None;
+        }
+        let (app_name, app) = match &migrate.app {
+            Some(name) => self.apps.get_key_value(name)?,
+            None => self
+                .apps
+                .get_key_value("admin")
+                .or_else(|| self.apps.iter().next())?,
+        };
+        let container = match &migrate.container {
+            Some(name) => app.containers.get_key_value(name)?.0,
+            None => {
+                app.containers
+                    .get_key_value("php-fpm")
+                    .or_else(|| app.containers.iter().find(|(_, c)| c.port.is_none()))
+                    .or_else(|| app.containers.iter().next())?
+                    .0
+            }
+        };
+        Some((app_name.as_str(), container.as_str(), migrate))
+    }
+}
+
+impl Default for MigrateConfig {
+    fn default() -> Self {
+        MigrateConfig {
+            enabled: true,
+            app: None,
+            container: None,
+            check: default_migrate_check(),
+            upgrade: default_migrate_upgrade(),
+        }
+    }
 }
 
 /// `alb:`: the load balancer.

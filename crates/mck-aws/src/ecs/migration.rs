@@ -1,0 +1,711 @@
+//! The release's database migration: one ECS task on the migrating app's new task definition,
+//! its container's command overridden, in the private subnets. `up` waits for it to stop, reads
+//! the container's exit code and the last lines of its log, and records the build migrated on
+//! the cluster (tag `mck:migrated`) only after exit code 0.
+//!
+//! Not a resource ECS keeps (stopped tasks vanish within hours), so the record on the cluster is
+//! what the reader reports: the migration is "live" with the image it last migrated.
+
+use std::fmt::Write as _;
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, Cluster, ContainerOverride,
+    DesiredStatus, LaunchType, NetworkConfiguration, Tag, Task, TaskOverride,
+};
+use mck_core::model::{LogicalId, MigrationSpec, ResourceKind, ServiceCapacity};
+use mck_core::provider::{Context, ErrorClass, Observed, ProviderError, Readiness};
+
+use crate::AwsProvider;
+use crate::driver::Driver;
+use crate::error::sdk;
+
+/// Log lines shown under the step and in a failure.
+const LOG_LINES: i32 = 20;
+
+// Bookkeeping outputs of a running migration (the create's answer, which the poller keeps).
+const OUT_CLUSTER: &str = "_cluster";
+const OUT_CLUSTER_ARN: &str = "_cluster_arn";
+const OUT_CONTAINER: &str = "_container";
+const OUT_IMAGE: &str = "_image";
+const OUT_LOG_GROUP: &str = "_log_group";
+
+/// The record of the build last migrated, from the stack's cluster tags.
+pub(super) fn observe_record(cluster: &Cluster) -> Option<Observed> {
+    let image = cluster
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some(MigrationSpec::RECORD_TAG))?
+        .value()?;
+    let name = cluster.cluster_name().unwrap_or_default();
+    Some(
+        Observed::new(
+            LogicalId::new(MigrationSpec::ID),
+            ResourceKind::Migration,
+            format!("{name}/{}", MigrationSpec::RECORD_TAG),
+        )
+        .with(MigrationSpec::IMAGE, image)
+        .output(OUT_CLUSTER, name)
+        .output(OUT_CLUSTER_ARN, cluster.cluster_arn().unwrap_or_default()),
+    )
+}
+
+fn task_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// The migration tasks of this build still running (a killed run's): found by `startedBy` and
+/// the task definition, so a re-run waits for it instead of starting a second one.
+async fn running(
+    aws: &AwsProvider,
+    cluster: &str,
+    task_definition: &str,
+) -> Result<Option<Task>, ProviderError> {
+    let listed = aws
+        .clients
+        .ecs
+        .list_tasks()
+        .cluster(cluster)
+        .started_by(MigrationSpec::STARTED_BY)
+        .desired_status(DesiredStatus::Running)
+        .send()
+        .await
+        .map_err(|e| sdk("list migration tasks", e))?;
+    if listed.task_arns().is_empty() {
+        return Ok(None);
+    }
+    let described = aws
+        .clients
+        .ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(listed.task_arns().to_vec()))
+        .send()
+        .await
+        .map_err(|e| sdk("describe migration tasks", e))?;
+    // A task that has stopped no longer runs, whatever its desired status says.
+    let tasks: Vec<&Task> = described
+        .tasks()
+        .iter()
+        .filter(|t| t.last_status() != Some("STOPPED"))
+        .collect();
+    if let Some(other) = tasks
+        .iter()
+        .find(|t| t.task_definition_arn() != Some(task_definition))
+    {
+        return Err(ProviderError::invalid(format!(
+            "the migration of another build is still running (task {}, {}): wait for it to stop, or stop it, then run again",
+            task_id(other.task_arn().unwrap_or_default()),
+            other.task_definition_arn().unwrap_or_default()
+        )));
+    }
+    Ok(tasks.first().map(|t| (*t).clone()))
+}
+
+/// Starts the migration (or finds the one a killed run started) and returns it as pending; the
+/// poller waits for it to stop.
+async fn start(
+    aws: &AwsProvider,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &MigrationSpec,
+) -> Result<Observed, ProviderError> {
+    let cluster = ctx.cloud_id(spec.cluster.id())?;
+    let cluster_arn = ctx.output(spec.cluster.id(), mck_core::model::EcsClusterSpec::OUT_ARN)?;
+    let task_definition = ctx.output(
+        spec.task_definition.id(),
+        mck_core::model::TaskDefinitionSpec::OUT_ARN,
+    )?;
+    let task = match running(aws, cluster, task_definition).await? {
+        Some(task) => task,
+        None => {
+            let tags: Vec<Tag> = ctx
+                .tags_for(id)
+                .into_iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect();
+            let out = aws
+                .clients
+                .ecs
+                .run_task()
+                .cluster(cluster)
+                .task_definition(task_definition)
+                .count(1)
+                .started_by(MigrationSpec::STARTED_BY)
+                .set_launch_type(match &spec.capacity {
+                    ServiceCapacity::Fargate => Some(LaunchType::Fargate),
+                    ServiceCapacity::Provider(_) => None,
+                })
+                .set_capacity_provider_strategy(match &spec.capacity {
+                    ServiceCapacity::Fargate => None,
+                    ServiceCapacity::Provider(cp) => Some(vec![
+                        CapacityProviderStrategyItem::builder()
+                            .capacity_provider(ctx.cloud_id(cp.id())?)
+                            .weight(1)
+                            .build()
+                            .map_err(|e| ProviderError::invalid(e.to_string()))?,
+                    ]),
+                })
+                .network_configuration(
+                    NetworkConfiguration::builder()
+                        .awsvpc_configuration(
+                            AwsVpcConfiguration::builder()
+                                .set_subnets(Some(ctx.cloud_ids(&spec.subnets)?))
+                                .set_security_groups(Some(ctx.cloud_ids(&spec.security_groups)?))
+                                .assign_public_ip(AssignPublicIp::Disabled)
+                                .build()
+                                .map_err(|e| ProviderError::invalid(e.to_string()))?,
+                        )
+                        .build(),
+                )
+                .overrides(
+                    TaskOverride::builder()
+                        .container_overrides(
+                            ContainerOverride::builder()
+                                .name(&spec.container)
+                                .set_command(Some(spec.command.clone()))
+                                .build(),
+                        )
+                        .build(),
+                )
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .map_err(|e| sdk("run the migration task", e))?;
+            if let Some(failure) = out.failures().first() {
+                // Placement failures (no capacity yet, an AZ short of Fargate) pass.
+                return Err(ProviderError::new(
+                    ErrorClass::Transient,
+                    format!(
+                        "the migration task could not start: {} {}",
+                        failure.reason().unwrap_or("no reason given"),
+                        failure.detail().unwrap_or_default()
+                    ),
+                ));
+            }
+            out.tasks().first().cloned().ok_or_else(|| {
+                ProviderError::invalid("RunTask started no migration task and gave no reason")
+            })?
+        }
+    };
+    let arn = task.task_arn().unwrap_or_default();
+    Ok(Observed::new(id.clone(), ResourceKind::Migration, arn)
+        .with(MigrationSpec::IMAGE, spec.image.as_str())
+        .output(MigrationSpec::OUT_TASK, arn)
+        .output(OUT_CLUSTER, cluster)
+        .output(OUT_CLUSTER_ARN, cluster_arn)
+        .output(OUT_CONTAINER, spec.container.as_str())
+        .output(OUT_IMAGE, spec.image.as_str())
+        .output(OUT_LOG_GROUP, ctx.cloud_id(spec.log_group.id())?)
+        .pending(task.last_status().unwrap_or("PROVISIONING").to_lowercase()))
+}
+
+/// The last lines the container wrote (awslogs stream `<prefix>/<container>/<task id>`, the
+/// prefix being the container's name), indented; a failure to read them is said, not raised.
+async fn log_tail(aws: &AwsProvider, group: &str, container: &str, task_arn: &str) -> String {
+    let stream = format!("{container}/{container}/{}", task_id(task_arn));
+    match aws
+        .clients
+        .logs
+        .get_log_events()
+        .log_group_name(group)
+        .log_stream_name(&stream)
+        .limit(LOG_LINES)
+        .start_from_head(false)
+        .send()
+        .await
+    {
+        Ok(out) if out.events().is_empty() => format!("(no log lines in {group} {stream})"),
+        Ok(out) => {
+            let mut text = format!("last log lines ({group} {stream}):");
+            for event in out.events() {
+                for line in event.message().unwrap_or_default().lines() {
+                    let _ = write!(text, "\n  {line}");
+                }
+            }
+            text
+        }
+        Err(e) => {
+            let err = sdk(&format!("read log stream {stream}"), e);
+            if err.class == ErrorClass::NotFound {
+                format!("(no log stream {group} {stream}: the container wrote nothing)")
+            } else {
+                format!("(log unreadable: {})", err.message)
+            }
+        }
+    }
+}
+
+/// One look at a running migration; records the build after exit code 0.
+async fn poll_task(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    let out = |name: &str| live.outputs.get(name).map_or("", String::as_str);
+    let (cluster, container, arn) = (out(OUT_CLUSTER), out(OUT_CONTAINER), &live.cloud_id);
+    let described = aws
+        .clients
+        .ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .tasks(arn)
+        .send()
+        .await
+        .map_err(|e| sdk("describe the migration task", e))?;
+    let Some(task) = described.tasks().first() else {
+        return Ok(Readiness::Failed(format!(
+            "the migration task {} is gone before mck saw it stop; its log is in {}",
+            task_id(arn),
+            out(OUT_LOG_GROUP)
+        )));
+    };
+    let status = task.last_status().unwrap_or("PENDING");
+    if status != "STOPPED" {
+        return Ok(Readiness::Pending(status.to_lowercase()));
+    }
+    let exit = task
+        .containers()
+        .iter()
+        .find(|c| c.name() == Some(container))
+        .and_then(|c| c.exit_code());
+    let tail = log_tail(aws, out(OUT_LOG_GROUP), container, arn).await;
+    match exit {
+        Some(0) => {
+            aws.clients
+                .ecs
+                .tag_resource()
+                .resource_arn(out(OUT_CLUSTER_ARN))
+                .tags(
+                    Tag::builder()
+                        .key(MigrationSpec::RECORD_TAG)
+                        .value(out(OUT_IMAGE))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| sdk("record the build migrated on the cluster", e))?;
+            let mut done = live.clone().output(
+                MigrationSpec::OUT_NOTE,
+                format!("task {} exited with code 0; {tail}", task_id(arn)),
+            );
+            done.pending = None;
+            Ok(Readiness::Ready(done))
+        }
+        Some(code) => Ok(Readiness::Failed(format!(
+            "the migration task {} exited with code {code}; no service was touched; {tail}",
+            task_id(arn)
+        ))),
+        None => {
+            let reason = task
+                .containers()
+                .iter()
+                .find(|c| c.name() == Some(container))
+                .and_then(|c| c.reason())
+                .map(|r| format!(" ({container}: {r})"))
+                .unwrap_or_default();
+            Ok(Readiness::Failed(format!(
+                "the migration task {} stopped without an exit code for container {container}: {}{reason}; no service was touched; {tail}",
+                task_id(arn),
+                task.stopped_reason().unwrap_or("no reason given")
+            )))
+        }
+    }
+}
+
+impl Driver for MigrationSpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        start(aws, ctx, id, spec).await
+    }
+
+    /// A new build: the migration runs again.
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        start(aws, ctx, &live.id, spec).await
+    }
+
+    /// Forgets the build migrated (the record on the cluster); a running task is left alone.
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        let arn = live
+            .outputs
+            .get(OUT_CLUSTER_ARN)
+            .ok_or_else(|| crate::missing("migration record", &live.cloud_id))?;
+        aws.clients
+            .ecs
+            .untag_resource()
+            .resource_arn(arn)
+            .tag_keys(MigrationSpec::RECORD_TAG)
+            .send()
+            .await
+            .map_err(|e| sdk("forget the build migrated", e))?;
+        Ok(())
+    }
+
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
+        if live.outputs.contains_key(MigrationSpec::OUT_TASK) {
+            return poll_task(aws, live).await;
+        }
+        // The record: gone once the cluster no longer carries it.
+        let cluster = live.outputs.get(OUT_CLUSTER).cloned().unwrap_or_default();
+        let described = aws
+            .clients
+            .ecs
+            .describe_clusters()
+            .clusters(&cluster)
+            .include(aws_sdk_ecs::types::ClusterField::Tags)
+            .send()
+            .await
+            .map_err(|e| sdk("describe cluster", e))?;
+        Ok(
+            match described
+                .clusters()
+                .iter()
+                .filter(|c| c.status() != Some("INACTIVE"))
+                .find_map(observe_record)
+            {
+                Some(record) => Readiness::Ready(record),
+                None => Readiness::Gone,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use mck_core::model::{EcsClusterSpec, Ref, TaskDefinitionSpec};
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{Replay, context};
+
+    const TD: &str = "arn:aws:ecs:us-east-1:1:task-definition/dev-admin:7";
+    const OLD_TD: &str = "arn:aws:ecs:us-east-1:1:task-definition/dev-admin:6";
+    const TASK: &str = "arn:aws:ecs:us-east-1:1:task/dev-app/0a1b2c";
+    const CLUSTER_ARN: &str = "arn:aws:ecs:us-east-1:1:cluster/dev-app";
+    const IMAGE: &str = "public.ecr.aws/magecloudkit/magento:2.4.8";
+
+    fn spec() -> MigrationSpec {
+        MigrationSpec {
+            cluster: Ref::new("ecs.cluster"),
+            task_definition: Ref::new("ecs.taskdef.admin"),
+            log_group: Ref::new("logs.admin"),
+            container: "php-fpm".into(),
+            image: IMAGE.into(),
+            command: vec![
+                "sh".into(),
+                "-c".into(),
+                MigrationSpec::script("check", "up"),
+            ],
+            capacity: ServiceCapacity::Fargate,
+            subnets: vec![Ref::new("subnet.private.a")],
+            security_groups: vec![Ref::new("sg.app")],
+            after: Vec::new(),
+        }
+    }
+
+    fn resolved() -> HashMap<LogicalId, Observed> {
+        let mut out: HashMap<LogicalId, Observed> = [
+            ("subnet.private.a", ResourceKind::Subnet, "subnet-a"),
+            ("sg.app", ResourceKind::SecurityGroup, "sg-app"),
+            ("logs.admin", ResourceKind::LogGroup, "/mck/dev/admin"),
+        ]
+        .into_iter()
+        .map(|(id, kind, cloud)| (LogicalId::new(id), Observed::new(id.into(), kind, cloud)))
+        .collect();
+        out.insert(
+            "ecs.cluster".into(),
+            Observed::new("ecs.cluster".into(), ResourceKind::EcsCluster, "dev-app")
+                .output(EcsClusterSpec::OUT_ARN, CLUSTER_ARN),
+        );
+        out.insert(
+            "ecs.taskdef.admin".into(),
+            Observed::new("ecs.taskdef.admin".into(), ResourceKind::TaskDefinition, TD)
+                .output(TaskDefinitionSpec::OUT_ARN, TD),
+        );
+        out
+    }
+
+    fn task(status: &str, td: &str, containers: serde_json::Value) -> serde_json::Value {
+        json!({
+            "taskArn": TASK, "lastStatus": status, "taskDefinitionArn": td,
+            "stoppedReason": "Essential container in task exited",
+            "containers": containers,
+        })
+    }
+
+    fn tasks(list: &[serde_json::Value]) -> String {
+        json!({"tasks": list, "failures": []}).to_string()
+    }
+
+    fn logs(lines: &[&str]) -> String {
+        let events: Vec<_> = lines
+            .iter()
+            .map(|m| json!({"timestamp": 1, "message": m, "ingestionTime": 1}))
+            .collect();
+        json!({"events": events}).to_string()
+    }
+
+    async fn started(aws: &Replay) -> Observed {
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        MigrationSpec::create(
+            &provider,
+            &context(&deps),
+            &MigrationSpec::ID.into(),
+            &spec(),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn poll(aws: &Replay, live: &Observed) -> Readiness {
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        MigrationSpec::poll(&provider, &context(&deps), live)
+            .await
+            .unwrap()
+    }
+
+    /// The task runs on the new revision with the command override, in the private subnets
+    /// without a public IP; exit code 0 records the build on the cluster and shows the log.
+    #[tokio::test]
+    async fn exit_code_0_records_the_build_and_shows_the_last_log_lines() {
+        let aws = Replay::new([
+            ("ListTasks", 200, json!({"taskArns": []}).to_string()),
+            (
+                "RunTask",
+                200,
+                tasks(&[task("PROVISIONING", TD, json!([]))]),
+            ),
+            (
+                "DescribeTasks",
+                200,
+                tasks(&[task("RUNNING", TD, json!([]))]),
+            ),
+            (
+                "DescribeTasks",
+                200,
+                tasks(&[task(
+                    "STOPPED",
+                    TD,
+                    json!([{"name": "php-fpm", "exitCode": 0}, {"name": "nginx"}]),
+                )]),
+            ),
+            (
+                "GetLogEvents",
+                200,
+                logs(&[
+                    "mck: the database needs an upgrade",
+                    "Schema creation/updates:",
+                ]),
+            ),
+            ("TagResource", 200, "{}".into()),
+        ]);
+        let live = started(&aws).await;
+        assert_eq!(live.cloud_id, TASK);
+        assert_eq!(live.pending.as_deref(), Some("provisioning"));
+        let run = &aws.requests()[1].1;
+        let body: serde_json::Value = serde_json::from_str(run).unwrap();
+        assert_eq!(body["taskDefinition"], TD);
+        assert_eq!(body["startedBy"], MigrationSpec::STARTED_BY);
+        assert_eq!(body["launchType"], "FARGATE");
+        assert_eq!(
+            body["networkConfiguration"]["awsvpcConfiguration"],
+            json!({"subnets": ["subnet-a"], "securityGroups": ["sg-app"], "assignPublicIp": "DISABLED"})
+        );
+        assert_eq!(
+            body["overrides"]["containerOverrides"][0]["name"],
+            "php-fpm"
+        );
+        assert_eq!(
+            body["overrides"]["containerOverrides"][0]["command"][2],
+            MigrationSpec::script("check", "up")
+        );
+        assert!(matches!(poll(&aws, &live).await, Readiness::Pending(s) if s == "running"));
+        let Readiness::Ready(done) = poll(&aws, &live).await else {
+            panic!("exit 0 is success")
+        };
+        let note = &done.outputs[MigrationSpec::OUT_NOTE];
+        assert!(note.contains("exited with code 0"), "{note}");
+        assert!(note.contains("\n  Schema creation/updates:"), "{note}");
+        let logs = &aws.requests()[4].1;
+        assert!(
+            logs.contains("\"logStreamName\":\"php-fpm/php-fpm/0a1b2c\""),
+            "{logs}"
+        );
+        let tag = &aws.requests()[5].1;
+        assert!(tag.contains(CLUSTER_ARN) && tag.contains(IMAGE), "{tag}");
+        aws.assert_done();
+    }
+
+    /// A failing migration is a failed step with its exit code and log, and records nothing,
+    /// so the next run tries it again.
+    #[tokio::test]
+    async fn a_non_zero_exit_fails_with_the_log_and_records_nothing() {
+        let aws = Replay::new([
+            ("ListTasks", 200, json!({"taskArns": []}).to_string()),
+            ("RunTask", 200, tasks(&[task("PENDING", TD, json!([]))])),
+            (
+                "DescribeTasks",
+                200,
+                tasks(&[task(
+                    "STOPPED",
+                    TD,
+                    json!([{"name": "php-fpm", "exitCode": 1}]),
+                )]),
+            ),
+            (
+                "GetLogEvents",
+                200,
+                logs(&["SQLSTATE[HY000] [2002] Connection refused"]),
+            ),
+        ]);
+        let live = started(&aws).await;
+        let Readiness::Failed(why) = poll(&aws, &live).await else {
+            panic!("exit 1 is a failure")
+        };
+        assert!(why.contains("exited with code 1"), "{why}");
+        assert!(why.contains("no service was touched"), "{why}");
+        assert!(why.contains("Connection refused"), "{why}");
+        assert_eq!(aws.count("TagResource"), 0);
+        aws.assert_done();
+    }
+
+    /// A container that never ran (image pull failed) has no exit code: that is a failure
+    /// with ECS's reasons, never a success.
+    #[tokio::test]
+    async fn a_task_stopped_without_an_exit_code_fails_with_the_reason() {
+        let aws = Replay::new([
+            ("ListTasks", 200, json!({"taskArns": []}).to_string()),
+            ("RunTask", 200, tasks(&[task("PENDING", TD, json!([]))])),
+            (
+                "DescribeTasks",
+                200,
+                tasks(&[json!({
+                    "taskArn": TASK, "lastStatus": "STOPPED", "taskDefinitionArn": TD,
+                    "stoppedReason": "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
+                    "containers": [{"name": "php-fpm", "reason": "CannotPullContainerError"}],
+                })]),
+            ),
+            (
+                "GetLogEvents",
+                400,
+                crate::testing::json_error(
+                    "ResourceNotFoundException",
+                    "The specified log stream does not exist.",
+                ),
+            ),
+        ]);
+        let live = started(&aws).await;
+        let Readiness::Failed(why) = poll(&aws, &live).await else {
+            panic!("no exit code is a failure")
+        };
+        assert!(
+            why.contains("CannotPullContainerError: pull image"),
+            "{why}"
+        );
+        assert!(why.contains("without an exit code"), "{why}");
+        assert!(
+            why.contains("no log stream /mck/dev/admin php-fpm/php-fpm/0a1b2c"),
+            "{why}"
+        );
+        aws.assert_done();
+    }
+
+    /// A run killed while its migration ran finds that task again instead of starting a second
+    /// migration against the same database; another build's migration still running is refused.
+    #[tokio::test]
+    async fn a_migration_left_running_is_waited_for_and_never_run_twice() {
+        let aws = Replay::new([
+            ("ListTasks", 200, json!({"taskArns": [TASK]}).to_string()),
+            (
+                "DescribeTasks",
+                200,
+                tasks(&[task("RUNNING", TD, json!([]))]),
+            ),
+            ("ListTasks", 200, json!({"taskArns": [TASK]}).to_string()),
+            (
+                "DescribeTasks",
+                200,
+                tasks(&[task("RUNNING", OLD_TD, json!([]))]),
+            ),
+        ]);
+        let live = started(&aws).await;
+        assert_eq!(live.cloud_id, TASK);
+        assert_eq!(aws.count("RunTask"), 0);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let err = MigrationSpec::create(
+            &provider,
+            &context(&deps),
+            &MigrationSpec::ID.into(),
+            &spec(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.message.contains("another build is still running"),
+            "{}",
+            err.message
+        );
+        assert_eq!(aws.count("RunTask"), 0);
+        aws.assert_done();
+    }
+
+    /// No capacity to place the task (an EC2 cluster scaling out) passes: retried.
+    #[tokio::test]
+    async fn a_placement_failure_is_retried() {
+        let aws = Replay::new([
+            ("ListTasks", 200, json!({"taskArns": []}).to_string()),
+            (
+                "RunTask",
+                200,
+                json!({"tasks": [], "failures": [{"reason": "RESOURCE:MEMORY"}]}).to_string(),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let err = MigrationSpec::create(
+            &provider,
+            &context(&deps),
+            &MigrationSpec::ID.into(),
+            &spec(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.class, ErrorClass::Transient);
+        assert!(err.message.contains("RESOURCE:MEMORY"), "{}", err.message);
+    }
+
+    #[test]
+    fn the_record_on_the_cluster_is_the_build_migrated() {
+        let cluster = Cluster::builder()
+            .cluster_name("dev-app")
+            .cluster_arn(CLUSTER_ARN)
+            .tags(
+                Tag::builder()
+                    .key(MigrationSpec::RECORD_TAG)
+                    .value(IMAGE)
+                    .build(),
+            )
+            .build();
+        let record = observe_record(&cluster).unwrap();
+        assert_eq!(record.id.as_str(), MigrationSpec::ID);
+        assert_eq!(
+            record.fields[MigrationSpec::IMAGE.name],
+            mck_core::model::Value::Str(IMAGE.into())
+        );
+        assert!(observe_record(&Cluster::builder().cluster_name("dev-app").build()).is_none());
+    }
+}
