@@ -478,6 +478,13 @@ macro_rules! reader_via_clients {
                 cloudtrail::last_write(&self.clients.cloudtrail, cloud_id).await
             }
 
+            async fn revisions(
+                &self,
+                family: &str,
+            ) -> Result<Vec<mck_core::provider::Revision>, ProviderError> {
+                ecs::registered_revisions(&self.clients.ecs, family).await
+            }
+
             fn request_count(&self) -> u64 {
                 self.clients.request_count()
             }

@@ -150,6 +150,32 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// What each app's service runs (revision, images, `REVISION`) and the earlier revisions
+    /// still registered, from live state (read-only).
+    Releases {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Print JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move every app's service back to the revision before the one it runs (after a
+    /// confirmation). An exception to the stack file: `plan` and `drift` show it until the next
+    /// `up`. The database is not rolled back.
+    Rollback {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Roll back without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Stream progress events and the summary as JSON lines on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Report whether AWS still matches the stack (read-only). Exit 0 in sync, 2 drift, 1 error.
     Drift {
         /// Stack name: reads <stacks-dir>/<NAME>.yaml.

@@ -90,6 +90,13 @@ pub async fn run(cli: Cli) -> u8 {
             drift(target, &stacks_dir, &aws, &options).await
         }
         Command::Unlock { stack, aws, yes } => unlock(&stack, &aws, yes).await,
+        Command::Releases { stack, aws, json } => releases(&stack, &aws, json).await,
+        Command::Rollback {
+            stack,
+            aws,
+            yes,
+            json,
+        } => rollback(&stack, &aws, yes, json).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "mck", &mut std::io::stdout());
@@ -630,6 +637,89 @@ async fn outputs(args: &StackArgs, aws: &AwsArgs, json: bool, all: bool) -> Resu
         }
     }
     Ok(OK)
+}
+
+async fn releases(args: &StackArgs, aws: &AwsArgs, json: bool) -> Result<u8, Failure> {
+    let desired = load(args)?;
+    check_region(aws, desired.stack(), desired.region())?;
+    let reader = AwsReader::connect(&aws_config(aws, "releases"), desired.region()).await;
+    let releases = mck_core::release::releases(&reader, &desired)
+        .await
+        .map_err(|e| read_failure(&desired, e))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&releases)?);
+    } else {
+        print!("{}", releases.render_text());
+    }
+    Ok(OK)
+}
+
+async fn rollback(args: &StackArgs, aws: &AwsArgs, yes: bool, json: bool) -> Result<u8, Failure> {
+    let desired = load(args)?;
+    let engine = engine(aws, &desired, "rollback").await?;
+    let cancel = CancelToken::default();
+    let lock = take_lock(&engine, desired.stack(), &cancel).await?;
+    let result = async {
+        let releases = mck_core::release::releases(engine.provider().as_ref(), &desired)
+            .await
+            .map_err(|e| read_failure(&desired, e))?;
+        let steps = mck_core::release::plan_rollback(&releases)
+            .map_err(|e| Failure(format!("nothing was changed: {e}")))?;
+        for step in &steps {
+            ui::note(&format!(
+                "{}: {} -> revision {} ({})",
+                step.app,
+                step.from.number,
+                step.to.number,
+                step.to
+                    .images
+                    .values()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        ui::note(
+            "the database is not rolled back; the stack file still describes the newest revision, so `plan` and `drift` show this until the next `up`",
+        );
+        confirm(
+            yes,
+            &format!("Roll back the services of stack {}?", desired.stack()),
+        )?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let printer = if json {
+            tokio::spawn(ui::json_events(rx))
+        } else {
+            tokio::spawn(ui::progress(rx, steps.len()))
+        };
+        let summary = mck_core::release::rollback(
+            engine.provider().clone(),
+            engine.config(),
+            desired.clone(),
+            &steps,
+            tx,
+            cancel.clone(),
+        )
+        .await
+        .map_err(|e| read_failure(&desired, e))?;
+        let _ = printer.await;
+        let requests = engine.provider().request_count();
+        if json {
+            ui::json_line(&serde_json::json!({
+                "event": "summary",
+                "verb": "rollback",
+                "success": summary.is_success(),
+                "summary": summary,
+                "requests": requests,
+            }));
+        } else {
+            ui::summary(&summary, "rollback", requests);
+        }
+        Ok(if summary.is_success() { OK } else { ERROR })
+    }
+    .await;
+    release(lock).await;
+    result
 }
 
 /// Which stacks `mck drift` checks.

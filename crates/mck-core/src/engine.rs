@@ -53,6 +53,11 @@ impl Engine {
             .map(Some)
     }
 
+    /// The run settings it applies with.
+    pub fn config(&self) -> &ExecConfig {
+        &self.config
+    }
+
     /// The provider it plans and applies with.
     pub fn provider(&self) -> &Arc<dyn Provider> {
         &self.provider

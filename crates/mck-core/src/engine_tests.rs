@@ -12,7 +12,7 @@ use crate::exec::{CancelToken, ExecConfig, ExecEvent, FailureReason, Op, Outcome
 use crate::graph::DesiredGraph;
 use crate::model::{LogicalId, MigrationSpec, ResourceKind as K, TaskDefinitionSpec};
 use crate::plan::{Action, Plan};
-use crate::provider::{ErrorClass, Provider};
+use crate::provider::{ErrorClass, Provider, Reader};
 use crate::stack::parse_str;
 use crate::testing::FakeCloud;
 
@@ -888,8 +888,14 @@ async fn an_image_change_registers_one_revision_and_updates_one_service_and_noth
     let before = cloud.count("dev", K::TaskDefinition);
     let (summary, _) = run(&engine, &plan).await;
     assert!(summary.is_success(), "{:?}", summary.sorted().first());
-    // One revision registered, the old one deregistered once the service moved.
-    assert_eq!(cloud.count("dev", K::TaskDefinition), before);
+    // One revision registered; the old one stays registered (kept for rollback).
+    assert_eq!(cloud.count("dev", K::TaskDefinition), before + 1);
+    let revisions = cloud.revisions("dev-frontend").await.unwrap();
+    assert_eq!(revisions.len(), 2);
+    assert_eq!(
+        revisions[0].images["php-fpm"],
+        "public.ecr.aws/magecloudkit/magento:2.4.8"
+    );
     assert_eq!(changes(&engine.plan(desired2).await.unwrap()), []);
 }
 
@@ -1181,4 +1187,129 @@ fn pruning_keeps_the_newest_revisions_and_never_one_in_use() {
     );
     assert!(TaskDefinitionSpec::revisions_to_prune(&active, &none, 7).is_empty());
     assert!(TaskDefinitionSpec::revisions_to_prune(&[], &none, 0).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn releases_list_the_live_and_previous_revisions_and_rollback_moves_back_one() {
+    let cloud = Arc::new(FakeCloud::new());
+    let engine = engine(&cloud, ExecConfig::default());
+    assert!(up_dev(&engine).await.is_success());
+    let plan = engine.plan(release("2.4.8")).await.unwrap();
+    assert!(run(&engine, &plan).await.0.is_success());
+    let desired = release("2.4.8");
+    let releases = crate::release::releases(cloud.as_ref(), &desired)
+        .await
+        .unwrap();
+    assert_eq!(releases.apps.len(), 2);
+    for app in &releases.apps {
+        let live = app.live.as_ref().expect("a live revision");
+        assert_eq!(
+            live.images["php-fpm"],
+            "public.ecr.aws/magecloudkit/magento:2.4.8"
+        );
+        assert_eq!(app.previous.len(), 1, "{app:?}");
+        assert_eq!(
+            app.previous[0].images["php-fpm"],
+            "public.ecr.aws/magecloudkit/magento:2.4.7-p1"
+        );
+        assert!(!app.rolled_back());
+    }
+    let text = releases.render_text();
+    assert!(text.contains("live      dev-admin:"), "{text}");
+    assert!(text.contains("previous  dev-admin:"), "{text}");
+
+    let steps = crate::release::plan_rollback(&releases).unwrap();
+    assert_eq!(steps.len(), 2);
+    let before = cloud.calls().len();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let summary = crate::release::rollback(
+        cloud.clone(),
+        &ExecConfig::default(),
+        desired.clone(),
+        &steps,
+        tx,
+        CancelToken::default(),
+    )
+    .await
+    .unwrap();
+    assert!(summary.is_success(), "{:?}", summary.sorted());
+    // Only the services were touched: no revision registered, no migration run.
+    let calls: Vec<(String, Op)> = cloud.calls()[before..]
+        .iter()
+        .map(|c| (c.id.to_string(), c.op))
+        .collect();
+    let mut calls_sorted = calls.clone();
+    calls_sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        calls_sorted,
+        [
+            ("ecs.service.admin".to_string(), Op::Update),
+            ("ecs.service.frontend".to_string(), Op::Update),
+        ]
+    );
+    let after = crate::release::releases(cloud.as_ref(), &desired)
+        .await
+        .unwrap();
+    for app in &after.apps {
+        assert!(app.rolled_back(), "{app:?}");
+        assert_eq!(
+            app.live.as_ref().unwrap().images["php-fpm"],
+            "public.ecr.aws/magecloudkit/magento:2.4.7-p1"
+        );
+    }
+    assert!(after.render_text().contains("ROLLED BACK"));
+    // The stack still describes the newest revision: plan shows the exception, and `up`
+    // moves forward again without running the migration twice.
+    let plan = engine.plan(desired.clone()).await.unwrap();
+    assert_eq!(
+        changes(&plan),
+        [
+            (Action::Update, "ecs.service.admin"),
+            (Action::Update, "ecs.service.frontend"),
+        ]
+    );
+    assert!(run(&engine, &plan).await.0.is_success());
+    assert!(!engine.plan(desired.clone()).await.unwrap().has_changes());
+    // Nothing older than the first revision: a second rollback from it is refused.
+    let first = crate::release::releases(cloud.as_ref(), &Engine::desired(&dev_stack()).unwrap())
+        .await
+        .unwrap();
+    let mut oldest = first.clone();
+    for app in &mut oldest.apps {
+        app.live = app.previous.last().cloned();
+    }
+    let err = crate::release::plan_rollback(&oldest).unwrap_err();
+    assert!(err.0.contains("no revision older than"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn releases_beyond_keep_revisions_are_pruned_but_never_the_live_one() {
+    let cloud = Arc::new(FakeCloud::new());
+    let engine = engine(&cloud, ExecConfig::default());
+    assert!(up_dev(&engine).await.is_success());
+    for n in 1..=7 {
+        let plan = engine.plan(release(&format!("2.5.{n}"))).await.unwrap();
+        assert!(run(&engine, &plan).await.0.is_success());
+    }
+    // dev keeps the default 5: the newest five of eight registered revisions.
+    let revisions = cloud.revisions("dev-frontend").await.unwrap();
+    let images: Vec<&str> = revisions
+        .iter()
+        .map(|r| r.images["php-fpm"].as_str())
+        .collect();
+    assert_eq!(
+        images,
+        [
+            "public.ecr.aws/magecloudkit/magento:2.5.7",
+            "public.ecr.aws/magecloudkit/magento:2.5.6",
+            "public.ecr.aws/magecloudkit/magento:2.5.5",
+            "public.ecr.aws/magecloudkit/magento:2.5.4",
+            "public.ecr.aws/magecloudkit/magento:2.5.3",
+        ]
+    );
+    // `down` deregisters every kept revision too.
+    let destroy = engine.plan_destroy(&release("2.5.7")).await.unwrap();
+    let (summary, _) = run(&engine, &destroy).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    assert_eq!(cloud.count("dev", K::TaskDefinition), 0);
 }

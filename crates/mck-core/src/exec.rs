@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
+use crate::graph::DesiredGraph;
 use crate::model::{LogicalId, ReplacePolicy, ResourceKind, ResourceSpec, Tags};
 use crate::plan::{Action, Plan};
 use crate::provider::{Context, ErrorClass, Observed, Provider, ProviderError, Readiness};
@@ -465,6 +466,72 @@ impl ExecGraph {
             preds_left,
             succs,
         }
+    }
+}
+
+/// Runs one update of `id` outside a plan (a rollback moving a service to an older revision):
+/// the same calls, readiness wait, retries, timeout and events as a plan's update step.
+/// `deps` are the live resources the update resolves references against.
+#[expect(clippy::too_many_arguments, reason = "a step's parts, passed once")]
+pub(crate) async fn run_update(
+    provider: Arc<dyn Provider>,
+    config: &ExecConfig,
+    desired: &DesiredGraph,
+    spec: ResourceSpec,
+    live: Observed,
+    changed: Vec<&'static str>,
+    deps: HashMap<LogicalId, Observed>,
+    events: mpsc::UnboundedSender<ExecEvent>,
+    cancel: CancelToken,
+) -> StepResult {
+    let (id, kind) = (live.id.clone(), live.kind);
+    let timeout = desired.timeout(kind);
+    let work = Work {
+        provider,
+        stack: Arc::from(desired.stack()),
+        tags: Arc::new(desired.tags().clone()),
+        id: id.clone(),
+        op: Op::Update,
+        spec: Some(spec),
+        live: Some(live),
+        changed,
+        retire: false,
+        deps,
+        timeout: config.max_wait.map_or(timeout, |cap| cap.min(timeout)),
+        poll: config.poll,
+        retry: config.retry,
+        events: events.clone(),
+        cancel,
+    };
+    let _ = events.send(ExecEvent::Started {
+        id: id.clone(),
+        kind,
+        op: Op::Update,
+    });
+    let t0 = Instant::now();
+    let outcome = match work.run().await {
+        Ok(_) => Outcome::Done,
+        Err(Interrupt::Cancelled) => Outcome::Cancelled,
+        Err(Interrupt::Failed(err)) => Outcome::Failed(err),
+        Err(Interrupt::Gone) => Outcome::Failed(StepError {
+            reason: FailureReason::Disappeared,
+            code: None,
+            message: format!("{id} disappeared"),
+        }),
+    };
+    let _ = events.send(ExecEvent::Finished {
+        id: id.clone(),
+        kind,
+        op: Op::Update,
+        outcome: outcome.clone(),
+        elapsed_ms: u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX),
+        note: None,
+    });
+    StepResult {
+        id,
+        kind,
+        op: Op::Update,
+        outcome,
     }
 }
 

@@ -351,6 +351,61 @@ pub trait Reader: Send + Sync + fmt::Debug {
     fn request_count(&self) -> u64 {
         0
     }
+
+    /// The registered revisions of a task definition family, newest first (`mck releases`,
+    /// `mck rollback`). The default lists none.
+    async fn revisions(&self, _family: &str) -> Result<Vec<Revision>, ProviderError> {
+        Ok(Vec::new())
+    }
+}
+
+/// One registered revision of an app's task definition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Revision {
+    /// Its ARN (the cloud id services name).
+    pub arn: String,
+    /// Its number in the family.
+    pub number: i64,
+    /// Image of each container.
+    pub images: BTreeMap<String, String>,
+    /// The source revision its containers get as `REVISION`, if any.
+    pub revision: Option<String>,
+}
+
+impl Revision {
+    /// A revision as the task definition's fields hold it (container rows `[container,
+    /// setting, value]`).
+    pub fn from_fields(arn: &str, number: i64, fields: &BTreeMap<String, Value>) -> Revision {
+        let mut images = BTreeMap::new();
+        let mut revision = None;
+        if let Some(Value::List(rows)) =
+            fields.get(crate::model::TaskDefinitionSpec::CONTAINERS.name)
+        {
+            for row in rows {
+                if let Value::List(cells) = row
+                    && let [
+                        Value::Str(container),
+                        Value::Str(setting),
+                        Value::Str(value),
+                    ] = cells.as_slice()
+                {
+                    match setting.as_str() {
+                        "image" => {
+                            images.insert(container.clone(), value.clone());
+                        }
+                        "environment.REVISION" => revision = Some(value.clone()),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Revision {
+            arn: arn.to_string(),
+            number,
+            images,
+            revision,
+        }
+    }
 }
 
 /// A cloud the engine can read and change. Implementations are stateless about stacks: all

@@ -15,7 +15,10 @@ use tokio::time::Instant;
 
 use crate::exec::Op;
 use crate::lock::{LockError, LockHolder, StackLock, now_unix};
-use crate::model::{LogicalId, ResourceKind, ResourceSpec, TAG_ID, TAG_STACK, Value};
+use crate::model::{
+    EcsServiceSpec, LogicalId, ResourceKind, ResourceSpec, TAG_ID, TAG_STACK, TaskDefinitionSpec,
+    Value,
+};
 use crate::provider::{
     Context, ErrorClass, Observed, Provider, ProviderError, Reader, Readiness, Unmanaged, Who,
     WriteEvent,
@@ -526,6 +529,38 @@ impl Reader for FakeCloud {
     fn request_count(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
+
+    async fn revisions(
+        &self,
+        family: &str,
+    ) -> Result<Vec<crate::provider::Revision>, ProviderError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let state = self.lock();
+        let mut out: Vec<crate::provider::Revision> = state
+            .resources
+            .iter()
+            .filter(|(_, r)| {
+                r.kind == ResourceKind::TaskDefinition
+                    && r.gone_at.is_none_or(|at| now < at)
+                    && r.fields.get(TaskDefinitionSpec::FAMILY.name)
+                        == Some(&Value::Str(family.to_string()))
+            })
+            .map(|(cid, r)| crate::provider::Revision::from_fields(cid, serial(cid), &r.fields))
+            .collect();
+        out.sort_by_key(|r| std::cmp::Reverse(r.number));
+        Ok(out)
+    }
+}
+
+/// The serial number in a fake cloud id (`ecs_task_definition-000083` -> 83): revisions grow
+/// with it.
+fn serial(cloud_id: &str) -> i64 {
+    cloud_id
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 #[async_trait]
@@ -698,6 +733,47 @@ impl Provider for FakeCloud {
         }
     }
 
+    /// Task definitions keep their newest revisions, like [`crate::provider::Provider::retire`]
+    /// on AWS: the older ones beyond `keep_revisions` go, never one a service runs.
+    async fn retire(
+        &self,
+        ctx: &Context<'_>,
+        spec: &ResourceSpec,
+        old: &Observed,
+    ) -> Result<bool, ProviderError> {
+        let ResourceSpec::TaskDefinition(td) = spec else {
+            return self.delete(ctx, old).await.map(|()| true);
+        };
+        self.enter(Op::Delete, &old.id, old.kind).await?;
+        let now = Instant::now();
+        let mut state = self.lock();
+        let live = |r: &FakeResource| r.gone_at.is_none_or(|at| now < at);
+        let active: Vec<(i64, String)> = state
+            .resources
+            .iter()
+            .filter(|(_, r)| r.stack == ctx.stack && r.id == old.id && live(r))
+            .map(|(cid, _)| (serial(cid), cid.clone()))
+            .collect();
+        let in_use: std::collections::BTreeSet<String> = state
+            .resources
+            .values()
+            .filter(|r| r.kind == ResourceKind::EcsService && live(r))
+            .filter_map(
+                |r| match r.fields.get(EcsServiceSpec::TASK_DEFINITION.name) {
+                    Some(Value::CloudId(arn)) => Some(arn.clone()),
+                    _ => None,
+                },
+            )
+            .collect();
+        let prune = TaskDefinitionSpec::revisions_to_prune(&active, &in_use, td.keep_revisions);
+        for cid in &prune {
+            if let Some(r) = state.resources.get_mut(cid) {
+                r.gone_at = Some(now);
+            }
+        }
+        Ok(prune.contains(&old.cloud_id))
+    }
+
     async fn delete(&self, _ctx: &Context<'_>, live: &Observed) -> Result<(), ProviderError> {
         let lost_response = self.enter(Op::Delete, &live.id, live.kind).await?;
         let now = Instant::now();
@@ -725,6 +801,22 @@ impl Provider for FakeCloud {
             .get(&live.kind)
             .copied()
             .unwrap_or_default();
+        // Deleting a revisioned resource (a task definition) deregisters its kept older
+        // revisions too.
+        if live.kind.replace_policy() == crate::model::ReplacePolicy::CreateFirst
+            && state.resources.contains_key(&live.cloud_id)
+        {
+            let stack = state.resources[&live.cloud_id].stack.clone();
+            for (cid, r) in state.resources.iter_mut() {
+                if *cid != live.cloud_id
+                    && r.stack == stack
+                    && r.id == live.id
+                    && r.gone_at.is_none()
+                {
+                    r.gone_at = Some(now + latency);
+                }
+            }
+        }
         match state.resources.get_mut(&live.cloud_id) {
             Some(res) if res.gone_at.is_none() => res.gone_at = Some(now + latency),
             Some(_) => {}

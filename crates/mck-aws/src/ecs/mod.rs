@@ -7,7 +7,7 @@ mod migration;
 mod service;
 mod task_definition;
 
-pub(crate) use task_definition::prune as prune_revisions;
+pub(crate) use task_definition::{prune as prune_revisions, registered as registered_revisions};
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::Tag;

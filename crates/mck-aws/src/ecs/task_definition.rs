@@ -209,6 +209,27 @@ pub(crate) async fn revisions(
     Ok(active)
 }
 
+/// Revisions `mck releases` lists, newest first (one describe each, the newest 20 at most).
+pub(crate) async fn registered(
+    ecs: &Client,
+    family: &str,
+) -> Result<Vec<mck_core::provider::Revision>, ProviderError> {
+    let mut active = revisions(ecs, family).await?;
+    active.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+    let mut out = Vec::new();
+    for (number, arn) in active.into_iter().take(20) {
+        if let Some((td, _)) = describe(ecs, &arn).await? {
+            let observed = observe(LogicalId::new(family), &td);
+            out.push(mck_core::provider::Revision::from_fields(
+                &arn,
+                number,
+                &observed.fields,
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// After a rollout: deregisters the family's revisions beyond the newest
 /// `spec.keep_revisions`, never one a service of the cluster runs or is deploying (a rolled
 /// back service may run an old one). `Ok(false)`: `old` is kept (nothing to wait for).

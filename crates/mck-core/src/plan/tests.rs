@@ -573,8 +573,8 @@ async fn a_release_set_on_the_command_line_plans_one_migration_new_revisions_and
         "{text}"
     );
     apply_all(&cloud, &desired2).await;
-    // The new revisions took over (created first, then the old retired).
-    assert_eq!(cloud.count("dev", K::TaskDefinition), 2);
+    // The new revisions took over; the old ones stay registered for rollback.
+    assert_eq!(cloud.count("dev", K::TaskDefinition), 4);
     assert!(!plan_of(&cloud, &desired2).await.has_changes());
     // The migration ran on the new revision, after it was registered and before either
     // service moved to it.
