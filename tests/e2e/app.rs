@@ -6,7 +6,7 @@ use serde_json::Value;
 use mck_tests::{Harness, TestStack, assert_exit};
 
 /// The network tier plus the app tier (no data tier): the apps, their load balancer, HTTP.
-fn app_only(certificate: Option<&str>) -> String {
+pub(crate) fn app_only(certificate: Option<&str>) -> String {
     app_stack(certificate, "app: {capacity: fargate}")
 }
 

@@ -9,6 +9,7 @@ mod kill;
 mod lock;
 mod many;
 mod network;
+mod release;
 mod secrets;
 
 use serde_json::Value;

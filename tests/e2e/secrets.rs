@@ -1,5 +1,6 @@
 //! No secret value in anything mck prints: `up`, `plan`, `drift`, `outputs` and `down`, at every
-//! log level and in every output format (`--json` events included), are searched for the DB
+//! log level and in every output format (`--json` events included), releases with their
+//! migration's log lines, `releases` and `rollback` included, are searched for the DB
 //! master password (read independently from Secrets Manager with boto3). Task definitions carry
 //! the password only as a `valueFrom` reference.
 
@@ -109,6 +110,32 @@ fn no_secret_value_is_printed_by_any_command_at_any_log_level_in_any_format() {
             outputs.push((format!("{} ({level})", args.join(" ")), all));
         }
     }
+    // Releases: the migration's log lines, `releases` and `rollback`, in every format.
+    for (level, tag) in [("trace", "sec1"), ("info", "sec2")] {
+        let set = format!("release.tag={tag}");
+        for args in [
+            vec!["up", "--set", &set, "--yes", "--json"],
+            vec!["releases", "--set", &set],
+            vec!["releases", "--set", &set, "--json"],
+            vec!["rollback", "--set", &set, "--yes", "--json"],
+            vec!["rollback", "--set", &set, "--yes"],
+            vec!["up", "--set", &set, "--yes"],
+        ] {
+            let (out, all) = run(&harness, &stack, level, &args);
+            assert!(
+                out.status.code().is_some_and(|c| c <= 1),
+                "{args:?}: {}",
+                text(&out)
+            );
+            outputs.push((format!("{} ({level})", args.join(" ")), all));
+        }
+    }
+    assert!(
+        outputs
+            .iter()
+            .any(|(w, all)| w.starts_with("up --set") && all.contains("release.migrate")),
+        "a release ran its migration"
+    );
     let (down, all) = run(
         &harness,
         &stack,
