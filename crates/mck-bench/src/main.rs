@@ -68,7 +68,8 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         TaskDefinition => s(1),
         // A Magento `setup:db:status` that finds nothing to upgrade: a Fargate task start
         // (about a minute) and a short run.
-        Migration => s(90),
+        ReleaseTask => s(90),
+        Maintenance => s(60),
         TargetGroup => s(2),
         LoadBalancer => s(180),
         Listener => s(2),

@@ -10,7 +10,10 @@ use tokio::sync::mpsc;
 use crate::Engine;
 use crate::exec::{CancelToken, ExecConfig, ExecEvent, FailureReason, Op, Outcome, Summary};
 use crate::graph::DesiredGraph;
-use crate::model::{LogicalId, MigrationSpec, ResourceKind as K, TaskDefinitionSpec};
+use crate::model::{
+    LogicalId, MaintenanceSpec, ReleaseTaskSpec, ResourceKind as K, ResourceSpec,
+    TaskDefinitionSpec,
+};
 use crate::plan::{Action, Plan};
 use crate::provider::{ErrorClass, Provider, Reader};
 use crate::stack::parse_str;
@@ -1098,12 +1101,12 @@ async fn a_failing_migration_stops_the_release_before_any_service_is_touched() {
     let before = cloud.calls().len();
     let plan = engine.plan(release("2.4.8")).await.unwrap();
     cloud.roll_back(
-        MigrationSpec::ID,
+        ReleaseTaskSpec::MIGRATE_ID,
         "the migration task exited with code 1; last log lines:\n  SQLSTATE[42S01]: Base table or view already exists",
     );
     let (summary, _) = run(&engine, &plan).await;
     assert!(!summary.is_success());
-    let Outcome::Failed(err) = &result(&summary, MigrationSpec::ID).outcome else {
+    let Outcome::Failed(err) = &result(&summary, ReleaseTaskSpec::MIGRATE_ID).outcome else {
         panic!("the migration must fail")
     };
     assert_eq!(err.reason, FailureReason::ResourceFailed);
@@ -1121,7 +1124,7 @@ async fn a_failing_migration_stops_the_release_before_any_service_is_touched() {
     assert_eq!(
         changes(&next),
         [
-            (Action::Update, MigrationSpec::ID),
+            (Action::Update, ReleaseTaskSpec::MIGRATE_ID),
             (Action::Update, "ecs.service.admin"),
             (Action::Update, "ecs.service.frontend"),
         ]
@@ -1138,9 +1141,9 @@ async fn a_migration_that_never_stops_times_out_and_no_service_rolls() {
     assert!(up_dev(&engine).await.is_success());
     let before = cloud.calls().len();
     let plan = engine.plan(release("2.4.8")).await.unwrap();
-    cloud.never_ready_because(MigrationSpec::ID, "RUNNING");
+    cloud.never_ready_because(ReleaseTaskSpec::MIGRATE_ID, "RUNNING");
     let (summary, _) = run(&engine, &plan).await;
-    let Outcome::Failed(err) = &result(&summary, MigrationSpec::ID).outcome else {
+    let Outcome::Failed(err) = &result(&summary, ReleaseTaskSpec::MIGRATE_ID).outcome else {
         panic!("the migration must fail")
     };
     assert_eq!(err.reason, FailureReason::TimedOut);
@@ -1161,7 +1164,7 @@ async fn a_scale_change_rolls_no_migration_and_a_new_build_runs_it_once() {
     let migrations = plan
         .steps()
         .iter()
-        .filter(|s| s.kind == K::Migration && s.action != Action::NoOp)
+        .filter(|s| s.kind == K::ReleaseTask && s.action != Action::NoOp)
         .count();
     assert_eq!(migrations, 1);
 }
@@ -1312,4 +1315,93 @@ async fn releases_beyond_keep_revisions_are_pruned_but_never_the_live_one() {
     let (summary, _) = run(&engine, &destroy).await;
     assert!(summary.is_success(), "{:?}", summary.sorted().first());
     assert_eq!(cloud.count("dev", K::TaskDefinition), 0);
+}
+
+/// The dev stack released at `tag` with maintenance mode (and the shared `var` it needs).
+fn release_in_maintenance(tag: &str) -> Arc<DesiredGraph> {
+    let sets: Vec<crate::stack::Override> = [
+        format!("release.tag={tag}"),
+        "release.maintenance=true".into(),
+        "filesystem.access_points=[media, static, var]".into(),
+    ]
+    .iter()
+    .map(|s| crate::stack::Override::parse(s).unwrap())
+    .collect();
+    Engine::desired(
+        &crate::stack::load_with(std::path::Path::new("../../stacks"), "dev", &sets).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Where `id`'s last `op` call is in `calls`.
+fn last_call(calls: &[crate::testing::CallRecord], id: &str, op: Op) -> usize {
+    calls
+        .iter()
+        .rposition(|c| c.id.as_str() == id && c.op == op)
+        .unwrap_or_else(|| panic!("no {op:?} of {id}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn maintenance_mode_ends_after_the_services_are_healthy_and_also_when_the_release_fails() {
+    let cloud = Arc::new(FakeCloud::new());
+    let engine = engine(&cloud, ExecConfig::default());
+    let first = engine
+        .plan(release_in_maintenance("2.4.7-p1"))
+        .await
+        .unwrap();
+    assert!(run(&engine, &first).await.0.is_success());
+    // The migration sets the flag first; the flag goes only after both services are healthy.
+    let calls = cloud.calls();
+    let off = last_call(&calls, MaintenanceSpec::ID, Op::Create);
+    assert!(last_call(&calls, ReleaseTaskSpec::MIGRATE_ID, Op::Create) < off);
+    assert!(last_call(&calls, "ecs.service.admin", Op::Create) < off);
+    assert!(last_call(&calls, "ecs.service.frontend", Op::Create) < off);
+    let Some(ResourceSpec::ReleaseTask(migrate)) = release_in_maintenance("x")
+        .get(&LogicalId::new(ReleaseTaskSpec::MIGRATE_ID))
+        .map(|r| r.spec.clone())
+    else {
+        panic!()
+    };
+    assert!(migrate.command[2].starts_with("touch /var/www/html/var/.maintenance.flag"));
+
+    // A failing migration: no service is touched, and the flag is removed all the same.
+    let plan = engine.plan(release_in_maintenance("2.4.8")).await.unwrap();
+    cloud.roll_back(
+        ReleaseTaskSpec::MIGRATE_ID,
+        "the migration task exited with code 1",
+    );
+    let before = cloud.calls().len();
+    let (summary, _) = run(&engine, &plan).await;
+    assert!(!summary.is_success());
+    assert!(matches!(
+        result(&summary, ReleaseTaskSpec::MIGRATE_ID).outcome,
+        Outcome::Failed(_)
+    ));
+    assert_eq!(result(&summary, MaintenanceSpec::ID).outcome, Outcome::Done);
+    assert_eq!(service_calls(&cloud, before), [], "a service was touched");
+    // The retry migrates (setting the flag again), so removing it is due again too.
+    let retry = engine.plan(release_in_maintenance("2.4.8")).await.unwrap();
+    assert_eq!(
+        changes(&retry),
+        [
+            (Action::Update, ReleaseTaskSpec::MIGRATE_ID),
+            (Action::Update, "ecs.service.admin"),
+            (Action::Update, "ecs.service.frontend"),
+            (Action::Update, MaintenanceSpec::ID),
+        ]
+    );
+
+    // A rollout the circuit breaker rolls back fails the release; the flag goes anyway.
+    cloud.roll_back("ecs.service.frontend", "the circuit breaker rolled it back");
+    let (summary, _) = run(&engine, &retry).await;
+    assert!(matches!(
+        result(&summary, "ecs.service.frontend").outcome,
+        Outcome::Failed(_)
+    ));
+    assert_eq!(result(&summary, MaintenanceSpec::ID).outcome, Outcome::Done);
+    let calls = cloud.calls();
+    assert!(
+        last_call(&calls, "ecs.service.frontend", Op::Update)
+            < last_call(&calls, MaintenanceSpec::ID, Op::Update)
+    );
 }

@@ -355,6 +355,8 @@ struct ExecGraph {
     nodes: Vec<NodeKind>,
     /// Delete nodes that retire the old copy of a create-first replacement.
     retiring: std::collections::HashSet<usize>,
+    /// Apply nodes that run after their predecessors finish, failed or not.
+    always: std::collections::HashSet<usize>,
     preds_left: Vec<usize>,
     succs: Vec<Vec<usize>>,
 }
@@ -460,9 +462,22 @@ impl ExecGraph {
             succs[from].push(to);
         }
         let retiring = create_first.values().copied().collect();
+        let always = nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, node)| {
+                matches!(node, NodeKind::Apply(step_idx)
+                    if plan.steps()[*step_idx]
+                        .desired
+                        .as_ref()
+                        .is_some_and(ResourceSpec::runs_after_failure))
+            })
+            .map(|(idx, _)| idx)
+            .collect();
         ExecGraph {
             nodes,
             retiring,
+            always,
             preds_left,
             succs,
         }
@@ -709,7 +724,11 @@ pub(crate) async fn apply_with_policy(
                 node_idx,
                 &step.id,
                 &graph,
-                &mut state,
+                &mut Progress {
+                    state: &mut state,
+                    preds_left: &mut preds_left,
+                    ready: &mut ready,
+                },
                 plan,
                 &events,
                 &mut results,
@@ -793,22 +812,39 @@ fn release(
     }
 }
 
+/// The dispatcher's bookkeeping that skipping touches.
+struct Progress<'a> {
+    state: &'a mut [NodeState],
+    preds_left: &'a mut [usize],
+    ready: &'a mut VecDeque<usize>,
+}
+
+/// Skips everything downstream of a failed node, except steps that run after failures
+/// ([`crate::model::Kind::runs_after_failure`]): for those the failed or skipped predecessor
+/// counts as finished, and they start once all their predecessors have.
 fn skip_dependents(
     failed: usize,
     failed_id: &LogicalId,
     graph: &ExecGraph,
-    state: &mut [NodeState],
+    progress: &mut Progress<'_>,
     plan: &Plan,
     events: &mpsc::UnboundedSender<ExecEvent>,
     results: &mut Vec<StepResult>,
 ) {
     let mut stack = graph.succs[failed].clone();
     while let Some(node_idx) = stack.pop() {
-        if state[node_idx] != NodeState::Waiting {
+        if progress.state[node_idx] != NodeState::Waiting {
+            continue;
+        }
+        if graph.always.contains(&node_idx) {
+            progress.preds_left[node_idx] -= 1;
+            if progress.preds_left[node_idx] == 0 {
+                progress.ready.push_back(node_idx);
+            }
             continue;
         }
         let reason = format!("{failed_id} did not succeed");
-        state[node_idx] = NodeState::Finished(Outcome::Skipped(reason.clone()));
+        progress.state[node_idx] = NodeState::Finished(Outcome::Skipped(reason.clone()));
         if let NodeKind::Apply(step_idx) | NodeKind::Delete(step_idx) = graph.nodes[node_idx] {
             let step = &plan.steps()[step_idx];
             let op = op_of(graph.nodes[node_idx], step.action);

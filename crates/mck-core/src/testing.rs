@@ -16,8 +16,8 @@ use tokio::time::Instant;
 use crate::exec::Op;
 use crate::lock::{LockError, LockHolder, StackLock, now_unix};
 use crate::model::{
-    EcsServiceSpec, LogicalId, ResourceKind, ResourceSpec, TAG_ID, TAG_STACK, TaskDefinitionSpec,
-    Value,
+    EcsServiceSpec, LogicalId, ReleaseTaskSpec, ResourceKind, ResourceSpec, TAG_ID, TAG_STACK,
+    TaskDefinitionSpec, Value,
 };
 use crate::provider::{
     Context, ErrorClass, Observed, Provider, ProviderError, Reader, Readiness, Unmanaged, Who,
@@ -483,11 +483,27 @@ impl Reader for FakeCloud {
                     .iter()
                     .any(|(other, o)| o.id == r.id && o.kind == r.kind && *other > cid)
         };
-        Ok(visible
+        let mut observed: Vec<Observed> = visible
             .iter()
             .filter(|(cid, r)| !superseded(cid, r))
             .map(|(cid, r)| r.observe(cid))
-            .collect())
+            .collect();
+        // Like the AWS reader: removing the maintenance flag counts only for the build
+        // migrated last (a migration since has set the flag again).
+        let migrated = observed
+            .iter()
+            .find(|o| o.kind == ResourceKind::ReleaseTask)
+            .and_then(|o| o.fields.get(ReleaseTaskSpec::IMAGE.name).cloned());
+        for o in observed
+            .iter_mut()
+            .filter(|o| o.kind == ResourceKind::Maintenance)
+        {
+            if o.fields.get(ReleaseTaskSpec::IMAGE.name) != migrated.as_ref() {
+                o.fields
+                    .insert(ReleaseTaskSpec::IMAGE.name.to_string(), Value::Null);
+            }
+        }
+        Ok(observed)
     }
 
     async fn read_unmanaged(

@@ -78,7 +78,7 @@ pub(super) async fn read(
         if let Some(id) = owned(c, stack) {
             observed.push(observe(id, c));
             // The build the release's migration last ran for, recorded on the cluster.
-            observed.extend(super::migration::observe_record(c));
+            observed.extend(super::release_task::observe_record(c));
         }
     }
     Ok((observed, providers))

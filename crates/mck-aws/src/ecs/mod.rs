@@ -3,7 +3,7 @@
 
 mod capacity_provider;
 mod cluster;
-mod migration;
+mod release_task;
 mod service;
 mod task_definition;
 

@@ -11,6 +11,16 @@ use crate::stack::{CacheEngine, Capacity, Stack};
 /// Where Magento keeps the shared files the EFS access points hold.
 const MOUNT_ROOT: &str = "/var/www/html/pub";
 
+/// Where an access point is mounted: `var` is Magento's `var/` (where the maintenance flag
+/// lives), the others are under `pub/` (`media`, `static`).
+fn mount_path(access_point: &str) -> String {
+    if access_point == "var" {
+        "/var/www/html/var".to_string()
+    } else {
+        format!("{MOUNT_ROOT}/{access_point}")
+    }
+}
+
 /// The managed policy that lets ECS pull images and write logs for a task.
 pub const TASK_EXECUTION_POLICY: &str =
     "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
@@ -120,7 +130,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
                     .collect(),
                 mounts: volumes
                     .iter()
-                    .map(|v| (v.name.clone(), format!("{MOUNT_ROOT}/{}", v.name)))
+                    .map(|v| (v.name.clone(), mount_path(&v.name)))
                     .collect(),
             })
             .collect();
@@ -153,7 +163,10 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
             after.push(route.clone());
             if cfg.migration().is_some() {
                 // No service rolls before the release's migration has succeeded.
-                after.push((ResourceKind::Migration, LogicalId::new(MigrationSpec::ID)));
+                after.push((
+                    ResourceKind::ReleaseTask,
+                    LogicalId::new(ReleaseTaskSpec::MIGRATE_ID),
+                ));
             }
             add(
                 LogicalId::new(format!("ecs.service.{app_name}")),
@@ -213,19 +226,16 @@ fn lower_migration(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mut
             .filter(|r| r.kind() == ResourceKind::DbInstance)
             .map(|r| (ResourceKind::DbInstance, r.id.clone())),
     );
-    out.push(Resource {
-        id: LogicalId::new(MigrationSpec::ID),
-        spec: MigrationSpec {
+    let maintenance = cfg.release.as_ref().is_some_and(|r| r.maintenance);
+    let task =
+        |job: ReleaseJob, script: String, after: Vec<(ResourceKind, LogicalId)>| ReleaseTaskSpec {
+            job,
             cluster: Ref::new("ecs.cluster"),
             task_definition: Ref::new(taskdef.as_str()),
             log_group: Ref::new(LogGroupSpec::logical_id(app).as_str()),
             container: container.to_string(),
-            image,
-            command: vec![
-                "sh".into(),
-                "-c".into(),
-                MigrationSpec::script(&migrate.check, &migrate.upgrade),
-            ],
+            image: image.clone(),
+            command: vec!["sh".into(), "-c".into(), script],
             capacity: match cluster.capacity {
                 Capacity::Fargate => ServiceCapacity::Fargate,
                 Capacity::Ec2 => ServiceCapacity::Provider(Ref::new("ecs.capacity")),
@@ -238,9 +248,42 @@ fn lower_migration(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mut
                 .collect(),
             security_groups: vec![Ref::new("sg.app")],
             after,
+        };
+    let migrate_task = task(
+        ReleaseJob::Migrate,
+        ReleaseTaskSpec::script(&migrate.check, &migrate.upgrade, maintenance),
+        after.clone(),
+    );
+    let off = maintenance.then(|| {
+        // After the migration and every service, whether they succeeded or not.
+        let mut after_release = after.clone();
+        after_release.push((
+            ResourceKind::ReleaseTask,
+            LogicalId::new(ReleaseTaskSpec::MIGRATE_ID),
+        ));
+        after_release.extend(
+            out.iter()
+                .filter(|r| r.kind() == ResourceKind::EcsService)
+                .map(|r| (ResourceKind::EcsService, r.id.clone())),
+        );
+        MaintenanceSpec {
+            task: task(
+                ReleaseJob::MaintenanceOff,
+                ReleaseTaskSpec::maintenance_off_script(),
+                after_release,
+            ),
         }
-        .into(),
     });
+    out.push(Resource {
+        id: LogicalId::new(ReleaseTaskSpec::MIGRATE_ID),
+        spec: migrate_task.into(),
+    });
+    if let Some(off) = off {
+        out.push(Resource {
+            id: LogicalId::new(MaintenanceSpec::ID),
+            spec: off.into(),
+        });
+    }
 }
 
 /// The ECS-optimised Amazon Linux 2023 image, found by name among Amazon's images.

@@ -53,7 +53,7 @@ fn timeouts(stack: &Stack) -> HashMap<ResourceKind, Duration> {
         ),
         (&t.mount_target, &[MountTarget]),
         (&t.dns, &[HostedZone, RecordSet]),
-        (&t.migration, &[Migration]),
+        (&t.migration, &[ReleaseTask]),
     ];
     let mut map = HashMap::new();
     if let Some(d) = t.default.as_deref().and_then(parse_duration) {

@@ -234,15 +234,61 @@ impl Kind for TaskDefinitionSpec {
     }
 }
 
-/// The release's database migration: a one-off ECS task on the migrating app's *new* task
-/// definition (its container's command overridden), in the private subnets, run before any
-/// service rolls (services are ordered after it). Ready when the task has stopped with exit code
-/// 0; any other exit fails the step, so no service is touched. Not a resource AWS keeps: the
-/// build last migrated is recorded on the cluster (tag [`Self::RECORD_TAG`]), so the job runs
+/// What a release's one-off task does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReleaseJob {
+    /// The database migration (and, with `release.maintenance`, setting the maintenance flag
+    /// first).
+    Migrate,
+    /// Removing the maintenance flag once the services are healthy, or the release failed.
+    MaintenanceOff,
+}
+
+impl ReleaseJob {
+    /// Its logical id.
+    pub fn id(self) -> &'static str {
+        match self {
+            ReleaseJob::Migrate => "release.migrate",
+            ReleaseJob::MaintenanceOff => "release.maintenance.off",
+        }
+    }
+
+    /// The cluster tag recording the build it last ran for.
+    pub fn record_tag(self) -> &'static str {
+        match self {
+            ReleaseJob::Migrate => "mck:migrated",
+            ReleaseJob::MaintenanceOff => "mck:maintenance-off",
+        }
+    }
+
+    /// `startedBy` of its tasks: finds one a killed run left running.
+    pub fn started_by(self) -> &'static str {
+        match self {
+            ReleaseJob::Migrate => "mck-migrate",
+            ReleaseJob::MaintenanceOff => "mck-maintenance",
+        }
+    }
+
+    /// In words, for messages.
+    pub fn what(self) -> &'static str {
+        match self {
+            ReleaseJob::Migrate => "migration",
+            ReleaseJob::MaintenanceOff => "maintenance-off task",
+        }
+    }
+}
+
+/// A release's one-off ECS task on the migrating app's *new* task definition (its container's
+/// command overridden), in the private subnets. The migration runs before any service rolls
+/// (services are ordered after it); it is ready when the task has stopped with exit code 0, and
+/// any other exit fails the step, so no service is touched. Not a resource AWS keeps: the build
+/// a job last ran for is recorded on the cluster (tag [`ReleaseJob::record_tag`]), so it runs
 /// again only when the build (`image`) changes, and a no-op `up` runs nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MigrationSpec {
-    /// The cluster it runs in; records the build migrated.
+pub struct ReleaseTaskSpec {
+    /// What it does.
+    pub job: ReleaseJob,
+    /// The cluster it runs in; records the build it ran for.
     pub cluster: Ref<kind::EcsCluster>,
     /// The new task definition it runs.
     pub task_definition: Ref<kind::TaskDefinition>,
@@ -264,33 +310,48 @@ pub struct MigrationSpec {
     pub after: Vec<(ResourceKind, LogicalId)>,
 }
 
-impl MigrationSpec {
+impl ReleaseTaskSpec {
     /// The logical id of a stack's migration.
-    pub const ID: &str = "release.migrate";
-    /// The build migrated last: changed in place (a new build runs the migration).
+    pub const MIGRATE_ID: &str = "release.migrate";
+    /// The build it last ran for: changed in place (a new build runs it again).
     pub const IMAGE: FieldDef = FieldDef::mutable("image");
-    /// The cluster tag recording the build migrated last.
-    pub const RECORD_TAG: &str = "mck:migrated";
     /// Output `task`: the ARN of the task that ran.
     pub const OUT_TASK: &str = "task";
     /// Output `note`: what the task printed last (shown under the step).
     pub const OUT_NOTE: &str = crate::provider::NOTE;
-    /// `startedBy` of the task: finds a migration a killed run left running.
-    pub const STARTED_BY: &str = "mck-migrate";
+    /// Magento's maintenance flag, on the shared `var` access point.
+    pub const MAINTENANCE_FLAG: &str = "/var/www/html/var/.maintenance.flag";
 
-    /// The shell script: `check`, and `upgrade` when it exits 2 (or always, without `check`).
-    pub fn script(check: &str, upgrade: &str) -> String {
+    /// The migration's shell script: `check`, and `upgrade` when it exits 2 (or always,
+    /// without `check`); with `maintenance`, the flag is set first.
+    pub fn script(check: &str, upgrade: &str, maintenance: bool) -> String {
+        let flag = if maintenance {
+            format!(
+                "touch {} && echo 'mck: maintenance mode on'; ",
+                Self::MAINTENANCE_FLAG
+            )
+        } else {
+            String::new()
+        };
         if check.trim().is_empty() {
-            return format!("exec {upgrade}");
+            return format!("{flag}exec {upgrade}");
         }
         format!(
-            "{check}; rc=$?; if [ \"$rc\" -eq 2 ]; then echo 'mck: the database needs an upgrade'; \
+            "{flag}{check}; rc=$?; if [ \"$rc\" -eq 2 ]; then echo 'mck: the database needs an upgrade'; \
              exec {upgrade}; fi; exit \"$rc\""
+        )
+    }
+
+    /// The maintenance-off task's script.
+    pub fn maintenance_off_script() -> String {
+        format!(
+            "rm -f {} && echo 'mck: maintenance mode off'",
+            Self::MAINTENANCE_FLAG
         )
     }
 }
 
-impl Kind for MigrationSpec {
+impl Kind for ReleaseTaskSpec {
     const REFERENCES: &'static [ResourceKind] = &[
         ResourceKind::Subnet,
         ResourceKind::SecurityGroup,
@@ -422,7 +483,7 @@ impl Kind for EcsServiceSpec {
         ResourceKind::EcsCluster,
         ResourceKind::CapacityProvider,
         ResourceKind::TaskDefinition,
-        ResourceKind::Migration,
+        ResourceKind::ReleaseTask,
         ResourceKind::TargetGroup,
         ResourceKind::Listener,
         ResourceKind::ListenerRule,
@@ -463,6 +524,55 @@ impl Kind for EcsServiceSpec {
 
     fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
         self.after.clone()
+    }
+}
+
+/// `release.maintenance`: the task that removes Magento's maintenance flag once the services
+/// are healthy. It runs after the services *whether or not they succeeded* (and after a failed
+/// migration), so a failed release never leaves the shop in maintenance mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaintenanceSpec {
+    /// The one-off task ([`ReleaseJob::MaintenanceOff`]).
+    pub task: ReleaseTaskSpec,
+}
+
+impl MaintenanceSpec {
+    /// The logical id.
+    pub const ID: &str = "release.maintenance.off";
+}
+
+impl Kind for MaintenanceSpec {
+    const REFERENCES: &'static [ResourceKind] = &[
+        ResourceKind::Subnet,
+        ResourceKind::SecurityGroup,
+        ResourceKind::Route,
+        ResourceKind::DbInstance,
+        ResourceKind::MountTarget,
+        ResourceKind::RecordSet,
+        ResourceKind::LogGroup,
+        ResourceKind::EcsCluster,
+        ResourceKind::CapacityProvider,
+        ResourceKind::TaskDefinition,
+        ResourceKind::ReleaseTask,
+        ResourceKind::EcsService,
+    ];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = false;
+    const OUTPUTS: &'static [&'static str] =
+        &[ReleaseTaskSpec::OUT_TASK, ReleaseTaskSpec::OUT_NOTE];
+    const TIMEOUT: Duration = minutes(10);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        self.task.fields()
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        self.task.ordering()
+    }
+
+    fn runs_after_failure(&self) -> bool {
+        true
     }
 }
 

@@ -108,12 +108,13 @@ macro_rules! for_each_kind {
             AutoScalingGroup(AutoScalingGroupSpec) => "aws_autoscaling_group",
             CapacityProvider(CapacityProviderSpec) => "aws_ecs_capacity_provider",
             TaskDefinition(TaskDefinitionSpec) => "aws_ecs_task_definition",
-            Migration(MigrationSpec) => "mck_release_migration",
+            ReleaseTask(ReleaseTaskSpec) => "mck_release_task",
             TargetGroup(TargetGroupSpec) => "aws_lb_target_group",
             LoadBalancer(LoadBalancerSpec) => "aws_lb",
             Listener(ListenerSpec) => "aws_lb_listener",
             ListenerRule(ListenerRuleSpec) => "aws_lb_listener_rule",
             EcsService(EcsServiceSpec) => "aws_ecs_service",
+            Maintenance(MaintenanceSpec) => "mck_release_maintenance",
         }
     };
 }
@@ -191,6 +192,11 @@ macro_rules! define_kinds {
 
             fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
                 match self { $(ResourceSpec::$kind(s) => s.ordering()),* }
+            }
+
+            /// See [`Kind::runs_after_failure`].
+            pub fn runs_after_failure(&self) -> bool {
+                match self { $(ResourceSpec::$kind(s) => s.runs_after_failure()),* }
             }
         }
 
@@ -273,6 +279,13 @@ pub trait Kind: KindOf + Clone + fmt::Debug + PartialEq + Send + Sync + 'static 
 
     /// Resources this one must wait for beyond those its fields reference (ordering only).
     fn ordering(&self) -> Vec<(ResourceKind, LogicalId)>;
+
+    /// Runs once its dependencies have finished even when one of them failed or was skipped
+    /// (a cleanup, like removing the maintenance flag after a failed release). Almost no kind
+    /// does.
+    fn runs_after_failure(&self) -> bool {
+        false
+    }
 }
 
 const fn minutes(m: u64) -> Duration {

@@ -165,6 +165,20 @@ pub(super) fn validate_app(
                 "keep 1 to 100 revisions per app (default 5)",
             ));
         }
+        if release.maintenance {
+            let has_var = config
+                .filesystem
+                .as_ref()
+                .is_some_and(|fs| fs.access_points.iter().any(|ap| ap == "var"));
+            if !release.migrate.enabled || !has_var {
+                diags.push(diag(
+                    root,
+                    &["release", "maintenance"],
+                    "maintenance mode needs the migration and a shared `var` directory".into(),
+                    "keep `release.migrate` enabled and add `var` to `filesystem.access_points` (mounted at Magento's var/, where the flag lives)",
+                ));
+            }
+        }
         let migrate = &release.migrate;
         if migrate.enabled && !apps.is_empty() {
             match migrate.app.as_ref().map(|name| (name, apps.get(name))) {

@@ -580,6 +580,11 @@ pub struct ReleaseConfig {
     /// older ones are deregistered after a successful rollout, never one in use.
     #[serde(default = "default_keep_revisions")]
     pub keep_revisions: i64,
+    /// Magento's maintenance mode during a release: the migration sets the flag
+    /// (`var/.maintenance.flag` on the shared `var` access point) first, and a task removes it
+    /// once the services are healthy, or the release failed.
+    #[serde(default)]
+    pub maintenance: bool,
 }
 
 fn default_keep_revisions() -> i64 {
@@ -593,6 +598,7 @@ impl Default for ReleaseConfig {
             revision: None,
             migrate: MigrateConfig::default(),
             keep_revisions: default_keep_revisions(),
+            maintenance: false,
         }
     }
 }

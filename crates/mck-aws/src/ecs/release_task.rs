@@ -1,10 +1,11 @@
-//! The release's database migration: one ECS task on the migrating app's new task definition,
+//! A release's one-off tasks: the database migration, and with `release.maintenance` the task
+//! that removes the maintenance flag. One ECS task on the migrating app's new task definition,
 //! its container's command overridden, in the private subnets. `up` waits for it to stop, reads
-//! the container's exit code and the last lines of its log, and records the build migrated on
-//! the cluster (tag `mck:migrated`) only after exit code 0.
+//! the container's exit code and the last lines of its log, and records the build on the
+//! cluster (tag [`ReleaseJob::record_tag`]) only after exit code 0.
 //!
-//! Not a resource ECS keeps (stopped tasks vanish within hours), so the record on the cluster is
-//! what the reader reports: the migration is "live" with the image it last migrated.
+//! Not a resource ECS keeps (stopped tasks vanish within hours), so the records on the cluster
+//! are what the reader reports: a job is "live" with the image it last ran for.
 
 use std::fmt::Write as _;
 
@@ -12,7 +13,9 @@ use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, Cluster, ContainerOverride,
     DesiredStatus, LaunchType, NetworkConfiguration, Tag, Task, TaskOverride,
 };
-use mck_core::model::{LogicalId, MigrationSpec, ResourceKind, ServiceCapacity};
+use mck_core::model::{
+    LogicalId, MaintenanceSpec, ReleaseJob, ReleaseTaskSpec, ResourceKind, ServiceCapacity, Value,
+};
 use mck_core::provider::{Context, ErrorClass, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
@@ -28,25 +31,52 @@ const OUT_CLUSTER_ARN: &str = "_cluster_arn";
 const OUT_CONTAINER: &str = "_container";
 const OUT_IMAGE: &str = "_image";
 const OUT_LOG_GROUP: &str = "_log_group";
+const OUT_RECORD_TAG: &str = "_record_tag";
+const OUT_WHAT: &str = "_what";
 
-/// The record of the build last migrated, from the stack's cluster tags.
-pub(super) fn observe_record(cluster: &Cluster) -> Option<Observed> {
-    let image = cluster
-        .tags()
-        .iter()
-        .find(|t| t.key() == Some(MigrationSpec::RECORD_TAG))?
-        .value()?;
+fn kind_of(job: ReleaseJob) -> ResourceKind {
+    match job {
+        ReleaseJob::Migrate => ResourceKind::ReleaseTask,
+        ReleaseJob::MaintenanceOff => ResourceKind::Maintenance,
+    }
+}
+
+/// The records of the builds the release's jobs last ran for, from the stack's cluster tags.
+/// The maintenance-off record counts only for the build migrated last: a migration that ran
+/// since (and set the flag again) makes it due again.
+pub(super) fn observe_record(cluster: &Cluster) -> Vec<Observed> {
+    let tag = |key: &str| {
+        cluster
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value())
+    };
     let name = cluster.cluster_name().unwrap_or_default();
-    Some(
-        Observed::new(
-            LogicalId::new(MigrationSpec::ID),
-            ResourceKind::Migration,
-            format!("{name}/{}", MigrationSpec::RECORD_TAG),
-        )
-        .with(MigrationSpec::IMAGE, image)
-        .output(OUT_CLUSTER, name)
-        .output(OUT_CLUSTER_ARN, cluster.cluster_arn().unwrap_or_default()),
-    )
+    let migrated = tag(ReleaseJob::Migrate.record_tag());
+    let mut out = Vec::new();
+    for job in [ReleaseJob::Migrate, ReleaseJob::MaintenanceOff] {
+        let Some(image) = tag(job.record_tag()) else {
+            continue;
+        };
+        let value = if job == ReleaseJob::Migrate || Some(image) == migrated {
+            Value::Str(image.to_string())
+        } else {
+            Value::Null
+        };
+        out.push(
+            Observed::new(
+                LogicalId::new(job.id()),
+                kind_of(job),
+                format!("{name}/{}", job.record_tag()),
+            )
+            .with(ReleaseTaskSpec::IMAGE, value)
+            .output(OUT_CLUSTER, name)
+            .output(OUT_CLUSTER_ARN, cluster.cluster_arn().unwrap_or_default())
+            .output(OUT_RECORD_TAG, job.record_tag()),
+        );
+    }
+    out
 }
 
 fn task_id(arn: &str) -> &str {
@@ -57,6 +87,7 @@ fn task_id(arn: &str) -> &str {
 /// the task definition, so a re-run waits for it instead of starting a second one.
 async fn running(
     aws: &AwsProvider,
+    job: ReleaseJob,
     cluster: &str,
     task_definition: &str,
 ) -> Result<Option<Task>, ProviderError> {
@@ -65,7 +96,7 @@ async fn running(
         .ecs
         .list_tasks()
         .cluster(cluster)
-        .started_by(MigrationSpec::STARTED_BY)
+        .started_by(job.started_by())
         .desired_status(DesiredStatus::Running)
         .send()
         .await
@@ -93,7 +124,8 @@ async fn running(
         .find(|t| t.task_definition_arn() != Some(task_definition))
     {
         return Err(ProviderError::invalid(format!(
-            "the migration of another build is still running (task {}, {}): wait for it to stop, or stop it, then run again",
+            "the {} of another build is still running (task {}, {}): wait for it to stop, or stop it, then run again",
+            job.what(),
             task_id(other.task_arn().unwrap_or_default()),
             other.task_definition_arn().unwrap_or_default()
         )));
@@ -107,7 +139,7 @@ async fn start(
     aws: &AwsProvider,
     ctx: &Context<'_>,
     id: &LogicalId,
-    spec: &MigrationSpec,
+    spec: &ReleaseTaskSpec,
 ) -> Result<Observed, ProviderError> {
     let cluster = ctx.cloud_id(spec.cluster.id())?;
     let cluster_arn = ctx.output(spec.cluster.id(), mck_core::model::EcsClusterSpec::OUT_ARN)?;
@@ -115,7 +147,8 @@ async fn start(
         spec.task_definition.id(),
         mck_core::model::TaskDefinitionSpec::OUT_ARN,
     )?;
-    let task = match running(aws, cluster, task_definition).await? {
+    let job = spec.job;
+    let task = match running(aws, job, cluster, task_definition).await? {
         Some(task) => task,
         None => {
             let tags: Vec<Tag> = ctx
@@ -130,7 +163,7 @@ async fn start(
                 .cluster(cluster)
                 .task_definition(task_definition)
                 .count(1)
-                .started_by(MigrationSpec::STARTED_BY)
+                .started_by(job.started_by())
                 .set_launch_type(match &spec.capacity {
                     ServiceCapacity::Fargate => Some(LaunchType::Fargate),
                     ServiceCapacity::Provider(_) => None,
@@ -170,32 +203,38 @@ async fn start(
                 .set_tags(Some(tags))
                 .send()
                 .await
-                .map_err(|e| sdk("run the migration task", e))?;
+                .map_err(|e| sdk(&format!("run the {} task", job.what()), e))?;
             if let Some(failure) = out.failures().first() {
                 // Placement failures (no capacity yet, an AZ short of Fargate) pass.
                 return Err(ProviderError::new(
                     ErrorClass::Transient,
                     format!(
-                        "the migration task could not start: {} {}",
+                        "the {} task could not start: {} {}",
+                        job.what(),
                         failure.reason().unwrap_or("no reason given"),
                         failure.detail().unwrap_or_default()
                     ),
                 ));
             }
             out.tasks().first().cloned().ok_or_else(|| {
-                ProviderError::invalid("RunTask started no migration task and gave no reason")
+                ProviderError::invalid(format!(
+                    "RunTask started no {} task and gave no reason",
+                    job.what()
+                ))
             })?
         }
     };
     let arn = task.task_arn().unwrap_or_default();
-    Ok(Observed::new(id.clone(), ResourceKind::Migration, arn)
-        .with(MigrationSpec::IMAGE, spec.image.as_str())
-        .output(MigrationSpec::OUT_TASK, arn)
+    Ok(Observed::new(id.clone(), kind_of(job), arn)
+        .with(ReleaseTaskSpec::IMAGE, spec.image.as_str())
+        .output(ReleaseTaskSpec::OUT_TASK, arn)
         .output(OUT_CLUSTER, cluster)
         .output(OUT_CLUSTER_ARN, cluster_arn)
         .output(OUT_CONTAINER, spec.container.as_str())
         .output(OUT_IMAGE, spec.image.as_str())
         .output(OUT_LOG_GROUP, ctx.cloud_id(spec.log_group.id())?)
+        .output(OUT_RECORD_TAG, job.record_tag())
+        .output(OUT_WHAT, job.what())
         .pending(task.last_status().unwrap_or("PROVISIONING").to_lowercase()))
 }
 
@@ -235,10 +274,20 @@ async fn log_tail(aws: &AwsProvider, group: &str, container: &str, task_arn: &st
     }
 }
 
-/// One look at a running migration; records the build after exit code 0.
+/// What a failed job left alone.
+fn untouched(what: &str) -> &'static str {
+    if what == ReleaseJob::Migrate.what() {
+        "; no service was touched"
+    } else {
+        ""
+    }
+}
+
+/// One look at a running job; records the build after exit code 0.
 async fn poll_task(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
     let out = |name: &str| live.outputs.get(name).map_or("", String::as_str);
     let (cluster, container, arn) = (out(OUT_CLUSTER), out(OUT_CONTAINER), &live.cloud_id);
+    let what = out(OUT_WHAT);
     let described = aws
         .clients
         .ecs
@@ -247,10 +296,10 @@ async fn poll_task(aws: &AwsProvider, live: &Observed) -> Result<Readiness, Prov
         .tasks(arn)
         .send()
         .await
-        .map_err(|e| sdk("describe the migration task", e))?;
+        .map_err(|e| sdk(&format!("describe the {what} task"), e))?;
     let Some(task) = described.tasks().first() else {
         return Ok(Readiness::Failed(format!(
-            "the migration task {} is gone before mck saw it stop; its log is in {}",
+            "the {what} task {} is gone before mck saw it stop; its log is in {}",
             task_id(arn),
             out(OUT_LOG_GROUP)
         )));
@@ -273,23 +322,24 @@ async fn poll_task(aws: &AwsProvider, live: &Observed) -> Result<Readiness, Prov
                 .resource_arn(out(OUT_CLUSTER_ARN))
                 .tags(
                     Tag::builder()
-                        .key(MigrationSpec::RECORD_TAG)
+                        .key(out(OUT_RECORD_TAG))
                         .value(out(OUT_IMAGE))
                         .build(),
                 )
                 .send()
                 .await
-                .map_err(|e| sdk("record the build migrated on the cluster", e))?;
+                .map_err(|e| sdk(&format!("record the {what}'s build on the cluster"), e))?;
             let mut done = live.clone().output(
-                MigrationSpec::OUT_NOTE,
+                ReleaseTaskSpec::OUT_NOTE,
                 format!("task {} exited with code 0; {tail}", task_id(arn)),
             );
             done.pending = None;
             Ok(Readiness::Ready(done))
         }
         Some(code) => Ok(Readiness::Failed(format!(
-            "the migration task {} exited with code {code}; no service was touched; {tail}",
-            task_id(arn)
+            "the {what} task {} exited with code {code}{}; {tail}",
+            task_id(arn),
+            untouched(what)
         ))),
         None => {
             let reason = task
@@ -300,15 +350,62 @@ async fn poll_task(aws: &AwsProvider, live: &Observed) -> Result<Readiness, Prov
                 .map(|r| format!(" ({container}: {r})"))
                 .unwrap_or_default();
             Ok(Readiness::Failed(format!(
-                "the migration task {} stopped without an exit code for container {container}: {}{reason}; no service was touched; {tail}",
+                "the {what} task {} stopped without an exit code for container {container}: {}{reason}{}; {tail}",
                 task_id(arn),
-                task.stopped_reason().unwrap_or("no reason given")
+                task.stopped_reason().unwrap_or("no reason given"),
+                untouched(what)
             )))
         }
     }
 }
 
-impl Driver for MigrationSpec {
+/// Forgets the build a job ran for (its record on the cluster); a running task is left alone.
+async fn forget(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+    let out = |name: &str| live.outputs.get(name).cloned();
+    let (Some(arn), Some(tag)) = (out(OUT_CLUSTER_ARN), out(OUT_RECORD_TAG)) else {
+        return Err(crate::missing("release record", &live.cloud_id));
+    };
+    aws.clients
+        .ecs
+        .untag_resource()
+        .resource_arn(arn)
+        .tag_keys(tag)
+        .send()
+        .await
+        .map_err(|e| sdk("forget the build a release task ran for", e))?;
+    Ok(())
+}
+
+async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderError> {
+    if live.outputs.contains_key(ReleaseTaskSpec::OUT_TASK) {
+        return poll_task(aws, live).await;
+    }
+    // The record: gone once the cluster no longer carries it.
+    let cluster = live.outputs.get(OUT_CLUSTER).cloned().unwrap_or_default();
+    let described = aws
+        .clients
+        .ecs
+        .describe_clusters()
+        .clusters(&cluster)
+        .include(aws_sdk_ecs::types::ClusterField::Tags)
+        .send()
+        .await
+        .map_err(|e| sdk("describe cluster", e))?;
+    Ok(
+        match described
+            .clusters()
+            .iter()
+            .filter(|c| c.status() != Some("INACTIVE"))
+            .flat_map(observe_record)
+            .find(|record| record.id == live.id)
+        {
+            Some(record) => Readiness::Ready(record),
+            None => Readiness::Gone,
+        },
+    )
+}
+
+impl Driver for ReleaseTaskSpec {
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,
@@ -318,7 +415,7 @@ impl Driver for MigrationSpec {
         start(aws, ctx, id, spec).await
     }
 
-    /// A new build: the migration runs again.
+    /// A new build: the job runs again.
     async fn update(
         aws: &AwsProvider,
         ctx: &Context<'_>,
@@ -329,21 +426,8 @@ impl Driver for MigrationSpec {
         start(aws, ctx, &live.id, spec).await
     }
 
-    /// Forgets the build migrated (the record on the cluster); a running task is left alone.
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        let arn = live
-            .outputs
-            .get(OUT_CLUSTER_ARN)
-            .ok_or_else(|| crate::missing("migration record", &live.cloud_id))?;
-        aws.clients
-            .ecs
-            .untag_resource()
-            .resource_arn(arn)
-            .tag_keys(MigrationSpec::RECORD_TAG)
-            .send()
-            .await
-            .map_err(|e| sdk("forget the build migrated", e))?;
-        Ok(())
+        forget(aws, live).await
     }
 
     async fn poll(
@@ -351,31 +435,40 @@ impl Driver for MigrationSpec {
         _ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        if live.outputs.contains_key(MigrationSpec::OUT_TASK) {
-            return poll_task(aws, live).await;
-        }
-        // The record: gone once the cluster no longer carries it.
-        let cluster = live.outputs.get(OUT_CLUSTER).cloned().unwrap_or_default();
-        let described = aws
-            .clients
-            .ecs
-            .describe_clusters()
-            .clusters(&cluster)
-            .include(aws_sdk_ecs::types::ClusterField::Tags)
-            .send()
-            .await
-            .map_err(|e| sdk("describe cluster", e))?;
-        Ok(
-            match described
-                .clusters()
-                .iter()
-                .filter(|c| c.status() != Some("INACTIVE"))
-                .find_map(observe_record)
-            {
-                Some(record) => Readiness::Ready(record),
-                None => Readiness::Gone,
-            },
-        )
+        poll(aws, live).await
+    }
+}
+
+impl Driver for MaintenanceSpec {
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        start(aws, ctx, id, &spec.task).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        _fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        start(aws, ctx, &live.id, &spec.task).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        forget(aws, live).await
+    }
+
+    async fn poll(
+        aws: &AwsProvider,
+        _ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
+        poll(aws, live).await
     }
 }
 
@@ -395,8 +488,9 @@ mod tests {
     const CLUSTER_ARN: &str = "arn:aws:ecs:us-east-1:1:cluster/dev-app";
     const IMAGE: &str = "public.ecr.aws/magecloudkit/magento:2.4.8";
 
-    fn spec() -> MigrationSpec {
-        MigrationSpec {
+    fn spec() -> ReleaseTaskSpec {
+        ReleaseTaskSpec {
+            job: ReleaseJob::Migrate,
             cluster: Ref::new("ecs.cluster"),
             task_definition: Ref::new("ecs.taskdef.admin"),
             log_group: Ref::new("logs.admin"),
@@ -405,7 +499,7 @@ mod tests {
             command: vec![
                 "sh".into(),
                 "-c".into(),
-                MigrationSpec::script("check", "up"),
+                ReleaseTaskSpec::script("check", "up", false),
             ],
             capacity: ServiceCapacity::Fargate,
             subnets: vec![Ref::new("subnet.private.a")],
@@ -459,10 +553,10 @@ mod tests {
     async fn started(aws: &Replay) -> Observed {
         let provider = AwsProvider::offline(aws.clone());
         let deps = resolved();
-        MigrationSpec::create(
+        ReleaseTaskSpec::create(
             &provider,
             &context(&deps),
-            &MigrationSpec::ID.into(),
+            &ReleaseTaskSpec::MIGRATE_ID.into(),
             &spec(),
         )
         .await
@@ -472,7 +566,7 @@ mod tests {
     async fn poll(aws: &Replay, live: &Observed) -> Readiness {
         let provider = AwsProvider::offline(aws.clone());
         let deps = resolved();
-        MigrationSpec::poll(&provider, &context(&deps), live)
+        ReleaseTaskSpec::poll(&provider, &context(&deps), live)
             .await
             .unwrap()
     }
@@ -518,7 +612,7 @@ mod tests {
         let run = &aws.requests()[1].1;
         let body: serde_json::Value = serde_json::from_str(run).unwrap();
         assert_eq!(body["taskDefinition"], TD);
-        assert_eq!(body["startedBy"], MigrationSpec::STARTED_BY);
+        assert_eq!(body["startedBy"], ReleaseJob::Migrate.started_by());
         assert_eq!(body["launchType"], "FARGATE");
         assert_eq!(
             body["networkConfiguration"]["awsvpcConfiguration"],
@@ -530,13 +624,13 @@ mod tests {
         );
         assert_eq!(
             body["overrides"]["containerOverrides"][0]["command"][2],
-            MigrationSpec::script("check", "up")
+            ReleaseTaskSpec::script("check", "up", false)
         );
         assert!(matches!(poll(&aws, &live).await, Readiness::Pending(s) if s == "running"));
         let Readiness::Ready(done) = poll(&aws, &live).await else {
             panic!("exit 0 is success")
         };
-        let note = &done.outputs[MigrationSpec::OUT_NOTE];
+        let note = &done.outputs[ReleaseTaskSpec::OUT_NOTE];
         assert!(note.contains("exited with code 0"), "{note}");
         assert!(note.contains("\n  Schema creation/updates:"), "{note}");
         let logs = &aws.requests()[4].1;
@@ -646,10 +740,10 @@ mod tests {
         assert_eq!(aws.count("RunTask"), 0);
         let provider = AwsProvider::offline(aws.clone());
         let deps = resolved();
-        let err = MigrationSpec::create(
+        let err = ReleaseTaskSpec::create(
             &provider,
             &context(&deps),
-            &MigrationSpec::ID.into(),
+            &ReleaseTaskSpec::MIGRATE_ID.into(),
             &spec(),
         )
         .await
@@ -676,10 +770,10 @@ mod tests {
         ]);
         let provider = AwsProvider::offline(aws.clone());
         let deps = resolved();
-        let err = MigrationSpec::create(
+        let err = ReleaseTaskSpec::create(
             &provider,
             &context(&deps),
-            &MigrationSpec::ID.into(),
+            &ReleaseTaskSpec::MIGRATE_ID.into(),
             &spec(),
         )
         .await
@@ -689,23 +783,27 @@ mod tests {
     }
 
     #[test]
-    fn the_record_on_the_cluster_is_the_build_migrated() {
+    fn the_records_on_the_cluster_are_the_builds_the_jobs_ran_for() {
+        let tag = |key: &str, value: &str| Tag::builder().key(key).value(value).build();
         let cluster = Cluster::builder()
             .cluster_name("dev-app")
             .cluster_arn(CLUSTER_ARN)
-            .tags(
-                Tag::builder()
-                    .key(MigrationSpec::RECORD_TAG)
-                    .value(IMAGE)
-                    .build(),
-            )
+            .tags(tag(ReleaseJob::Migrate.record_tag(), IMAGE))
+            .tags(tag(
+                ReleaseJob::MaintenanceOff.record_tag(),
+                "public.ecr.aws/magecloudkit/magento:2.4.7",
+            ))
             .build();
-        let record = observe_record(&cluster).unwrap();
-        assert_eq!(record.id.as_str(), MigrationSpec::ID);
+        let records = observe_record(&cluster);
+        assert_eq!(records[0].id.as_str(), ReleaseTaskSpec::MIGRATE_ID);
         assert_eq!(
-            record.fields[MigrationSpec::IMAGE.name],
-            mck_core::model::Value::Str(IMAGE.into())
+            records[0].fields[ReleaseTaskSpec::IMAGE.name],
+            Value::Str(IMAGE.into())
         );
-        assert!(observe_record(&Cluster::builder().cluster_name("dev-app").build()).is_none());
+        // The flag was removed for an older build than the one migrated last: due again.
+        assert_eq!(records[1].id.as_str(), MaintenanceSpec::ID);
+        assert_eq!(records[1].kind, ResourceKind::Maintenance);
+        assert_eq!(records[1].fields[ReleaseTaskSpec::IMAGE.name], Value::Null);
+        assert!(observe_record(&Cluster::builder().cluster_name("dev-app").build()).is_empty());
     }
 }
