@@ -1,4 +1,4 @@
-"""moto_server, plus the two things mck needs that moto's ECS does not do.
+"""moto_server, plus the things mck needs that moto's ECS does not do.
 
 On AWS, ECS registers each running task of a service in the service's target group, and the
 ALB health-checks it. moto's ECS starts no tasks and registers nothing, so a service's target
@@ -124,10 +124,35 @@ def _patch_task_containers():
     models.Task.__init__ = __init__
 
 
+def _patch_run_task_on_app_servers():
+    """On AWS, a task started with a capacity provider strategy lands on the provider's
+    instances (the ECS agent registers them as container instances). moto registers no
+    container instance from an Auto Scaling group, so RunTask fails ("No instances found in
+    cluster", HTTP 500). For a cluster without container instances, the launcher lets moto
+    place such a one-off task as it places Fargate tasks. Tasks that name no strategy and
+    clusters with registered instances are left to moto."""
+    from moto.ecs import models
+
+    original = models.EC2ContainerServiceBackend.run_task
+
+    def run_task(self, cluster_str, task_definition_str, count, overrides, started_by, tags,
+                 launch_type, networking_configuration=None, group=None, platform_version=None,
+                 capacity_provider_strategy=None):
+        cluster = self._get_cluster(cluster_str)
+        if capacity_provider_strategy and not self.container_instances.get(cluster.name):
+            capacity_provider_strategy = [{"capacityProvider": "FARGATE", "weight": 1}]
+        return original(self, cluster_str, task_definition_str, count, overrides, started_by,
+                        tags, launch_type, networking_configuration, group, platform_version,
+                        capacity_provider_strategy)
+
+    models.EC2ContainerServiceBackend.run_task = run_task
+
+
 if __name__ == "__main__":
     from moto.server import main
 
     _patch_task_containers()
+    _patch_run_task_on_app_servers()
 
     argv = sys.argv[1:]
     endpoint = f"http://127.0.0.1:{_port(argv)}"

@@ -427,6 +427,57 @@ fn demo() -> Result<()> {
     } else {
         require(drift, "drift")?;
     }
+    // A release: a new build, from the command line as CI does it.
+    eprintln!(
+        "\nxtask: a release of build 2.4.8. `--set caches.*.replicas=0` only because the \
+         emulator cannot add Redis replicas (docs/emulator.md), so the plan also turns their \
+         failover off; on AWS leave it out"
+    );
+    let release: &[&str] = &[
+        "--set",
+        "release.tag=2.4.8",
+        "--set",
+        "caches.cache.replicas=0",
+        "--set",
+        "caches.session.replicas=0",
+    ];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter().chain(release).map(|s| s.to_string()).collect()
+    };
+    let step_owned = |title: &str, args: Vec<String>| -> Result<i32> {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        step(title, &args)
+    };
+    require(
+        step_owned(
+            "release: its plan (one new revision per app, the migration, both services), then the \
+             migration runs as a one-off task on the new build (exit code and last log lines \
+             read), then the services roll behind the health gate",
+            with(&["up", "--stack", "dev", "--yes"]),
+        )?,
+        "the release",
+    )?;
+    require(
+        step_owned(
+            "what each service runs, and the revision kept for rollback",
+            with(&["releases", "--stack", "dev"]),
+        )?,
+        "releases",
+    )?;
+    require(
+        step_owned(
+            "roll the services back to the previous build (the stack file is not changed)",
+            with(&["rollback", "--stack", "dev", "--yes"]),
+        )?,
+        "rollback",
+    )?;
+    require(
+        step_owned(
+            "the rollback is an exception to the stack file: marked here",
+            with(&["releases", "--stack", "dev"]),
+        )?,
+        "releases",
+    )?;
     // Someone opens a port on the bastion by hand, with the AWS CLI.
     eprintln!(
         "\n\x1b[1m$ aws ec2 authorize-security-group-ingress …\x1b[0m   # a change made by hand"
@@ -470,7 +521,8 @@ fn demo() -> Result<()> {
         "10.9.0.0/16",
     ])?;
     let drift = step(
-        "the hand-made rule, as Markdown for a pull request or a CI job summary",
+        "drift against the stack file, as Markdown for a pull request or a CI job summary: \
+         the hand-made rule, and the release (the file still says 2.4.7-p1; docs/releases.md)",
         &["drift", "--stack", "dev", "--format", "markdown"],
     )?;
     if drift != 2 {

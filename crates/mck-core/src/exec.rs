@@ -528,6 +528,7 @@ pub(crate) async fn run_update(
         Ok(_) => Outcome::Done,
         Err(Interrupt::Cancelled) => Outcome::Cancelled,
         Err(Interrupt::Failed(err)) => Outcome::Failed(err),
+        Err(Interrupt::Kept) => Outcome::Done,
         Err(Interrupt::Gone) => Outcome::Failed(StepError {
             reason: FailureReason::Disappeared,
             code: None,
@@ -694,6 +695,10 @@ pub(crate) async fn apply_with_policy(
                 {
                     resolved.remove(&step.id);
                 }
+                Outcome::Done
+            }
+            Err(Interrupt::Kept) => {
+                note = Some("kept registered for rollback (release.keep_revisions)".to_string());
                 Outcome::Done
             }
             Err(Interrupt::Cancelled) => Outcome::Cancelled,
@@ -873,6 +878,8 @@ fn skip_dependents(
 enum Interrupt {
     /// A delete found the resource already gone: that is success.
     Gone,
+    /// A retire kept the old copy (a task definition revision kept for rollback): success.
+    Kept,
     Cancelled,
     Failed(StepError),
 }
@@ -935,7 +942,7 @@ impl Work {
                 {
                     Ok(true) => {}
                     // Kept as history: nothing to wait for.
-                    Ok(false) => return Ok(None),
+                    Ok(false) => return Err(Interrupt::Kept),
                     Err(Interrupt::Gone) => return Ok(None),
                     Err(other) => return Err(other),
                 }
