@@ -20,7 +20,7 @@ fn up_without_yes_and_without_a_terminal_refuses_and_changes_nothing() {
     );
     // The plan was shown, nothing was created.
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("Plan: 86 to add"),
+        String::from_utf8_lossy(&out.stdout).contains("Plan: 88 to add"),
         "{}",
         text(&out)
     );
@@ -67,7 +67,7 @@ fn graph_and_validate_need_no_aws() {
     assert_exit(&validate, 0);
     assert!(
         String::from_utf8_lossy(&validate.stderr)
-            .contains("stack e2e-graph is valid: 86 resources")
+            .contains("stack e2e-graph is valid: 88 resources")
     );
 }
 

@@ -92,7 +92,11 @@ fn data_tier_up_verify_plan_guard_down() {
         app["clusters"],
         serde_json::json!([{"name": format!("{name}-app"), "status": "ACTIVE",
             "tags": {"mck:stack": name, "mck:id": "ecs.cluster", "Name": format!("{name}-ecs.cluster"),
-                     "project": "magecloudkit", "environment": "dev"}}]),
+                     "project": "magecloudkit", "environment": "dev",
+                     // The release's records: the build migrated, the release in effect.
+                     "mck:migrated": "public.ecr.aws/magecloudkit/magento:2.4.7-p1",
+                     "mck:release-tag": "2.4.7-p1", "mck:release-revision": "-",
+                     "mck:release-file": "2.4.7-p1 -"}}]),
         "{app:#}"
     );
     let mut log_groups: Vec<(String, i64)> = app["log_groups"]

@@ -62,6 +62,8 @@ fn a_release_migrates_on_the_new_revision_then_rolls_the_services_and_can_roll_b
             ("ecs.taskdef.admin", "replace"),
             ("ecs.taskdef.frontend", "replace"),
             ("release.migrate", "update"),
+            // The release in effect, recorded after the services.
+            ("release.record", "update"),
         ]
         .map(|(a, b)| (a.to_string(), b.to_string())),
         "{}",
@@ -128,11 +130,20 @@ fn a_release_migrates_on_the_new_revision_then_rolls_the_services_and_can_roll_b
         "{after:#}"
     );
 
-    // A no-op: nothing planned, nothing run.
+    // A no-op: nothing planned, nothing run. The release made from the command line stays in
+    // effect for runs without `--set` (recorded on the cluster): no change, no drift.
     assert_exit(
         &stack.mck("plan", &[&set[..], &["--detailed-exitcode"]].concat()),
         0,
     );
+    let plain = stack.mck("plan", &["--detailed-exitcode"]);
+    assert_exit(&plain, 0);
+    assert!(
+        String::from_utf8_lossy(&plain.stderr).contains("keeping the build released"),
+        "{}",
+        text(&plain)
+    );
+    assert_exit(&stack.mck("drift", &[]), 0);
     assert_exit(&stack.mck("up", &[&set[..], &["--yes"]].concat()), 0);
     assert_eq!(count(&release_of(&harness, &stack)), base + 2);
 
@@ -154,7 +165,7 @@ fn a_release_migrates_on_the_new_revision_then_rolls_the_services_and_can_roll_b
     );
 
     // Rollback: both services back on the previous revision; plan and drift show it.
-    let rollback = stack.mck("rollback", &[&set[..], &["--yes"]].concat());
+    let rollback = stack.mck("rollback", &["--yes"]);
     assert_exit(&rollback, 0);
     let rolled = release_of(&harness, &stack);
     assert_eq!(
@@ -162,22 +173,36 @@ fn a_release_migrates_on_the_new_revision_then_rolls_the_services_and_can_roll_b
         "{rolled:#}"
     );
     assert_eq!(count(&rolled), base + 2, "a rollback runs no migration");
-    assert_exit(
-        &stack.mck("plan", &[&set[..], &["--detailed-exitcode"]].concat()),
-        2,
-    );
-    let text_releases = stack.mck("releases", &set);
+    assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 2);
+    assert_exit(&stack.mck("drift", &[]), 2);
+    let text_releases = stack.mck("releases", &[]);
     assert!(
         String::from_utf8_lossy(&text_releases.stdout).contains("ROLLED BACK"),
         "{}",
         text(&text_releases)
     );
-    // The next `up` moves forward again.
-    assert_exit(&stack.mck("up", &[&set[..], &["--yes"]].concat()), 0);
+    // The next `up`, even without `--set`, moves forward to the release in effect.
+    assert_exit(&stack.mck("up", &["--yes"]), 0);
     assert_eq!(
         release_of(&harness, &stack)["services"]["admin"],
         newest["arn"]
     );
+    // An edit of the file's release.tag is a newer decision: it wins over the recorded one.
+    let edited =
+        crate::app::app_only(None).replace("release: {tag: 2.4.7-p1}", "release: {tag: 2.4.9}");
+    assert_ne!(edited, crate::app::app_only(None));
+    stack.write(&edited);
+    let plan = stack.mck("plan", &["--json"]);
+    assert_exit(&plan, 0);
+    let migrate = json_stdout(&plan)["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "release.migrate")
+        .cloned()
+        .unwrap();
+    assert_eq!(migrate["action"], "update", "{migrate:#}");
+    assert!(migrate.to_string().contains("magento:2.4.9"), "{migrate:#}");
 
     // `down` leaves no revision registered and forgets the migration record.
     assert_exit(&stack.mck("down", &["--yes"]), 0);

@@ -478,6 +478,13 @@ macro_rules! reader_via_clients {
                 cloudtrail::last_write(&self.clients.cloudtrail, cloud_id).await
             }
 
+            async fn live_release(
+                &self,
+                stack: &str,
+            ) -> Result<Option<mck_core::stack::LiveRelease>, ProviderError> {
+                ecs::live_release(&self.clients.ecs, stack).await
+            }
+
             async fn revisions(
                 &self,
                 family: &str,

@@ -70,6 +70,7 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         // (about a minute) and a short run.
         ReleaseTask => s(90),
         Maintenance => s(60),
+        ReleaseRecord => s(1),
         TargetGroup => s(2),
         LoadBalancer => s(180),
         Listener => s(2),

@@ -163,6 +163,53 @@ fn load_stack_with(
     Ok((stack, desired))
 }
 
+/// The stack as the command line gives it, with the release recorded after the last
+/// successful `up` kept in effect when the command line sets no `release.*` and the files still
+/// say what that release was made over (docs/releases.md). One read (the cluster's tags).
+async fn keep_live_release(
+    reader: &dyn mck_core::provider::Reader,
+    stack: Stack,
+    desired: Arc<DesiredGraph>,
+    sets: &[String],
+) -> Result<(Stack, Arc<DesiredGraph>), Failure> {
+    let name = stack.name.clone();
+    let invalid =
+        |err: mck_core::stack::StackError| Failure(format!("invalid stack `{name}`:\n{err}"));
+    let Some(live) = reader
+        .live_release(&stack.name)
+        .await
+        .map_err(|e| read_failure(&desired, e))?
+    else {
+        return Ok((stack, desired));
+    };
+    let mut overrides = sets
+        .iter()
+        .map(|arg| mck_core::stack::Override::parse(arg))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    let extra = mck_core::stack::live_release_overrides(&stack.file_release, &overrides, &live);
+    if extra.is_empty() {
+        return Ok((stack, desired));
+    }
+    ui::note(&format!(
+        "release: keeping the build released from the command line (release.tag {}, release.revision {}; the stack file says {}); --set release.tag=… or an edit of the file's release.tag changes it",
+        live.tag,
+        live.revision,
+        stack.file_release.replace(' ', ", revision ")
+    ));
+    overrides.extend(extra);
+    let dir = stack
+        .files
+        .first()
+        .and_then(|f| f.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let stack = mck_core::stack::load_with(&dir, &name, &overrides).map_err(invalid)?;
+    let desired =
+        Engine::desired(&stack).map_err(|err| Failure(format!("invalid stack `{name}`: {err}")))?;
+    Ok((stack, desired))
+}
+
 /// `command` names the calls in CloudTrail's user agent (`app/mck-<command>`).
 fn aws_config(aws: &AwsArgs, command: &str) -> AwsConfig {
     AwsConfig {
@@ -216,8 +263,10 @@ async fn plan(
     json: bool,
     stats: bool,
 ) -> Result<u8, Failure> {
-    let desired = load(args)?;
+    let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
     let engine = engine(aws, &desired, "plan").await?;
+    let (_, desired) =
+        keep_live_release(engine.provider().as_ref(), stack, desired, &args.set).await?;
     let started = Instant::now();
     let plan = engine
         .plan(desired.clone())
@@ -324,8 +373,10 @@ async fn up(
     approval: &ApprovalArgs,
     json: bool,
 ) -> Result<u8, Failure> {
-    let desired = load(args)?;
+    let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
     let engine = engine(aws, &desired, "up").await?;
+    let (_, desired) =
+        keep_live_release(engine.provider().as_ref(), stack, desired, &args.set).await?;
     let cancel = CancelToken::default();
     let lock = if approval.no_lock {
         ui::note(
@@ -640,9 +691,10 @@ async fn outputs(args: &StackArgs, aws: &AwsArgs, json: bool, all: bool) -> Resu
 }
 
 async fn releases(args: &StackArgs, aws: &AwsArgs, json: bool) -> Result<u8, Failure> {
-    let desired = load(args)?;
+    let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
     check_region(aws, desired.stack(), desired.region())?;
     let reader = AwsReader::connect(&aws_config(aws, "releases"), desired.region()).await;
+    let (_, desired) = keep_live_release(&reader, stack, desired, &args.set).await?;
     let releases = mck_core::release::releases(&reader, &desired)
         .await
         .map_err(|e| read_failure(&desired, e))?;
@@ -655,8 +707,10 @@ async fn releases(args: &StackArgs, aws: &AwsArgs, json: bool) -> Result<u8, Fai
 }
 
 async fn rollback(args: &StackArgs, aws: &AwsArgs, yes: bool, json: bool) -> Result<u8, Failure> {
-    let desired = load(args)?;
+    let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
     let engine = engine(aws, &desired, "rollback").await?;
+    let (_, desired) =
+        keep_live_release(engine.provider().as_ref(), stack, desired, &args.set).await?;
     let cancel = CancelToken::default();
     let lock = take_lock(&engine, desired.stack(), &cancel).await?;
     let result = async {
@@ -846,6 +900,14 @@ async fn drift(
 }
 
 async fn check_one(reader: &AwsReader, stack: &Stack, today: &str, who: bool) -> StackDrift {
+    // A release made from the command line is in effect, not drift.
+    let live = match Engine::desired(stack) {
+        Ok(desired) => keep_live_release(reader, stack.clone(), desired, &[])
+            .await
+            .ok(),
+        Err(_) => None,
+    };
+    let stack = live.as_ref().map_or(stack, |(s, _)| s);
     let mut report = drift::check(reader, stack, today).await;
     if who {
         report.annotate_who(reader).await;

@@ -11,8 +11,8 @@ use crate::Engine;
 use crate::exec::{CancelToken, ExecConfig, ExecEvent, FailureReason, Op, Outcome, Summary};
 use crate::graph::DesiredGraph;
 use crate::model::{
-    LogicalId, MaintenanceSpec, ReleaseTaskSpec, ResourceKind as K, ResourceSpec,
-    TaskDefinitionSpec,
+    LogicalId, MaintenanceSpec, ReleaseRecordSpec, ReleaseTaskSpec, ResourceKind as K,
+    ResourceSpec, TaskDefinitionSpec,
 };
 use crate::plan::{Action, Plan};
 use crate::provider::{ErrorClass, Provider, Reader};
@@ -1127,6 +1127,7 @@ async fn a_failing_migration_stops_the_release_before_any_service_is_touched() {
             (Action::Update, ReleaseTaskSpec::MIGRATE_ID),
             (Action::Update, "ecs.service.admin"),
             (Action::Update, "ecs.service.frontend"),
+            (Action::Update, ReleaseRecordSpec::ID),
         ]
     );
     // Fixed, the release goes through, and a no-op `up` runs nothing.
@@ -1388,6 +1389,7 @@ async fn maintenance_mode_ends_after_the_services_are_healthy_and_also_when_the_
             (Action::Update, "ecs.service.admin"),
             (Action::Update, "ecs.service.frontend"),
             (Action::Update, MaintenanceSpec::ID),
+            (Action::Update, ReleaseRecordSpec::ID),
         ]
     );
 
@@ -1403,5 +1405,37 @@ async fn maintenance_mode_ends_after_the_services_are_healthy_and_also_when_the_
     assert!(
         last_call(&calls, "ecs.service.frontend", Op::Update)
             < last_call(&calls, MaintenanceSpec::ID, Op::Update)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_release_in_effect_is_recorded_after_the_services_and_read_back_before_lowering() {
+    let cloud = Arc::new(FakeCloud::new());
+    let engine = engine(&cloud, ExecConfig::default());
+    assert!(up_dev(&engine).await.is_success());
+    let plan = engine.plan(release("2.4.8")).await.unwrap();
+    assert!(run(&engine, &plan).await.0.is_success());
+    let calls = cloud.calls();
+    assert!(
+        last_call(&calls, "ecs.service.frontend", Op::Update)
+            < last_call(&calls, ReleaseRecordSpec::ID, Op::Update)
+    );
+    let live = cloud.live_release("dev").await.unwrap().unwrap();
+    assert_eq!(live.tag, "2.4.8");
+    assert_eq!(live.file, "2.4.7-p1 -");
+    // A run without --set: the files plus the live release plan nothing.
+    let dev = dev_stack();
+    let kept = crate::stack::live_release_overrides(&dev.file_release, &[], &live);
+    let stack =
+        crate::stack::load_with(std::path::Path::new("../../stacks"), "dev", &kept).unwrap();
+    let plan = engine.plan(Engine::desired(&stack).unwrap()).await.unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render_text());
+    // Without the record it would deploy the file's tag again.
+    assert!(
+        engine
+            .plan(Engine::desired(&dev).unwrap())
+            .await
+            .unwrap()
+            .has_changes()
     );
 }

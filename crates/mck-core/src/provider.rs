@@ -352,6 +352,16 @@ pub trait Reader: Send + Sync + fmt::Debug {
         0
     }
 
+    /// The release recorded beside the stack after its last successful `up`
+    /// ([`crate::model::ReleaseRecordSpec`]), read before the stack is lowered. The default
+    /// records none.
+    async fn live_release(
+        &self,
+        _stack: &str,
+    ) -> Result<Option<crate::stack::LiveRelease>, ProviderError> {
+        Ok(None)
+    }
+
     /// The registered revisions of a task definition family, newest first (`mck releases`,
     /// `mck rollback`). The default lists none.
     async fn revisions(&self, _family: &str) -> Result<Vec<Revision>, ProviderError> {

@@ -16,8 +16,8 @@ use tokio::time::Instant;
 use crate::exec::Op;
 use crate::lock::{LockError, LockHolder, StackLock, now_unix};
 use crate::model::{
-    EcsServiceSpec, LogicalId, ReleaseTaskSpec, ResourceKind, ResourceSpec, TAG_ID, TAG_STACK,
-    TaskDefinitionSpec, Value,
+    EcsServiceSpec, LogicalId, ReleaseRecordSpec, ReleaseTaskSpec, ResourceKind, ResourceSpec,
+    TAG_ID, TAG_STACK, TaskDefinitionSpec, Value,
 };
 use crate::provider::{
     Context, ErrorClass, Observed, Provider, ProviderError, Reader, Readiness, Unmanaged, Who,
@@ -544,6 +544,30 @@ impl Reader for FakeCloud {
 
     fn request_count(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    async fn live_release(
+        &self,
+        stack: &str,
+    ) -> Result<Option<crate::stack::LiveRelease>, ProviderError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let state = self.lock();
+        Ok(state
+            .resources
+            .values()
+            .find(|r| r.stack == stack && r.kind == ResourceKind::ReleaseRecord && !r.is_gone(now))
+            .map(|r| {
+                let text = |name: &str| match r.fields.get(name) {
+                    Some(Value::Str(s)) => s.clone(),
+                    _ => "-".to_string(),
+                };
+                crate::stack::LiveRelease {
+                    tag: text(ReleaseRecordSpec::TAG.name),
+                    revision: text(ReleaseRecordSpec::REVISION.name),
+                    file: text(ReleaseRecordSpec::FILE.name),
+                }
+            }))
     }
 
     async fn revisions(

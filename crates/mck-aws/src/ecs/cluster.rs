@@ -79,6 +79,7 @@ pub(super) async fn read(
             observed.push(observe(id, c));
             // The build the release's migration last ran for, recorded on the cluster.
             observed.extend(super::release_task::observe_record(c));
+            observed.extend(super::release_record::observe(c));
         }
     }
     Ok((observed, providers))

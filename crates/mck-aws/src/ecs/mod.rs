@@ -3,7 +3,10 @@
 
 mod capacity_provider;
 mod cluster;
+mod release_record;
 mod release_task;
+
+pub(crate) use release_record::live as live_release;
 mod service;
 mod task_definition;
 

@@ -197,6 +197,29 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
         }
     }
     lower_migration(stack, &needs, out);
+    // The release in effect, recorded once every service has rolled.
+    let release = cfg.release.clone().unwrap_or_default();
+    let after: Vec<(ResourceKind, LogicalId)> = out
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.kind(),
+                ResourceKind::EcsService | ResourceKind::ReleaseTask
+            )
+        })
+        .map(|r| (r.kind(), r.id.clone()))
+        .collect();
+    out.push(Resource {
+        id: LogicalId::new(ReleaseRecordSpec::ID),
+        spec: ReleaseRecordSpec {
+            cluster: Ref::new("ecs.cluster"),
+            tag: release.tag.unwrap_or_else(|| "-".into()),
+            revision: release.revision.unwrap_or_else(|| "-".into()),
+            file: stack.file_release.clone(),
+            after,
+        }
+        .into(),
+    });
 }
 
 /// The release's migration: a one-off task on the migrating app's new task definition.

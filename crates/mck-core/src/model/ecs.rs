@@ -576,6 +576,69 @@ impl Kind for MaintenanceSpec {
     }
 }
 
+/// The release in effect after the last successful `up`: the `release.tag` and
+/// `release.revision` it ran with, and the file's values they overrode (`--set` from CI).
+/// Recorded on the cluster (tags `mck:release-*`) once every service has rolled, so a later run
+/// without `--set` keeps the build CI released instead of deploying the file's tag again,
+/// while an edit of the file's `release.tag` (a newer decision) still wins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseRecordSpec {
+    /// The cluster that carries the record.
+    pub cluster: Ref<kind::EcsCluster>,
+    /// `release.tag` in effect (`-` for none).
+    pub tag: String,
+    /// `release.revision` in effect (`-` for none).
+    pub revision: String,
+    /// The file's `release.tag` and `release.revision` it was released over.
+    pub file: String,
+    /// Ordering only: the services (recorded once they have rolled).
+    pub after: Vec<(ResourceKind, LogicalId)>,
+}
+
+impl ReleaseRecordSpec {
+    /// The logical id.
+    pub const ID: &str = "release.record";
+    /// Field `tag`: changed in place.
+    pub const TAG: FieldDef = FieldDef::mutable("tag");
+    /// Field `revision`: changed in place.
+    pub const REVISION: FieldDef = FieldDef::mutable("revision");
+    /// Field `file`: changed in place.
+    pub const FILE: FieldDef = FieldDef::mutable("file");
+    /// Cluster tag of `tag`.
+    pub const TAG_TAG: &str = "mck:release-tag";
+    /// Cluster tag of `revision`.
+    pub const TAG_REVISION: &str = "mck:release-revision";
+    /// Cluster tag of `file`.
+    pub const TAG_FILE: &str = "mck:release-file";
+}
+
+impl Kind for ReleaseRecordSpec {
+    const REFERENCES: &'static [ResourceKind] = &[
+        ResourceKind::EcsCluster,
+        ResourceKind::ReleaseTask,
+        ResourceKind::EcsService,
+    ];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = false;
+    const OUTPUTS: &'static [&'static str] = &[];
+    const TIMEOUT: Duration = minutes(5);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Self::TAG.of(self.tag.as_str()),
+            Self::REVISION.of(self.revision.as_str()),
+            Self::FILE.of(self.file.as_str()),
+        ]
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        let mut after = self.after.clone();
+        after.push((ResourceKind::EcsCluster, self.cluster.id().clone()));
+        after
+    }
+}
+
 /// The ECS capacity provider `<stack>-app-servers` over the app servers' Auto Scaling group,
 /// with managed scaling, associated with the stack's cluster as its default capacity.
 #[derive(Clone, Debug, PartialEq, Eq)]

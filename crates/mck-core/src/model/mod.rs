@@ -115,6 +115,7 @@ macro_rules! for_each_kind {
             ListenerRule(ListenerRuleSpec) => "aws_lb_listener_rule",
             EcsService(EcsServiceSpec) => "aws_ecs_service",
             Maintenance(MaintenanceSpec) => "mck_release_maintenance",
+            ReleaseRecord(ReleaseRecordSpec) => "mck_release_record",
         }
     };
 }

@@ -547,6 +547,7 @@ async fn a_release_set_on_the_command_line_plans_one_migration_new_revisions_and
             ("release.migrate", Action::Update),
             ("ecs.service.admin", Action::Update),
             ("ecs.service.frontend", Action::Update),
+            ("release.record", Action::Update),
         ],
         "{}",
         plan.render_text()

@@ -88,6 +88,10 @@ pub struct Stack {
     pub files: Vec<PathBuf>,
     /// The merged YAML tree, every node with the file and line it came from.
     pub source: Node,
+    /// The files' own `release.tag` and `release.revision` (before any `--set`), as
+    /// `"<tag> <revision>"` with `-` for a missing one: what a release from the command line
+    /// is recorded over ([`crate::model::ReleaseRecordSpec`]).
+    pub file_release: String,
 }
 
 impl Stack {
@@ -149,7 +153,12 @@ pub struct Override {
 impl Override {
     /// Parses `PATH=VALUE`.
     pub fn parse(arg: &str) -> Result<Override, StackError> {
-        let file: std::sync::Arc<str> = std::sync::Arc::from(format!("command line (--set {arg})"));
+        Self::parse_from(arg, &format!("command line (--set {arg})"))
+    }
+
+    /// Parses `PATH=VALUE` that comes from `origin` (errors and locations name it).
+    pub fn parse_from(arg: &str, origin: &str) -> Result<Override, StackError> {
+        let file: std::sync::Arc<str> = std::sync::Arc::from(origin);
         let at = |col: usize| Loc {
             file: file.clone(),
             line: 1,
@@ -214,6 +223,62 @@ impl Override {
     }
 }
 
+impl Override {
+    /// The path it sets, keys joined by dots.
+    pub fn path(&self) -> String {
+        self.keys
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+}
+
+/// The release recorded beside a stack after its last successful `up`
+/// ([`crate::model::ReleaseRecordSpec`]): `release.tag` and `release.revision` in effect, and
+/// the files' values they were released over (`-` for none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveRelease {
+    /// `release.tag` in effect.
+    pub tag: String,
+    /// `release.revision` in effect.
+    pub revision: String,
+    /// The files' `"<tag> <revision>"` at the time.
+    pub file: String,
+}
+
+/// What keeps a release made from the command line in effect for a run without `--set`: when
+/// `overrides` set neither `release.tag` nor `release.revision` and the files still say what the
+/// live release was made over (`file_release`), the live tag and revision, located at "live
+/// release". Otherwise none: the command line, or an edited file (a newer decision), wins.
+pub fn live_release_overrides(
+    file_release: &str,
+    overrides: &[Override],
+    live: &LiveRelease,
+) -> Vec<Override> {
+    let set_here = overrides.iter().any(|o| {
+        matches!(
+            o.path().as_str(),
+            "release" | "release.tag" | "release.revision"
+        )
+    });
+    if set_here || live.file != file_release {
+        return Vec::new();
+    }
+    [("tag", &live.tag), ("revision", &live.revision)]
+        .into_iter()
+        .filter(|(_, value)| value.as_str() != "-")
+        .filter_map(|(key, value)| {
+            let arg = format!("release.{key}='{value}'");
+            Override::parse_from(
+                &arg,
+                &format!("live release (recorded on the cluster: release.{key}={value})"),
+            )
+            .ok()
+        })
+        .collect()
+}
+
 impl std::str::FromStr for Override {
     type Err = StackError;
 
@@ -252,10 +317,11 @@ pub fn load_with(dir: &Path, name: &str, overrides: &[Override]) -> Result<Stack
         ));
     }
     let (mut merged, files) = load_chain(&path)?;
+    let file_release = release_of(&merged);
     for over in overrides {
         merged.set(&over.keys, over.value.clone());
     }
-    let stack = from_merged(name, &merged, files)?;
+    let stack = from_merged(name, &merged, files, file_release)?;
     Ok(stack)
 }
 
@@ -269,7 +335,23 @@ pub fn parse_str(name: &str, file_label: &str, text: &str) -> Result<Stack, Stac
             Some("load the stack with stack::load".into()),
         ));
     }
-    from_merged(name, &root, vec![PathBuf::from(file_label)])
+    let file_release = release_of(&root);
+    from_merged(name, &root, vec![PathBuf::from(file_label)], file_release)
+}
+
+/// `"<tag> <revision>"` of a tree's `release:` (`-` for a missing one).
+fn release_of(root: &Node) -> String {
+    let value = |key: &str| {
+        root.get("release").and_then(|r| r.get(key)).map_or_else(
+            || "-".to_string(),
+            |n| match &n.value {
+                node::NodeValue::Str(s) | node::NodeValue::Plain(s) => s.clone(),
+                node::NodeValue::Int(i) => i.to_string(),
+                _ => "-".to_string(),
+            },
+        )
+    };
+    format!("{} {}", value("tag"), value("revision"))
 }
 
 /// Names of the stacks in `dir` (files `*.yaml`, except `base.yaml`).
@@ -412,7 +494,12 @@ fn load_chain(top: &Path) -> Result<(Node, Vec<PathBuf>), StackError> {
     Ok((merged.expect("chain holds at least the top file"), files))
 }
 
-fn from_merged(name: &str, root: &Node, files: Vec<PathBuf>) -> Result<Stack, StackError> {
+fn from_merged(
+    name: &str,
+    root: &Node,
+    files: Vec<PathBuf>,
+    file_release: String,
+) -> Result<Stack, StackError> {
     let config: StackConfig = node::from_node(root).map_err(|e| {
         let password = e.message.starts_with("unknown key `") && e.message.to_lowercase().contains("password");
         let help = if password {
@@ -430,6 +517,7 @@ fn from_merged(name: &str, root: &Node, files: Vec<PathBuf>) -> Result<Stack, St
             config,
             files,
             source: root.clone(),
+            file_release,
         })
     } else {
         Err(StackError { diagnostics: diags })

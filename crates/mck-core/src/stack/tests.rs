@@ -298,3 +298,51 @@ fn set_errors_are_located_on_the_command_line_with_a_fix() {
         .join("\n\n")
     );
 }
+
+#[test]
+fn a_release_from_the_command_line_stays_in_effect_until_the_command_line_or_the_file_changes_it() {
+    let dev = load(Path::new(STACKS), "dev").unwrap();
+    assert_eq!(dev.file_release, "2.4.7-p1 -");
+    let live = LiveRelease {
+        tag: "0123456".into(),
+        revision: "0123456abc".into(),
+        file: "2.4.7-p1 -".into(),
+    };
+    let kept = live_release_overrides(&dev.file_release, &[], &live);
+    assert_eq!(kept.len(), 2);
+    let stack = load_with(Path::new(STACKS), "dev", &kept).unwrap();
+    let release = stack.config.release.clone().unwrap();
+    assert_eq!(release.tag.as_deref(), Some("0123456"));
+    assert_eq!(release.revision.as_deref(), Some("0123456abc"));
+    assert!(
+        stack
+            .locate(&["release", "tag"])
+            .file
+            .starts_with("live release (recorded on the cluster"),
+        "{}",
+        stack.locate(&["release", "tag"])
+    );
+    // The files are what the release was made over, whatever the overrides.
+    assert_eq!(stack.file_release, "2.4.7-p1 -");
+    // Another --set keeps the release; a --set of the release wins.
+    let count = [Override::parse("apps.frontend.count=2").unwrap()];
+    assert_eq!(
+        live_release_overrides(&dev.file_release, &count, &live).len(),
+        2
+    );
+    for arg in ["release.tag=x", "release.revision=y"] {
+        let set = [Override::parse(arg).unwrap()];
+        assert!(live_release_overrides(&dev.file_release, &set, &live).is_empty());
+    }
+    // An edited file is a newer decision: it wins.
+    assert!(live_release_overrides("2.4.8 -", &[], &live).is_empty());
+    // A record without a revision sets only the tag.
+    let tag_only = LiveRelease {
+        revision: "-".into(),
+        ..live
+    };
+    assert_eq!(
+        live_release_overrides(&dev.file_release, &[], &tag_only).len(),
+        1
+    );
+}
