@@ -473,7 +473,7 @@ fn demo() -> Result<()> {
     )?;
     require(
         step_owned(
-            "the rollback is an exception to the stack file: marked here",
+            "the rollback is an exception to the release in effect: marked here",
             with(&["releases", "--stack", "dev"]),
         )?,
         "releases",
@@ -521,8 +521,9 @@ fn demo() -> Result<()> {
         "10.9.0.0/16",
     ])?;
     let drift = step(
-        "drift against the stack file, as Markdown for a pull request or a CI job summary: \
-         the hand-made rule, and the release (the file still says 2.4.7-p1; docs/releases.md)",
+        "drift as Markdown for a pull request or a CI job summary: the hand-made rule and \
+         the rolled-back services (the release itself is in effect, not drift; the Redis rows \
+         are the emulator's gap)",
         &["drift", "--stack", "dev", "--format", "markdown"],
     )?;
     if drift != 2 {
