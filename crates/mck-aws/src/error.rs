@@ -26,6 +26,26 @@ where
                 None => format!("{code}: {message}"),
             }
         }
+        // An answer that is not an AWS error (an HTML 500 page from a proxy or an emulator):
+        // its status and the start of its body, not the whole response's debug dump.
+        (SdkError::ServiceError(ctx), None) => {
+            let raw = ctx.raw();
+            let body = raw
+                .body()
+                .bytes()
+                .map(|b| {
+                    String::from_utf8_lossy(b)
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            let body: String = body.chars().take(160).collect();
+            format!(
+                "HTTP {} without an AWS error code ({body})",
+                raw.status().as_u16()
+            )
+        }
         _ => {
             let full = DisplayErrorContext(&err).to_string();
             match transport_problem(&full) {
@@ -489,5 +509,28 @@ mod tests {
             transport_problem("dns error: failed to lookup address information").unwrap();
         assert!(text.contains("does not resolve"), "{text}");
         assert_eq!(transport_problem("unhandled error (Something)"), None);
+    }
+
+    /// A 500 answered with an HTML page (a proxy, an emulator) has no AWS error code: the
+    /// message gives its status and the start of its body, never the response's debug dump,
+    /// and it is retried like any server error.
+    #[test]
+    fn an_answer_that_is_not_an_aws_error_is_one_short_line() {
+        use aws_sdk_elasticache::operation::increase_replica_count::IncreaseReplicaCountError;
+        let html = "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1>";
+        let raw = HttpResponse::new(StatusCode::try_from(500).unwrap(), SdkBody::from(html));
+        let err = sdk(
+            "add replicas to redis.cache",
+            SdkError::service_error(
+                IncreaseReplicaCountError::generic(ErrorMetadata::builder().build()),
+                raw,
+            ),
+        );
+        assert_eq!(err.class, ErrorClass::Transient, "{}", err.message);
+        assert_eq!(
+            err.message,
+            "failed to add replicas to redis.cache: HTTP 500 without an AWS error code (<!doctype html> <html lang=en> <title>500 Internal Server Error</title> <h1>Internal Server Error</h1>)"
+        );
+        assert!(!err.message.contains("ServiceError"));
     }
 }
