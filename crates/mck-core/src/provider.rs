@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::model::{FieldDef, LogicalId, ResourceKind, ResourceSpec, Tags, Value};
 
 /// An output a driver may set to a short text for people, shown under the finished step (a
-/// migration's last log lines). Never a secret.
+/// migration's last log lines, as its container wrote them). Never read back from the cloud.
 pub const NOTE: &str = "note";
 
 /// A live resource of the stack as read from the cloud.

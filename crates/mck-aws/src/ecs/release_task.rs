@@ -439,6 +439,7 @@ impl Driver for ReleaseTaskSpec {
     }
 }
 
+/// The maintenance cleanup is a release task of its own kind (it runs after failures).
 impl Driver for MaintenanceSpec {
     async fn create(
         aws: &AwsProvider,
@@ -446,7 +447,7 @@ impl Driver for MaintenanceSpec {
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        start(aws, ctx, id, &spec.task).await
+        <ReleaseTaskSpec as Driver>::create(aws, ctx, id, &spec.task).await
     }
 
     async fn update(
@@ -454,21 +455,21 @@ impl Driver for MaintenanceSpec {
         ctx: &Context<'_>,
         spec: &Self,
         live: &Observed,
-        _fields: &[&str],
+        fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        start(aws, ctx, &live.id, &spec.task).await
+        <ReleaseTaskSpec as Driver>::update(aws, ctx, &spec.task, live, fields).await
     }
 
     async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        forget(aws, live).await
+        <ReleaseTaskSpec as Driver>::delete(aws, live).await
     }
 
     async fn poll(
         aws: &AwsProvider,
-        _ctx: &Context<'_>,
+        ctx: &Context<'_>,
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
-        poll(aws, live).await
+        <ReleaseTaskSpec as Driver>::poll(aws, ctx, live).await
     }
 }
 

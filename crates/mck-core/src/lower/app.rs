@@ -175,16 +175,8 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
                     cluster: Ref::new("ecs.cluster"),
                     task_definition: Ref::new(format!("ecs.taskdef.{app_name}")),
                     desired_count: app.count,
-                    capacity: match cluster.capacity {
-                        Capacity::Fargate => ServiceCapacity::Fargate,
-                        Capacity::Ec2 => ServiceCapacity::Provider(Ref::new("ecs.capacity")),
-                    },
-                    subnets: cfg
-                        .network
-                        .zones
-                        .iter()
-                        .map(|z| Ref::new(format!("subnet.private.{}", super::zone_suffix(z))))
-                        .collect(),
+                    capacity: task_capacity(cluster.capacity),
+                    subnets: private_subnets(stack),
                     security_groups: vec![Ref::new("sg.app")],
                     target_group: Ref::new(format!("alb.tg.{app_name}")),
                     container_name: container.clone(),
@@ -220,6 +212,25 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
         }
         .into(),
     });
+}
+
+/// Where the apps' tasks run: Fargate, or the app servers' capacity provider.
+fn task_capacity(capacity: Capacity) -> ServiceCapacity {
+    match capacity {
+        Capacity::Fargate => ServiceCapacity::Fargate,
+        Capacity::Ec2 => ServiceCapacity::Provider(Ref::new("ecs.capacity")),
+    }
+}
+
+/// The private subnets, one per zone: where every task runs.
+fn private_subnets(stack: &Stack) -> Vec<Ref<kind::Subnet>> {
+    stack
+        .config
+        .network
+        .zones
+        .iter()
+        .map(|z| Ref::new(format!("subnet.private.{}", super::zone_suffix(z))))
+        .collect()
 }
 
 /// The release's migration: a one-off task on the migrating app's new task definition.
@@ -259,16 +270,8 @@ fn lower_migration(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mut
             container: container.to_string(),
             image: image.clone(),
             command: vec!["sh".into(), "-c".into(), script],
-            capacity: match cluster.capacity {
-                Capacity::Fargate => ServiceCapacity::Fargate,
-                Capacity::Ec2 => ServiceCapacity::Provider(Ref::new("ecs.capacity")),
-            },
-            subnets: cfg
-                .network
-                .zones
-                .iter()
-                .map(|z| Ref::new(format!("subnet.private.{}", super::zone_suffix(z))))
-                .collect(),
+            capacity: task_capacity(cluster.capacity),
+            subnets: private_subnets(stack),
             security_groups: vec![Ref::new("sg.app")],
             after,
         };
