@@ -175,6 +175,15 @@ fn a_release_migrates_on_the_new_revision_then_rolls_the_services_and_can_roll_b
     assert_eq!(count(&rolled), base + 2, "a rollback runs no migration");
     assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 2);
     assert_exit(&stack.mck("drift", &[]), 2);
+    let json_releases = json_stdout(&stack.mck("releases", &["--json"]));
+    assert!(
+        json_releases["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["rolled_back"] == true),
+        "{json_releases:#}"
+    );
     let text_releases = stack.mck("releases", &[]);
     assert!(
         String::from_utf8_lossy(&text_releases.stdout).contains("ROLLED BACK"),

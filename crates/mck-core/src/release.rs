@@ -37,12 +37,14 @@ pub struct AppRelease {
     pub newest: Option<Revision>,
     /// Every other registered revision, newest first.
     pub previous: Vec<Revision>,
+    /// The service runs an older revision than the newest registered one (a rollback).
+    pub rolled_back: bool,
 }
 
 impl AppRelease {
     /// The service runs an older revision than the newest registered one (a rollback).
     pub fn rolled_back(&self) -> bool {
-        matches!((&self.live, &self.newest), (Some(l), Some(n)) if l.number < n.number)
+        self.rolled_back
     }
 }
 
@@ -87,7 +89,9 @@ pub async fn releases(
             .filter(|r| Some(&r.arn) != live_arn.as_ref())
             .cloned()
             .collect();
+        let rolled_back = matches!((&live, &newest), (Some(l), Some(n)) if l.number < n.number);
         apps.push(AppRelease {
+            rolled_back,
             app: service.name.clone(),
             service: service_id,
             family,
