@@ -229,16 +229,16 @@ fn ec2_capacity_builds_app_servers_that_join_the_cluster_and_down_removes_them()
     );
     assert_eq!(
         servers["capacity_provider"],
-        serde_json::json!({"name": format!("{name}-app-servers"), "group": group["arn"],
+        serde_json::json!({"name": format!("mck-{name}-app-servers"), "group": group["arn"],
             "managed_scaling": ["ENABLED", 100]})
     );
     assert_eq!(
         app["clusters"][0]["capacity_providers"],
-        serde_json::json!([format!("{name}-app-servers")])
+        serde_json::json!([format!("mck-{name}-app-servers")])
     );
     assert_eq!(
         app["clusters"][0]["default_strategy"],
-        serde_json::json!([format!("{name}-app-servers")])
+        serde_json::json!([format!("mck-{name}-app-servers")])
     );
     let role = app["roles"]
         .as_array()

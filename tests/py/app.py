@@ -150,7 +150,7 @@ for p in iam.list_instance_profiles(PathPrefix=f"/mck/{stack}/")["InstanceProfil
     out["servers"]["instance_profile"] = {"name": p["InstanceProfileName"],
                                           "roles": [r["RoleName"] for r in p["Roles"]]}
 try:
-    cps = ecs.describe_capacity_providers(capacityProviders=[f"{stack}-app-servers"])["capacityProviders"]
+    cps = ecs.describe_capacity_providers(capacityProviders=[f"mck-{stack}-app-servers"])["capacityProviders"]
 except Exception:
     cps = []
 for cp in cps:

@@ -6,9 +6,26 @@
 
 use aws_sdk_cloudtrail::Client;
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+use mck_core::model::ResourceKind;
 use mck_core::provider::{Who, WriteEvent};
 
 use crate::error::sdk;
+
+/// Where CloudTrail records the events of global services.
+pub(crate) const GLOBAL_REGION: &str = "us-east-1";
+
+/// Whether `kind` belongs to a global service (IAM, Route 53). Since 2021-11-22 CloudTrail
+/// records their events only in us-east-1, so `LookupEvents` in the stack's region finds
+/// nothing for them (AWS CloudTrail User Guide, "Global service events").
+pub(crate) fn is_global(kind: ResourceKind) -> bool {
+    matches!(
+        kind,
+        ResourceKind::Role
+            | ResourceKind::InstanceProfile
+            | ResourceKind::HostedZone
+            | ResourceKind::RecordSet
+    )
+}
 
 /// Pages of 50 events searched for a write before giving up.
 const PAGES: usize = 4;
@@ -168,5 +185,40 @@ mod tests {
             other => panic!("{other:?}"),
         }
         aws.assert_done();
+    }
+
+    /// A stack in eu-west-1: its IAM role and Route 53 records are looked up in us-east-1,
+    /// where CloudTrail records global services' events since 2021-11-22; its security group
+    /// in eu-west-1.
+    #[tokio::test]
+    async fn global_services_are_looked_up_in_us_east_1_whatever_the_region() {
+        use mck_core::provider::Reader;
+        let found = || {
+            serde_json::json!({
+                "Events": [event("UpdateAssumeRolePolicy", false, "arn:aws:iam::1:user/alice")],
+            })
+            .to_string()
+        };
+        let aws = Replay::new([
+            ("LookupEvents", 200, found()),
+            ("LookupEvents", 200, found()),
+            ("LookupEvents", 200, found()),
+        ]);
+        let provider = AwsProvider::offline_in(aws.clone(), "eu-west-1");
+        for (kind, id) in [
+            (ResourceKind::Role, "prod-task"),
+            (ResourceKind::RecordSet, "Z1|db.prod.internal|CNAME"),
+            (ResourceKind::SecurityGroup, "sg-1"),
+        ] {
+            assert!(
+                matches!(provider.last_write(kind, id).await, Who::Found(_)),
+                "{kind:?}"
+            );
+        }
+        aws.assert_done();
+        let uris = aws.uris();
+        assert!(uris[0].contains("cloudtrail.us-east-1."), "{uris:?}");
+        assert!(uris[1].contains("cloudtrail.us-east-1."), "{uris:?}");
+        assert!(uris[2].contains("cloudtrail.eu-west-1."), "{uris:?}");
     }
 }

@@ -184,6 +184,14 @@ pub fn classify_code(code: &str, status: u16) -> ErrorClass {
         "ScalingActivityInProgress",
         "ScalingActivityInProgressFault",
     ];
+    // Another change of the same object was running: AWS says to try again.
+    const CONCURRENT: &[&str] = &[
+        // IAM: "multiple requests to change this object were submitted simultaneously".
+        "ConcurrentModification",
+        "ConcurrentModificationException",
+        // CloudWatch Logs: "multiple concurrent requests to update the same resource".
+        "OperationAbortedException",
+    ];
     // `InvalidDBClusterStateFault`, `IncorrectFileSystemLifeCycleState`…: the resource is busy.
     let state_conflict =
         (code.starts_with("Invalid") || code.starts_with("Incorrect")) && code.contains("State");
@@ -206,6 +214,7 @@ pub fn classify_code(code: &str, status: u16) -> ErrorClass {
     } else if code == "InternalError"
         || code == "ServiceUnavailable"
         || code == "Unavailable"
+        || CONCURRENT.contains(&code)
         || status >= 500
     {
         ErrorClass::Transient
@@ -405,6 +414,32 @@ mod tests {
         ] {
             assert_eq!(classify_code(code, 400), ErrorClass::NotFound, "{code}");
         }
+    }
+
+    /// IAM's `ConcurrentModification` and CloudWatch Logs' `OperationAbortedException` ask the
+    /// caller to try again (another change of the object was running): transient, retried.
+    #[test]
+    fn concurrent_changes_of_one_object_are_retried() {
+        use aws_sdk_cloudwatchlogs::operation::put_retention_policy::PutRetentionPolicyError;
+        use aws_sdk_iam::operation::attach_role_policy::AttachRolePolicyError;
+        let iam = sdk(
+            "attach a policy to iam.task",
+            service_error(
+                AttachRolePolicyError::generic,
+                409,
+                "ConcurrentModification",
+            ),
+        );
+        assert_eq!(iam.class, ErrorClass::Transient, "{}", iam.message);
+        let logs = sdk(
+            "set the retention of logs.frontend",
+            service_error(
+                PutRetentionPolicyError::generic,
+                400,
+                "OperationAbortedException",
+            ),
+        );
+        assert_eq!(logs.class, ErrorClass::Transient, "{}", logs.message);
     }
 
     #[test]

@@ -86,6 +86,9 @@ pub(crate) struct Clients {
     pub(crate) elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub(crate) autoscaling: aws_sdk_autoscaling::Client,
     pub(crate) cloudtrail: aws_sdk_cloudtrail::Client,
+    /// CloudTrail in us-east-1, where the events of global services (IAM, Route 53) are
+    /// recorded, whatever the stack's region.
+    pub(crate) cloudtrail_global: aws_sdk_cloudtrail::Client,
     pub(crate) dynamodb: aws_sdk_dynamodb::Client,
     pub(crate) region: String,
     requests: Arc<AtomicU64>,
@@ -178,6 +181,22 @@ pub(crate) fn adopt(
     }
 }
 
+/// [`adopt`] for a create that looked its resource up by name: the resource as described
+/// when its tags (`read` gives its owner and what it reads as) say it is `id` of this stack.
+pub(crate) fn adopt_found<T>(
+    what: &str,
+    id: &LogicalId,
+    existing: Option<T>,
+    read: impl FnOnce(&T) -> (Option<LogicalId>, Observed),
+) -> Result<T, ProviderError> {
+    match existing {
+        Some(found) => adopt(what, id, Some(read(&found))).map(|_| found),
+        None => Err(adopt(what, id, None).err().unwrap_or_else(|| {
+            ProviderError::invalid(format!("internal error: adopted a missing {what}"))
+        })),
+    }
+}
+
 /// The error for "describe by id returned nothing".
 pub(crate) fn missing(what: &str, cloud_id: &str) -> ProviderError {
     ProviderError::new(
@@ -247,6 +266,17 @@ impl AwsProvider {
     ) -> AwsProvider {
         AwsProvider {
             clients: Clients::offline(http),
+        }
+    }
+
+    /// [`AwsProvider::offline`] in another region than us-east-1.
+    #[cfg(test)]
+    pub(crate) fn offline_in(
+        http: impl aws_smithy_runtime_api::client::http::HttpClient + 'static,
+        region: &str,
+    ) -> AwsProvider {
+        AwsProvider {
+            clients: Clients::offline_with(http, RetryConfig::disabled(), region),
         }
     }
 }
@@ -364,6 +394,12 @@ impl Clients {
                     .interceptor(counter())
                     .build(),
             ),
+            cloudtrail_global: aws_sdk_cloudtrail::Client::from_conf(
+                aws_sdk_cloudtrail::config::Builder::from(shared)
+                    .region(aws_config::Region::new(cloudtrail::GLOBAL_REGION))
+                    .interceptor(counter())
+                    .build(),
+            ),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(shared)
                     .interceptor(counter())
@@ -377,17 +413,18 @@ impl Clients {
 
     #[cfg(test)]
     fn offline(http: impl aws_smithy_runtime_api::client::http::HttpClient + 'static) -> Clients {
-        Clients::offline_with(http, RetryConfig::disabled())
+        Clients::offline_with(http, RetryConfig::disabled(), "us-east-1")
     }
 
     #[cfg(test)]
     fn offline_with(
         http: impl aws_smithy_runtime_api::client::http::HttpClient + 'static,
         retry: RetryConfig,
+        region: &str,
     ) -> Clients {
         let shared = aws_config::SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
+            .region(aws_config::Region::new(region.to_string()))
             .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
                 aws_sdk_ec2::config::Credentials::new("AKIDTEST", "secret", None, None, "test"),
             ))
@@ -398,7 +435,7 @@ impl Clients {
             .build();
         Clients::from_shared(
             &shared,
-            "us-east-1".to_string(),
+            region.to_string(),
             Backoff {
                 base: Duration::from_millis(1),
                 attempts: 6,
@@ -474,8 +511,13 @@ macro_rules! reader_via_clients {
                 ec2::list_stacks(&self.clients.ec2).await
             }
 
-            async fn last_write(&self, cloud_id: &str) -> Who {
-                cloudtrail::last_write(&self.clients.cloudtrail, cloud_id).await
+            async fn last_write(&self, kind: ResourceKind, cloud_id: &str) -> Who {
+                let trail = if cloudtrail::is_global(kind) {
+                    &self.clients.cloudtrail_global
+                } else {
+                    &self.clients.cloudtrail
+                };
+                cloudtrail::last_write(trail, cloud_id).await
             }
 
             async fn live_release(
@@ -567,6 +609,7 @@ mod retry_tests {
         let clients = Clients::offline_with(
             aws.clone(),
             retry_config().with_initial_backoff(Duration::from_millis(1)),
+            "us-east-1",
         );
         let stacks = ec2::list_stacks(&clients.ec2).await.unwrap();
         assert_eq!(stacks, ["prod"]);

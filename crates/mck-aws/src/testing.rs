@@ -100,6 +100,8 @@ pub(crate) struct Replay {
 struct ReplayState {
     answers: std::collections::VecDeque<(&'static str, u16, String)>,
     requests: Vec<(String, String)>,
+    /// The URI of each request, in order (the host names the region).
+    uris: Vec<String>,
     mismatches: Vec<String>,
     /// Answer each request with the first scripted answer that expects it, wherever it is in
     /// the script (for calls made concurrently).
@@ -131,6 +133,11 @@ impl Replay {
     /// The requests made, as (name, body).
     pub(crate) fn requests(&self) -> Vec<(String, String)> {
         self.lock().requests.clone()
+    }
+
+    /// The URI of each request made, in order.
+    pub(crate) fn uris(&self) -> Vec<String> {
+        self.lock().uris.clone()
     }
 
     /// How many requests named `name` were made.
@@ -184,6 +191,7 @@ impl aws_smithy_runtime_api::client::http::HttpConnector for Replay {
             });
         let mut state = self.lock();
         state.requests.push((name.clone(), body));
+        state.uris.push(request.uri().to_string());
         let next = if state.any_order {
             let at = state
                 .answers

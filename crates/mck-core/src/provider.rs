@@ -340,8 +340,9 @@ pub trait Reader: Send + Sync + fmt::Debug {
         Ok(Vec::new())
     }
 
-    /// The last write event on a resource, from the cloud's audit log. The default cannot tell.
-    async fn last_write(&self, _cloud_id: &str) -> Who {
+    /// The last write event on a resource of `kind`, from the cloud's audit log. The default
+    /// cannot tell.
+    async fn last_write(&self, _kind: ResourceKind, _cloud_id: &str) -> Who {
         Who::Unknown {
             reason: "this provider has no audit log".into(),
         }

@@ -535,7 +535,7 @@ impl Reader for FakeCloud {
         Ok(stacks)
     }
 
-    async fn last_write(&self, cloud_id: &str) -> Who {
+    async fn last_write(&self, _kind: ResourceKind, cloud_id: &str) -> Who {
         match self.lock().writes.get(cloud_id) {
             Some(event) => Who::Found(event.clone()),
             None => Who::NoEvent,

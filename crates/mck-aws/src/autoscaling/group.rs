@@ -103,6 +103,29 @@ fn template(
         .build())
 }
 
+/// Answers CreateAutoScalingGroup gives for a while after what the group launches was made:
+/// the launch template's instance profile is not visible to EC2 yet (`ValidationError …
+/// Invalid IAM Instance Profile name`), or the template itself (`You must use a valid
+/// fully-formed launch template`). terraform-provider-aws retries both on create
+/// (`internal/service/autoscaling/group.go`; #5217, #24910). Retried until the step's timeout;
+/// the create reads by name first, so a retry never makes a second group.
+fn retry_later(err: ProviderError) -> ProviderError {
+    const PROPAGATING: &[&str] = &[
+        "Invalid IAM Instance Profile",
+        "You must use a valid fully-formed launch template",
+    ];
+    if err.code.as_deref() == Some("ValidationError")
+        && PROPAGATING.iter().any(|m| err.message.contains(m))
+    {
+        ProviderError {
+            class: mck_core::provider::ErrorClass::Transient,
+            ..err
+        }
+    } else {
+        err
+    }
+}
+
 impl Driver for AutoScalingGroupSpec {
     /// Read by name first (a lost answer, or a name taken): ours is adopted, another's refused.
     async fn create(
@@ -142,7 +165,8 @@ impl Driver for AutoScalingGroupSpec {
                     .build()
             })
             .collect();
-        aws.clients
+        let created = aws
+            .clients
             .autoscaling
             .create_auto_scaling_group()
             .auto_scaling_group_name(&spec.name)
@@ -154,7 +178,28 @@ impl Driver for AutoScalingGroupSpec {
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| sdk(&format!("create Auto Scaling group {id}"), e))?;
+            .map_err(|e| retry_later(sdk(&format!("create Auto Scaling group {id}"), e)));
+        match created {
+            Ok(_) => {}
+            // An SDK retry of a create that took effect, or a name taken meanwhile: ours is
+            // adopted, another's refused, one not visible yet retried.
+            Err(err) if err.code.as_deref() == Some("AlreadyExists") => {
+                let existing = describe(
+                    &aws.clients.autoscaling,
+                    Some(vec![spec.name.clone()]),
+                    None,
+                )
+                .await?;
+                return crate::adopt(
+                    "Auto Scaling group",
+                    id,
+                    existing
+                        .first()
+                        .map(|g| (owned(g, ctx.stack), observe(id.clone(), g))),
+                );
+            }
+            Err(err) => return Err(err),
+        }
         let created = aws
             .follow_up(|| async {
                 describe(
@@ -317,5 +362,111 @@ mod tests {
         assert!(err.message.contains("t-app-servers"), "{}", err.message);
         aws.assert_done();
         assert_eq!(aws.count("CreateAutoScalingGroup"), 0);
+    }
+
+    fn group_xml(stack: &str) -> String {
+        crate::testing::query_xml(
+            "DescribeAutoScalingGroups",
+            &format!(
+                "<AutoScalingGroups><member><AutoScalingGroupName>t-app-servers</AutoScalingGroupName><AutoScalingGroupARN>arn:asg</AutoScalingGroupARN><MinSize>2</MinSize><MaxSize>6</MaxSize><DesiredCapacity>2</DesiredCapacity><DefaultCooldown>300</DefaultCooldown><AvailabilityZones><member>us-east-1a</member></AvailabilityZones><HealthCheckType>EC2</HealthCheckType><CreatedTime>2024-01-01T00:00:00Z</CreatedTime><Tags><member><Key>mck:stack</Key><Value>{stack}</Value></member><member><Key>mck:id</Key><Value>ecs.servers</Value></member></Tags></member></AutoScalingGroups>"
+            ),
+        )
+    }
+
+    fn no_group() -> String {
+        crate::testing::query_xml("DescribeAutoScalingGroups", "<AutoScalingGroups/>")
+    }
+
+    fn create_spec() -> AutoScalingGroupSpec {
+        AutoScalingGroupSpec {
+            name: "t-app-servers".into(),
+            min_size: 2,
+            max_size: 6,
+            subnets: Vec::new(),
+            launch_template: Ref::new("ecs.servers.template"),
+            after: Vec::new(),
+        }
+    }
+
+    fn template_deps() -> std::collections::HashMap<LogicalId, Observed> {
+        let template = Observed::new(
+            "ecs.servers.template".into(),
+            ResourceKind::LaunchTemplate,
+            "lt-1",
+        );
+        [(template.id.clone(), template)].into_iter().collect()
+    }
+
+    /// Right after the instance profile is made, CreateAutoScalingGroup answers
+    /// `ValidationError … Invalid IAM Instance Profile name` for several seconds
+    /// (terraform-provider-aws #5217, #24910): transient, so the engine tries the create again
+    /// (which reads by name first) until the step's timeout.
+    #[tokio::test]
+    async fn a_profile_not_visible_yet_is_worth_retrying() {
+        use crate::testing::{Replay, context, query_error_xml};
+        let aws = Replay::new([
+            ("DescribeAutoScalingGroups", 200, no_group()),
+            (
+                "CreateAutoScalingGroup",
+                400,
+                query_error_xml(
+                    "ValidationError",
+                    "You must use a valid fully-formed launch template. Value (t-app-server) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
+                ),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = template_deps();
+        let err = AutoScalingGroupSpec::create(
+            &provider,
+            &context(&deps),
+            &"ecs.servers".into(),
+            &create_spec(),
+        )
+        .await
+        .unwrap_err();
+        aws.assert_done();
+        assert_eq!(
+            err.class,
+            mck_core::provider::ErrorClass::Transient,
+            "{}",
+            err.message
+        );
+        assert!(
+            mck_core::exec::RetryPolicy::should_retry(err.class, mck_core::exec::Op::Create),
+            "the engine retries it"
+        );
+    }
+
+    /// The SDK retried a CreateAutoScalingGroup whose first attempt took effect: the retry's
+    /// AlreadyExists finds our own group and adopts it.
+    #[tokio::test]
+    async fn already_exists_after_a_retried_create_adopts_our_group() {
+        use crate::testing::{Replay, context, query_error_xml};
+        let aws = Replay::new([
+            ("DescribeAutoScalingGroups", 200, no_group()),
+            (
+                "CreateAutoScalingGroup",
+                400,
+                query_error_xml(
+                    "AlreadyExists",
+                    "AutoScalingGroup by this name already exists - A group with the name t-app-servers already exists",
+                ),
+            ),
+            ("DescribeAutoScalingGroups", 200, group_xml("t")),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = template_deps();
+        let adopted = AutoScalingGroupSpec::create(
+            &provider,
+            &context(&deps),
+            &"ecs.servers".into(),
+            &create_spec(),
+        )
+        .await
+        .unwrap();
+        aws.assert_done();
+        assert_eq!(adopted.cloud_id, "t-app-servers");
+        assert_eq!(adopted.id.as_str(), "ecs.servers");
     }
 }

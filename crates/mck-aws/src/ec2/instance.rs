@@ -162,10 +162,20 @@ pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, Pro
         .collect())
 }
 
-/// The image to launch and its root device name.
+/// Who needs an image: the resource, in words, and the stack key that overrides the lookup.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ImageFor {
+    /// The resource (`the bastion`).
+    pub resource: &'static str,
+    /// The stack key that sets its image (`bastion.ami`).
+    pub key: &'static str,
+}
+
+/// The image to launch and its root device name; `user` says whose it is in the error.
 pub(super) async fn resolve_ami(
     ec2: &Client,
     ami: &AmiSelector,
+    user: ImageFor,
 ) -> Result<(String, String), ProviderError> {
     let mut call = ec2.describe_images().filters(filter("state", "available"));
     call = match ami {
@@ -178,28 +188,44 @@ pub(super) async fn resolve_ami(
     let out = call
         .send()
         .await
-        .map_err(|e| sdk("look up the bastion image", e))?;
+        .map_err(|e| sdk(&format!("look up the image of {}", user.resource), e))?;
     let newest = out
         .images()
         .iter()
         .max_by(|a, b| a.creation_date().cmp(&b.creation_date()))
-        .ok_or_else(|| {
-            let what = match ami {
-                AmiSelector::Id(id) => format!("image {id}"),
-                AmiSelector::Lookup {
-                    name_pattern,
-                    owner,
-                } => format!("an image named {name_pattern} owned by {owner}"),
-            };
-            ProviderError::invalid(format!(
-                "found no {what} in this region; set bastion.ami in the stack"
-            ))
-        })?;
+        .ok_or_else(|| no_image(ami, user))?;
     Ok((
         newest.image_id().unwrap_or_default().to_string(),
         newest.root_device_name().unwrap_or("/dev/sda1").to_string(),
     ))
 }
+
+/// No image matched: which one was looked for, for what, and the key that chooses another.
+fn no_image(ami: &AmiSelector, user: ImageFor) -> ProviderError {
+    let (what, fix) = match ami {
+        AmiSelector::Id(id) => (
+            format!("image {id} is not available in this region"),
+            format!("set {}.id to an image of this region", user.key),
+        ),
+        AmiSelector::Lookup {
+            name_pattern,
+            owner,
+        } => (
+            format!("no image named {name_pattern} owned by {owner} in this region"),
+            format!(
+                "set {key}.id to an image id, or {key}.name and {key}.owner to a lookup that finds one",
+                key = user.key
+            ),
+        ),
+    };
+    ProviderError::invalid(format!("found {what} for {}; {fix}", user.resource))
+}
+
+/// The bastion's image.
+const BASTION_IMAGE: ImageFor = ImageFor {
+    resource: "the bastion",
+    key: "bastion.ami",
+};
 
 impl Driver for InstanceSpec {
     async fn create(
@@ -209,7 +235,7 @@ impl Driver for InstanceSpec {
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
         let ec2 = &aws.clients.ec2;
-        let (image, root_device) = resolve_ami(ec2, &spec.ami).await?;
+        let (image, root_device) = resolve_ami(ec2, &spec.ami, BASTION_IMAGE).await?;
         let subnet = ctx.cloud_id(spec.subnet.id())?;
         let groups = ctx.cloud_ids(&spec.security_groups)?;
         let root_size = i32::try_from(spec.root_volume_gb).unwrap_or(8);

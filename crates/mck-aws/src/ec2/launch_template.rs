@@ -154,6 +154,12 @@ fn data(
         .build())
 }
 
+/// The app servers' image.
+const SERVERS_IMAGE: super::instance::ImageFor = super::instance::ImageFor {
+    resource: "the app servers' launch template",
+    key: "app.servers.ami",
+};
+
 impl Driver for LaunchTemplateSpec {
     /// Read by name first: a template of the name (a lost answer) is adopted when its tags
     /// say it is ours, refused otherwise.
@@ -176,7 +182,8 @@ impl Driver for LaunchTemplateSpec {
                 Some((owner, observe(id.clone(), &existing, version.as_ref()))),
             );
         }
-        let (image, _) = super::instance::resolve_ami(&aws.clients.ec2, &spec.ami).await?;
+        let (image, _) =
+            super::instance::resolve_ami(&aws.clients.ec2, &spec.ami, SERVERS_IMAGE).await?;
         let out = aws
             .clients
             .ec2
@@ -218,7 +225,7 @@ impl Driver for LaunchTemplateSpec {
             AmiSelector::Lookup { .. } => match live.fields.get(Self::AMI.name) {
                 Some(Value::Str(image)) => image.clone(),
                 _ => {
-                    super::instance::resolve_ami(&aws.clients.ec2, &spec.ami)
+                    super::instance::resolve_ami(&aws.clients.ec2, &spec.ami, SERVERS_IMAGE)
                         .await?
                         .0
                 }
@@ -454,5 +461,51 @@ mod tests {
             "{}",
             requests[1].1
         );
+    }
+
+    /// No image matches the lookup: the error names the app servers' launch template and the
+    /// stack key that chooses another image, not the bastion's.
+    #[tokio::test]
+    async fn no_image_names_the_app_servers_and_their_stack_key() {
+        use crate::testing::{Replay, context, ec2_xml};
+        let aws = Replay::new([
+            (
+                "DescribeLaunchTemplates",
+                200,
+                ec2_xml("DescribeLaunchTemplates", "<launchTemplates/>"),
+            ),
+            (
+                "DescribeImages",
+                200,
+                ec2_xml("DescribeImages", "<imagesSet/>"),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = std::collections::HashMap::new();
+        let spec = LaunchTemplateSpec {
+            name: "t-app-server".into(),
+            instance_type: "c5.large".into(),
+            ami: AmiSelector::Lookup {
+                name_pattern: "al2023-ami-ecs-hvm-*".into(),
+                owner: "591542846629".into(),
+            },
+            security_groups: vec![Ref::new("sg.app")],
+            instance_profile: Ref::new("iam.profile.app-server"),
+            cluster: Ref::new("ecs.cluster"),
+        };
+        let err = LaunchTemplateSpec::create(
+            &provider,
+            &context(&deps),
+            &"ecs.servers.template".into(),
+            &spec,
+        )
+        .await
+        .unwrap_err();
+        aws.assert_done();
+        assert_eq!(
+            err.message,
+            "found no image named al2023-ami-ecs-hvm-* owned by 591542846629 in this region for the app servers' launch template; set app.servers.ami.id to an image id, or app.servers.ami.name and app.servers.ami.owner to a lookup that finds one"
+        );
+        assert!(!err.message.contains("bastion"));
     }
 }

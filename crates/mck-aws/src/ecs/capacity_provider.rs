@@ -1,4 +1,4 @@
-//! The capacity provider `<stack>-app-servers` over the app servers' Auto Scaling group, with
+//! The capacity provider `mck-<stack>-app-servers` over the app servers' Auto Scaling group, with
 //! managed scaling, associated with the stack's cluster as its default capacity.
 
 use aws_sdk_ecs::Client;
@@ -80,14 +80,14 @@ async fn describe(ecs: &Client, name: &str) -> Result<Option<CapacityProvider>, 
         .cloned())
 }
 
-/// The stack's provider is named `<stack>-app-servers`, its cluster `<stack>-app`;
+/// The stack's provider is named [`CapacityProviderSpec::name_for`], its cluster `<stack>-app`;
 /// `on_cluster` is what the cluster lists (from the cluster's read).
 pub(super) async fn read(
     ecs: &Client,
     stack: &str,
     on_cluster: &[String],
 ) -> Result<Vec<Observed>, ProviderError> {
-    let name = format!("{stack}-app-servers");
+    let name = CapacityProviderSpec::name_for(stack);
     let Some(cp) = describe(ecs, &name).await? else {
         return Ok(Vec::new());
     };
@@ -126,10 +126,34 @@ async fn associate(
             ))
             .send()
             .await
-            .map_err(|e| sdk(&format!("set the capacity providers of {cluster}"), e))
+            .map_err(|e| {
+                not_active_yet(sdk(&format!("set the capacity providers of {cluster}"), e))
+            })
     })
     .await?;
     Ok(())
+}
+
+/// Right after CreateCapacityProvider, PutClusterCapacityProviders answers
+/// `InvalidParameterException: The specified capacity provider '…' is not in an ACTIVE state`
+/// for a while (terraform-provider-aws #45693, #45567): worth retrying.
+fn not_active_yet(err: ProviderError) -> ProviderError {
+    if err.code.as_deref() == Some("InvalidParameterException")
+        && err.message.contains("is not in an ACTIVE state")
+    {
+        ProviderError {
+            class: mck_core::provider::ErrorClass::Transient,
+            ..err
+        }
+    } else {
+        err
+    }
+}
+
+/// CreateCapacityProvider answers `ClientException: The specified capacity provider already
+/// exists` when the name is taken, also when an SDK retry repeats a create that took effect.
+fn already_exists(err: &ProviderError) -> bool {
+    err.code.as_deref() == Some("ClientException") && err.message.contains("already exists")
 }
 
 fn managed_scaling(spec: &CapacityProviderSpec) -> ManagedScaling {
@@ -137,6 +161,32 @@ fn managed_scaling(spec: &CapacityProviderSpec) -> ManagedScaling {
         .status(ManagedScalingStatus::Enabled)
         .target_capacity(i32::try_from(spec.target_capacity).unwrap_or(100))
         .build()
+}
+
+/// UpdateCapacityProvider only starts the update: it ends UPDATE_COMPLETE or UPDATE_FAILED
+/// (with a reason) later. Waits for the end, and fails with the reason if it failed.
+async fn wait_updated(aws: &AwsProvider, name: &str) -> Result<(), ProviderError> {
+    let status = |cp: &CapacityProvider| cp.update_status().map(|s| s.as_str().to_string());
+    aws.wait_until(
+        &format!("the update of capacity provider {name}"),
+        || async {
+            let cp = describe(&aws.clients.ecs, name)
+                .await?
+                .ok_or_else(|| crate::missing("capacity provider", name))?;
+            Ok(status(&cp).as_deref() != Some("UPDATE_IN_PROGRESS"))
+        },
+    )
+    .await?;
+    let cp = describe(&aws.clients.ecs, name)
+        .await?
+        .ok_or_else(|| crate::missing("capacity provider", name))?;
+    if status(&cp).as_deref() == Some("UPDATE_FAILED") {
+        return Err(ProviderError::invalid(format!(
+            "the update of capacity provider {name} failed: {}",
+            cp.update_status_reason().unwrap_or("no reason given")
+        )));
+    }
+    Ok(())
 }
 
 impl Driver for CapacityProviderSpec {
@@ -147,18 +197,15 @@ impl Driver for CapacityProviderSpec {
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
         let cluster = ctx.cloud_id(spec.cluster.id())?.to_string();
+        // A provider of the name: ours is adopted, another's refused; one that describe does
+        // not show yet (it lags the create) is worth retrying.
+        let adopt = |existing: Option<CapacityProvider>| {
+            crate::adopt_found("capacity provider", id, existing, |cp| {
+                (owned(cp, ctx.stack), observe(id.clone(), cp, None))
+            })
+        };
         let cp = match describe(&aws.clients.ecs, &spec.name).await? {
-            Some(existing) => {
-                crate::adopt(
-                    "capacity provider",
-                    id,
-                    Some((
-                        owned(&existing, ctx.stack),
-                        observe(id.clone(), &existing, None),
-                    )),
-                )?;
-                existing
-            }
+            Some(existing) => adopt(Some(existing))?,
             None => {
                 let asg = ctx.output(
                     spec.auto_scaling_group.id(),
@@ -181,10 +228,18 @@ impl Driver for CapacityProviderSpec {
                     .set_tags(Some(tags))
                     .send()
                     .await
-                    .map_err(|e| sdk(&format!("create capacity provider {id}"), e))?;
-                out.capacity_provider().cloned().ok_or_else(|| {
-                    ProviderError::invalid("create capacity provider returned nothing")
-                })?
+                    .map_err(|e| sdk(&format!("create capacity provider {id}"), e));
+                match out {
+                    Ok(out) => out.capacity_provider().cloned().ok_or_else(|| {
+                        ProviderError::invalid("create capacity provider returned nothing")
+                    })?,
+                    // Ours (an SDK retry of a create that took effect) is adopted; another's
+                    // is refused; one not visible yet is retried.
+                    Err(err) if already_exists(&err) => {
+                        adopt(describe(&aws.clients.ecs, &spec.name).await?)?
+                    }
+                    Err(err) => return Err(err),
+                }
             }
         };
         associate(aws, &cluster, &[&spec.name])
@@ -213,6 +268,7 @@ impl Driver for CapacityProviderSpec {
                 .send()
                 .await
                 .map_err(|e| sdk(&format!("update capacity provider {}", live.id), e))?;
+            wait_updated(aws, &spec.name).await?;
         }
         if Self::CLUSTER.is_in(fields) {
             let cluster = ctx.cloud_id(spec.cluster.id())?;
@@ -275,7 +331,7 @@ mod tests {
 
     fn provider() -> CapacityProvider {
         CapacityProvider::builder()
-            .name("prod-app-servers")
+            .name("mck-prod-app-servers")
             .status("ACTIVE".into())
             .auto_scaling_group_provider(
                 AutoScalingGroupProvider::builder()
@@ -302,7 +358,7 @@ mod tests {
         assert_reads(
             &observed,
             CapacityProviderSpec {
-                name: "prod-app-servers".into(),
+                name: "mck-prod-app-servers".into(),
                 auto_scaling_group: mck_core::model::Ref::new("ecs.servers"),
                 cluster: mck_core::model::Ref::new("ecs.cluster"),
                 target_capacity: 100,
@@ -326,14 +382,14 @@ mod tests {
             (
                 "DeleteCapacityProvider",
                 200,
-                json!({"capacityProvider": {"name": "prod-app-servers"}}).to_string(),
+                json!({"capacityProvider": {"name": "mck-prod-app-servers"}}).to_string(),
             ),
         ]);
         let provider = AwsProvider::offline(aws.clone());
         let live = Observed::new(
             "ecs.capacity".into(),
             ResourceKind::CapacityProvider,
-            "prod-app-servers",
+            "mck-prod-app-servers",
         )
         .output(OUT_CLUSTER, "prod-app");
         CapacityProviderSpec::delete(&provider, &live)
@@ -344,5 +400,173 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(body["cluster"], "prod-app");
         assert_eq!(body["capacityProviders"], json!([]));
+    }
+
+    fn spec() -> CapacityProviderSpec {
+        CapacityProviderSpec {
+            name: "mck-t-app-servers".into(),
+            auto_scaling_group: mck_core::model::Ref::new("ecs.servers"),
+            cluster: mck_core::model::Ref::new("ecs.cluster"),
+            target_capacity: 100,
+        }
+    }
+
+    fn deps() -> std::collections::HashMap<LogicalId, Observed> {
+        [
+            Observed::new("ecs.cluster".into(), ResourceKind::EcsCluster, "t-app"),
+            Observed::new(
+                "ecs.servers".into(),
+                ResourceKind::AutoScalingGroup,
+                "t-app-servers",
+            )
+            .output(mck_core::model::AutoScalingGroupSpec::OUT_ARN, ASG),
+        ]
+        .into_iter()
+        .map(|o| (o.id.clone(), o))
+        .collect()
+    }
+
+    /// The provider as DescribeCapacityProviders answers, tagged as `ecs.capacity` of `stack`.
+    fn described(stack: &str, update_status: Option<(&str, &str)>) -> String {
+        let mut cp = json!({
+            "name": "mck-t-app-servers", "status": "ACTIVE",
+            "autoScalingGroupProvider": {"autoScalingGroupArn": ASG,
+                "managedScaling": {"status": "ENABLED", "targetCapacity": 100}},
+            "tags": [{"key": "mck:stack", "value": stack}, {"key": "mck:id", "value": "ecs.capacity"}],
+        });
+        if let Some((status, reason)) = update_status {
+            cp["updateStatus"] = json!(status);
+            cp["updateStatusReason"] = json!(reason);
+        }
+        json!({ "capacityProviders": [cp] }).to_string()
+    }
+
+    fn none() -> String {
+        json!({ "capacityProviders": [] }).to_string()
+    }
+
+    /// Right after the create, ECS refuses to put the provider on the cluster until it is
+    /// ACTIVE (terraform-provider-aws #45693): the association is retried, the create is not.
+    #[tokio::test]
+    async fn the_cluster_association_waits_until_the_new_provider_is_active() {
+        let aws = Replay::new([
+            ("DescribeCapacityProviders", 200, none()),
+            (
+                "CreateCapacityProvider",
+                200,
+                json!({"capacityProvider": {"name": "mck-t-app-servers", "status": "ACTIVE"}})
+                    .to_string(),
+            ),
+            (
+                "PutClusterCapacityProviders",
+                400,
+                crate::testing::json_error(
+                    "InvalidParameterException",
+                    "The specified capacity provider 'mck-t-app-servers' is not in an ACTIVE state. Specify a valid capacity provider and try again.",
+                ),
+            ),
+            (
+                "PutClusterCapacityProviders",
+                200,
+                json!({"cluster": {"clusterName": "t-app"}}).to_string(),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = deps();
+        let created = CapacityProviderSpec::create(
+            &provider,
+            &crate::testing::context(&deps),
+            &"ecs.capacity".into(),
+            &spec(),
+        )
+        .await
+        .unwrap();
+        aws.assert_done();
+        assert_eq!(created.outputs[OUT_CLUSTER], "t-app");
+        assert_eq!(aws.count("CreateCapacityProvider"), 1);
+    }
+
+    /// The SDK retried a create whose first attempt took effect: "already exists" for our own
+    /// provider adopts it; for another's, the create fails naming it.
+    #[tokio::test]
+    async fn already_exists_after_a_retried_create_adopts_ours_and_refuses_anothers() {
+        let exists = || {
+            crate::testing::json_error(
+                "ClientException",
+                "The specified capacity provider already exists. To change the configuration of an existing capacity provider, update the capacity provider.",
+            )
+        };
+        let aws = Replay::new([
+            ("DescribeCapacityProviders", 200, none()),
+            ("CreateCapacityProvider", 400, exists()),
+            ("DescribeCapacityProviders", 200, described("t", None)),
+            (
+                "PutClusterCapacityProviders",
+                200,
+                json!({"cluster": {"clusterName": "t-app"}}).to_string(),
+            ),
+            ("DescribeCapacityProviders", 200, none()),
+            ("CreateCapacityProvider", 400, exists()),
+            ("DescribeCapacityProviders", 200, described("other", None)),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = deps();
+        let ctx = crate::testing::context(&deps);
+        let adopted =
+            CapacityProviderSpec::create(&provider, &ctx, &"ecs.capacity".into(), &spec())
+                .await
+                .unwrap();
+        assert_eq!(adopted.cloud_id, "mck-t-app-servers");
+        let err = CapacityProviderSpec::create(&provider, &ctx, &"ecs.capacity".into(), &spec())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.class,
+            mck_core::provider::ErrorClass::Invalid,
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains("is not ecs.capacity of this stack"),
+            "{}",
+            err.message
+        );
+        aws.assert_done();
+    }
+
+    /// UpdateCapacityProvider only starts the update; one that ends UPDATE_FAILED fails the
+    /// step with AWS's reason instead of reporting success.
+    #[tokio::test]
+    async fn an_update_that_fails_later_fails_the_step_with_the_reason() {
+        let aws = Replay::new([
+            ("UpdateCapacityProvider", 200, json!({"capacityProvider": {"name": "mck-t-app-servers", "updateStatus": "UPDATE_IN_PROGRESS"}}).to_string()),
+            ("DescribeCapacityProviders", 200, described("t", Some(("UPDATE_IN_PROGRESS", "")))),
+            ("DescribeCapacityProviders", 200, described("t", Some(("UPDATE_FAILED", "The Auto Scaling group is being deleted")))),
+            ("DescribeCapacityProviders", 200, described("t", Some(("UPDATE_FAILED", "The Auto Scaling group is being deleted")))),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = deps();
+        let live = Observed::new(
+            "ecs.capacity".into(),
+            ResourceKind::CapacityProvider,
+            "mck-t-app-servers",
+        );
+        let err = CapacityProviderSpec::update(
+            &provider,
+            &crate::testing::context(&deps),
+            &CapacityProviderSpec {
+                target_capacity: 90,
+                ..spec()
+            },
+            &live,
+            &[CapacityProviderSpec::MANAGED_SCALING.name],
+        )
+        .await
+        .unwrap_err();
+        aws.assert_done();
+        assert_eq!(
+            err.message,
+            "the update of capacity provider mck-t-app-servers failed: The Auto Scaling group is being deleted"
+        );
     }
 }

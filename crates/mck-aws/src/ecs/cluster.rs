@@ -93,14 +93,26 @@ fn insights(on: bool) -> ClusterSetting {
 }
 
 impl Driver for EcsClusterSpec {
-    /// CreateCluster is idempotent by name (it returns the existing cluster), so a create
-    /// retried after a crash makes no second one.
+    /// CreateCluster on an existing name returns that cluster unchanged (terraform-provider-aws
+    /// #38875), so the name is read first, as for the load balancer and the Auto Scaling
+    /// group: ours (a create retried after a crash) is adopted, a cluster that is not this
+    /// stack's (hand-made, or another tool's) is refused rather than silently taken over.
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
+        if let Some(existing) = describe(&aws.clients.ecs, vec![spec.name.clone()])
+            .await?
+            .first()
+        {
+            return crate::adopt(
+                "ECS cluster",
+                id,
+                Some((owned(existing, ctx.stack), observe(id.clone(), existing))),
+            );
+        }
         let tags = super::tags(ctx, id);
         let out = aws
             .clients
@@ -196,5 +208,54 @@ mod tests {
         let observed = observe(id, &cluster);
         assert_reads(&observed, spec, &[]);
         assert_eq!(observed.pending, None);
+    }
+
+    fn described(tags: &[(&str, &str)]) -> String {
+        let tags: Vec<serde_json::Value> = tags
+            .iter()
+            .map(|(k, v)| serde_json::json!({"key": k, "value": v}))
+            .collect();
+        serde_json::json!({"clusters": [{
+            "clusterName": "t-app", "clusterArn": "arn:aws:ecs:us-east-1:1:cluster/t-app",
+            "status": "ACTIVE", "tags": tags,
+        }], "failures": []})
+        .to_string()
+    }
+
+    /// A hand-made cluster of the stack's name is refused, never adopted (CreateCluster
+    /// would return it unchanged); the stack's own is adopted; neither is created again.
+    #[tokio::test]
+    async fn a_cluster_of_the_name_is_adopted_only_when_it_is_the_stacks() {
+        use crate::testing::{Replay, context};
+        let aws = Replay::new([
+            ("DescribeClusters", 200, described(&[("team", "shop")])),
+            (
+                "DescribeClusters",
+                200,
+                described(&[("mck:stack", "t"), ("mck:id", "ecs.cluster")]),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = Default::default();
+        let spec = EcsClusterSpec {
+            name: "t-app".into(),
+            container_insights: false,
+        };
+        let id = LogicalId::new("ecs.cluster");
+        let err = EcsClusterSpec::create(&provider, &context(&deps), &id, &spec)
+            .await
+            .unwrap_err();
+        assert_eq!(err.class, mck_core::provider::ErrorClass::Invalid);
+        assert!(
+            err.message.contains("t-app") && err.message.contains("not tagged for this stack"),
+            "{}",
+            err.message
+        );
+        let adopted = EcsClusterSpec::create(&provider, &context(&deps), &id, &spec)
+            .await
+            .unwrap();
+        assert_eq!(adopted.cloud_id, "t-app");
+        aws.assert_done();
+        assert_eq!(aws.count("CreateCluster"), 0);
     }
 }

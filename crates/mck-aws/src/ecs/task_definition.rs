@@ -241,13 +241,19 @@ pub(crate) async fn prune(
     let ecs = &aws.clients.ecs;
     let active = revisions(ecs, &spec.family).await?;
     let mut in_use = std::collections::BTreeSet::new();
-    let services = ecs
+    // Every page: ListServices answers 10 services per page by default, and a revision in use
+    // by a service on a later page must not be deregistered.
+    let mut service_arns = Vec::new();
+    let mut pages = ecs
         .list_services()
         .cluster(&spec.cluster_name)
-        .send()
-        .await
-        .map_err(|e| sdk("list services", e))?;
-    for chunk in services.service_arns().chunks(10) {
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk("list services", e))?;
+        service_arns.extend(page.service_arns().iter().cloned());
+    }
+    for chunk in service_arns.chunks(10) {
         let described = ecs
             .describe_services()
             .cluster(&spec.cluster_name)
@@ -642,6 +648,64 @@ mod tests {
             "{deregistered:?}"
         );
         aws.assert_done();
+    }
+
+    /// ListServices answers 10 services a page: a rolled-back service on the second page
+    /// still runs revision 1, which pruning must keep (`mck rollback` needs it).
+    #[tokio::test]
+    async fn pruning_reads_every_page_of_services() {
+        use serde_json::json;
+        let arn = |f: &str, n: i64| format!("arn:aws:ecs:us-east-1:1:task-definition/{f}:{n}");
+        let listed = json!({"taskDefinitionArns": [
+            arn("dev-admin", 1), arn("dev-admin", 2), arn("dev-admin", 3), arn("dev-admin", 4),
+        ]});
+        let first: Vec<String> = (0..10).map(|n| format!("s{n}")).collect();
+        let idle = json!({"services": [], "failures": []});
+        let rolled_back = json!({"services": [
+            {"serviceName": "admin", "status": "ACTIVE", "taskDefinition": arn("dev-admin", 1),
+             "deployments": [{"status": "PRIMARY", "taskDefinition": arn("dev-admin", 1)}]},
+        ], "failures": []});
+        let aws = crate::testing::Replay::new([
+            ("ListTaskDefinitions", 200, listed.to_string()),
+            (
+                "ListServices",
+                200,
+                json!({"serviceArns": first, "nextToken": "page-2"}).to_string(),
+            ),
+            (
+                "ListServices",
+                200,
+                json!({"serviceArns": ["s10"]}).to_string(),
+            ),
+            ("DescribeServices", 200, idle.to_string()),
+            ("DescribeServices", 200, rolled_back.to_string()),
+            ("DeregisterTaskDefinition", 200, json!({}).to_string()),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let mut spec = spec_for_prune();
+        spec.keep_revisions = 2;
+        let old = Observed::new(
+            "ecs.taskdef.admin".into(),
+            ResourceKind::TaskDefinition,
+            arn("dev-admin", 3),
+        );
+        prune(&provider, &spec, &old).await.unwrap();
+        aws.assert_done();
+        let requests = aws.requests();
+        assert!(
+            requests[2].1.contains("\"nextToken\":\"page-2\""),
+            "{requests:?}"
+        );
+        let deregistered: Vec<&String> = requests
+            .iter()
+            .filter(|(name, _)| name == "DeregisterTaskDefinition")
+            .map(|(_, body)| body)
+            .collect();
+        assert_eq!(deregistered.len(), 1, "{deregistered:?}");
+        assert!(
+            deregistered[0].contains(&arn("dev-admin", 2)),
+            "{deregistered:?}"
+        );
     }
 
     fn spec_for_prune() -> TaskDefinitionSpec {

@@ -43,15 +43,19 @@ pub(super) async fn read_mount_targets(
     fs: &LogicalId,
     fs_id: &str,
 ) -> Result<Vec<Observed>, ProviderError> {
-    let out = efs
+    // Every page: DescribeMountTargets answers 10 per page by default.
+    let mut mount_targets = Vec::new();
+    let mut pages = efs
         .describe_mount_targets()
         .file_system_id(fs_id)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("list mount targets of {fs_id}"), e))?;
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk(&format!("list mount targets of {fs_id}"), e))?;
+        mount_targets.extend(page.mount_targets().iter().cloned());
+    }
     let mut observed = Vec::new();
-    for mt in out
-        .mount_targets()
+    for mt in mount_targets
         .iter()
         .filter(|mt| !is_gone(mt.life_cycle_state()))
     {

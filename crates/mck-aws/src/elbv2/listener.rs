@@ -81,13 +81,17 @@ pub(super) fn observe(listener: &Listener) -> Option<Observed> {
 
 /// The listeners of one of the stack's load balancers.
 pub(super) async fn read(elb: &Client, lb: &Observed) -> Result<Vec<Observed>, ProviderError> {
-    let out = elb
+    let mut out = Vec::new();
+    let mut pages = elb
         .describe_listeners()
         .load_balancer_arn(&lb.cloud_id)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("list listeners of {}", lb.id), e))?;
-    Ok(out.listeners().iter().filter_map(observe).collect())
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk(&format!("list listeners of {}", lb.id), e))?;
+        out.extend(page.listeners().iter().filter_map(observe));
+    }
+    Ok(out)
 }
 
 /// The listener's default action: forward to a target group or redirect to HTTPS.

@@ -62,17 +62,21 @@ pub(super) async fn read(
     elb: &Client,
     listener: &Observed,
 ) -> Result<Vec<Observed>, ProviderError> {
-    let out = elb
+    let mut out = Vec::new();
+    let mut pages = elb
         .describe_rules()
         .listener_arn(&listener.cloud_id)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("list rules of {}", listener.id), e))?;
-    Ok(out
-        .rules()
-        .iter()
-        .filter_map(|r| observe(&listener.cloud_id, r))
-        .collect())
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk(&format!("list rules of {}", listener.id), e))?;
+        out.extend(
+            page.rules()
+                .iter()
+                .filter_map(|r| observe(&listener.cloud_id, r)),
+        );
+    }
+    Ok(out)
 }
 
 fn condition(paths: &[String]) -> RuleCondition {
@@ -86,8 +90,16 @@ fn condition(paths: &[String]) -> RuleCondition {
         .build()
 }
 
+/// A read field as text, for messages.
+fn field(rule: &Observed, name: &str) -> String {
+    rule.fields
+        .get(name)
+        .map_or_else(|| "nothing".to_string(), ToString::to_string)
+}
+
 impl Driver for ListenerRuleSpec {
-    /// A rule at this priority already (a create whose answer was lost) is taken over: the
+    /// A rule at this priority already: adopted only when it is the rule this create makes (a
+    /// create whose answer was lost), refused otherwise. The
     /// priority is its identity on the stack's own listener.
     async fn create(
         aws: &AwsProvider,
@@ -112,6 +124,10 @@ impl Driver for ListenerRuleSpec {
                 .first()
                 .and_then(|r| observe(listener, r))
                 .ok_or_else(|| ProviderError::invalid("create rule returned nothing")),
+            // A rule at this priority appeared since the read: ours when it is exactly the
+            // rule this create makes (the SDK retried a create that took effect, or a lost
+            // answer), adopted; any other rule (hand-made, forwarding elsewhere) is refused,
+            // never taken over.
             Err(e) if e.code() == Some("PriorityInUse") => {
                 let rules = elb
                     .describe_rules()
@@ -119,13 +135,36 @@ impl Driver for ListenerRuleSpec {
                     .send()
                     .await
                     .map_err(|e| sdk(&format!("list rules of {listener}"), e))?;
+                let wanted = observe(
+                    listener,
+                    &Rule::builder()
+                        .priority(spec.priority.to_string())
+                        .is_default(false)
+                        .conditions(condition(&spec.paths))
+                        .actions(forward(target_group))
+                        .build(),
+                );
                 let existing = rules
                     .rules()
                     .iter()
                     .filter_map(|r| observe(listener, r))
-                    .find(|o| &o.id == id)
-                    .map(|o| (Some(id.clone()), o));
-                crate::adopt("listener rule", id, existing)
+                    .find(|o| &o.id == id);
+                match existing {
+                    Some(rule) if wanted.as_ref().is_some_and(|w| w.fields == rule.fields) => {
+                        Ok(rule)
+                    }
+                    Some(rule) => Err(ProviderError::invalid(format!(
+                        "listener rule {id}: priority {} on the listener is taken by another rule ({}, paths {}, forwarding to {}), not the one this stack makes; remove that rule or move it to another priority",
+                        spec.priority,
+                        rule.cloud_id,
+                        field(&rule, ListenerRuleSpec::PATH_PATTERNS.name),
+                        field(&rule, ListenerRuleSpec::TARGET_GROUP_ARN.name),
+                    ))),
+                    None => Err(ProviderError::new(
+                        mck_core::provider::ErrorClass::Transient,
+                        format!("listener rule for {id} already exists but is not visible yet"),
+                    )),
+                }
             }
             Err(e) => Err(sdk(&format!("create rule {id}"), e)),
         }
@@ -275,5 +314,50 @@ mod tests {
                 .unwrap();
         assert_eq!(adopted.cloud_id, "arn:r-10");
         aws.assert_done();
+    }
+
+    /// A rule at the wanted priority that is not the one this stack makes (a hand-made rule
+    /// forwarding elsewhere) is refused and left as it is, never taken over.
+    #[tokio::test]
+    async fn a_hand_made_rule_at_the_priority_is_refused() {
+        use crate::testing::{Replay, context, query_error_xml};
+        let aws = Replay::new([
+            (
+                "CreateRule",
+                400,
+                query_error_xml("PriorityInUse", "Priority '10' is currently in use"),
+            ),
+            ("DescribeRules", 200, rules_xml("10", "arn:r-10")),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = [
+            Observed::new("alb.listener.80".into(), ResourceKind::Listener, "arn:l"),
+            Observed::new(
+                "alb.tg.admin".into(),
+                ResourceKind::TargetGroup,
+                "arn:tg-admin",
+            ),
+        ]
+        .into_iter()
+        .map(|o| (o.id.clone(), o))
+        .collect();
+        let spec = ListenerRuleSpec {
+            listener: Ref::new("alb.listener.80"),
+            priority: 10,
+            paths: vec!["/backend/*".into()],
+            target_group: Ref::new("alb.tg.admin"),
+        };
+        let err =
+            ListenerRuleSpec::create(&provider, &context(&deps), &"alb.rule.10".into(), &spec)
+                .await
+                .unwrap_err();
+        aws.assert_done();
+        assert_eq!(err.class, mck_core::provider::ErrorClass::Invalid);
+        assert!(
+            err.message.contains("arn:r-10") && err.message.contains("forwarding to \"arn:tg\""),
+            "{}",
+            err.message
+        );
+        assert_eq!(aws.count("ModifyRule"), 0);
     }
 }

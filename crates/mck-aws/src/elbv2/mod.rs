@@ -12,7 +12,7 @@ mod target_group;
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::Tag;
 use mck_core::model::LogicalId;
-use mck_core::provider::{Context, Observed, ProviderError};
+use mck_core::provider::{Context, ErrorClass, Observed, ProviderError};
 
 use crate::error::sdk;
 
@@ -56,24 +56,47 @@ fn tags(ctx: &Context<'_>, id: &LogicalId) -> Vec<Tag> {
         .collect()
 }
 
-/// The tags of up to 20 resources per call, by ARN.
+/// The tags of up to 20 resources per call, by ARN. Resources are listed by name prefix, so
+/// another stack's (`prod-eu-…` for `prod`) may be deleted between the list and this read:
+/// DescribeTags then fails for its whole batch, which is read again one ARN at a time, leaving
+/// out the gone ones, instead of failing this stack's read.
 async fn tags_of(elb: &Client, arns: &[String]) -> Result<TagsByArn, ProviderError> {
     let mut out = std::collections::HashMap::new();
     for chunk in arns.chunks(20) {
-        let described = elb
-            .describe_tags()
-            .set_resource_arns(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk("read load balancing tags", e))?;
-        for d in described.tag_descriptions() {
-            out.insert(
-                d.resource_arn().unwrap_or_default().to_string(),
-                d.tags().to_vec(),
-            );
+        match describe_tags(elb, chunk).await {
+            Ok(found) => out.extend(found),
+            Err(err) if err.class == ErrorClass::NotFound => {
+                for arn in chunk {
+                    match describe_tags(elb, std::slice::from_ref(arn)).await {
+                        Ok(found) => out.extend(found),
+                        Err(err) if err.class == ErrorClass::NotFound => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+            }
+            Err(err) => return Err(err),
         }
     }
     Ok(out)
+}
+
+async fn describe_tags(elb: &Client, arns: &[String]) -> Result<TagsByArn, ProviderError> {
+    let described = elb
+        .describe_tags()
+        .set_resource_arns(Some(arns.to_vec()))
+        .send()
+        .await
+        .map_err(|e| sdk("read load balancing tags", e))?;
+    Ok(described
+        .tag_descriptions()
+        .iter()
+        .map(|d| {
+            (
+                d.resource_arn().unwrap_or_default().to_string(),
+                d.tags().to_vec(),
+            )
+        })
+        .collect())
 }
 
 /// The action that forwards requests to a target group (listeners and rules).
@@ -131,4 +154,51 @@ fn owned(tags: Option<&Vec<Tag>>, stack: &str) -> Option<LogicalId> {
             .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
         stack,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AwsProvider;
+    use crate::testing::{Replay, query_error_xml, query_xml};
+
+    fn tags_xml(arn: &str, stack: &str) -> String {
+        query_xml(
+            "DescribeTags",
+            &format!(
+                "<TagDescriptions><member><ResourceArn>{arn}</ResourceArn><Tags><member><Key>mck:stack</Key><Value>{stack}</Value></member></Tags></member></TagDescriptions>"
+            ),
+        )
+    }
+
+    /// Listed by the prefix `prod-`, another stack's `prod-eu-alb` is deleted before the tag
+    /// read: the batch fails with LoadBalancerNotFound, and is read again ARN by ARN, so this
+    /// stack's read goes on without the gone one.
+    #[tokio::test]
+    async fn a_resource_of_another_stack_deleted_meanwhile_does_not_fail_the_read() {
+        let ours = "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/prod-alb/1";
+        let gone = "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/prod-eu-alb/2";
+        let not_found = || {
+            query_error_xml(
+                "LoadBalancerNotFound",
+                &format!("Load balancer '{gone}' not found"),
+            )
+        };
+        let aws = Replay::new([
+            ("DescribeTags", 400, not_found()),
+            ("DescribeTags", 200, tags_xml(ours, "prod")),
+            ("DescribeTags", 400, not_found()),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let tags = tags_of(
+            &provider.clients.elbv2,
+            &[ours.to_string(), gone.to_string()],
+        )
+        .await
+        .unwrap();
+        aws.assert_done();
+        assert_eq!(tags.len(), 1);
+        assert_eq!(owned(tags.get(ours), "prod"), None, "no mck:id tag");
+        assert!(tags.contains_key(ours) && !tags.contains_key(gone));
+    }
 }

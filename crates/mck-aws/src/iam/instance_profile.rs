@@ -78,16 +78,16 @@ impl Driver for InstanceProfileSpec {
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
         let role = ctx.cloud_id(spec.role.id())?.to_string();
+        // A profile of the name: ours (a lost answer) is adopted, another's refused; one that
+        // IAM does not show yet (it lags the create) is worth retrying.
+        let adopt = |existing: Option<InstanceProfile>| {
+            crate::adopt_found("instance profile", id, existing, |profile| {
+                (owned(profile, ctx.stack), observe(id.clone(), profile))
+            })
+        };
         let existing = get(&aws.clients.iam, &spec.name).await?;
         let profile = match existing {
-            Some(profile) => {
-                crate::adopt(
-                    "instance profile",
-                    id,
-                    Some((owned(&profile, ctx.stack), observe(id.clone(), &profile))),
-                )?;
-                profile
-            }
+            Some(profile) => adopt(Some(profile))?,
             None => {
                 let tags: Vec<Tag> = ctx
                     .tags_for(id)
@@ -102,11 +102,17 @@ impl Driver for InstanceProfileSpec {
                     .path(RoleSpec::path(ctx.stack))
                     .set_tags(Some(tags))
                     .send()
-                    .await
-                    .map_err(|e| sdk(&format!("create instance profile {id}"), e))?;
-                out.instance_profile().cloned().ok_or_else(|| {
-                    ProviderError::invalid("create instance profile returned nothing")
-                })?
+                    .await;
+                match out {
+                    Ok(out) => out.instance_profile().cloned().ok_or_else(|| {
+                        ProviderError::invalid("create instance profile returned nothing")
+                    })?,
+                    // An SDK retry of a create that took effect, or a name taken meanwhile.
+                    Err(e) if e.code() == Some("EntityAlreadyExists") => {
+                        adopt(get(&aws.clients.iam, &spec.name).await?)?
+                    }
+                    Err(e) => return Err(sdk(&format!("create instance profile {id}"), e)),
+                }
             }
         };
         if profile.roles().iter().all(|r| r.role_name() != role) {
@@ -281,5 +287,71 @@ mod tests {
         );
         aws.assert_done();
         assert_eq!(aws.count("CreateInstanceProfile"), 1);
+    }
+
+    /// The SDK retried a CreateInstanceProfile whose first attempt took effect: the retry's
+    /// EntityAlreadyExists reads the profile and, on the stack's path, adopts it; IAM not
+    /// showing it yet is retried.
+    #[tokio::test]
+    async fn entity_already_exists_after_a_retried_create_adopts_our_profile() {
+        use crate::testing::{Replay, context, query_error_xml, query_xml};
+        let profile = "<InstanceProfile><Path>/mck/t/</Path><InstanceProfileName>t-app-server</InstanceProfileName><InstanceProfileId>AIPA1</InstanceProfileId><Arn>arn:aws:iam::1:instance-profile/mck/t/t-app-server</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate><Roles></Roles></InstanceProfile>";
+        let missing = || {
+            query_error_xml(
+                "NoSuchEntity",
+                "Instance Profile t-app-server cannot be found.",
+            )
+        };
+        let exists = || {
+            query_error_xml(
+                "EntityAlreadyExists",
+                "Instance Profile t-app-server already exists.",
+            )
+        };
+        let aws = Replay::new([
+            ("GetInstanceProfile", 404, missing()),
+            ("CreateInstanceProfile", 409, exists()),
+            ("GetInstanceProfile", 404, missing()),
+            ("GetInstanceProfile", 404, missing()),
+            ("CreateInstanceProfile", 409, exists()),
+            (
+                "GetInstanceProfile",
+                200,
+                query_xml("GetInstanceProfile", profile),
+            ),
+            (
+                "AddRoleToInstanceProfile",
+                200,
+                query_xml("AddRoleToInstanceProfile", ""),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = [(
+            LogicalId::new("iam.app-server"),
+            Observed::new("iam.app-server".into(), ResourceKind::Role, "t-app-server"),
+        )]
+        .into_iter()
+        .collect();
+        let spec = InstanceProfileSpec {
+            name: "t-app-server".into(),
+            role: Ref::new("iam.app-server"),
+        };
+        let ctx = context(&deps);
+        let id = LogicalId::new("iam.profile.app-server");
+        // Not visible yet: transient, so the engine tries again.
+        let err = InstanceProfileSpec::create(&provider, &ctx, &id, &spec)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.class,
+            mck_core::provider::ErrorClass::Transient,
+            "{}",
+            err.message
+        );
+        let adopted = InstanceProfileSpec::create(&provider, &ctx, &id, &spec)
+            .await
+            .unwrap();
+        assert_eq!(adopted.cloud_id, "t-app-server");
+        aws.assert_done();
     }
 }

@@ -319,27 +319,44 @@ impl Driver for RoleSpec {
         if get(iam, name).await?.is_none() {
             return Err(crate::missing("role", name));
         }
+        // NoSuchEntity from a detach or an inline delete says that policy is gone (another
+        // actor removed it meanwhile), not that the role is: go on, and let DeleteRole say
+        // whether the role is gone.
         for arn in attached(iam, name).await? {
-            iam.detach_role_policy()
+            match iam
+                .detach_role_policy()
                 .role_name(name)
                 .policy_arn(&arn)
                 .send()
                 .await
-                .map_err(|e| sdk(&format!("detach {arn} from role {name}"), e))?;
+            {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("NoSuchEntity") => {}
+                Err(e) => return Err(sdk(&format!("detach {arn} from role {name}"), e)),
+            }
         }
-        let inline = iam
+        let mut inline = Vec::new();
+        let mut pages = iam
             .list_role_policies()
             .role_name(name)
-            .send()
-            .await
-            .map_err(|e| sdk(&format!("list inline policies of role {name}"), e))?;
-        for policy in inline.policy_names() {
-            iam.delete_role_policy()
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk(&format!("list inline policies of role {name}"), e))?;
+            inline.extend(page.policy_names().iter().cloned());
+        }
+        for policy in &inline {
+            match iam
+                .delete_role_policy()
                 .role_name(name)
                 .policy_name(policy)
                 .send()
                 .await
-                .map_err(|e| sdk(&format!("delete policy {policy} of role {name}"), e))?;
+            {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("NoSuchEntity") => {}
+                Err(e) => return Err(sdk(&format!("delete policy {policy} of role {name}"), e)),
+            }
         }
         iam.delete_role()
             .role_name(name)
@@ -405,5 +422,55 @@ mod tests {
             secrets: vec![Value::Str(secret.into())],
         };
         assert_reads(&observed, spec, &[]);
+    }
+
+    /// A policy detached (or an inline one deleted) by someone else between the list and the
+    /// call answers NoSuchEntity: that says the policy is gone, not the role, so the delete
+    /// goes on and DeleteRole runs.
+    #[tokio::test]
+    async fn no_such_entity_from_a_policy_call_does_not_read_as_the_role_gone() {
+        use crate::testing::{Replay, query_error_xml, query_xml};
+        let role = "<Role><Path>/mck/t/</Path><RoleName>t-task</RoleName><RoleId>AROA1</RoleId><Arn>arn:aws:iam::1:role/mck/t/t-task</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate></Role>";
+        let aws = Replay::new([
+            ("GetRole", 200, query_xml("GetRole", role)),
+            (
+                "ListAttachedRolePolicies",
+                200,
+                query_xml(
+                    "ListAttachedRolePolicies",
+                    "<AttachedPolicies><member><PolicyName>P</PolicyName><PolicyArn>arn:aws:iam::aws:policy/P</PolicyArn></member></AttachedPolicies><IsTruncated>false</IsTruncated>",
+                ),
+            ),
+            (
+                "DetachRolePolicy",
+                404,
+                query_error_xml(
+                    "NoSuchEntity",
+                    "Policy arn:aws:iam::aws:policy/P was not found.",
+                ),
+            ),
+            (
+                "ListRolePolicies",
+                200,
+                query_xml(
+                    "ListRolePolicies",
+                    "<PolicyNames><member>secrets</member></PolicyNames><IsTruncated>false</IsTruncated>",
+                ),
+            ),
+            (
+                "DeleteRolePolicy",
+                404,
+                query_error_xml(
+                    "NoSuchEntity",
+                    "The role policy with name secrets cannot be found.",
+                ),
+            ),
+            ("DeleteRole", 200, query_xml("DeleteRole", "")),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let live = Observed::new("iam.task".into(), ResourceKind::Role, "t-task");
+        RoleSpec::delete(&provider, &live).await.unwrap();
+        aws.assert_done();
+        assert_eq!(aws.count("DeleteRole"), 1);
     }
 }

@@ -48,17 +48,23 @@ pub(super) async fn read(logs: &Client, stack: &str) -> Result<Vec<Observed>, Pr
 }
 
 async fn describe(logs: &Client, name: &str) -> Result<Option<LogGroup>, ProviderError> {
-    let out = logs
+    // Other groups may share the prefix: page until the one of this name.
+    let mut pages = logs
         .describe_log_groups()
         .log_group_name_prefix(name)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("describe log group {name}"), e))?;
-    Ok(out
-        .log_groups()
-        .iter()
-        .find(|g| g.log_group_name() == Some(name))
-        .cloned())
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk(&format!("describe log group {name}"), e))?;
+        if let Some(group) = page
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(name))
+        {
+            return Ok(Some(group.clone()));
+        }
+    }
+    Ok(None)
 }
 
 async fn set_retention(logs: &Client, name: &str, days: i64) -> Result<(), ProviderError> {

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::model::{LogicalId, Mutability};
+use crate::model::{LogicalId, Mutability, ResourceKind};
 use crate::plan::{Action, Plan};
 use crate::provider::{Observed, ProviderError, Reader, Unmanaged, Who, resolve_cloud_refs};
 use crate::stack::{Diagnostic, Stack, Suppression};
@@ -249,12 +249,17 @@ impl StackDrift {
             if !finding.class.is_drift() {
                 continue;
             }
-            finding.who = Some(match &finding.cloud_id {
-                Some(cloud_id) => reader.last_write(cloud_id).await,
-                None => Who::Unknown {
-                    reason: "it has no cloud id to look up".into(),
+            finding.who = Some(
+                match (&finding.cloud_id, ResourceKind::from_name(finding.kind)) {
+                    (Some(cloud_id), Some(kind)) => reader.last_write(kind, cloud_id).await,
+                    (None, _) => Who::Unknown {
+                        reason: "it has no cloud id to look up".into(),
+                    },
+                    (Some(_), None) => Who::Unknown {
+                        reason: format!("{} is not a kind mck knows", finding.kind),
+                    },
                 },
-            });
+            );
         }
     }
 

@@ -312,11 +312,6 @@ fn lower_migration(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mut
     }
 }
 
-/// The ECS-optimised Amazon Linux 2023 image, found by name among Amazon's images.
-pub const ECS_AMI_PATTERN: &str = "al2023-ami-ecs-hvm-*-kernel-6.1-x86_64";
-/// The account that publishes the ECS-optimised images.
-pub const ECS_AMI_OWNER: &str = "591542846629";
-
 /// The app servers for `capacity: ec2`: their role and instance profile, the launch template,
 /// the Auto Scaling group over the private subnets, and the cluster's capacity provider.
 fn lower_servers(
@@ -357,9 +352,12 @@ fn lower_servers(
         LaunchTemplateSpec {
             name,
             instance_type: servers.instance_type.clone(),
-            ami: AmiSelector::Lookup {
-                name_pattern: ECS_AMI_PATTERN.into(),
-                owner: ECS_AMI_OWNER.into(),
+            ami: match &servers.ami.id {
+                Some(id) => AmiSelector::Id(id.clone()),
+                None => AmiSelector::Lookup {
+                    name_pattern: servers.ami.name.clone(),
+                    owner: servers.ami.owner.clone(),
+                },
             },
             security_groups: vec![Ref::new("sg.app")],
             instance_profile: Ref::new("iam.profile.app-server"),
@@ -392,7 +390,7 @@ fn lower_servers(
     add(
         LogicalId::new("ecs.capacity"),
         CapacityProviderSpec {
-            name: format!("{}-app-servers", stack.name),
+            name: CapacityProviderSpec::name_for(&stack.name),
             auto_scaling_group: Ref::new("ecs.servers"),
             cluster: Ref::new("ecs.cluster"),
             target_capacity: 100,
@@ -674,8 +672,8 @@ mod tests {
         assert_eq!(
             template.ami,
             AmiSelector::Lookup {
-                name_pattern: ECS_AMI_PATTERN.into(),
-                owner: ECS_AMI_OWNER.into()
+                name_pattern: crate::stack::ECS_AMI_PATTERN.into(),
+                owner: crate::stack::ECS_AMI_OWNER.into()
             }
         );
         let ResourceSpec::Role(role) = by_id(&resources, "iam.app-server") else {
@@ -702,6 +700,20 @@ mod tests {
                 ServiceCapacity::Provider(Ref::new("ecs.capacity"))
             );
         }
+        // `app.servers.ami.id` fixes the image.
+        let mut fixed = prod.clone();
+        if let Some(servers) = fixed.config.app.as_mut().and_then(|a| a.servers.as_mut()) {
+            servers.ami.id = Some("ami-0123456789abcdef0".into());
+        }
+        let ResourceSpec::LaunchTemplate(template) =
+            by_id(&super::super::resources(&fixed), "ecs.servers.template")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            template.ami,
+            AmiSelector::Id("ami-0123456789abcdef0".into())
+        );
         // Fargate stacks have none of it.
         let dev = super::super::resources(&dev());
         assert!(dev.iter().all(|r| !matches!(
@@ -711,5 +723,40 @@ mod tests {
                 | ResourceKind::CapacityProvider
                 | ResourceKind::InstanceProfile
         )));
+    }
+
+    /// ECS refuses capacity provider names that start with `aws`, `ecs` or `fargate` (any
+    /// case; CreateCapacityProvider reference) or hold other characters than letters, digits,
+    /// `-` and `_`, up to 255: every valid stack name gives a valid one.
+    #[test]
+    fn the_capacity_provider_name_is_valid_for_every_stack_name() {
+        let valid = |name: &str| {
+            let lower = name.to_ascii_lowercase();
+            !["aws", "ecs", "fargate"]
+                .iter()
+                .any(|p| lower.starts_with(p))
+                && name.len() <= 255
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        let mut prod = crate::stack::load(Path::new("../../stacks"), "prod").unwrap();
+        for stack in [
+            "prod",
+            "ecs-shop",
+            "aws",
+            "Fargate-eu",
+            "ECS",
+            "a-20-chars-long-name",
+        ] {
+            prod.name = stack.to_string();
+            let ResourceSpec::CapacityProvider(cp) =
+                by_id(&super::super::resources(&prod), "ecs.capacity")
+            else {
+                panic!()
+            };
+            assert!(valid(&cp.name), "stack {stack}: {}", cp.name);
+            assert_eq!(cp.name, CapacityProviderSpec::name_for(stack));
+        }
     }
 }

@@ -639,8 +639,9 @@ impl Kind for ReleaseRecordSpec {
     }
 }
 
-/// The ECS capacity provider `<stack>-app-servers` over the app servers' Auto Scaling group,
-/// with managed scaling, associated with the stack's cluster as its default capacity.
+/// The ECS capacity provider `mck-<stack>-app-servers` ([`CapacityProviderSpec::name_for`]) over
+/// the app servers' Auto Scaling group, with managed scaling, associated with the stack's
+/// cluster as its default capacity.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CapacityProviderSpec {
     /// The name.
@@ -664,6 +665,14 @@ impl CapacityProviderSpec {
     pub const CLUSTER: FieldDef = FieldDef::mutable("cluster");
     /// Output `name`.
     pub const OUT_NAME: &str = "name";
+
+    /// The name of `stack`'s capacity provider: `mck-<stack>-app-servers`. ECS refuses names
+    /// that start with `aws`, `ecs` or `fargate` (CreateCapacityProvider reference), which
+    /// `<stack>-…` would give a stack called `ecs-shop`; the `mck-` prefix makes every stack
+    /// name valid (stack names are 1 to 20 letters, digits or dashes).
+    pub fn name_for(stack: &str) -> String {
+        format!("mck-{stack}-app-servers")
+    }
 
     /// Managed scaling as [`Self::MANAGED_SCALING`] holds it.
     pub fn managed_scaling(target: i64) -> String {

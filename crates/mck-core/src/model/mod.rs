@@ -140,6 +140,11 @@ macro_rules! define_kinds {
                 match self { $(ResourceKind::$kind => $name),* }
             }
 
+            /// The kind [`ResourceKind::name`] names.
+            pub fn from_name(name: &str) -> Option<ResourceKind> {
+                match name { $($name => Some(ResourceKind::$kind),)* _ => None }
+            }
+
             /// The kinds a resource of this kind may reference ([`Kind::REFERENCES`]).
             pub fn referenced_kinds(self) -> &'static [ResourceKind] {
                 match self { $(ResourceKind::$kind => <$spec as Kind>::REFERENCES),* }

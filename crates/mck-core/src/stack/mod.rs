@@ -18,8 +18,9 @@ use ipnet::Ipv4Net;
 pub use node::{Loc, Node};
 pub use schema::{
     AlbConfig, AppClusterConfig, AppConfig, BastionConfig, CacheConfig, CacheEngine, Capacity,
-    ContainerConfig, DatabaseConfig, DnsConfig, DriftConfig, FileSystemConfig, NatMode,
-    NetworkConfig, ReleaseConfig, ServersConfig, StackConfig, SubnetTiers, Suppression, Timeouts,
+    ContainerConfig, DatabaseConfig, DnsConfig, DriftConfig, ECS_AMI_OWNER, ECS_AMI_PATTERN,
+    FileSystemConfig, NatMode, NetworkConfig, ReleaseConfig, ServersAmiConfig, ServersConfig,
+    StackConfig, SubnetTiers, Suppression, Timeouts,
 };
 
 /// One problem in a stack file.

@@ -462,6 +462,10 @@ pub struct ServersConfig {
     #[serde(default = "default_servers_max")]
     /// Most app servers.
     pub max: i64,
+    #[serde(default)]
+    /// How the app servers' image is chosen (default: the newest ECS-optimised Amazon Linux
+    /// 2023 image).
+    pub ami: ServersAmiConfig,
 }
 
 impl Default for ServersConfig {
@@ -470,8 +474,48 @@ impl Default for ServersConfig {
             instance_type: default_server_type(),
             min: default_servers_min(),
             max: default_servers_max(),
+            ami: ServersAmiConfig::default(),
         }
     }
+}
+
+/// `app.servers.ami:`: a fixed image id, or a lookup by name pattern and owner (newest match
+/// wins); by default Amazon's ECS-optimised Amazon Linux 2023 image.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServersAmiConfig {
+    #[serde(default)]
+    /// A fixed image id; when set, no lookup is made.
+    pub id: Option<String>,
+    #[serde(default = "default_servers_ami_name")]
+    /// An image name pattern (`*` wildcards).
+    pub name: String,
+    #[serde(default = "default_servers_ami_owner")]
+    /// The image owner's account id.
+    pub owner: String,
+}
+
+impl Default for ServersAmiConfig {
+    fn default() -> Self {
+        ServersAmiConfig {
+            id: None,
+            name: default_servers_ami_name(),
+            owner: default_servers_ami_owner(),
+        }
+    }
+}
+
+/// The ECS-optimised Amazon Linux 2023 image, found by name among Amazon's images.
+pub const ECS_AMI_PATTERN: &str = "al2023-ami-ecs-hvm-*-kernel-6.1-x86_64";
+/// The account that publishes the ECS-optimised images.
+pub const ECS_AMI_OWNER: &str = "591542846629";
+
+fn default_servers_ami_name() -> String {
+    ECS_AMI_PATTERN.to_string()
+}
+
+fn default_servers_ami_owner() -> String {
+    ECS_AMI_OWNER.to_string()
 }
 
 fn default_server_type() -> String {
