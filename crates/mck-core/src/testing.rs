@@ -431,6 +431,15 @@ impl FakeResource {
     }
 }
 
+/// Reads what a driver reads of the resources `spec` needs ([`ResourceSpec::dereferences`]),
+/// failing as a driver does when the engine does not know one of them.
+fn dereference(ctx: &Context<'_>, spec: &ResourceSpec) -> Result<(), ProviderError> {
+    for id in spec.dereferences() {
+        ctx.cloud_id(&id)?;
+    }
+    Ok(())
+}
+
 fn prefix(kind: ResourceKind) -> &'static str {
     kind.name().trim_start_matches("aws_")
 }
@@ -612,6 +621,7 @@ impl Provider for FakeCloud {
         spec: &ResourceSpec,
     ) -> Result<Observed, ProviderError> {
         let lost_response = self.enter(Op::Create, id, spec.kind()).await?;
+        dereference(ctx, spec)?;
         let mut fields = BTreeMap::new();
         for field in spec.fields() {
             fields.insert(field.name.to_string(), ctx.resolve(&field.value)?);
@@ -718,6 +728,7 @@ impl Provider for FakeCloud {
         changed: &[&str],
     ) -> Result<Observed, ProviderError> {
         let lost_response = self.enter(Op::Update, &live.id, live.kind).await?;
+        dereference(ctx, spec)?;
         let mut new_values = Vec::new();
         for field in spec
             .fields()
