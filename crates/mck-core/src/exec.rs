@@ -18,7 +18,9 @@ use tracing::Instrument as _;
 use crate::graph::DesiredGraph;
 use crate::model::{LogicalId, ReplacePolicy, ResourceKind, ResourceSpec, Tags};
 use crate::plan::{Action, Plan};
-use crate::provider::{Context, ErrorClass, Observed, Provider, ProviderError, Readiness};
+use crate::provider::{
+    Context, ErrorClass, Observed, Provider, ProviderError, Readiness, VISIBILITY_GRACE,
+};
 
 /// What a worker does to a resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -1123,10 +1125,6 @@ impl Work {
         }
     }
 }
-
-/// How long a resource may stay invisible to describe calls after its create call succeeded
-/// (EC2 documents eventual consistency of its describe APIs).
-const VISIBILITY_GRACE: Duration = Duration::from_secs(120);
 
 #[cfg(test)]
 mod tests {
