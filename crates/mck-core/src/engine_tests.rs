@@ -17,7 +17,7 @@ use crate::model::{
 use crate::plan::{Action, Plan};
 use crate::provider::{ErrorClass, Provider, Reader};
 use crate::stack::parse_str;
-use crate::testing::FakeCloud;
+use crate::testing::{FakeCloud, Fault};
 
 const DEV_LIKE: &str = "version: 1\nnetwork:\n  zones: [us-east-1a, us-east-1b, us-east-1c]\n  nat: per-zone\nbastion:\n  ssh_cidrs: [198.51.100.0/24]\n";
 
@@ -1582,5 +1582,134 @@ async fn steps_that_run_after_failures_never_read_a_failed_dependency() {
             n_changed >= 3,
             "a release changes the migration, task definition and services"
         );
+    }
+}
+
+/// Runs `up` of `desired` until its plan is empty, as an operator re-runs a failed `up`;
+/// returns the runs' summaries. No run may end in an internal error.
+async fn converge(engine: &Engine, desired: &Arc<DesiredGraph>, max_runs: usize) -> Vec<Summary> {
+    let mut summaries = Vec::new();
+    for n_runs in 0..=max_runs {
+        let plan = engine.plan(desired.clone()).await.unwrap();
+        if !plan.has_changes() {
+            return summaries;
+        }
+        let (summary, _) = run(engine, &plan).await;
+        assert_no_internal_error(&summary, &format!("run {}", n_runs + 1));
+        summaries.push(summary);
+    }
+    panic!("no convergence after {max_runs} runs")
+}
+
+/// Exactly one live resource per desired one, per kind, and nothing else; task definitions
+/// keep `revisions` registered revisions each (the older ones for rollback).
+#[track_caller]
+fn assert_exactly_the_stack(
+    cloud: &FakeCloud,
+    desired: &DesiredGraph,
+    revisions: usize,
+    context: &str,
+) {
+    let mut n_live = 0;
+    for &kind in K::ALL {
+        let mut want = desired.iter().filter(|r| r.kind() == kind).count();
+        if kind == K::TaskDefinition {
+            want *= revisions;
+        }
+        assert_eq!(cloud.count("prod", kind), want, "{context}: {kind}");
+        n_live += want;
+    }
+    assert_eq!(cloud.len("prod"), n_live, "{context}: extras");
+}
+
+/// What real AWS does right after creates and updates (issue 18), all at once on prod: IAM's
+/// propagation delay refusing the Auto Scaling group, the capacity provider refused on the
+/// cluster while it is not ACTIVE, its update ending UPDATE_FAILED, and release tasks that
+/// DescribeTasks answers MISSING for. `up` from empty and then a release converge (re-run as an
+/// operator would after a failed run) to exactly one of each resource; each fault bit.
+#[tokio::test(start_paused = true)]
+async fn prod_up_and_a_release_converge_under_the_clouds_consistency_faults() {
+    let faults = [
+        Fault::CreateRefusedAfter {
+            kind: K::AutoScalingGroup,
+            after: K::InstanceProfile,
+            window: Duration::from_secs(10),
+            message: "Invalid IAM Instance Profile name",
+        },
+        Fault::FollowUpRefused {
+            kind: K::CapacityProvider,
+            field: crate::model::CapacityProviderSpec::CLUSTER.name,
+            window: Duration::from_secs(5),
+            message: "The specified capacity provider is not in an ACTIVE state",
+        },
+        Fault::UpdateFailsLater {
+            kind: K::CapacityProvider,
+            times: 1,
+            reason: "UPDATE_FAILED: the Auto Scaling group is being updated",
+        },
+        Fault::InvisibleAfterStart {
+            kind: K::ReleaseTask,
+            window: Duration::from_secs(30),
+        },
+        Fault::InvisibleAfterStart {
+            kind: K::Maintenance,
+            window: Duration::from_secs(30),
+        },
+    ];
+    let cloud = Arc::new(
+        faults
+            .iter()
+            .fold(FakeCloud::new(), |cloud, f| cloud.with_fault(f.clone())),
+    );
+    let engine = engine(&cloud, ExecConfig::default());
+
+    let first = prod_stack(&[]);
+    let runs = converge(&engine, &first, 5).await;
+    // The capacity provider's create fails having made it, and the cleanup that needs it is
+    // skipped, saying so; the next run's update of its cluster fails later; the third run
+    // finishes the stack.
+    assert_eq!(runs.len(), 3, "runs of the first up: {runs:#?}");
+    let Outcome::Failed(err) = &result(&runs[0], "ecs.capacity").outcome else {
+        panic!("{:?}", result(&runs[0], "ecs.capacity"))
+    };
+    assert!(err.message.contains("not in an ACTIVE state"), "{err:?}");
+    assert_eq!(
+        result(&runs[0], MaintenanceSpec::ID).outcome,
+        Outcome::Skipped("it needs ecs.capacity, which did not succeed and does not exist".into())
+    );
+    let Outcome::Failed(err) = &result(&runs[1], "ecs.capacity").outcome else {
+        panic!("{:?}", result(&runs[1], "ecs.capacity"))
+    };
+    assert!(err.message.contains("UPDATE_FAILED"), "{err:?}");
+    assert!(runs[2].is_success(), "{:?}", runs[2].sorted().first());
+    assert_exactly_the_stack(&cloud, &first, 1, "first up");
+
+    let released = prod_stack(&["release.tag=2.4.8"]);
+    let plan = engine.plan(released.clone()).await.unwrap();
+    let (summary, events) = run(&engine, &plan).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    assert!(
+        events.iter().any(|e| matches!(e,
+            ExecEvent::Waiting { id, status, .. }
+                if id.as_str() == ReleaseTaskSpec::MIGRATE_ID && status == "not visible yet")),
+        "the migration was waited for while invisible"
+    );
+    assert!(
+        converge(&engine, &released, 0).await.is_empty(),
+        "the release converged"
+    );
+    assert_exactly_the_stack(&cloud, &released, 2, "release");
+    let calls = cloud.calls();
+    let migrations = calls
+        .iter()
+        .filter(|c| c.kind == K::ReleaseTask && c.op != Op::Delete)
+        .count();
+    assert_eq!(
+        migrations, 2,
+        "one migration on the first up, one for the release"
+    );
+
+    for fault in &faults {
+        assert!(cloud.triggered(fault) > 0, "never bit: {fault:?}");
     }
 }
