@@ -18,7 +18,9 @@ use tracing::Instrument as _;
 use crate::graph::DesiredGraph;
 use crate::model::{LogicalId, ReplacePolicy, ResourceKind, ResourceSpec, Tags};
 use crate::plan::{Action, Plan};
-use crate::provider::{Context, ErrorClass, Observed, Provider, ProviderError, Readiness};
+use crate::provider::{
+    Context, ErrorClass, Observed, Provider, ProviderError, Readiness, VISIBILITY_GRACE,
+};
 
 /// What a worker does to a resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -609,6 +611,49 @@ pub(crate) async fn apply_with_policy(
                 NodeKind::Apply(step_idx) | NodeKind::Delete(step_idx) => {
                     let step = &plan.steps()[step_idx];
                     let op = op_of(graph.nodes[node_idx], step.action);
+                    // A step that runs after failures uses what is known of a dependency that
+                    // failed (its live state read at plan time) and never reads one that does
+                    // not exist.
+                    if graph.always.contains(&node_idx)
+                        && let Some(unknown) = step.desired.as_ref().and_then(|spec| {
+                            spec.dereferences()
+                                .into_iter()
+                                .find(|id| !resolved.contains_key(id))
+                        })
+                    {
+                        let outcome = Outcome::Skipped(format!(
+                            "it needs {unknown}, which did not succeed and does not exist"
+                        ));
+                        let _ = events.send(ExecEvent::Finished {
+                            id: step.id.clone(),
+                            kind: step.kind,
+                            op,
+                            outcome: outcome.clone(),
+                            elapsed_ms: 0,
+                            note: None,
+                        });
+                        results.push(StepResult {
+                            id: step.id.clone(),
+                            kind: step.kind,
+                            op,
+                            outcome: outcome.clone(),
+                        });
+                        state[node_idx] = NodeState::Finished(outcome);
+                        skip_dependents(
+                            node_idx,
+                            &step.id,
+                            &graph,
+                            &mut Progress {
+                                state: &mut state,
+                                preds_left: &mut preds_left,
+                                ready: &mut ready,
+                            },
+                            plan,
+                            &events,
+                            &mut results,
+                        );
+                        continue;
+                    }
                     state[node_idx] = NodeState::Running;
                     let _ = events.send(ExecEvent::Started {
                         id: step.id.clone(),
@@ -826,7 +871,8 @@ struct Progress<'a> {
 
 /// Skips everything downstream of a failed node, except steps that run after failures
 /// ([`crate::model::Kind::runs_after_failure`]): for those the failed or skipped predecessor
-/// counts as finished, and they start once all their predecessors have.
+/// counts as finished, and they start once all their predecessors have, with what is known of
+/// each (the dispatcher skips one that reads something that does not exist).
 fn skip_dependents(
     failed: usize,
     failed_id: &LogicalId,
@@ -1079,10 +1125,6 @@ impl Work {
         }
     }
 }
-
-/// How long a resource may stay invisible to describe calls after its create call succeeded
-/// (EC2 documents eventual consistency of its describe APIs).
-const VISIBILITY_GRACE: Duration = Duration::from_secs(120);
 
 #[cfg(test)]
 mod tests {

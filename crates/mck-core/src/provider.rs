@@ -119,6 +119,11 @@ fn resolve_value(
     }
 }
 
+/// How long a resource may stay invisible to describe calls after the call that made it
+/// succeeded: it counts as pending ("not visible yet") meanwhile. EC2 documents eventual
+/// consistency of its describe APIs; ECS answers `MISSING` for a task right after `RunTask`.
+pub const VISIBILITY_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Where a resource stands after a create, update or delete.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Readiness {

@@ -3,7 +3,8 @@
 //! It is stricter than the AWS emulator where ordering matters: a delete of a resource that a
 //! live resource still references is refused with a dependency violation, as AWS does. Per-kind
 //! readiness latencies, call latency and scripted failures make timing and error paths testable
-//! under tokio's paused clock.
+//! under tokio's paused clock, and [`Fault`]s inject what real AWS does after a create or update
+//! (propagation delays, follow-up calls refused, updates failing later, new tasks not visible).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -39,6 +40,71 @@ struct FakeResource {
     gone_at: Option<Instant>,
     /// Set by a scripted rollback: the next poll reports this failure.
     failed: Option<String>,
+    /// When it was created.
+    created_at: Instant,
+    /// Before this, polls do not see it ([`Fault::InvisibleAfterStart`]).
+    hidden_until: Option<Instant>,
+}
+
+/// A behaviour of real AWS right after a create or update, injected with
+/// [`FakeCloud::with_fault`]; [`FakeCloud::triggered`] counts how often it bit.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Creates of `kind` fail with a transient error saying `message` for `window` after a
+    /// resource of kind `after` was created in the stack: IAM's propagation delay
+    /// (CreateAutoScalingGroup answers "Invalid IAM Instance Profile name" for several seconds
+    /// after the instance profile was created).
+    CreateRefusedAfter {
+        /// The kind whose creates are refused.
+        kind: ResourceKind,
+        /// The kind whose create starts the window.
+        after: ResourceKind,
+        /// How long the refusals last.
+        window: Duration,
+        /// The cloud's words.
+        message: &'static str,
+    },
+    /// A create of `kind` makes the resource, but its follow-up call, which sets `field`, is
+    /// refused with a transient error saying `message` for `window` after the create: the
+    /// create fails having made the resource (left with `field` null, which an update sets),
+    /// and updates of `field` within the window are refused the same way.
+    /// PutClusterCapacityProviders answers "not in an ACTIVE state" right after
+    /// CreateCapacityProvider.
+    FollowUpRefused {
+        /// The kind.
+        kind: ResourceKind,
+        /// The field its follow-up call sets.
+        field: &'static str,
+        /// How long after the create the follow-up is refused.
+        window: Duration,
+        /// The cloud's words.
+        message: &'static str,
+    },
+    /// The first `times` updates of `kind` are accepted, then end failed on a poll with
+    /// `reason`, their changes undone: a capacity provider update that ends `UPDATE_FAILED`.
+    UpdateFailsLater {
+        /// The kind.
+        kind: ResourceKind,
+        /// How many updates fail.
+        times: u32,
+        /// What the poll reports.
+        reason: &'static str,
+    },
+    /// Polls do not see a resource of `kind` for `window` after each create or update:
+    /// DescribeTasks answers `MISSING` right after RunTask started a release's task.
+    InvisibleAfterStart {
+        /// The kind.
+        kind: ResourceKind,
+        /// How long it stays invisible.
+        window: Duration,
+    },
+}
+
+/// An injected [`Fault`] and how often it bit.
+#[derive(Debug)]
+struct Injected {
+    fault: Fault,
+    hits: u32,
 }
 
 /// One mutating call as the fake saw it, for ordering assertions.
@@ -67,6 +133,8 @@ struct State {
     faults: Option<Faults>,
     /// Faults injected so far, for tests.
     n_faults: u64,
+    /// Behaviours of real AWS turned on ([`FakeCloud::with_fault`]).
+    injected: Vec<Injected>,
     resources: BTreeMap<String, FakeResource>,
     /// Cloud ids by (stack, logical id), so a create finds an earlier one of the same resource
     /// without scanning every resource (benchmarks create 10,000).
@@ -165,6 +233,22 @@ impl FakeCloud {
     /// How many faults [`FakeCloud::with_faults`] injected.
     pub fn faults_injected(&self) -> u64 {
         self.lock().n_faults
+    }
+
+    /// Turns on a behaviour of real AWS ([`Fault`]).
+    pub fn with_fault(self, fault: Fault) -> FakeCloud {
+        self.lock().injected.push(Injected { fault, hits: 0 });
+        self
+    }
+
+    /// How often `fault` ([`FakeCloud::with_fault`]) bit.
+    pub fn triggered(&self, fault: &Fault) -> u32 {
+        self.lock()
+            .injected
+            .iter()
+            .filter(|i| &i.fault == fault)
+            .map(|i| i.hits)
+            .sum()
     }
 
     /// Draws the fault, if any, for the next call: before or after its effect.
@@ -347,6 +431,8 @@ impl FakeCloud {
                 visible_at: now,
                 gone_at: None,
                 failed: None,
+                created_at: now,
+                hidden_until: None,
             },
         );
         state
@@ -412,6 +498,99 @@ impl FakeCloud {
     }
 }
 
+impl State {
+    /// Counts a hit of the first injected fault `pred` accepts.
+    fn hit(&mut self, pred: impl Fn(&Fault) -> bool) {
+        if let Some(injected) = self.injected.iter_mut().find(|i| pred(&i.fault)) {
+            injected.hits += 1;
+        }
+    }
+
+    /// [`Fault::CreateRefusedAfter`]: refuses a create of `kind` in `stack` while a resource of
+    /// the kind it waits for is newer than the window.
+    fn refuse_create(
+        &mut self,
+        stack: &str,
+        id: &LogicalId,
+        kind: ResourceKind,
+    ) -> Result<(), ProviderError> {
+        let now = Instant::now();
+        let refusal = self.injected.iter_mut().find_map(|i| match i.fault {
+            Fault::CreateRefusedAfter {
+                kind: refused,
+                after,
+                window,
+                message,
+            } if refused == kind
+                && self.resources.values().any(|r| {
+                    r.stack == stack && r.kind == after && now < r.created_at + window
+                }) =>
+            {
+                i.hits += 1;
+                Some(message)
+            }
+            _ => None,
+        });
+        match refusal {
+            Some(message) => Err(ProviderError::new(
+                ErrorClass::Transient,
+                format!("failed to create {id}: {message}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Fault::FollowUpRefused`]: the field and message of a follow-up call of `kind` refused
+    /// now, for a resource created at `created_at` (a create in progress: now).
+    fn follow_up_refused(
+        &mut self,
+        kind: ResourceKind,
+        created_at: Option<Instant>,
+    ) -> Option<(&'static str, &'static str)> {
+        let now = Instant::now();
+        let created_at = created_at.unwrap_or(now);
+        self.injected.iter_mut().find_map(|i| match i.fault {
+            Fault::FollowUpRefused {
+                kind: refused,
+                field,
+                window,
+                message,
+            } if refused == kind && now < created_at + window => {
+                i.hits += 1;
+                Some((field, message))
+            }
+            _ => None,
+        })
+    }
+
+    /// [`Fault::UpdateFailsLater`]: the failure an update of `kind` ends in, while any are left.
+    fn update_fails_later(&mut self, kind: ResourceKind) -> Option<String> {
+        self.injected.iter_mut().find_map(|i| match i.fault {
+            Fault::UpdateFailsLater {
+                kind: failing,
+                times,
+                reason,
+            } if failing == kind && i.hits < times => {
+                i.hits += 1;
+                Some(reason.to_string())
+            }
+            _ => None,
+        })
+    }
+
+    /// [`Fault::InvisibleAfterStart`]: until when polls miss a resource of `kind` just created
+    /// or updated.
+    fn hidden_after_start(&self, kind: ResourceKind) -> Option<Instant> {
+        self.injected.iter().find_map(|i| match i.fault {
+            Fault::InvisibleAfterStart {
+                kind: hidden,
+                window,
+            } if hidden == kind => Some(Instant::now() + window),
+            _ => None,
+        })
+    }
+}
+
 impl FakeResource {
     fn is_gone(&self, now: Instant) -> bool {
         self.gone_at.is_some_and(|t| now >= t)
@@ -429,6 +608,15 @@ impl FakeResource {
         }
         o
     }
+}
+
+/// Reads what a driver reads of the resources `spec` needs ([`ResourceSpec::dereferences`]),
+/// failing as a driver does when the engine does not know one of them.
+fn dereference(ctx: &Context<'_>, spec: &ResourceSpec) -> Result<(), ProviderError> {
+    for id in spec.dereferences() {
+        ctx.cloud_id(&id)?;
+    }
+    Ok(())
 }
 
 fn prefix(kind: ResourceKind) -> &'static str {
@@ -612,11 +800,13 @@ impl Provider for FakeCloud {
         spec: &ResourceSpec,
     ) -> Result<Observed, ProviderError> {
         let lost_response = self.enter(Op::Create, id, spec.kind()).await?;
+        dereference(ctx, spec)?;
         let mut fields = BTreeMap::new();
         for field in spec.fields() {
             fields.insert(field.name.to_string(), ctx.resolve(&field.value)?);
         }
         let mut state = self.lock();
+        state.refuse_create(ctx.stack, id, spec.kind())?;
         // Like EFS refusing a mount target on a file system still creating: what a new
         // resource uses must be usable.
         let now = Instant::now();
@@ -673,6 +863,10 @@ impl Provider for FakeCloud {
         let tags = ctx.tags_for(id).into_iter().collect::<BTreeMap<_, _>>();
         debug_assert_eq!(tags.get(TAG_STACK).map(String::as_str), Some(ctx.stack));
         debug_assert_eq!(tags.get(TAG_ID).map(String::as_str), Some(id.as_str()));
+        let follow_up = state.follow_up_refused(spec.kind(), None);
+        if let Some((field, _)) = &follow_up {
+            fields.insert((*field).to_string(), Value::Null);
+        }
         let res = FakeResource {
             stack: ctx.stack.to_string(),
             id: id.clone(),
@@ -688,6 +882,8 @@ impl Provider for FakeCloud {
                     .copied()
                     .unwrap_or_default(),
             gone_at: None,
+            created_at: now,
+            hidden_until: state.hidden_after_start(spec.kind()),
         };
         let observed = res.observe(&cloud_id);
         state.resources.insert(cloud_id.clone(), res);
@@ -696,6 +892,13 @@ impl Provider for FakeCloud {
             .entry((ctx.stack.to_string(), id.clone()))
             .or_default()
             .push(cloud_id.clone());
+        if let Some((_, message)) = follow_up {
+            return Err(ProviderError::new(
+                ErrorClass::Transient,
+                format!("failed to finish creating {id}: {message}"),
+            )
+            .after_create(cloud_id));
+        }
         if let Some(idx) = state.fail_after_create.iter().position(|f| f == id) {
             state.fail_after_create.remove(idx);
             return Err(ProviderError::new(
@@ -718,6 +921,7 @@ impl Provider for FakeCloud {
         changed: &[&str],
     ) -> Result<Observed, ProviderError> {
         let lost_response = self.enter(Op::Update, &live.id, live.kind).await?;
+        dereference(ctx, spec)?;
         let mut new_values = Vec::new();
         for field in spec
             .fields()
@@ -738,7 +942,26 @@ impl Provider for FakeCloud {
                 format!("failed to update {}: it is busy (modifying)", live.cloud_id),
             ));
         }
-        match state.rollbacks.remove(&live.id) {
+        let created_at = res.created_at;
+        if let Some((field, message)) = state.follow_up_refused(live.kind, Some(created_at))
+            && changed.contains(&field)
+        {
+            return Err(ProviderError::new(
+                ErrorClass::Transient,
+                format!("failed to update {}: {message}", live.id),
+            ));
+        }
+        let hidden_until = state.hidden_after_start(live.kind);
+        let rollback = state
+            .rollbacks
+            .remove(&live.id)
+            .or_else(|| state.update_fails_later(live.kind));
+        state
+            .resources
+            .get_mut(&live.cloud_id)
+            .expect("checked above")
+            .hidden_until = hidden_until;
+        match rollback {
             // Rolled back: the old values stay.
             Some(reason) => {
                 state
@@ -889,6 +1112,17 @@ impl Provider for FakeCloud {
             .get(&live.id)
             .cloned()
             .unwrap_or_else(|| "pending".into());
+        if state
+            .resources
+            .get(&live.cloud_id)
+            .and_then(|r| r.hidden_until)
+            .is_some_and(|until| now < until)
+        {
+            state.hit(
+                |f| matches!(f, Fault::InvisibleAfterStart { kind, .. } if *kind == live.kind),
+            );
+            return Ok(Readiness::Gone);
+        }
         Ok(match state.resources.get_mut(&live.cloud_id) {
             None => Readiness::Gone,
             Some(r) if r.is_gone(now) || now < r.visible_at => Readiness::Gone,

@@ -2,7 +2,9 @@
 //! that removes the maintenance flag. One ECS task on the migrating app's new task definition,
 //! its container's command overridden, in the private subnets. `up` waits for it to stop, reads
 //! the container's exit code and the last lines of its log, and records the build on the
-//! cluster (tag [`ReleaseJob::record_tag`]) only after exit code 0.
+//! cluster (tag [`ReleaseJob::record_tag`]) only after exit code 0. A task DescribeTasks does
+//! not see yet (`MISSING`) counts as starting for [`mck_core::provider::VISIBILITY_GRACE`]. The
+//! maintenance cleanup never starts while a migration task still runs.
 //!
 //! Not a resource ECS keeps (stopped tasks vanish within hours), so the records on the cluster
 //! are what the reader reports: a job is "live" with the image it last ran for.
@@ -33,6 +35,8 @@ const OUT_IMAGE: &str = "_image";
 const OUT_LOG_GROUP: &str = "_log_group";
 const OUT_RECORD_TAG: &str = "_record_tag";
 const OUT_WHAT: &str = "_what";
+/// When the task was started (or found running), in seconds since the Unix epoch.
+const OUT_STARTED: &str = "_started";
 
 fn kind_of(job: ReleaseJob) -> ResourceKind {
     match job {
@@ -83,14 +87,13 @@ fn task_id(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
-/// The migration tasks of this build still running (a killed run's): found by `startedBy` and
-/// the task definition, so a re-run waits for it instead of starting a second one.
-async fn running(
+/// The tasks of `job` still running in the cluster (found by `startedBy`).
+async fn running_tasks(
     aws: &AwsProvider,
     job: ReleaseJob,
     cluster: &str,
-    task_definition: &str,
-) -> Result<Option<Task>, ProviderError> {
+) -> Result<Vec<Task>, ProviderError> {
+    let what = job.what();
     let listed = aws
         .clients
         .ecs
@@ -100,9 +103,9 @@ async fn running(
         .desired_status(DesiredStatus::Running)
         .send()
         .await
-        .map_err(|e| sdk("list migration tasks", e))?;
+        .map_err(|e| sdk(&format!("list {what} tasks"), e))?;
     if listed.task_arns().is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let described = aws
         .clients
@@ -112,13 +115,25 @@ async fn running(
         .set_tasks(Some(listed.task_arns().to_vec()))
         .send()
         .await
-        .map_err(|e| sdk("describe migration tasks", e))?;
+        .map_err(|e| sdk(&format!("describe {what} tasks"), e))?;
     // A task that has stopped no longer runs, whatever its desired status says.
-    let tasks: Vec<&Task> = described
+    Ok(described
         .tasks()
         .iter()
         .filter(|t| t.last_status() != Some("STOPPED"))
-        .collect();
+        .cloned()
+        .collect())
+}
+
+/// The tasks of this job and build still running (a killed run's): found by `startedBy` and
+/// the task definition, so a re-run waits for it instead of starting a second one.
+async fn running(
+    aws: &AwsProvider,
+    job: ReleaseJob,
+    cluster: &str,
+    task_definition: &str,
+) -> Result<Option<Task>, ProviderError> {
+    let tasks = running_tasks(aws, job, cluster).await?;
     if let Some(other) = tasks
         .iter()
         .find(|t| t.task_definition_arn() != Some(task_definition))
@@ -130,7 +145,27 @@ async fn running(
             other.task_definition_arn().unwrap_or_default()
         )));
     }
-    Ok(tasks.first().map(|t| (*t).clone()))
+    Ok(tasks.into_iter().next())
+}
+
+/// Refuses to remove the maintenance flag while a migration task still runs (one a timeout
+/// left running, or one a poll lost sight of): a retried error, so the cleanup waits for it
+/// within its timeout and then fails, leaving the flag.
+async fn no_migration_running(aws: &AwsProvider, cluster: &str) -> Result<(), ProviderError> {
+    match running_tasks(aws, ReleaseJob::Migrate, cluster)
+        .await?
+        .first()
+    {
+        None => Ok(()),
+        Some(task) => Err(ProviderError::new(
+            ErrorClass::Transient,
+            format!(
+                "the migration task {} is still {}: the maintenance flag stays until it has stopped; run up again once it has",
+                task_id(task.task_arn().unwrap_or_default()),
+                task.last_status().unwrap_or("PENDING").to_lowercase()
+            ),
+        )),
+    }
 }
 
 /// Starts the migration (or finds the one a killed run started) and returns it as pending; the
@@ -148,6 +183,9 @@ async fn start(
         mck_core::model::TaskDefinitionSpec::OUT_ARN,
     )?;
     let job = spec.job;
+    if job == ReleaseJob::MaintenanceOff {
+        no_migration_running(aws, cluster).await?;
+    }
     let task = match running(aws, job, cluster, task_definition).await? {
         Some(task) => task,
         None => {
@@ -235,6 +273,7 @@ async fn start(
         .output(OUT_LOG_GROUP, ctx.cloud_id(spec.log_group.id())?)
         .output(OUT_RECORD_TAG, job.record_tag())
         .output(OUT_WHAT, job.what())
+        .output(OUT_STARTED, mck_core::lock::now_unix().to_string())
         .pending(task.last_status().unwrap_or("PROVISIONING").to_lowercase()))
 }
 
@@ -298,9 +337,26 @@ async fn poll_task(aws: &AwsProvider, live: &Observed) -> Result<Readiness, Prov
         .await
         .map_err(|e| sdk(&format!("describe the {what} task"), e))?;
     let Some(task) = described.tasks().first() else {
+        // ECS is eventually consistent: right after RunTask, DescribeTasks may answer MISSING
+        // (or nothing) for the new task.
+        let reason = described
+            .failures()
+            .first()
+            .and_then(|f| f.reason())
+            .unwrap_or("no task and no failure");
+        let elapsed = out(OUT_STARTED)
+            .parse::<u64>()
+            .ok()
+            .map(|started| mck_core::lock::now_unix().saturating_sub(started));
+        if elapsed.is_some_and(|e| e < mck_core::provider::VISIBILITY_GRACE.as_secs()) {
+            return Ok(Readiness::Pending(format!("not visible yet ({reason})")));
+        }
         return Ok(Readiness::Failed(format!(
-            "the {what} task {} is gone before mck saw it stop; its log is in {}",
+            "the {what} task {} is still not visible{} (DescribeTasks: {reason}); it may still be running: see its log in {} and the cluster's tasks before running up again",
             task_id(arn),
+            elapsed
+                .map(|e| format!(" {e}s after it started"))
+                .unwrap_or_default(),
             out(OUT_LOG_GROUP)
         )));
     };
@@ -781,6 +837,137 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.class, ErrorClass::Transient);
         assert!(err.message.contains("RESOURCE:MEMORY"), "{}", err.message);
+    }
+
+    fn missing() -> String {
+        json!({"tasks": [], "failures": [{"arn": TASK, "reason": "MISSING"}]}).to_string()
+    }
+
+    /// ECS is eventually consistent: DescribeTasks right after RunTask may answer `MISSING`,
+    /// or nothing at all. The task is starting, not gone.
+    #[tokio::test]
+    async fn a_task_missing_right_after_run_task_counts_as_not_visible_yet() {
+        let aws = Replay::new([
+            ("ListTasks", 200, json!({"taskArns": []}).to_string()),
+            (
+                "RunTask",
+                200,
+                tasks(&[task("PROVISIONING", TD, json!([]))]),
+            ),
+            ("DescribeTasks", 200, missing()),
+            ("DescribeTasks", 200, tasks(&[])),
+            (
+                "DescribeTasks",
+                200,
+                tasks(&[task("RUNNING", TD, json!([]))]),
+            ),
+        ]);
+        let live = started(&aws).await;
+        for _ in 0..2 {
+            let readiness = poll(&aws, &live).await;
+            assert!(
+                matches!(&readiness, Readiness::Pending(s) if s.starts_with("not visible yet")),
+                "{readiness:?}"
+            );
+        }
+        assert!(matches!(poll(&aws, &live).await, Readiness::Pending(s) if s == "running"));
+        aws.assert_done();
+    }
+
+    /// Still `MISSING` two minutes after RunTask: a failure that says the task may still run
+    /// (so nobody takes it for a migration that did nothing).
+    #[tokio::test]
+    async fn a_task_still_missing_after_the_grace_fails_saying_it_may_still_run() {
+        let aws = Replay::new([
+            ("ListTasks", 200, json!({"taskArns": []}).to_string()),
+            ("RunTask", 200, tasks(&[task("PENDING", TD, json!([]))])),
+            ("DescribeTasks", 200, missing()),
+        ]);
+        let mut live = started(&aws).await;
+        let grace = mck_core::provider::VISIBILITY_GRACE.as_secs();
+        live.outputs.insert(
+            OUT_STARTED.into(),
+            (mck_core::lock::now_unix() - grace - 1).to_string(),
+        );
+        let Readiness::Failed(why) = poll(&aws, &live).await else {
+            panic!("still missing after the grace is a failure")
+        };
+        assert!(why.contains("still not visible"), "{why}");
+        assert!(why.contains("MISSING"), "{why}");
+        assert!(why.contains("may still be running"), "{why}");
+        assert!(why.contains("/mck/dev/admin"), "{why}");
+        aws.assert_done();
+    }
+
+    /// The maintenance flag is never removed while a migration task runs (one left running by
+    /// a timeout, or one a poll lost sight of): the cleanup waits (a retried error) and starts
+    /// only once no migration task of the cluster is running.
+    #[tokio::test]
+    async fn maintenance_off_waits_while_a_migration_task_still_runs() {
+        const OFF: &str = "arn:aws:ecs:us-east-1:1:task/dev-app/ff00";
+        let aws = Replay::new([
+            ("ListTasks", 200, json!({"taskArns": [TASK]}).to_string()),
+            (
+                "DescribeTasks",
+                200,
+                tasks(&[task("RUNNING", TD, json!([]))]),
+            ),
+            // Stopped since: it no longer holds the flag.
+            ("ListTasks", 200, json!({"taskArns": [TASK]}).to_string()),
+            (
+                "DescribeTasks",
+                200,
+                tasks(&[task("STOPPED", TD, json!([{"name": "php-fpm", "exitCode": 0}]))]),
+            ),
+            ("ListTasks", 200, json!({"taskArns": []}).to_string()),
+            (
+                "RunTask",
+                200,
+                json!({"tasks": [{"taskArn": OFF, "lastStatus": "PROVISIONING", "taskDefinitionArn": TD}], "failures": []}).to_string(),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let off = MaintenanceSpec {
+            task: ReleaseTaskSpec {
+                job: ReleaseJob::MaintenanceOff,
+                command: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    ReleaseTaskSpec::maintenance_off_script(),
+                ],
+                ..spec()
+            },
+        };
+        let id = LogicalId::new(MaintenanceSpec::ID);
+        let err = MaintenanceSpec::create(&provider, &context(&deps), &id, &off)
+            .await
+            .unwrap_err();
+        assert_eq!(err.class, ErrorClass::Transient, "retried: it waits");
+        assert!(
+            err.message
+                .contains("the migration task 0a1b2c is still running"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("maintenance flag"), "{}", err.message);
+        assert_eq!(aws.count("RunTask"), 0);
+        let live = MaintenanceSpec::create(&provider, &context(&deps), &id, &off)
+            .await
+            .unwrap();
+        assert_eq!(live.cloud_id, OFF);
+        let requests = aws.requests();
+        assert!(
+            requests[0].1.contains("\"startedBy\":\"mck-migrate\""),
+            "{}",
+            requests[0].1
+        );
+        assert!(
+            requests[4].1.contains("\"startedBy\":\"mck-maintenance\""),
+            "{}",
+            requests[4].1
+        );
+        aws.assert_done();
     }
 
     #[test]

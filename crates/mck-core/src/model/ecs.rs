@@ -397,6 +397,22 @@ impl Kind for ReleaseTaskSpec {
         }
         after
     }
+
+    /// What `RunTask` is given: the cluster, the task definition, the log group (for the log
+    /// tail), the subnets, the security groups and the capacity provider.
+    fn dereferences(&self) -> Vec<LogicalId> {
+        let mut out = vec![
+            self.cluster.id().clone(),
+            self.task_definition.id().clone(),
+            self.log_group.id().clone(),
+        ];
+        out.extend(self.subnets.iter().map(|s| s.id().clone()));
+        out.extend(self.security_groups.iter().map(|s| s.id().clone()));
+        if let ServiceCapacity::Provider(cp) = &self.capacity {
+            out.push(cp.id().clone());
+        }
+        out
+    }
 }
 
 /// The ECS service of one app, `<app>` in the stack's cluster: awsvpc tasks in the private
@@ -573,6 +589,10 @@ impl Kind for MaintenanceSpec {
 
     fn runs_after_failure(&self) -> bool {
         true
+    }
+
+    fn dereferences(&self) -> Vec<LogicalId> {
+        self.task.dereferences()
     }
 }
 

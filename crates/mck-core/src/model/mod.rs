@@ -204,6 +204,11 @@ macro_rules! define_kinds {
             pub fn runs_after_failure(&self) -> bool {
                 match self { $(ResourceSpec::$kind(s) => s.runs_after_failure()),* }
             }
+
+            /// See [`Kind::dereferences`].
+            pub fn dereferences(&self) -> Vec<LogicalId> {
+                match self { $(ResourceSpec::$kind(s) => s.dereferences()),* }
+            }
         }
 
         $(
@@ -291,6 +296,30 @@ pub trait Kind: KindOf + Clone + fmt::Debug + PartialEq + Send + Sync + 'static 
     /// does.
     fn runs_after_failure(&self) -> bool {
         false
+    }
+
+    /// The resources whose live state (cloud id, outputs) a create or update of this one reads
+    /// through [`crate::provider::Context`]: the references among its fields, and, for a kind
+    /// whose driver passes more to the cloud than its fields say (a one-off task's cluster,
+    /// subnets, capacity provider), those too. A step that runs after failures starts only when
+    /// each of them is known.
+    fn dereferences(&self) -> Vec<LogicalId> {
+        let mut out = Vec::new();
+        for field in self.fields() {
+            referenced_ids(&field.value, &mut out);
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// The logical ids a value references (directly or through an output).
+fn referenced_ids(value: &Value, out: &mut Vec<LogicalId>) {
+    match value {
+        Value::Ref(_, id) | Value::Output(_, id, _) => out.push(id.clone()),
+        Value::List(items) => items.iter().for_each(|v| referenced_ids(v, out)),
+        _ => {}
     }
 }
 
