@@ -400,10 +400,10 @@ mod tests {
     /// Right after the instance profile is made, CreateAutoScalingGroup answers
     /// `ValidationError … Invalid IAM Instance Profile name` for several seconds
     /// (terraform-provider-aws #5217, #24910): transient, so the engine tries the create again
-    /// (which reads by name first) until the step's timeout.
+    /// (which reads by name first), and the next attempt makes the one group.
     #[tokio::test]
     async fn a_profile_not_visible_yet_is_worth_retrying() {
-        use crate::testing::{Replay, context, query_error_xml};
+        use crate::testing::{Replay, context, query_error_xml, query_xml};
         let aws = Replay::new([
             ("DescribeAutoScalingGroups", 200, no_group()),
             (
@@ -414,18 +414,22 @@ mod tests {
                     "You must use a valid fully-formed launch template. Value (t-app-server) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
                 ),
             ),
+            // The engine's next attempt: the profile is visible now.
+            ("DescribeAutoScalingGroups", 200, no_group()),
+            (
+                "CreateAutoScalingGroup",
+                200,
+                query_xml("CreateAutoScalingGroup", ""),
+            ),
+            ("DescribeAutoScalingGroups", 200, group_xml("t")),
         ]);
         let provider = AwsProvider::offline(aws.clone());
         let deps = template_deps();
-        let err = AutoScalingGroupSpec::create(
-            &provider,
-            &context(&deps),
-            &"ecs.servers".into(),
-            &create_spec(),
-        )
-        .await
-        .unwrap_err();
-        aws.assert_done();
+        let ctx = context(&deps);
+        let id = LogicalId::new("ecs.servers");
+        let err = AutoScalingGroupSpec::create(&provider, &ctx, &id, &create_spec())
+            .await
+            .unwrap_err();
         assert_eq!(
             err.class,
             mck_core::provider::ErrorClass::Transient,
@@ -436,6 +440,38 @@ mod tests {
             mck_core::exec::RetryPolicy::should_retry(err.class, mck_core::exec::Op::Create),
             "the engine retries it"
         );
+        let created = AutoScalingGroupSpec::create(&provider, &ctx, &id, &create_spec())
+            .await
+            .unwrap();
+        assert_eq!(created.cloud_id, "t-app-servers");
+        aws.assert_done();
+        // A validation error that is no propagation fails for good.
+        let bad = Replay::new([
+            ("DescribeAutoScalingGroups", 200, no_group()),
+            (
+                "CreateAutoScalingGroup",
+                400,
+                query_error_xml(
+                    "ValidationError",
+                    "Max bound, 0, must be greater than or equal to min bound, 2",
+                ),
+            ),
+        ]);
+        let err = AutoScalingGroupSpec::create(
+            &AwsProvider::offline(bad.clone()),
+            &ctx,
+            &id,
+            &create_spec(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err.class,
+            mck_core::provider::ErrorClass::Invalid,
+            "{}",
+            err.message
+        );
+        bad.assert_done();
     }
 
     /// The SDK retried a CreateAutoScalingGroup whose first attempt took effect: the retry's
