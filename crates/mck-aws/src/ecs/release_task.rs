@@ -94,34 +94,38 @@ async fn running_tasks(
     cluster: &str,
 ) -> Result<Vec<Task>, ProviderError> {
     let what = job.what();
-    let listed = aws
+    let mut arns = Vec::new();
+    let mut pages = aws
         .clients
         .ecs
         .list_tasks()
         .cluster(cluster)
         .started_by(job.started_by())
         .desired_status(DesiredStatus::Running)
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("list {what} tasks"), e))?;
-    if listed.task_arns().is_empty() {
-        return Ok(Vec::new());
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk(&format!("list {what} tasks"), e))?;
+        arns.extend(page.task_arns().iter().cloned());
     }
-    let described = aws
-        .clients
-        .ecs
-        .describe_tasks()
-        .cluster(cluster)
-        .set_tasks(Some(listed.task_arns().to_vec()))
-        .send()
-        .await
-        .map_err(|e| sdk(&format!("describe {what} tasks"), e))?;
+    // DescribeTasks takes at most 100 tasks per call.
+    let mut tasks = Vec::new();
+    for chunk in arns.chunks(100) {
+        let described = aws
+            .clients
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("describe {what} tasks"), e))?;
+        tasks.extend(described.tasks().iter().cloned());
+    }
     // A task that has stopped no longer runs, whatever its desired status says.
-    Ok(described
-        .tasks()
-        .iter()
+    Ok(tasks
+        .into_iter()
         .filter(|t| t.last_status() != Some("STOPPED"))
-        .cloned()
         .collect())
 }
 
