@@ -5,6 +5,7 @@ mod app;
 mod cli;
 mod data;
 mod drift;
+mod iam;
 mod kill;
 mod lock;
 mod many;

@@ -103,6 +103,16 @@ impl Harness {
             .unwrap_or_else(|e| panic!("failed to run {}: {e}", self.mck.display()))
     }
 
+    /// Like [`Harness::mck`], with more environment variables (`MCK_LOG`).
+    pub fn mck_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(&self.mck);
+        cmd.args(args).stdin(Stdio::null());
+        self.env(&mut cmd);
+        cmd.envs(env.iter().copied());
+        cmd.output()
+            .unwrap_or_else(|e| panic!("failed to run {}: {e}", self.mck.display()))
+    }
+
     /// Runs `mck` on a pseudo-terminal (util-linux `script`), typing `input` at its prompt.
     pub fn mck_on_tty(&self, args: &[&str], input: &str) -> Output {
         use std::io::Write as _;
@@ -191,6 +201,11 @@ impl TestStack {
     /// `mck <command> --stack <name> --stacks-dir <dir> <extra>`.
     pub fn mck(&self, command: &str, extra: &[&str]) -> Output {
         self.harness.mck(&self.args(command, extra))
+    }
+
+    /// Like [`TestStack::mck`], with more environment variables (`MCK_LOG`).
+    pub fn mck_env(&self, command: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+        self.harness.mck_env(&self.args(command, extra), env)
     }
 
     /// Like [`TestStack::mck`], but running in the background with stderr piped.

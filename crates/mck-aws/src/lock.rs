@@ -6,19 +6,30 @@
 //! - renew: `UpdateItem` of `expires` if the item is still ours;
 //! - release: `DeleteItem` if the item is still ours; `mck unlock`: `DeleteItem`.
 //!
-//! The table (`mck-stack-locks`, on-demand billing, key `stack`) is created on first use in each
-//! account and region and then reused; docs/operations.md says why DynamoDB and what it costs.
+//! Taking the lock writes first: a run whose table exists sends one `PutItem` and nothing
+//! else, so a role with only the item actions can run `up` (docs/iam.md). Only when the put
+//! answers that the table does not exist is the table (`mck-stack-locks`, on-demand billing,
+//! key `stack`) created, waited for and the put sent again; docs/operations.md says why
+//! DynamoDB and what it costs.
+//!
+//! Conditional writes ask for the item that failed the condition
+//! (`ReturnValuesOnConditionCheckFailure=ALL_OLD`): the refusal names the holder without
+//! another read, and a refusal by our own holding means the SDK retried a write whose first
+//! attempt took effect (its answer was lost), so the lock is ours.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TableStatus, Tag,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, Tag,
 };
-use mck_core::lock::{LockError, LockHolder, StackLock, now_unix};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use mck_core::lock::{LockError, LockHolder, StackLock, expiry_cutoff, now_unix};
 use mck_core::provider::{ErrorClass, ProviderError};
 
 use crate::error::sdk;
@@ -31,20 +42,13 @@ pub const LOCK_TABLE: &str = "mck-stack-locks";
 pub struct DynamoLock {
     client: Client,
     table: String,
-    ready: std::sync::Arc<tokio::sync::OnceCell<()>>,
 }
 
 fn store_error(err: ProviderError) -> LockError {
     LockError::Store(err)
 }
 
-fn is_code<E: ProvideErrorMetadata>(
-    err: &aws_sdk_dynamodb::error::SdkError<
-        E,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-    code: &str,
-) -> bool {
+fn is_code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>, code: &str) -> bool {
     err.as_service_error().and_then(ProvideErrorMetadata::code) == Some(code)
 }
 
@@ -96,44 +100,112 @@ fn holder_of(item: &HashMap<String, AttributeValue>) -> LockHolder {
     }
 }
 
+/// How a conditional put of a holding ended.
+enum Put {
+    Written,
+    /// Refused; the item that failed the condition when the store returned it.
+    Refused(Option<LockHolder>),
+    NoTable,
+}
+
 impl DynamoLock {
     /// The store in the default table.
     pub fn new(client: Client) -> DynamoLock {
         DynamoLock {
             client,
             table: LOCK_TABLE.to_string(),
-            ready: std::sync::Arc::default(),
         }
     }
 
-    /// Creates the table on first use (and waits until it is ACTIVE); once per process.
-    async fn ensure_table(&self) -> Result<(), LockError> {
-        self.ready
-            .get_or_try_init(|| async {
-                match self
-                    .client
-                    .describe_table()
-                    .table_name(&self.table)
-                    .send()
-                    .await
-                {
-                    Ok(out)
-                        if out.table().and_then(|t| t.table_status())
-                            == Some(&TableStatus::Active) =>
-                    {
-                        return Ok(());
-                    }
-                    Ok(_) => {}
-                    Err(e) if is_code(&e, NO_TABLE) => self.create_table().await?,
-                    Err(e) => return Err(store_error(sdk("read the lock table", e))),
-                }
-                self.wait_active().await
-            })
-            .await
-            .map(|_| ())
+    /// Writes `holder`'s holding if no live holding exists, or (`stale`) if the current one
+    /// is that holding; makes the table first if it does not exist.
+    async fn put_holding(
+        &self,
+        stack: &str,
+        holder: &LockHolder,
+        stale: Option<&str>,
+    ) -> Result<(), LockError> {
+        let mut put = self.try_put(stack, holder, stale).await?;
+        if matches!(put, Put::NoTable) {
+            self.make_table().await?;
+            put = self.try_put(stack, holder, stale).await?;
+        }
+        let current = match put {
+            Put::Written => return Ok(()),
+            Put::Refused(Some(current)) => Some(current),
+            // A store that does not return the item: read it.
+            Put::Refused(None) => self.holder(stack).await?,
+            Put::NoTable => {
+                return Err(store_error(ProviderError::new(
+                    ErrorClass::Transient,
+                    format!("the lock table {} is still not usable", self.table),
+                )));
+            }
+        };
+        match current {
+            // The SDK retried a put whose first attempt took effect (its answer was lost):
+            // the holding that refused the retry is ours.
+            Some(current) if current.id == holder.id => {
+                tracing::debug!(stack, "a retried lock write found its own holding");
+                Ok(())
+            }
+            Some(current) => Err(LockError::Held {
+                stack: stack.to_string(),
+                holder: Box::new(current),
+            }),
+            // Released between the write and the read: say so rather than guess.
+            None => Err(LockError::Store(ProviderError::new(
+                ErrorClass::Transient,
+                format!(
+                    "the lock of stack {stack} changed hands while it was being taken; try again"
+                ),
+            ))),
+        }
     }
 
-    async fn create_table(&self) -> Result<(), LockError> {
+    async fn try_put(
+        &self,
+        stack: &str,
+        holder: &LockHolder,
+        stale: Option<&str>,
+    ) -> Result<Put, LockError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item(stack, holder)))
+            .expression_attribute_names("#stack", "stack")
+            .expression_attribute_names("#expires", "expires")
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(expiry_cutoff(now_unix()).to_string()),
+            )
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        request = match stale {
+            None => request.condition_expression("attribute_not_exists(#stack) OR #expires < :now"),
+            Some(stale) => request
+                .condition_expression(
+                    "attribute_not_exists(#stack) OR #id = :stale OR #expires < :now",
+                )
+                .expression_attribute_names("#id", "id")
+                .expression_attribute_values(":stale", AttributeValue::S(stale.to_string())),
+        };
+        match request.send().await {
+            Ok(_) => Ok(Put::Written),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(refused)) => {
+                    Ok(Put::Refused(refused.item().map(holder_of)))
+                }
+                Some(PutItemError::ResourceNotFoundException(_)) => Ok(Put::NoTable),
+                _ => Err(store_error(sdk(&format!("lock stack {stack}"), e))),
+            },
+        }
+    }
+
+    /// Creates the table (or finds it being created by another run) and waits until it is
+    /// ACTIVE.
+    async fn make_table(&self) -> Result<(), LockError> {
+        tracing::info!(table = self.table, "creating the stack lock table");
         let created = self
             .client
             .create_table()
@@ -160,11 +232,12 @@ impl DynamoLock {
             .send()
             .await;
         match created {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             // Another run created it first.
-            Err(e) if is_code(&e, "ResourceInUseException") => Ok(()),
-            Err(e) => Err(store_error(sdk("create the lock table", e))),
+            Err(e) if is_code(&e, "ResourceInUseException") => {}
+            Err(e) => return Err(store_error(sdk("create the lock table", e))),
         }
+        self.wait_active().await
     }
 
     async fn wait_active(&self) -> Result<(), LockError> {
@@ -195,46 +268,12 @@ impl DynamoLock {
             ),
         )))
     }
-
-    /// A refused conditional write: who holds the lock now.
-    async fn held(&self, stack: &str) -> LockError {
-        match self.holder(stack).await {
-            Ok(Some(holder)) => LockError::Held {
-                stack: stack.to_string(),
-                holder: Box::new(holder),
-            },
-            // Released between the write and the read: say so rather than guess.
-            Ok(None) => LockError::Store(ProviderError::new(
-                ErrorClass::Transient,
-                format!(
-                    "the lock of stack {stack} changed hands while it was being taken; try again"
-                ),
-            )),
-            Err(err) => err,
-        }
-    }
 }
 
 #[async_trait]
 impl StackLock for DynamoLock {
     async fn acquire(&self, stack: &str, holder: &LockHolder) -> Result<(), LockError> {
-        self.ensure_table().await?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item(stack, holder)))
-            .condition_expression("attribute_not_exists(#stack) OR #expires < :now")
-            .expression_attribute_names("#stack", "stack")
-            .expression_attribute_names("#expires", "expires")
-            .expression_attribute_values(":now", AttributeValue::N(now_unix().to_string()))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(e) if is_code(&e, CONDITION_FAILED) => Err(self.held(stack).await),
-            Err(e) => Err(store_error(sdk(&format!("lock stack {stack}"), e))),
-        }
+        self.put_holding(stack, holder, None).await
     }
 
     async fn take_over(
@@ -243,25 +282,7 @@ impl StackLock for DynamoLock {
         stale_id: &str,
         holder: &LockHolder,
     ) -> Result<(), LockError> {
-        self.ensure_table().await?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item(stack, holder)))
-            .condition_expression("attribute_not_exists(#stack) OR #id = :stale OR #expires < :now")
-            .expression_attribute_names("#stack", "stack")
-            .expression_attribute_names("#id", "id")
-            .expression_attribute_names("#expires", "expires")
-            .expression_attribute_values(":stale", AttributeValue::S(stale_id.to_string()))
-            .expression_attribute_values(":now", AttributeValue::N(now_unix().to_string()))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(e) if is_code(&e, CONDITION_FAILED) => Err(self.held(stack).await),
-            Err(e) => Err(store_error(sdk(&format!("lock stack {stack}"), e))),
-        }
+        self.put_holding(stack, holder, Some(stale_id)).await
     }
 
     async fn renew(&self, stack: &str, holder: &LockHolder) -> Result<(), LockError> {
@@ -276,26 +297,38 @@ impl StackLock for DynamoLock {
             .expression_attribute_names("#id", "id")
             .expression_attribute_values(":expires", AttributeValue::N(holder.expires.to_string()))
             .expression_attribute_values(":me", AttributeValue::S(holder.id.clone()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match update {
-            Ok(_) => Ok(()),
-            Err(e) if is_code(&e, CONDITION_FAILED) || is_code(&e, NO_TABLE) => {
-                let reason = match self.holder(stack).await {
-                    Ok(Some(other)) => format!("it is now held by {other}"),
-                    Ok(None) => "it was removed (mck unlock)".to_string(),
-                    Err(err) => err.to_string(),
-                };
-                Err(LockError::Lost {
-                    stack: stack.to_string(),
-                    reason,
-                })
-            }
-            Err(e) => Err(store_error(sdk(
-                &format!("renew the lock of stack {stack}"),
-                e,
-            ))),
-        }
+        let reason = match update {
+            Ok(_) => return Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
+                    match refused.item().map(holder_of) {
+                        Some(other) => format!("it is now held by {other}"),
+                        // The item is gone, or the store does not return it: read it.
+                        None => match self.holder(stack).await {
+                            Ok(Some(other)) => format!("it is now held by {other}"),
+                            Ok(None) => "it was removed (mck unlock)".to_string(),
+                            Err(err) => err.to_string(),
+                        },
+                    }
+                }
+                Some(UpdateItemError::ResourceNotFoundException(_)) => {
+                    format!("the lock table {} was deleted", self.table)
+                }
+                _ => {
+                    return Err(store_error(sdk(
+                        &format!("renew the lock of stack {stack}"),
+                        e,
+                    )));
+                }
+            },
+        };
+        Err(LockError::Lost {
+            stack: stack.to_string(),
+            reason,
+        })
     }
 
     async fn release(&self, stack: &str, id: &str) -> Result<(), LockError> {
@@ -311,7 +344,8 @@ impl StackLock for DynamoLock {
             .await;
         match delete {
             Ok(_) => Ok(()),
-            // No longer ours (expired and taken, or broken): nothing to release.
+            // No longer ours (expired and taken, or broken), or a retried delete whose first
+            // attempt took effect: nothing to release.
             Err(e) if is_code(&e, CONDITION_FAILED) || is_code(&e, NO_TABLE) => Ok(()),
             Err(e) => Err(store_error(sdk(
                 &format!("release the lock of stack {stack}"),
@@ -364,6 +398,7 @@ mod tests {
     use crate::AwsProvider;
     use crate::testing::{Replay, json_error};
 
+    /// This run's holding.
     fn holder() -> LockHolder {
         LockHolder {
             id: "h2".into(),
@@ -376,37 +411,102 @@ mod tests {
         }
     }
 
+    /// The item of a holding as DynamoDB returns it.
+    fn item_json(id: &str, user: &str, host: &str, pid: u32) -> serde_json::Value {
+        serde_json::json!({
+            "stack": {"S": "prod"}, "id": {"S": id}, "user": {"S": user}, "host": {"S": host},
+            "pid": {"N": pid.to_string()}, "command": {"S": "mck up --stack prod"},
+            "since": {"S": "2026-11-24T03:59:00Z"}, "expires": {"N": "99999999999"}})
+    }
+
+    /// A refused conditional write; with `ReturnValuesOnConditionCheckFailure=ALL_OLD` AWS puts
+    /// the item that failed the condition in the error.
+    fn condition_failed(item: Option<serde_json::Value>) -> String {
+        let mut body = serde_json::json!({
+            "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+            "message": "The conditional request failed"});
+        if let Some(item) = item {
+            body["Item"] = item;
+        }
+        body.to_string()
+    }
+
+    fn no_table() -> String {
+        json_error(
+            "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
+            "Requested resource not found",
+        )
+    }
+
+    fn lock(aws: &Replay) -> DynamoLock {
+        AwsProvider::offline(aws.clone()).stack_lock()
+    }
+
     #[tokio::test]
-    async fn the_table_is_made_on_first_use_and_a_held_lock_names_its_holder() {
-        let active =
-            serde_json::json!({"Table": {"TableName": LOCK_TABLE, "TableStatus": "ACTIVE"}});
-        let held = serde_json::json!({"Item": {
-            "stack": {"S": "prod"}, "id": {"S": "h1"}, "user": {"S": "alice"}, "host": {"S": "ci-7"},
-            "pid": {"N": "4711"}, "command": {"S": "mck up --stack prod"},
-            "since": {"S": "2026-11-24T03:59:00Z"}, "expires": {"N": "99999999999"}}});
+    async fn an_existing_table_costs_one_put_and_no_describe() {
+        let aws = Replay::new([("PutItem", 200, "{}".to_string())]);
+        lock(&aws).acquire("prod", &holder()).await.unwrap();
+        aws.assert_done();
+        let put = &aws.requests()[0].1;
+        assert!(
+            put.contains("attribute_not_exists(#stack) OR #expires < :now"),
+            "{put}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_table_is_made_and_the_put_tried_again() {
         let aws = Replay::new([
-            (
-                "DescribeTable",
-                400,
-                json_error(NO_TABLE, "Requested resource not found"),
-            ),
+            ("PutItem", 400, no_table()),
             (
                 "CreateTable",
                 200,
                 serde_json::json!({"TableDescription": {"TableStatus": "CREATING"}}).to_string(),
             ),
-            ("DescribeTable", 200, active.to_string()),
             (
-                "PutItem",
-                400,
-                json_error(CONDITION_FAILED, "The conditional request failed"),
+                "DescribeTable",
+                200,
+                serde_json::json!({"Table": {"TableName": LOCK_TABLE, "TableStatus": "ACTIVE"}})
+                    .to_string(),
             ),
-            ("GetItem", 200, held.to_string()),
-            // The table is known now: no second DescribeTable.
             ("PutItem", 200, "{}".to_string()),
         ]);
-        let lock = AwsProvider::offline(aws.clone()).stack_lock();
-        match lock.acquire("prod", &holder()).await {
+        lock(&aws).acquire("prod", &holder()).await.unwrap();
+        aws.assert_done();
+        let create = &aws.requests()[1].1;
+        assert!(
+            create.contains("PAY_PER_REQUEST") && create.contains("mck:purpose"),
+            "{create}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retried_put_that_took_effect_is_our_own_holding() {
+        // The SDK sent the put again after its first attempt had written the item (a lost
+        // answer): the retry fails its condition against our own holding.
+        let ours = || condition_failed(Some(item_json("h2", "bob", "laptop", 42)));
+        let aws = Replay::new([("PutItem", 400, ours()), ("PutItem", 400, ours())]);
+        let lock = lock(&aws);
+        lock.acquire("prod", &holder()).await.unwrap();
+        lock.take_over("prod", "h1", &holder()).await.unwrap();
+        // No GetItem: the refusal carried the item.
+        aws.assert_done();
+        for (_, put) in aws.requests() {
+            assert!(
+                put.contains("\"ReturnValuesOnConditionCheckFailure\":\"ALL_OLD\""),
+                "{put}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_put_names_the_holder_it_returns() {
+        let aws = Replay::new([(
+            "PutItem",
+            400,
+            condition_failed(Some(item_json("h1", "alice", "ci-7", 4711))),
+        )]);
+        match lock(&aws).acquire("prod", &holder()).await {
             Err(LockError::Held { holder, .. }) => {
                 assert_eq!(
                     (holder.user.as_str(), holder.host.as_str(), holder.pid),
@@ -416,18 +516,53 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        aws.assert_done();
+    }
+
+    #[tokio::test]
+    async fn without_the_item_in_the_refusal_the_holder_is_read() {
+        // A store that ignores ALL_OLD: the holder is read (consistently), and a holding that
+        // turns out to be ours is ours.
+        let aws = Replay::new([
+            ("PutItem", 400, condition_failed(None)),
+            (
+                "GetItem",
+                200,
+                serde_json::json!({"Item": item_json("h1", "alice", "ci-7", 4711)}).to_string(),
+            ),
+            ("PutItem", 400, condition_failed(None)),
+            (
+                "GetItem",
+                200,
+                serde_json::json!({"Item": item_json("h2", "bob", "laptop", 42)}).to_string(),
+            ),
+        ]);
+        let lock = lock(&aws);
+        match lock.acquire("prod", &holder()).await {
+            Err(LockError::Held { holder, .. }) => assert_eq!(holder.user, "alice"),
+            other => panic!("{other:?}"),
+        }
         lock.acquire("prod", &holder()).await.unwrap();
         aws.assert_done();
-        let requests = aws.requests();
-        let put = &requests[3].1;
+        let get = &aws.requests()[1].1;
+        assert!(get.contains("\"ConsistentRead\":true"), "{get}");
+    }
+
+    #[tokio::test]
+    async fn a_taker_allows_for_clock_skew() {
+        let aws = Replay::new([("PutItem", 200, "{}".to_string())]);
+        let before = now_unix();
+        lock(&aws).acquire("prod", &holder()).await.unwrap();
+        let put: serde_json::Value = serde_json::from_str(&aws.requests()[0].1).unwrap();
+        let now: u64 = put["ExpressionAttributeValues"][":now"]["N"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let allowance = mck_core::lock::CLOCK_SKEW_ALLOWANCE.as_secs();
         assert!(
-            put.contains("attribute_not_exists(#stack) OR #expires < :now"),
-            "{put}"
-        );
-        assert!(
-            requests[4].1.contains("\"ConsistentRead\":true"),
-            "{}",
-            requests[4].1
+            now <= now_unix() - allowance && now >= before - allowance,
+            "{now}"
         );
     }
 
@@ -437,29 +572,63 @@ mod tests {
             (
                 "UpdateItem",
                 400,
-                json_error(CONDITION_FAILED, "The conditional request failed"),
+                condition_failed(Some(item_json("h1", "alice", "ci-7", 4711))),
             ),
-            ("GetItem", 200, "{}".to_string()),
-            (
-                "DeleteItem",
-                400,
-                json_error(CONDITION_FAILED, "The conditional request failed"),
-            ),
+            ("DeleteItem", 400, condition_failed(None)),
         ]);
-        let lock = AwsProvider::offline(aws.clone()).stack_lock();
+        let lock = lock(&aws);
         match lock.renew("prod", &holder()).await {
-            Err(LockError::Lost { reason, .. }) => assert!(reason.contains("removed"), "{reason}"),
+            Err(LockError::Lost { reason, .. }) => {
+                assert!(reason.contains("alice@ci-7"), "{reason}");
+            }
             other => panic!("{other:?}"),
         }
         // Not ours any more: releasing leaves the new holder alone and is not an error.
         lock.release("prod", "h2").await.unwrap();
         aws.assert_done();
         let requests = aws.requests();
+        let update = &requests[0].1;
         assert!(
-            requests[0].1.contains("#id = :me") && requests[0].1.contains("\"S\":\"h2\""),
-            "{}",
-            requests[0].1
+            update.contains("#id = :me")
+                && update.contains("\"S\":\"h2\"")
+                && update.contains("\"ReturnValuesOnConditionCheckFailure\":\"ALL_OLD\""),
+            "{update}"
         );
-        assert!(requests[2].1.contains("#id = :me"), "{}", requests[2].1);
+        assert!(requests[1].1.contains("#id = :me"), "{}", requests[1].1);
+    }
+
+    #[tokio::test]
+    async fn a_renewal_finding_the_item_gone_reads_as_removed() {
+        let aws = Replay::new([
+            ("UpdateItem", 400, condition_failed(None)),
+            ("GetItem", 200, "{}".to_string()),
+        ]);
+        match lock(&aws).renew("prod", &holder()).await {
+            Err(LockError::Lost { reason, .. }) => assert!(reason.contains("removed"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        aws.assert_done();
+    }
+
+    #[tokio::test]
+    async fn without_the_table_renew_is_lost_and_holder_and_release_find_nothing() {
+        let aws = Replay::new([
+            ("UpdateItem", 400, no_table()),
+            ("GetItem", 400, no_table()),
+            ("DeleteItem", 400, no_table()),
+            ("DeleteItem", 400, no_table()),
+        ]);
+        let lock = lock(&aws);
+        match lock.renew("prod", &holder()).await {
+            Err(LockError::Lost { reason, .. }) => {
+                assert!(reason.contains(LOCK_TABLE), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(lock.holder("prod").await.unwrap(), None);
+        lock.release("prod", "h2").await.unwrap();
+        lock.force_release("prod").await.unwrap();
+        // Nothing describes or creates the table but taking the lock.
+        aws.assert_done();
     }
 }

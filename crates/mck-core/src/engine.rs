@@ -6,7 +6,7 @@ use tokio::sync::mpsc;
 
 use crate::exec::{self, CancelToken, ExecConfig, ExecEvent, Summary};
 use crate::graph::{DesiredGraph, GraphError};
-use crate::lock::{LOCK_TTL, LockError, LockGuard, LockHolder, StackLock};
+use crate::lock::{LeaseTiming, LockError, LockGuard, LockHolder, StackLock};
 use crate::plan::{self, Plan};
 use crate::provider::{Observed, Provider, ProviderError, Reader, resolve_cloud_refs};
 use crate::stack::Stack;
@@ -48,9 +48,16 @@ impl Engine {
         let Some(store) = &self.lock else {
             return Ok(None);
         };
-        LockGuard::acquire(store.clone(), stack, holder, LOCK_TTL, is_stale, cancel)
-            .await
-            .map(Some)
+        LockGuard::acquire(
+            store.clone(),
+            stack,
+            holder,
+            LeaseTiming::default(),
+            is_stale,
+            cancel,
+        )
+        .await
+        .map(Some)
     }
 
     /// The run settings it applies with.

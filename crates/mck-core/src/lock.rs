@@ -5,7 +5,9 @@
 //! embedders can bring their own. A [`LockGuard`] takes it, renews it in the background while
 //! the run lasts, and releases it; a holder that stops renewing (killed, or its machine gone)
 //! leaves a lock that expires, and a holder on the same host whose process is gone is stale at
-//! once (the CLI's check). `plan`, `drift` and `outputs` never take it.
+//! once (the CLI's check). A holder that cannot confirm a renewal stops its run while its calls
+//! can still end before the holding expires ([`LeaseTiming`]); others judge expiry by their own
+//! clocks, allowing [`CLOCK_SKEW_ALLOWANCE`]. `plan`, `drift` and `outputs` never take it.
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,8 +20,74 @@ use crate::exec::CancelToken;
 use crate::provider::ProviderError;
 
 /// How long a holding lasts without renewal: a holder killed outright blocks its stack at most
-/// this long (less on the same host, where a gone process is seen at once).
+/// this long plus [`CLOCK_SKEW_ALLOWANCE`] (less on the same host, where a gone process is seen
+/// at once).
 pub const LOCK_TTL: Duration = Duration::from_secs(300);
+
+/// How far the clocks of two hosts may disagree. A holding's `expires` is written by its
+/// holder's clock and judged by the clock of whoever wants the lock, so a holding counts as
+/// expired for others only this long after its `expires`.
+pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(30);
+
+/// The longest one call of a run may take: the AWS provider's operation timeout (retries
+/// included). A cancelled run has made its last call this long after it was cancelled.
+pub const CALL_LIMIT: Duration = Duration::from_secs(120);
+
+/// How a holding is kept alive, all on the holder's monotonic clock: renewed every `ttl / 5`,
+/// a failed renewal tried again every `ttl / 60`, each renewal given at most `ttl / 10`. If
+/// no renewal has been confirmed for `ttl - call_limit`, the run is stopped: its calls in
+/// flight then end before the holding, as last confirmed, can expire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseTiming {
+    // Invariant: renew_every + renew_timeout < ttl - call_limit (there is time to retry).
+    ttl: Duration,
+    call_limit: Duration,
+}
+
+impl LeaseTiming {
+    /// Holdings of `ttl`, for runs whose calls take at most `call_limit` (at most `ttl / 2`:
+    /// a longer limit is cut to it, so a failed renewal is always retried before the run
+    /// must stop).
+    pub fn new(ttl: Duration, call_limit: Duration) -> LeaseTiming {
+        LeaseTiming {
+            ttl,
+            call_limit: call_limit.min(ttl / 2),
+        }
+    }
+
+    /// How long a holding lasts without renewal.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// How often the holder renews.
+    pub fn renew_every(&self) -> Duration {
+        self.ttl / 5
+    }
+
+    /// How soon a failed renewal is tried again.
+    pub fn retry_every(&self) -> Duration {
+        (self.ttl / 60).max(Duration::from_secs(1))
+    }
+
+    /// How long one renewal may take before it counts as failed.
+    pub fn renew_timeout(&self) -> Duration {
+        self.ttl / 10
+    }
+
+    /// How long after the last confirmed renewal the run is stopped if no other is confirmed.
+    pub fn stop_after(&self) -> Duration {
+        self.ttl - self.call_limit
+    }
+}
+
+impl Default for LeaseTiming {
+    /// [`LOCK_TTL`] and [`CALL_LIMIT`]: renewed every 60 s, retried every 5 s, the run stopped
+    /// 180 s after the last confirmed renewal.
+    fn default() -> LeaseTiming {
+        LeaseTiming::new(LOCK_TTL, CALL_LIMIT)
+    }
+}
 
 /// Who holds a lock, and until when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,10 +109,17 @@ pub struct LockHolder {
 }
 
 impl LockHolder {
-    /// Whether the lock has expired at `now` (seconds since the Unix epoch).
+    /// Whether the holding has expired for someone else whose clock says `now` (seconds since
+    /// the Unix epoch): more than [`CLOCK_SKEW_ALLOWANCE`] past its `expires`.
     pub fn is_expired(&self, now: u64) -> bool {
-        self.expires < now
+        self.expires < expiry_cutoff(now)
     }
+}
+
+/// A holding whose `expires` is below this is expired for someone whose clock says `now`
+/// (what a store compares `expires` with).
+pub fn expiry_cutoff(now: u64) -> u64 {
+    now.saturating_sub(CLOCK_SKEW_ALLOWANCE.as_secs())
 }
 
 impl fmt::Display for LockHolder {
@@ -143,8 +218,10 @@ pub fn holding_id() -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// A held lock: renewed in the background until released. If renewing finds the lock lost,
-/// the run's [`CancelToken`] is cancelled (no new steps start) and [`LockGuard::lost`] says why.
+/// A held lock: renewed in the background until released. If renewing finds the lock lost, or
+/// cannot confirm a renewal in time to stop before the holding would expire
+/// ([`LeaseTiming`]), the run's [`CancelToken`] is cancelled (no new steps start) and
+/// [`LockGuard::lost`] says why.
 #[derive(Debug)]
 pub struct LockGuard {
     store: Arc<dyn StackLock>,
@@ -156,16 +233,18 @@ pub struct LockGuard {
 
 impl LockGuard {
     /// Takes the lock of `stack` for `holder`, taking over a holding that `is_stale` says is
-    /// gone (its process no longer exists), and renews it every `ttl / 3`.
+    /// gone (its process no longer exists), and keeps it as `timing` says.
     pub async fn acquire(
         store: Arc<dyn StackLock>,
         stack: &str,
         mut holder: LockHolder,
-        ttl: Duration,
+        timing: LeaseTiming,
         is_stale: &(dyn Fn(&LockHolder) -> bool + Send + Sync),
         cancel: CancelToken,
     ) -> Result<LockGuard, LockError> {
-        holder.expires = now_unix() + ttl.as_secs();
+        // The holding lasts `ttl` from no earlier than this instant.
+        let sent = tokio::time::Instant::now();
+        holder.expires = now_unix() + timing.ttl().as_secs();
         match store.acquire(stack, &holder).await {
             Ok(()) => {}
             Err(LockError::Held { holder: other, .. }) if is_stale(&other) => {
@@ -175,14 +254,17 @@ impl LockGuard {
             Err(err) => return Err(err),
         }
         let lost = Arc::new(std::sync::Mutex::new(None));
-        let renewer = tokio::spawn(renew_loop(
-            store.clone(),
-            stack.to_string(),
-            holder.clone(),
-            ttl,
-            lost.clone(),
-            cancel,
-        ));
+        let renewer = tokio::spawn(
+            Renewer {
+                store: store.clone(),
+                stack: stack.to_string(),
+                holder: holder.clone(),
+                timing,
+                lost: lost.clone(),
+                cancel,
+            }
+            .run(sent),
+        );
         Ok(LockGuard {
             store,
             stack: stack.to_string(),
@@ -203,7 +285,7 @@ impl LockGuard {
         &self.holder
     }
 
-    /// Why the lock was lost during the run, if it was.
+    /// Why the lock was lost, or the run stopped for want of a renewal, if it was.
     pub fn lost(&self) -> Option<String> {
         self.lost
             .lock()
@@ -225,31 +307,93 @@ impl Drop for LockGuard {
     }
 }
 
-async fn renew_loop(
+/// The background task that keeps a holding alive.
+struct Renewer {
     store: Arc<dyn StackLock>,
     stack: String,
-    mut holder: LockHolder,
-    ttl: Duration,
+    holder: LockHolder,
+    timing: LeaseTiming,
     lost: Arc<std::sync::Mutex<Option<String>>>,
     cancel: CancelToken,
-) {
-    let every = (ttl / 3).max(Duration::from_secs(1));
-    loop {
-        tokio::time::sleep(every).await;
-        holder.expires = now_unix() + ttl.as_secs();
-        match store.renew(&stack, &holder).await {
-            Ok(()) => {}
-            Err(LockError::Lost { reason, .. }) => {
-                tracing::warn!(stack, reason, "lost the stack lock; starting nothing new");
-                *lost
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reason);
-                cancel.cancel();
-                return;
+}
+
+impl Renewer {
+    /// Renews until aborted. `confirmed`: the instant the last confirmed write of the holding
+    /// was sent (it lasts `ttl` from then, or longer).
+    async fn run(mut self, mut confirmed: tokio::time::Instant) {
+        use tokio::time::Instant;
+        let timing = self.timing;
+        let mut next = confirmed + timing.renew_every();
+        let mut last_error: Option<String> = None;
+        let mut stopped = false;
+        loop {
+            let stop_at = confirmed + timing.stop_after();
+            tokio::time::sleep_until(if stopped { next } else { next.min(stop_at) }).await;
+            if !stopped && Instant::now() >= stop_at {
+                // The calls in flight end within `call_limit`, before the holding can expire.
+                let reason = format!(
+                    "it could not be renewed for {} s ({}); the run stopped before the lock could expire",
+                    (Instant::now() - confirmed).as_secs(),
+                    last_error.as_deref().unwrap_or("no answer")
+                );
+                self.stop(reason);
+                // Still try: a renewal that gets through keeps the calls in flight covered.
+                stopped = true;
+                continue;
             }
-            // A store hiccup: try again at the next tick, well before the lock expires.
-            Err(err) => tracing::warn!(stack, error = %err, "could not renew the stack lock"),
+            let sent = Instant::now();
+            self.holder.expires = now_unix() + timing.ttl().as_secs();
+            let deadline = if stopped {
+                sent + timing.renew_timeout()
+            } else {
+                (sent + timing.renew_timeout()).min(stop_at)
+            };
+            let renewed =
+                tokio::time::timeout_at(deadline, self.store.renew(&self.stack, &self.holder))
+                    .await;
+            match renewed {
+                Ok(Ok(())) => {
+                    confirmed = sent;
+                    next = sent + timing.renew_every();
+                    last_error = None;
+                    continue;
+                }
+                Ok(Err(LockError::Lost { reason, .. })) => {
+                    if !stopped {
+                        self.stop(reason);
+                    }
+                    return;
+                }
+                // A store hiccup: tried again soon, well before the holding expires.
+                Ok(Err(err)) => last_error = Some(err.to_string()),
+                Err(_) => {
+                    last_error = Some(format!(
+                        "no answer within {} s",
+                        timing.renew_timeout().as_secs()
+                    ));
+                }
+            }
+            tracing::warn!(
+                stack = self.stack,
+                error = last_error.as_deref().unwrap_or_default(),
+                "could not renew the stack lock; trying again"
+            );
+            next = Instant::now() + timing.retry_every();
         }
+    }
+
+    /// Records why the run stops and cancels it.
+    fn stop(&self, reason: String) {
+        tracing::warn!(
+            stack = self.stack,
+            reason,
+            "lost the stack lock; starting nothing new"
+        );
+        *self
+            .lost
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reason);
+        self.cancel.cancel();
     }
 }
 
@@ -270,7 +414,11 @@ mod tests {
         }
     }
 
-    const TTL: Duration = Duration::from_secs(300);
+    const TTL: Duration = LOCK_TTL;
+
+    fn timing() -> LeaseTiming {
+        LeaseTiming::default()
+    }
 
     fn never_stale(_: &LockHolder) -> bool {
         false
@@ -285,7 +433,7 @@ mod tests {
                 store.clone(),
                 "prod",
                 holder("alice"),
-                TTL,
+                timing(),
                 &never_stale,
                 CancelToken::default()
             ),
@@ -293,7 +441,7 @@ mod tests {
                 store.clone(),
                 "prod",
                 holder("bob"),
-                TTL,
+                timing(),
                 &never_stale,
                 CancelToken::default()
             ),
@@ -318,7 +466,7 @@ mod tests {
             store.clone(),
             "dev",
             holder("carol"),
-            TTL,
+            timing(),
             &never_stale,
             CancelToken::default(),
         )
@@ -330,7 +478,7 @@ mod tests {
             store,
             "prod",
             holder("bob"),
-            TTL,
+            timing(),
             &never_stale,
             CancelToken::default(),
         )
@@ -344,13 +492,13 @@ mod tests {
         let store: Arc<dyn StackLock> = cloud.clone();
         // Expired: its holder stopped renewing.
         let mut old = holder("alice");
-        old.expires = now_unix() - 1;
+        old.expires = now_unix() - CLOCK_SKEW_ALLOWANCE.as_secs() - 1;
         store.acquire("prod", &old).await.unwrap();
         let guard = LockGuard::acquire(
             store.clone(),
             "prod",
             holder("bob"),
-            TTL,
+            timing(),
             &never_stale,
             CancelToken::default(),
         )
@@ -364,7 +512,7 @@ mod tests {
             store.clone(),
             "prod",
             holder("carol"),
-            TTL,
+            timing(),
             &stale,
             CancelToken::default(),
         )
@@ -428,7 +576,7 @@ mod tests {
             store.clone(),
             "prod",
             holder("alice"),
-            TTL,
+            timing(),
             &never_stale,
             cancel.clone(),
         )
@@ -436,7 +584,7 @@ mod tests {
         .unwrap();
         let first = store.holder("prod").await.unwrap().unwrap().expires;
         tokio::time::sleep(TTL).await;
-        assert!(cloud.lock_renewals("prod") >= 2, "renewed every ttl/3");
+        assert!(cloud.lock_renewals("prod") >= 2, "renewed every ttl/5");
         assert!(store.holder("prod").await.unwrap().unwrap().expires >= first);
         assert!(!cancel.is_cancelled());
         // `mck unlock` breaks it: the next renewal finds it lost and stops the run.
@@ -448,5 +596,186 @@ mod tests {
         store.acquire("prod", &holder("bob")).await.unwrap();
         guard.release().await.unwrap();
         assert_eq!(store.holder("prod").await.unwrap().unwrap().user, "bob");
+    }
+
+    /// A renewal the store answers with an error (not a lost lock), or never answers.
+    #[derive(Debug, Clone, Copy)]
+    enum Renewal {
+        Fail,
+        Hang,
+    }
+
+    /// A lock store whose renewals go as scripted; once the script ends, `FakeCloud` answers.
+    #[derive(Debug)]
+    struct Flaky {
+        cloud: Arc<FakeCloud>,
+        script: std::sync::Mutex<std::collections::VecDeque<Renewal>>,
+        n_attempts: std::sync::atomic::AtomicU32,
+    }
+
+    impl Flaky {
+        fn new(cloud: Arc<FakeCloud>, script: impl IntoIterator<Item = Renewal>) -> Flaky {
+            Flaky {
+                cloud,
+                script: std::sync::Mutex::new(script.into_iter().collect()),
+                n_attempts: std::sync::atomic::AtomicU32::new(0),
+            }
+        }
+
+        fn n_attempts(&self) -> u32 {
+            self.n_attempts.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait]
+    impl StackLock for Flaky {
+        async fn acquire(&self, stack: &str, holder: &LockHolder) -> Result<(), LockError> {
+            self.cloud.acquire(stack, holder).await
+        }
+
+        async fn take_over(
+            &self,
+            stack: &str,
+            stale_id: &str,
+            holder: &LockHolder,
+        ) -> Result<(), LockError> {
+            self.cloud.take_over(stack, stale_id, holder).await
+        }
+
+        async fn renew(&self, stack: &str, holder: &LockHolder) -> Result<(), LockError> {
+            self.n_attempts
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let next = self
+                .script
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .pop_front();
+            match next {
+                Some(Renewal::Fail) => Err(LockError::Store(ProviderError::new(
+                    crate::provider::ErrorClass::Transient,
+                    "ServiceUnavailable: try again later",
+                ))),
+                Some(Renewal::Hang) => std::future::pending().await,
+                None => self.cloud.renew(stack, holder).await,
+            }
+        }
+
+        async fn release(&self, stack: &str, id: &str) -> Result<(), LockError> {
+            self.cloud.release(stack, id).await
+        }
+
+        async fn holder(&self, stack: &str) -> Result<Option<LockHolder>, LockError> {
+            self.cloud.holder(stack).await
+        }
+
+        async fn force_release(&self, stack: &str) -> Result<(), LockError> {
+            self.cloud.force_release(stack).await
+        }
+    }
+
+    /// Takes the lock of `prod` on `store`; then waits (paused clock) until the run is
+    /// cancelled or a whole lease has passed, and says how long that took.
+    async fn time_until_cancelled(store: Arc<Flaky>) -> (Duration, LockGuard) {
+        let cancel = CancelToken::default();
+        let guard = LockGuard::acquire(
+            store,
+            "prod",
+            holder("alice"),
+            timing(),
+            &never_stale,
+            cancel.clone(),
+        )
+        .await
+        .unwrap();
+        let start = tokio::time::Instant::now();
+        while !cancel.is_cancelled() && start.elapsed() < TTL {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (start.elapsed(), guard)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn renewals_that_keep_failing_stop_the_run_before_the_lease_expires() {
+        let store = Arc::new(Flaky::new(
+            Arc::new(FakeCloud::new()),
+            [Renewal::Fail; 1000],
+        ));
+        let (elapsed, guard) = time_until_cancelled(store.clone()).await;
+        // Stopped when the calls in flight (each ends within CALL_LIMIT) still end before the
+        // holding can expire, and not before.
+        assert_eq!(
+            elapsed.as_secs(),
+            (TTL - CALL_LIMIT).as_secs(),
+            "{elapsed:?}"
+        );
+        let reason = guard.lost().expect("the reason is recorded");
+        assert!(
+            reason.contains("could not be renewed") && reason.contains("ServiceUnavailable"),
+            "{reason}"
+        );
+        // Failed renewals were retried soon, not once per renewal period.
+        assert!(store.n_attempts() >= 5, "{} attempts", store.n_attempts());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renewal_that_never_answers_stops_the_run_before_the_lease_expires() {
+        let store = Arc::new(Flaky::new(
+            Arc::new(FakeCloud::new()),
+            [Renewal::Hang; 1000],
+        ));
+        let (elapsed, guard) = time_until_cancelled(store.clone()).await;
+        assert_eq!(
+            elapsed.as_secs(),
+            (TTL - CALL_LIMIT).as_secs(),
+            "{elapsed:?}"
+        );
+        let reason = guard.lost().expect("the reason is recorded");
+        assert!(reason.contains("no answer"), "{reason}");
+        assert!(store.n_attempts() >= 2, "{} attempts", store.n_attempts());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_failed_renewal_is_retried_soon_and_the_run_goes_on() {
+        let cloud = Arc::new(FakeCloud::new());
+        let store = Arc::new(Flaky::new(cloud.clone(), [Renewal::Fail]));
+        let cancel = CancelToken::default();
+        let guard = LockGuard::acquire(
+            store.clone(),
+            "prod",
+            holder("alice"),
+            timing(),
+            &never_stale,
+            cancel.clone(),
+        )
+        .await
+        .unwrap();
+        // The first renewal fails; the next one follows within seconds, not a period later.
+        tokio::time::sleep(timing().renew_every() + Duration::from_secs(10)).await;
+        assert_eq!(store.n_attempts(), 2);
+        assert_eq!(cloud.lock_renewals("prod"), 1);
+        tokio::time::sleep(TTL * 2).await;
+        assert!(!cancel.is_cancelled());
+        assert_eq!(guard.lost(), None);
+        guard.release().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_holding_expires_for_others_only_after_the_clock_skew_allowance() {
+        let cloud = Arc::new(FakeCloud::new());
+        let store: Arc<dyn StackLock> = cloud.clone();
+        // Past its `expires` by 10 s of this host's clock: its holder's clock may be behind.
+        let mut old = holder("alice");
+        old.expires = now_unix() - 10;
+        store.acquire("prod", &old).await.unwrap();
+        match store.acquire("prod", &holder("bob")).await {
+            Err(LockError::Held { holder, .. }) => assert_eq!(holder.user, "alice"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!old.is_expired(now_unix()));
+        // Past it by more than the allowance: expired.
+        old.expires = now_unix() - CLOCK_SKEW_ALLOWANCE.as_secs() - 1;
+        store.force_release("prod").await.unwrap();
+        store.acquire("prod", &old).await.unwrap();
+        store.acquire("prod", &holder("bob")).await.unwrap();
     }
 }
