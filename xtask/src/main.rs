@@ -55,8 +55,13 @@ const USAGE: &str = "usage: cargo xtask <command>
   demo                                 emulator + mck up (dev) + outputs + plan + down
   bench [--runs N] [--build]           benchmark figures (release builds); --build adds cold/warm build times";
 
+/// The workspace this run is for. `cargo run` sets `CARGO_MANIFEST_DIR` for the process, which
+/// is right even when the binary came from a target directory another clone shares (cargo may
+/// then reuse that clone's build); the compile-time value is the fallback.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()
