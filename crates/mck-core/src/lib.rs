@@ -35,6 +35,7 @@ pub mod release;
 pub mod stack;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod time;
 
 pub use engine::Engine;
 pub use exec::{ExecEvent, Summary};

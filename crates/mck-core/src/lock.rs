@@ -190,20 +190,7 @@ pub trait StackLock: Send + Sync + fmt::Debug {
     async fn force_release(&self, stack: &str) -> Result<(), LockError>;
 }
 
-/// Seconds since the Unix epoch.
-pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Now as RFC 3339 in UTC, to the second (`2026-11-24T04:05:06Z`).
-pub fn rfc3339_now() -> String {
-    let secs = now_unix();
-    let date = crate::drift::date_of_day(i64::try_from(secs / 86_400).unwrap_or(0));
-    let t = secs % 86_400;
-    format!("{date}T{:02}:{:02}:{:02}Z", t / 3600, t % 3600 / 60, t % 60)
-}
+pub use crate::time::{now_unix, rfc3339_now};
 
 /// A random-enough token for a holding (time, process, address entropy; not a secret).
 pub fn holding_id() -> String {

@@ -9,9 +9,7 @@ use serde::Serialize;
 
 use crate::model::{FieldDef, LogicalId, ResourceKind, ResourceSpec, Tags, Value};
 
-/// An output a driver may set to a short text for people, shown under the finished step (a
-/// migration's last log lines, as its container wrote them). Never read back from the cloud.
-pub const NOTE: &str = "note";
+pub use crate::model::NOTE;
 
 /// A live resource of the stack as read from the cloud.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -364,7 +362,7 @@ pub trait Reader: Send + Sync + fmt::Debug {
     async fn live_release(
         &self,
         _stack: &str,
-    ) -> Result<Option<crate::stack::LiveRelease>, ProviderError> {
+    ) -> Result<Option<crate::model::LiveRelease>, ProviderError> {
         Ok(None)
     }
 

@@ -28,6 +28,7 @@ use crate::model::{LogicalId, Mutability, ResourceKind};
 use crate::plan::{Action, Plan};
 use crate::provider::{Observed, ProviderError, Reader, Unmanaged, Who, resolve_cloud_refs};
 use crate::stack::{Diagnostic, Stack, Suppression};
+pub use crate::time::{parse_date, today_utc};
 
 /// The version of the JSON report (`version` in it); bumped on any incompatible change.
 /// The schema is `docs/drift.schema.json`, described in docs/drift.md.
@@ -749,48 +750,6 @@ pub fn check_suppressions(stack: &Stack, desired: &crate::graph::DesiredGraph) -
         }
     }
     out
-}
-
-/// `YYYY-MM-DD` as (year, month, day), when it is a real date.
-pub fn parse_date(text: &str) -> Option<(i32, u32, u32)> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
-        return None;
-    }
-    let year: i32 = text[0..4].parse().ok()?;
-    let month: u32 = text[5..7].parse().ok()?;
-    let day: u32 = text[8..10].parse().ok()?;
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    (1..=days).contains(&day).then_some((year, month, day))
-}
-
-/// Today's date in UTC, `YYYY-MM-DD`.
-pub fn today_utc() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    date_of_day(i64::try_from(secs / 86_400).unwrap_or(0))
-}
-
-/// The civil date of a day number since 1970-01-01 (Howard Hinnant's algorithm).
-pub(crate) fn date_of_day(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// Escapes text for XML content and attributes.

@@ -316,18 +316,6 @@ fn suppressions_must_name_a_resource_a_field_and_a_date() {
     );
 }
 
-#[test]
-fn dates() {
-    assert_eq!(date_of_day(0), "1970-01-01");
-    assert_eq!(date_of_day(20_781), "2026-11-24");
-    assert_eq!(date_of_day(11_016), "2000-02-29");
-    assert_eq!(parse_date("2024-02-29"), Some((2024, 2, 29)));
-    assert_eq!(parse_date("2025-02-29"), None);
-    assert_eq!(parse_date("2025-13-01"), None);
-    assert_eq!(parse_date("25-01-01"), None);
-    assert_eq!(today_utc().len(), 10);
-}
-
 /// A report with every class, a suppression and an error, for the format snapshots.
 async fn sample_report() -> DriftReport {
     let stack = stack(

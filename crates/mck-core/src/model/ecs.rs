@@ -318,7 +318,7 @@ impl ReleaseTaskSpec {
     /// Output `task`: the ARN of the task that ran.
     pub const OUT_TASK: &str = "task";
     /// Output `note`: what the task printed last (shown under the step).
-    pub const OUT_NOTE: &str = crate::provider::NOTE;
+    pub const OUT_NOTE: &str = super::NOTE;
     /// Magento's maintenance flag, on the shared `var` access point.
     pub const MAINTENANCE_FLAG: &str = "/var/www/html/var/.maintenance.flag";
 
@@ -594,6 +594,19 @@ impl Kind for MaintenanceSpec {
     fn dereferences(&self) -> Vec<LogicalId> {
         self.task.dereferences()
     }
+}
+
+/// The release recorded beside a stack after its last successful `up`
+/// ([`ReleaseRecordSpec`]): `release.tag` and `release.revision` in effect, and
+/// the files' values they were released over (`-` for none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveRelease {
+    /// `release.tag` in effect.
+    pub tag: String,
+    /// `release.revision` in effect.
+    pub revision: String,
+    /// The files' `"<tag> <revision>"` at the time.
+    pub file: String,
 }
 
 /// The release in effect after the last successful `up`: the `release.tag` and

@@ -615,6 +615,10 @@ pub type Tags = BTreeMap<String, String>;
 
 /// The tag naming the stack a resource belongs to.
 pub const TAG_STACK: &str = "mck:stack";
+
+/// An output a driver may set to a short text for people, shown under the finished step (a
+/// migration's last log lines, as its container wrote them). Never read back from the cloud.
+pub const NOTE: &str = "note";
 /// The tag holding a resource's logical id.
 pub const TAG_ID: &str = "mck:id";
 

@@ -235,18 +235,7 @@ impl Override {
     }
 }
 
-/// The release recorded beside a stack after its last successful `up`
-/// ([`crate::model::ReleaseRecordSpec`]): `release.tag` and `release.revision` in effect, and
-/// the files' values they were released over (`-` for none).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LiveRelease {
-    /// `release.tag` in effect.
-    pub tag: String,
-    /// `release.revision` in effect.
-    pub revision: String,
-    /// The files' `"<tag> <revision>"` at the time.
-    pub file: String,
-}
+pub use crate::model::LiveRelease;
 
 /// What keeps a release made from the command line in effect for a run without `--set`: when
 /// `overrides` set neither `release.tag` nor `release.revision` and the files still say what the
@@ -992,6 +981,6 @@ impl NetworkConfig {
 }
 
 #[cfg(test)]
-mod fuzz;
+mod fuzz_tests;
 #[cfg(test)]
 mod tests;
