@@ -96,6 +96,12 @@ pub(crate) struct Clients {
     pub(crate) backoff: Backoff,
 }
 
+/// docs/embedding.md, whose snippets compile as this crate's doctests (they use both crates), so
+/// the guide cannot fall behind the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/embedding.md")]
+pub struct EmbeddingGuide;
+
 /// The AWS provider: reads and changes resources ([`Provider`]).
 #[derive(Debug, Clone)]
 pub struct AwsProvider {

@@ -139,33 +139,41 @@ fn load_stack(dir: &Path, name: &str) -> Result<(Stack, Arc<DesiredGraph>), Fail
     load_stack_with(dir, name, &[])
 }
 
+/// The command line's `--set PATH=VALUE` overrides.
+fn overrides(name: &str, sets: &[String]) -> Result<Vec<mck_core::stack::Override>, Failure> {
+    sets.iter()
+        .map(|arg| mck_core::stack::Override::parse(arg))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| Failure(format!("invalid stack `{name}`:\n{err}")))
+}
+
+/// The CLI's words for a stack that did not load.
+fn load_failure(name: &str, err: mck_core::engine::LoadError) -> Failure {
+    match err {
+        mck_core::engine::LoadError::Read(err) => {
+            Failure(format!("failed to read stack {name}: {err}"))
+        }
+        mck_core::engine::LoadError::Stack(err) => {
+            Failure(format!("invalid stack `{name}`:\n{err}"))
+        }
+        other => Failure(format!("invalid stack `{name}`: {other}")),
+    }
+}
+
 /// Loads a stack with the command line's `--set PATH=VALUE` overrides merged over its files.
 fn load_stack_with(
     dir: &Path,
     name: &str,
     sets: &[String],
 ) -> Result<(Stack, Arc<DesiredGraph>), Failure> {
-    let invalid =
-        |err: mck_core::stack::StackError| Failure(format!("invalid stack `{name}`:\n{err}"));
-    let overrides = sets
-        .iter()
-        .map(|arg| mck_core::stack::Override::parse(arg))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(invalid)?;
-    let stack = mck_core::stack::load_with(dir, name, &overrides).map_err(invalid)?;
-    let desired =
-        Engine::desired(&stack).map_err(|err| Failure(format!("invalid stack `{name}`: {err}")))?;
-    let diagnostics = drift::check_suppressions(&stack, &desired);
-    if !diagnostics.is_empty() {
-        let err = mck_core::stack::StackError { diagnostics };
-        return Err(Failure(format!("invalid stack `{name}`:\n{err}")));
-    }
-    Ok((stack, desired))
+    let loaded =
+        Engine::load(dir, name, &overrides(name, sets)?).map_err(|err| load_failure(name, err))?;
+    Ok((loaded.stack, loaded.desired))
 }
 
 /// The stack as the command line gives it, with the release recorded after the last
 /// successful `up` kept in effect when the command line sets no `release.*` and the files still
-/// say what that release was made over (docs/releases.md). One read (the cluster's tags).
+/// say what that release was made over (docs/releases.md; [`mck_core::engine::keep_live_release`]).
 async fn keep_live_release(
     reader: &dyn mck_core::provider::Reader,
     stack: Stack,
@@ -173,41 +181,23 @@ async fn keep_live_release(
     sets: &[String],
 ) -> Result<(Stack, Arc<DesiredGraph>), Failure> {
     let name = stack.name.clone();
-    let invalid =
-        |err: mck_core::stack::StackError| Failure(format!("invalid stack `{name}`:\n{err}"));
-    let Some(live) = reader
-        .live_release(&stack.name)
-        .await
-        .map_err(|e| read_failure(&desired, e))?
-    else {
-        return Ok((stack, desired));
+    let loaded = mck_core::engine::LoadedStack {
+        stack,
+        desired,
+        kept_release: None,
     };
-    let mut overrides = sets
-        .iter()
-        .map(|arg| mck_core::stack::Override::parse(arg))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(invalid)?;
-    let extra = mck_core::stack::live_release_overrides(&stack.file_release, &overrides, &live);
-    if extra.is_empty() {
-        return Ok((stack, desired));
+    let loaded = mck_core::engine::keep_live_release(reader, loaded, &overrides(&name, sets)?)
+        .await
+        .map_err(|err| load_failure(&name, err))?;
+    if let Some(live) = &loaded.kept_release {
+        ui::note(&format!(
+            "release: keeping the build released from the command line (release.tag {}, release.revision {}; the stack file says {}); --set release.tag=… or an edit of the file's release.tag changes it",
+            live.tag,
+            live.revision,
+            loaded.stack.file_release.replace(' ', ", revision ")
+        ));
     }
-    ui::note(&format!(
-        "release: keeping the build released from the command line (release.tag {}, release.revision {}; the stack file says {}); --set release.tag=… or an edit of the file's release.tag changes it",
-        live.tag,
-        live.revision,
-        stack.file_release.replace(' ', ", revision ")
-    ));
-    overrides.extend(extra);
-    let dir = stack
-        .files
-        .first()
-        .and_then(|f| f.parent())
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let stack = mck_core::stack::load_with(&dir, &name, &overrides).map_err(invalid)?;
-    let desired =
-        Engine::desired(&stack).map_err(|err| Failure(format!("invalid stack `{name}`: {err}")))?;
-    Ok((stack, desired))
+    Ok((loaded.stack, loaded.desired))
 }
 
 /// `command` names the calls in CloudTrail's user agent (`app/mck-<command>`).

@@ -1,5 +1,6 @@
 //! The library entry point: [`Engine`] ties a provider to the plan and apply operations.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -7,9 +8,37 @@ use tokio::sync::mpsc;
 use crate::exec::{self, CancelToken, ExecConfig, ExecEvent, Summary};
 use crate::graph::{DesiredGraph, GraphError};
 use crate::lock::{LeaseTiming, LockError, LockGuard, LockHolder, StackLock};
+use crate::model::LiveRelease;
 use crate::plan::{self, Plan};
 use crate::provider::{Observed, Provider, ProviderError, Reader, resolve_cloud_refs};
-use crate::stack::Stack;
+use crate::stack::{Override, Stack, StackError};
+
+/// Why a stack could not be loaded for a run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The files or the overrides are not a valid stack (every problem, located).
+    #[error("{0}")]
+    Stack(#[from] StackError),
+    /// The stack lowers to resources that do not form a valid graph.
+    #[error("{0}")]
+    Graph(#[from] GraphError),
+    /// The release in effect could not be read.
+    #[error("failed to read the release in effect: {0}")]
+    Read(ProviderError),
+}
+
+/// A stack loaded for a run: what [`Engine::load`] and [`keep_live_release`] give.
+#[derive(Debug, Clone)]
+pub struct LoadedStack {
+    /// The stack, overrides merged.
+    pub stack: Stack,
+    /// Its desired graph.
+    pub desired: Arc<DesiredGraph>,
+    /// The release recorded after the last successful `up` that is kept in effect (the
+    /// command line set no `release.*` and the files still say what it was made over).
+    pub kept_release: Option<LiveRelease>,
+}
 
 /// Plans and applies stacks through one provider.
 #[derive(Debug, Clone)]
@@ -70,6 +99,23 @@ impl Engine {
         &self.provider
     }
 
+    /// Loads stack `name` from `dir` as every command of the CLI does: the files, then
+    /// `overrides` (`--set PATH=VALUE`) over them, validated and lowered, with the stack's
+    /// `drift.ignore` entries checked against its resources. No cloud call.
+    pub fn load(dir: &Path, name: &str, overrides: &[Override]) -> Result<LoadedStack, LoadError> {
+        let stack = crate::stack::load_with(dir, name, overrides)?;
+        let desired = Engine::desired(&stack)?;
+        let diagnostics = crate::drift::check_suppressions(&stack, &desired);
+        if !diagnostics.is_empty() {
+            return Err(StackError { diagnostics }.into());
+        }
+        Ok(LoadedStack {
+            stack,
+            desired,
+            kept_release: None,
+        })
+    }
+
     /// Lowers a loaded stack to its desired graph (pure; no cloud call).
     pub fn desired(stack: &Stack) -> Result<Arc<DesiredGraph>, GraphError> {
         crate::lower::lower(stack).map(Arc::new)
@@ -107,6 +153,42 @@ impl Engine {
     ) -> Summary {
         exec::apply(plan, self.provider.clone(), &self.config, events, cancel).await
     }
+}
+
+/// Keeps the release in effect, as `plan`, `up`, `drift`, `releases` and `rollback` do: when
+/// `loaded` was loaded with `overrides` that set no `release.*` and its files still say what the
+/// live release (recorded after the last successful `up`) was made over, the stack is loaded
+/// again with the live `release.tag` and `release.revision` (docs/releases.md). One read.
+pub async fn keep_live_release(
+    reader: &dyn Reader,
+    loaded: LoadedStack,
+    overrides: &[Override],
+) -> Result<LoadedStack, LoadError> {
+    let Some(live) = reader
+        .live_release(&loaded.stack.name)
+        .await
+        .map_err(LoadError::Read)?
+    else {
+        return Ok(loaded);
+    };
+    let extra = crate::stack::live_release_overrides(&loaded.stack.file_release, overrides, &live);
+    if extra.is_empty() {
+        return Ok(loaded);
+    }
+    let mut overrides = overrides.to_vec();
+    overrides.extend(extra);
+    let dir = loaded
+        .stack
+        .files
+        .first()
+        .and_then(|f| f.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let reloaded = Engine::load(&dir, &loaded.stack.name, &overrides)?;
+    Ok(LoadedStack {
+        kept_release: Some(live),
+        ..reloaded
+    })
 }
 
 /// A reader's `read_all`, retried on throttling and transient errors like any other call: a
