@@ -170,9 +170,9 @@ impl Driver for AutoScalingGroupSpec {
             .autoscaling
             .create_auto_scaling_group()
             .auto_scaling_group_name(&spec.name)
-            .min_size(i32::try_from(spec.min_size).unwrap_or(0))
-            .max_size(i32::try_from(spec.max_size).unwrap_or(0))
-            .desired_capacity(i32::try_from(spec.min_size).unwrap_or(0))
+            .min_size(crate::int32(spec.min_size, "min_size")?)
+            .max_size(crate::int32(spec.max_size, "max_size")?)
+            .desired_capacity(crate::int32(spec.min_size, "min_size")?)
             .vpc_zone_identifier(ctx.cloud_ids(&spec.subnets)?.join(","))
             .launch_template(template(ctx, spec)?)
             .set_tags(Some(tags))
@@ -228,8 +228,8 @@ impl Driver for AutoScalingGroupSpec {
             .autoscaling
             .update_auto_scaling_group()
             .auto_scaling_group_name(&live.cloud_id)
-            .min_size(i32::try_from(spec.min_size).unwrap_or(0))
-            .max_size(i32::try_from(spec.max_size).unwrap_or(0))
+            .min_size(crate::int32(spec.min_size, "min_size")?)
+            .max_size(crate::int32(spec.max_size, "max_size")?)
             .vpc_zone_identifier(ctx.cloud_ids(&spec.subnets)?.join(","))
             .launch_template(template(ctx, spec)?)
             .send()

@@ -238,7 +238,7 @@ impl Driver for InstanceSpec {
         let (image, root_device) = resolve_ami(ec2, &spec.ami, BASTION_IMAGE).await?;
         let subnet = ctx.cloud_id(spec.subnet.id())?;
         let groups = ctx.cloud_ids(&spec.security_groups)?;
-        let root_size = i32::try_from(spec.root_volume_gb).unwrap_or(8);
+        let root_size = crate::int32(spec.root_volume_gb, "root_volume_gb")?;
         // The token covers every parameter (AWS refuses a reused token with other parameters:
         // IdempotentParameterMismatch) and the instances it already returned dead: a token
         // whose instance was terminated replays that instance, so the next try mints a new one.

@@ -156,11 +156,11 @@ fn already_exists(err: &ProviderError) -> bool {
     err.code.as_deref() == Some("ClientException") && err.message.contains("already exists")
 }
 
-fn managed_scaling(spec: &CapacityProviderSpec) -> ManagedScaling {
-    ManagedScaling::builder()
+fn managed_scaling(spec: &CapacityProviderSpec) -> Result<ManagedScaling, ProviderError> {
+    Ok(ManagedScaling::builder()
         .status(ManagedScalingStatus::Enabled)
-        .target_capacity(i32::try_from(spec.target_capacity).unwrap_or(100))
-        .build()
+        .target_capacity(crate::int32(spec.target_capacity, "target_capacity")?)
+        .build())
 }
 
 /// UpdateCapacityProvider only starts the update: it ends UPDATE_COMPLETE or UPDATE_FAILED
@@ -220,7 +220,7 @@ impl Driver for CapacityProviderSpec {
                     .auto_scaling_group_provider(
                         AutoScalingGroupProvider::builder()
                             .auto_scaling_group_arn(asg)
-                            .managed_scaling(managed_scaling(spec))
+                            .managed_scaling(managed_scaling(spec)?)
                             .managed_termination_protection(ManagedTerminationProtection::Disabled)
                             .build()
                             .map_err(|e| ProviderError::invalid(e.to_string()))?,
@@ -262,7 +262,7 @@ impl Driver for CapacityProviderSpec {
                 .name(&spec.name)
                 .auto_scaling_group_provider(
                     aws_sdk_ecs::types::AutoScalingGroupProviderUpdate::builder()
-                        .managed_scaling(managed_scaling(spec))
+                        .managed_scaling(managed_scaling(spec)?)
                         .build(),
                 )
                 .send()

@@ -307,7 +307,7 @@ impl Driver for EcsServiceSpec {
             .cluster(&cluster)
             .service_name(&spec.name)
             .task_definition(&task_definition)
-            .desired_count(i32::try_from(spec.desired_count).unwrap_or(i32::MAX))
+            .desired_count(crate::int32(spec.desired_count, "desired_count")?)
             .set_launch_type(match &spec.capacity {
                 ServiceCapacity::Fargate => Some(LaunchType::Fargate),
                 ServiceCapacity::Provider(_) => None,
@@ -327,13 +327,14 @@ impl Driver for EcsServiceSpec {
                 LoadBalancer::builder()
                     .target_group_arn(target_group)
                     .container_name(&spec.container_name)
-                    .container_port(i32::try_from(spec.container_port).unwrap_or(80))
+                    .container_port(crate::int32(spec.container_port, "container_port")?)
                     .build(),
             )
             .deployment_configuration(deployment())
-            .health_check_grace_period_seconds(
-                i32::try_from(spec.health_check_grace_seconds).unwrap_or(i32::MAX),
-            )
+            .health_check_grace_period_seconds(crate::int32(
+                spec.health_check_grace_seconds,
+                "health_check_grace_seconds",
+            )?)
             .enable_ecs_managed_tags(true)
             .client_token(client_token(ctx, id, &task_definition))
             .set_tags(Some(tags))
@@ -370,7 +371,7 @@ impl Driver for EcsServiceSpec {
             call = call.task_definition(&task_definition);
         }
         if Self::DESIRED_COUNT.is_in(fields) {
-            call = call.desired_count(i32::try_from(spec.desired_count).unwrap_or(i32::MAX));
+            call = call.desired_count(crate::int32(spec.desired_count, "desired_count")?);
         }
         if Self::SUBNETS.is_in(fields) || Self::SECURITY_GROUPS.is_in(fields) {
             call = call.network_configuration(network(ctx, spec)?);
@@ -379,9 +380,10 @@ impl Driver for EcsServiceSpec {
             call = call.deployment_configuration(deployment());
         }
         if Self::HEALTH_CHECK_GRACE_PERIOD.is_in(fields) {
-            call = call.health_check_grace_period_seconds(
-                i32::try_from(spec.health_check_grace_seconds).unwrap_or(i32::MAX),
-            );
+            call = call.health_check_grace_period_seconds(crate::int32(
+                spec.health_check_grace_seconds,
+                "health_check_grace_seconds",
+            )?);
         }
         let out = call
             .send()

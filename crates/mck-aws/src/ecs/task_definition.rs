@@ -317,7 +317,7 @@ impl Driver for TaskDefinitionSpec {
                 .name(&c.name)
                 .image(&c.image)
                 .essential(true)
-                .memory_reservation(i32::try_from(c.memory_reservation).unwrap_or(256))
+                .memory_reservation(crate::int32(c.memory_reservation, "memory_reservation")?)
                 .log_configuration(
                     LogConfiguration::builder()
                         .log_driver(LogDriver::Awslogs)
@@ -330,7 +330,7 @@ impl Driver for TaskDefinitionSpec {
             if let Some(port) = c.port {
                 def = def.port_mappings(
                     PortMapping::builder()
-                        .container_port(i32::try_from(port).unwrap_or(80))
+                        .container_port(crate::int32(port, "port")?)
                         .protocol(TransportProtocol::Tcp)
                         .build(),
                 );

@@ -97,10 +97,10 @@ impl Driver for CacheClusterSpec {
             .engine("memcached")
             .set_engine_version(spec.engine_version.clone())
             .cache_node_type(&spec.node_type)
-            .num_cache_nodes(i32::try_from(spec.num_nodes).unwrap_or(1))
+            .num_cache_nodes(crate::int32(spec.num_nodes, "num_nodes")?)
             .cache_subnet_group_name(ctx.cloud_id(spec.subnet_group.id())?)
             .set_security_group_ids(Some(groups))
-            .port(i32::try_from(spec.port).unwrap_or(11211))
+            .port(crate::int32(spec.port, "port")?)
             .set_tags(Some(tags(ctx, id)))
             .send()
             .await;
@@ -162,11 +162,11 @@ impl Driver for CacheClusterSpec {
             modify = modify.set_security_group_ids(Some(ctx.cloud_ids(&spec.security_groups)?));
         }
         if CacheClusterSpec::NUM_CACHE_NODES.is_in(fields) {
-            let want = i32::try_from(spec.num_nodes).unwrap_or(1);
+            let want = crate::int32(spec.num_nodes, "num_nodes")?;
             modify = modify.num_cache_nodes(want);
             // Fewer nodes: AWS wants the ids of the nodes to remove (`0001`…), the newest here.
             let have = match live.fields.get(CacheClusterSpec::NUM_CACHE_NODES.name) {
-                Some(Value::Int(n)) => i32::try_from(*n).unwrap_or(0),
+                Some(Value::Int(n)) => crate::int32(*n, "num_nodes")?,
                 _ => 0,
             };
             if want < have {

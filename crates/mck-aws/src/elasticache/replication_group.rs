@@ -122,14 +122,14 @@ impl Driver for ReplicationGroupSpec {
             .engine("redis")
             .engine_version(&spec.engine_version)
             .cache_node_type(&spec.node_type)
-            .num_cache_clusters(i32::try_from(spec.num_cache_clusters).unwrap_or(1))
+            .num_cache_clusters(crate::int32(spec.num_cache_clusters, "num_cache_clusters")?)
             .automatic_failover_enabled(spec.automatic_failover)
             .multi_az_enabled(spec.multi_az)
             .at_rest_encryption_enabled(spec.at_rest_encryption)
             .transit_encryption_enabled(spec.transit_encryption)
             .cache_subnet_group_name(ctx.cloud_id(spec.subnet_group.id())?)
             .set_security_group_ids(Some(groups))
-            .port(i32::try_from(spec.port).unwrap_or(6379))
+            .port(crate::int32(spec.port, "port")?)
             .set_tags(Some(tags(ctx, id)))
             .send()
             .await;
@@ -243,12 +243,12 @@ impl Driver for ReplicationGroupSpec {
                 )
                 .await?;
             }
-            let want = i32::try_from(spec.num_cache_clusters - 1).unwrap_or(0);
+            let want = crate::int32(spec.num_cache_clusters - 1, "replicas")?;
             let have = match live
                 .fields
                 .get(ReplicationGroupSpec::NUM_CACHE_CLUSTERS.name)
             {
-                Some(Value::Int(n)) => i32::try_from(*n - 1).unwrap_or(0),
+                Some(Value::Int(n)) => crate::int32(*n - 1, "replicas")?,
                 _ => 0,
             };
             if want > have {

@@ -146,7 +146,7 @@ impl Driver for ListenerSpec {
         let out = elb
             .create_listener()
             .load_balancer_arn(lb)
-            .port(i32::try_from(spec.port).unwrap_or(80))
+            .port(crate::int32(spec.port, "port")?)
             .protocol(if spec.certificate_arn.is_some() {
                 ProtocolEnum::Https
             } else {

@@ -113,7 +113,7 @@ impl Driver for ListenerRuleSpec {
         let result = elb
             .create_rule()
             .listener_arn(listener)
-            .priority(i32::try_from(spec.priority).unwrap_or(10))
+            .priority(crate::int32(spec.priority, "priority")?)
             .conditions(condition(&spec.paths))
             .actions(forward(target_group))
             .send()

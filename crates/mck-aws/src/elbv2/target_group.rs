@@ -131,7 +131,7 @@ impl Driver for TargetGroupSpec {
                     .create_target_group()
                     .name(&spec.name)
                     .protocol(ProtocolEnum::Http)
-                    .port(i32::try_from(spec.port).unwrap_or(80))
+                    .port(crate::int32(spec.port, "port")?)
                     .vpc_id(ctx.cloud_id(spec.vpc.id())?)
                     .target_type(TargetTypeEnum::Ip)
                     .health_check_path(&spec.health_check_path)

@@ -70,7 +70,7 @@ async fn describe(logs: &Client, name: &str) -> Result<Option<LogGroup>, Provide
 async fn set_retention(logs: &Client, name: &str, days: i64) -> Result<(), ProviderError> {
     logs.put_retention_policy()
         .log_group_name(name)
-        .retention_in_days(i32::try_from(days).unwrap_or(14))
+        .retention_in_days(crate::int32(days, "retention_in_days")?)
         .send()
         .await
         .map_err(|e| sdk(&format!("set the retention of {name}"), e))?;

@@ -156,7 +156,10 @@ impl Driver for DbClusterSpec {
             .db_subnet_group_name(ctx.cloud_id(spec.subnet_group.id())?)
             .set_vpc_security_group_ids(Some(groups))
             .storage_encrypted(true)
-            .backup_retention_period(i32::try_from(spec.backup_retention_days).unwrap_or(1))
+            .backup_retention_period(crate::int32(
+                spec.backup_retention_days,
+                "backup_retention_days",
+            )?)
             .deletion_protection(spec.deletion_protection)
             .copy_tags_to_snapshot(true)
             .set_tags(Some(tags));
@@ -205,9 +208,10 @@ impl Driver for DbClusterSpec {
         for field in fields {
             match *field {
                 "backup_retention_period" => {
-                    call = call.backup_retention_period(
-                        i32::try_from(spec.backup_retention_days).unwrap_or(1),
-                    );
+                    call = call.backup_retention_period(crate::int32(
+                        spec.backup_retention_days,
+                        "backup_retention_days",
+                    )?);
                 }
                 "deletion_protection" => call = call.deletion_protection(spec.deletion_protection),
                 "manage_master_user_password" => call = call.manage_master_user_password(true),

@@ -93,7 +93,7 @@ impl Driver for DbInstanceSpec {
             .engine(&spec.engine)
             .db_instance_class(&spec.instance_class)
             .availability_zone(&spec.availability_zone)
-            .promotion_tier(i32::try_from(spec.promotion_tier).unwrap_or(1))
+            .promotion_tier(crate::int32(spec.promotion_tier, "promotion_tier")?)
             .set_tags(Some(tags(ctx, id)))
             .send()
             .await;
@@ -133,7 +133,7 @@ impl Driver for DbInstanceSpec {
         rds.modify_db_instance()
             .db_instance_identifier(&live.cloud_id)
             .db_instance_class(&spec.instance_class)
-            .promotion_tier(i32::try_from(spec.promotion_tier).unwrap_or(1))
+            .promotion_tier(crate::int32(spec.promotion_tier, "promotion_tier")?)
             .apply_immediately(true)
             .send()
             .await

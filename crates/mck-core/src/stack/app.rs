@@ -61,12 +61,14 @@ pub(super) fn validate_app(
                 "write `capacity: ec2` to run the apps on servers, or remove `servers`",
             )),
             (Capacity::Ec2, Some(servers)) => {
-                if !(0..=1000).contains(&servers.min) || servers.max < servers.min.max(1) {
+                if !(0..=1000).contains(&servers.min)
+                    || !(servers.min.max(1)..=1000).contains(&servers.max)
+                {
                     diags.push(diag(
                         root,
                         &["app", "servers"],
                         format!("app servers min {} and max {}", servers.min, servers.max),
-                        "use 0 ≤ min ≤ max and max ≥ 1",
+                        "use 0 ≤ min ≤ max ≤ 1000 and max ≥ 1",
                     ));
                 }
                 if !servers.instance_type.contains('.') {

@@ -603,6 +603,15 @@ fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mut Vec<Diagn
                 "write e.g. t3.micro",
             ));
         }
+        // gp3 volumes: 1 GiB to 16 TiB; the images need 8.
+        if !(8..=16_384).contains(&bastion.root_volume_gb) {
+            diags.push(diag(
+                root,
+                &["bastion", "root_volume_gb"],
+                format!("a root volume of {} GiB", bastion.root_volume_gb),
+                "use 8 to 16384 GiB",
+            ));
+        }
     }
     validate_data(name, config, root, diags);
     for (key, value) in config.timeouts.entries() {

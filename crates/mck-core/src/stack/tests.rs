@@ -59,6 +59,7 @@ fn invalid_stacks_report_file_line_column_and_fix() {
         "unknown-key",
         "vpc-too-small",
         "wrong-type",
+        "out-of-range",
         "zero-instances",
         "zone-outside-region",
     ] {
