@@ -191,10 +191,8 @@ async fn keep_live_release(
         .map_err(|err| load_failure(&name, err))?;
     if let Some(live) = &loaded.kept_release {
         ui::note(&format!(
-            "release: keeping the build released from the command line (release.tag {}, release.revision {}; the stack file says {}); --set release.tag=… or an edit of the file's release.tag changes it",
-            live.tag,
-            live.revision,
-            loaded.stack.file_release.replace(' ', ", revision ")
+            "release: keeping the build released from the command line ({}; the stack file says {}); --set release.tag=… or an edit of the file's release.tag changes it",
+            live.in_effect, loaded.stack.file_release
         ));
     }
     Ok((loaded.stack, loaded.desired))

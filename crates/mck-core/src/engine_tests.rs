@@ -1421,8 +1421,14 @@ async fn the_release_in_effect_is_recorded_after_the_services_and_read_back_befo
             < last_call(&calls, ReleaseRecordSpec::ID, Op::Update)
     );
     let live = cloud.live_release("dev").await.unwrap().unwrap();
-    assert_eq!(live.tag, "2.4.8");
-    assert_eq!(live.file, "2.4.7-p1 -");
+    assert_eq!(live.in_effect.tag.as_deref(), Some("2.4.8"));
+    assert_eq!(
+        live.file,
+        crate::model::ReleaseValues {
+            tag: Some("2.4.7-p1".into()),
+            revision: None
+        }
+    );
     // A run without --set: the files plus the live release plan nothing.
     let dev = dev_stack();
     let kept = crate::stack::live_release_overrides(&dev.file_release, &[], &live);

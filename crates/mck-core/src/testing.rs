@@ -737,7 +737,7 @@ impl Reader for FakeCloud {
     async fn live_release(
         &self,
         stack: &str,
-    ) -> Result<Option<crate::stack::LiveRelease>, ProviderError> {
+    ) -> Result<Option<crate::model::LiveRelease>, ProviderError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let state = self.lock();
@@ -747,14 +747,14 @@ impl Reader for FakeCloud {
             .find(|r| r.stack == stack && r.kind == ResourceKind::ReleaseRecord && !r.is_gone(now))
             .map(|r| {
                 let text = |name: &str| match r.fields.get(name) {
-                    Some(Value::Str(s)) => s.clone(),
-                    _ => "-".to_string(),
+                    Some(Value::Str(s)) => Some(s.as_str()),
+                    _ => None,
                 };
-                crate::stack::LiveRelease {
-                    tag: text(ReleaseRecordSpec::TAG.name),
-                    revision: text(ReleaseRecordSpec::REVISION.name),
-                    file: text(ReleaseRecordSpec::FILE.name),
-                }
+                crate::model::LiveRelease::from_record(
+                    text(ReleaseRecordSpec::TAG.name),
+                    text(ReleaseRecordSpec::REVISION.name),
+                    text(ReleaseRecordSpec::FILE.name),
+                )
             }))
     }
 

@@ -72,14 +72,14 @@ pub(crate) async fn live(ecs: &Client, stack: &str) -> Result<Option<LiveRelease
     }
     Ok(observe(&cluster).map(|o| {
         let text = |name: &str| match o.fields.get(name) {
-            Some(mck_core::model::Value::Str(s)) => s.clone(),
-            _ => "-".to_string(),
+            Some(mck_core::model::Value::Str(s)) => Some(s.as_str()),
+            _ => None,
         };
-        LiveRelease {
-            tag: text(ReleaseRecordSpec::TAG.name),
-            revision: text(ReleaseRecordSpec::REVISION.name),
-            file: text(ReleaseRecordSpec::FILE.name),
-        }
+        LiveRelease::from_record(
+            text(ReleaseRecordSpec::TAG.name),
+            text(ReleaseRecordSpec::REVISION.name),
+            text(ReleaseRecordSpec::FILE.name),
+        )
     }))
 }
 

@@ -205,9 +205,9 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
         id: LogicalId::new(ReleaseRecordSpec::ID),
         spec: ReleaseRecordSpec {
             cluster: Ref::new("ecs.cluster"),
-            tag: release.tag.unwrap_or_else(|| "-".into()),
-            revision: release.revision.unwrap_or_else(|| "-".into()),
-            file: stack.file_release.clone(),
+            tag: ReleaseValues::record_value(release.tag.as_deref()),
+            revision: ReleaseValues::record_value(release.revision.as_deref()),
+            file: stack.file_release.to_record(),
             after,
         }
         .into(),

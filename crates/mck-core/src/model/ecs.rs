@@ -1,5 +1,6 @@
 //! ECS kinds of the app tier: the cluster, the apps' task definitions and services.
 
+use std::fmt;
 use std::time::Duration;
 
 use super::{
@@ -596,17 +597,82 @@ impl Kind for MaintenanceSpec {
     }
 }
 
+/// `release.tag` and `release.revision`, each `None` where nothing sets it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReleaseValues {
+    /// `release.tag`.
+    pub tag: Option<String>,
+    /// `release.revision`.
+    pub revision: Option<String>,
+}
+
+impl ReleaseValues {
+    /// One value as the release record keeps it (a cluster tag value): `-` for none.
+    pub fn record_value(value: Option<&str>) -> String {
+        value.unwrap_or("-").to_string()
+    }
+
+    /// A value the release record kept ([`ReleaseValues::record_value`]).
+    pub fn from_record_value(text: &str) -> Option<String> {
+        (text != "-" && !text.is_empty()).then(|| text.to_string())
+    }
+
+    /// Both, as the release record keeps them: `"<tag> <revision>"`.
+    pub fn to_record(&self) -> String {
+        format!(
+            "{} {}",
+            Self::record_value(self.tag.as_deref()),
+            Self::record_value(self.revision.as_deref())
+        )
+    }
+
+    /// What [`ReleaseValues::to_record`] wrote.
+    pub fn from_record(text: &str) -> ReleaseValues {
+        let (tag, revision) = text.split_once(' ').unwrap_or((text, "-"));
+        ReleaseValues {
+            tag: Self::from_record_value(tag),
+            revision: Self::from_record_value(revision),
+        }
+    }
+}
+
+impl fmt::Display for ReleaseValues {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "release.tag {}, release.revision {}",
+            self.tag.as_deref().unwrap_or("(none)"),
+            self.revision.as_deref().unwrap_or("(none)")
+        )
+    }
+}
+
 /// The release recorded beside a stack after its last successful `up`
-/// ([`ReleaseRecordSpec`]): `release.tag` and `release.revision` in effect, and
-/// the files' values they were released over (`-` for none).
+/// ([`ReleaseRecordSpec`]): `release.tag` and `release.revision` in effect, and the files'
+/// values they were released over.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveRelease {
-    /// `release.tag` in effect.
-    pub tag: String,
-    /// `release.revision` in effect.
-    pub revision: String,
-    /// The files' `"<tag> <revision>"` at the time.
-    pub file: String,
+    /// What the services run with.
+    pub in_effect: ReleaseValues,
+    /// What the stack files said when it was released (the command line overrode them).
+    pub file: ReleaseValues,
+}
+
+impl LiveRelease {
+    /// From the record's fields as read; a missing field is none.
+    pub fn from_record(
+        tag: Option<&str>,
+        revision: Option<&str>,
+        file: Option<&str>,
+    ) -> LiveRelease {
+        LiveRelease {
+            in_effect: ReleaseValues {
+                tag: tag.and_then(ReleaseValues::from_record_value),
+                revision: revision.and_then(ReleaseValues::from_record_value),
+            },
+            file: ReleaseValues::from_record(file.unwrap_or("- -")),
+        }
+    }
 }
 
 /// The release in effect after the last successful `up`: the `release.tag` and

@@ -89,10 +89,9 @@ pub struct Stack {
     pub files: Vec<PathBuf>,
     /// The merged YAML tree, every node with the file and line it came from.
     pub source: Node,
-    /// The files' own `release.tag` and `release.revision` (before any `--set`), as
-    /// `"<tag> <revision>"` with `-` for a missing one: what a release from the command line
-    /// is recorded over ([`crate::model::ReleaseRecordSpec`]).
-    pub file_release: String,
+    /// The files' own `release.tag` and `release.revision` (before any `--set`): what a
+    /// release from the command line is recorded over ([`crate::model::ReleaseRecordSpec`]).
+    pub file_release: ReleaseValues,
 }
 
 impl Stack {
@@ -235,14 +234,14 @@ impl Override {
     }
 }
 
-pub use crate::model::LiveRelease;
+pub use crate::model::{LiveRelease, ReleaseValues};
 
 /// What keeps a release made from the command line in effect for a run without `--set`: when
 /// `overrides` set neither `release.tag` nor `release.revision` and the files still say what the
 /// live release was made over (`file_release`), the live tag and revision, located at "live
 /// release". Otherwise none: the command line, or an edited file (a newer decision), wins.
 pub fn live_release_overrides(
-    file_release: &str,
+    file_release: &ReleaseValues,
     overrides: &[Override],
     live: &LiveRelease,
 ) -> Vec<Override> {
@@ -252,21 +251,24 @@ pub fn live_release_overrides(
             "release" | "release.tag" | "release.revision"
         )
     });
-    if set_here || live.file != file_release {
+    if set_here || live.file != *file_release {
         return Vec::new();
     }
-    [("tag", &live.tag), ("revision", &live.revision)]
-        .into_iter()
-        .filter(|(_, value)| value.as_str() != "-")
-        .filter_map(|(key, value)| {
-            let arg = format!("release.{key}='{value}'");
-            Override::parse_from(
-                &arg,
-                &format!("live release (recorded on the cluster: release.{key}={value})"),
-            )
-            .ok()
-        })
-        .collect()
+    [
+        ("tag", &live.in_effect.tag),
+        ("revision", &live.in_effect.revision),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| Some((key, value.as_ref()?)))
+    .filter_map(|(key, value)| {
+        let arg = format!("release.{key}='{value}'");
+        Override::parse_from(
+            &arg,
+            &format!("live release (recorded on the cluster: release.{key}={value})"),
+        )
+        .ok()
+    })
+    .collect()
 }
 
 impl std::str::FromStr for Override {
@@ -329,19 +331,21 @@ pub fn parse_str(name: &str, file_label: &str, text: &str) -> Result<Stack, Stac
     from_merged(name, &root, vec![PathBuf::from(file_label)], file_release)
 }
 
-/// `"<tag> <revision>"` of a tree's `release:` (`-` for a missing one).
-fn release_of(root: &Node) -> String {
+/// What a tree's `release:` says of `tag` and `revision`.
+fn release_of(root: &Node) -> ReleaseValues {
     let value = |key: &str| {
-        root.get("release").and_then(|r| r.get(key)).map_or_else(
-            || "-".to_string(),
-            |n| match &n.value {
-                node::NodeValue::Str(s) | node::NodeValue::Plain(s) => s.clone(),
-                node::NodeValue::Int(i) => i.to_string(),
-                _ => "-".to_string(),
-            },
-        )
+        root.get("release")
+            .and_then(|r| r.get(key))
+            .and_then(|n| match &n.value {
+                node::NodeValue::Str(s) | node::NodeValue::Plain(s) => Some(s.clone()),
+                node::NodeValue::Int(i) => Some(i.to_string()),
+                _ => None,
+            })
     };
-    format!("{} {}", value("tag"), value("revision"))
+    ReleaseValues {
+        tag: value("tag"),
+        revision: value("revision"),
+    }
 }
 
 /// Names of the stacks in `dir` (files `*.yaml`, except `base.yaml`).
@@ -488,7 +492,7 @@ fn from_merged(
     name: &str,
     root: &Node,
     files: Vec<PathBuf>,
-    file_release: String,
+    file_release: ReleaseValues,
 ) -> Result<Stack, StackError> {
     let config: StackConfig = node::from_node(root).map_err(|e| {
         let password = e.message.starts_with("unknown key `") && e.message.to_lowercase().contains("password");

@@ -303,12 +303,15 @@ fn set_errors_are_located_on_the_command_line_with_a_fix() {
 #[test]
 fn a_release_from_the_command_line_stays_in_effect_until_the_command_line_or_the_file_changes_it() {
     let dev = load(Path::new(STACKS), "dev").unwrap();
-    assert_eq!(dev.file_release, "2.4.7-p1 -");
-    let live = LiveRelease {
-        tag: "0123456".into(),
-        revision: "0123456abc".into(),
-        file: "2.4.7-p1 -".into(),
+    let files = ReleaseValues {
+        tag: Some("2.4.7-p1".into()),
+        revision: None,
     };
+    assert_eq!(dev.file_release, files);
+    // As the record on the cluster keeps it.
+    let live = LiveRelease::from_record(Some("0123456"), Some("0123456abc"), Some("2.4.7-p1 -"));
+    assert_eq!(live.file, files);
+    assert_eq!(files.to_record(), "2.4.7-p1 -");
     let kept = live_release_overrides(&dev.file_release, &[], &live);
     assert_eq!(kept.len(), 2);
     let stack = load_with(Path::new(STACKS), "dev", &kept).unwrap();
@@ -324,7 +327,7 @@ fn a_release_from_the_command_line_stays_in_effect_until_the_command_line_or_the
         stack.locate(&["release", "tag"])
     );
     // The files are what the release was made over, whatever the overrides.
-    assert_eq!(stack.file_release, "2.4.7-p1 -");
+    assert_eq!(stack.file_release, files);
     // Another --set keeps the release; a --set of the release wins.
     let count = [Override::parse("apps.frontend.count=2").unwrap()];
     assert_eq!(
@@ -336,12 +339,9 @@ fn a_release_from_the_command_line_stays_in_effect_until_the_command_line_or_the
         assert!(live_release_overrides(&dev.file_release, &set, &live).is_empty());
     }
     // An edited file is a newer decision: it wins.
-    assert!(live_release_overrides("2.4.8 -", &[], &live).is_empty());
+    assert!(live_release_overrides(&ReleaseValues::from_record("2.4.8 -"), &[], &live).is_empty());
     // A record without a revision sets only the tag.
-    let tag_only = LiveRelease {
-        revision: "-".into(),
-        ..live
-    };
+    let tag_only = LiveRelease::from_record(Some("0123456"), Some("-"), Some("2.4.7-p1 -"));
     assert_eq!(
         live_release_overrides(&dev.file_release, &[], &tag_only).len(),
         1
