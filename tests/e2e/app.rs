@@ -1,6 +1,7 @@
 //! The app tier alone on the network tier: `kill -9` while it is being created, then a re-run
 //! leaves exactly one of each; HTTPS with a certificate. Checked with boto3 (`py/app.py`).
 
+use mck_core::model::ResourceKind;
 use serde_json::Value;
 
 use mck_tests::{Harness, TestStack, assert_exit};
@@ -51,29 +52,26 @@ fn app_counts(app: &Value) -> Vec<(&'static str, usize)> {
         .map(|l| l["rules"].as_array().unwrap().len())
         .sum();
     vec![
-        ("roles", len("roles")),
-        ("log_groups", len("log_groups")),
-        ("clusters", len("clusters")),
-        ("task_definitions", len("task_definitions")),
-        ("load_balancers", len("load_balancers")),
-        ("target_groups", len("target_groups")),
-        ("listeners", listeners),
-        ("rules", rules),
-        ("services", len("services")),
+        (ResourceKind::LogGroup.name(), len("log_groups")),
+        (ResourceKind::Role.name(), len("roles")),
+        (ResourceKind::EcsCluster.name(), len("clusters")),
+        (ResourceKind::TaskDefinition.name(), len("task_definitions")),
+        (ResourceKind::TargetGroup.name(), len("target_groups")),
+        (ResourceKind::LoadBalancer.name(), len("load_balancers")),
+        (ResourceKind::Listener.name(), listeners),
+        (ResourceKind::ListenerRule.name(), rules),
+        (ResourceKind::EcsService.name(), len("services")),
     ]
 }
 
-const APP_COUNTS: &[(&str, usize)] = &[
-    ("roles", 2),
-    ("log_groups", 2),
-    ("clusters", 1),
-    ("task_definitions", 2),
-    ("load_balancers", 1),
-    ("target_groups", 2),
-    ("listeners", 1),
-    ("rules", 1),
-    ("services", 2),
-];
+/// The counts of `desired` that [`app_counts`] counts: what the app tier must contain.
+fn app_tier(desired: Vec<(&'static str, usize)>) -> Vec<(&'static str, usize)> {
+    let counted = app_counts(&serde_json::json!({"load_balancers": []}));
+    desired
+        .into_iter()
+        .filter(|(name, _)| counted.iter().any(|(counted, _)| counted == name))
+        .collect()
+}
 
 fn app_of(harness: &Harness, stack: &TestStack) -> Value {
     harness.python("app.py", &[&stack.name])
@@ -85,18 +83,19 @@ fn killed_during_the_app_tier_a_rerun_leaves_exactly_one_of_each() {
         return;
     };
     let stack = harness.stack_from("e2e-appkill", &app_only(None));
+    let expected = app_tier(stack.desired_counts());
     assert_exit(&stack.mck("down", &["--yes"]), 0);
-    // The network tier has 53 resources and the app tier 15; with 4 steps at a time the kills
+    // The network tier comes first and is most of the stack; with 4 steps at a time the kills
     // land while the app tier is being created (roles, log groups and the cluster early, the
     // load balancer, listener, rule and services late).
     let mut killed_with_app_work_left = 0;
     for n in [40, 12, 6, 3] {
         crate::kill::kill_after(&stack, "up", n);
         let partial = app_counts(&app_of(&harness, &stack));
-        for ((kind, have), (_, want)) in partial.iter().zip(APP_COUNTS) {
+        for ((kind, have), (_, want)) in partial.iter().zip(&expected) {
             assert!(have <= want, "{kind}: {have} > {want} after a kill");
         }
-        if partial != APP_COUNTS {
+        if partial != expected {
             killed_with_app_work_left += 1;
         }
     }
@@ -106,15 +105,15 @@ fn killed_during_the_app_tier_a_rerun_leaves_exactly_one_of_each() {
     );
     assert_exit(&stack.mck("up", &["--yes"]), 0);
     let app = app_of(&harness, &stack);
-    assert_eq!(app_counts(&app), APP_COUNTS, "{app:#}");
-    assert_eq!(counts_of_network(&stack), crate::DEV_COUNTS.to_vec());
+    assert_eq!(app_counts(&app), expected, "{app:#}");
+    assert_eq!(counts_of_network(&stack), crate::network_only_counts());
     // The emulator drops a new service's deployment settings (docs/emulator.md): one more
     // `up` sets them; then nothing is left to do.
     assert_exit(&stack.mck("up", &["--yes"]), 0);
     assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 0);
     // No noise: drift right after up finds nothing.
     assert_exit(&stack.mck("drift", &[]), 0);
-    assert_eq!(app_counts(&app_of(&harness, &stack)), APP_COUNTS);
+    assert_eq!(app_counts(&app_of(&harness, &stack)), expected);
 
     assert_exit(&stack.mck("down", &["--yes"]), 0);
     let after = app_counts(&app_of(&harness, &stack));
@@ -301,10 +300,7 @@ fn prod_stack_killed_during_the_app_tier_converges_and_goes_away() {
             .replace("replicas: 1", "replicas: 0"),
     );
     // Prod: three roles (tasks, execution, app servers), the app servers, four frontend tasks.
-    let expected: Vec<(&str, usize)> = APP_COUNTS
-        .iter()
-        .map(|&(kind, n)| (kind, if kind == "roles" { 3 } else { n }))
-        .collect();
+    let expected = app_tier(stack.desired_counts());
     let mut left_work = 0;
     for n in [70, 12] {
         crate::kill::kill_after(&stack, "up", n);

@@ -1,6 +1,6 @@
 //! The CLI contract: confirmation, validation before any call, exit codes, graph output.
 
-use mck_tests::{Harness, assert_exit, text};
+use mck_tests::{Harness, assert_exit, text, total};
 
 use crate::section;
 
@@ -20,7 +20,8 @@ fn up_without_yes_and_without_a_terminal_refuses_and_changes_nothing() {
     );
     // The plan was shown, nothing was created.
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("Plan: 88 to add"),
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("Plan: {} to add", total(&stack.desired_counts()))),
         "{}",
         text(&out)
     );
@@ -65,10 +66,10 @@ fn graph_and_validate_need_no_aws() {
     assert!(String::from_utf8_lossy(&mermaid.stdout).starts_with("flowchart LR"));
     let validate = stack.mck("validate", &[]);
     assert_exit(&validate, 0);
-    assert!(
-        String::from_utf8_lossy(&validate.stderr)
-            .contains("stack e2e-graph is valid: 88 resources")
-    );
+    assert!(String::from_utf8_lossy(&validate.stderr).contains(&format!(
+        "stack e2e-graph is valid: {} resources",
+        total(&stack.desired_counts())
+    )));
 }
 
 #[test]
@@ -98,7 +99,11 @@ fn on_a_terminal_up_asks_and_only_yes_applies() {
     assert_eq!(accepted.status.code(), Some(0), "{screen}");
     // The live progress line is drawn on the terminal.
     assert!(screen.contains("\u{1b}[K["), "no progress line: {screen}");
-    assert!(screen.contains("up: 53 done, 0 failed"), "{screen}");
+    let n_network = total(&crate::network_only_counts());
+    assert!(
+        screen.contains(&format!("up: {n_network} done, 0 failed")),
+        "{screen}"
+    );
     assert_eq!(section(&stack.inventory(), "vpcs").len(), 1);
     assert_exit(&stack.mck("down", &["--yes"]), 0);
 }
@@ -160,6 +165,7 @@ fn the_embedding_example_plans_and_reports_drift_through_the_library() {
     });
     assert!(example.exists(), "{} was not built", example.display());
     let stack = harness.stack_from("e2e-embed", crate::NETWORK_ONLY);
+    let n_network = total(&crate::network_only_counts());
     let run = || {
         let mut cmd = std::process::Command::new(&example);
         cmd.arg(&stack.dir).arg(&stack.name);
@@ -170,12 +176,14 @@ fn the_embedding_example_plans_and_reports_drift_through_the_library() {
     assert_exit(&before, 2);
     let stdout = String::from_utf8_lossy(&before.stdout).to_string();
     assert!(
-        stdout.contains("plan e2e-embed: 53 to add"),
+        stdout.contains(&format!("plan e2e-embed: {n_network} to add")),
         "{}",
         text(&before)
     );
     assert!(
-        stdout.contains("drift e2e-embed: drift (53 checked, 0 changed, 53 missing"),
+        stdout.contains(&format!(
+            "drift e2e-embed: drift ({n_network} checked, 0 changed, {n_network} missing"
+        )),
         "{stdout}"
     );
     assert_exit(&stack.mck("up", &["--yes"]), 0);

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use mck_tests::{Harness, TestStack, assert_exit, text};
 
-use crate::{DEV_COUNTS, counts};
+use crate::{counts, network_only_counts};
 
 /// The lock item of `stack` as the AWS CLI sees it (empty when there is none).
 fn lock_item(harness: &Harness, stack: &TestStack) -> String {
@@ -58,7 +58,7 @@ fn two_ups_started_together_build_everything_once() {
     );
     assert_eq!(
         counts(&stack.inventory()),
-        DEV_COUNTS.to_vec(),
+        network_only_counts(),
         "no duplicates"
     );
     assert_eq!(lock_item(&harness, &stack), "", "released after the run");
@@ -115,7 +115,7 @@ fn a_run_in_progress_refuses_others_and_unlock_breaks_its_lock() {
     signal(&running, "-KILL");
     let _ = running.wait();
     assert_exit(&stack.mck("up", &["--yes"]), 0);
-    assert_eq!(counts(&stack.inventory()), DEV_COUNTS.to_vec());
+    assert_eq!(counts(&stack.inventory()), network_only_counts());
     assert_exit(&stack.mck("down", &["--yes"]), 0);
 }
 
@@ -209,7 +209,7 @@ fn two_ups_racing_without_the_lock_make_duplicates_that_are_reported_and_removed
     }
     assert_exit(&stack.mck("up", &["--yes"]), 1);
     assert_exit(&stack.mck("up", &["--yes", "--dedupe"]), 0);
-    assert_eq!(counts(&stack.inventory()), DEV_COUNTS.to_vec());
+    assert_eq!(counts(&stack.inventory()), network_only_counts());
     assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 0);
     assert_exit(&stack.mck("down", &["--yes"]), 0);
 }

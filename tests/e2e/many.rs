@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 use mck_tests::{Harness, TestStack, assert_exit, text};
 
-use crate::{DEV_COUNTS, counts};
+use crate::{counts, network_only_counts};
 
 const N: usize = 10;
 
@@ -58,7 +58,7 @@ fn ten_stacks_applied_at_once_all_converge() {
     for stack in &stacks {
         assert_eq!(
             counts(&stack.inventory()),
-            DEV_COUNTS.to_vec(),
+            network_only_counts(),
             "{}",
             stack.name
         );

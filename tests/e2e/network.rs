@@ -4,7 +4,7 @@
 use mck_tests::{Harness, assert_exit, text};
 use serde_json::Value;
 
-use crate::{DEV_COUNTS, by_id, counts, section};
+use crate::{by_id, counts, network_only_counts, section};
 
 fn ids(values: &[Value]) -> Vec<String> {
     let mut v: Vec<String> = values
@@ -26,7 +26,7 @@ fn network_up_verify_drift_repair_down() {
     let up = stack.mck("up", &["--yes"]);
     assert_exit(&up, 0);
     let inv = stack.inventory();
-    assert_eq!(counts(&inv), DEV_COUNTS.to_vec(), "{inv:#}");
+    assert_eq!(counts(&inv), network_only_counts(), "{inv:#}");
 
     // VPC with DNS support and hostnames, tagged with the stack and the user's tags.
     let vpc = by_id(&inv, "vpcs", "vpc");

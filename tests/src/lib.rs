@@ -8,7 +8,37 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+use mck_core::model::ResourceKind;
 use serde_json::Value;
+
+/// How many resources of each kind lowering makes of the stack file `yaml` (no `extends:`),
+/// in [`ResourceKind::ALL`] order, by plan name (`aws_subnet`): what `up` creates. The one
+/// source of the counts the end-to-end tests expect.
+pub fn desired_counts(yaml: &str) -> Vec<(&'static str, usize)> {
+    let stack = mck_core::stack::parse_str("e2e", "e2e.yaml", yaml)
+        .unwrap_or_else(|err| panic!("the test stack does not load: {err}"));
+    counts_of(&stack)
+}
+
+fn counts_of(stack: &mck_core::stack::Stack) -> Vec<(&'static str, usize)> {
+    let desired = mck_core::Engine::desired(stack)
+        .unwrap_or_else(|err| panic!("the test stack does not lower: {err}"));
+    ResourceKind::ALL
+        .iter()
+        .map(|kind| {
+            (
+                kind.name(),
+                desired.iter().filter(|r| r.kind() == *kind).count(),
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// The sum of `counts`: how many resources a plan of the stack adds.
+pub fn total(counts: &[(&'static str, usize)]) -> usize {
+    counts.iter().map(|(_, n)| n).sum()
+}
 
 /// What `cargo xtask test` provides.
 #[derive(Debug, Clone)]
@@ -181,6 +211,13 @@ pub struct TestStack {
 }
 
 impl TestStack {
+    /// [`desired_counts`] of this stack as its files say now (overlays merged).
+    pub fn desired_counts(&self) -> Vec<(&'static str, usize)> {
+        let stack = mck_core::stack::load(&self.dir, &self.name)
+            .unwrap_or_else(|err| panic!("stack {} does not load: {err}", self.name));
+        counts_of(&stack)
+    }
+
     fn args<'a>(&'a self, command: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             command,

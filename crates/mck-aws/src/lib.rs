@@ -44,6 +44,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use driver::ServiceRead;
 use mck_core::model::{LogicalId, ResourceKind, ResourceSpec};
 use mck_core::provider::{
     Context, Observed, Provider, ProviderError, Reader, Readiness, Unmanaged, Who,
@@ -460,32 +461,41 @@ impl Clients {
         )
     }
 
-    /// Every service is read concurrently; each reads its kinds concurrently too.
+    /// Every service is read concurrently ([`ServiceRead::ALL`]); each reads its kinds
+    /// concurrently too.
     async fn read_all(&self, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-        let (network, db, caches, files, dns, roles, logs, ecs, elb, servers) = tokio::try_join!(
-            ec2::read_all(&self.ec2, stack),
-            rds::read(&self.rds, stack),
-            elasticache::read(&self.elasticache, stack),
-            efs::read(&self.efs, stack, &self.region),
-            route53::read(&self.route53, stack),
-            iam::read(&self.iam, stack),
-            logs::read(&self.logs, stack),
-            ecs::read(&self.ecs, stack),
-            elbv2::read(&self.elbv2, stack),
-            autoscaling::read(&self.autoscaling, stack),
-        )?;
-        Ok(network
-            .into_iter()
-            .chain(db)
-            .chain(caches)
-            .chain(files)
-            .chain(dns)
-            .chain(roles)
-            .chain(logs)
-            .chain(ecs)
-            .chain(elb)
-            .chain(servers)
-            .collect())
+        let reads = ServiceRead::ALL
+            .iter()
+            .map(|&service| self.read_service(service, stack));
+        let per_service = try_join_all(reads.collect()).await?;
+        Ok(per_service.into_iter().flatten().collect())
+    }
+
+    /// One service's batch read: the kinds of its `KINDS`.
+    async fn read_service(
+        &self,
+        service: ServiceRead,
+        stack: &str,
+    ) -> Result<Vec<Observed>, ProviderError> {
+        let observed = match service {
+            ServiceRead::Ec2 => ec2::read_all(&self.ec2, stack).await?,
+            ServiceRead::Rds => rds::read(&self.rds, stack).await?,
+            ServiceRead::ElastiCache => elasticache::read(&self.elasticache, stack).await?,
+            ServiceRead::Efs => efs::read(&self.efs, stack, &self.region).await?,
+            ServiceRead::Route53 => route53::read(&self.route53, stack).await?,
+            ServiceRead::Iam => iam::read(&self.iam, stack).await?,
+            ServiceRead::Logs => logs::read(&self.logs, stack).await?,
+            ServiceRead::Ecs => ecs::read(&self.ecs, stack).await?,
+            ServiceRead::Elbv2 => elbv2::read(&self.elbv2, stack).await?,
+            ServiceRead::AutoScaling => autoscaling::read(&self.autoscaling, stack).await?,
+        };
+        debug_assert!(
+            observed
+                .iter()
+                .all(|o| service.kinds().contains(&o.kind) && driver::read_by(o.kind) == service),
+            "{service:?}::read returned a kind that its KINDS does not list or whose driver names another read"
+        );
+        Ok(observed)
     }
 
     /// Untagged security groups, instances, subnets and route tables in the stack's VPC, and
@@ -600,6 +610,59 @@ impl Provider for AwsProvider {
             ResourceSpec::TaskDefinition(td) => ecs::prune_revisions(self, td, old).await,
             _ => self.delete(ctx, old).await.map(|()| true),
         }
+    }
+}
+
+/// Runs the futures concurrently on the current task and returns their results in order; the
+/// first error ends the wait (the others are dropped, as `tokio::try_join!` does).
+async fn try_join_all<T, F>(futures: Vec<F>) -> Result<Vec<T>, ProviderError>
+where
+    F: std::future::Future<Output = Result<T, ProviderError>>,
+{
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<T>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut waiting = false;
+        for (future_idx, future) in futures.iter_mut().enumerate() {
+            if results[future_idx].is_some() {
+                continue;
+            }
+            match future.as_mut().poll(cx) {
+                std::task::Poll::Ready(Ok(value)) => results[future_idx] = Some(value),
+                std::task::Poll::Ready(Err(error)) => return std::task::Poll::Ready(Err(error)),
+                std::task::Poll::Pending => waiting = true,
+            }
+        }
+        if waiting {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(Ok(()))
+        }
+    })
+    .await?;
+    Ok(results.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod join_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn results_come_in_order_and_the_first_error_ends_the_wait() {
+        let slow_then_fast = vec![
+            Box::pin(async {
+                tokio::task::yield_now().await;
+                Ok::<_, ProviderError>(1)
+            }) as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>,
+            Box::pin(async { Ok(2) }),
+        ];
+        assert_eq!(try_join_all(slow_then_fast).await.unwrap(), vec![1, 2]);
+        let failing = vec![
+            Box::pin(std::future::pending::<Result<u8, ProviderError>>())
+                as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>,
+            Box::pin(async { Err(ProviderError::invalid("refused")) }),
+        ];
+        assert!(try_join_all(failing).await.is_err());
     }
 }
 

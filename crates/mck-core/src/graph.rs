@@ -69,6 +69,42 @@ pub struct DesiredGraph {
     index: HashMap<LogicalId, NodeIndex>,
     /// Invariant: every node exactly once, dependencies before dependents.
     topo: Vec<NodeIndex>,
+    /// Where lowering found each resource; empty for graphs built in code.
+    declared: HashMap<LogicalId, Declared>,
+}
+
+/// Where in a stack file a resource is declared, as lowering recorded it: the path of map keys
+/// that produced it (`["caches", "session"]`), and for fields that have a key of their own, that
+/// key's path (`instance_class` → `["database", "instance_class"]`). Reports locate findings
+/// with it ([`crate::stack::Stack::locate`] turns a path into file and line).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Declared {
+    path: Vec<String>,
+    fields: Vec<(&'static str, Vec<String>)>,
+}
+
+impl Declared {
+    /// Declared under `path`.
+    pub fn at(path: &[&str]) -> Declared {
+        Declared {
+            path: path.iter().map(|key| (*key).to_string()).collect(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// The field named `field` is declared under a `path` of its own.
+    pub fn with_field(mut self, field: &'static str, path: &[&str]) -> Declared {
+        self.fields
+            .push((field, path.iter().map(|key| (*key).to_string()).collect()));
+        self
+    }
+
+    /// The path of `field`, or of the resource when `field` is `None` or has no key of its own.
+    pub fn path(&self, field: Option<&str>) -> &[String] {
+        field
+            .and_then(|field| self.fields.iter().find(|(name, _)| *name == field))
+            .map_or(&self.path, |(_, path)| path)
+    }
 }
 
 impl DesiredGraph {
@@ -132,6 +168,7 @@ impl DesiredGraph {
             region: region.to_string(),
             tags,
             timeouts,
+            declared: HashMap::new(),
             graph,
             index,
             topo,
@@ -183,6 +220,18 @@ impl DesiredGraph {
     /// Resources, dependencies before dependents.
     pub fn iter(&self) -> impl Iterator<Item = &Resource> {
         self.topo.iter().map(|&n| &self.graph[n])
+    }
+
+    /// The graph with where each resource is declared, as lowering recorded it.
+    pub fn with_declarations(mut self, declared: HashMap<LogicalId, Declared>) -> DesiredGraph {
+        self.declared = declared;
+        self
+    }
+
+    /// Where `id` is declared in the stack file; `None` for a resource lowering did not make
+    /// (graphs built in code).
+    pub fn declared_at(&self, id: &LogicalId) -> Option<&Declared> {
+        self.declared.get(id)
     }
 
     /// The ids `id` needs directly.

@@ -7,7 +7,7 @@ use mck_core::model::{AutoScalingGroupSpec, LogicalId, ResourceKind, TAG_STACK, 
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 fn owned(group: &AutoScalingGroup, stack: &str) -> Option<LogicalId> {
@@ -127,6 +127,8 @@ fn retry_later(err: ProviderError) -> ProviderError {
 }
 
 impl Driver for AutoScalingGroupSpec {
+    const READ_BY: ServiceRead = ServiceRead::AutoScaling;
+
     /// Read by name first (a lost answer, or a name taken): ours is adopted, another's refused.
     async fn create(
         aws: &AwsProvider,

@@ -8,7 +8,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{filter, owned_id, stack_filter, tag_spec};
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 fn observe(id: LogicalId, address: &Address) -> Observed {
@@ -91,6 +91,8 @@ async fn disassociate(ec2: &Client, address: &Address) -> Result<(), ProviderErr
 }
 
 impl Driver for ElasticIpSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ec2;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

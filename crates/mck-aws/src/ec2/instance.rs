@@ -13,7 +13,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{client_token, filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 /// Root volume facts, read from DescribeVolumes (DescribeInstances does not carry them).
@@ -228,6 +228,8 @@ const BASTION_IMAGE: ImageFor = ImageFor {
 };
 
 impl Driver for InstanceSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ec2;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -8,7 +8,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 fn attached_vpc(igw: &InternetGateway) -> Option<&str> {
@@ -100,6 +100,8 @@ async fn current_vpc(ec2: &Client, igw_id: &str) -> Result<Option<String>, Provi
 }
 
 impl Driver for InternetGatewaySpec {
+    const READ_BY: ServiceRead = ServiceRead::Ec2;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -14,7 +14,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{client_token, owned_id, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 /// A template with its default version, as the model's fields.
@@ -161,6 +161,8 @@ const SERVERS_IMAGE: super::instance::ImageFor = super::instance::ImageFor {
 };
 
 impl Driver for LaunchTemplateSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ec2;
+
     /// Read by name first: a template of the name (a lost answer) is adopted when its tags
     /// say it is ours, refused otherwise.
     async fn create(

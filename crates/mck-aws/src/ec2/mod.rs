@@ -22,10 +22,27 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use aws_smithy_async::future::pagination_stream::PaginationStream;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
+use mck_core::model::ResourceKind;
 use mck_core::model::{LogicalId, TAG_STACK};
 use mck_core::provider::{Context, Observed, ProviderError};
 
 pub(crate) use unmanaged::{list_stacks, read_unmanaged};
+
+/// The kinds [`read_all`] returns; each one's driver names this read (`Driver::READ_BY`).
+pub(crate) const KINDS: &[ResourceKind] = &[
+    ResourceKind::Vpc,
+    ResourceKind::InternetGateway,
+    ResourceKind::Subnet,
+    ResourceKind::RouteTable,
+    ResourceKind::RouteTableAssociation,
+    ResourceKind::SecurityGroup,
+    ResourceKind::SecurityGroupRule,
+    ResourceKind::Instance,
+    ResourceKind::ElasticIp,
+    ResourceKind::NatGateway,
+    ResourceKind::Route,
+    ResourceKind::LaunchTemplate,
+];
 
 /// Reads every kind concurrently: one paginated describe call per kind, filtered by stack tag.
 pub(crate) async fn read_all(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {

@@ -7,7 +7,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{client_token, filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 fn observe(id: LogicalId, nat: &NatGateway) -> Observed {
@@ -76,6 +76,8 @@ pub(super) async fn read(ec2: &Client, stack: &str) -> Result<Vec<Observed>, Pro
 }
 
 impl Driver for NatGatewaySpec {
+    const READ_BY: ServiceRead = ServiceRead::Ec2;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -1,6 +1,6 @@
 use super::route_table::describe;
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 use aws_sdk_ec2::types::Route;
 use mck_core::model::{LogicalId, ResourceKind, RouteSpec, RouteTarget, Value};
@@ -32,6 +32,8 @@ pub(super) fn split_route_id(cloud_id: &str) -> Result<(&str, &str), ProviderErr
 }
 
 impl Driver for RouteSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ec2;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

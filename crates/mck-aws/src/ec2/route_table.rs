@@ -7,7 +7,7 @@ use super::route::observe_route;
 use super::route_table_association::observe_association;
 use super::{client_token, filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{ResourceType, RouteTable};
@@ -74,6 +74,8 @@ pub(super) async fn describe(ec2: &Client, rtb: &str) -> Result<Option<RouteTabl
 }
 
 impl Driver for RouteTableSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ec2;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

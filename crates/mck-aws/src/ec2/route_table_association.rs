@@ -1,6 +1,6 @@
 use super::filter;
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 use aws_sdk_ec2::types::RouteTableAssociation;
 use mck_core::model::{LogicalId, ResourceKind, RouteTableAssociationSpec, Value};
@@ -62,6 +62,8 @@ pub(super) fn name_associations(all: &mut [Observed]) {
 }
 
 impl Driver for RouteTableAssociationSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ec2;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

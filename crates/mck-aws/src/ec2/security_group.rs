@@ -4,7 +4,7 @@
 use super::security_group_rule::{Peer, rules_of};
 use super::{filter, owned_id, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
@@ -95,6 +95,8 @@ pub(super) async fn describe(
 }
 
 impl Driver for SecurityGroupSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ec2;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -1,6 +1,6 @@
 use super::security_group::describe;
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{IpPermission, IpRange, SecurityGroup, UserIdGroupPair};
@@ -148,6 +148,8 @@ pub(super) fn rules_of(group: &SecurityGroup) -> Vec<Rule> {
 }
 
 impl Driver for SecurityGroupRuleSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ec2;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -7,7 +7,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 fn observe(id: LogicalId, subnet: &Subnet) -> Observed {
@@ -73,6 +73,8 @@ async fn set_public_ip(ec2: &Client, subnet_id: &str, on: bool) -> Result<(), Pr
 }
 
 impl Driver for SubnetSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ec2;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

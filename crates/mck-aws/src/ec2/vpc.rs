@@ -7,7 +7,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 use crate::missing;
 
@@ -112,6 +112,8 @@ async fn set_dns(
 }
 
 impl Driver for VpcSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ec2;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -11,7 +11,7 @@ use mck_core::model::{CapacityProviderSpec, LogicalId, ResourceKind, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 /// The output naming the cluster it is associated with (for the delete, which must undo it).
@@ -190,6 +190,8 @@ async fn wait_updated(aws: &AwsProvider, name: &str) -> Result<(), ProviderError
 }
 
 impl Driver for CapacityProviderSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ecs;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -6,7 +6,7 @@ use mck_core::model::{EcsClusterSpec, LogicalId, ResourceKind};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 fn owned(cluster: &Cluster, stack: &str) -> Option<LogicalId> {
@@ -93,6 +93,8 @@ fn insights(on: bool) -> ClusterSetting {
 }
 
 impl Driver for EcsClusterSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ecs;
+
     /// CreateCluster on an existing name returns that cluster unchanged (terraform-provider-aws
     /// #38875), so the name is read first, as for the load balancer and the Auto Scaling
     /// group: ours (a create retried after a crash) is adopted, a cluster that is not this

@@ -15,6 +15,7 @@ pub(crate) use task_definition::{prune as prune_revisions, registered as registe
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::Tag;
 use mck_core::model::LogicalId;
+use mck_core::model::ResourceKind;
 use mck_core::provider::{Context, Observed, ProviderError};
 
 /// The create-call tags of `id`: `mck:stack`, `mck:id`, `Name` and the stack's tags.
@@ -24,6 +25,17 @@ fn tags(ctx: &Context<'_>, id: &LogicalId) -> Vec<Tag> {
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
 }
+
+/// The kinds [`read`] returns; each one's driver names this read (`Driver::READ_BY`).
+pub(crate) const KINDS: &[ResourceKind] = &[
+    ResourceKind::EcsCluster,
+    ResourceKind::CapacityProvider,
+    ResourceKind::TaskDefinition,
+    ResourceKind::ReleaseTask,
+    ResourceKind::EcsService,
+    ResourceKind::Maintenance,
+    ResourceKind::ReleaseRecord,
+];
 
 pub(crate) async fn read(ecs: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
     // The capacity provider's association comes from the cluster's read.

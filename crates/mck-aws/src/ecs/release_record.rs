@@ -9,7 +9,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 use mck_core::stack::LiveRelease;
 
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 const OUT_CLUSTER: &str = "_cluster";
@@ -120,6 +120,8 @@ async fn record(
 }
 
 impl Driver for ReleaseRecordSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ecs;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -21,7 +21,7 @@ use mck_core::model::{
 use mck_core::provider::{Context, ErrorClass, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 /// Log lines shown under the step and in a failure.
@@ -466,6 +466,8 @@ async fn poll(aws: &AwsProvider, live: &Observed) -> Result<Readiness, ProviderE
 }
 
 impl Driver for ReleaseTaskSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ecs;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,
@@ -501,6 +503,8 @@ impl Driver for ReleaseTaskSpec {
 
 /// The maintenance cleanup is a release task of its own kind (it runs after failures).
 impl Driver for MaintenanceSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ecs;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -19,7 +19,7 @@ use mck_core::model::{EcsServiceSpec, LogicalId, ResourceKind, ServiceCapacity, 
 use mck_core::provider::{Context, ErrorClass, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 fn owned(service: &Service, stack: &str) -> Option<LogicalId> {
@@ -271,6 +271,8 @@ fn client_token(ctx: &Context<'_>, id: &LogicalId, task_definition: &str) -> Str
 }
 
 impl Driver for EcsServiceSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ecs;
+
     /// Read first: ECS does not refuse a second CreateService of an ACTIVE name (it may
     /// return or replace it), so an existing service is adopted when it is ours and refused
     /// when it is not; a DRAINING predecessor is waited out.

@@ -12,7 +12,7 @@ use mck_core::model::{LogicalId, ResourceKind, TaskDefinitionSpec, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 fn owned(tags: &[Tag], stack: &str) -> Option<LogicalId> {
@@ -302,6 +302,8 @@ fn invalid(e: impl std::fmt::Display) -> ProviderError {
 }
 
 impl Driver for TaskDefinitionSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ecs;
+
     /// RegisterTaskDefinition is not idempotent, but a repeat only adds an identical revision
     /// of the same family: the read takes the latest, and nothing is left behind twice.
     async fn create(

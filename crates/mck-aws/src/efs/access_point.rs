@@ -59,6 +59,8 @@ pub(super) async fn read_access_points(
 }
 
 impl Driver for AccessPointSpec {
+    const READ_BY: ServiceRead = ServiceRead::Efs;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

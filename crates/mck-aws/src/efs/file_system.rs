@@ -86,6 +86,8 @@ pub(super) async fn describe_file_system(
 }
 
 impl Driver for FileSystemSpec {
+    const READ_BY: ServiceRead = ServiceRead::Efs;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

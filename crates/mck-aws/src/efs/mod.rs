@@ -19,7 +19,7 @@ use mck_core::model::{
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 fn tags(ctx: &Context<'_>, id: &LogicalId) -> Vec<Tag> {
@@ -53,6 +53,13 @@ fn readiness(state: &LifeCycleState, ready: impl FnOnce() -> Observed) -> Readin
         other => Readiness::Pending(other.as_str().to_string()),
     }
 }
+
+/// The kinds [`read`] returns; each one's driver names this read (`Driver::READ_BY`).
+pub(crate) const KINDS: &[ResourceKind] = &[
+    ResourceKind::FileSystem,
+    ResourceKind::MountTarget,
+    ResourceKind::AccessPoint,
+];
 
 /// File systems, then (per owned file system) mount targets and access points.
 pub(crate) async fn read(

@@ -94,6 +94,8 @@ pub(super) async fn describe_mount_target(
 }
 
 impl Driver for MountTargetSpec {
+    const READ_BY: ServiceRead = ServiceRead::Efs;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -83,6 +83,8 @@ pub(super) async fn read_clusters(
 }
 
 impl Driver for CacheClusterSpec {
+    const READ_BY: ServiceRead = ServiceRead::ElastiCache;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -19,7 +19,7 @@ use mck_core::model::{
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 fn tags(ctx: &Context<'_>, id: &LogicalId) -> Vec<Tag> {
@@ -79,6 +79,13 @@ fn ids(values: impl IntoIterator<Item = String>) -> Value {
     v.sort();
     Value::List(v)
 }
+
+/// The kinds [`read`] returns; each one's driver names this read (`Driver::READ_BY`).
+pub(crate) const KINDS: &[ResourceKind] = &[
+    ResourceKind::CacheSubnetGroup,
+    ResourceKind::ReplicationGroup,
+    ResourceKind::CacheCluster,
+];
 
 pub(crate) async fn read(ec: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
     let (groups, replication, clusters) = tokio::try_join!(

@@ -107,6 +107,8 @@ pub(super) async fn describe_replication_group(
 }
 
 impl Driver for ReplicationGroupSpec {
+    const READ_BY: ServiceRead = ServiceRead::ElastiCache;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

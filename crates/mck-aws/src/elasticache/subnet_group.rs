@@ -43,6 +43,8 @@ pub(super) async fn read_subnet_groups(
 }
 
 impl Driver for CacheSubnetGroupSpec {
+    const READ_BY: ServiceRead = ServiceRead::ElastiCache;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -14,7 +14,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::forward;
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 pub(super) fn observe(listener: &Listener) -> Option<Observed> {
@@ -118,6 +118,8 @@ fn certificates(spec: &ListenerSpec) -> Option<Vec<Certificate>> {
 }
 
 impl Driver for ListenerSpec {
+    const READ_BY: ServiceRead = ServiceRead::Elbv2;
+
     /// A listener on the port already (a create whose answer was lost) is taken over: the
     /// port is its identity on the stack's own load balancer.
     async fn create(

@@ -11,7 +11,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::forward;
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 pub(super) fn observe(listener_arn: &str, rule: &Rule) -> Option<Observed> {
@@ -98,6 +98,8 @@ fn field(rule: &Observed, name: &str) -> String {
 }
 
 impl Driver for ListenerRuleSpec {
+    const READ_BY: ServiceRead = ServiceRead::Elbv2;
+
     /// A rule at this priority already: adopted only when it is the rule this create makes (a
     /// create whose answer was lost), refused otherwise. The
     /// priority is its identity on the stack's own listener.

@@ -11,7 +11,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{TagsByArn, adopt_existing, named_for, owned_items, tags};
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 const IDLE_TIMEOUT: &str = "idle_timeout.timeout_seconds";
@@ -125,6 +125,8 @@ async fn set_idle(elb: &Client, arn: &str, seconds: i64) -> Result<(), ProviderE
 }
 
 impl Driver for LoadBalancerSpec {
+    const READ_BY: ServiceRead = ServiceRead::Elbv2;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

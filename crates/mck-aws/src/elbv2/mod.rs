@@ -12,9 +12,18 @@ mod target_group;
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::Tag;
 use mck_core::model::LogicalId;
+use mck_core::model::ResourceKind;
 use mck_core::provider::{Context, ErrorClass, Observed, ProviderError};
 
 use crate::error::sdk;
+
+/// The kinds [`read`] returns; each one's driver names this read (`Driver::READ_BY`).
+pub(crate) const KINDS: &[ResourceKind] = &[
+    ResourceKind::TargetGroup,
+    ResourceKind::LoadBalancer,
+    ResourceKind::Listener,
+    ResourceKind::ListenerRule,
+];
 
 pub(crate) async fn read(elb: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
     let (groups, balancers) = tokio::try_join!(

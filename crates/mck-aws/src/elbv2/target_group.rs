@@ -10,7 +10,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{TagsByArn, adopt_existing, named_for, owned_items, tags};
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
@@ -111,6 +111,8 @@ async fn set_delay(elb: &Client, arn: &str, seconds: i64) -> Result<(), Provider
 }
 
 impl Driver for TargetGroupSpec {
+    const READ_BY: ServiceRead = ServiceRead::Elbv2;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -8,7 +8,7 @@ use mck_core::model::{InstanceProfileSpec, LogicalId, ResourceKind, RoleSpec, Va
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 /// `iam.profile.<x>` for `<stack>-<x>` under the stack's path.
@@ -68,6 +68,8 @@ async fn get(iam: &Client, name: &str) -> Result<Option<InstanceProfile>, Provid
 }
 
 impl Driver for InstanceProfileSpec {
+    const READ_BY: ServiceRead = ServiceRead::Iam;
+
     /// Create, then add the role (retried on its own: IAM is eventually consistent). A
     /// profile of the name already there (a lost answer) is taken over when it is on the
     /// stack's path.

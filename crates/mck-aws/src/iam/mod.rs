@@ -5,7 +5,11 @@ mod instance_profile;
 mod role;
 
 use aws_sdk_iam::Client;
+use mck_core::model::ResourceKind;
 use mck_core::provider::{Observed, ProviderError};
+
+/// The kinds [`read`] returns; each one's driver names this read (`Driver::READ_BY`).
+pub(crate) const KINDS: &[ResourceKind] = &[ResourceKind::Role, ResourceKind::InstanceProfile];
 
 pub(crate) async fn read(iam: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
     let (roles, profiles) =

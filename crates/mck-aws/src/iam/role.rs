@@ -9,7 +9,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{policy_json, strings};
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 /// The logical id of a role of the stack: `iam.<x>` for `<stack>-<x>` under `/mck/<stack>/`.
@@ -234,6 +234,8 @@ async fn converge(
 }
 
 impl Driver for RoleSpec {
+    const READ_BY: ServiceRead = ServiceRead::Iam;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

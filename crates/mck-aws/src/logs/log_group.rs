@@ -7,7 +7,7 @@ use mck_core::model::{LogGroupSpec, LogicalId, ResourceKind};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 /// The group's logical id if it is the stack's: `logs.<app>` for `/mck/<stack>/<app>`.
@@ -78,6 +78,8 @@ async fn set_retention(logs: &Client, name: &str, days: i64) -> Result<(), Provi
 }
 
 impl Driver for LogGroupSpec {
+    const READ_BY: ServiceRead = ServiceRead::Logs;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -4,7 +4,11 @@
 mod log_group;
 
 use aws_sdk_cloudwatchlogs::Client;
+use mck_core::model::ResourceKind;
 use mck_core::provider::{Observed, ProviderError};
+
+/// The kinds [`read`] returns; each one's driver names this read (`Driver::READ_BY`).
+pub(crate) const KINDS: &[ResourceKind] = &[ResourceKind::LogGroup];
 
 pub(crate) async fn read(logs: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
     log_group::read(logs, stack).await

@@ -130,6 +130,8 @@ fn applying(cluster: &DbCluster) -> bool {
 }
 
 impl Driver for DbClusterSpec {
+    const READ_BY: ServiceRead = ServiceRead::Rds;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

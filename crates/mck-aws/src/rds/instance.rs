@@ -79,6 +79,8 @@ pub(super) async fn describe_instance(
 }
 
 impl Driver for DbInstanceSpec {
+    const READ_BY: ServiceRead = ServiceRead::Rds;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -20,7 +20,7 @@ use mck_core::model::{
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 /// Tag holding the cluster's delete-time choice: RDS has no attribute for it.
@@ -45,6 +45,14 @@ fn cloud_ids(ids: impl IntoIterator<Item = String>) -> Value {
     values.sort();
     Value::List(values)
 }
+
+/// The kinds [`read`] returns; each one's driver names this read (`Driver::READ_BY`).
+pub(crate) const KINDS: &[ResourceKind] = &[
+    ResourceKind::DbSubnetGroup,
+    ResourceKind::DbClusterParameterGroup,
+    ResourceKind::DbCluster,
+    ResourceKind::DbInstance,
+];
 
 /// Reads all RDS kinds of the stack: two list calls, plus tag and parameter reads for the
 /// groups named after the stack (usually one each).

@@ -99,6 +99,8 @@ pub(super) async fn set_parameters(
 }
 
 impl Driver for DbClusterParameterGroupSpec {
+    const READ_BY: ServiceRead = ServiceRead::Rds;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

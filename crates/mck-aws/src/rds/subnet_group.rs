@@ -42,6 +42,8 @@ pub(super) async fn read_subnet_groups(
 }
 
 impl Driver for DbSubnetGroupSpec {
+    const READ_BY: ServiceRead = ServiceRead::Rds;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

@@ -18,7 +18,7 @@ use mck_core::model::{HostedZoneSpec, LogicalId, RecordSetSpec, ResourceKind, Va
 use mck_core::provider::{Context, Observed, ProviderError, Readiness, Unmanaged};
 
 use crate::AwsProvider;
-use crate::driver::Driver;
+use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
 use record::*;
@@ -41,6 +41,9 @@ fn id_from_reference(reference: &str, stack: &str) -> Option<LogicalId> {
     let (id, _) = rest.rsplit_once('/')?;
     Some(LogicalId::new(id))
 }
+
+/// The kinds [`read`] returns; each one's driver names this read (`Driver::READ_BY`).
+pub(crate) const KINDS: &[ResourceKind] = &[ResourceKind::HostedZone, ResourceKind::RecordSet];
 
 pub(crate) async fn read(r53: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
     let mut zones = Vec::new();

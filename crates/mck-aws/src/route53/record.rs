@@ -277,6 +277,8 @@ pub(super) fn split_record_id(cloud_id: &str) -> Result<(&str, &str, &str), Prov
 }
 
 impl Driver for RecordSetSpec {
+    const READ_BY: ServiceRead = ServiceRead::Route53;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

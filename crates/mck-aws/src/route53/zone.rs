@@ -17,6 +17,8 @@ pub(super) fn observe_zone(id: LogicalId, zone: &HostedZone, vpc: Option<String>
 }
 
 impl Driver for HostedZoneSpec {
+    const READ_BY: ServiceRead = ServiceRead::Route53;
+
     async fn create(
         aws: &AwsProvider,
         ctx: &Context<'_>,

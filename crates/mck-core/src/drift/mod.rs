@@ -452,9 +452,19 @@ pub fn compare(
 ) -> StackDrift {
     resolve_cloud_refs(&mut observed);
     let plan = crate::plan::diff(desired.clone(), observed);
+    // Where lowering found the resource; a resource the stack no longer declares (extra) is
+    // located where the stack declares the resources of its kind.
     let locate = |id: &LogicalId, field: Option<&str>| {
-        let path = crate::lower::declared_at(id, field);
-        let path: Vec<&str> = path.iter().map(String::as_str).collect();
+        let declared = desired.declared_at(id).or_else(|| {
+            let kind = plan.observed().get(id)?.kind;
+            desired
+                .iter()
+                .find(|r| r.kind() == kind)
+                .and_then(|r| desired.declared_at(&r.id))
+        });
+        let path: Vec<&str> = declared
+            .map(|d| d.path(field).iter().map(String::as_str).collect())
+            .unwrap_or_default();
         location(stack.locate(&path))
     };
     let mut findings = Vec::new();

@@ -387,8 +387,9 @@ async fn json_and_sarif_parse_and_markdown_escapes_table_cells() {
 fn every_resource_of_the_shipped_stacks_has_a_declaring_key() {
     for name in ["dev", "stage", "prod"] {
         let stack = crate::stack::load(std::path::Path::new("../../stacks"), name).unwrap();
-        for r in Engine::desired(&stack).unwrap().iter() {
-            let path = crate::lower::declared_at(&r.id, None);
+        let desired = Engine::desired(&stack).unwrap();
+        for r in desired.iter() {
+            let path = desired.declared_at(&r.id).map_or(&[][..], |d| d.path(None));
             assert!(!path.is_empty(), "{name}: no key declares {}", r.id);
             assert!(
                 stack.source.get(&path[0]).is_some(),

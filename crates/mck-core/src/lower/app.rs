@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use super::Lowered;
+use crate::graph::Declared;
 use crate::model::*;
 use crate::stack::{CacheEngine, Capacity, Stack};
 
@@ -25,7 +27,7 @@ fn mount_path(access_point: &str) -> String {
 pub const TASK_EXECUTION_POLICY: &str =
     "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
 
-pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
+pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
     let cfg = &stack.config;
     if cfg.apps.is_empty() {
         return;
@@ -43,7 +45,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
         })
         .map(|r| (r.kind(), r.id.clone()))
         .collect();
-    let mut add = |id: LogicalId, spec: ResourceSpec| out.push(Resource { id, spec });
+    let mut add = |id: LogicalId, spec: ResourceSpec, at: Declared| out.add(id, spec, at);
     add(
         LogicalId::new("ecs.cluster"),
         EcsClusterSpec {
@@ -51,6 +53,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
             container_insights: cluster.container_insights,
         }
         .into(),
+        Declared::at(&["app"]),
     );
     if cluster.capacity == Capacity::Ec2 {
         lower_servers(stack, &cluster, &needs, &mut add);
@@ -63,6 +66,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
                 retention_days: cluster.log_retention_days,
             }
             .into(),
+            Declared::at(&["apps", app.as_str()]),
         );
     }
     // The execution role pulls images, writes logs and reads exactly the DB's managed secret
@@ -84,6 +88,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
             secrets: db_secret.iter().cloned().collect(),
         }
         .into(),
+        Declared::at(&["app"]),
     );
     add(
         LogicalId::new("iam.task"),
@@ -95,6 +100,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
             secrets: Vec::new(),
         }
         .into(),
+        Declared::at(&["app"]),
     );
     for (app_name, app) in &cfg.apps {
         let tag = cfg.release.as_ref().and_then(|r| r.tag.clone());
@@ -156,6 +162,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
                 cluster_name: format!("{}-app", stack.name),
             }
             .into(),
+            Declared::at(&["apps", app_name.as_str()]),
         );
         let port = app.containers.iter().find_map(|(n, c)| Some((n, c.port?)));
         if let (Some((container, port)), Some(route)) = (port, routes.get(app_name)) {
@@ -185,6 +192,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
                     after,
                 }
                 .into(),
+                Declared::at(&["apps", app_name.as_str()]),
             );
         }
     }
@@ -201,9 +209,9 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
         })
         .map(|r| (r.kind(), r.id.clone()))
         .collect();
-    out.push(Resource {
-        id: LogicalId::new(ReleaseRecordSpec::ID),
-        spec: ReleaseRecordSpec {
+    out.add(
+        LogicalId::new(ReleaseRecordSpec::ID),
+        ReleaseRecordSpec {
             cluster: Ref::new("ecs.cluster"),
             tag: ReleaseValues::record_value(release.tag.as_deref()),
             revision: ReleaseValues::record_value(release.revision.as_deref()),
@@ -211,7 +219,8 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
             after,
         }
         .into(),
-    });
+        Declared::at(&["release"]),
+    );
 }
 
 /// Where the apps' tasks run: Fargate, or the app servers' capacity provider.
@@ -234,7 +243,7 @@ fn private_subnets(stack: &Stack) -> Vec<Ref<kind::Subnet>> {
 }
 
 /// The release's migration: a one-off task on the migrating app's new task definition.
-fn lower_migration(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mut Vec<Resource>) {
+fn lower_migration(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mut Lowered) {
     let cfg = &stack.config;
     let Some((app, container, migrate)) = cfg.migration() else {
         return;
@@ -300,15 +309,17 @@ fn lower_migration(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mut
             ),
         }
     });
-    out.push(Resource {
-        id: LogicalId::new(ReleaseTaskSpec::MIGRATE_ID),
-        spec: migrate_task.into(),
-    });
+    out.add(
+        LogicalId::new(ReleaseTaskSpec::MIGRATE_ID),
+        migrate_task.into(),
+        Declared::at(&["release"]),
+    );
     if let Some(off) = off {
-        out.push(Resource {
-            id: LogicalId::new(MaintenanceSpec::ID),
-            spec: off.into(),
-        });
+        out.add(
+            LogicalId::new(MaintenanceSpec::ID),
+            off.into(),
+            Declared::at(&["release"]),
+        );
     }
 }
 
@@ -318,8 +329,10 @@ fn lower_servers(
     stack: &Stack,
     cluster: &crate::stack::AppClusterConfig,
     needs: &[(ResourceKind, LogicalId)],
-    add: &mut impl FnMut(LogicalId, ResourceSpec),
+    add: &mut impl FnMut(LogicalId, ResourceSpec, Declared),
 ) {
+    let mut add =
+        |id: LogicalId, spec: ResourceSpec| add(id, spec, Declared::at(&["app", "servers"]));
     let servers = cluster.servers.clone().unwrap_or_default();
     let name = format!("{}-app-server", stack.name);
     add(
@@ -403,14 +416,11 @@ fn lower_servers(
 /// forwarding to the default app (the one without `paths`): HTTP on 80, or HTTPS on 443 with
 /// 80 redirecting to it when the stack has a certificate. Returns, per app, the listener or
 /// rule that routes requests to it.
-fn lower_alb(
-    stack: &Stack,
-    out: &mut Vec<Resource>,
-) -> BTreeMap<String, (ResourceKind, LogicalId)> {
+fn lower_alb(stack: &Stack, out: &mut Lowered) -> BTreeMap<String, (ResourceKind, LogicalId)> {
     let mut routes = BTreeMap::new();
     let cfg = &stack.config;
     let alb = cfg.alb.clone().unwrap_or_default();
-    let mut add = |id: LogicalId, spec: ResourceSpec| out.push(Resource { id, spec });
+    let mut add = |id: LogicalId, spec: ResourceSpec, at: Declared| out.add(id, spec, at);
     for (app_name, app) in &cfg.apps {
         let port = app.containers.values().find_map(|c| c.port).unwrap_or(80);
         add(
@@ -423,6 +433,7 @@ fn lower_alb(
                 deregistration_delay_seconds: seconds(&app.deregistration_delay, 30),
             }
             .into(),
+            Declared::at(&["apps", app_name.as_str()]),
         );
     }
     add(
@@ -439,6 +450,7 @@ fn lower_alb(
             idle_timeout_seconds: seconds(&alb.idle_timeout, 60),
         }
         .into(),
+        Declared::at(&["alb"]),
     );
     if let Some((default_app, _)) = cfg.apps.iter().find(|(_, a)| a.paths.is_empty()) {
         let forward = ListenerDefault::Forward(Ref::new(format!("alb.tg.{default_app}")));
@@ -454,6 +466,7 @@ fn lower_alb(
                         default_action: ListenerDefault::RedirectToHttps,
                     }
                     .into(),
+                    Declared::at(&["alb"]),
                 );
                 (443, Some(arn.clone()))
             }
@@ -473,6 +486,7 @@ fn lower_alb(
                 default_action: forward,
             }
             .into(),
+            Declared::at(&["alb"]),
         );
         // Priorities 10, 20, … in app name order: stable as long as the apps are.
         for (idx, (app_name, app)) in cfg
@@ -498,6 +512,7 @@ fn lower_alb(
                     target_group: Ref::new(format!("alb.tg.{app_name}")),
                 }
                 .into(),
+                Declared::at(&["alb"]),
             );
         }
     }

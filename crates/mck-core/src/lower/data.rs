@@ -1,7 +1,8 @@
 //! The data tier: Aurora MySQL, the Redis (or memcached) caches, EFS with mount targets and
 //! access points.
 
-use super::zone_suffix;
+use super::{Lowered, zone_suffix};
+use crate::graph::Declared;
 use crate::model::*;
 use crate::stack::{CacheEngine, Stack};
 
@@ -9,7 +10,7 @@ use crate::stack::{CacheEngine, Stack};
 pub(super) type Record = (String, Value, Vec<(ResourceKind, LogicalId)>);
 
 /// Aurora, the caches and EFS; returns the records that service discovery publishes for them.
-pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) -> Vec<Record> {
+pub(super) fn lower(stack: &Stack, out: &mut Lowered) -> Vec<Record> {
     let cfg = &stack.config;
     let zones: Vec<&str> = cfg.network.zones.iter().map(|z| zone_suffix(z)).collect();
     let data_subnets = || {
@@ -18,11 +19,28 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) -> Vec<Record> {
             .map(|z| Ref::new(format!("subnet.data.{z}")))
             .collect::<Vec<_>>()
     };
-    let mut add = |id: String, spec: ResourceSpec| {
-        out.push(Resource {
-            id: LogicalId::new(id),
-            spec,
-        })
+    let mut add = |id: String, spec: ResourceSpec, at: Declared| {
+        out.add(LogicalId::new(id), spec, at);
+    };
+    // The database's resources; the fields with a key of their own point at it.
+    let database = || {
+        Declared::at(&["database"])
+            .with_field(
+                DbClusterSpec::BACKUP_RETENTION_PERIOD.name,
+                &["database", "backup_retention_days"],
+            )
+            .with_field(
+                DbClusterSpec::DELETION_PROTECTION.name,
+                &["database", "deletion_protection"],
+            )
+            .with_field(
+                DbInstanceSpec::INSTANCE_CLASS.name,
+                &["database", "instance_class"],
+            )
+            .with_field(
+                DbClusterSpec::ENGINE_VERSION.name,
+                &["database", "engine_version"],
+            )
     };
     // Records to publish: (label, value, resources to wait for).
     let mut records: Vec<Record> = Vec::new();
@@ -35,6 +53,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) -> Vec<Record> {
                 description: format!("mck {}: Aurora on the data subnets", stack.name),
                 subnets: data_subnets(),
             }),
+            database(),
         );
         if !db.parameters.is_empty() {
             add(
@@ -45,6 +64,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) -> Vec<Record> {
                     description: format!("mck {}: Aurora cluster parameters", stack.name),
                     parameters: db.parameters.clone(),
                 }),
+                database(),
             );
         }
         let cluster: Ref<kind::DbCluster> = Ref::new("db.cluster");
@@ -64,6 +84,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) -> Vec<Record> {
                 deletion_protection: db.deletion_protection,
                 final_snapshot: db.final_snapshot,
             }),
+            database(),
         );
         let mut instances = Vec::new();
         for n in 1..=db.instances {
@@ -80,6 +101,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) -> Vec<Record> {
                     availability_zone: cfg.network.zones[zone_idx].clone(),
                     promotion_tier: n - 1,
                 }),
+                database(),
             );
         }
         records.push((
@@ -102,6 +124,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) -> Vec<Record> {
                 description: format!("mck {}: ElastiCache on the data subnets", stack.name),
                 subnets: data_subnets(),
             }),
+            Declared::at(&["caches"]),
         );
     }
     for (name, cache) in &cfg.caches {
@@ -128,6 +151,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) -> Vec<Record> {
                         security_groups: vec![Ref::new("sg.redis")],
                         port: 6379,
                     }),
+                    Declared::at(&["caches", name.as_str()]),
                 );
                 let target: Ref<kind::ReplicationGroup> = Ref::new(id);
                 records.push((
@@ -149,6 +173,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) -> Vec<Record> {
                         security_groups: vec![Ref::new("sg.redis")],
                         port: 11211,
                     }),
+                    Declared::at(&["caches", name.as_str()]),
                 );
                 let target: Ref<kind::CacheCluster> = Ref::new(id);
                 records.push((
@@ -169,6 +194,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) -> Vec<Record> {
                 performance_mode: fs.performance_mode.clone(),
                 backup: fs.backup,
             }),
+            Declared::at(&["filesystem"]),
         );
         let mut mounts = Vec::new();
         for z in &zones {
@@ -181,6 +207,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) -> Vec<Record> {
                     subnet: Ref::new(format!("subnet.private.{z}")),
                     security_groups: vec![Ref::new("sg.efs")],
                 }),
+                Declared::at(&["filesystem"]),
             );
         }
         for ap in &fs.access_points {
@@ -193,6 +220,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) -> Vec<Record> {
                     gid: fs.gid,
                     permissions: "0755".into(),
                 }),
+                Declared::at(&["filesystem", "access_points"]),
             );
         }
         let efs: Ref<kind::FileSystem> = Ref::new("efs");

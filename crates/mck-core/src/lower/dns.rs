@@ -1,18 +1,17 @@
 //! Service discovery: the stack's private Route53 zone and the `db.`, `redis-*.`, `efs.`
 //! records pointing at the data tier's endpoints.
 
+use super::Lowered;
 use super::data::Record;
+use crate::graph::Declared;
 use crate::model::*;
 use crate::stack::Stack;
 
 /// The private zone and one CNAME per record of the tiers below.
-pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>, records: Vec<Record>) {
+pub(super) fn lower(stack: &Stack, out: &mut Lowered, records: Vec<Record>) {
     let cfg = &stack.config;
-    let mut add = |id: String, spec: ResourceSpec| {
-        out.push(Resource {
-            id: LogicalId::new(id),
-            spec,
-        })
+    let mut add = |id: String, spec: ResourceSpec, at: Declared| {
+        out.add(LogicalId::new(id), spec, at);
     };
     if let Some(dns) = &cfg.dns {
         let zone = dns
@@ -27,6 +26,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>, records: Vec<Record>
                 vpc_region: cfg.region.clone(),
                 comment: format!("mck {}: service discovery", stack.name),
             }),
+            Declared::at(&["dns"]),
         );
         for (label, value, after) in records {
             add(
@@ -39,6 +39,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>, records: Vec<Record>
                     value,
                     after,
                 }),
+                Declared::at(&["dns"]).with_field(RecordSetSpec::TTL.name, &["dns", "ttl"]),
             );
         }
     }

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::graph::{DesiredGraph, GraphError};
-use crate::model::{LogicalId, Resource, ResourceKind};
+use crate::graph::{Declared, DesiredGraph, GraphError};
+use crate::model::{LogicalId, Resource, ResourceKind, ResourceSpec};
 use crate::stack::{Stack, parse_duration};
 
 mod app;
@@ -17,25 +17,61 @@ pub use app::TASK_EXECUTION_POLICY;
 mod dns;
 mod network;
 
-/// The security groups of the reference architecture, in display order.
-pub const SECURITY_GROUPS: &[(&str, &str)] = &[
-    ("alb", "load balancer: HTTP and HTTPS from the internet"),
-    ("app", "app servers and ECS tasks"),
-    ("bastion", "bastion host: SSH from the allow-list"),
-    ("db", "Aurora MySQL"),
-    ("redis", "ElastiCache Redis"),
-    ("efs", "EFS mount targets"),
+/// The security groups of the reference architecture, in display order: name, description,
+/// and the stack section whose resources they serve (where drift locates them).
+pub const SECURITY_GROUPS: &[(&str, &str, &str)] = &[
+    (
+        "alb",
+        "load balancer: HTTP and HTTPS from the internet",
+        "alb",
+    ),
+    ("app", "app servers and ECS tasks", "app"),
+    (
+        "bastion",
+        "bastion host: SSH from the allow-list",
+        "bastion",
+    ),
+    ("db", "Aurora MySQL", "database"),
+    ("redis", "ElastiCache Redis", "caches"),
+    ("efs", "EFS mount targets", "filesystem"),
 ];
 
 /// Turns a stack into its desired graph.
 pub fn lower(stack: &Stack) -> Result<DesiredGraph, GraphError> {
-    DesiredGraph::new(
+    let lowered = resources(stack);
+    Ok(DesiredGraph::new(
         &stack.name,
         &stack.config.region,
         stack.config.tags.clone(),
-        resources(stack),
+        lowered.resources,
         timeouts(stack),
-    )
+    )?
+    .with_declarations(lowered.declared))
+}
+
+/// The resources made so far, each with the stack key it came from: resources are added only
+/// through [`Lowered::add`], so none lacks a location.
+#[derive(Default)]
+struct Lowered {
+    resources: Vec<Resource>,
+    declared: HashMap<LogicalId, Declared>,
+}
+
+impl Lowered {
+    /// Adds a resource declared `at` a path of stack keys.
+    fn add(&mut self, id: LogicalId, spec: ResourceSpec, at: Declared) {
+        self.declared.insert(id.clone(), at);
+        self.resources.push(Resource { id, spec });
+    }
+}
+
+/// Read access for the tiers that look at what earlier tiers made.
+impl std::ops::Deref for Lowered {
+    type Target = [Resource];
+
+    fn deref(&self) -> &[Resource] {
+        &self.resources
+    }
 }
 
 /// The stack's timeout overrides. Each key covers some kinds; `default` covers the kinds no
@@ -78,57 +114,13 @@ pub fn zone_suffix(zone: &str) -> &str {
     &zone[zone.len().saturating_sub(1)..]
 }
 
-fn resources(stack: &Stack) -> Vec<Resource> {
-    let mut out = Vec::new();
+fn resources(stack: &Stack) -> Lowered {
+    let mut out = Lowered::default();
     network::lower(stack, &mut out);
     let records = data::lower(stack, &mut out);
     dns::lower(stack, &mut out, records);
     app::lower(stack, &mut out);
     out
-}
-
-/// Where in a stack file a resource (and, for some fields, the field) is declared: the path of
-/// map keys that produced it (`["database", "backup_retention_days"]`). Reports locate findings
-/// with it ([`crate::stack::Stack::locate`] turns the path into file and line); a path that a
-/// stack does not spell out leads to the nearest key it does (or to the top of the file).
-pub fn declared_at(id: &LogicalId, field: Option<&str>) -> Vec<String> {
-    let id = id.as_str();
-    let parts: Vec<&str> = id.split(['.', '/', ':']).collect();
-    let path: Vec<&str> = match parts.as_slice() {
-        ["vpc" | "igw", ..] => vec!["network", "cidr"],
-        ["subnet", tier, ..] => vec!["network", "subnets", tier],
-        ["rta" | "rt" | "nat", ..] | ["eip", "nat", ..] => vec!["network", "nat"],
-        ["sg", "bastion", "ingress", ..] | ["sg", "app", "ingress", "tcp", "22-22", ..] => {
-            vec!["bastion", "ssh_cidrs"]
-        }
-        ["sg", "bastion", ..] | ["bastion", ..] | ["eip", "bastion"] => vec!["bastion"],
-        ["sg", "db", ..] | ["db", ..] => match field {
-            Some("backup_retention_period") => vec!["database", "backup_retention_days"],
-            Some("deletion_protection") => vec!["database", "deletion_protection"],
-            Some("instance_class") => vec!["database", "instance_class"],
-            Some("engine_version") => vec!["database", "engine_version"],
-            _ => vec!["database"],
-        },
-        ["redis", name, ..] => vec!["caches", name],
-        ["sg", "redis", ..] | ["cache", ..] => vec!["caches"],
-        ["efs", "ap", ..] => vec!["filesystem", "access_points"],
-        ["sg", "efs", ..] | ["efs", ..] => vec!["filesystem"],
-        ["dns", ..] => match field {
-            Some("ttl") => vec!["dns", "ttl"],
-            _ => vec!["dns"],
-        },
-        ["ecs", "taskdef" | "service", app, ..] | ["alb", "tg", app] | ["logs", app] => {
-            vec!["apps", app]
-        }
-        ["release", ..] => vec!["release"],
-        ["ecs", "servers" | "capacity", ..] | ["iam", "app-server" | "profile", ..] => {
-            vec!["app", "servers"]
-        }
-        ["ecs", ..] | ["iam", ..] | ["sg", "app", ..] => vec!["app"],
-        ["alb", ..] | ["sg", "alb", ..] => vec!["alb"],
-        _ => Vec::new(),
-    };
-    path.into_iter().map(str::to_string).collect()
 }
 
 #[cfg(test)]
@@ -139,7 +131,8 @@ mod tests {
     use crate::stack::parse_str;
 
     /// Every reference lowering produces is one its kind declares in `Kind::REFERENCES`, which
-    /// orders deletes of resources the graph no longer describes.
+    /// orders deletes of resources the graph no longer describes; and every resource has the
+    /// stack key it came from, for drift's locations.
     #[test]
     fn declared_references_cover_every_lowered_dependency() {
         let mut graphs: Vec<DesiredGraph> = ["dev", "stage", "prod"]
@@ -154,6 +147,15 @@ mod tests {
         for graph in &graphs {
             for resource in graph.iter() {
                 seen.insert(resource.kind());
+                // Drift locates findings where lowering found the resource.
+                assert!(
+                    graph
+                        .declared_at(&resource.id)
+                        .is_some_and(|declared| !declared.path(None).is_empty()),
+                    "{} ({}) has no declaring stack key",
+                    resource.id,
+                    resource.kind()
+                );
                 for (kind, dep) in resource.spec.dependencies() {
                     assert!(
                         resource.kind().referenced_kinds().contains(&kind),

@@ -1,19 +1,17 @@
 //! The network tier: VPC over the zones, public/private/data subnets, internet and NAT
 //! gateways, route tables, security groups and their rules, the bastion.
 
-use super::{SECURITY_GROUPS, zone_suffix};
+use super::{Lowered, SECURITY_GROUPS, zone_suffix};
+use crate::graph::Declared;
 use crate::model::*;
 use crate::stack::{NatMode, Stack};
 
 /// VPC, subnets, gateways, routing, security groups and the bastion.
-pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
+pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
     let cfg = &stack.config;
     let net = &cfg.network;
-    let mut add = |id: String, spec: ResourceSpec| {
-        out.push(Resource {
-            id: LogicalId::new(id),
-            spec,
-        })
+    let mut add = |id: String, spec: ResourceSpec, at: Declared| {
+        out.add(LogicalId::new(id), spec, at);
     };
 
     add(
@@ -23,12 +21,14 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
             enable_dns_support: true,
             enable_dns_hostnames: true,
         }),
+        Declared::at(&["network", "cidr"]),
     );
     add(
         "igw".into(),
         ResourceSpec::InternetGateway(InternetGatewaySpec {
             vpc: Ref::new("vpc"),
         }),
+        Declared::at(&["network", "cidr"]),
     );
 
     let tiers = net.tiers();
@@ -42,6 +42,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
                     zone: zone.clone(),
                     map_public_ip_on_launch: *tier == "public",
                 }),
+                Declared::at(&["network", "subnets", tier]),
             );
         }
     }
@@ -52,6 +53,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
         ResourceSpec::RouteTable(RouteTableSpec {
             vpc: Ref::new("vpc"),
         }),
+        Declared::at(&["network", "nat"]),
     );
     let rt_public = LogicalId::new("rt.public");
     add(
@@ -61,6 +63,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
             destination: "0.0.0.0/0".into(),
             target: RouteTarget::InternetGateway(Ref::new("igw")),
         }),
+        Declared::at(&["network", "nat"]),
     );
 
     // NAT gateways.
@@ -81,6 +84,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
                 instance: None,
                 internet_gateway: Ref::new("igw"),
             }),
+            Declared::at(&["network", "nat"]),
         );
         add(
             format!("nat.{z}"),
@@ -88,6 +92,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
                 subnet: Ref::new(format!("subnet.public.{z}")),
                 eip: Ref::new(format!("eip.nat.{z}")),
             }),
+            Declared::at(&["network", "nat"]),
         );
     }
 
@@ -100,6 +105,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
             ResourceSpec::RouteTable(RouteTableSpec {
                 vpc: Ref::new("vpc"),
             }),
+            Declared::at(&["network", "nat"]),
         );
         let nat = if nat_zones.contains(&z) {
             Some(z)
@@ -114,6 +120,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
                     destination: "0.0.0.0/0".into(),
                     target: RouteTarget::NatGateway(Ref::new(format!("nat.{nat}"))),
                 }),
+                Declared::at(&["network", "nat"]),
             );
         }
         for (tier, table) in [
@@ -128,12 +135,13 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
                     route_table: Ref::new(table),
                     subnet: Ref::new(subnet.as_str()),
                 }),
+                Declared::at(&["network", "nat"]),
             );
         }
     }
 
     // Security groups and their rules.
-    for (name, description) in SECURITY_GROUPS {
+    for (name, description, section) in SECURITY_GROUPS {
         add(
             format!("sg.{name}"),
             ResourceSpec::SecurityGroup(SecurityGroupSpec {
@@ -141,9 +149,13 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
                 group_name: format!("{}-{name}", stack.name),
                 description: format!("mck {}: {description}", stack.name),
             }),
+            Declared::at(&[section]),
         );
     }
-    let mut rules: Vec<SecurityGroupRuleSpec> = Vec::new();
+    // Each rule with the key it comes from: its group's section, or the SSH allow-list.
+    let mut rules: Vec<(SecurityGroupRuleSpec, Declared)> = Vec::new();
+    let ssh_cidrs = || Declared::at(&["bastion", "ssh_cidrs"]);
+    let section_of = |group: &str| Declared::at(&[group_section(group)]);
     let tcp = |group: &str, port: i32, peer: RulePeer, description: &str| SecurityGroupRuleSpec {
         group: Ref::new(format!("sg.{group}")),
         direction: Direction::Ingress,
@@ -155,69 +167,75 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
     };
     let from_group = |g: &str| RulePeer::Group(Ref::new(format!("sg.{g}")));
     let anywhere = || RulePeer::Cidr("0.0.0.0/0".into());
-    rules.push(tcp("alb", 80, anywhere(), "HTTP from the internet"));
-    rules.push(tcp("alb", 443, anywhere(), "HTTPS from the internet"));
-    rules.push(tcp(
-        "app",
-        80,
-        from_group("alb"),
-        "HTTP from the load balancer",
+    rules.push((
+        tcp("alb", 80, anywhere(), "HTTP from the internet"),
+        section_of("alb"),
     ));
-    rules.push(tcp(
-        "app",
-        22,
-        from_group("bastion"),
-        "SSH from the bastion",
+    rules.push((
+        tcp("alb", 443, anywhere(), "HTTPS from the internet"),
+        section_of("alb"),
+    ));
+    rules.push((
+        tcp("app", 80, from_group("alb"), "HTTP from the load balancer"),
+        section_of("app"),
+    ));
+    rules.push((
+        tcp("app", 22, from_group("bastion"), "SSH from the bastion"),
+        ssh_cidrs(),
     ));
     if let Some(bastion) = &cfg.bastion {
         for cidr in &bastion.ssh_cidrs {
-            rules.push(tcp(
-                "bastion",
-                22,
-                RulePeer::Cidr(cidr.clone()),
-                "SSH from the allow-list",
+            rules.push((
+                tcp(
+                    "bastion",
+                    22,
+                    RulePeer::Cidr(cidr.clone()),
+                    "SSH from the allow-list",
+                ),
+                ssh_cidrs(),
             ));
         }
     }
-    rules.push(tcp(
-        "db",
-        3306,
-        from_group("app"),
-        "MySQL from the app servers",
+    rules.push((
+        tcp("db", 3306, from_group("app"), "MySQL from the app servers"),
+        section_of("db"),
     ));
-    rules.push(tcp(
-        "db",
-        3306,
-        from_group("bastion"),
-        "MySQL from the bastion",
+    rules.push((
+        tcp("db", 3306, from_group("bastion"), "MySQL from the bastion"),
+        section_of("db"),
     ));
-    rules.push(tcp(
-        "redis",
-        6379,
-        from_group("app"),
-        "Redis from the app servers",
+    rules.push((
+        tcp(
+            "redis",
+            6379,
+            from_group("app"),
+            "Redis from the app servers",
+        ),
+        section_of("redis"),
     ));
-    rules.push(tcp(
-        "efs",
-        2049,
-        from_group("app"),
-        "NFS from the app servers",
+    rules.push((
+        tcp("efs", 2049, from_group("app"), "NFS from the app servers"),
+        section_of("efs"),
     ));
-    for (name, _) in SECURITY_GROUPS {
-        rules.push(SecurityGroupRuleSpec {
-            group: Ref::new(format!("sg.{name}")),
-            direction: Direction::Egress,
-            protocol: "-1".into(),
-            from_port: 0,
-            to_port: 0,
-            peer: anywhere(),
-            description: String::new(),
-        });
+    for (name, _, section) in SECURITY_GROUPS {
+        rules.push((
+            SecurityGroupRuleSpec {
+                group: Ref::new(format!("sg.{name}")),
+                direction: Direction::Egress,
+                protocol: "-1".into(),
+                from_port: 0,
+                to_port: 0,
+                peer: anywhere(),
+                description: String::new(),
+            },
+            Declared::at(&[section]),
+        ));
     }
-    for rule in rules {
+    for (rule, at) in rules {
         add(
             rule.own_logical_id().to_string(),
             ResourceSpec::SecurityGroupRule(rule),
+            at,
         );
     }
 
@@ -244,6 +262,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
                 root_volume_encrypted: true,
                 imdsv2_required: true,
             }),
+            Declared::at(&["bastion"]),
         );
         add(
             "eip.bastion".into(),
@@ -251,6 +270,16 @@ pub(super) fn lower(stack: &Stack, out: &mut Vec<Resource>) {
                 instance: Some(Ref::new("bastion")),
                 internet_gateway: Ref::new("igw"),
             }),
+            Declared::at(&["bastion"]),
         );
     }
+}
+
+/// The stack section that a security group of [`SECURITY_GROUPS`] serves.
+fn group_section(group: &str) -> &'static str {
+    SECURITY_GROUPS
+        .iter()
+        .find(|(name, _, _)| *name == group)
+        .map(|(_, _, section)| *section)
+        .expect("the group is one of SECURITY_GROUPS")
 }
