@@ -31,10 +31,9 @@ fn signal(child: &std::process::Child, signal: &str) {
 }
 
 #[test]
+#[ignore = "needs the emulator: cargo xtask test"]
 fn two_ups_started_together_build_everything_once() {
-    let Some(harness) = Harness::from_env("two_ups_together") else {
-        return;
-    };
+    let harness = Harness::from_env();
     let stack = harness.stack_from("e2e-race", crate::NETWORK_ONLY);
     assert_exit(&stack.mck("down", &["--yes"]), 0);
     let first = stack.spawn("up", &["--yes"]);
@@ -66,10 +65,9 @@ fn two_ups_started_together_build_everything_once() {
 }
 
 #[test]
+#[ignore = "needs the emulator: cargo xtask test"]
 fn a_run_in_progress_refuses_others_and_unlock_breaks_its_lock() {
-    let Some(harness) = Harness::from_env("lock_refuses_and_unlock") else {
-        return;
-    };
+    let harness = Harness::from_env();
     let stack = harness.stack_from("e2e-lock", crate::NETWORK_ONLY);
     assert_exit(&stack.mck("down", &["--yes"]), 0);
     // One step at a time: the run lasts while the others try.
@@ -120,10 +118,9 @@ fn a_run_in_progress_refuses_others_and_unlock_breaks_its_lock() {
 }
 
 #[test]
+#[ignore = "needs the emulator: cargo xtask test"]
 fn duplicates_are_refused_by_plan_up_and_drift_and_dedupe_removes_them() {
-    let Some(harness) = Harness::from_env("duplicates") else {
-        return;
-    };
+    let harness = Harness::from_env();
     let stack = harness.stack_from("e2e-dup", crate::NETWORK_ONLY);
     assert_exit(&stack.mck("down", &["--yes"]), 0);
     assert_exit(&stack.mck("up", &["--yes"]), 0);
@@ -177,10 +174,9 @@ fn duplicates_are_refused_by_plan_up_and_drift_and_dedupe_removes_them() {
 /// everything; `plan`, `drift` and `up` then report the duplicates naming every copy, and
 /// `up --dedupe` leaves exactly one of each.
 #[test]
+#[ignore = "needs the emulator: cargo xtask test"]
 fn two_ups_racing_without_the_lock_make_duplicates_that_are_reported_and_removed() {
-    let Some(harness) = Harness::from_env("racing_without_lock") else {
-        return;
-    };
+    let harness = Harness::from_env();
     let stack = harness.stack_from("e2e-nolock", crate::NETWORK_ONLY);
     assert_exit(&stack.mck("down", &["--yes"]), 0);
     let first = stack.spawn("up", &["--yes", "--no-lock"]);

@@ -337,6 +337,27 @@ fn package_args(packages: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Whether a cargo test invocation runs the tests marked `#[ignore]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ignored {
+    Skip,
+    /// The end-to-end tests are ignored under a plain `cargo test`, which has no emulator.
+    Include,
+}
+
+/// `extra` (cargo's arguments, then after `--` the test binaries'), with `--include-ignored`
+/// for the test binaries when asked.
+fn test_args(extra: &[&str], ignored: Ignored) -> Vec<String> {
+    let mut args: Vec<String> = extra.iter().map(|a| (*a).to_string()).collect();
+    if ignored == Ignored::Include {
+        match args.iter().position(|a| a == "--") {
+            Some(separator_idx) => args.insert(separator_idx + 1, "--include-ignored".to_string()),
+            None => args.extend(["--".to_string(), "--include-ignored".to_string()]),
+        }
+    }
+    args
+}
+
 fn test(extra: &[&str]) -> Result<()> {
     let started = Instant::now();
     // The same build as `cargo xtask demo`: the binary the end-to-end tests run.
@@ -351,13 +372,16 @@ fn test(extra: &[&str]) -> Result<()> {
     let emulator = emulator_start()?;
     let _guard = StopOnDrop(emulator.pid);
     let mut failed = Vec::new();
-    for packages in [PAUSED_CLOCK_PACKAGES, SDK_PACKAGES] {
+    for (packages, ignored) in [
+        (PAUSED_CLOCK_PACKAGES, Ignored::Skip),
+        (SDK_PACKAGES, Ignored::Include),
+    ] {
         let mut cmd = cargo();
         // Every test binary runs even when an earlier one fails, so one run shows all failures.
         cmd.arg("test")
             .args(package_args(packages))
             .arg("--no-fail-fast")
-            .args(extra);
+            .args(test_args(extra, ignored));
         aws_env(&mut cmd, &emulator.endpoint);
         cmd.env("MCK_TEST_ENDPOINT", &emulator.endpoint)
             .env("MCK_TEST_VENV", venv())
@@ -951,4 +975,29 @@ fn bench_build(table: &mut Table) -> Result<()> {
     );
     let _ = std::fs::remove_dir_all(&target);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Ignored, test_args};
+
+    #[test]
+    fn ignored_tests_are_included_for_the_test_binaries_only() {
+        let check = |extra: &[&str], ignored: Ignored, expect: &[&str]| {
+            assert_eq!(test_args(extra, ignored), expect, "{extra:?}");
+        };
+        check(&[], Ignored::Include, &["--", "--include-ignored"]);
+        check(&[], Ignored::Skip, &[]);
+        check(
+            &["--release", "--", "lock::"],
+            Ignored::Include,
+            &["--release", "--", "--include-ignored", "lock::"],
+        );
+        check(
+            &["--", "--", "x"],
+            Ignored::Include,
+            &["--", "--include-ignored", "--", "x"],
+        );
+        check(&["--", "lock::"], Ignored::Skip, &["--", "lock::"]);
+    }
 }
