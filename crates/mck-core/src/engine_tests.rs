@@ -937,10 +937,7 @@ async fn a_rollout_rolled_back_by_the_circuit_breaker_fails_and_keeps_the_old_re
         .filter(|r| r.id.as_str() == "ecs.taskdef.frontend" && r.op == Op::Delete)
         .map(|r| r.outcome.clone())
         .collect::<Vec<_>>();
-    assert!(
-        old.iter().all(|o| matches!(o, Outcome::Skipped(_))),
-        "{old:?}"
-    );
+    assert!(matches!(old.as_slice(), [Outcome::Skipped(_)]), "{old:?}");
     assert!(
         cloud
             .calls()
