@@ -414,11 +414,13 @@ fn prod_stack_killed_during_the_app_tier_converges_and_goes_away() {
         "{said}"
     );
     let stderr = String::from_utf8_lossy(&down.stderr);
+    let failed: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("failed:"))
+        .collect();
+    // The emulator never finishes deleting a Redis group: those deletes, and only those, fail.
     assert!(
-        stderr
-            .lines()
-            .filter(|l| l.starts_with("failed:"))
-            .all(|l| l.contains("redis.")),
+        !failed.is_empty() && failed.iter().all(|l| l.contains("redis.")),
         "{stderr}"
     );
     let after = app_of(&harness, &stack);

@@ -175,12 +175,10 @@ fn a_release_migrates_on_the_new_revision_then_rolls_the_services_and_can_roll_b
     assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 2);
     assert_exit(&stack.mck("drift", &[]), 2);
     let json_releases = json_stdout(&stack.mck("releases", &["--json"]));
+    let apps = json_releases["apps"].as_array().unwrap();
+    assert_eq!(apps.len(), 2, "admin and frontend: {json_releases:#}");
     assert!(
-        json_releases["apps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|a| a["rolled_back"] == true),
+        apps.iter().all(|a| a["rolled_back"] == true),
         "{json_releases:#}"
     );
     let text_releases = stack.mck("releases", &[]);
