@@ -2,7 +2,8 @@
 //!
 //! - `emulator start|stop|status`: moto server (pinned) in a git-ignored venv, on a free
 //!   127.0.0.1 port; the endpoint is written to `.mck/emulator.json`; `stop` kills only its PID.
-//! - `test`: everything CI runs: unit, engine and end-to-end tests against a fresh emulator.
+//! - `test`: everything CI runs: formatting and lints (`cargo fmt --check`, clippy with warnings
+//!   denied), then unit, engine and end-to-end tests against a fresh emulator.
 //! - `demo`: emulator + `mck up` of the dev stack + outputs + plan (no changes) + `mck down`.
 //!
 //! Uses only the standard library so it builds in seconds.
@@ -51,7 +52,8 @@ fn main() -> ExitCode {
 
 const USAGE: &str = "usage: cargo xtask <command>
   emulator start|stop|status|install   moto server on 127.0.0.1 (endpoint in .mck/emulator.json)
-  test [-- cargo test args]            all tests: unit, engine, end-to-end against a fresh emulator
+  test [-- cargo test args]            what CI runs: fmt --check, clippy, then all tests (unit, engine,
+                                       end-to-end against a fresh emulator)
   demo                                 emulator + mck up (dev) + outputs + plan + down
   bench [--runs N] [--build]           benchmark figures (release builds); --build adds cold/warm build times";
 
@@ -360,8 +362,25 @@ fn test_args(extra: &[&str], ignored: Ignored) -> Vec<String> {
 
 fn test(extra: &[&str]) -> Result<()> {
     let started = Instant::now();
+    let mut failed = Vec::new();
+    // What CI checks besides the tests. A failure is reported with the tests' at the end, so one
+    // run shows everything to fix.
+    if let Err(err) = run(cargo().args(["fmt", "--all", "--check"])) {
+        failed.push(err);
+    }
     // The same build as `cargo xtask demo`: the binary the end-to-end tests run.
     run(cargo().args(["build", "-p", "mck-cli"]))?;
+    // After the build: clippy shares its build scripts and proc-macros.
+    if let Err(err) = run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])) {
+        failed.push(err);
+    }
     // A fresh emulator for this run only.
     if let Some(old) = read_state()
         && is_our_server(old.pid)
@@ -371,7 +390,6 @@ fn test(extra: &[&str]) -> Result<()> {
     let _ = std::fs::remove_file(state_file());
     let emulator = emulator_start()?;
     let _guard = StopOnDrop(emulator.pid);
-    let mut failed = Vec::new();
     for (packages, ignored) in [
         (PAUSED_CLOCK_PACKAGES, Ignored::Skip),
         (SDK_PACKAGES, Ignored::Include),
