@@ -78,10 +78,9 @@ fn app_of(harness: &Harness, stack: &TestStack) -> Value {
 }
 
 #[test]
+#[ignore = "needs the emulator: cargo xtask test"]
 fn killed_during_the_app_tier_a_rerun_leaves_exactly_one_of_each() {
-    let Some(harness) = Harness::from_env("killed_during_the_app_tier") else {
-        return;
-    };
+    let harness = Harness::from_env();
     let stack = harness.stack_from("e2e-appkill", &app_only(None));
     let expected = app_tier(stack.desired_counts());
     assert_exit(&stack.mck("down", &["--yes"]), 0);
@@ -125,10 +124,9 @@ fn counts_of_network(stack: &TestStack) -> Vec<(&'static str, usize)> {
 }
 
 #[test]
+#[ignore = "needs the emulator: cargo xtask test"]
 fn with_a_certificate_http_redirects_to_https_with_the_tls_policy() {
-    let Some(harness) = Harness::from_env("https_listener") else {
-        return;
-    };
+    let harness = Harness::from_env();
     let cert = harness.python("certificate.py", &["shop.example.com"]);
     let cert = cert["arn"].as_str().unwrap();
     let stack = harness.stack_from("e2e-https", &app_only(Some(cert)));
@@ -164,10 +162,9 @@ fn with_a_certificate_http_redirects_to_https_with_the_tls_policy() {
 }
 
 #[test]
+#[ignore = "needs the emulator: cargo xtask test"]
 fn ec2_capacity_builds_app_servers_that_join_the_cluster_and_down_removes_them() {
-    let Some(harness) = Harness::from_env("ec2_capacity") else {
-        return;
-    };
+    let harness = Harness::from_env();
     let stack = harness.stack_from(
         "e2e-ec2",
         &app_stack(
@@ -280,10 +277,9 @@ fn ec2_capacity_builds_app_servers_that_join_the_cluster_and_down_removes_them()
 /// deletion protection and the final snapshot off so the test can remove it: killed twice
 /// while the app tier is being created, then up, verified with boto3, planned, and down.
 #[test]
+#[ignore = "needs the emulator: cargo xtask test"]
 fn prod_stack_killed_during_the_app_tier_converges_and_goes_away() {
-    let Some(harness) = Harness::from_env("prod_stack") else {
-        return;
-    };
+    let harness = Harness::from_env();
     let name = format!("e2e-prod-{}", std::process::id() % 100_000);
     let stack = harness.stack(&name);
     let prod = std::fs::read_to_string(
@@ -414,11 +410,13 @@ fn prod_stack_killed_during_the_app_tier_converges_and_goes_away() {
         "{said}"
     );
     let stderr = String::from_utf8_lossy(&down.stderr);
+    let failed: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("failed:"))
+        .collect();
+    // The emulator never finishes deleting a Redis group: those deletes, and only those, fail.
     assert!(
-        stderr
-            .lines()
-            .filter(|l| l.starts_with("failed:"))
-            .all(|l| l.contains("redis.")),
+        !failed.is_empty() && failed.iter().all(|l| l.contains("redis.")),
         "{stderr}"
     );
     let after = app_of(&harness, &stack);

@@ -3,8 +3,6 @@
 //!
 //! Each test uses its own stack name, so tests share one emulator and run in parallel.
 
-#![expect(clippy::print_stderr, reason = "tests report skips on stderr")]
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -49,29 +47,25 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// `None` when the emulator is not available (plain `cargo test`); tests then skip, saying
-    /// so. Under CI (`CI` set) a missing emulator is a failure, not a skip.
-    pub fn from_env(test: &str) -> Option<Harness> {
-        let endpoint = std::env::var("MCK_TEST_ENDPOINT").ok();
-        let venv = std::env::var("MCK_TEST_VENV").ok();
-        let mck = std::env::var("MCK_BIN").ok();
-        match (endpoint, venv, mck) {
-            (Some(endpoint), Some(venv), Some(mck)) => {
-                assert_loopback(&endpoint);
-                Some(Harness {
-                    endpoint,
-                    venv: PathBuf::from(venv),
-                    mck: PathBuf::from(mck),
-                })
-            }
-            _ => {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "{test}: CI must run end-to-end tests through `cargo xtask test`"
-                );
-                eprintln!("skipped {test}: needs the emulator; run `cargo xtask test`");
-                None
-            }
+    /// The emulator's environment, which `cargo xtask test` sets.
+    ///
+    /// # Panics
+    ///
+    /// When it is not set: a test that needs the emulator is `#[ignore]`d, so it runs only
+    /// when asked for (`cargo xtask test` runs ignored tests), and then it must not pass
+    /// without having run.
+    pub fn from_env() -> Harness {
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("{name} is not set: this test needs the emulator; run `cargo xtask test`")
+            })
+        };
+        let endpoint = var("MCK_TEST_ENDPOINT");
+        assert_loopback(&endpoint);
+        Harness {
+            endpoint,
+            venv: PathBuf::from(var("MCK_TEST_VENV")),
+            mck: PathBuf::from(var("MCK_BIN")),
         }
     }
 

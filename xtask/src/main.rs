@@ -2,7 +2,8 @@
 //!
 //! - `emulator start|stop|status`: moto server (pinned) in a git-ignored venv, on a free
 //!   127.0.0.1 port; the endpoint is written to `.mck/emulator.json`; `stop` kills only its PID.
-//! - `test`: everything CI runs: unit, engine and end-to-end tests against a fresh emulator.
+//! - `test`: everything CI runs: formatting and lints (`cargo fmt --check`, clippy with warnings
+//!   denied), then unit, engine and end-to-end tests against a fresh emulator.
 //! - `demo`: emulator + `mck up` of the dev stack + outputs + plan (no changes) + `mck down`.
 //!
 //! Uses only the standard library so it builds in seconds.
@@ -51,7 +52,8 @@ fn main() -> ExitCode {
 
 const USAGE: &str = "usage: cargo xtask <command>
   emulator start|stop|status|install   moto server on 127.0.0.1 (endpoint in .mck/emulator.json)
-  test [-- cargo test args]            all tests: unit, engine, end-to-end against a fresh emulator
+  test [-- cargo test args]            what CI runs: fmt --check, clippy, then all tests (unit, engine,
+                                       end-to-end against a fresh emulator)
   demo                                 emulator + mck up (dev) + outputs + plan + down
   bench [--runs N] [--build]           benchmark figures (release builds); --build adds cold/warm build times";
 
@@ -337,10 +339,48 @@ fn package_args(packages: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Whether a cargo test invocation runs the tests marked `#[ignore]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ignored {
+    Skip,
+    /// The end-to-end tests are ignored under a plain `cargo test`, which has no emulator.
+    Include,
+}
+
+/// `extra` (cargo's arguments, then after `--` the test binaries'), with `--include-ignored`
+/// for the test binaries when asked.
+fn test_args(extra: &[&str], ignored: Ignored) -> Vec<String> {
+    let mut args: Vec<String> = extra.iter().map(|a| (*a).to_string()).collect();
+    if ignored == Ignored::Include {
+        match args.iter().position(|a| a == "--") {
+            Some(separator_idx) => args.insert(separator_idx + 1, "--include-ignored".to_string()),
+            None => args.extend(["--".to_string(), "--include-ignored".to_string()]),
+        }
+    }
+    args
+}
+
 fn test(extra: &[&str]) -> Result<()> {
     let started = Instant::now();
+    let mut failed = Vec::new();
+    // What CI checks besides the tests. A failure is reported with the tests' at the end, so one
+    // run shows everything to fix.
+    if let Err(err) = run(cargo().args(["fmt", "--all", "--check"])) {
+        failed.push(err);
+    }
     // The same build as `cargo xtask demo`: the binary the end-to-end tests run.
     run(cargo().args(["build", "-p", "mck-cli"]))?;
+    // After the build: clippy shares its build scripts and proc-macros.
+    if let Err(err) = run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])) {
+        failed.push(err);
+    }
     // A fresh emulator for this run only.
     if let Some(old) = read_state()
         && is_our_server(old.pid)
@@ -350,14 +390,16 @@ fn test(extra: &[&str]) -> Result<()> {
     let _ = std::fs::remove_file(state_file());
     let emulator = emulator_start()?;
     let _guard = StopOnDrop(emulator.pid);
-    let mut failed = Vec::new();
-    for packages in [PAUSED_CLOCK_PACKAGES, SDK_PACKAGES] {
+    for (packages, ignored) in [
+        (PAUSED_CLOCK_PACKAGES, Ignored::Skip),
+        (SDK_PACKAGES, Ignored::Include),
+    ] {
         let mut cmd = cargo();
         // Every test binary runs even when an earlier one fails, so one run shows all failures.
         cmd.arg("test")
             .args(package_args(packages))
             .arg("--no-fail-fast")
-            .args(extra);
+            .args(test_args(extra, ignored));
         aws_env(&mut cmd, &emulator.endpoint);
         cmd.env("MCK_TEST_ENDPOINT", &emulator.endpoint)
             .env("MCK_TEST_VENV", venv())
@@ -951,4 +993,29 @@ fn bench_build(table: &mut Table) -> Result<()> {
     );
     let _ = std::fs::remove_dir_all(&target);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Ignored, test_args};
+
+    #[test]
+    fn ignored_tests_are_included_for_the_test_binaries_only() {
+        let check = |extra: &[&str], ignored: Ignored, expect: &[&str]| {
+            assert_eq!(test_args(extra, ignored), expect, "{extra:?}");
+        };
+        check(&[], Ignored::Include, &["--", "--include-ignored"]);
+        check(&[], Ignored::Skip, &[]);
+        check(
+            &["--release", "--", "lock::"],
+            Ignored::Include,
+            &["--release", "--", "--include-ignored", "lock::"],
+        );
+        check(
+            &["--", "--", "x"],
+            Ignored::Include,
+            &["--", "--include-ignored", "--", "x"],
+        );
+        check(&["--", "lock::"], Ignored::Skip, &["--", "lock::"]);
+    }
 }

@@ -417,9 +417,10 @@ mod tests {
     }
 
     /// IAM's `ConcurrentModification` and CloudWatch Logs' `OperationAbortedException` ask the
-    /// caller to try again (another change of the object was running): transient, retried.
+    /// caller to try again (another change of the object was running): transient. The retry
+    /// that then succeeds: `iam::role`'s `a_concurrent_change_of_the_role_is_retried_and_the_attach_goes_through`.
     #[test]
-    fn concurrent_changes_of_one_object_are_retried() {
+    fn concurrent_changes_of_one_object_are_transient() {
         use aws_sdk_cloudwatchlogs::operation::put_retention_policy::PutRetentionPolicyError;
         use aws_sdk_iam::operation::attach_role_policy::AttachRolePolicyError;
         let iam = sdk(

@@ -564,6 +564,7 @@ mod tests {
             now <= now_unix() - allowance && now >= before - allowance,
             "{now}"
         );
+        aws.assert_done();
     }
 
     #[tokio::test]

@@ -258,3 +258,33 @@ pub enum GraphFormat {
     Dot,
     Mermaid,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::{Cli, DriftFormat, parse_output};
+
+    /// clap checks the whole definition (conflicting names, bad defaults, a positional after a
+    /// variadic one) only when asked, so a mistake would otherwise surface at a user's command.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_drift_output_is_format_equals_file() {
+        assert_eq!(
+            parse_output("sarif=drift.sarif"),
+            Ok((DriftFormat::Sarif, "drift.sarif".into()))
+        );
+        for (bad, says) in [
+            ("drift.sarif", "write FORMAT=FILE"),
+            ("pdf=drift.pdf", "`pdf` is not a report format"),
+            ("json=", "the file name is missing"),
+        ] {
+            let err = parse_output(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+}

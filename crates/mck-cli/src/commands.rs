@@ -935,3 +935,139 @@ async fn unlock(args: &StackArgs, aws: &AwsArgs, yes: bool) -> Result<u8, Failur
     ui::note(&format!("stack {stack} is unlocked"));
     Ok(OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use mck_core::graph::DesiredGraph;
+    use mck_core::provider::Observed;
+
+    use super::{dedupe_guard, host_name, is_stale};
+
+    /// A network with an internet gateway, and a file system (which holds data).
+    const STACK: &str =
+        "version: 1\nnetwork:\n  zones: [us-east-1a]\n  nat: none\nfilesystem: {}\n";
+
+    fn desired() -> Arc<DesiredGraph> {
+        let stack = mck_core::stack::parse_str("t", "t.yaml", STACK).expect("a valid stack");
+        mck_core::Engine::desired(&stack).expect("a valid graph")
+    }
+
+    /// Everything the stack declares, live once, plus a second copy of each of `copied`.
+    fn plan_with_copies(copied: &[&str]) -> mck_core::Plan {
+        let desired = desired();
+        let mut observed: Vec<Observed> = desired
+            .iter()
+            .map(|r| Observed::new(r.id.clone(), r.kind(), format!("{}-1", r.id)))
+            .collect();
+        for id in copied {
+            let resource = desired
+                .iter()
+                .find(|r| r.id.as_str() == *id)
+                .unwrap_or_else(|| panic!("no {id} in the stack"));
+            observed.push(Observed::new(
+                resource.id.clone(),
+                resource.kind(),
+                format!("{id}-2"),
+            ));
+        }
+        mck_core::plan::diff(desired, observed)
+    }
+
+    /// The id of the stack's one resource that holds data.
+    fn data_holder() -> String {
+        let desired = desired();
+        let holders: Vec<String> = desired
+            .iter()
+            .filter(|r| r.kind().holds_data())
+            .map(|r| r.id.to_string())
+            .collect();
+        assert_eq!(holders.len(), 1, "{holders:?}");
+        holders[0].clone()
+    }
+
+    fn refusal(plan: &mck_core::Plan, dedupe: bool) -> Option<String> {
+        dedupe_guard(plan, dedupe).err().map(|failure| failure.0)
+    }
+
+    #[test]
+    fn without_duplicates_up_goes_on() {
+        let plan = plan_with_copies(&[]);
+        assert!(plan.duplicates().is_empty());
+        assert_eq!(refusal(&plan, false), None);
+        assert_eq!(refusal(&plan, true), None);
+    }
+
+    #[test]
+    fn duplicates_are_refused_without_dedupe_naming_every_copy_and_the_way_out() {
+        let plan = plan_with_copies(&["igw"]);
+        assert_eq!(plan.duplicates().len(), 1);
+        let said = refusal(&plan, false).expect("refused");
+        assert!(
+            said.starts_with("nothing was changed: stack t has duplicates"),
+            "{said}"
+        );
+        assert!(said.contains("igw-1") && said.contains("igw-2"), "{said}");
+        assert!(said.contains("mck up --stack t --dedupe"), "{said}");
+        // With --dedupe the extra copy, which holds no data, is deleted by the plan.
+        assert_eq!(refusal(&plan, true), None);
+    }
+
+    #[test]
+    fn copies_that_hold_data_are_refused_even_with_dedupe() {
+        let holder = data_holder();
+        let plan = plan_with_copies(&["igw", &holder]);
+        assert_eq!(plan.duplicates().len(), 2);
+        let said = refusal(&plan, true).expect("refused");
+        assert!(
+            said.starts_with("nothing was changed: these copies hold data"),
+            "{said}"
+        );
+        assert!(said.contains(&format!("{holder}-1")), "{said}");
+        assert!(said.contains(&format!("{holder}-2")), "{said}");
+        assert!(
+            !said.contains("igw"),
+            "only the copies that hold data: {said}"
+        );
+    }
+
+    fn holder(host: String, pid: u32) -> mck_core::lock::LockHolder {
+        mck_core::lock::LockHolder {
+            id: "h1".into(),
+            user: "alice".into(),
+            host,
+            pid,
+            command: "mck up --stack t".into(),
+            since: "2026-01-01T00:00:00Z".into(),
+            expires: 0,
+        }
+    }
+
+    /// The pid of a process that has exited.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let pid = child.id();
+        child.wait().expect("wait for true");
+        pid
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_holder_on_this_host_whose_process_is_gone_is_stale() {
+        assert!(is_stale(&holder(host_name(), dead_pid())));
+    }
+
+    #[test]
+    fn a_holder_whose_process_runs_is_not_stale() {
+        assert!(!is_stale(&holder(host_name(), std::process::id())));
+    }
+
+    #[test]
+    fn a_holder_on_another_host_is_never_stale_here() {
+        let elsewhere = format!("{}-elsewhere", host_name());
+        assert!(!is_stale(&holder(elsewhere, dead_pid())));
+    }
+}

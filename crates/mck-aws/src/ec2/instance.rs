@@ -532,6 +532,7 @@ mod tests {
                 .await
                 .unwrap();
             tokens.push(token(&aws.requests()[1].1));
+            aws.assert_done();
         }
         // The same parameters give the same token (a retry after a crash), others another.
         assert_eq!(tokens[0], tokens[4]);

@@ -822,7 +822,8 @@ mod tests {
         aws.assert_done();
     }
 
-    /// No capacity to place the task (an EC2 cluster scaling out) passes: retried.
+    /// No capacity to place the task (an EC2 cluster scaling out) passes: retried, and the
+    /// engine's next attempt, once the capacity is there, starts the one task.
     #[tokio::test]
     async fn a_placement_failure_is_retried() {
         let aws = Replay::new([
@@ -831,6 +832,13 @@ mod tests {
                 "RunTask",
                 200,
                 json!({"tasks": [], "failures": [{"reason": "RESOURCE:MEMORY"}]}).to_string(),
+            ),
+            // The engine's next attempt: the new instance has joined the cluster.
+            ("ListTasks", 200, json!({"taskArns": []}).to_string()),
+            (
+                "RunTask",
+                200,
+                tasks(&[task("PROVISIONING", TD, json!([]))]),
             ),
         ]);
         let provider = AwsProvider::offline(aws.clone());
@@ -845,6 +853,14 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.class, ErrorClass::Transient);
         assert!(err.message.contains("RESOURCE:MEMORY"), "{}", err.message);
+        assert!(
+            mck_core::exec::RetryPolicy::should_retry(err.class, mck_core::exec::Op::Create),
+            "the engine retries it"
+        );
+        let live = started(&aws).await;
+        assert_eq!(live.cloud_id, TASK);
+        assert_eq!(aws.count("RunTask"), 2);
+        aws.assert_done();
     }
 
     fn missing() -> String {

@@ -985,19 +985,53 @@ mod tests {
     }
 
     /// A task execution role created seconds ago is not yet assumable by ECS everywhere; AWS
-    /// refuses the CreateService for a while. Retried; any other invalid parameter is not.
+    /// refuses the CreateService for a while. Retried, and the next attempt creates the one
+    /// service; any other invalid parameter is not retried.
     #[tokio::test]
     async fn a_role_ecs_cannot_assume_yet_is_retried_but_a_real_mistake_is_not() {
+        let propagating_error = json_error(
+            "InvalidParameterException",
+            "Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS service role being passed has the proper permissions.",
+        );
         let aws = Replay::new([
+            ("DescribeServices", 200, no_services()),
+            ("CreateService", 400, propagating_error),
+            // The engine's next attempt: the role is assumable now.
             ("DescribeServices", 200, no_services()),
             (
                 "CreateService",
-                400,
-                json_error(
-                    "InvalidParameterException",
-                    "Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS service role being passed has the proper permissions.",
-                ),
+                200,
+                json!({"service": serde_json::from_str::<serde_json::Value>(&service_json("ACTIVE", TD2, json!([]))).unwrap()["services"][0]}).to_string(),
             ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let ctx = context(&deps);
+        let id = LogicalId::new("ecs.service.frontend");
+        let propagating = EcsServiceSpec::create(&provider, &ctx, &id, &spec())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            propagating.class,
+            ErrorClass::Transient,
+            "{}",
+            propagating.message
+        );
+        assert!(
+            mck_core::exec::RetryPolicy::should_retry(
+                propagating.class,
+                mck_core::exec::Op::Create
+            ),
+            "the engine retries it"
+        );
+        let created = EcsServiceSpec::create(&provider, &ctx, &id, &spec())
+            .await
+            .unwrap();
+        assert_eq!(created.cloud_id, ARN);
+        assert_eq!(aws.count("CreateService"), 2);
+        aws.assert_done();
+
+        let mistaken = Replay::new([
             ("DescribeServices", 200, no_services()),
             (
                 "CreateService",
@@ -1008,19 +1042,16 @@ mod tests {
                 ),
             ),
         ]);
-        let provider = AwsProvider::offline(aws.clone());
-        let deps = resolved();
-        let ctx = context(&deps);
-        let id = LogicalId::new("ecs.service.frontend");
-        let propagating = EcsServiceSpec::create(&provider, &ctx, &id, &spec())
-            .await
-            .unwrap_err();
-        assert_eq!(propagating.class, ErrorClass::Transient);
-        let mistake = EcsServiceSpec::create(&provider, &ctx, &id, &spec())
-            .await
-            .unwrap_err();
+        let mistake =
+            EcsServiceSpec::create(&AwsProvider::offline(mistaken.clone()), &ctx, &id, &spec())
+                .await
+                .unwrap_err();
         assert_eq!(mistake.class, ErrorClass::Invalid, "{}", mistake.message);
-        aws.assert_done();
+        assert!(!mck_core::exec::RetryPolicy::should_retry(
+            mistake.class,
+            mck_core::exec::Op::Create
+        ));
+        mistaken.assert_done();
     }
 
     #[tokio::test]

@@ -475,4 +475,49 @@ mod tests {
         aws.assert_done();
         assert_eq!(aws.count("DeleteRole"), 1);
     }
+
+    /// IAM answers `ConcurrentModification` while another change of the role runs (a policy
+    /// attached by a parallel step): the attach is tried again inside the create, and the
+    /// second attempt goes through; the role is created once.
+    #[tokio::test]
+    async fn a_concurrent_change_of_the_role_is_retried_and_the_attach_goes_through() {
+        use crate::testing::{Replay, context, query_error_xml, query_xml};
+        let role = "<Role><Path>/mck/t/</Path><RoleName>t-task</RoleName><RoleId>AROA1</RoleId><Arn>arn:aws:iam::1:role/mck/t/t-task</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate></Role>";
+        let aws = Replay::new([
+            ("CreateRole", 200, query_xml("CreateRole", role)),
+            (
+                "ListAttachedRolePolicies",
+                200,
+                query_xml(
+                    "ListAttachedRolePolicies",
+                    "<AttachedPolicies></AttachedPolicies><IsTruncated>false</IsTruncated>",
+                ),
+            ),
+            (
+                "AttachRolePolicy",
+                409,
+                query_error_xml(
+                    "ConcurrentModification",
+                    "Rate exceeded for the role t-task: another change is in progress.",
+                ),
+            ),
+            ("AttachRolePolicy", 200, query_xml("AttachRolePolicy", "")),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = std::collections::HashMap::new();
+        let spec = RoleSpec {
+            name: "t-task".into(),
+            description: "mck t: tasks".into(),
+            service: "ecs-tasks.amazonaws.com".into(),
+            managed_policies: vec!["arn:aws:iam::aws:policy/P".into()],
+            secrets: vec![],
+        };
+        let created = RoleSpec::create(&provider, &context(&deps), &"iam.task".into(), &spec)
+            .await
+            .unwrap();
+        assert_eq!(created.cloud_id, "t-task");
+        assert_eq!(aws.count("CreateRole"), 1);
+        assert_eq!(aws.count("AttachRolePolicy"), 2);
+        aws.assert_done();
+    }
 }

@@ -95,8 +95,9 @@ fn apply(mut text: String, edits: &[Edit]) -> String {
     text
 }
 
-/// Loading must end in a stack or a located error; lowering a loaded stack must end in a graph
-/// or an error. Any panic fails the property.
+/// Loading must end in a stack or a located error: each problem names a place in the file
+/// (`fuzz.yaml`, a line of the text or the one after its end, a column from 1). Lowering a
+/// loaded stack must end in a graph or an error. Any panic fails the property.
 fn load_never_panics(text: &str) {
     match parse_str("fuzz", "fuzz.yaml", text) {
         Ok(stack) => {
@@ -104,6 +105,18 @@ fn load_never_panics(text: &str) {
         }
         Err(err) => {
             assert!(!err.diagnostics.is_empty(), "an error says what: {text:?}");
+            let n_lines = text.lines().count();
+            for diagnostic in &err.diagnostics {
+                let loc = diagnostic
+                    .loc
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{diagnostic} has no location: {text:?}"));
+                assert_eq!(&*loc.file, "fuzz.yaml", "{diagnostic}");
+                assert!(
+                    (1..=n_lines + 1).contains(&loc.line) && loc.col >= 1,
+                    "{diagnostic} is outside the text of {n_lines} lines: {text:?}"
+                );
+            }
         }
     }
 }
