@@ -450,41 +450,13 @@ struct Run<'a> {
 }
 
 /// Who this run is, for the lock and for whoever it refuses.
+/// This process as a lock holder, named by its command line.
 fn lock_holder() -> LockHolder {
-    let user = ["USER", "LOGNAME", "USERNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "unknown".into());
     let command = std::iter::once("mck".to_string())
         .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
         .join(" ");
-    LockHolder {
-        id: mck_core::lock::holding_id(),
-        user,
-        host: host_name(),
-        pid: std::process::id(),
-        command,
-        since: mck_core::lock::rfc3339_now(),
-        expires: 0,
-    }
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// A holding is stale when its holder ran on this host and its process is gone (it was
-/// killed): the lock is taken over at once instead of waiting for it to expire.
-fn is_stale(holder: &LockHolder) -> bool {
-    holder.host == host_name()
-        && Path::new("/proc/self").exists()
-        && !Path::new(&format!("/proc/{}", holder.pid)).exists()
+    LockHolder::this_process(command)
 }
 
 /// Takes the stack's lock; refused at once, naming the holder, when another run holds it.
@@ -494,7 +466,12 @@ async fn take_lock(
     cancel: &CancelToken,
 ) -> Result<Option<LockGuard>, Failure> {
     engine
-        .lock(stack, lock_holder(), &is_stale, cancel.clone())
+        .lock(
+            stack,
+            lock_holder(),
+            &mck_core::lock::is_gone_on_this_host,
+            cancel.clone(),
+        )
         .await
         .map_err(|e| Failure(e.to_string()))
 }
@@ -943,7 +920,7 @@ mod tests {
     use mck_core::graph::DesiredGraph;
     use mck_core::provider::Observed;
 
-    use super::{dedupe_guard, host_name, is_stale};
+    use super::dedupe_guard;
 
     /// A network with an internet gateway, and a file system (which holds data).
     const STACK: &str =
@@ -1030,44 +1007,5 @@ mod tests {
             !said.contains("igw"),
             "only the copies that hold data: {said}"
         );
-    }
-
-    fn holder(host: String, pid: u32) -> mck_core::lock::LockHolder {
-        mck_core::lock::LockHolder {
-            id: "h1".into(),
-            user: "alice".into(),
-            host,
-            pid,
-            command: "mck up --stack t".into(),
-            since: "2026-01-01T00:00:00Z".into(),
-            expires: 0,
-        }
-    }
-
-    /// The pid of a process that has exited.
-    fn dead_pid() -> u32 {
-        let mut child = std::process::Command::new("true")
-            .spawn()
-            .expect("spawn true");
-        let pid = child.id();
-        child.wait().expect("wait for true");
-        pid
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_holder_on_this_host_whose_process_is_gone_is_stale() {
-        assert!(is_stale(&holder(host_name(), dead_pid())));
-    }
-
-    #[test]
-    fn a_holder_whose_process_runs_is_not_stale() {
-        assert!(!is_stale(&holder(host_name(), std::process::id())));
-    }
-
-    #[test]
-    fn a_holder_on_another_host_is_never_stale_here() {
-        let elsewhere = format!("{}-elsewhere", host_name());
-        assert!(!is_stale(&holder(elsewhere, dead_pid())));
     }
 }

@@ -192,6 +192,46 @@ pub trait StackLock: Send + Sync + fmt::Debug {
 
 pub use crate::time::{now_unix, rfc3339_now};
 
+/// The name of this machine, as holders record it.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+impl LockHolder {
+    /// This process as a holder of a new holding: its user, host and pid, `command` (what it
+    /// runs, shown to whoever finds the stack locked), now. `expires` is set when it locks.
+    pub fn this_process(command: String) -> LockHolder {
+        let user = ["USER", "LOGNAME", "USERNAME"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| "unknown".into());
+        LockHolder {
+            id: holding_id(),
+            user,
+            host: host_name(),
+            pid: std::process::id(),
+            command,
+            since: rfc3339_now(),
+            expires: 0,
+        }
+    }
+}
+
+/// Whether `holder` ran on this host and its process is gone (it was killed): its holding is
+/// stale and is taken over at once instead of waiting for it to expire (what the CLI passes to
+/// [`LockGuard::acquire`] as `is_stale`). Never true for another host's holder, or where the
+/// process table cannot be read.
+pub fn is_gone_on_this_host(holder: &LockHolder) -> bool {
+    holder.host == host_name()
+        && std::path::Path::new("/proc/self").exists()
+        && !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists()
+}
+
 /// A random-enough token for a holding (time, process, address entropy; not a secret).
 pub fn holding_id() -> String {
     use std::hash::{BuildHasher, Hasher};
@@ -405,6 +445,59 @@ mod tests {
 
     fn timing() -> LeaseTiming {
         LeaseTiming::default()
+    }
+
+    fn holder_at(host: String, pid: u32) -> LockHolder {
+        LockHolder {
+            id: "h1".into(),
+            user: "alice".into(),
+            host,
+            pid,
+            command: "mck up --stack t".into(),
+            since: "2026-01-01T00:00:00Z".into(),
+            expires: 0,
+        }
+    }
+
+    /// The pid of a process that has exited.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let pid = child.id();
+        child.wait().expect("wait for true");
+        pid
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_holder_on_this_host_whose_process_is_gone_is_gone_on_this_host() {
+        assert!(is_gone_on_this_host(&holder_at(host_name(), dead_pid())));
+    }
+
+    #[test]
+    fn a_holder_whose_process_runs_is_not_stale() {
+        assert!(!is_gone_on_this_host(&holder_at(
+            host_name(),
+            std::process::id()
+        )));
+    }
+
+    #[test]
+    fn a_holder_on_another_host_is_never_stale_here() {
+        let elsewhere = format!("{}-elsewhere", host_name());
+        assert!(!is_gone_on_this_host(&holder_at(elsewhere, dead_pid())));
+    }
+
+    #[test]
+    fn this_process_names_its_host_pid_and_command() {
+        let me = LockHolder::this_process("mck up --stack t".into());
+        assert_eq!(
+            (me.pid, me.host.as_str()),
+            (std::process::id(), host_name().as_str())
+        );
+        assert_eq!(me.command, "mck up --stack t");
+        assert!(!is_gone_on_this_host(&me));
     }
 
     fn never_stale(_: &LockHolder) -> bool {
