@@ -31,6 +31,7 @@ pub mod lower;
 pub mod model;
 pub mod plan;
 pub mod provider;
+pub mod read;
 pub mod release;
 pub mod stack;
 #[cfg(any(test, feature = "testing"))]

@@ -422,7 +422,7 @@ pub async fn check(reader: &dyn Reader, stack: &Stack, today: &str) -> StackDrif
             return StackDrift::failed(&stack.name, &stack.config.region, err.to_string());
         }
     };
-    let observed = match crate::engine::read_with_retries(reader, &stack.name).await {
+    let observed = match crate::read::read_with_retries(reader, &stack.name).await {
         Ok(observed) => observed,
         Err(err) => return read_failed(stack, &err),
     };

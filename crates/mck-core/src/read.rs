@@ -1,0 +1,37 @@
+//! Reading a stack's live resources, retried like any other call. Between the executor (whose
+//! retry policy it uses) and drift and the engine (which read through it).
+
+use crate::exec;
+use crate::provider::{Observed, ProviderError, Reader};
+
+/// A reader's `read_all`, retried on throttling and transient errors like any other call: a
+/// read is many calls, and one of them failing after the SDK's own retries should not fail a
+/// plan or a drift report.
+pub async fn read_with_retries(
+    reader: &dyn Reader,
+    stack: &str,
+) -> Result<Vec<Observed>, ProviderError> {
+    read_with_retries_using(reader, stack, &exec::RetryPolicy::default()).await
+}
+
+pub(crate) async fn read_with_retries_using(
+    reader: &dyn Reader,
+    stack: &str,
+    retry: &exec::RetryPolicy,
+) -> Result<Vec<Observed>, ProviderError> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match reader.read_all(stack).await {
+            Err(err)
+                if attempt < ATTEMPTS
+                    && exec::RetryPolicy::should_retry(err.class, exec::Op::Update) =>
+            {
+                tracing::debug!(attempt, error = %err.message, "retrying the read");
+                tokio::time::sleep(retry.backoff(attempt, stack)).await;
+            }
+            result => return result,
+        }
+    }
+}
