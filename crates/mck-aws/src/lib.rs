@@ -669,6 +669,19 @@ mod join_tests {
 #[cfg(test)]
 mod retry_tests {
     use super::*;
+
+    /// A value that does not fit the API's integer fails as a bug; nothing is guessed.
+    #[test]
+    fn an_integer_out_of_range_is_an_error_not_a_default() {
+        assert_eq!(int32(6, "max_size").unwrap(), 6);
+        let err = int32(5_000_000_000, "max_size").unwrap_err();
+        assert_eq!(err.class, mck_core::provider::ErrorClass::Invalid);
+        assert!(
+            err.message.contains("max_size 5000000000") && err.message.contains("internal error"),
+            "{}",
+            err.message
+        );
+    }
     use crate::testing::{Replay, error_xml};
 
     /// Throttling answered by AWS is absorbed by the SDK's adaptive retry with mck's settings:

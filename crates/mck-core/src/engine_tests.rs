@@ -1434,11 +1434,21 @@ async fn the_release_in_effect_is_recorded_after_the_services_and_read_back_befo
     );
     // A run without --set: the files plus the live release plan nothing.
     let dev = dev_stack();
-    let kept = crate::stack::live_release_overrides(&dev.file_release, &[], &live);
-    let stack =
-        crate::stack::load_with(std::path::Path::new("../../stacks"), "dev", &kept).unwrap();
-    let plan = engine.plan(Engine::desired(&stack).unwrap()).await.unwrap();
+    // Through the library, as the CLI loads it.
+    let loaded = Engine::load(std::path::Path::new("../../stacks"), "dev", &[]).unwrap();
+    let loaded = crate::engine::keep_live_release(cloud.as_ref(), loaded, &[])
+        .await
+        .unwrap();
+    assert_eq!(loaded.kept_release.as_ref(), Some(&live));
+    let plan = engine.plan(loaded.desired).await.unwrap();
     assert!(!plan.has_changes(), "{}", plan.render_text());
+    // A release set on the command line wins over the one in effect.
+    let set = [crate::stack::Override::parse("release.tag=2.4.9").unwrap()];
+    let loaded = Engine::load(std::path::Path::new("../../stacks"), "dev", &set).unwrap();
+    let loaded = crate::engine::keep_live_release(cloud.as_ref(), loaded, &set)
+        .await
+        .unwrap();
+    assert_eq!(loaded.kept_release, None);
     // Without the record it would deploy the file's tag again.
     assert!(
         engine

@@ -332,25 +332,11 @@ mod tests {
     /// first instead: a group tagged for another stack is refused by name, with no create.
     #[tokio::test]
     async fn a_group_name_taken_by_another_stack_is_refused_before_any_create() {
-        use crate::testing::{Replay, context, query_xml};
-        let aws = Replay::new([(
-            "DescribeAutoScalingGroups",
-            200,
-            query_xml(
-                "DescribeAutoScalingGroups",
-                "<AutoScalingGroups><member><AutoScalingGroupName>t-app-servers</AutoScalingGroupName><AutoScalingGroupARN>arn:asg</AutoScalingGroupARN><MinSize>2</MinSize><MaxSize>6</MaxSize><DesiredCapacity>2</DesiredCapacity><DefaultCooldown>300</DefaultCooldown><AvailabilityZones><member>us-east-1a</member></AvailabilityZones><HealthCheckType>EC2</HealthCheckType><CreatedTime>2024-01-01T00:00:00Z</CreatedTime><Tags><member><Key>mck:stack</Key><Value>other</Value></member><member><Key>mck:id</Key><Value>ecs.servers</Value></member></Tags></member></AutoScalingGroups>",
-            ),
-        )]);
+        use crate::testing::{Replay, context};
+        let aws = Replay::new([("DescribeAutoScalingGroups", 200, group_xml("other"))]);
         let provider = AwsProvider::offline(aws.clone());
         let deps = Default::default();
-        let spec = AutoScalingGroupSpec {
-            name: "t-app-servers".into(),
-            min_size: 2,
-            max_size: 6,
-            subnets: Vec::new(),
-            launch_template: Ref::new("ecs.servers.template"),
-            after: Vec::new(),
-        };
+        let spec = create_spec();
         let err =
             AutoScalingGroupSpec::create(&provider, &context(&deps), &"ecs.servers".into(), &spec)
                 .await

@@ -166,27 +166,35 @@ fn managed_scaling(spec: &CapacityProviderSpec) -> Result<ManagedScaling, Provid
 /// UpdateCapacityProvider only starts the update: it ends UPDATE_COMPLETE or UPDATE_FAILED
 /// (with a reason) later. Waits for the end, and fails with the reason if it failed.
 async fn wait_updated(aws: &AwsProvider, name: &str) -> Result<(), ProviderError> {
-    let status = |cp: &CapacityProvider| cp.update_status().map(|s| s.as_str().to_string());
+    // The last provider read, so the end of the wait needs no further call.
+    let last = std::sync::Mutex::new(None::<CapacityProvider>);
+    let last_ref = &last;
     aws.wait_until(
         &format!("the update of capacity provider {name}"),
-        || async {
+        || async move {
             let cp = describe(&aws.clients.ecs, name)
                 .await?
                 .ok_or_else(|| crate::missing("capacity provider", name))?;
-            Ok(status(&cp).as_deref() != Some("UPDATE_IN_PROGRESS"))
+            let done = cp.update_status().map(|s| s.as_str()) != Some("UPDATE_IN_PROGRESS");
+            *last_ref
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cp);
+            Ok(done)
         },
     )
     .await?;
-    let cp = describe(&aws.clients.ecs, name)
-        .await?
-        .ok_or_else(|| crate::missing("capacity provider", name))?;
-    if status(&cp).as_deref() == Some("UPDATE_FAILED") {
-        return Err(ProviderError::invalid(format!(
-            "the update of capacity provider {name} failed: {}",
-            cp.update_status_reason().unwrap_or("no reason given")
-        )));
+    let last = last
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match last {
+        Some(cp) if cp.update_status().map(|s| s.as_str()) == Some("UPDATE_FAILED") => {
+            Err(ProviderError::invalid(format!(
+                "the update of capacity provider {name} failed: {}",
+                cp.update_status_reason().unwrap_or("no reason given")
+            )))
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 impl Driver for CapacityProviderSpec {
@@ -543,7 +551,6 @@ mod tests {
         let aws = Replay::new([
             ("UpdateCapacityProvider", 200, json!({"capacityProvider": {"name": "mck-t-app-servers", "updateStatus": "UPDATE_IN_PROGRESS"}}).to_string()),
             ("DescribeCapacityProviders", 200, described("t", Some(("UPDATE_IN_PROGRESS", "")))),
-            ("DescribeCapacityProviders", 200, described("t", Some(("UPDATE_FAILED", "The Auto Scaling group is being deleted")))),
             ("DescribeCapacityProviders", 200, described("t", Some(("UPDATE_FAILED", "The Auto Scaling group is being deleted")))),
         ]);
         let provider = AwsProvider::offline(aws.clone());

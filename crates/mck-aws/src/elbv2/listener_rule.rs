@@ -283,6 +283,34 @@ mod tests {
         )
     }
 
+    /// The `/backend/*` rule at priority 10 on `arn:l`, forwarding to the target group whose
+    /// ARN is `target_group`.
+    fn admin_rule(
+        target_group: &str,
+    ) -> (
+        std::collections::HashMap<LogicalId, Observed>,
+        ListenerRuleSpec,
+    ) {
+        let deps = [
+            Observed::new("alb.listener.80".into(), ResourceKind::Listener, "arn:l"),
+            Observed::new(
+                "alb.tg.admin".into(),
+                ResourceKind::TargetGroup,
+                target_group,
+            ),
+        ]
+        .into_iter()
+        .map(|o| (o.id.clone(), o))
+        .collect();
+        let spec = ListenerRuleSpec {
+            listener: Ref::new("alb.listener.80"),
+            priority: 10,
+            paths: vec!["/backend/*".into()],
+            target_group: Ref::new("alb.tg.admin"),
+        };
+        (deps, spec)
+    }
+
     /// CreateRule whose answer was lost, retried: AWS says PriorityInUse. The rule at that
     /// priority on the stack's own listener is the one it made, and is taken over.
     #[tokio::test]
@@ -297,19 +325,7 @@ mod tests {
             ("DescribeRules", 200, rules_xml("10", "arn:r-10")),
         ]);
         let provider = AwsProvider::offline(aws.clone());
-        let deps = [
-            Observed::new("alb.listener.80".into(), ResourceKind::Listener, "arn:l"),
-            Observed::new("alb.tg.admin".into(), ResourceKind::TargetGroup, "arn:tg"),
-        ]
-        .into_iter()
-        .map(|o| (o.id.clone(), o))
-        .collect();
-        let spec = ListenerRuleSpec {
-            listener: Ref::new("alb.listener.80"),
-            priority: 10,
-            paths: vec!["/backend/*".into()],
-            target_group: Ref::new("alb.tg.admin"),
-        };
+        let (deps, spec) = admin_rule("arn:tg");
         let adopted =
             ListenerRuleSpec::create(&provider, &context(&deps), &"alb.rule.10".into(), &spec)
                 .await

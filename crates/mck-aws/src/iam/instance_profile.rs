@@ -231,10 +231,13 @@ mod tests {
 
     /// IAM is eventually consistent: adding the role right after the profile was created may
     /// answer NoSuchEntity for a while. The add is retried on its own, never the create.
+    /// `t-app-server` on the stack's path, without a role, as IAM answers it.
+    const PROFILE_XML: &str = "<InstanceProfile><Path>/mck/t/</Path><InstanceProfileName>t-app-server</InstanceProfileName><InstanceProfileId>AIPA1</InstanceProfileId><Arn>arn:aws:iam::1:instance-profile/mck/t/t-app-server</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate><Roles></Roles></InstanceProfile>";
+
     #[tokio::test]
     async fn adding_the_role_right_after_create_waits_for_the_new_profile() {
         use crate::testing::{Replay, context, query_error_xml, query_xml};
-        let profile = "<InstanceProfile><Path>/mck/t/</Path><InstanceProfileName>t-app-server</InstanceProfileName><InstanceProfileId>AIPA1</InstanceProfileId><Arn>arn:aws:iam::1:instance-profile/mck/t/t-app-server</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate><Roles></Roles></InstanceProfile>";
+        let profile = PROFILE_XML;
         let aws = Replay::new([
             (
                 "GetInstanceProfile",
@@ -297,7 +300,7 @@ mod tests {
     #[tokio::test]
     async fn entity_already_exists_after_a_retried_create_adopts_our_profile() {
         use crate::testing::{Replay, context, query_error_xml, query_xml};
-        let profile = "<InstanceProfile><Path>/mck/t/</Path><InstanceProfileName>t-app-server</InstanceProfileName><InstanceProfileId>AIPA1</InstanceProfileId><Arn>arn:aws:iam::1:instance-profile/mck/t/t-app-server</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate><Roles></Roles></InstanceProfile>";
+        let profile = PROFILE_XML;
         let missing = || {
             query_error_xml(
                 "NoSuchEntity",
