@@ -4,7 +4,7 @@
 //! - acquire: `PutItem` if no item exists or the holding expired;
 //! - take over (the holder's process is gone): `PutItem` if the item is still that holding;
 //! - renew: `UpdateItem` of `expires` if the item is still ours;
-//! - release: `DeleteItem` if the item is still ours; `mck unlock`: `DeleteItem`.
+//! - unlock: `DeleteItem` if the item is still ours; `mck unlock`: `DeleteItem`.
 //!
 //! Taking the lock writes first: a run whose table exists sends one `PutItem` and nothing
 //! else, so a role with only the item actions can run `up` (docs/iam.md). Only when the put
@@ -331,7 +331,7 @@ impl StackLock for DynamoLock {
         })
     }
 
-    async fn release(&self, stack: &str, id: &str) -> Result<(), LockError> {
+    async fn unlock(&self, stack: &str, id: &str) -> Result<(), LockError> {
         let delete = self
             .client
             .delete_item()
@@ -347,10 +347,7 @@ impl StackLock for DynamoLock {
             // No longer ours (expired and taken, or broken), or a retried delete whose first
             // attempt took effect: nothing to release.
             Err(e) if is_code(&e, CONDITION_FAILED) || is_code(&e, NO_TABLE) => Ok(()),
-            Err(e) => Err(store_error(sdk(
-                &format!("release the lock of stack {stack}"),
-                e,
-            ))),
+            Err(e) => Err(store_error(sdk(&format!("unlock stack {stack}"), e))),
         }
     }
 
@@ -373,7 +370,7 @@ impl StackLock for DynamoLock {
         }
     }
 
-    async fn force_release(&self, stack: &str) -> Result<(), LockError> {
+    async fn force_unlock(&self, stack: &str) -> Result<(), LockError> {
         let delete = self
             .client
             .delete_item()
@@ -585,7 +582,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Not ours any more: releasing leaves the new holder alone and is not an error.
-        lock.release("prod", "h2").await.unwrap();
+        lock.unlock("prod", "h2").await.unwrap();
         aws.assert_done();
         let requests = aws.requests();
         let update = &requests[0].1;
@@ -627,8 +624,8 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(lock.holder("prod").await.unwrap(), None);
-        lock.release("prod", "h2").await.unwrap();
-        lock.force_release("prod").await.unwrap();
+        lock.unlock("prod", "h2").await.unwrap();
+        lock.force_unlock("prod").await.unwrap();
         // Nothing describes or creates the table but taking the lock.
         aws.assert_done();
     }

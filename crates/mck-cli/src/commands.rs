@@ -389,7 +389,7 @@ async fn up(
         show_and_apply(&engine, &plan, approval, &question, &run).await
     }
     .await;
-    release(lock).await;
+    let_go(lock).await;
     result
 }
 
@@ -437,7 +437,7 @@ async fn down(
         show_and_apply(&engine, &plan, approval, &question, &run).await
     }
     .await;
-    release(lock).await;
+    let_go(lock).await;
     result
 }
 
@@ -476,17 +476,17 @@ async fn take_lock(
         .map_err(|e| Failure(e.to_string()))
 }
 
-/// Releases the lock, saying so if it was lost during the run.
-async fn release(lock: Option<LockGuard>) {
+/// Unlocks the stack, saying so if the lock was lost during the run.
+async fn let_go(lock: Option<LockGuard>) {
     let Some(guard) = lock else { return };
     if let Some(reason) = guard.lost() {
         ui::error(&format!(
             "the stack lock was lost during the run ({reason}); nothing new was started after that"
         ));
     }
-    if let Err(err) = guard.release().await {
+    if let Err(err) = guard.unlock().await {
         ui::note(&format!(
-            "warning: could not release the stack lock ({err}); it expires by itself"
+            "warning: could not unlock the stack ({err}); it expires by itself"
         ));
     }
 }
@@ -590,9 +590,9 @@ async fn execute(engine: &Engine, plan: &Plan, run: &Run<'_>) -> Result<u8, Fail
         );
         on_signal.cancel();
         let again = signals.next().await;
-        // Quitting at once: release the lock first (briefly), so the next run need not wait.
+        // Quitting at once: unlock first (briefly), so the next run need not wait.
         if let Some(((store, stack), id)) = handle {
-            let _ = tokio::time::timeout(Duration::from_secs(3), store.release(&stack, &id)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(3), store.unlock(&stack, &id)).await;
         }
         std::process::exit(i32::from(again));
     });
@@ -737,7 +737,7 @@ async fn rollback(args: &StackArgs, aws: &AwsArgs, yes: bool, json: bool) -> Res
         Ok(if summary.is_success() { OK } else { ERROR })
     }
     .await;
-    release(lock).await;
+    let_go(lock).await;
     result
 }
 
@@ -906,7 +906,7 @@ async fn unlock(args: &StackArgs, aws: &AwsArgs, yes: bool) -> Result<u8, Failur
             "Break the lock? If that run is still going, it stops starting new steps at its next renewal and two runs may change {stack} at once until then."
         ),
     )?;
-    mck_core::lock::StackLock::force_release(&store, stack)
+    mck_core::lock::StackLock::force_unlock(&store, stack)
         .await
         .map_err(|e| Failure(e.to_string()))?;
     ui::note(&format!("stack {stack} is unlocked"));

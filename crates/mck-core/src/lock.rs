@@ -181,13 +181,13 @@ pub trait StackLock: Send + Sync + fmt::Debug {
     async fn renew(&self, stack: &str, holder: &LockHolder) -> Result<(), LockError>;
 
     /// Releases the holding `id` if it is still the current one (otherwise does nothing).
-    async fn release(&self, stack: &str, id: &str) -> Result<(), LockError>;
+    async fn unlock(&self, stack: &str, id: &str) -> Result<(), LockError>;
 
     /// The current holder, expired or not.
     async fn holder(&self, stack: &str) -> Result<Option<LockHolder>, LockError>;
 
     /// Removes the lock whoever holds it (`mck unlock`).
-    async fn force_release(&self, stack: &str) -> Result<(), LockError>;
+    async fn force_unlock(&self, stack: &str) -> Result<(), LockError>;
 }
 
 pub use crate::time::{now_unix, rfc3339_now};
@@ -245,7 +245,7 @@ pub fn holding_id() -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// A held lock: renewed in the background until released. If renewing finds the lock lost, or
+/// A held lock: renewed in the background until unlocked. If renewing finds the lock lost, or
 /// cannot confirm a renewal in time to stop before the holding would expire
 /// ([`LeaseTiming`]), the run's [`CancelToken`] is cancelled (no new steps start) and
 /// [`LockGuard::lost`] says why.
@@ -301,7 +301,7 @@ impl LockGuard {
         })
     }
 
-    /// The store and stack, to release the holding from elsewhere (a signal handler about to
+    /// The store and stack, to end the holding from elsewhere (a signal handler about to
     /// exit the process).
     pub fn handle(&self) -> (Arc<dyn StackLock>, String) {
         (self.store.clone(), self.stack.clone())
@@ -321,15 +321,15 @@ impl LockGuard {
     }
 
     /// Stops renewing and releases the lock.
-    pub async fn release(self) -> Result<(), LockError> {
+    pub async fn unlock(self) -> Result<(), LockError> {
         self.renewer.abort();
-        self.store.release(&self.stack, &self.holder.id).await
+        self.store.unlock(&self.stack, &self.holder.id).await
     }
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        // Not released (an early return): stop renewing, so the lock expires.
+        // Not unlocked (an early return): stop renewing, so the lock expires.
         self.renewer.abort();
     }
 }
@@ -553,7 +553,7 @@ mod tests {
         .await
         .unwrap();
         // Released: the next run takes it.
-        winner.release().await.unwrap();
+        winner.unlock().await.unwrap();
         LockGuard::acquire(
             store,
             "prod",
@@ -599,7 +599,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(store.holder("prod").await.unwrap().unwrap().user, "carol");
-        carol.release().await.unwrap();
+        carol.unlock().await.unwrap();
         assert_eq!(store.holder("prod").await.unwrap(), None);
     }
 
@@ -624,7 +624,7 @@ mod tests {
                 let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
                 let summary = engine.apply(&plan, tx, cancel).await;
                 if let Some(guard) = guard {
-                    guard.release().await?;
+                    guard.unlock().await?;
                 }
                 Ok::<_, LockError>(summary.is_success())
             }
@@ -668,13 +668,13 @@ mod tests {
         assert!(store.holder("prod").await.unwrap().unwrap().expires >= first);
         assert!(!cancel.is_cancelled());
         // `mck unlock` breaks it: the next renewal finds it lost and stops the run.
-        store.force_release("prod").await.unwrap();
+        store.force_unlock("prod").await.unwrap();
         tokio::time::sleep(TTL).await;
         assert!(cancel.is_cancelled());
         assert!(guard.lost().is_some());
         // Releasing a lock that is no longer ours leaves the new holder alone.
         store.acquire("prod", &holder("bob")).await.unwrap();
-        guard.release().await.unwrap();
+        guard.unlock().await.unwrap();
         assert_eq!(store.holder("prod").await.unwrap().unwrap().user, "bob");
     }
 
@@ -740,16 +740,16 @@ mod tests {
             }
         }
 
-        async fn release(&self, stack: &str, id: &str) -> Result<(), LockError> {
-            self.cloud.release(stack, id).await
+        async fn unlock(&self, stack: &str, id: &str) -> Result<(), LockError> {
+            self.cloud.unlock(stack, id).await
         }
 
         async fn holder(&self, stack: &str) -> Result<Option<LockHolder>, LockError> {
             self.cloud.holder(stack).await
         }
 
-        async fn force_release(&self, stack: &str) -> Result<(), LockError> {
-            self.cloud.force_release(stack).await
+        async fn force_unlock(&self, stack: &str) -> Result<(), LockError> {
+            self.cloud.force_unlock(stack).await
         }
     }
 
@@ -836,7 +836,7 @@ mod tests {
         tokio::time::sleep(TTL * 2).await;
         assert!(!cancel.is_cancelled());
         assert_eq!(guard.lost(), None);
-        guard.release().await.unwrap();
+        guard.unlock().await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]
@@ -854,7 +854,7 @@ mod tests {
         assert!(!old.is_expired(now_unix()));
         // Past it by more than the allowance: expired.
         old.expires = now_unix() - CLOCK_SKEW_ALLOWANCE.as_secs() - 1;
-        store.force_release("prod").await.unwrap();
+        store.force_unlock("prod").await.unwrap();
         store.acquire("prod", &old).await.unwrap();
         store.acquire("prod", &holder("bob")).await.unwrap();
     }

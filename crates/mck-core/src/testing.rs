@@ -1193,7 +1193,7 @@ impl StackLock for FakeCloud {
         }
     }
 
-    async fn release(&self, stack: &str, id: &str) -> Result<(), LockError> {
+    async fn unlock(&self, stack: &str, id: &str) -> Result<(), LockError> {
         let mut state = self.lock();
         if state.locks.get(stack).is_some_and(|h| h.id == id) {
             state.locks.remove(stack);
@@ -1205,7 +1205,7 @@ impl StackLock for FakeCloud {
         Ok(self.lock().locks.get(stack).cloned())
     }
 
-    async fn force_release(&self, stack: &str) -> Result<(), LockError> {
+    async fn force_unlock(&self, stack: &str) -> Result<(), LockError> {
         self.lock().locks.remove(stack);
         Ok(())
     }

@@ -72,7 +72,7 @@ async fn describe(ec2: &Client, allocation: &str) -> Result<Option<Address>, Pro
 
 /// Disassociates the address from its instance. An association already gone is done: as a
 /// "not found" it would otherwise read as the address itself being gone, and a delete would
-/// never release it.
+/// never delete it.
 async fn disassociate(ec2: &Client, address: &Address) -> Result<(), ProviderError> {
     if let Some(association) = address.association_id() {
         match ec2
@@ -166,7 +166,7 @@ impl Driver for ElasticIpSpec {
             .await
             .map_err(|e| {
                 sdk(
-                    &format!("release Elastic IP {} ({})", live.id, live.cloud_id),
+                    &format!("delete Elastic IP {} ({})", live.id, live.cloud_id),
                     e,
                 )
             })?;
@@ -279,7 +279,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_association_already_gone_does_not_stop_the_release() {
+    async fn an_association_already_gone_does_not_stop_the_delete() {
         use crate::testing::{Replay, ec2_xml, error_xml};
 
         let aws = Replay::new([
