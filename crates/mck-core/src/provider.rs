@@ -61,6 +61,24 @@ impl Observed {
         self.outputs.insert(name.to_string(), value.into());
         self
     }
+
+    /// The observation, refused when the provider gave it no cloud id (an answer that lacked
+    /// the resource's id): with an empty id every later call would name no resource, and a
+    /// delete or a reference to it would go nowhere. The engine checks every observation a
+    /// provider returns (reads, creates, updates) through this.
+    pub fn with_cloud_id(self) -> Result<Observed, ProviderError> {
+        if self.cloud_id.trim().is_empty() {
+            return Err(ProviderError::new(
+                ErrorClass::Invalid,
+                format!(
+                    "failed to read {} ({}): the provider's answer did not give its cloud id; \
+                     nothing was changed for it; re-run, and report it if it persists",
+                    self.id, self.kind
+                ),
+            ));
+        }
+        Ok(self)
+    }
 }
 
 /// The output naming what data a resource holds (`"12.5 MB stored"`), shown before anything

@@ -62,7 +62,7 @@ pub async fn releases(
     reader: &dyn Reader,
     desired: &DesiredGraph,
 ) -> Result<Releases, ProviderError> {
-    let observed = reader.read_all(desired.stack()).await?;
+    let observed = crate::read::read_with_retries(reader, desired.stack()).await?;
     let mut apps = Vec::new();
     for (service_id, service) in services(desired) {
         let family = match desired.get(service.task_definition.id()).map(|r| &r.spec) {
@@ -220,7 +220,7 @@ pub async fn rollback(
     cancel: CancelToken,
 ) -> Result<Summary, ProviderError> {
     let started = tokio::time::Instant::now();
-    let observed = provider.read_all(desired.stack()).await?;
+    let observed = crate::read::read_with_retries(provider.as_ref(), desired.stack()).await?;
     let by_id: HashMap<&LogicalId, &Observed> = observed.iter().map(|o| (&o.id, o)).collect();
     let mut runs = tokio::task::JoinSet::new();
     for step in steps {

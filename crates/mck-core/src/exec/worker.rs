@@ -57,14 +57,22 @@ impl Work {
         let target = match self.op {
             Op::Create => {
                 let spec = self.spec.as_ref().expect("create has a spec");
-                self.with_retry(deadline, || self.provider.create(&ctx, &self.id, spec))
-                    .await?
+                self.with_retry(deadline, || async {
+                    self.provider
+                        .create(&ctx, &self.id, spec)
+                        .await?
+                        .with_cloud_id()
+                })
+                .await?
             }
             Op::Update => {
                 let spec = self.spec.as_ref().expect("update has a spec");
                 let live = self.live.as_ref().expect("update has live state");
-                self.with_retry(deadline, || {
-                    self.provider.update(&ctx, spec, live, &self.changed)
+                self.with_retry(deadline, || async {
+                    self.provider
+                        .update(&ctx, spec, live, &self.changed)
+                        .await?
+                        .with_cloud_id()
                 })
                 .await?
             }
