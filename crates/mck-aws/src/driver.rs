@@ -86,6 +86,27 @@ pub(crate) trait Driver: Kind {
     ) -> Result<Readiness, ProviderError>;
 }
 
+/// For kinds whose create AWS does not make idempotent (no client token, no unique name:
+/// [`RepeatedCreate::FoundOnceVisible`]): the resource an earlier create of `id` made, among
+/// `found` (the stack's resources of the kind, read by their tags), finished with an update of
+/// every field, as the create would have left it. `None`: nothing was made yet; create it.
+/// A create repeated after a lost answer thus finds the first once reads show it.
+pub(crate) async fn finish_earlier<D: Driver>(
+    aws: &AwsProvider,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &D,
+    found: Vec<Observed>,
+) -> Result<Option<Observed>, ProviderError> {
+    debug_assert_eq!(D::REPEATED_CREATE, RepeatedCreate::FoundOnceVisible);
+    let Some(earlier) = found.into_iter().find(|o| &o.id == id) else {
+        return Ok(None);
+    };
+    tracing::info!(%id, cloud_id = %earlier.cloud_id, "found the resource an earlier create made");
+    let fields: Vec<&str> = spec.fields().iter().map(|f| f.name).collect();
+    D::update(aws, ctx, spec, &earlier, &fields).await.map(Some)
+}
+
 macro_rules! dispatch {
     ($($kind:ident($spec:ident) => $name:literal),* $(,)?) => {
         /// The service whose read lists `kind` ([`Driver::READ_BY`]).

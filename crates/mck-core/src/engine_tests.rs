@@ -714,6 +714,49 @@ async fn throttling_and_server_errors_on_every_call_still_converge_without_dupli
     }
 }
 
+/// A create whose answer is lost is repeated by the engine, and what that makes depends on the
+/// kind, as on AWS ([`crate::model::RepeatedCreate`]): a client token or an adopted name gives
+/// the first resource back; a VPC (no token, no unique name) is found by its tags once reads
+/// show it, and a second one is made before that, which the next plan reports and removes.
+#[tokio::test(start_paused = true)]
+async fn a_create_whose_answer_was_lost_is_repeated_as_aws_would_answer_it() {
+    let desired = desired(DEV_LIKE);
+    // Token (NAT gateway) and found-by-tags (VPC, visible at once): one of each.
+    let cloud = Arc::new(FakeCloud::new());
+    cloud.lose_answer("vpc");
+    cloud.lose_answer("nat.a");
+    let first = engine(&cloud, ExecConfig::default());
+    let (summary, _) = run(&first, &first.plan(desired.clone()).await.unwrap()).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    assert_eq!(cloud.count("t", K::Vpc), 1);
+    assert_eq!(cloud.count("t", K::NatGateway), 3);
+    assert!(
+        cloud
+            .calls()
+            .iter()
+            .filter(|c| c.id.as_str() == "vpc")
+            .count()
+            >= 2
+    );
+
+    // A VPC that reads do not show yet when the create is repeated: a second one.
+    let cloud = Arc::new(FakeCloud::new().with_visibility_delay(K::Vpc, Duration::from_secs(30)));
+    cloud.lose_answer("vpc");
+    let engine = engine(&cloud, ExecConfig::default());
+    let (summary, _) = run(&engine, &engine.plan(desired.clone()).await.unwrap()).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    assert_eq!(cloud.count("t", K::Vpc), 2, "the repeat made a second VPC");
+    // Never silent: once both are visible, the next plan names the duplicate and removes it.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let plan = engine.plan(desired.clone()).await.unwrap();
+    assert_eq!(plan.duplicates().len(), 1, "{}", plan.render_text());
+    assert_eq!(plan.duplicates()[0].id.as_str(), "vpc");
+    let (summary, _) = run(&engine, &plan).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    assert_eq!(cloud.count("t", K::Vpc), 1);
+    assert!(!engine.plan(desired).await.unwrap().has_changes());
+}
+
 #[tokio::test(start_paused = true)]
 async fn updates_refused_while_the_resource_is_busy_are_retried() {
     let cloud =

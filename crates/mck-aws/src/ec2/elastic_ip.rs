@@ -8,7 +8,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{filter, owned_id, stack_filter, tag_spec};
 use crate::AwsProvider;
-use crate::driver::{Driver, ServiceRead};
+use crate::driver::{Driver, ServiceRead, finish_earlier};
 use crate::error::sdk;
 
 fn observe(id: LogicalId, address: &Address) -> Observed {
@@ -100,6 +100,10 @@ impl Driver for ElasticIpSpec {
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
         let ec2 = &aws.clients.ec2;
+        let found = read(ec2, ctx.stack).await?;
+        if let Some(earlier) = finish_earlier(aws, ctx, id, spec, found).await? {
+            return Ok(earlier);
+        }
         let out = ec2
             .allocate_address()
             .domain(DomainType::Vpc)
@@ -229,6 +233,11 @@ mod tests {
         use crate::testing::{Replay, context, ec2_xml, error_xml};
 
         let aws = Replay::new([
+            (
+                "DescribeAddresses",
+                200,
+                ec2_xml("DescribeAddresses", "<addressesSet/>"),
+            ),
             (
                 "AllocateAddress",
                 200,

@@ -8,7 +8,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
-use crate::driver::{Driver, ServiceRead};
+use crate::driver::{Driver, ServiceRead, finish_earlier};
 use crate::error::sdk;
 
 fn attached_vpc(igw: &InternetGateway) -> Option<&str> {
@@ -109,6 +109,10 @@ impl Driver for InternetGatewaySpec {
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
         let ec2 = &aws.clients.ec2;
+        let found = read(ec2, ctx.stack).await?;
+        if let Some(earlier) = finish_earlier(aws, ctx, id, spec, found).await? {
+            return Ok(earlier);
+        }
         let out = ec2
             .create_internet_gateway()
             .tag_specifications(tag_spec(ResourceType::InternetGateway, ctx, id))
@@ -228,6 +232,11 @@ mod tests {
         use crate::testing::{Replay, context, ec2_xml, error_xml};
 
         let aws = Replay::new([
+            (
+                "DescribeInternetGateways",
+                200,
+                ec2_xml("DescribeInternetGateways", "<internetGatewaySet/>"),
+            ),
             (
                 "CreateInternetGateway",
                 200,

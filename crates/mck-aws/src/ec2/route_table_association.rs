@@ -2,6 +2,7 @@ use super::filter;
 use crate::AwsProvider;
 use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::RouteTableAssociation;
 use mck_core::model::{LogicalId, ResourceKind, RouteTableAssociationSpec, Value};
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
@@ -61,6 +62,44 @@ pub(super) fn name_associations(all: &mut [Observed]) {
     }
 }
 
+/// The id of `subnet`'s association with route table `rtb`, for a subnet AWS says is already
+/// associated; an association with another table is refused, naming it.
+async fn current_association(
+    ec2: &aws_sdk_ec2::Client,
+    subnet: &str,
+    rtb: &str,
+) -> Result<String, ProviderError> {
+    let out = ec2
+        .describe_route_tables()
+        .filters(filter("association.subnet-id", subnet))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("find the route table association of {subnet}"), e))?;
+    let current = out.route_tables().iter().find_map(|table| {
+        table
+            .associations()
+            .iter()
+            .find(|a| a.subnet_id() == Some(subnet))
+            .map(|a| (table.route_table_id().unwrap_or_default(), a))
+    });
+    match current {
+        Some((table, a)) if table == rtb => Ok(a
+            .route_table_association_id()
+            .unwrap_or_default()
+            .to_string()),
+        Some((table, _)) => Err(ProviderError::invalid(format!(
+            "subnet {subnet} is already associated with route table {table}, not {rtb}; \
+             disassociate it (aws ec2 disassociate-route-table) or let mck replace the association"
+        ))),
+        None => Err(ProviderError::new(
+            mck_core::provider::ErrorClass::Transient,
+            format!(
+                "subnet {subnet} is already associated, but the association is not visible yet"
+            ),
+        )),
+    }
+}
+
 impl Driver for RouteTableAssociationSpec {
     const READ_BY: ServiceRead = ServiceRead::Ec2;
 
@@ -73,26 +112,37 @@ impl Driver for RouteTableAssociationSpec {
         let ec2 = &aws.clients.ec2;
         let rtb = ctx.cloud_id(spec.route_table.id())?;
         let subnet = ctx.cloud_id(spec.subnet.id())?;
-        let out = ec2
+        let association = match ec2
             .associate_route_table()
             .route_table_id(rtb)
             .subnet_id(subnet)
             .send()
             .await
-            .map_err(|e| sdk(&format!("associate {subnet} with route table {rtb}"), e))?;
-        Ok(Observed::new(
-            id.clone(),
-            ResourceKind::RouteTableAssociation,
-            out.association_id().unwrap_or_default(),
+        {
+            Ok(out) => out.association_id().unwrap_or_default().to_string(),
+            // A subnet has one association: a create repeated after a lost answer meets the
+            // first. Adopted when it is with our table, refused naming the other one.
+            Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
+                current_association(ec2, subnet, rtb).await?
+            }
+            Err(e) => {
+                return Err(sdk(
+                    &format!("associate {subnet} with route table {rtb}"),
+                    e,
+                ));
+            }
+        };
+        Ok(
+            Observed::new(id.clone(), ResourceKind::RouteTableAssociation, association)
+                .with(
+                    RouteTableAssociationSpec::SUBNET_ID,
+                    Value::CloudId(subnet.to_string()),
+                )
+                .with(
+                    RouteTableAssociationSpec::ROUTE_TABLE_ID,
+                    Value::CloudId(rtb.to_string()),
+                ),
         )
-        .with(
-            RouteTableAssociationSpec::SUBNET_ID,
-            Value::CloudId(subnet.to_string()),
-        )
-        .with(
-            RouteTableAssociationSpec::ROUTE_TABLE_ID,
-            Value::CloudId(rtb.to_string()),
-        ))
     }
 
     async fn update(
@@ -164,5 +214,84 @@ impl Driver for RouteTableAssociationSpec {
             (Some(_), Some("failed")) => Readiness::Failed("association failed".into()),
             (Some(_), _) => Readiness::Ready(live.clone()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use mck_core::model::Ref;
+
+    use super::*;
+    use crate::testing::{Replay, context, ec2_xml, error_xml};
+
+    /// AssociateRouteTable refusing a subnet already associated, then DescribeRouteTables
+    /// showing the association with `table`.
+    async fn create_meeting_an_association_with(
+        table: &str,
+    ) -> (Replay, Result<Observed, ProviderError>) {
+        let aws = Replay::new([
+            (
+                "AssociateRouteTable",
+                400,
+                error_xml(
+                    "Resource.AlreadyAssociated",
+                    "the specified association for route table rtb-1 conflicts with an existing association",
+                ),
+            ),
+            (
+                "DescribeRouteTables",
+                200,
+                ec2_xml(
+                    "DescribeRouteTables",
+                    &format!(
+                        "<routeTableSet><item><routeTableId>{table}</routeTableId><associationSet>\
+                         <item><routeTableAssociationId>rtbassoc-1</routeTableAssociationId>\
+                         <routeTableId>{table}</routeTableId><subnetId>subnet-1</subnetId>\
+                         <main>false</main></item></associationSet></item></routeTableSet>"
+                    ),
+                ),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::from([
+            (
+                LogicalId::from("rtb.private.a"),
+                Observed::new("rtb.private.a".into(), ResourceKind::RouteTable, "rtb-1"),
+            ),
+            (
+                LogicalId::from("subnet.private.a"),
+                Observed::new("subnet.private.a".into(), ResourceKind::Subnet, "subnet-1"),
+            ),
+        ]);
+        let spec = RouteTableAssociationSpec {
+            route_table: Ref::new("rtb.private.a"),
+            subnet: Ref::new("subnet.private.a"),
+        };
+        let result = RouteTableAssociationSpec::create(
+            &provider,
+            &context(&resolved),
+            &"rta.subnet.private.a".into(),
+            &spec,
+        )
+        .await;
+        (aws, result)
+    }
+
+    /// A create repeated after a lost answer meets the first association: adopted.
+    #[tokio::test]
+    async fn an_association_already_made_with_our_table_is_adopted() {
+        let (aws, result) = create_meeting_an_association_with("rtb-1").await;
+        assert_eq!(result.unwrap().cloud_id, "rtbassoc-1");
+        aws.assert_done();
+    }
+
+    #[tokio::test]
+    async fn an_association_with_another_table_is_refused_naming_it() {
+        let (aws, result) = create_meeting_an_association_with("rtb-9").await;
+        let err = result.unwrap_err();
+        assert!(err.message.contains("rtb-9"), "{}", err.message);
+        aws.assert_done();
     }
 }

@@ -7,7 +7,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
-use crate::driver::{Driver, ServiceRead};
+use crate::driver::{Driver, ServiceRead, finish_earlier};
 use crate::error::sdk;
 
 fn observe(id: LogicalId, subnet: &Subnet) -> Observed {
@@ -82,6 +82,10 @@ impl Driver for SubnetSpec {
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
         let ec2 = &aws.clients.ec2;
+        let found = read(ec2, ctx.stack).await?;
+        if let Some(earlier) = finish_earlier(aws, ctx, id, spec, found).await? {
+            return Ok(earlier);
+        }
         let out = ec2
             .create_subnet()
             .vpc_id(ctx.cloud_id(spec.vpc.id())?)
@@ -187,14 +191,21 @@ mod tests {
 
         use crate::testing::{Replay, context, ec2_xml, error_xml};
 
-        let mut script = vec![(
-            "CreateSubnet",
-            200,
-            ec2_xml(
-                "CreateSubnet",
-                "<subnet><subnetId>subnet-1</subnetId><vpcId>vpc-1</vpcId><cidrBlock>10.0.1.0/24</cidrBlock><availabilityZone>us-east-1a</availabilityZone></subnet>",
+        let mut script = vec![
+            (
+                "DescribeSubnets",
+                200,
+                ec2_xml("DescribeSubnets", "<subnetSet/>"),
             ),
-        )];
+            (
+                "CreateSubnet",
+                200,
+                ec2_xml(
+                    "CreateSubnet",
+                    "<subnet><subnetId>subnet-1</subnetId><vpcId>vpc-1</vpcId><cidrBlock>10.0.1.0/24</cidrBlock><availabilityZone>us-east-1a</availabilityZone></subnet>",
+                ),
+            ),
+        ];
         for _ in 0..6 {
             script.push((
                 "ModifySubnetAttribute",

@@ -7,7 +7,7 @@ use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use super::{filter, owned_items, stack_filter, tag_spec};
 use crate::AwsProvider;
-use crate::driver::{Driver, ServiceRead};
+use crate::driver::{Driver, ServiceRead, finish_earlier};
 use crate::error::sdk;
 use crate::missing;
 
@@ -121,6 +121,10 @@ impl Driver for VpcSpec {
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
         let ec2 = &aws.clients.ec2;
+        let found = read(ec2, ctx.stack).await?;
+        if let Some(earlier) = finish_earlier(aws, ctx, id, spec, found).await? {
+            return Ok(earlier);
+        }
         let out = ec2
             .create_vpc()
             .cidr_block(&spec.cidr)
@@ -228,6 +232,11 @@ mod tests {
         )
     }
 
+    /// DescribeVpcs before the create: no VPC made for this id yet.
+    fn none_yet() -> String {
+        ec2_xml("DescribeVpcs", "<vpcSet/>")
+    }
+
     fn modified() -> String {
         ec2_xml("ModifyVpcAttribute", "<return>true</return>")
     }
@@ -235,6 +244,7 @@ mod tests {
     #[tokio::test]
     async fn attribute_calls_right_after_create_wait_for_the_new_vpc_to_be_visible() {
         let aws = Replay::new([
+            ("DescribeVpcs", 200, none_yet()),
             ("CreateVpc", 200, created()),
             // Eventual consistency: the new id is not known yet to the attribute API.
             (
@@ -260,9 +270,54 @@ mod tests {
         assert_eq!(aws.count("CreateVpc"), 1);
     }
 
+    /// CreateVpc takes no client token: a create repeated after a lost answer finds the VPC the
+    /// first one made (by its tags) and finishes it, instead of making a second.
+    #[tokio::test]
+    async fn a_repeated_create_finishes_the_vpc_an_earlier_one_made() {
+        let dns = |attr: &str| {
+            ec2_xml(
+                "DescribeVpcAttribute",
+                &format!("<vpcId>vpc-1</vpcId><{attr}><value>false</value></{attr}>"),
+            )
+        };
+        let aws = Replay::new([
+            (
+                "DescribeVpcs",
+                200,
+                ec2_xml(
+                    "DescribeVpcs",
+                    "<vpcSet><item><vpcId>vpc-1</vpcId><cidrBlock>10.0.0.0/16</cidrBlock>\
+                     <tagSet><item><key>mck:stack</key><value>t</value></item>\
+                     <item><key>mck:id</key><value>vpc</value></item></tagSet></item></vpcSet>",
+                ),
+            ),
+            ("DescribeVpcAttribute", 200, dns("enableDnsSupport")),
+            ("DescribeVpcAttribute", 200, dns("enableDnsHostnames")),
+            ("ModifyVpcAttribute", 200, modified()),
+            ("ModifyVpcAttribute", 200, modified()),
+        ])
+        .any_order();
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::new();
+        let observed = VpcSpec::create(&provider, &context(&resolved), &"vpc".into(), &spec())
+            .await
+            .unwrap();
+        assert_eq!(observed.cloud_id, "vpc-1");
+        aws.assert_done();
+        assert_eq!(aws.count("CreateVpc"), 0);
+        assert_eq!(
+            aws.count("ModifyVpcAttribute"),
+            2,
+            "the DNS attributes are set"
+        );
+    }
+
     #[tokio::test]
     async fn a_create_whose_attribute_call_keeps_failing_says_the_vpc_exists() {
-        let mut script = vec![("CreateVpc", 200, created())];
+        let mut script = vec![
+            ("DescribeVpcs", 200, none_yet()),
+            ("CreateVpc", 200, created()),
+        ];
         for _ in 0..6 {
             script.push((
                 "ModifyVpcAttribute",

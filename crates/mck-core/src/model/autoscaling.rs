@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use super::{
-    Field, FieldDef, Kind, LogicalId, Ref, ReplacePolicy, ResourceKind, kind, minutes, refs,
+    Field, FieldDef, Kind, LogicalId, Ref, RepeatedCreate, ReplacePolicy, ResourceKind, kind,
+    minutes, refs,
 };
 
 /// The app servers, `<stack>-app-servers`: an Auto Scaling group over the private subnets,
@@ -56,6 +57,7 @@ impl Kind for AutoScalingGroupSpec {
     // Deleting a group terminates its instances first: several minutes.
     const TIMEOUT: Duration = minutes(15);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![

@@ -2,7 +2,8 @@
 
 use super::Ref;
 use super::{
-    Field, FieldDef, Kind, LogicalId, ReplacePolicy, ResourceKind, Value, kind, minutes, refs,
+    Field, FieldDef, Kind, LogicalId, RepeatedCreate, ReplacePolicy, ResourceKind, Value, kind,
+    minutes, refs,
 };
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ impl Kind for VpcSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_CIDR_BLOCK];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::FoundOnceVisible;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -84,6 +86,7 @@ impl Kind for SubnetSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_AVAILABILITY_ZONE, Self::OUT_CIDR_BLOCK];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::FoundOnceVisible;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -118,6 +121,7 @@ impl Kind for InternetGatewaySpec {
     const OUTPUTS: &'static [&'static str] = &[];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::FoundOnceVisible;
 
     fn fields(&self) -> Vec<Field> {
         vec![Self::VPC_ID.of(self.vpc.value())]
@@ -152,6 +156,7 @@ impl Kind for ElasticIpSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_PUBLIC_IP];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::FoundOnceVisible;
 
     fn fields(&self) -> Vec<Field> {
         vec![Self::INSTANCE_ID.of(self.instance.as_ref().map_or(Value::Null, Ref::value))]
@@ -187,6 +192,7 @@ impl Kind for NatGatewaySpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_PUBLIC_IP];
     const TIMEOUT: Duration = minutes(15);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -219,6 +225,7 @@ impl Kind for RouteTableSpec {
     const OUTPUTS: &'static [&'static str] = &[];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![Self::VPC_ID.of(self.vpc.value())]
@@ -277,6 +284,7 @@ impl Kind for RouteSpec {
     const OUTPUTS: &'static [&'static str] = &[];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -323,6 +331,7 @@ impl Kind for RouteTableAssociationSpec {
     const OUTPUTS: &'static [&'static str] = &[];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -363,6 +372,7 @@ impl Kind for SecurityGroupSpec {
     const OUTPUTS: &'static [&'static str] = &[];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -487,6 +497,7 @@ impl Kind for SecurityGroupRuleSpec {
     const OUTPUTS: &'static [&'static str] = &[];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -580,6 +591,7 @@ impl Kind for InstanceSpec {
         &[Self::OUT_AMI, Self::OUT_PRIVATE_IP, Self::OUT_PUBLIC_IP];
     const TIMEOUT: Duration = minutes(15);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -675,6 +687,7 @@ impl Kind for LaunchTemplateSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_ID];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![

@@ -4,8 +4,8 @@ use std::fmt;
 use std::time::Duration;
 
 use super::{
-    Field, FieldDef, Kind, LogicalId, Ref, ReplacePolicy, ResourceKind, RoleSpec, Value, kind,
-    minutes,
+    Field, FieldDef, Kind, LogicalId, Ref, RepeatedCreate, ReplacePolicy, ResourceKind, RoleSpec,
+    Value, kind, minutes,
 };
 
 /// The ECS cluster `<stack>-app`.
@@ -35,6 +35,7 @@ impl Kind for EcsClusterSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_NAME, Self::OUT_ARN];
     const TIMEOUT: Duration = minutes(10);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -203,6 +204,7 @@ impl Kind for TaskDefinitionSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_ARN, Self::OUT_REVISION];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::CreateFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::MakesAnother;
 
     fn fields(&self) -> Vec<Field> {
         let mut volumes: Vec<Value> = self
@@ -370,6 +372,7 @@ impl Kind for ReleaseTaskSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_TASK, Self::OUT_NOTE];
     const TIMEOUT: Duration = minutes(30);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::FoundOnceVisible;
 
     fn fields(&self) -> Vec<Field> {
         vec![Self::IMAGE.of(self.image.as_str())]
@@ -512,6 +515,7 @@ impl Kind for EcsServiceSpec {
     // to give up on tasks that never turn healthy.
     const TIMEOUT: Duration = minutes(20);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -579,6 +583,7 @@ impl Kind for MaintenanceSpec {
         &[ReleaseTaskSpec::OUT_TASK, ReleaseTaskSpec::OUT_NOTE];
     const TIMEOUT: Duration = minutes(10);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         self.task.fields()
@@ -722,6 +727,7 @@ impl Kind for ReleaseRecordSpec {
     const OUTPUTS: &'static [&'static str] = &[];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -787,6 +793,7 @@ impl Kind for CapacityProviderSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_NAME];
     const TIMEOUT: Duration = minutes(10);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use super::{
-    Field, FieldDef, Kind, LogicalId, Ref, ReplacePolicy, ResourceKind, kind, minutes, refs,
+    Field, FieldDef, Kind, LogicalId, Ref, RepeatedCreate, ReplacePolicy, ResourceKind, kind,
+    minutes, refs,
 };
 
 /// An EFS file system.
@@ -39,6 +40,7 @@ impl Kind for FileSystemSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_DNS_NAME];
     const TIMEOUT: Duration = minutes(10);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -88,6 +90,7 @@ impl Kind for MountTargetSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_IP_ADDRESS];
     const TIMEOUT: Duration = minutes(30);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -139,6 +142,7 @@ impl Kind for AccessPointSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_ARN];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![

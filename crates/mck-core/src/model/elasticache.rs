@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use super::{
-    Field, FieldDef, Kind, LogicalId, Ref, ReplacePolicy, ResourceKind, kind, minutes, refs,
+    Field, FieldDef, Kind, LogicalId, Ref, RepeatedCreate, ReplacePolicy, ResourceKind, kind,
+    minutes, refs,
 };
 
 /// The ElastiCache subnet group.
@@ -34,6 +35,7 @@ impl Kind for CacheSubnetGroupSpec {
     const OUTPUTS: &'static [&'static str] = &[];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -128,6 +130,7 @@ impl Kind for ReplicationGroupSpec {
     // ~10 min typical, up to an hour with encryption and replicas.
     const TIMEOUT: Duration = minutes(75);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -202,6 +205,7 @@ impl Kind for CacheClusterSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_ENDPOINT, Self::OUT_PORT];
     const TIMEOUT: Duration = minutes(75);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         let mut fields = vec![

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use super::{
-    Field, FieldDef, Kind, LogicalId, Ref, ReplacePolicy, ResourceKind, kind, minutes, refs,
+    Field, FieldDef, Kind, LogicalId, Ref, RepeatedCreate, ReplacePolicy, ResourceKind, kind,
+    minutes, refs,
 };
 
 /// The internet-facing Application Load Balancer `<stack>-alb` over the public subnets.
@@ -46,6 +47,7 @@ impl Kind for LoadBalancerSpec {
     // An ALB is active in about three minutes.
     const TIMEOUT: Duration = minutes(15);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -103,6 +105,7 @@ impl Kind for TargetGroupSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_ARN];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -179,6 +182,7 @@ impl Kind for ListenerSpec {
     const OUTPUTS: &'static [&'static str] = &[];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         let (target_group, redirect) = match &self.default_action {
@@ -242,6 +246,7 @@ impl Kind for ListenerRuleSpec {
     const OUTPUTS: &'static [&'static str] = &[];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         let mut paths: Vec<super::Value> = self

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use super::{Field, FieldDef, Kind, LogicalId, ReplacePolicy, ResourceKind, Value, minutes};
+use super::{
+    Field, FieldDef, Kind, LogicalId, RepeatedCreate, ReplacePolicy, ResourceKind, Value, minutes,
+};
 
 /// An IAM role `<stack>-<name>` under the path `/mck/<stack>/`, by which the stack owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +53,7 @@ impl Kind for RoleSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_ARN];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         let mut policies: Vec<Value> = self
@@ -103,6 +106,7 @@ impl Kind for InstanceProfileSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_NAME, Self::OUT_ARN];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use super::{Field, FieldDef, Kind, LogicalId, ReplacePolicy, ResourceKind, minutes};
+use super::{
+    Field, FieldDef, Kind, LogicalId, RepeatedCreate, ReplacePolicy, ResourceKind, minutes,
+};
 
 /// A log group `/mck/<stack>/<app>`; the stack owns it by its name (stack names contain no `/`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +42,7 @@ impl Kind for LogGroupSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_NAME];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![

@@ -174,6 +174,11 @@ macro_rules! define_kinds {
             pub fn replace_policy(self) -> ReplacePolicy {
                 match self { $(ResourceKind::$kind => <$spec as Kind>::REPLACE),* }
             }
+
+            /// What a create repeated after a lost answer does ([`Kind::REPEATED_CREATE`]).
+            pub fn repeated_create(self) -> RepeatedCreate {
+                match self { $(ResourceKind::$kind => <$spec as Kind>::REPEATED_CREATE),* }
+            }
         }
 
         /// The desired state of one resource; a closed set of kinds.
@@ -266,6 +271,25 @@ pub enum ReplacePolicy {
     CreateFirst,
 }
 
+/// What a create repeated after a lost answer (a 5xx or a timeout after the cloud acted, then
+/// the SDK's or the engine's retry) does on the cloud, through the kind's driver. Test fakes
+/// behave accordingly ([`crate::testing::FakeCloud`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepeatedCreate {
+    /// The first resource comes back: the call takes a client token, or the name is unique and
+    /// the driver adopts what answers "already exists" when its tags say it is ours.
+    ReturnsFirst,
+    /// The call has neither (CreateVpc, AllocateAddress, RunTask): the driver first looks for
+    /// one made for the same logical id (by its tags), which it finds once the cloud's
+    /// eventually consistent reads show it; before that, a second one is made, which the next
+    /// plan reports as a duplicate.
+    FoundOnceVisible,
+    /// Each create makes another, harmlessly (a task definition revision: the newest counts,
+    /// older ones are pruned).
+    MakesAnother,
+}
+
 /// The static properties of a resource kind. None has a default: a new kind states each one.
 pub trait Kind: KindOf + Clone + fmt::Debug + PartialEq + Send + Sync + 'static {
     /// The kinds a resource of this kind may reference. Deletes of resources that nothing in
@@ -283,6 +307,8 @@ pub trait Kind: KindOf + Clone + fmt::Debug + PartialEq + Send + Sync + 'static 
     const TIMEOUT: Duration;
     /// How a replacement proceeds: delete first, or create first.
     const REPLACE: ReplacePolicy;
+    /// What a create repeated after a lost answer does.
+    const REPEATED_CREATE: RepeatedCreate;
 
     /// Every field with its value, in display order. The names are the kind's [`FieldDef`]
     /// constants, which its driver also uses when reading.

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{
-    Field, FieldDef, Kind, LogicalId, Ref, ReplacePolicy, ResourceKind, Value, kind, minutes, refs,
+    Field, FieldDef, Kind, LogicalId, Ref, RepeatedCreate, ReplacePolicy, ResourceKind, Value,
+    kind, minutes, refs,
 };
 
 /// The RDS subnet group.
@@ -34,6 +35,7 @@ impl Kind for DbSubnetGroupSpec {
     const OUTPUTS: &'static [&'static str] = &[];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -89,6 +91,7 @@ impl Kind for DbClusterParameterGroupSpec {
     const OUTPUTS: &'static [&'static str] = &[];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -189,6 +192,7 @@ impl Kind for DbClusterSpec {
     // Aurora: a cluster ~4 min, slower under load or with snapshots.
     const TIMEOUT: Duration = minutes(60);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         let mut fields = vec![
@@ -262,6 +266,7 @@ impl Kind for DbInstanceSpec {
     // Aurora: an instance ~10 min, slower under load.
     const TIMEOUT: Duration = minutes(60);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use super::{
-    Field, FieldDef, Kind, LogicalId, Ref, ReplacePolicy, ResourceKind, Value, kind, minutes,
+    Field, FieldDef, Kind, LogicalId, Ref, RepeatedCreate, ReplacePolicy, ResourceKind, Value,
+    kind, minutes,
 };
 
 /// The private Route53 zone.
@@ -40,6 +41,7 @@ impl Kind for HostedZoneSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_ZONE_ID, Self::OUT_NAME];
     const TIMEOUT: Duration = minutes(10);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
@@ -106,6 +108,7 @@ impl Kind for RecordSetSpec {
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_FQDN];
     const TIMEOUT: Duration = minutes(10);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
         vec![
