@@ -5,6 +5,7 @@ mod capacity_provider;
 mod cluster;
 mod release_record;
 mod release_task;
+mod rollout;
 
 pub(crate) use release_record::live as live_release;
 mod service;

@@ -1,8 +1,9 @@
 //! Validation of the app tier: the ECS cluster, the apps, the release and the load balancer.
 
+use super::errors::{Diagnostic, diag};
 use super::node::Node;
 use super::schema::{Capacity, StackConfig};
-use super::{Diagnostic, diag, is_name, parse_duration};
+use super::validate::{is_name, parse_duration};
 
 /// CloudWatch Logs' allowed retentions, in days.
 const LOG_RETENTIONS: &[i64] = &[

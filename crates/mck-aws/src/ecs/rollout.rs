@@ -1,0 +1,398 @@
+//! The health-gated rollout of an ECS service: where the deployment of the wanted task
+//! definition stands, the target group's health, and the stopped tasks' reasons.
+//!
+//! ECS's own "steady state" ignores the load balancer: a service whose tasks run but fail their
+//! ALB health checks looks stable. So a create or update is ready only when the deployment of
+//! the wanted task definition has COMPLETED *and* the target group reports at least the desired
+//! count of healthy targets; a deployment the circuit breaker failed (and rolled back) is a
+//! failure that names the stopped tasks' reasons and exit codes.
+
+use std::fmt::Write as _;
+
+use aws_sdk_ecs::types::{DeploymentRolloutState, DesiredStatus, Service};
+use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
+use mck_core::provider::ProviderError;
+
+use crate::AwsProvider;
+use crate::error::sdk;
+
+/// Where the deployment of the wanted task definition stands.
+#[derive(Debug, PartialEq)]
+pub(super) enum Rollout {
+    InProgress(String),
+    Completed,
+    Failed(String),
+}
+
+impl Rollout {
+    pub(super) fn of(service: &Service, wanted: &str) -> Rollout {
+        let name = service.service_name().unwrap_or_default();
+        if service.deployments().is_empty() {
+            return Rollout::InProgress("waiting for ECS to start the deployment".into());
+        }
+        let ours = service
+            .deployments()
+            .iter()
+            .find(|d| d.task_definition() == Some(wanted))
+            .or_else(|| {
+                // On AWS the primary deployment always runs the service's task definition;
+                // the emulator keeps its first deployment's (docs/emulator.md).
+                (service.task_definition() == Some(wanted))
+                    .then(|| {
+                        service
+                            .deployments()
+                            .iter()
+                            .find(|d| d.status() == Some("PRIMARY"))
+                    })
+                    .flatten()
+            });
+        let Some(deployment) = ours else {
+            // The circuit breaker rolled back to the previous revision and the failed
+            // deployment is already gone from the list.
+            return Rollout::Failed(format!(
+                "service {name} runs {} instead of {wanted}: its deployment was rolled back",
+                service.task_definition().unwrap_or("nothing"),
+            ));
+        };
+        let reason = deployment.rollout_state_reason().unwrap_or_default();
+        match deployment.rollout_state() {
+            Some(DeploymentRolloutState::Failed) => {
+                let rolled_back = service.task_definition() != Some(wanted);
+                Rollout::Failed(format!(
+                    "the deployment of service {name} failed{}: {reason}",
+                    if rolled_back {
+                        " and the circuit breaker rolled it back"
+                    } else {
+                        ""
+                    }
+                ))
+            }
+            _ if deployment.status() != Some("PRIMARY") => Rollout::Failed(format!(
+                "service {name} moved on from {wanted} (now {}): its deployment was rolled back or replaced",
+                service.task_definition().unwrap_or("nothing")
+            )),
+            Some(DeploymentRolloutState::Completed)
+                if service.running_count() >= service.desired_count() =>
+            {
+                Rollout::Completed
+            }
+            // Without a rollout state (no circuit breaker): one deployment left, fully running.
+            None if service.deployments().len() == 1
+                && service.running_count() >= service.desired_count() =>
+            {
+                Rollout::Completed
+            }
+            _ => Rollout::InProgress(format!(
+                "deployment in progress: running {}/{}, pending {}, failed tasks {}",
+                deployment.running_count(),
+                deployment.desired_count(),
+                deployment.pending_count(),
+                deployment.failed_tasks(),
+            )),
+        }
+    }
+}
+
+/// Healthy targets in the service's target group, and the first unhealthy target's reason.
+pub(super) async fn target_health(
+    aws: &AwsProvider,
+    service: &Service,
+) -> Result<(i32, String), ProviderError> {
+    let Some(target_group) = service
+        .load_balancers()
+        .first()
+        .and_then(|lb| lb.target_group_arn())
+    else {
+        return Ok((service.running_count(), String::new()));
+    };
+    let out = aws
+        .clients
+        .elbv2
+        .describe_target_health()
+        .target_group_arn(target_group)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("describe target health of {target_group}"), e))?;
+    let targets = out.target_health_descriptions();
+    let healthy = targets
+        .iter()
+        .filter(|t| {
+            t.target_health().and_then(|h| h.state()) == Some(&TargetHealthStateEnum::Healthy)
+        })
+        .count();
+    let why = targets
+        .iter()
+        .filter_map(|t| t.target_health())
+        .find(|h| h.state() != Some(&TargetHealthStateEnum::Healthy))
+        .map(|h| {
+            format!(
+                "; a target is {}: {}",
+                h.state().map_or("unknown", |s| s.as_str()),
+                h.description()
+                    .or(h.reason().map(|r| r.as_str()))
+                    .unwrap_or("no reason given")
+            )
+        })
+        .unwrap_or_default();
+    Ok((i32::try_from(healthy).unwrap_or(i32::MAX), why))
+}
+
+/// The last stopped tasks of the wanted task definition with their reasons and container exit
+/// codes, as "; stopped tasks: …". Best effort: a failure to read them is said, not raised.
+pub(super) async fn stopped_tasks(
+    aws: &AwsProvider,
+    cluster: &str,
+    service: &Service,
+    wanted: &str,
+) -> String {
+    let name = service.service_name().unwrap_or_default();
+    let listed = aws
+        .clients
+        .ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(name)
+        .desired_status(DesiredStatus::Stopped)
+        .max_results(10)
+        .send()
+        .await;
+    let arns = match listed {
+        Ok(out) => out.task_arns().to_vec(),
+        Err(e) => {
+            return format!(
+                "; stopped tasks unreadable ({})",
+                sdk("list tasks", e).message
+            );
+        }
+    };
+    if arns.is_empty() {
+        return String::new();
+    }
+    let described = aws
+        .clients
+        .ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await;
+    let tasks = match described {
+        Ok(out) => out.tasks().to_vec(),
+        Err(e) => {
+            return format!(
+                "; stopped tasks unreadable ({})",
+                sdk("describe tasks", e).message
+            );
+        }
+    };
+    let mut out = String::new();
+    for task in tasks
+        .iter()
+        .filter(|t| t.task_definition_arn() == Some(wanted))
+        .take(3)
+    {
+        let short = task
+            .task_arn()
+            .and_then(|a| a.rsplit('/').next())
+            .unwrap_or("?");
+        let _ = write!(
+            out,
+            "{} task {short}: {}",
+            if out.is_empty() {
+                "; stopped tasks:"
+            } else {
+                ";"
+            },
+            task.stopped_reason().unwrap_or("no reason given")
+        );
+        for c in task.containers() {
+            if let Some(code) = c.exit_code() {
+                let _ = write!(out, " ({} exit {code}", c.name().unwrap_or("?"));
+                if let Some(reason) = c.reason() {
+                    let _ = write!(out, ": {reason}");
+                }
+                out.push(')');
+            } else if let Some(reason) = c.reason() {
+                let _ = write!(out, " ({}: {reason})", c.name().unwrap_or("?"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::types::Deployment;
+    use mck_core::model::EcsServiceSpec;
+    use mck_core::provider::Readiness;
+    use serde_json::json;
+
+    use super::*;
+    use crate::driver::Driver;
+    use crate::ecs::service::tests::{TD1, TD2, live, resolved, service_json};
+    use crate::testing::{Replay, context, query_xml};
+
+    #[test]
+    fn a_service_without_a_deployment_yet_is_in_progress_not_rolled_back() {
+        let service = Service::builder()
+            .service_name("frontend")
+            .task_definition(TD2)
+            .desired_count(1)
+            .build();
+        assert!(matches!(Rollout::of(&service, TD2), Rollout::InProgress(_)));
+        // With a deployment of another revision only, and the service on it: rolled back.
+        let rolled_back = Service::builder()
+            .service_name("frontend")
+            .task_definition(TD1)
+            .desired_count(1)
+            .deployments(
+                Deployment::builder()
+                    .status("PRIMARY")
+                    .task_definition(TD1)
+                    .rollout_state(DeploymentRolloutState::Completed)
+                    .build(),
+            )
+            .build();
+        assert!(matches!(
+            Rollout::of(&rolled_back, TD2),
+            Rollout::Failed(why) if why.contains("rolled back")
+        ));
+    }
+
+    fn deployment_json(status: &str, td: &str, state: &str, reason: &str) -> serde_json::Value {
+        json!({
+            "id": format!("ecs-svc/{td}"), "status": status, "taskDefinition": td,
+            "desiredCount": 2, "runningCount": 0, "pendingCount": 0, "failedTasks": 3,
+            "rolloutState": state, "rolloutStateReason": reason,
+        })
+    }
+
+    fn health_xml(states: &[(&str, &str)]) -> String {
+        let members: String = states
+            .iter()
+            .enumerate()
+            .map(|(n, (state, description))| {
+                format!(
+                    "<member><Target><Id>10.0.1.{n}</Id><Port>80</Port></Target><TargetHealth><State>{state}</State><Reason>Target.ResponseCodeMismatch</Reason><Description>{description}</Description></TargetHealth></member>"
+                )
+            })
+            .collect();
+        query_xml(
+            "DescribeTargetHealth",
+            &format!("<TargetHealthDescriptions>{members}</TargetHealthDescriptions>"),
+        )
+    }
+
+    /// The circuit breaker gave up on revision 2 and rolled the service back to revision 1:
+    /// a failure naming the service, the breaker's reason, and the stopped tasks' reasons and
+    /// exit codes, never a success.
+    #[tokio::test]
+    async fn a_rollback_by_the_circuit_breaker_fails_with_the_stopped_tasks_reasons() {
+        let aws = Replay::new([
+            (
+                "DescribeServices",
+                200,
+                service_json(
+                    "ACTIVE",
+                    TD1,
+                    json!([
+                        deployment_json("PRIMARY", TD1, "IN_PROGRESS", "ECS deployment rolling back."),
+                        deployment_json("ACTIVE", TD2, "FAILED", "ECS deployment circuit breaker: tasks failed to start."),
+                    ]),
+                ),
+            ),
+            (
+                "ListTasks",
+                200,
+                json!({"taskArns": ["arn:aws:ecs:us-east-1:1:task/dev-app/0a1b2c", "arn:aws:ecs:us-east-1:1:task/dev-app/old"]}).to_string(),
+            ),
+            (
+                "DescribeTasks",
+                200,
+                json!({"tasks": [
+                    {"taskArn": "arn:aws:ecs:us-east-1:1:task/dev-app/0a1b2c", "taskDefinitionArn": TD2,
+                     "stoppedReason": "Essential container in task exited",
+                     "containers": [{"name": "php-fpm", "exitCode": 255, "reason": "Magento: SQLSTATE[HY000] [2002]"},
+                                    {"name": "nginx"}]},
+                    {"taskArn": "arn:aws:ecs:us-east-1:1:task/dev-app/old", "taskDefinitionArn": TD1,
+                     "stoppedReason": "Scaling activity initiated by deployment"}
+                ], "failures": []}).to_string(),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let Readiness::Failed(why) = EcsServiceSpec::poll(&provider, &context(&deps), &live(TD2))
+            .await
+            .unwrap()
+        else {
+            panic!("a rolled back deployment must fail")
+        };
+        for part in [
+            "frontend",
+            "rolled it back",
+            "tasks failed to start",
+            "task 0a1b2c: Essential container in task exited",
+            "php-fpm exit 255",
+            "SQLSTATE",
+        ] {
+            assert!(why.contains(part), "`{part}` missing from: {why}");
+        }
+        assert!(!why.contains("Scaling activity"), "{why}");
+        aws.assert_done();
+    }
+
+    /// ECS says COMPLETED, the tasks run, but the ALB finds them unhealthy: not ready, and the
+    /// wait says why (the executor turns a wait that never ends into a named timeout).
+    #[tokio::test]
+    async fn running_tasks_whose_targets_are_unhealthy_are_not_ready() {
+        let completed = || {
+            service_json(
+                "ACTIVE",
+                TD2,
+                json!([deployment_json(
+                    "PRIMARY",
+                    TD2,
+                    "COMPLETED",
+                    "ECS deployment completed."
+                )]),
+            )
+        };
+        let aws = Replay::new([
+            ("DescribeServices", 200, completed()),
+            (
+                "DescribeTargetHealth",
+                200,
+                health_xml(&[
+                    ("unhealthy", "Health checks failed with these codes: [500]"),
+                    ("healthy", ""),
+                ]),
+            ),
+            ("DescribeServices", 200, completed()),
+            (
+                "DescribeTargetHealth",
+                200,
+                health_xml(&[("healthy", ""), ("healthy", "")]),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let ctx = context(&deps);
+        match EcsServiceSpec::poll(&provider, &ctx, &live(TD2))
+            .await
+            .unwrap()
+        {
+            Readiness::Pending(status) => {
+                assert!(status.contains("running 2/2, healthy 1/2"), "{status}");
+                assert!(status.contains("[500]"), "{status}");
+            }
+            other => panic!("expected pending, got {other:?}"),
+        }
+        assert!(matches!(
+            EcsServiceSpec::poll(&provider, &ctx, &live(TD2))
+                .await
+                .unwrap(),
+            Readiness::Ready(_)
+        ));
+        aws.assert_done();
+    }
+}

@@ -1,0 +1,191 @@
+//! `cargo xtask demo`: the dev stack's life against the emulator (validate, up, outputs,
+//! drift, a release and its rollback, a change made by hand, down).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::emulator::{StopOnDrop, aws_env, emulator_start, venv};
+use crate::workspace::{Result, cargo, root, run};
+
+pub(crate) fn demo() -> Result<()> {
+    run(cargo().args(["build", "--quiet", "-p", "mck-cli"]))?;
+    let emulator = emulator_start()?;
+    let _guard = StopOnDrop(emulator.pid);
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target"));
+    let mck = target.join("debug/mck");
+    // Runs one mck command; returns its exit code.
+    let step = |title: &str, args: &[&str]| -> Result<i32> {
+        eprintln!("\n\x1b[1m$ mck {}\x1b[0m   # {title}", args.join(" "));
+        let mut cmd = Command::new(&mck);
+        cmd.args(args).current_dir(root());
+        aws_env(&mut cmd, &emulator.endpoint);
+        let status = cmd
+            .status()
+            .map_err(|e| format!("failed to run mck: {e}"))?;
+        Ok(status.code().unwrap_or(1))
+    };
+    let require = |code: i32, what: &str| {
+        if code == 0 {
+            Ok(())
+        } else {
+            Err(format!("{what} failed (exit {code})"))
+        }
+    };
+    eprintln!("xtask: demo against the emulator at {}", emulator.endpoint);
+    require(
+        step("check the stack file", &["validate", "--stack", "dev"])?,
+        "validate",
+    )?;
+    require(
+        step(
+            "create the dev stack: network, data tier, and the app tier (each service \
+             ready only once its load balancer targets are healthy)",
+            &["up", "--stack", "dev", "--yes"],
+        )?,
+        "up",
+    )?;
+    require(
+        step("what was built", &["outputs", "--stack", "dev"])?,
+        "outputs",
+    )?;
+    let drift = step(
+        "does AWS still match the stack? (read-only; exit 0 in sync, 2 drift)",
+        &["drift", "--stack", "dev"],
+    )?;
+    if drift == 2 {
+        eprintln!(
+            "xtask: expected with the emulator: it creates Redis replication groups \
+             without their replica, and drops a new ECS service's deployment settings \
+             (docs/emulator.md); on AWS this report is empty"
+        );
+    } else {
+        require(drift, "drift")?;
+    }
+    // A release: a new build, from the command line as CI does it.
+    eprintln!(
+        "\nxtask: a release of build 2.4.8. `--set caches.*.replicas=0` only because the \
+         emulator cannot add Redis replicas (docs/emulator.md), so the plan also turns their \
+         failover off; on AWS leave it out"
+    );
+    let release: &[&str] = &[
+        "--set",
+        "release.tag=2.4.8",
+        "--set",
+        "caches.cache.replicas=0",
+        "--set",
+        "caches.session.replicas=0",
+    ];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter().chain(release).map(|s| s.to_string()).collect()
+    };
+    let step_owned = |title: &str, args: Vec<String>| -> Result<i32> {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        step(title, &args)
+    };
+    require(
+        step_owned(
+            "release: its plan (one new revision per app, the migration, both services), then the \
+             migration runs as a one-off task on the new build (exit code and last log lines \
+             read), then the services roll behind the health gate",
+            with(&["up", "--stack", "dev", "--yes"]),
+        )?,
+        "the release",
+    )?;
+    require(
+        step_owned(
+            "what each service runs, and the revision kept for rollback",
+            with(&["releases", "--stack", "dev"]),
+        )?,
+        "releases",
+    )?;
+    require(
+        step_owned(
+            "roll the services back to the previous build (the stack file is not changed)",
+            with(&["rollback", "--stack", "dev", "--yes"]),
+        )?,
+        "rollback",
+    )?;
+    require(
+        step_owned(
+            "the rollback is an exception to the release in effect: marked here",
+            with(&["releases", "--stack", "dev"]),
+        )?,
+        "releases",
+    )?;
+    // Someone opens a port on the bastion by hand, with the AWS CLI.
+    eprintln!(
+        "\n\x1b[1m$ aws ec2 authorize-security-group-ingress …\x1b[0m   # a change made by hand"
+    );
+    let aws = |args: &[&str]| -> Result<String> {
+        let mut cmd = Command::new(venv().join("bin/aws"));
+        cmd.args(args)
+            .args(["--output", "text", "--endpoint-url", &emulator.endpoint]);
+        aws_env(&mut cmd, &emulator.endpoint);
+        let out = cmd
+            .output()
+            .map_err(|e| format!("failed to run the AWS CLI: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "aws {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let group = aws(&[
+        "ec2",
+        "describe-security-groups",
+        "--filters",
+        "Name=tag:mck:stack,Values=dev",
+        "Name=tag:mck:id,Values=sg.bastion",
+        "--query",
+        "SecurityGroups[0].GroupId",
+    ])?;
+    aws(&[
+        "ec2",
+        "authorize-security-group-ingress",
+        "--group-id",
+        &group,
+        "--protocol",
+        "tcp",
+        "--port",
+        "2222",
+        "--cidr",
+        "10.9.0.0/16",
+    ])?;
+    let drift = step(
+        "drift as Markdown for a pull request or a CI job summary: the hand-made rule and \
+         the rolled-back services (the release itself is in effect, not drift; the Redis rows \
+         are the emulator's gap)",
+        &["drift", "--stack", "dev", "--format", "markdown"],
+    )?;
+    if drift != 2 {
+        return Err(format!(
+            "drift should report the hand-made rule (exit {drift})"
+        ));
+    }
+    let down = step(
+        "remove everything (the database, caches and file system hold data: say so)",
+        &[
+            "down",
+            "--stack",
+            "dev",
+            "--yes",
+            "--allow-data-loss",
+            "--max-wait",
+            "10s",
+        ],
+    )?;
+    if down != 0 {
+        eprintln!(
+            "xtask: expected with the emulator: it never finishes deleting Redis replication groups, \
+             so they and what AWS deletes after them stay (docs/emulator.md); the emulator is \
+             stopped now, which discards them"
+        );
+    }
+    eprintln!("\nxtask: demo finished; the emulator is stopped");
+    Ok(())
+}
