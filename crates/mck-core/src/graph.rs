@@ -105,6 +105,15 @@ impl Declared {
             .and_then(|field| self.fields.iter().find(|(name, _)| *name == field))
             .map_or(&self.path, |(_, path)| path)
     }
+
+    /// The name of the stack entry it comes from, for resources of an entry of a map section
+    /// (`caches.session` gives `session`, `apps.admin` gives `admin`); `None` for the others.
+    pub fn entry(&self) -> Option<&str> {
+        match self.path.as_slice() {
+            [_section, entry, ..] => Some(entry.as_str()),
+            _ => None,
+        }
+    }
 }
 
 impl DesiredGraph {

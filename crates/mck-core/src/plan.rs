@@ -753,8 +753,11 @@ pub fn all_outputs(observed: &[Observed]) -> BTreeMap<String, String> {
 
 /// What an operator wants first, under short names: where to connect (database, caches, file
 /// system, bastion, load balancer), the secret holding the DB password, the cluster. What
-/// `mck outputs` prints; [`all_outputs`] has the rest.
-pub fn outputs(observed: &[Observed]) -> BTreeMap<String, String> {
+/// `mck outputs` prints; [`all_outputs`] has the rest. Per-entry names (`redis_session_…`,
+/// `admin_…`) are the stack entries lowering recorded for each resource
+/// ([`Declared::entry`](crate::graph::Declared::entry)); live resources the stack no longer
+/// declares have none here.
+pub fn outputs(desired: &DesiredGraph, observed: &[Observed]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut put = |key: String, value: Option<&String>| {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
@@ -764,15 +767,16 @@ pub fn outputs(observed: &[Observed]) -> BTreeMap<String, String> {
     for o in observed {
         let output = |name: &str| o.outputs.get(name);
         let id = o.id.as_str();
-        match o.kind {
-            ResourceKind::Vpc => put("vpc_id".into(), Some(&o.cloud_id)),
-            ResourceKind::ElasticIp if id == "eip.bastion" => {
+        let entry = desired.declared_at(&o.id).and_then(|d| d.entry());
+        match (o.kind, entry) {
+            (ResourceKind::Vpc, _) => put("vpc_id".into(), Some(&o.cloud_id)),
+            (ResourceKind::ElasticIp, _) if id == "eip.bastion" => {
                 put(
                     "bastion_public_ip".into(),
                     output(ElasticIpSpec::OUT_PUBLIC_IP),
                 );
             }
-            ResourceKind::DbCluster => {
+            (ResourceKind::DbCluster, _) => {
                 put("db_endpoint".into(), output(DbClusterSpec::OUT_ENDPOINT));
                 put(
                     "db_reader_endpoint".into(),
@@ -783,34 +787,32 @@ pub fn outputs(observed: &[Observed]) -> BTreeMap<String, String> {
                     output(DbClusterSpec::OUT_SECRET_ARN),
                 );
             }
-            ResourceKind::ReplicationGroup => {
-                let name = id.trim_start_matches("redis.");
+            (ResourceKind::ReplicationGroup, Some(name)) => {
                 put(
                     format!("redis_{name}_endpoint"),
                     output(ReplicationGroupSpec::OUT_PRIMARY_ENDPOINT),
                 );
             }
-            ResourceKind::CacheCluster => {
-                let name = id.trim_start_matches("memcached.");
+            (ResourceKind::CacheCluster, Some(name)) => {
                 put(
                     format!("memcached_{name}_endpoint"),
                     output(CacheClusterSpec::OUT_ENDPOINT),
                 );
             }
-            ResourceKind::FileSystem => {
+            (ResourceKind::FileSystem, _) => {
                 put("efs_id".into(), Some(&o.cloud_id));
                 put("efs_dns_name".into(), output(FileSystemSpec::OUT_DNS_NAME));
             }
-            ResourceKind::HostedZone => {
+            (ResourceKind::HostedZone, _) => {
                 put("dns_zone".into(), output(HostedZoneSpec::OUT_NAME));
             }
-            ResourceKind::EcsCluster => put("ecs_cluster".into(), output(EcsClusterSpec::OUT_NAME)),
-            ResourceKind::EcsService => {
-                let app = id.trim_start_matches("ecs.service.");
+            (ResourceKind::EcsCluster, _) => {
+                put("ecs_cluster".into(), output(EcsClusterSpec::OUT_NAME))
+            }
+            (ResourceKind::EcsService, Some(app)) => {
                 put(format!("{app}_service"), output(EcsServiceSpec::OUT_NAME));
             }
-            ResourceKind::TaskDefinition => {
-                let app = id.trim_start_matches("ecs.taskdef.");
+            (ResourceKind::TaskDefinition, Some(app)) => {
                 // `family:revision`, the last part of the ARN.
                 let revision = o.cloud_id.rsplit('/').next().map(str::to_string);
                 put(format!("{app}_task_definition"), revision.as_ref());
@@ -831,7 +833,7 @@ pub fn outputs(observed: &[Observed]) -> BTreeMap<String, String> {
                 };
                 put(format!("{app}_revision"), release.as_ref());
             }
-            ResourceKind::LoadBalancer => {
+            (ResourceKind::LoadBalancer, _) => {
                 put(
                     "alb_dns_name".into(),
                     output(LoadBalancerSpec::OUT_DNS_NAME),

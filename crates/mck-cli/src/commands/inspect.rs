@@ -48,7 +48,7 @@ pub(super) async fn outputs(
     let outputs = if all {
         mck_core::plan::all_outputs(&observed)
     } else {
-        mck_core::plan::outputs(&observed)
+        mck_core::plan::outputs(&desired, &observed)
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&outputs)?);

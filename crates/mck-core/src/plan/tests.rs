@@ -487,7 +487,7 @@ async fn outputs_name_what_operators_need_and_all_outputs_the_rest() {
     let cloud = Arc::new(FakeCloud::new());
     apply_all(&cloud, &desired).await;
     let observed = cloud.read_all("dev").await.unwrap();
-    let short = outputs(&observed);
+    let short = outputs(&desired, &observed);
     let keys: Vec<&str> = short.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
