@@ -15,7 +15,7 @@ use tracing::Instrument as _;
 
 use crate::graph::DesiredGraph;
 use crate::model::{LogicalId, ReplacePolicy, ResourceKind, ResourceSpec, Tags};
-use crate::plan::Plan;
+use crate::plan::{Plan, Step};
 use crate::provider::{Observed, Provider};
 
 mod graph;
@@ -145,6 +145,59 @@ fn finish(
     }
 }
 
+/// A step of the run that has ended, however it ended.
+struct Ended {
+    node_idx: usize,
+    op: Op,
+    outcome: Outcome,
+    note: Option<String>,
+    elapsed: Duration,
+}
+
+/// The one bookkeeping path of an ended step: reports it, records its result and moves the run
+/// on: its successors become ready when it is done, its dependents are skipped when it failed
+/// or was skipped (after a cancel nothing new starts anyway).
+fn conclude(
+    ended: Ended,
+    step: &Step,
+    graph: &ExecGraph,
+    progress: &mut Progress<'_>,
+    plan: &Plan,
+    events: &mpsc::UnboundedSender<ExecEvent>,
+    results: &mut Vec<StepResult>,
+) {
+    let Ended {
+        node_idx,
+        op,
+        outcome,
+        note,
+        elapsed,
+    } = ended;
+    results.push(finish(
+        &step.id,
+        step.kind,
+        op,
+        outcome.clone(),
+        note,
+        elapsed,
+        events,
+    ));
+    let done = outcome == Outcome::Done;
+    let cancelled = outcome == Outcome::Cancelled;
+    progress.state[node_idx] = NodeState::Finished(outcome);
+    if done {
+        unblock_successors(
+            node_idx,
+            graph,
+            progress.preds_left,
+            progress.state,
+            progress.ready,
+        );
+    } else if !cancelled {
+        skip_dependents(node_idx, &step.id, graph, progress, plan, events, results);
+    }
+}
+
 /// Runs `plan` against `provider`, reporting progress on `events`. Returns when every step has
 /// finished, been skipped or, after `cancel`, been left unstarted.
 pub async fn apply(
@@ -216,25 +269,23 @@ pub(crate) async fn apply_with_policy(
                         let outcome = Outcome::Skipped(format!(
                             "it needs {unknown}, which did not succeed and does not exist"
                         ));
-                        results.push(finish(
-                            &step.id,
-                            step.kind,
-                            op,
-                            outcome.clone(),
-                            None,
-                            Duration::ZERO,
-                            &events,
-                        ));
-                        state[node_idx] = NodeState::Finished(outcome);
-                        skip_dependents(
+                        let ended = Ended {
                             node_idx,
-                            &step.id,
+                            op,
+                            outcome,
+                            note: None,
+                            elapsed: Duration::ZERO,
+                        };
+                        let mut progress = Progress {
+                            state: &mut state,
+                            preds_left: &mut preds_left,
+                            ready: &mut ready,
+                        };
+                        conclude(
+                            ended,
+                            step,
                             &graph,
-                            &mut Progress {
-                                state: &mut state,
-                                preds_left: &mut preds_left,
-                                ready: &mut ready,
-                            },
+                            &mut progress,
                             plan,
                             &events,
                             &mut results,
@@ -326,36 +377,27 @@ pub(crate) async fn apply_with_policy(
             }
             None => {}
         }
-        let outcome = settled.outcome;
-        results.push(finish(
-            &step.id,
-            step.kind,
+        let ended = Ended {
+            node_idx,
             op,
-            outcome.clone(),
-            settled.note,
+            outcome: settled.outcome,
+            note: settled.note,
             elapsed,
+        };
+        let mut progress = Progress {
+            state: &mut state,
+            preds_left: &mut preds_left,
+            ready: &mut ready,
+        };
+        conclude(
+            ended,
+            step,
+            &graph,
+            &mut progress,
+            plan,
             &events,
-        ));
-        let ok = outcome == Outcome::Done;
-        let cancelled = outcome == Outcome::Cancelled;
-        state[node_idx] = NodeState::Finished(outcome);
-        if ok {
-            unblock_successors(node_idx, &graph, &mut preds_left, &mut state, &mut ready);
-        } else if !cancelled {
-            skip_dependents(
-                node_idx,
-                &step.id,
-                &graph,
-                &mut Progress {
-                    state: &mut state,
-                    preds_left: &mut preds_left,
-                    ready: &mut ready,
-                },
-                plan,
-                &events,
-                &mut results,
-            );
-        }
+            &mut results,
+        );
     }
 
     // Whatever never started was cancelled (or blocked behind a cancelled step). Without a
