@@ -10,7 +10,7 @@ use mck_core::exec::CancelToken;
 use mck_core::lock::LockGuard;
 use mck_core::{Engine, Plan};
 
-use super::lock::{let_go, take_lock};
+use super::lock::{let_go, take_lock_unless};
 use super::release::keep_live_release;
 use super::signals::Signals;
 use super::{CHANGES, ERROR, Failure, OK, confirm, engine, load_stack_with, read_failure};
@@ -135,14 +135,7 @@ pub(super) async fn up(
     let (_, desired) =
         keep_live_release(engine.provider().as_ref(), stack, desired, &args.set).await?;
     let cancel = CancelToken::default();
-    let lock = if approval.no_lock {
-        ui::note(
-            "warning: --no-lock: another run of this stack at the same time would build two of everything",
-        );
-        None
-    } else {
-        take_lock(&engine, desired.stack(), &cancel).await?
-    };
+    let lock = take_lock_unless(approval.no_lock, &engine, desired.stack(), &cancel).await?;
     let result = async {
         let plan = engine
             .plan(desired.clone())
@@ -179,14 +172,7 @@ pub(super) async fn down(
     }
     let engine = engine(aws, &desired, "down").await?;
     let cancel = CancelToken::default();
-    let lock = if approval.no_lock {
-        ui::note(
-            "warning: --no-lock: another run of this stack at the same time would build two of everything",
-        );
-        None
-    } else {
-        take_lock(&engine, desired.stack(), &cancel).await?
-    };
+    let lock = take_lock_unless(approval.no_lock, &engine, desired.stack(), &cancel).await?;
     let result = async {
         let plan = engine
             .plan_destroy(&desired)

@@ -20,6 +20,22 @@ fn lock_holder() -> LockHolder {
     LockHolder::this_process(command)
 }
 
+/// [`take_lock`], or with `--no-lock` (`no_lock`) a warning and no lock.
+pub(super) async fn take_lock_unless(
+    no_lock: bool,
+    engine: &Engine,
+    stack: &str,
+    cancel: &CancelToken,
+) -> Result<Option<LockGuard>, Failure> {
+    if no_lock {
+        ui::note(
+            "warning: --no-lock: another run of this stack at the same time would build two of everything",
+        );
+        return Ok(None);
+    }
+    take_lock(engine, stack, cancel).await
+}
+
 /// Takes the stack's lock; refused at once, naming the holder, when another run holds it.
 pub(super) async fn take_lock(
     engine: &Engine,
