@@ -50,6 +50,7 @@ services! {
     Ecs => ecs,
     Elbv2 => elbv2,
     AutoScaling => autoscaling,
+    SecretsManager => secretsmanager,
 }
 
 /// Create, update, delete and readiness of one kind. Reading is per service (one batched list

@@ -28,6 +28,7 @@ mod rds;
 pub use lock::DynamoLock;
 mod retry;
 mod route53;
+mod secretsmanager;
 #[cfg(test)]
 mod testing;
 
@@ -91,6 +92,7 @@ pub(crate) struct Clients {
     /// recorded, whatever the stack's region.
     pub(crate) cloudtrail_global: aws_sdk_cloudtrail::Client,
     pub(crate) dynamodb: aws_sdk_dynamodb::Client,
+    pub(crate) secretsmanager: aws_sdk_secretsmanager::Client,
     pub(crate) region: String,
     requests: Arc<AtomicU64>,
     /// Retries of single calls inside a driver (see [`retry`]).
@@ -423,6 +425,11 @@ impl Clients {
                     .interceptor(counter())
                     .build(),
             ),
+            secretsmanager: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
             region,
             requests,
             backoff,
@@ -488,6 +495,9 @@ impl Clients {
             ServiceRead::Ecs => ecs::read(&self.ecs, stack).await?,
             ServiceRead::Elbv2 => elbv2::read(&self.elbv2, stack).await?,
             ServiceRead::AutoScaling => autoscaling::read(&self.autoscaling, stack).await?,
+            ServiceRead::SecretsManager => {
+                secretsmanager::read(&self.secretsmanager, stack).await?
+            }
         };
         debug_assert!(
             observed

@@ -54,6 +54,7 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         FileSystem => s(10),
         MountTarget => s(90),
         AccessPoint => s(5),
+        Secret => s(1),
         HostedZone => s(40),
         RecordSet => s(60),
         LogGroup => s(1),

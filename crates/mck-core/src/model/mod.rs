@@ -18,6 +18,7 @@ mod iam;
 mod logs;
 mod rds;
 mod route53;
+mod secretsmanager;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -36,6 +37,7 @@ pub use iam::*;
 pub use logs::*;
 pub use rds::*;
 pub use route53::*;
+pub use secretsmanager::*;
 
 /// The stable, user-visible identity of a resource inside a stack, e.g. `subnet.private.b`.
 ///
@@ -98,6 +100,7 @@ macro_rules! for_each_kind {
             FileSystem(FileSystemSpec) => "aws_efs_file_system",
             MountTarget(MountTargetSpec) => "aws_efs_mount_target",
             AccessPoint(AccessPointSpec) => "aws_efs_access_point",
+            Secret(SecretSpec) => "aws_secretsmanager_secret",
             HostedZone(HostedZoneSpec) => "aws_route53_zone",
             RecordSet(RecordSetSpec) => "aws_route53_record",
             LogGroup(LogGroupSpec) => "aws_cloudwatch_log_group",
