@@ -10,8 +10,9 @@ use serde::Serialize;
 use crate::graph::DesiredGraph;
 use crate::model::{
     CacheClusterSpec, Compare, DbClusterSpec, EcsClusterSpec, EcsServiceSpec, ElasticIpSpec, Field,
-    FileSystemSpec, HostedZoneSpec, LoadBalancerSpec, LogicalId, Mutability, ReplicationGroupSpec,
-    ResourceKind, ResourceSpec, TaskDefinitionSpec, Value, version_at_least,
+    FileSystemSpec, HostedZoneSpec, LoadBalancerSpec, LogicalId, MqBrokerSpec, Mutability,
+    ReplicationGroupSpec, ResourceKind, ResourceSpec, SearchDomainSpec, TaskDefinitionSpec, Value,
+    version_at_least,
 };
 use crate::provider::{Observed, resolve_cloud_refs};
 
@@ -751,7 +752,8 @@ pub fn all_outputs(observed: &[Observed]) -> BTreeMap<String, String> {
     out
 }
 
-/// What an operator wants first, under short names: where to connect (database, caches, file
+/// What an operator wants first, under short names: where to connect (database, caches, search,
+/// broker, file
 /// system, bastion, load balancer), the secret holding the DB password, the cluster. What
 /// `mck outputs` prints; [`all_outputs`] has the rest. Per-entry names (`redis_session_…`,
 /// `admin_…`) are the stack entries lowering recorded for each resource
@@ -832,6 +834,15 @@ pub fn outputs(desired: &DesiredGraph, observed: &[Observed]) -> BTreeMap<String
                     _ => None,
                 };
                 put(format!("{app}_revision"), release.as_ref());
+            }
+            (ResourceKind::SearchDomain, _) => {
+                put(
+                    "search_endpoint".into(),
+                    output(SearchDomainSpec::OUT_ENDPOINT),
+                );
+            }
+            (ResourceKind::MqBroker, _) => {
+                put("queue_endpoint".into(), output(MqBrokerSpec::OUT_ENDPOINT));
             }
             (ResourceKind::LoadBalancer, _) => {
                 put(

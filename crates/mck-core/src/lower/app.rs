@@ -69,23 +69,39 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
             Declared::at(&["apps", app.as_str()]),
         );
     }
-    // The execution role pulls images, writes logs and reads exactly the DB's managed secret
-    // (the containers get the password as an ECS secret, never in their environment).
+    // The execution role pulls images, writes logs and reads exactly the secrets the containers
+    // get (as ECS secrets, never in their environment): the DB's managed secret and the
+    // generated logins of the search domain and the broker.
     let db_secret: Option<Value> = cfg
         .database
         .as_ref()
         .map(|_| Ref::<kind::DbCluster>::new("db.cluster").output(DbClusterSpec::OUT_SECRET_ARN));
+    let logins: Vec<(&str, &str)> = [
+        cfg.search
+            .as_ref()
+            .map(|_| ("SEARCH_PASSWORD", "secret.search")),
+        cfg.queue.as_ref().map(|_| ("AMQP_PASSWORD", "secret.mq")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut role_secrets: Vec<Value> = db_secret.iter().cloned().collect();
+    role_secrets.extend(
+        logins
+            .iter()
+            .map(|(_, secret)| Ref::<kind::Secret>::new(*secret).output(SecretSpec::OUT_ARN)),
+    );
     add(
         LogicalId::new("iam.task-execution"),
         RoleSpec {
             name: format!("{}-task-execution", stack.name),
             description: format!(
-                "mck {}: ECS pulls images, writes logs, reads the DB secret",
+                "mck {}: ECS pulls images, writes logs, reads the containers' secrets",
                 stack.name
             ),
             service: "ecs-tasks.amazonaws.com".into(),
             managed_policies: vec![TASK_EXECUTION_POLICY.into()],
-            secrets: db_secret.iter().cloned().collect(),
+            secrets: role_secrets,
         }
         .into(),
         Declared::at(&["app"]),
@@ -133,6 +149,12 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
                 secrets: db_secret
                     .iter()
                     .map(|secret| ("DB_SECRET".to_string(), secret.clone()))
+                    .chain(logins.iter().map(|(var, secret)| {
+                        (
+                            (*var).to_string(),
+                            Ref::<kind::Secret>::new(*secret).output(SecretSpec::OUT_PASSWORD_FROM),
+                        )
+                    }))
                     .collect(),
                 mounts: volumes
                     .iter()
@@ -559,6 +581,19 @@ fn shared_environment(stack: &Stack) -> BTreeMap<String, String> {
                 format!("{var}_{}_HOST", name.to_uppercase().replace('-', "_")),
                 format!("{prefix}-{name}.{zone}"),
             );
+        }
+        if cfg.search.is_some() {
+            env.insert("SEARCH_ENGINE".into(), "opensearch".into());
+            env.insert("SEARCH_HOST".into(), format!("search.{zone}"));
+            env.insert("SEARCH_PORT".into(), "443".into());
+            env.insert("SEARCH_USER".into(), super::data::SERVICE_USER.into());
+        }
+        if cfg.queue.is_some() {
+            env.insert("AMQP_HOST".into(), format!("mq.{zone}"));
+            env.insert("AMQP_PORT".into(), "5671".into());
+            env.insert("AMQP_USER".into(), super::data::SERVICE_USER.into());
+            env.insert("AMQP_VHOST".into(), "/".into());
+            env.insert("AMQP_SSL".into(), "true".into());
         }
     }
     if let Some(revision) = cfg.release.as_ref().and_then(|r| r.revision.clone()) {

@@ -1,10 +1,10 @@
 //! The data tier: Aurora MySQL, the Redis (or memcached) caches, EFS with mount targets and
-//! access points.
+//! access points, the OpenSearch domain and the RabbitMQ broker with their generated logins.
 
 use super::{Lowered, zone_suffix};
 use crate::graph::Declared;
 use crate::model::*;
-use crate::stack::{CacheEngine, Stack};
+use crate::stack::{CacheEngine, QueueDeployment, Stack};
 
 /// A record to publish: label, value, and the resources to wait for.
 pub(super) type Record = (String, Value, Vec<(ResourceKind, LogicalId)>);
@@ -228,6 +228,189 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) -> Vec<Record> {
             "efs".into(),
             efs.output(FileSystemSpec::OUT_DNS_NAME),
             mounts,
+        ));
+    }
+    records.extend(search_and_queue(stack, out));
+    records
+}
+
+/// The user name of the search domain's master user and of the broker's user.
+pub(super) const SERVICE_USER: &str = "magento";
+
+/// Characters the generated passwords leave out: Amazon MQ refuses `,`, `:` and `=`; the rest
+/// would need escaping in a URI or a shell (`/`, `@`, quotes, backslash, backtick, `%`, `#`).
+const PASSWORD_EXCLUDES: &str = ",:=/@\"'\\`%#?&";
+
+/// The OpenSearch domain and the RabbitMQ broker, each with its generated login in a secret and
+/// a security group admitting only the app tier; returns their records.
+fn search_and_queue(stack: &Stack, out: &mut Lowered) -> Vec<Record> {
+    let cfg = &stack.config;
+    let zones: Vec<&str> = cfg.network.zones.iter().map(|z| zone_suffix(z)).collect();
+    let mut records = Vec::new();
+    let mut add = |id: &str, spec: ResourceSpec, at: Declared| {
+        out.add(LogicalId::new(id), spec, at);
+    };
+    // A group admitting `port` from the app tier only, and the allow-all egress AWS gives every
+    // new group (declared, so it is not read as a stray rule).
+    let group = |add: &mut dyn FnMut(&str, ResourceSpec, Declared),
+                 name: &str,
+                 description: &str,
+                 port: i32,
+                 section: &str| {
+        let sg: Ref<kind::SecurityGroup> = Ref::new(format!("sg.{name}"));
+        add(
+            &format!("sg.{name}"),
+            ResourceSpec::SecurityGroup(SecurityGroupSpec {
+                vpc: Ref::new("vpc"),
+                group_name: format!("{}-{name}", stack.name),
+                description: format!("mck {}: {description}", stack.name),
+            }),
+            Declared::at(&[section]),
+        );
+        for rule in [
+            SecurityGroupRuleSpec {
+                group: sg.clone(),
+                direction: Direction::Ingress,
+                protocol: "tcp".into(),
+                from_port: port,
+                to_port: port,
+                peer: RulePeer::Group(Ref::new("sg.app")),
+                description: format!("{description} from the app tier"),
+            },
+            SecurityGroupRuleSpec {
+                group: sg,
+                direction: Direction::Egress,
+                protocol: "-1".into(),
+                from_port: 0,
+                to_port: 0,
+                peer: RulePeer::Cidr("0.0.0.0/0".into()),
+                description: String::new(),
+            },
+        ] {
+            add(
+                rule.own_logical_id().as_str(),
+                ResourceSpec::SecurityGroupRule(rule),
+                Declared::at(&[section]),
+            );
+        }
+    };
+    let secret = |service: &str, what: &str| SecretSpec {
+        name: format!("mck/{}/{service}", stack.name),
+        description: format!("mck {}: the {what} login (generated)", stack.name),
+        username: SERVICE_USER.into(),
+        password_length: 32,
+        exclude_characters: PASSWORD_EXCLUDES.into(),
+    };
+
+    if let Some(search) = &cfg.search {
+        group(&mut add, "search", "OpenSearch HTTPS", 443, "search");
+        add(
+            "secret.search",
+            secret("search", "OpenSearch master user").into(),
+            Declared::at(&["search"]),
+        );
+        let zone_count = SearchDomainSpec::zone_count_for(search.instances, zones.len());
+        let declared = Declared::at(&["search"])
+            .with_field(
+                SearchDomainSpec::ENGINE_VERSION.name,
+                &["search", "engine_version"],
+            )
+            .with_field(
+                SearchDomainSpec::INSTANCE_TYPE.name,
+                &["search", "instance_type"],
+            )
+            .with_field(
+                SearchDomainSpec::INSTANCE_COUNT.name,
+                &["search", "instances"],
+            )
+            .with_field(SearchDomainSpec::ZONE_COUNT.name, &["search", "instances"])
+            .with_field(
+                SearchDomainSpec::DEDICATED_MASTER_COUNT.name,
+                &["search", "dedicated_masters"],
+            )
+            .with_field(
+                SearchDomainSpec::DEDICATED_MASTER_TYPE.name,
+                &["search", "master_instance_type"],
+            )
+            .with_field(SearchDomainSpec::VOLUME_SIZE.name, &["search", "volume_gb"]);
+        add(
+            "search",
+            SearchDomainSpec {
+                name: SearchDomainSpec::name_for(&stack.name),
+                engine_version: search.engine_version.clone(),
+                instance_type: search.instance_type.clone(),
+                instance_count: search.instances,
+                zone_count,
+                dedicated_masters: search.dedicated_masters.unwrap_or(0),
+                master_instance_type: search.master_instance_type.clone(),
+                volume_gb: search.volume_gb,
+                subnets: zones
+                    .iter()
+                    .take(usize::try_from(zone_count).unwrap_or(1))
+                    .map(|z| Ref::new(format!("subnet.data.{z}")))
+                    .collect(),
+                security_groups: vec![Ref::new("sg.search")],
+                tls_policy: SearchDomainSpec::TLS_POLICY.into(),
+                master_user: Ref::new("secret.search"),
+            }
+            .into(),
+            declared,
+        );
+        let domain: Ref<kind::SearchDomain> = Ref::new("search");
+        records.push((
+            "search".into(),
+            domain.output(SearchDomainSpec::OUT_ENDPOINT),
+            vec![(ResourceKind::SearchDomain, LogicalId::new("search"))],
+        ));
+    }
+
+    if let Some(queue) = &cfg.queue {
+        group(&mut add, "mq", "AMQPS", 5671, "queue");
+        add(
+            "secret.mq",
+            secret("mq", "RabbitMQ user").into(),
+            Declared::at(&["queue"]),
+        );
+        let deployment = match queue.deployment {
+            QueueDeployment::Single => BrokerDeployment::Single,
+            QueueDeployment::Cluster => BrokerDeployment::Cluster,
+        };
+        let n_subnets = match deployment {
+            BrokerDeployment::Single => 1,
+            BrokerDeployment::Cluster => 3,
+        };
+        add(
+            "mq",
+            MqBrokerSpec {
+                name: MqBrokerSpec::name_for(&stack.name),
+                engine_version: queue.engine_version.clone(),
+                instance_type: queue.instance_type.clone(),
+                deployment,
+                subnets: zones
+                    .iter()
+                    .take(n_subnets)
+                    .map(|z| Ref::new(format!("subnet.data.{z}")))
+                    .collect(),
+                security_groups: vec![Ref::new("sg.mq")],
+                user: Ref::new("secret.mq"),
+            }
+            .into(),
+            Declared::at(&["queue"])
+                .with_field(
+                    MqBrokerSpec::ENGINE_VERSION.name,
+                    &["queue", "engine_version"],
+                )
+                .with_field(
+                    MqBrokerSpec::HOST_INSTANCE_TYPE.name,
+                    &["queue", "instance_type"],
+                )
+                .with_field(MqBrokerSpec::DEPLOYMENT_MODE.name, &["queue", "deployment"]),
+        );
+        let broker: Ref<kind::MqBroker> = Ref::new("mq");
+        records.push((
+            "mq".into(),
+            broker.output(MqBrokerSpec::OUT_HOST),
+            vec![(ResourceKind::MqBroker, LogicalId::new("mq"))],
         ));
     }
     records

@@ -196,6 +196,7 @@ impl Kind for TaskDefinitionSpec {
         ResourceKind::FileSystem,
         ResourceKind::AccessPoint,
         ResourceKind::DbCluster,
+        ResourceKind::Secret,
         ResourceKind::LogGroup,
         ResourceKind::Role,
     ];

@@ -47,7 +47,7 @@ impl RoleSpec {
 }
 
 impl Kind for RoleSpec {
-    const REFERENCES: &'static [ResourceKind] = &[ResourceKind::DbCluster];
+    const REFERENCES: &'static [ResourceKind] = &[ResourceKind::DbCluster, ResourceKind::Secret];
     const HOLDS_DATA: bool = false;
     const TAGGABLE: bool = true;
     const OUTPUTS: &'static [&'static str] = &[Self::OUT_ARN];

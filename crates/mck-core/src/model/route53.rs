@@ -102,6 +102,8 @@ impl Kind for RecordSetSpec {
         ResourceKind::CacheCluster,
         ResourceKind::FileSystem,
         ResourceKind::MountTarget,
+        ResourceKind::SearchDomain,
+        ResourceKind::MqBroker,
     ];
     const HOLDS_DATA: bool = false;
     const TAGGABLE: bool = false;

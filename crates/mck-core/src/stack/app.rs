@@ -295,7 +295,7 @@ pub(super) fn validate_app(
                 "give exactly one container (the web server, e.g. nginx) the port the load balancer sends traffic to",
             ));
         }
-        let mut reserved = 0;
+        let mut reserved: i64 = 0;
         for (container_name, container) in &app.containers {
             let path = [
                 "apps",
@@ -354,7 +354,8 @@ pub(super) fn validate_app(
                     "ECS needs at least 6 MiB per container",
                 ));
             }
-            reserved += container.memory_reservation;
+            // Saturating: a huge value in the file is an error to report, not an overflow.
+            reserved = reserved.saturating_add(container.memory_reservation);
         }
         if reserved > app.memory {
             diags.push(diag(

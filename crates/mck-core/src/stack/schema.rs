@@ -36,6 +36,12 @@ pub struct StackConfig {
     /// EFS for shared media; absent = no file system.
     #[serde(default)]
     pub filesystem: Option<FileSystemConfig>,
+    /// The OpenSearch domain Magento's catalog search uses; absent = none.
+    #[serde(default)]
+    pub search: Option<SearchConfig>,
+    /// The RabbitMQ broker (Amazon MQ) of Magento's queues; absent = none.
+    #[serde(default)]
+    pub queue: Option<QueueConfig>,
     /// The private hosted zone for service discovery; absent = no zone.
     #[serde(default)]
     pub dns: Option<DnsConfig>,
@@ -137,6 +143,81 @@ fn default_magento() -> String {
 
 fn default_db_family() -> String {
     "aurora-mysql8.0".to_string()
+}
+
+/// `search:`: an Amazon OpenSearch Service domain in the VPC.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    /// `OpenSearch_<major>.<minor>`; the newest Magento 2.4 supports by default.
+    #[serde(default = "default_search_version")]
+    pub engine_version: String,
+    /// The data nodes' instance type.
+    #[serde(default = "default_search_type")]
+    pub instance_type: String,
+    /// Data nodes; with several zones they spread over up to three (zone awareness), so the
+    /// count is a multiple of the zones used.
+    #[serde(default = "default_one")]
+    pub instances: i64,
+    /// Dedicated master nodes: 3 or 5; absent = none.
+    #[serde(default)]
+    pub dedicated_masters: Option<i64>,
+    /// The dedicated masters' instance type.
+    #[serde(default = "default_search_master_type")]
+    pub master_instance_type: String,
+    /// EBS storage per data node, in GiB.
+    #[serde(default = "default_search_volume")]
+    pub volume_gb: i64,
+}
+
+fn default_search_version() -> String {
+    "OpenSearch_2.19".to_string()
+}
+
+fn default_search_type() -> String {
+    "r6g.large.search".to_string()
+}
+
+fn default_search_master_type() -> String {
+    "m6g.large.search".to_string()
+}
+
+fn default_search_volume() -> i64 {
+    20
+}
+
+/// `queue.deployment`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueDeployment {
+    /// One node.
+    #[default]
+    Single,
+    /// Three nodes across zones.
+    Cluster,
+}
+
+/// `queue:`: an Amazon MQ for RabbitMQ broker.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// The RabbitMQ version.
+    #[serde(default = "default_queue_version")]
+    pub engine_version: String,
+    /// The broker instance type.
+    #[serde(default = "default_queue_type")]
+    pub instance_type: String,
+    /// `single` or `cluster`.
+    #[serde(default)]
+    pub deployment: QueueDeployment,
+}
+
+fn default_queue_version() -> String {
+    "3.13".to_string()
+}
+
+fn default_queue_type() -> String {
+    "mq.m5.large".to_string()
 }
 
 /// A cache's engine.

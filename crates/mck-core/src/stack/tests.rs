@@ -44,10 +44,12 @@ fn invalid_stacks_report_file_line_column_and_fix() {
         "deep-nesting",
         "duplicate-key",
         "empty",
+        "huge-numbers",
         "missing-extends",
         "not-utf8",
         "password-key",
         "reserved-tag",
+        "search-and-queue",
         "ssh-anywhere",
         "stack-name-mismatch",
         "subnet-outside",
@@ -175,6 +177,8 @@ fn durations_parse() {
     assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
     assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
     assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+    // Too large to count in seconds: not a duration (never an overflow).
+    assert_eq!(parse_duration("18446744073709551615h"), None);
     assert_eq!(parse_duration("45"), Some(Duration::from_secs(45)));
     assert_eq!(parse_duration("ten"), None);
     assert_eq!(parse_duration("5d"), None);
@@ -257,6 +261,9 @@ fn set_overrides_a_value_with_the_type_the_schema_gives_it() {
             "release.revision=1e51234",
             "apps.frontend.count=3",
             "network.zones=[us-east-1a, us-east-1b]",
+            // Two zones take neither prod's three search nodes nor its RabbitMQ cluster.
+            "search.instances=2",
+            "queue.deployment=single",
         ],
     )
     .unwrap();

@@ -12,6 +12,7 @@ use super::app;
 use super::errors::{Diagnostic, diag};
 use super::node::Node;
 use super::schema::{NetworkConfig, StackConfig};
+use crate::model::SearchDomainSpec;
 
 /// The supported stack file format version.
 pub const FORMAT_VERSION: i64 = 1;
@@ -108,6 +109,7 @@ pub(super) fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mu
         }
     }
     validate_data(name, config, root, diags);
+    validate_search_and_queue(name, config, root, diags);
     for (key, value) in config.timeouts.entries() {
         if let Some(text) = value
             && parse_duration(text).is_none()
@@ -129,6 +131,154 @@ pub(super) fn is_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.ends_with('-')
         && !name.contains("--")
+}
+
+fn validate_search_and_queue(
+    name: &str,
+    config: &StackConfig,
+    root: &Node,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let n_zones = config.network.zones.len();
+    if let Some(search) = &config.search {
+        let domain = SearchDomainSpec::name_for(name);
+        if !SearchDomainSpec::is_valid_name(&domain) {
+            diags.push(diag(
+                root,
+                &["search"],
+                format!("the OpenSearch domain name `{domain}` is not one AWS accepts"),
+                "domain names (`<stack>-search`) are lowercase letters, digits and dashes starting with a letter: rename the stack in lowercase, starting with a letter",
+            ));
+        }
+        let version_ok = search
+            .engine_version
+            .strip_prefix("OpenSearch_")
+            .and_then(|v| v.split_once('.'))
+            .is_some_and(|(major, minor)| {
+                major.parse::<u32>().is_ok() && minor.parse::<u32>().is_ok()
+            });
+        if !version_ok {
+            diags.push(diag(
+                root,
+                &["search", "engine_version"],
+                format!("`{}` is not an OpenSearch engine version", search.engine_version),
+                "write OpenSearch_<major>.<minor>, e.g. OpenSearch_2.19 (Magento 2.4.8 is tested on it)",
+            ));
+        }
+        if !search.instance_type.ends_with(".search") {
+            diags.push(diag(
+                root,
+                &["search", "instance_type"],
+                format!(
+                    "`{}` is not an OpenSearch instance type",
+                    search.instance_type
+                ),
+                "write e.g. r6g.large.search",
+            ));
+        }
+        if !(1..=80).contains(&search.instances) {
+            diags.push(diag(
+                root,
+                &["search", "instances"],
+                format!("{} search instances", search.instances),
+                "use 1 to 80 data nodes",
+            ));
+        } else {
+            let zones = SearchDomainSpec::zone_count_for(search.instances, n_zones);
+            if search.instances % zones != 0 {
+                diags.push(diag(
+                    root,
+                    &["search", "instances"],
+                    format!(
+                        "{} search instances cannot spread evenly over {zones} zones",
+                        search.instances
+                    ),
+                    format!(
+                        "OpenSearch zone awareness needs a multiple of the zones: use {} or {}",
+                        search.instances - search.instances % zones,
+                        search.instances + zones - search.instances % zones
+                    ),
+                ));
+            }
+        }
+        if let Some(masters) = search.dedicated_masters
+            && masters != 3
+            && masters != 5
+        {
+            diags.push(diag(
+                root,
+                &["search", "dedicated_masters"],
+                format!("{masters} dedicated master nodes"),
+                "OpenSearch takes 3 or 5 dedicated masters (an odd number for a quorum); remove the key for none",
+            ));
+        }
+        if search.dedicated_masters.is_some() && !search.master_instance_type.ends_with(".search") {
+            diags.push(diag(
+                root,
+                &["search", "master_instance_type"],
+                format!(
+                    "`{}` is not an OpenSearch instance type",
+                    search.master_instance_type
+                ),
+                "write e.g. m6g.large.search",
+            ));
+        }
+        // gp3: 10 GiB at least; the largest instance types take 24 TiB per node.
+        if !(10..=24_576).contains(&search.volume_gb) {
+            diags.push(diag(
+                root,
+                &["search", "volume_gb"],
+                format!("{} GiB of search storage per node", search.volume_gb),
+                "use 10 to 24576 GiB (the instance type may allow less; see the OpenSearch Service quotas)",
+            ));
+        }
+    }
+    if let Some(queue) = &config.queue {
+        if !queue.instance_type.starts_with("mq.") {
+            diags.push(diag(
+                root,
+                &["queue", "instance_type"],
+                format!(
+                    "`{}` is not an Amazon MQ instance type",
+                    queue.instance_type
+                ),
+                "write e.g. mq.m5.large (or mq.t3.micro for a single-node dev broker)",
+            ));
+        }
+        if queue.deployment == super::schema::QueueDeployment::Cluster {
+            if n_zones < 3 {
+                diags.push(diag(
+                    root,
+                    &["queue", "deployment"],
+                    format!(
+                        "a RabbitMQ cluster spreads over three zones; the network has {n_zones}"
+                    ),
+                    "list three zones in network.zones, or use `deployment: single`",
+                ));
+            }
+            if queue.instance_type.starts_with("mq.t3.") {
+                diags.push(diag(
+                    root,
+                    &["queue", "instance_type"],
+                    format!("{} brokers cannot form a cluster", queue.instance_type),
+                    "use mq.m5.large or larger for `deployment: cluster`",
+                ));
+            }
+        }
+        if queue.engine_version.split('.').count() < 2
+            || !queue
+                .engine_version
+                .split('.')
+                .all(|p| p.parse::<u32>().is_ok())
+        {
+            diags.push(diag(
+                root,
+                &["queue", "engine_version"],
+                format!("`{}` is not a RabbitMQ version", queue.engine_version),
+                "write e.g. 3.13",
+            ));
+        }
+    }
 }
 
 fn validate_data(name: &str, config: &StackConfig, root: &Node, diags: &mut Vec<Diagnostic>) {
@@ -443,8 +593,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     let n: u64 = num.parse().ok()?;
     let secs = match unit {
         "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
         _ => return None,
     };
     Some(Duration::from_secs(secs))
