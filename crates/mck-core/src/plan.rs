@@ -753,8 +753,7 @@ pub fn all_outputs(observed: &[Observed]) -> BTreeMap<String, String> {
 }
 
 /// What an operator wants first, under short names: where to connect (database, caches, search,
-/// broker, file
-/// system, bastion, load balancer), the secret holding the DB password, the cluster. What
+/// broker, file system, bastion, load balancer), the secret holding the DB password, the cluster. What
 /// `mck outputs` prints; [`all_outputs`] has the rest. Per-entry names (`redis_session_…`,
 /// `admin_…`) are the stack entries lowering recorded for each resource
 /// ([`Declared::entry`](crate::graph::Declared::entry)); live resources the stack no longer
