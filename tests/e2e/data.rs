@@ -343,6 +343,71 @@ fn data_tier_up_verify_plan_guard_down() {
         )))
     );
 
+    // OpenSearch: in the data subnet(s), its own group, encrypted, HTTPS only with the modern
+    // policy, fine-grained access control, no public endpoint; record search. on its VPC endpoint.
+    let domains = data["search_domains"].as_array().unwrap();
+    assert_eq!(domains.len(), 1, "{data:#}");
+    let domain = &domains[0];
+    assert_eq!(domain["name"], format!("{name}-search"));
+    assert_eq!(domain["engine_version"], "OpenSearch_2.19");
+    assert_eq!(domain["instances"], 1);
+    assert!(
+        data_subnets.contains(&domain["subnets"][0].as_str().unwrap().to_string()),
+        "{domain:#}"
+    );
+    assert_eq!(
+        domain["security_groups"],
+        serde_json::json!([sg("sg.search")])
+    );
+    assert_eq!(domain["public_endpoint"], Value::Null, "no public endpoint");
+    for flag in ["at_rest", "node_to_node", "https", "fine_grained"] {
+        assert_eq!(domain[flag], true, "{flag}: {domain:#}");
+    }
+    assert_eq!(domain["tls_policy"], "Policy-Min-TLS-1-2-PFS-2023-10");
+    assert_eq!(domain["tags"]["mck:id"], "search");
+    assert_eq!(record("search"), cname(&domain["vpc_endpoint"]));
+    // The broker: RabbitMQ, single node in a data subnet, not public, its own group, one user.
+    let brokers = data["brokers"].as_array().unwrap();
+    assert_eq!(brokers.len(), 1, "{data:#}");
+    let broker = &brokers[0];
+    assert_eq!(broker["name"], format!("{name}-mq"));
+    assert_eq!(broker["engine"], "RABBITMQ");
+    assert_eq!(broker["deployment"], "SINGLE_INSTANCE");
+    assert_eq!(broker["public"], false);
+    assert!(
+        data_subnets.contains(&broker["subnets"][0].as_str().unwrap().to_string()),
+        "{broker:#}"
+    );
+    assert_eq!(broker["security_groups"], serde_json::json!([sg("sg.mq")]));
+    assert_eq!(broker["users"], serde_json::json!(["magento"]));
+    assert_eq!(broker["tags"]["mck:id"], "mq");
+    // Only the app tier reaches them: one ingress rule each, from sg.app.
+    for (group, port) in [("sg.search", 443), ("sg.mq", 5671)] {
+        let rules = &by_id(&net, "security_groups", group)["ingress"];
+        assert_eq!(
+            rules,
+            &serde_json::json!([{"protocol": "tcp", "from": port, "to": port, "group": sg("sg.app")}]),
+            "{group}"
+        );
+    }
+    // Their logins: generated into mck/<stack>/…, user magento, by the rules.
+    let mut secrets: Vec<&Value> = data["secrets"].as_array().unwrap().iter().collect();
+    secrets.sort_by_key(|s| s["name"].as_str().unwrap().to_string());
+    let names: Vec<&str> = secrets
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [format!("mck/{name}/mq"), format!("mck/{name}/search")]
+    );
+    for secret in secrets {
+        assert_eq!(secret["username"], "magento");
+        assert_eq!(secret["password_length"], 32);
+        assert_eq!(secret["password_has_no_excluded"], true);
+        assert_eq!(secret["tags"]["mck:stack"], name);
+    }
+
     // Outputs: endpoints, secret ARN, ids; never a password.
     // The short list names where to connect; `--all` has every output.
     let short = stack.mck("outputs", &["--json"]);
@@ -361,6 +426,13 @@ fn data_tier_up_verify_plan_guard_down() {
         "{short:#}"
     );
     assert!(short["redis_cache_endpoint"].is_string(), "{short:#}");
+    assert_eq!(short["search_endpoint"], domain["vpc_endpoint"]);
+    assert!(
+        short["queue_endpoint"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("amqps://") && e.ends_with(":5671")),
+        "{short:#}"
+    );
     assert!(
         short.as_object().unwrap().len() < 25,
         "the short list stays short: {short:#}"

@@ -72,6 +72,50 @@ for fs in efs.describe_file_systems()["FileSystems"]:
               "mck_id": {t["Key"]: t["Value"] for t in a.get("Tags", [])}.get("mck:id")} for a in aps],
             key=lambda a: a["path"]),
     })
+opensearch = boto3.client("opensearch")
+mq = boto3.client("mq")
+out["search_domains"] = []
+names = [d["DomainName"] for d in opensearch.list_domain_names()["DomainNames"] if d["DomainName"].startswith(prefix)]
+for d in (opensearch.describe_domains(DomainNames=names)["DomainStatusList"] if names else []):
+    tags = {t["Key"]: t["Value"] for t in opensearch.list_tags(ARN=d["ARN"])["TagList"]}
+    out["search_domains"].append({
+        "name": d["DomainName"], "engine_version": d.get("EngineVersion"),
+        "instance_type": d["ClusterConfig"].get("InstanceType"), "instances": d["ClusterConfig"].get("InstanceCount"),
+        "subnets": sorted(d.get("VPCOptions", {}).get("SubnetIds", [])),
+        "security_groups": sorted(d.get("VPCOptions", {}).get("SecurityGroupIds", [])),
+        "public_endpoint": d.get("Endpoint"), "vpc_endpoint": d.get("Endpoints", {}).get("vpc"),
+        "at_rest": d.get("EncryptionAtRestOptions", {}).get("Enabled"),
+        "node_to_node": d.get("NodeToNodeEncryptionOptions", {}).get("Enabled"),
+        "https": d.get("DomainEndpointOptions", {}).get("EnforceHTTPS"),
+        "tls_policy": d.get("DomainEndpointOptions", {}).get("TLSSecurityPolicy"),
+        "fine_grained": d.get("AdvancedSecurityOptions", {}).get("Enabled"),
+        "tags": tags,
+    })
+out["brokers"] = []
+for b in mq.list_brokers()["BrokerSummaries"]:
+    if not b["BrokerName"].startswith(prefix):
+        continue
+    d = mq.describe_broker(BrokerId=b["BrokerId"])
+    out["brokers"].append({
+        "name": d["BrokerName"], "engine": d["EngineType"], "deployment": d["DeploymentMode"],
+        "public": d["PubliclyAccessible"], "subnets": sorted(d["SubnetIds"]),
+        "security_groups": sorted(d["SecurityGroups"]), "users": [u["Username"] for u in d.get("Users", [])],
+        "endpoints": [e for i in d.get("BrokerInstances", []) for e in i.get("Endpoints", [])],
+        "tags": d.get("Tags", {}),
+    })
+# The generated logins: their names and tags, and whether each password follows the rules
+# (never the password itself).
+out["secrets"] = []
+for page in sm.get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "Values": [f"mck/{stack}/"]}]):
+    for secret in page["SecretList"]:
+        value = json.loads(sm.get_secret_value(SecretId=secret["ARN"])["SecretString"])
+        password = value.get("password", "")
+        out["secrets"].append({
+            "name": secret["Name"], "username": value.get("username"),
+            "password_length": len(password),
+            "password_has_no_excluded": not any(c in password for c in ",:=/@\"'\\`%#?&"),
+            "tags": {t["Key"]: t["Value"] for t in secret.get("Tags", [])},
+        })
 out["zones"] = []
 for z in r53.list_hosted_zones()["HostedZones"]:
     if not z["CallerReference"].startswith(f"mck/{stack}/"):
