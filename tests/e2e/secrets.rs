@@ -1,7 +1,8 @@
 //! No secret value in anything mck prints: `up`, `plan`, `drift`, `outputs` and `down`, at every
 //! log level and in every output format (`--json` events included), releases with their
 //! migration's log lines, `releases` and `rollback` included, are searched for the DB
-//! master password (read independently from Secrets Manager with boto3). Task definitions carry
+//! master password and the generated search and broker passwords (read independently from
+//! Secrets Manager with boto3). Task definitions carry
 //! the password only as a `valueFrom` reference.
 
 use std::process::{Command, Output, Stdio};
@@ -12,7 +13,7 @@ const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 
 fn stack_yaml() -> String {
     format!(
-        "{}database:\n  instances: 1\n  deletion_protection: false\n  final_snapshot: false\ndns: {{}}\napp: {{capacity: fargate}}\napps:\n  frontend:\n    containers:\n      nginx:   {{ image: public.ecr.aws/magecloudkit/nginx, port: 80, memory_reservation: 128 }}\n      php-fpm: {{ image: public.ecr.aws/magecloudkit/magento, memory_reservation: 768 }}\n    cpu: 512\n    memory: 1024\nrelease: {{tag: 2.4.7-p1}}\nalb: {{}}\n",
+        "{}database:\n  instances: 1\n  deletion_protection: false\n  final_snapshot: false\ndns: {{}}\nsearch: {{}}\nqueue: {{instance_type: mq.t3.micro}}\napp: {{capacity: fargate}}\napps:\n  frontend:\n    containers:\n      nginx:   {{ image: public.ecr.aws/magecloudkit/nginx, port: 80, memory_reservation: 128 }}\n      php-fpm: {{ image: public.ecr.aws/magecloudkit/magento, memory_reservation: 768 }}\n    cpu: 512\n    memory: 1024\nrelease: {{tag: 2.4.7-p1}}\nalb: {{}}\n",
         crate::NETWORK_ONLY
     )
 }
@@ -63,10 +64,10 @@ fn no_secret_value_is_printed_by_any_command_at_any_log_level_in_any_format() {
         .collect();
     assert_eq!(
         values.len(),
-        1,
-        "the DB password, read from Secrets Manager: {secrets}"
+        3,
+        "the DB password and the search and broker logins, read from Secrets Manager: {secrets}"
     );
-    assert!(values[0].len() >= 8);
+    assert!(values.iter().all(|v| v.len() >= 8));
     // Task definitions: the password only as a reference to the secret, never a value.
     let containers = secrets["task_definitions"].as_array().unwrap();
     assert!(!containers.is_empty());
@@ -82,7 +83,7 @@ fn no_secret_value_is_printed_by_any_command_at_any_log_level_in_any_format() {
         }
         let env = c["environment"].to_string();
         assert!(
-            !env.contains(&values[0]) && !env.to_lowercase().contains("password\""),
+            values.iter().all(|v| !env.contains(v)) && !env.to_lowercase().contains("password\""),
             "{c}"
         );
     }
@@ -154,10 +155,7 @@ fn no_secret_value_is_printed_by_any_command_at_any_log_level_in_any_format() {
 
     for (what, all) in &outputs {
         for value in &values {
-            assert!(
-                !all.contains(value.as_str()),
-                "{what} printed the DB password"
-            );
+            assert!(!all.contains(value.as_str()), "{what} printed a password");
         }
     }
     // The trace logs are not empty: the scan looked at real output.
