@@ -288,3 +288,192 @@ impl Driver for SecretSpec {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::testing::{Replay, assert_reads, context, json_error};
+
+    const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:mck/t/mq-AbCdEf";
+    const PASSWORD: &str = "s3cr3t-Generated-Value-42";
+
+    fn spec() -> SecretSpec {
+        SecretSpec {
+            name: "mck/t/mq".into(),
+            description: "mck t: the RabbitMQ user login (generated)".into(),
+            username: "magento".into(),
+            password_length: 32,
+            exclude_characters: ",:=".into(),
+        }
+    }
+
+    fn random() -> (&'static str, u16, String) {
+        (
+            "GetRandomPassword",
+            200,
+            format!(r#"{{"RandomPassword":"{PASSWORD}"}}"#),
+        )
+    }
+
+    fn described(tags: &[(&str, &str)], deleted: bool) -> (&'static str, u16, String) {
+        let tags: Vec<String> = tags
+            .iter()
+            .map(|(k, v)| format!(r#"{{"Key":"{k}","Value":"{v}"}}"#))
+            .collect();
+        let deleted = if deleted {
+            r#","DeletedDate":1765000000"#
+        } else {
+            ""
+        };
+        (
+            "DescribeSecret",
+            200,
+            format!(
+                r#"{{"ARN":"{ARN}","Name":"mck/t/mq","Description":"d","Tags":[{}]{deleted}}}"#,
+                tags.join(",")
+            ),
+        )
+    }
+
+    async fn create(aws: &Replay) -> Result<Observed, ProviderError> {
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::new();
+        SecretSpec::create(&provider, &context(&resolved), &"secret.mq".into(), &spec()).await
+    }
+
+    #[test]
+    fn reads_name_and_description_and_reports_the_arn_and_password_reference() {
+        let spec = spec();
+        let observed = observe("secret.mq".into(), ARN, &spec.name, Some(&spec.description));
+        assert_reads(&observed, spec, &[]);
+        assert_eq!(
+            observed.outputs[SecretSpec::OUT_PASSWORD_FROM],
+            format!("{ARN}:password::")
+        );
+    }
+
+    /// The password is AWS's (GetRandomPassword with the service's rules), goes into the
+    /// secret's value with the user name, and nowhere else: not in the observation or its
+    /// outputs.
+    #[tokio::test]
+    async fn a_new_secret_holds_a_generated_login_that_nothing_returns() {
+        let aws = Replay::new([
+            random(),
+            (
+                "CreateSecret",
+                200,
+                format!(r#"{{"ARN":"{ARN}","Name":"mck/t/mq"}}"#),
+            ),
+        ]);
+        let observed = create(&aws).await.unwrap();
+        aws.assert_done();
+        assert_eq!(observed.cloud_id, ARN);
+        let requests = aws.requests();
+        assert!(
+            requests[0].1.contains(r#""ExcludeCharacters":",:=""#)
+                && requests[0].1.contains(r#""PasswordLength":32"#),
+            "{}",
+            requests[0].1
+        );
+        let value: serde_json::Value = serde_json::from_str(&requests[1].1).unwrap();
+        let login: serde_json::Value =
+            serde_json::from_str(value["SecretString"].as_str().unwrap()).unwrap();
+        assert_eq!(login["username"], "magento");
+        assert_eq!(login["password"], PASSWORD);
+        assert!(!format!("{observed:?}").contains(PASSWORD));
+    }
+
+    /// A create repeated after a lost answer finds the name taken by the secret it made: adopted
+    /// with its value (the password the service may already have); one of another stack is
+    /// refused, naming it.
+    #[tokio::test]
+    async fn a_taken_name_is_adopted_when_ours_and_refused_otherwise() {
+        let exists = || {
+            (
+                "CreateSecret",
+                400,
+                json_error(
+                    "ResourceExistsException",
+                    "The operation failed because the secret mck/t/mq already exists.",
+                ),
+            )
+        };
+        let aws = Replay::new([
+            random(),
+            exists(),
+            described(&[("mck:stack", "t"), ("mck:id", "secret.mq")], false),
+        ]);
+        assert_eq!(create(&aws).await.unwrap().cloud_id, ARN);
+        aws.assert_done();
+
+        let aws = Replay::new([
+            random(),
+            exists(),
+            described(&[("mck:stack", "other"), ("mck:id", "secret.mq")], false),
+        ]);
+        let err = create(&aws).await.unwrap_err();
+        assert!(err.message.contains("already exists"), "{}", err.message);
+        aws.assert_done();
+    }
+
+    /// `down` schedules deletion with a recovery window; an `up` within it meets the name still
+    /// taken and restores the secret, so the service gets back the password it was made with.
+    #[tokio::test]
+    async fn a_secret_scheduled_for_deletion_is_restored_not_replaced() {
+        let aws = Replay::new([
+            random(),
+            (
+                "CreateSecret",
+                400,
+                json_error(
+                    "InvalidRequestException",
+                    "You can't create this secret because a secret with this name is already scheduled for deletion.",
+                ),
+            ),
+            described(&[("mck:stack", "t"), ("mck:id", "secret.mq")], true),
+            (
+                "RestoreSecret",
+                200,
+                format!(r#"{{"ARN":"{ARN}","Name":"mck/t/mq"}}"#),
+            ),
+        ]);
+        assert_eq!(create(&aws).await.unwrap().cloud_id, ARN);
+        aws.assert_done();
+        assert_eq!(aws.count("RestoreSecret"), 1);
+    }
+
+    #[tokio::test]
+    async fn delete_schedules_a_recovery_window_and_an_already_scheduled_secret_is_done() {
+        let aws = Replay::new([
+            ("DeleteSecret", 200, format!(r#"{{"ARN":"{ARN}"}}"#)),
+            (
+                "DeleteSecret",
+                400,
+                json_error(
+                    "InvalidRequestException",
+                    "You can't perform this operation on the secret because it was marked for deletion.",
+                ),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let live = Observed::new("secret.mq".into(), ResourceKind::Secret, ARN);
+        SecretSpec::delete(&provider, &live).await.unwrap();
+        SecretSpec::delete(&provider, &live).await.unwrap();
+        aws.assert_done();
+        assert!(aws.requests()[0].1.contains(r#""RecoveryWindowInDays":7"#));
+    }
+
+    #[test]
+    fn a_login_parses_and_its_debug_form_hides_the_password() {
+        let login = parse_login(&format!(
+            r#"{{"username":"magento","password":"{PASSWORD}"}}"#
+        ))
+        .unwrap();
+        assert_eq!(login.username, "magento");
+        assert_eq!(login.password, PASSWORD);
+        assert!(!format!("{login:?}").contains(PASSWORD));
+        assert!(parse_login(r#"{"user":"x"}"#).is_none());
+    }
+}
