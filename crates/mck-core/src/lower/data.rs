@@ -241,59 +241,60 @@ pub(super) const SERVICE_USER: &str = "magento";
 /// would need escaping in a URI or a shell (`/`, `@`, quotes, backslash, backtick, `%`, `#`).
 const PASSWORD_EXCLUDES: &str = ",:=/@\"'\\`%#?&";
 
+/// A security group of the data tier admitting `port` from the app tier only, with the
+/// allow-all egress AWS gives every new group (declared, so it is not read as a stray rule).
+fn app_only_group(
+    stack: &Stack,
+    out: &mut Lowered,
+    name: &str,
+    description: &str,
+    port: i32,
+    section: &str,
+) {
+    let sg: Ref<kind::SecurityGroup> = Ref::new(format!("sg.{name}"));
+    out.add(
+        LogicalId::new(format!("sg.{name}")),
+        ResourceSpec::SecurityGroup(SecurityGroupSpec {
+            vpc: Ref::new("vpc"),
+            group_name: format!("{}-{name}", stack.name),
+            description: format!("mck {}: {description}", stack.name),
+        }),
+        Declared::at(&[section]),
+    );
+    for rule in [
+        SecurityGroupRuleSpec {
+            group: sg.clone(),
+            direction: Direction::Ingress,
+            protocol: "tcp".into(),
+            from_port: port,
+            to_port: port,
+            peer: RulePeer::Group(Ref::new("sg.app")),
+            description: format!("{description} from the app tier"),
+        },
+        SecurityGroupRuleSpec {
+            group: sg,
+            direction: Direction::Egress,
+            protocol: "-1".into(),
+            from_port: 0,
+            to_port: 0,
+            peer: RulePeer::Cidr("0.0.0.0/0".into()),
+            description: String::new(),
+        },
+    ] {
+        out.add(
+            rule.own_logical_id(),
+            ResourceSpec::SecurityGroupRule(rule),
+            Declared::at(&[section]),
+        );
+    }
+}
+
 /// The OpenSearch domain and the RabbitMQ broker, each with its generated login in a secret and
 /// a security group admitting only the app tier; returns their records.
 fn search_and_queue(stack: &Stack, out: &mut Lowered) -> Vec<Record> {
     let cfg = &stack.config;
     let zones: Vec<&str> = cfg.network.zones.iter().map(|z| zone_suffix(z)).collect();
     let mut records = Vec::new();
-    let mut add = |id: &str, spec: ResourceSpec, at: Declared| {
-        out.add(LogicalId::new(id), spec, at);
-    };
-    // A group admitting `port` from the app tier only, and the allow-all egress AWS gives every
-    // new group (declared, so it is not read as a stray rule).
-    let group = |add: &mut dyn FnMut(&str, ResourceSpec, Declared),
-                 name: &str,
-                 description: &str,
-                 port: i32,
-                 section: &str| {
-        let sg: Ref<kind::SecurityGroup> = Ref::new(format!("sg.{name}"));
-        add(
-            &format!("sg.{name}"),
-            ResourceSpec::SecurityGroup(SecurityGroupSpec {
-                vpc: Ref::new("vpc"),
-                group_name: format!("{}-{name}", stack.name),
-                description: format!("mck {}: {description}", stack.name),
-            }),
-            Declared::at(&[section]),
-        );
-        for rule in [
-            SecurityGroupRuleSpec {
-                group: sg.clone(),
-                direction: Direction::Ingress,
-                protocol: "tcp".into(),
-                from_port: port,
-                to_port: port,
-                peer: RulePeer::Group(Ref::new("sg.app")),
-                description: format!("{description} from the app tier"),
-            },
-            SecurityGroupRuleSpec {
-                group: sg,
-                direction: Direction::Egress,
-                protocol: "-1".into(),
-                from_port: 0,
-                to_port: 0,
-                peer: RulePeer::Cidr("0.0.0.0/0".into()),
-                description: String::new(),
-            },
-        ] {
-            add(
-                rule.own_logical_id().as_str(),
-                ResourceSpec::SecurityGroupRule(rule),
-                Declared::at(&[section]),
-            );
-        }
-    };
     let secret = |service: &str, what: &str| SecretSpec {
         name: format!("mck/{}/{service}", stack.name),
         description: format!("mck {}: the {what} login (generated)", stack.name),
@@ -303,9 +304,9 @@ fn search_and_queue(stack: &Stack, out: &mut Lowered) -> Vec<Record> {
     };
 
     if let Some(search) = &cfg.search {
-        group(&mut add, "search", "OpenSearch HTTPS", 443, "search");
-        add(
-            "secret.search",
+        app_only_group(stack, out, "search", "OpenSearch HTTPS", 443, "search");
+        out.add(
+            LogicalId::new("secret.search"),
             secret("search", "OpenSearch master user").into(),
             Declared::at(&["search"]),
         );
@@ -333,8 +334,8 @@ fn search_and_queue(stack: &Stack, out: &mut Lowered) -> Vec<Record> {
                 &["search", "master_instance_type"],
             )
             .with_field(SearchDomainSpec::VOLUME_SIZE.name, &["search", "volume_gb"]);
-        add(
-            "search",
+        out.add(
+            LogicalId::new("search"),
             SearchDomainSpec {
                 name: SearchDomainSpec::name_for(&stack.name),
                 engine_version: search.engine_version.clone(),
@@ -365,9 +366,9 @@ fn search_and_queue(stack: &Stack, out: &mut Lowered) -> Vec<Record> {
     }
 
     if let Some(queue) = &cfg.queue {
-        group(&mut add, "mq", "AMQPS", 5671, "queue");
-        add(
-            "secret.mq",
+        app_only_group(stack, out, "mq", "AMQPS", 5671, "queue");
+        out.add(
+            LogicalId::new("secret.mq"),
             secret("mq", "RabbitMQ user").into(),
             Declared::at(&["queue"]),
         );
@@ -379,8 +380,8 @@ fn search_and_queue(stack: &Stack, out: &mut Lowered) -> Vec<Record> {
             BrokerDeployment::Single => 1,
             BrokerDeployment::Cluster => 3,
         };
-        add(
-            "mq",
+        out.add(
+            LogicalId::new("mq"),
             MqBrokerSpec {
                 name: MqBrokerSpec::name_for(&stack.name),
                 engine_version: queue.engine_version.clone(),
