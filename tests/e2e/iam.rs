@@ -157,6 +157,35 @@ const IMPLIED: &[(&str, &[&str], &str)] = &[
         "a private zone is created associated with the stack's VPC",
     ),
     ("dynamodb:CreateTable", &["dynamodb:TagResource"], TAGS),
+    (
+        "mq:CreateBroker",
+        &[
+            "mq:CreateTags",
+            "iam:CreateServiceLinkedRole",
+            "ec2:CreateNetworkInterface",
+            "ec2:CreateNetworkInterfacePermission",
+            "ec2:DeleteNetworkInterface",
+            "ec2:DeleteNetworkInterfacePermission",
+            "ec2:DetachNetworkInterface",
+            "ec2:DescribeInternetGateways",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeNetworkInterfacePermissions",
+            "ec2:DescribeRouteTables",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeVpcs",
+        ],
+        "tags in the call; Amazon MQ's service-linked role on first use; the EC2 permissions the CreateBroker API reference requires of the caller for the broker's network interfaces",
+    ),
+    (
+        "mq:DeleteBroker",
+        &[
+            "ec2:DeleteNetworkInterface",
+            "ec2:DeleteNetworkInterfacePermission",
+            "ec2:DetachNetworkInterface",
+        ],
+        "Amazon MQ removes the broker's network interfaces as the caller",
+    ),
 ];
 
 const TAGS: &str = "tags in the create call";
@@ -189,6 +218,7 @@ fn action(service: &str, operation: &str) -> String {
         "Auto Scaling" => "autoscaling",
         "CloudTrail" => "cloudtrail",
         "DynamoDB" => "dynamodb",
+        "mq" => "mq",
         other => {
             panic!("requests to {other}: add its IAM prefix here and its actions to docs/iam.md")
         }

@@ -77,10 +77,14 @@ fn credential_fix(code: &str) -> Option<&'static str> {
         | "UnrecognizedClientException"
         | "SignatureDoesNotMatch"
         | "AuthFailure"
-        | "InvalidAccessKeyId" => Some(
+        | "InvalidAccessKeyId"
+        | "UnauthorizedException" => Some(
             "the AWS credentials are not valid: check the access key or profile, and the clock",
         ),
-        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnauthorizedOperation"
+        | "ForbiddenException" => {
             Some("grant this permission to the identity mck runs as (docs/operations.md)")
         }
         "OptInRequired" => Some("the account is not subscribed to this service in this region"),
@@ -161,6 +165,9 @@ pub fn classify_code(code: &str, status: u16) -> ErrorClass {
         "InvalidAccessKeyId",
         "SignatureDoesNotMatch",
         "OptInRequired",
+        // Amazon MQ: 403 and 401.
+        "ForbiddenException",
+        "UnauthorizedException",
     ];
     const DEPENDENCY: &[&str] = &[
         "DependencyViolation",
@@ -355,6 +362,26 @@ mod tests {
                 sdk(
                     "delete file system",
                     service_error(DeleteFileSystemError::generic, status, code),
+                ),
+                class,
+                code,
+            );
+        }
+
+        // Amazon MQ's errors are generic: a busy broker is a `BadRequestException` too, which
+        // its driver tells apart by the broker's state (`mq::broker`'s `refusal`).
+        use aws_sdk_mq::operation::update_broker::UpdateBrokerError;
+        for (code, status, class) in [
+            ("NotFoundException", 404, NotFound),
+            ("BadRequestException", 400, Invalid),
+            ("ForbiddenException", 403, Denied),
+            ("UnauthorizedException", 401, Denied),
+            ("InternalServerErrorException", 500, Transient),
+        ] {
+            check(
+                sdk(
+                    "update broker mq.broker",
+                    service_error(UpdateBrokerError::generic, status, code),
                 ),
                 class,
                 code,

@@ -23,6 +23,7 @@ pub mod error;
 mod iam;
 mod lock;
 mod logs;
+mod mq;
 mod rds;
 
 pub use lock::DynamoLock;
@@ -93,6 +94,7 @@ pub(crate) struct Clients {
     pub(crate) cloudtrail_global: aws_sdk_cloudtrail::Client,
     pub(crate) dynamodb: aws_sdk_dynamodb::Client,
     pub(crate) secretsmanager: aws_sdk_secretsmanager::Client,
+    pub(crate) mq: aws_sdk_mq::Client,
     pub(crate) region: String,
     requests: Arc<AtomicU64>,
     /// Retries of single calls inside a driver (see [`retry`]).
@@ -430,6 +432,11 @@ impl Clients {
                     .interceptor(counter())
                     .build(),
             ),
+            mq: aws_sdk_mq::Client::from_conf(
+                aws_sdk_mq::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
             region,
             requests,
             backoff,
@@ -498,6 +505,7 @@ impl Clients {
             ServiceRead::SecretsManager => {
                 secretsmanager::read(&self.secretsmanager, stack).await?
             }
+            ServiceRead::Mq => mq::read(&self.mq, stack).await?,
         };
         debug_assert!(
             observed

@@ -55,6 +55,9 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         MountTarget => s(90),
         AccessPoint => s(5),
         Secret => s(1),
+        // A RabbitMQ broker: about 20 minutes from CREATION_IN_PROGRESS to RUNNING (a
+        // single instance; a three-node cluster takes longer).
+        MqBroker => s(1200),
         HostedZone => s(40),
         RecordSet => s(60),
         LogGroup => s(1),

@@ -34,17 +34,20 @@ impl BrokerDeployment {
 pub struct MqBrokerSpec {
     /// The broker name (1–50 characters: letters, digits, `-`, `_`).
     pub name: String,
-    /// The RabbitMQ version (`3.13`).
+    /// The RabbitMQ version, `major.minor` (`3.13`; `4.2` runs only on `mq.m7g` types).
     pub engine_version: String,
     /// The instance type (`mq.m5.large`).
     pub instance_type: String,
     /// Single node or cluster.
     pub deployment: BrokerDeployment,
-    /// The data subnets it sits in (one for a single node).
+    /// The data subnets it sits in, each in another zone (one for a single node).
     pub subnets: Vec<Ref<kind::Subnet>>,
-    /// Its security groups.
+    /// Its security groups (1 to 5); fixed at creation.
     pub security_groups: Vec<Ref<kind::SecurityGroup>>,
-    /// The secret with the broker user's name and password.
+    /// The secret with the broker user's name and password. Amazon MQ takes one user at
+    /// creation and never shows it again: the name 2–100 of letters, digits, `-`, `.`, `_`
+    /// (not `guest`); the password at least 12 characters (Terraform also caps it at 250), at
+    /// least 4 of them different, none of `,` `:` `=`.
     pub user: Ref<kind::Secret>,
 }
 
@@ -58,7 +61,9 @@ impl MqBrokerSpec {
     pub const BROKER_NAME: FieldDef = FieldDef::immutable("broker_name");
     /// Field `engine_type`: a change replaces the resource.
     pub const ENGINE_TYPE: FieldDef = FieldDef::immutable("engine_type");
-    /// Field `engine_version`: changed in place (applied by a reboot).
+    /// Field `engine_version`: changed in place (applied by a reboot). Read back as
+    /// `major.minor`: AWS reports the patch it runs (`3.13.7`) and upgrades patches itself
+    /// when auto minor version upgrade is on, which RabbitMQ 3.13 and later require.
     pub const ENGINE_VERSION: FieldDef = FieldDef::mutable("engine_version");
     /// Field `host_instance_type`: changed in place (applied by a reboot).
     pub const HOST_INSTANCE_TYPE: FieldDef = FieldDef::mutable("host_instance_type");
@@ -66,11 +71,14 @@ impl MqBrokerSpec {
     pub const DEPLOYMENT_MODE: FieldDef = FieldDef::immutable("deployment_mode");
     /// Field `subnet_ids`: a change replaces the resource.
     pub const SUBNET_IDS: FieldDef = FieldDef::immutable("subnet_ids");
-    /// Field `security_groups`: changed in place.
-    pub const SECURITY_GROUPS: FieldDef = FieldDef::mutable("security_groups");
+    /// Field `security_groups`: a change replaces the resource (AWS refuses to change a
+    /// RabbitMQ broker's security groups: "Changing security groups is not supported for
+    /// RabbitMQ brokers").
+    pub const SECURITY_GROUPS: FieldDef = FieldDef::immutable("security_groups");
     /// Field `publicly_accessible`: a change replaces the resource.
     pub const PUBLICLY_ACCESSIBLE: FieldDef = FieldDef::immutable("publicly_accessible");
-    /// Field `auto_minor_version_upgrade`: changed in place.
+    /// Field `auto_minor_version_upgrade`: changed in place (no reboot needed). Always on:
+    /// RabbitMQ 3.13 and later refuse it off.
     pub const AUTO_MINOR_VERSION_UPGRADE: FieldDef =
         FieldDef::mutable("auto_minor_version_upgrade");
     /// Field `user_secret`: set at creation only, never compared (AWS never shows passwords).
