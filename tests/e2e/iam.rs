@@ -218,6 +218,7 @@ fn action(service: &str, operation: &str) -> String {
         "Auto Scaling" => "autoscaling",
         "CloudTrail" => "cloudtrail",
         "DynamoDB" => "dynamodb",
+        "Secrets Manager" => "secretsmanager",
         "mq" => "mq",
         other => {
             panic!("requests to {other}: add its IAM prefix here and its actions to docs/iam.md")
