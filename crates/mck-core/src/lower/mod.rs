@@ -79,7 +79,7 @@ impl std::ops::Deref for Lowered {
 fn timeouts(stack: &Stack) -> HashMap<ResourceKind, Duration> {
     use ResourceKind::*;
     let t = &stack.config.timeouts;
-    let keyed: [(&Option<String>, &[ResourceKind]); 7] = [
+    let keyed: [(&Option<String>, &[ResourceKind]); 9] = [
         (&t.nat_gateway, &[NatGateway]),
         (&t.instance, &[Instance]),
         (&t.database, &[DbCluster, DbInstance]),
@@ -90,6 +90,8 @@ fn timeouts(stack: &Stack) -> HashMap<ResourceKind, Duration> {
         (&t.mount_target, &[MountTarget]),
         (&t.dns, &[HostedZone, RecordSet]),
         (&t.migration, &[ReleaseTask]),
+        (&t.search, &[SearchDomain]),
+        (&t.queue, &[MqBroker]),
     ];
     let mut map = HashMap::new();
     if let Some(d) = t.default.as_deref().and_then(parse_duration) {

@@ -468,11 +468,18 @@ pub struct Timeouts {
     /// The release's database migration task, from start to stop (default 30m).
     #[serde(default)]
     pub migration: Option<String>,
+    /// The OpenSearch domain (real AWS: 15 to 30 minutes to create, longer for a blue/green
+    /// change of a large domain; default 90m).
+    #[serde(default)]
+    pub search: Option<String>,
+    /// The Amazon MQ broker (real AWS: about 20 minutes; default 60m).
+    #[serde(default)]
+    pub queue: Option<String>,
 }
 
 impl Timeouts {
     /// Every key with its value.
-    pub fn entries(&self) -> [(&'static str, &Option<String>); 8] {
+    pub fn entries(&self) -> [(&'static str, &Option<String>); 10] {
         [
             ("default", &self.default),
             ("nat_gateway", &self.nat_gateway),
@@ -482,6 +489,8 @@ impl Timeouts {
             ("mount_target", &self.mount_target),
             ("dns", &self.dns),
             ("migration", &self.migration),
+            ("search", &self.search),
+            ("queue", &self.queue),
         ]
     }
 }
