@@ -51,6 +51,7 @@ services! {
     Elbv2 => elbv2,
     AutoScaling => autoscaling,
     SecretsManager => secretsmanager,
+    OpenSearch => opensearch,
 }
 
 /// Create, update, delete and readiness of one kind. Reading is per service (one batched list

@@ -23,6 +23,7 @@ pub mod error;
 mod iam;
 mod lock;
 mod logs;
+mod opensearch;
 mod rds;
 
 pub use lock::DynamoLock;
@@ -93,6 +94,7 @@ pub(crate) struct Clients {
     pub(crate) cloudtrail_global: aws_sdk_cloudtrail::Client,
     pub(crate) dynamodb: aws_sdk_dynamodb::Client,
     pub(crate) secretsmanager: aws_sdk_secretsmanager::Client,
+    pub(crate) opensearch: aws_sdk_opensearch::Client,
     pub(crate) region: String,
     requests: Arc<AtomicU64>,
     /// Retries of single calls inside a driver (see [`retry`]).
@@ -430,6 +432,11 @@ impl Clients {
                     .interceptor(counter())
                     .build(),
             ),
+            opensearch: aws_sdk_opensearch::Client::from_conf(
+                aws_sdk_opensearch::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
             region,
             requests,
             backoff,
@@ -498,6 +505,7 @@ impl Clients {
             ServiceRead::SecretsManager => {
                 secretsmanager::read(&self.secretsmanager, stack).await?
             }
+            ServiceRead::OpenSearch => opensearch::read(&self.opensearch, stack).await?,
         };
         debug_assert!(
             observed

@@ -55,6 +55,8 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         MountTarget => s(90),
         AccessPoint => s(5),
         Secret => s(1),
+        // 15 to 30 minutes for a VPC domain with fine-grained access control.
+        SearchDomain => s(1200),
         HostedZone => s(40),
         RecordSet => s(60),
         LogGroup => s(1),

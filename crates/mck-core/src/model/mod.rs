@@ -16,6 +16,7 @@ mod elasticache;
 mod elbv2;
 mod iam;
 mod logs;
+mod opensearch;
 mod rds;
 mod route53;
 mod secretsmanager;
@@ -35,6 +36,7 @@ pub use elasticache::*;
 pub use elbv2::*;
 pub use iam::*;
 pub use logs::*;
+pub use opensearch::*;
 pub use rds::*;
 pub use route53::*;
 pub use secretsmanager::*;
@@ -101,6 +103,7 @@ macro_rules! for_each_kind {
             MountTarget(MountTargetSpec) => "aws_efs_mount_target",
             AccessPoint(AccessPointSpec) => "aws_efs_access_point",
             Secret(SecretSpec) => "aws_secretsmanager_secret",
+            SearchDomain(SearchDomainSpec) => "aws_opensearch_domain",
             HostedZone(HostedZoneSpec) => "aws_route53_zone",
             RecordSet(RecordSetSpec) => "aws_route53_record",
             LogGroup(LogGroupSpec) => "aws_cloudwatch_log_group",
