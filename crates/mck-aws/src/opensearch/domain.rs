@@ -497,14 +497,17 @@ fn endpoint_options(spec: &SearchDomainSpec) -> DomainEndpointOptions {
         .build()
 }
 
-/// The compared fields of `spec` as the cloud reports them (references resolved, lists sorted).
+/// The fields of `spec` named in `names` as the cloud reports them (references resolved, lists
+/// sorted).
 fn desired(
     ctx: &Context<'_>,
     spec: &SearchDomainSpec,
+    names: &[&str],
 ) -> Result<BTreeMap<&'static str, Value>, ProviderError> {
     use mck_core::model::Kind;
     spec.fields()
         .into_iter()
+        .filter(|field| names.contains(&field.name))
         .map(|field| Ok((field.name, sorted(ctx.resolve(&field.value)?))))
         .collect()
 }
@@ -628,7 +631,7 @@ impl Driver for SearchDomainSpec {
             return Err(busy_error(name, &status));
         }
         let now = observe(live.id.clone(), &domain);
-        let desired = desired(ctx, spec)?;
+        let desired = desired(ctx, spec, fields)?;
         let to_change: Vec<&str> = fields
             .iter()
             .copied()
