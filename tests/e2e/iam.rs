@@ -156,6 +156,7 @@ const IMPLIED: &[(&str, &[&str], &str)] = &[
         &["ec2:DescribeVpcs", "route53:AssociateVPCWithHostedZone"],
         "a private zone is created associated with the stack's VPC",
     ),
+    ("es:CreateDomain", &["es:AddTags"], TAGS),
     ("dynamodb:CreateTable", &["dynamodb:TagResource"], TAGS),
     (
         "mq:CreateBroker",
@@ -220,6 +221,7 @@ fn action(service: &str, operation: &str) -> String {
         "DynamoDB" => "dynamodb",
         "Secrets Manager" => "secretsmanager",
         "mq" => "mq",
+        "OpenSearch" => "es",
         other => {
             panic!("requests to {other}: add its IAM prefix here and its actions to docs/iam.md")
         }

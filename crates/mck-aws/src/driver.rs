@@ -52,6 +52,7 @@ services! {
     AutoScaling => autoscaling,
     SecretsManager => secretsmanager,
     Mq => mq,
+    OpenSearch => opensearch,
 }
 
 /// Create, update, delete and readiness of one kind. Reading is per service (one batched list

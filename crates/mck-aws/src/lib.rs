@@ -24,6 +24,7 @@ mod iam;
 mod lock;
 mod logs;
 mod mq;
+mod opensearch;
 mod rds;
 
 pub use lock::DynamoLock;
@@ -95,6 +96,7 @@ pub(crate) struct Clients {
     pub(crate) dynamodb: aws_sdk_dynamodb::Client,
     pub(crate) secretsmanager: aws_sdk_secretsmanager::Client,
     pub(crate) mq: aws_sdk_mq::Client,
+    pub(crate) opensearch: aws_sdk_opensearch::Client,
     pub(crate) region: String,
     requests: Arc<AtomicU64>,
     /// Retries of single calls inside a driver (see [`retry`]).
@@ -437,6 +439,11 @@ impl Clients {
                     .interceptor(counter())
                     .build(),
             ),
+            opensearch: aws_sdk_opensearch::Client::from_conf(
+                aws_sdk_opensearch::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
             region,
             requests,
             backoff,
@@ -506,6 +513,7 @@ impl Clients {
                 secretsmanager::read(&self.secretsmanager, stack).await?
             }
             ServiceRead::Mq => mq::read(&self.mq, stack).await?,
+            ServiceRead::OpenSearch => opensearch::read(&self.opensearch, stack).await?,
         };
         debug_assert!(
             observed

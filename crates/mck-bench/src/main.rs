@@ -58,6 +58,8 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         // A RabbitMQ broker: about 20 minutes from CREATION_IN_PROGRESS to RUNNING (a
         // single instance; a three-node cluster takes longer).
         MqBroker => s(1200),
+        // 15 to 30 minutes for a VPC domain with fine-grained access control.
+        SearchDomain => s(1200),
         HostedZone => s(40),
         RecordSet => s(60),
         LogGroup => s(1),

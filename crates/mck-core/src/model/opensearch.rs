@@ -119,7 +119,9 @@ impl Kind for SearchDomainSpec {
     // 15–30 minutes to create; a blue/green change of a large domain takes longer.
     const TIMEOUT: Duration = minutes(90);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
-    // The name is unique; "already exists" is adopted when the domain's tags say it is ours.
+    // The name is unique. CreateDomain of a name in use may replace that domain rather than
+    // fail, so the driver reads the name first; a domain found there (or answering "already
+    // exists") is adopted when its tags say it is ours.
     const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
     fn fields(&self) -> Vec<Field> {
