@@ -167,7 +167,9 @@ pub fn parse_file(file: &str, text: &str) -> Result<Node, ParseError> {
 fn convert(file: &Arc<str>, yaml: &MarkedYaml<'_>) -> Result<Node, ParseError> {
     let loc = Loc {
         file: file.clone(),
-        line: yaml.span.start.line(),
+        // The parser marks some nodes at line 0 (a tagged scalar at the top: `!\t0x7f…`, found
+        // by fuzzing); the document starts on line 1.
+        line: yaml.span.start.line().max(1),
         col: yaml.span.start.col() + 1,
     };
     let value = match &yaml.data {
@@ -696,5 +698,12 @@ mod tests {
         let err = parse_file("t.yaml", "a: 1\na: 2\n").unwrap_err();
         assert_eq!(err.message, "invalid YAML: duplicated key in mapping");
         assert_eq!(err.loc.line, 2);
+    }
+
+    /// Found by fuzzing: the parser marks a tagged scalar at the top on line 0.
+    #[test]
+    fn every_node_is_located_on_a_line_of_the_file() {
+        let node = parse_file("t.yaml", "!\t0x7fffffffffffffff").unwrap();
+        assert_eq!(node.loc.line, 1);
     }
 }
