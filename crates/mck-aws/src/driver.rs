@@ -102,7 +102,20 @@ pub(crate) async fn finish_earlier<D: Driver>(
     found: Vec<Observed>,
 ) -> Result<Option<Observed>, ProviderError> {
     debug_assert_eq!(D::REPEATED_CREATE, RepeatedCreate::FoundOnceVisible);
-    let Some(earlier) = found.into_iter().find(|o| &o.id == id) else {
+    // Only one this create would have made: same fields that cannot change (a subnet in the
+    // same VPC with the same CIDR). Anything else claiming the id (a copy another run made in
+    // its own VPC) is left to the duplicates check, never taken over and bent into ours.
+    let same_identity = |o: &Observed| {
+        spec.fields()
+            .iter()
+            .filter(|f| f.mutability == Mutability::Immutable)
+            .all(|f| match (ctx.resolve(&f.value), o.fields.get(f.name)) {
+                (Ok(want), Some(have)) => *have == want,
+                (Ok(_), None) => true,
+                (Err(_), _) => false,
+            })
+    };
+    let Some(earlier) = found.into_iter().find(|o| &o.id == id && same_identity(o)) else {
         return Ok(None);
     };
     tracing::info!(%id, cloud_id = %earlier.cloud_id, "found the resource an earlier create made");
