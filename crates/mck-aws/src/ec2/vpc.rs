@@ -312,6 +312,43 @@ mod tests {
         );
     }
 
+    /// A VPC claiming the id with another CIDR is not one this create made (a copy another run
+    /// made): a new VPC is created, and the next plan reports the two as duplicates.
+    #[tokio::test]
+    async fn a_vpc_claiming_the_id_with_other_fixed_fields_is_not_taken_over() {
+        let dns = |attr: &str| {
+            ec2_xml(
+                "DescribeVpcAttribute",
+                &format!("<vpcId>vpc-9</vpcId><{attr}><value>true</value></{attr}>"),
+            )
+        };
+        let aws = Replay::new([
+            (
+                "DescribeVpcs",
+                200,
+                ec2_xml(
+                    "DescribeVpcs",
+                    "<vpcSet><item><vpcId>vpc-9</vpcId><cidrBlock>10.9.0.0/16</cidrBlock>\
+                     <tagSet><item><key>mck:stack</key><value>t</value></item>\
+                     <item><key>mck:id</key><value>vpc</value></item></tagSet></item></vpcSet>",
+                ),
+            ),
+            ("DescribeVpcAttribute", 200, dns("enableDnsSupport")),
+            ("DescribeVpcAttribute", 200, dns("enableDnsHostnames")),
+            ("CreateVpc", 200, created()),
+            ("ModifyVpcAttribute", 200, modified()),
+            ("ModifyVpcAttribute", 200, modified()),
+        ])
+        .any_order();
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::new();
+        let observed = VpcSpec::create(&provider, &context(&resolved), &"vpc".into(), &spec())
+            .await
+            .unwrap();
+        assert_eq!(observed.cloud_id, "vpc-1");
+        aws.assert_done();
+    }
+
     #[tokio::test]
     async fn a_create_whose_attribute_call_keeps_failing_says_the_vpc_exists() {
         let mut script = vec![
