@@ -133,11 +133,25 @@ fn data_tier_up_verify_plan_guard_down() {
             "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
         ])
     );
+    // Exactly the containers' secrets: the DB's, then the search and broker logins.
     let grant = &execution["inline"]["mck-read-secrets"]["Statement"][0];
     assert_eq!(grant["Action"], "secretsmanager:GetSecretValue");
+    let login_arn = |service: &str| {
+        data["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == format!("mck/{name}/{service}").as_str())
+            .unwrap_or_else(|| panic!("no secret for {service}: {data:#}"))["arn"]
+            .clone()
+    };
     assert_eq!(
         grant["Resource"],
-        serde_json::json!([cluster["secret_arn"].clone()])
+        serde_json::json!([
+            cluster["secret_arn"].clone(),
+            login_arn("search"),
+            login_arn("mq")
+        ])
     );
     assert_eq!(execution["tags"]["mck:id"], "iam.task-execution");
     let task = role("task");

@@ -111,7 +111,7 @@ for page in sm.get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "
         value = json.loads(sm.get_secret_value(SecretId=secret["ARN"])["SecretString"])
         password = value.get("password", "")
         out["secrets"].append({
-            "name": secret["Name"], "username": value.get("username"),
+            "name": secret["Name"], "arn": secret["ARN"], "username": value.get("username"),
             "password_length": len(password),
             "password_has_no_excluded": not any(c in password for c in ",:=/@\"'\\`%#?&"),
             "tags": {t["Key"]: t["Value"] for t in secret.get("Tags", [])},

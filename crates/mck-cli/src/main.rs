@@ -30,11 +30,88 @@ fn main() -> ExitCode {
 
 /// Logs (not UI) go to stderr, filtered by `MCK_LOG` (e.g. `MCK_LOG=mck_aws=debug`).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MCK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter(std::env::var("MCK_LOG").ok().as_deref()))
         .with_writer(std::io::stderr)
         .with_target(true)
         .init();
+}
+
+/// Where the SDK and its HTTP stack log whole requests and responses at `trace`: bodies carry
+/// the generated passwords mck sends (CreateSecret, CreateBroker, CreateDomain) and reads
+/// (GetSecretValue). Capped at `debug` whatever `MCK_LOG` says, so no log level prints them.
+const BODY_LOGGERS: &[&str] = &[
+    "aws_smithy_runtime::client::orchestrator",
+    "aws_smithy_http_client",
+    "hyper",
+    "hyper_util",
+];
+
+/// `MCK_LOG`'s filter (off when unset or invalid), with [`BODY_LOGGERS`] capped at `debug`.
+fn log_filter(spec: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let mut filter = spec
+        .and_then(|spec| tracing_subscriber::EnvFilter::try_new(spec).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("off"));
+    for target in BODY_LOGGERS {
+        if let Ok(directive) = format!("{target}=debug").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// What a subscriber with `MCK_LOG=spec` writes for an SDK request trace and one of mck's.
+    fn logged(spec: &str) -> String {
+        let out = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(log_filter(Some(spec)))
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(
+                target: "aws_smithy_runtime::client::orchestrator",
+                request = "{\"SecretString\":\"hunter2\"}",
+                "transmitting request"
+            );
+            tracing::trace!(target: "mck_aws::request", operation = "CreateSecret", "request");
+        });
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        text
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn no_log_level_prints_request_bodies_but_mck_traces_stay() {
+        for spec in [
+            "trace",
+            "aws_smithy_runtime=trace,mck_aws=trace",
+            "aws_smithy_runtime::client::orchestrator=trace,trace",
+        ] {
+            let text = logged(spec);
+            assert!(!text.contains("hunter2"), "{spec}: {text}");
+            assert!(
+                text.contains("CreateSecret"),
+                "{spec}: mck's own trace is kept: {text}"
+            );
+        }
+    }
 }
