@@ -647,8 +647,8 @@ fn data_tier_up_verify_plan_guard_down() {
     assert_eq!(plan["summary"]["replace"], 0, "{plan:#}");
     assert_eq!(plan["summary"]["destroy"], 0, "{plan:#}");
     assert_eq!(
-        plan["summary"]["change"], 10,
-        "cluster, 2 instances, 2 Redis groups, 5 records: {plan:#}"
+        plan["summary"]["change"], 12,
+        "cluster, 2 instances, 2 Redis groups, 7 records: {plan:#}"
     );
     // The emulator cannot add the missing replica (IncreaseReplicaCount is not implemented), so
     // the redis.cache update fails after its node type changed, and the record that depends on
@@ -748,6 +748,14 @@ fn data_tier_up_verify_plan_guard_down() {
     assert!(after["db_subnet_groups"].as_array().unwrap().is_empty());
     assert!(after["file_systems"].as_array().unwrap().is_empty());
     assert!(after["zones"].as_array().unwrap().is_empty());
+    // The search domain and the broker are gone; their secrets are scheduled for deletion
+    // (7 days' recovery window), which lists no longer show.
+    assert!(
+        after["search_domains"].as_array().unwrap().is_empty(),
+        "{after:#}"
+    );
+    assert!(after["brokers"].as_array().unwrap().is_empty(), "{after:#}");
+    assert!(after["secrets"].as_array().unwrap().is_empty(), "{after:#}");
     let app = harness.python("app.py", &[name]);
     assert_eq!(
         app,

@@ -83,8 +83,7 @@ mod tests {
             );
             tracing::trace!(target: "mck_aws::request", operation = "CreateSecret", "request");
         });
-        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
-        text
+        String::from_utf8(out.lock().unwrap().clone()).unwrap()
     }
 
     struct Sink(Arc<Mutex<Vec<u8>>>);
