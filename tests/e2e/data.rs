@@ -784,7 +784,7 @@ fn data_tier_up_verify_plan_guard_down() {
             count("igws"),
             count("eips")
         ),
-        (1, 9, 6, 0, 0, 0, 0),
+        (1, 9, 8, 0, 0, 0, 0),
         "{left:#}"
     );
 }
