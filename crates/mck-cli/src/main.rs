@@ -30,10 +30,14 @@ fn main() -> ExitCode {
 
 /// Logs (not UI) go to stderr, filtered by `MCK_LOG` (e.g. `MCK_LOG=mck_aws=debug`).
 fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(log_filter(std::env::var("MCK_LOG").ok().as_deref()))
-        .with_writer(std::io::stderr)
-        .with_target(true)
+    use tracing_subscriber::prelude::*;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(true)
+                .with_filter(log_filter(std::env::var("MCK_LOG").ok().as_deref())),
+        )
         .init();
 }
 
@@ -47,17 +51,24 @@ const BODY_LOGGERS: &[&str] = &[
     "hyper_util",
 ];
 
-/// `MCK_LOG`'s filter (off when unset or invalid), with [`BODY_LOGGERS`] capped at `debug`.
-fn log_filter(spec: Option<&str>) -> tracing_subscriber::EnvFilter {
-    let mut filter = spec
+/// `MCK_LOG`'s filter (off when unset or invalid), and on top of it [`BODY_LOGGERS`] never
+/// below `debug`: a cap, which never turns on what `MCK_LOG` leaves off.
+fn log_filter<S>(spec: Option<&str>) -> impl tracing_subscriber::layer::Filter<S> + use<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets};
+    let asked = spec
         .and_then(|spec| tracing_subscriber::EnvFilter::try_new(spec).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("off"));
-    for target in BODY_LOGGERS {
-        if let Ok(directive) = format!("{target}=debug").parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    filter
+    let caps = Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_targets(
+            BODY_LOGGERS
+                .iter()
+                .map(|target| (*target, LevelFilter::DEBUG)),
+        );
+    asked.and(caps)
 }
 
 #[cfg(test)]
@@ -71,10 +82,12 @@ mod tests {
     fn logged(spec: &str) -> String {
         let out = Arc::new(Mutex::new(Vec::<u8>::new()));
         let sink = out.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(log_filter(Some(spec)))
-            .with_writer(move || Sink(sink.clone()))
-            .finish();
+        use tracing_subscriber::prelude::*;
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(move || Sink(sink.clone()))
+                .with_filter(log_filter(Some(spec))),
+        );
         tracing::subscriber::with_default(subscriber, || {
             tracing::trace!(
                 target: "aws_smithy_runtime::client::orchestrator",
@@ -96,6 +109,24 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// The cap never turns anything on: without `MCK_LOG` nothing is logged, SDK debug
+    /// lines included.
+    #[test]
+    fn the_cap_turns_nothing_on() {
+        let out = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = out.clone();
+        use tracing_subscriber::prelude::*;
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(move || Sink(sink.clone()))
+                .with_filter(log_filter(None)),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(target: "aws_smithy_runtime::client::orchestrator", "retry loop");
+        });
+        assert!(out.lock().unwrap().is_empty());
     }
 
     #[test]
