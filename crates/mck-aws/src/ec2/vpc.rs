@@ -270,83 +270,71 @@ mod tests {
         assert_eq!(aws.count("CreateVpc"), 1);
     }
 
-    /// CreateVpc takes no client token: a create repeated after a lost answer finds the VPC the
-    /// first one made (by its tags) and finishes it, instead of making a second.
-    #[tokio::test]
-    async fn a_repeated_create_finishes_the_vpc_an_earlier_one_made() {
+    /// A create of `vpc` while DescribeVpcs shows `found_id` with `found_cidr` tagged as `vpc` of
+    /// the stack (its DNS attributes read with it); `then`: the calls that follow.
+    async fn create_finding(
+        found_id: &str,
+        found_cidr: &str,
+        then: Vec<(&'static str, u16, String)>,
+    ) -> (Replay, Observed) {
         let dns = |attr: &str| {
             ec2_xml(
                 "DescribeVpcAttribute",
-                &format!("<vpcId>vpc-1</vpcId><{attr}><value>false</value></{attr}>"),
+                &format!("<vpcId>{found_id}</vpcId><{attr}><value>false</value></{attr}>"),
             )
         };
-        let aws = Replay::new([
+        let mut script = vec![
             (
                 "DescribeVpcs",
                 200,
                 ec2_xml(
                     "DescribeVpcs",
-                    "<vpcSet><item><vpcId>vpc-1</vpcId><cidrBlock>10.0.0.0/16</cidrBlock>\
-                     <tagSet><item><key>mck:stack</key><value>t</value></item>\
-                     <item><key>mck:id</key><value>vpc</value></item></tagSet></item></vpcSet>",
+                    &format!(
+                        "<vpcSet><item><vpcId>{found_id}</vpcId><cidrBlock>{found_cidr}</cidrBlock>\
+                         <tagSet><item><key>mck:stack</key><value>t</value></item>\
+                         <item><key>mck:id</key><value>vpc</value></item></tagSet></item></vpcSet>"
+                    ),
                 ),
             ),
             ("DescribeVpcAttribute", 200, dns("enableDnsSupport")),
             ("DescribeVpcAttribute", 200, dns("enableDnsHostnames")),
-            ("ModifyVpcAttribute", 200, modified()),
-            ("ModifyVpcAttribute", 200, modified()),
-        ])
-        .any_order();
+        ];
+        script.extend(then);
+        let aws = Replay::new(script).any_order();
         let provider = AwsProvider::offline(aws.clone());
         let resolved = HashMap::new();
         let observed = VpcSpec::create(&provider, &context(&resolved), &"vpc".into(), &spec())
             .await
             .unwrap();
-        assert_eq!(observed.cloud_id, "vpc-1");
         aws.assert_done();
+        (aws, observed)
+    }
+
+    /// CreateVpc takes no client token: a create repeated after a lost answer finds the VPC the
+    /// first one made (by its tags) and finishes it (its DNS attributes), instead of making a
+    /// second.
+    #[tokio::test]
+    async fn a_repeated_create_finishes_the_vpc_an_earlier_one_made() {
+        let then = vec![
+            ("ModifyVpcAttribute", 200, modified()),
+            ("ModifyVpcAttribute", 200, modified()),
+        ];
+        let (aws, observed) = create_finding("vpc-1", "10.0.0.0/16", then).await;
+        assert_eq!(observed.cloud_id, "vpc-1");
         assert_eq!(aws.count("CreateVpc"), 0);
-        assert_eq!(
-            aws.count("ModifyVpcAttribute"),
-            2,
-            "the DNS attributes are set"
-        );
     }
 
     /// A VPC claiming the id with another CIDR is not one this create made (a copy another run
     /// made): a new VPC is created, and the next plan reports the two as duplicates.
     #[tokio::test]
     async fn a_vpc_claiming_the_id_with_other_fixed_fields_is_not_taken_over() {
-        let dns = |attr: &str| {
-            ec2_xml(
-                "DescribeVpcAttribute",
-                &format!("<vpcId>vpc-9</vpcId><{attr}><value>true</value></{attr}>"),
-            )
-        };
-        let aws = Replay::new([
-            (
-                "DescribeVpcs",
-                200,
-                ec2_xml(
-                    "DescribeVpcs",
-                    "<vpcSet><item><vpcId>vpc-9</vpcId><cidrBlock>10.9.0.0/16</cidrBlock>\
-                     <tagSet><item><key>mck:stack</key><value>t</value></item>\
-                     <item><key>mck:id</key><value>vpc</value></item></tagSet></item></vpcSet>",
-                ),
-            ),
-            ("DescribeVpcAttribute", 200, dns("enableDnsSupport")),
-            ("DescribeVpcAttribute", 200, dns("enableDnsHostnames")),
+        let then = vec![
             ("CreateVpc", 200, created()),
             ("ModifyVpcAttribute", 200, modified()),
             ("ModifyVpcAttribute", 200, modified()),
-        ])
-        .any_order();
-        let provider = AwsProvider::offline(aws.clone());
-        let resolved = HashMap::new();
-        let observed = VpcSpec::create(&provider, &context(&resolved), &"vpc".into(), &spec())
-            .await
-            .unwrap();
+        ];
+        let (_, observed) = create_finding("vpc-9", "10.9.0.0/16", then).await;
         assert_eq!(observed.cloud_id, "vpc-1");
-        aws.assert_done();
     }
 
     #[tokio::test]
