@@ -318,8 +318,9 @@ mod tests {
         assert_loopback("http://[::1]:5000/");
         for bad in [
             "https://ec2.us-east-1.amazonaws.com",
-            // A documentation address (RFC 5737): refused before any request, never contacted.
-            "http://192.0.2.5:5000",
+            // An address of the IPv6 documentation range (RFC 3849): refused before any
+            // request, never contacted.
+            "http://[2001:db8::5]:5000",
             "http://127.0.0.1.evil.example:5000",
         ] {
             assert!(
