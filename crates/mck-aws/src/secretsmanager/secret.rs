@@ -444,6 +444,32 @@ mod tests {
         assert_eq!(aws.count("RestoreSecret"), 1);
     }
 
+    /// A later `up` never regenerates the password: an update changes the description only
+    /// (UpdateSecret without a value makes no new version).
+    #[tokio::test]
+    async fn an_update_changes_the_description_and_never_the_value() {
+        let aws = Replay::new([(
+            "UpdateSecret",
+            200,
+            format!(r#"{{"ARN":"{ARN}","Name":"mck/t/mq"}}"#),
+        )]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::new();
+        let live = Observed::new("secret.mq".into(), ResourceKind::Secret, ARN);
+        let fields = [SecretSpec::DESCRIPTION.name];
+        SecretSpec::update(&provider, &context(&resolved), &spec(), &live, &fields)
+            .await
+            .unwrap();
+        aws.assert_done();
+        let body = &aws.requests()[0].1;
+        assert!(body.contains(r#""Description""#), "{body}");
+        assert!(
+            !body.contains("SecretString") && !body.contains("GetRandomPassword"),
+            "{body}"
+        );
+        assert_eq!(aws.count("GetRandomPassword"), 0);
+    }
+
     #[tokio::test]
     async fn delete_schedules_a_recovery_window_and_an_already_scheduled_secret_is_done() {
         let aws = Replay::new([
