@@ -409,32 +409,55 @@ fn extra_copies(observed: &[Observed]) -> std::collections::HashSet<(ResourceKin
             *low = o.cloud_id.as_str();
         }
     }
-    for copies in groups.values().filter(|c| c.len() > 1) {
-        // Best first: the largest group, then the group with the lowest id, then the most
-        // used copy, then the lowest id.
+    // Parents before children (kinds in dependency order), so a child's copy can follow the
+    // copy of its parent that is kept: when two runs shared one VPC, all copies are in one
+    // group, and a route kept in the route table deleted as extra would go with it.
+    let mut duplicated: Vec<&Vec<usize>> = groups.values().filter(|c| c.len() > 1).collect();
+    duplicated.sort_by_key(|copies| {
+        let o = &observed[copies[0]];
+        (
+            ResourceKind::ALL.iter().position(|k| *k == o.kind),
+            o.id.clone(),
+        )
+    });
+    let mut extra_ids: std::collections::HashSet<&str> = Default::default();
+    for copies in duplicated {
+        // Best first: the copy that references no extra copy, then the largest group, then
+        // the group with the lowest id, then the most used copy, then the lowest id.
         let mut ranked: Vec<usize> = copies.clone();
-        let keys: HashMap<usize, (std::cmp::Reverse<usize>, String, std::cmp::Reverse<usize>)> =
-            copies
-                .iter()
-                .map(|&i| {
-                    let root = find(&mut parent, i);
-                    let o = &observed[i];
-                    let used = uses.get(o.cloud_id.as_str()).copied().unwrap_or(0);
+        type Key = (
+            usize,
+            std::cmp::Reverse<usize>,
+            String,
+            std::cmp::Reverse<usize>,
+        );
+        let keys: HashMap<usize, Key> = copies
+            .iter()
+            .map(|&i| {
+                let root = find(&mut parent, i);
+                let o = &observed[i];
+                let used = uses.get(o.cloud_id.as_str()).copied().unwrap_or(0);
+                let on_extra = referenced(o)
+                    .iter()
+                    .filter(|r| extra_ids.contains(*r))
+                    .count();
+                (
+                    i,
                     (
-                        i,
-                        (
-                            std::cmp::Reverse(size[&root]),
-                            lowest[&root].to_string(),
-                            std::cmp::Reverse(used),
-                        ),
-                    )
-                })
-                .collect();
+                        on_extra,
+                        std::cmp::Reverse(size[&root]),
+                        lowest[&root].to_string(),
+                        std::cmp::Reverse(used),
+                    ),
+                )
+            })
+            .collect();
         ranked.sort_by(|a, b| {
             (&keys[a], &observed[*a].cloud_id).cmp(&(&keys[b], &observed[*b].cloud_id))
         });
         for &i in &ranked[1..] {
             extra.insert((observed[i].kind, observed[i].cloud_id.clone()));
+            extra_ids.insert(observed[i].cloud_id.as_str());
         }
     }
     extra

@@ -610,3 +610,52 @@ async fn a_release_set_on_the_command_line_plans_one_migration_new_revisions_and
     assert!(migrate < at("ecs.service.admin", Op::Update));
     assert!(migrate < at("ecs.service.frontend", Op::Update));
 }
+
+/// Two runs that shared one VPC left two copies of a route table and of its route: the route
+/// kept is the one in the table kept, never one in a table deleted as extra (the e2e race test
+/// once ended with a route missing after `up --dedupe` reported success).
+#[test]
+fn a_duplicate_child_follows_the_copy_of_its_parent_that_is_kept() {
+    let o = |id: &str, kind: ResourceKind, cloud_id: &str, refs: &[&str]| {
+        let mut o = Observed::new(id.into(), kind, cloud_id);
+        for (n, r) in refs.iter().enumerate() {
+            o.fields
+                .insert(format!("ref{n}"), Value::CloudId((*r).to_string()));
+        }
+        o
+    };
+    let observed = vec![
+        o("vpc", ResourceKind::Vpc, "vpc-1", &[]),
+        o("rt.public", ResourceKind::RouteTable, "rtb-1", &["vpc-1"]),
+        o("rt.public", ResourceKind::RouteTable, "rtb-2", &["vpc-1"]),
+        // rtb-2 is the more used table: it is kept.
+        o(
+            "rta.subnet.public.a",
+            ResourceKind::RouteTableAssociation,
+            "rtbassoc-1",
+            &["rtb-2"],
+        ),
+        o(
+            "rt.public:0.0.0.0/0",
+            ResourceKind::Route,
+            "rtb-1|0.0.0.0/0",
+            &["rtb-1"],
+        ),
+        o(
+            "rt.public:0.0.0.0/0",
+            ResourceKind::Route,
+            "rtb-2|0.0.0.0/0",
+            &["rtb-2"],
+        ),
+    ];
+    let extra = super::extra_copies(&observed);
+    assert!(
+        extra.contains(&(ResourceKind::RouteTable, "rtb-1".to_string())),
+        "{extra:?}"
+    );
+    assert!(
+        extra.contains(&(ResourceKind::Route, "rtb-1|0.0.0.0/0".to_string())),
+        "the route in the deleted table goes, the one in the kept table stays: {extra:?}"
+    );
+    assert_eq!(extra.len(), 2, "{extra:?}");
+}
