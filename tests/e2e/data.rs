@@ -719,6 +719,69 @@ fn data_tier_up_verify_plan_guard_down() {
         1
     );
 
+    // Prod's protection of the search domain and the broker: a tag AWS keeps with each (seen
+    // by boto3), and deleting them is refused even with --allow-data-loss. (The redis.cache
+    // update above fails again on every up: only the protection's steps are checked.)
+    let protect = [
+        "--yes",
+        "--max-wait",
+        "5s",
+        "--set",
+        "search.deletion_protection=true",
+        "--set",
+        "queue.deletion_protection=true",
+    ];
+    let up = stack.mck("up", &protect);
+    for id in ["search", "mq"] {
+        assert!(
+            String::from_utf8_lossy(&up.stderr)
+                .lines()
+                .any(|l| l.starts_with(&format!("✓ {id} ")) && l.contains("updated")),
+            "{id}: {}",
+            text(&up)
+        );
+    }
+    let tagged = harness.python("data.py", &[name]);
+    let protection = |data: &Value| {
+        (
+            data["search_domains"][0]["tags"]["mck:deletion-protection"].clone(),
+            data["brokers"][0]["tags"]["mck:deletion-protection"].clone(),
+        )
+    };
+    assert_eq!(
+        protection(&tagged),
+        (Value::from("true"), Value::from("true")),
+        "{tagged:#}"
+    );
+    let refused = stack.mck("down", &["--yes", "--allow-data-loss"]);
+    assert_exit(&refused, 1);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    for id in ["search", "mq"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(&format!("refusing to delete {id} ("))
+                    && l.contains("deletion protection is on")),
+            "{id}: {}",
+            text(&refused)
+        );
+    }
+    // Lifted by an up without it: the tags go, and down may proceed.
+    let up = stack.mck("up", &["--yes", "--max-wait", "5s"]);
+    assert!(
+        String::from_utf8_lossy(&up.stderr)
+            .lines()
+            .any(|l| l.starts_with("✓ search ") && l.contains("updated")),
+        "{}",
+        text(&up)
+    );
+    let lifted = harness.python("data.py", &[name]);
+    assert_eq!(
+        protection(&lifted),
+        (Value::Null, Value::Null),
+        "{lifted:#}"
+    );
+
     // down: everything goes except what the emulator cannot delete.
     let down = stack.mck("down", &["--yes", "--allow-data-loss", "--max-wait", "5s"]);
     assert_exit(&down, 1);

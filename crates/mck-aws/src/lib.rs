@@ -493,12 +493,12 @@ impl Clients {
     }
 
     /// One service's batch read: the kinds of its `KINDS`.
-    async fn read_service(
+    pub(crate) async fn read_service(
         &self,
         service: ServiceRead,
         stack: &str,
     ) -> Result<Vec<Observed>, ProviderError> {
-        let observed = match service {
+        let listed = match service {
             ServiceRead::Ec2 => ec2::read_all(&self.ec2, stack).await?,
             ServiceRead::Rds => rds::read(&self.rds, stack).await?,
             ServiceRead::ElastiCache => elasticache::read(&self.elasticache, stack).await?,
@@ -515,13 +515,7 @@ impl Clients {
             ServiceRead::Mq => mq::read(&self.mq, stack).await?,
             ServiceRead::OpenSearch => opensearch::read(&self.opensearch, stack).await?,
         };
-        debug_assert!(
-            observed
-                .iter()
-                .all(|o| service.kinds().contains(&o.kind) && driver::read_by(o.kind) == service),
-            "{service:?}::read returned a kind that its KINDS does not list or whose driver names another read"
-        );
-        Ok(observed)
+        listed.checked(service)
     }
 
     /// Untagged security groups, instances, subnets and route tables in the stack's VPC, and

@@ -106,6 +106,8 @@ struct ReplayState {
     /// Answer each request with the first scripted answer that expects it, wherever it is in
     /// the script (for calls made concurrently).
     any_order: bool,
+    /// Answer every request with an empty success (no script): an account with nothing in it.
+    empty: bool,
 }
 
 impl Replay {
@@ -115,6 +117,14 @@ impl Replay {
     pub(crate) fn new(answers: impl IntoIterator<Item = (&'static str, u16, String)>) -> Replay {
         let replay = Replay::default();
         replay.lock().answers = answers.into_iter().collect();
+        replay
+    }
+
+    /// Answers every request with an empty success, as an account holding nothing would: an
+    /// empty list for every list and describe call.
+    pub(crate) fn empty() -> Replay {
+        let replay = Replay::default();
+        replay.lock().empty = true;
         replay
     }
 
@@ -192,6 +202,15 @@ impl aws_smithy_runtime_api::client::http::HttpConnector for Replay {
         let mut state = self.lock();
         state.requests.push((name.clone(), body));
         state.uris.push(request.uri().to_string());
+        if state.empty {
+            let answer = empty_answer(&name, request.uri());
+            return aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                    aws_smithy_runtime_api::http::StatusCode::try_from(200).expect("valid status"),
+                    aws_smithy_types::body::SdkBody::from(answer),
+                ),
+            ));
+        }
         let next = if state.any_order {
             let at = state
                 .answers
@@ -233,6 +252,34 @@ impl aws_smithy_runtime_api::client::http::HttpClient for Replay {
         _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
     ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
         aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
+    }
+}
+
+/// An empty success of the request `name` (as [`Replay`] names requests) to `uri`, in its
+/// protocol: EC2's query XML, the other query APIs' (IAM, RDS…), Route 53's REST XML (only the
+/// zone list, the one call of its read that an empty account answers), or JSON.
+fn empty_answer(name: &str, uri: &str) -> String {
+    let action = name.chars().all(char::is_alphanumeric).then_some(name);
+    match action {
+        Some(action) if uri.contains("://ec2.") => format!(
+            "<{action}Response xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>r</requestId></{action}Response>"
+        ),
+        Some(action) if !uri.contains("://route53.") && !name.is_empty() => {
+            // The JSON APIs name the operation alike; their requests carry a target header,
+            // and their hosts are not query APIs'.
+            if ["ecs.", "logs.", "secretsmanager."]
+                .iter()
+                .any(|host| uri.contains(&format!("://{host}")))
+            {
+                "{}".to_string()
+            } else {
+                format!(
+                    "<{action}Response><{action}Result/><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></{action}Response>"
+                )
+            }
+        }
+        _ if uri.contains("://route53.") => "<ListHostedZonesResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><HostedZones/><IsTruncated>false</IsTruncated><MaxItems>100</MaxItems></ListHostedZonesResponse>".to_string(),
+        _ => "{}".to_string(),
     }
 }
 

@@ -784,6 +784,58 @@ async fn updates_refused_while_the_resource_is_busy_are_retried() {
     assert!(!engine.plan(more).await.unwrap().has_changes());
 }
 
+/// `up` right after a `down` that was killed while AWS deleted: what is being deleted is
+/// waited for and made again, not waited for as if it were coming up (which ends in "it
+/// disappeared"). A `down` of it only waits.
+#[tokio::test(start_paused = true)]
+async fn up_after_a_killed_down_makes_again_what_is_being_deleted() {
+    let cloud = Arc::new(
+        FakeCloud::new().with_delete_latency(K::ReplicationGroup, Duration::from_secs(600)),
+    );
+    let desired = desired(FULL);
+    let engine = engine(&cloud, ExecConfig::default());
+    run(&engine, &engine.plan(desired.clone()).await.unwrap()).await;
+    let destroy = engine.plan_destroy(&desired).await.unwrap();
+    run_killed_after(&engine, &destroy, Duration::from_secs(120)).await;
+    let plan = engine.plan(desired.clone()).await.unwrap();
+    let step = plan
+        .steps()
+        .iter()
+        .find(|s| s.id.as_str() == "redis.cache")
+        .unwrap();
+    assert_eq!(step.action, Action::Replace, "{step:?}");
+    assert!(
+        step.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("being deleted")),
+        "{step:?}"
+    );
+    // Nothing more is lost: no --allow-data-loss needed for what is already going.
+    assert!(
+        !plan.refusals(false).iter().any(|r| r.contains("redis.")),
+        "{:?}",
+        plan.refusals(false)
+    );
+    let deletes_before = cloud
+        .calls()
+        .iter()
+        .filter(|c| c.op == Op::Delete && c.id.as_str() == "redis.cache")
+        .count();
+    let (summary, _) = run(&engine, &plan).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+    // The delete under way was waited for, not asked again.
+    assert_eq!(
+        cloud
+            .calls()
+            .iter()
+            .filter(|c| c.op == Op::Delete && c.id.as_str() == "redis.cache")
+            .count(),
+        deletes_before
+    );
+    assert_eq!(cloud.count("t", K::ReplicationGroup), 2);
+    assert!(!engine.plan(desired).await.unwrap().has_changes());
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_cache_killed_while_creating_is_found_again_and_not_duplicated() {
     let cloud = Arc::new(

@@ -9,10 +9,10 @@ use serde::Serialize;
 
 use crate::graph::DesiredGraph;
 use crate::model::{
-    CacheClusterSpec, Compare, DbClusterSpec, EcsClusterSpec, EcsServiceSpec, ElasticIpSpec, Field,
-    FileSystemSpec, HostedZoneSpec, LoadBalancerSpec, LogicalId, MqBrokerSpec, Mutability,
-    ReplicationGroupSpec, ResourceKind, ResourceSpec, SearchDomainSpec, TaskDefinitionSpec, Value,
-    version_at_least,
+    CacheClusterSpec, Compare, DELETION_PROTECTION, DbClusterSpec, EcsClusterSpec, EcsServiceSpec,
+    ElasticIpSpec, Field, FileSystemSpec, HostedZoneSpec, LoadBalancerSpec, LogicalId,
+    MqBrokerSpec, Mutability, ReplicationGroupSpec, ResourceKind, ResourceSpec, SearchDomainSpec,
+    TaskDefinitionSpec, Value, version_at_least,
 };
 use crate::provider::{Observed, resolve_cloud_refs};
 
@@ -206,8 +206,12 @@ impl Plan {
                 Action::Replace => "replace",
                 _ => continue,
             };
+            // Already being deleted: nothing more is lost by waiting for it.
+            if step.live.as_ref().is_some_and(Observed::is_deleting) {
+                continue;
+            }
             let protected = step.live.as_ref().is_some_and(|live| {
-                live.fields.get(DbClusterSpec::DELETION_PROTECTION.name) == Some(&Value::Bool(true))
+                live.fields.get(DELETION_PROTECTION.name) == Some(&Value::Bool(true))
             });
             if protected {
                 out.push(format!(
@@ -295,7 +299,7 @@ pub fn diff(desired: Arc<DesiredGraph>, mut observed: Vec<Observed>) -> Plan {
                     .filter(|c| c.forces_replacement)
                     .map(|c| c.field)
                     .collect::<Vec<_>>();
-                let action = if !replace_reason.is_empty() {
+                let action = if !replace_reason.is_empty() || live.is_deleting() {
                     Action::Replace
                 } else if !changes.is_empty() {
                     Action::Update
@@ -307,9 +311,13 @@ pub fn diff(desired: Arc<DesiredGraph>, mut observed: Vec<Observed>) -> Plan {
                     kind: resource.kind(),
                     action,
                     changes,
-                    reason: (!replace_reason.is_empty()).then(|| {
-                        format!("{} cannot be changed in place", replace_reason.join(", "))
-                    }),
+                    reason: if live.is_deleting() {
+                        Some("being deleted (by an earlier run): made again once it is gone".into())
+                    } else {
+                        (!replace_reason.is_empty()).then(|| {
+                            format!("{} cannot be changed in place", replace_reason.join(", "))
+                        })
+                    },
                     desired: Some(resource.spec.clone()),
                     live: Some(live.clone()),
                 }

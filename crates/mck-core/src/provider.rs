@@ -31,6 +31,9 @@ pub struct Observed {
     pub pending: Option<String>,
 }
 
+/// The pending status of a resource being deleted ([`Observed::deleting`]).
+pub const DELETING: &str = "deleting";
+
 impl Observed {
     /// A live resource with no fields yet.
     pub fn new(id: LogicalId, kind: ResourceKind, cloud_id: impl Into<String>) -> Observed {
@@ -48,6 +51,18 @@ impl Observed {
     pub fn pending(mut self, status: impl Into<String>) -> Observed {
         self.pending = Some(status.into());
         self
+    }
+
+    /// Marks the resource as going away: a delete (a `down` killed while waiting, say) is under
+    /// way. `up` plans it again (a replace that waits until it is gone, then creates it) and
+    /// `down` only waits for it.
+    pub fn deleting(self) -> Observed {
+        self.pending(DELETING)
+    }
+
+    /// Whether a delete of the resource is under way ([`Self::deleting`]).
+    pub fn is_deleting(&self) -> bool {
+        self.pending.as_deref() == Some(DELETING)
     }
 
     /// Sets a field read from the cloud, under the name the kind's model declares.

@@ -55,7 +55,7 @@ pub(super) fn observe(id: LogicalId, group: &AutoScalingGroup) -> Observed {
             group.auto_scaling_group_arn().unwrap_or_default(),
         );
     match group.status() {
-        Some(status) if status.starts_with("Delete") => o.pending("deleting"),
+        Some(status) if status.starts_with("Delete") => o.deleting(),
         _ => o,
     }
 }

@@ -15,6 +15,7 @@ mod subnet;
 mod unmanaged;
 mod vpc;
 
+use crate::driver::Listed;
 use crate::error::sdk;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
@@ -24,7 +25,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use mck_core::model::ResourceKind;
 use mck_core::model::{LogicalId, TAG_STACK};
-use mck_core::provider::{Context, Observed, ProviderError};
+use mck_core::provider::{Context, ProviderError};
 
 pub(crate) use unmanaged::{list_stacks, read_unmanaged};
 
@@ -45,7 +46,7 @@ pub(crate) const KINDS: &[ResourceKind] = &[
 ];
 
 /// Reads every kind concurrently: one paginated describe call per kind, filtered by stack tag.
-pub(crate) async fn read_all(ec2: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+pub(crate) async fn read_all(ec2: &Client, stack: &str) -> Result<Listed, ProviderError> {
     let (vpcs, subnets, igws, eips, nats, tables, groups, instances, templates) = tokio::try_join!(
         vpc::read(ec2, stack),
         subnet::read(ec2, stack),
@@ -57,14 +58,30 @@ pub(crate) async fn read_all(ec2: &Client, stack: &str) -> Result<Vec<Observed>,
         instance::read(ec2, stack),
         launch_template::read(ec2, stack),
     )?;
-    let mut all = Vec::new();
-    for part in [
-        vpcs, subnets, igws, eips, nats, tables, groups, instances, templates,
-    ] {
-        all.extend(part);
-    }
-    route_table_association::name_associations(&mut all);
-    Ok(all)
+    let mut tables = tables;
+    route_table_association::name_associations(&mut tables, &subnets);
+    Ok(Listed::default()
+        .with(ResourceKind::Vpc, vpcs)
+        .with(ResourceKind::Subnet, subnets)
+        .with(ResourceKind::InternetGateway, igws)
+        .with(ResourceKind::ElasticIp, eips)
+        .with(ResourceKind::NatGateway, nats)
+        // A route table's routes and associations are in its description.
+        .with_kinds(
+            &[
+                ResourceKind::RouteTable,
+                ResourceKind::Route,
+                ResourceKind::RouteTableAssociation,
+            ],
+            tables,
+        )
+        // A security group's rules are read with it.
+        .with_kinds(
+            &[ResourceKind::SecurityGroup, ResourceKind::SecurityGroupRule],
+            groups,
+        )
+        .with(ResourceKind::Instance, instances)
+        .with(ResourceKind::LaunchTemplate, templates))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -43,13 +43,13 @@ pub(super) fn observe_association(
 
 /// Renames associations from `rta.<subnet cloud id>` to `rta.<subnet logical id>` once the
 /// subnets of the stack have been read (concurrently with the route tables).
-pub(super) fn name_associations(all: &mut [Observed]) {
-    let subnets: std::collections::HashMap<String, LogicalId> = all
+pub(super) fn name_associations(tables: &mut [Observed], subnets: &[Observed]) {
+    let subnets: std::collections::HashMap<String, LogicalId> = subnets
         .iter()
         .filter(|o| o.kind == ResourceKind::Subnet)
         .map(|o| (o.cloud_id.clone(), o.id.clone()))
         .collect();
-    for o in all
+    for o in tables
         .iter_mut()
         .filter(|o| o.kind == ResourceKind::RouteTableAssociation)
     {

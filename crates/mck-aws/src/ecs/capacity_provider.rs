@@ -60,7 +60,7 @@ pub(super) fn observe(id: LogicalId, cp: &CapacityProvider, cluster: Option<&str
         None => o,
     };
     match cp.update_status().map(|s| s.as_str()) {
-        Some("DELETE_IN_PROGRESS") => o.pending("deleting"),
+        Some("DELETE_IN_PROGRESS") => o.deleting(),
         _ => o,
     }
 }

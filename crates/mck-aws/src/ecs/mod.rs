@@ -13,11 +13,12 @@ mod task_definition;
 
 pub(crate) use task_definition::{prune as prune_revisions, registered as registered_revisions};
 
+use crate::driver::Listed;
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::Tag;
 use mck_core::model::LogicalId;
 use mck_core::model::ResourceKind;
-use mck_core::provider::{Context, Observed, ProviderError};
+use mck_core::provider::{Context, ProviderError};
 
 /// The create-call tags of `id`: `mck:stack`, `mck:id`, `Name` and the stack's tags.
 fn tags(ctx: &Context<'_>, id: &LogicalId) -> Vec<Tag> {
@@ -38,7 +39,7 @@ pub(crate) const KINDS: &[ResourceKind] = &[
     ResourceKind::ReleaseRecord,
 ];
 
-pub(crate) async fn read(ecs: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+pub(crate) async fn read(ecs: &Client, stack: &str) -> Result<Listed, ProviderError> {
     // The capacity provider's association comes from the cluster's read.
     let clusters_and_providers = async {
         let (clusters, on_cluster) = cluster::read(ecs, stack).await?;
@@ -50,10 +51,18 @@ pub(crate) async fn read(ecs: &Client, stack: &str) -> Result<Vec<Observed>, Pro
         task_definition::read(ecs, stack),
         service::read(ecs, stack)
     )?;
-    Ok(clusters
-        .into_iter()
-        .chain(providers)
-        .chain(task_definitions)
-        .chain(services)
-        .collect())
+    Ok(Listed::default()
+        // The release's records (migration, maintenance, release) are tags of the cluster.
+        .with_kinds(
+            &[
+                ResourceKind::EcsCluster,
+                ResourceKind::ReleaseTask,
+                ResourceKind::Maintenance,
+                ResourceKind::ReleaseRecord,
+            ],
+            clusters,
+        )
+        .with(ResourceKind::CapacityProvider, providers)
+        .with(ResourceKind::TaskDefinition, task_definitions)
+        .with(ResourceKind::EcsService, services))
 }

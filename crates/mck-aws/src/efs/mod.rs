@@ -19,6 +19,7 @@ use mck_core::model::{
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
+use crate::driver::Listed;
 use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
@@ -62,11 +63,7 @@ pub(crate) const KINDS: &[ResourceKind] = &[
 ];
 
 /// File systems, then (per owned file system) mount targets and access points.
-pub(crate) async fn read(
-    efs: &Client,
-    stack: &str,
-    region: &str,
-) -> Result<Vec<Observed>, ProviderError> {
+pub(crate) async fn read(efs: &Client, stack: &str, region: &str) -> Result<Listed, ProviderError> {
     let mut systems = Vec::new();
     let mut pages = efs.describe_file_systems().into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -78,18 +75,22 @@ pub(crate) async fn read(
                 .filter_map(|fs| Some((owned(fs.tags(), stack)?, fs.clone()))),
         );
     }
-    let mut out = Vec::new();
+    let (mut file_systems, mut mount_targets, mut access_points) =
+        (Vec::new(), Vec::new(), Vec::new());
     for (id, fs) in &systems {
         let backup = backup_enabled(efs, fs.file_system_id()).await?;
-        out.push(observe_file_system(id.clone(), fs, region, Some(backup)));
+        file_systems.push(observe_file_system(id.clone(), fs, region, Some(backup)));
         let (mounts, points) = tokio::try_join!(
             read_mount_targets(efs, id, fs.file_system_id()),
             read_access_points(efs, stack, fs.file_system_id())
         )?;
-        out.extend(mounts);
-        out.extend(points);
+        mount_targets.extend(mounts);
+        access_points.extend(points);
     }
-    Ok(out)
+    Ok(Listed::default()
+        .with(ResourceKind::FileSystem, file_systems)
+        .with(ResourceKind::MountTarget, mount_targets)
+        .with(ResourceKind::AccessPoint, access_points))
 }
 
 use access_point::*;

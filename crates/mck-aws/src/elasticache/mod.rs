@@ -19,6 +19,7 @@ use mck_core::model::{
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
+use crate::driver::Listed;
 use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
@@ -87,17 +88,16 @@ pub(crate) const KINDS: &[ResourceKind] = &[
     ResourceKind::CacheCluster,
 ];
 
-pub(crate) async fn read(ec: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+pub(crate) async fn read(ec: &Client, stack: &str) -> Result<Listed, ProviderError> {
     let (groups, replication, clusters) = tokio::try_join!(
         read_subnet_groups(ec, stack),
         read_replication_groups(ec, stack),
         read_clusters(ec, stack)
     )?;
-    Ok(groups
-        .into_iter()
-        .chain(replication)
-        .chain(clusters)
-        .collect())
+    Ok(Listed::default()
+        .with(ResourceKind::CacheSubnetGroup, groups)
+        .with(ResourceKind::ReplicationGroup, replication)
+        .with(ResourceKind::CacheCluster, clusters))
 }
 
 use cluster::*;

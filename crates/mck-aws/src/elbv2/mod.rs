@@ -15,6 +15,7 @@ use mck_core::model::LogicalId;
 use mck_core::model::ResourceKind;
 use mck_core::provider::{Context, ErrorClass, Observed, ProviderError};
 
+use crate::driver::Listed;
 use crate::error::sdk;
 
 /// The kinds [`read`] returns; each one's driver names this read (`Driver::READ_BY`).
@@ -25,7 +26,7 @@ pub(crate) const KINDS: &[ResourceKind] = &[
     ResourceKind::ListenerRule,
 ];
 
-pub(crate) async fn read(elb: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+pub(crate) async fn read(elb: &Client, stack: &str) -> Result<Listed, ProviderError> {
     let (groups, balancers) = tokio::try_join!(
         target_group::list(elb, stack),
         load_balancer::list(elb, stack)
@@ -50,12 +51,11 @@ pub(crate) async fn read(elb: &Client, stack: &str) -> Result<Vec<Observed>, Pro
     for listener in listeners.iter() {
         rules.extend(listener_rule::read(elb, listener).await?);
     }
-    Ok(groups
-        .into_iter()
-        .chain(balancers)
-        .chain(listeners)
-        .chain(rules)
-        .collect())
+    Ok(Listed::default()
+        .with(ResourceKind::TargetGroup, groups)
+        .with(ResourceKind::LoadBalancer, balancers)
+        .with(ResourceKind::Listener, listeners)
+        .with(ResourceKind::ListenerRule, rules))
 }
 
 fn tags(ctx: &Context<'_>, id: &LogicalId) -> Vec<Tag> {

@@ -4,17 +4,20 @@
 mod instance_profile;
 mod role;
 
+use crate::driver::Listed;
 use aws_sdk_iam::Client;
 use mck_core::model::ResourceKind;
-use mck_core::provider::{Observed, ProviderError};
+use mck_core::provider::ProviderError;
 
 /// The kinds [`read`] returns; each one's driver names this read (`Driver::READ_BY`).
 pub(crate) const KINDS: &[ResourceKind] = &[ResourceKind::Role, ResourceKind::InstanceProfile];
 
-pub(crate) async fn read(iam: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+pub(crate) async fn read(iam: &Client, stack: &str) -> Result<Listed, ProviderError> {
     let (roles, profiles) =
         tokio::try_join!(role::read(iam, stack), instance_profile::read(iam, stack))?;
-    Ok(roles.into_iter().chain(profiles).collect())
+    Ok(Listed::default()
+        .with(ResourceKind::Role, roles)
+        .with(ResourceKind::InstanceProfile, profiles))
 }
 
 /// Decodes the percent-encoding IAM applies to policy documents in its answers.

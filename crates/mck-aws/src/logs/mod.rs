@@ -3,13 +3,14 @@
 
 mod log_group;
 
+use crate::driver::Listed;
 use aws_sdk_cloudwatchlogs::Client;
 use mck_core::model::ResourceKind;
-use mck_core::provider::{Observed, ProviderError};
+use mck_core::provider::ProviderError;
 
 /// The kinds [`read`] returns; each one's driver names this read (`Driver::READ_BY`).
 pub(crate) const KINDS: &[ResourceKind] = &[ResourceKind::LogGroup];
 
-pub(crate) async fn read(logs: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-    log_group::read(logs, stack).await
+pub(crate) async fn read(logs: &Client, stack: &str) -> Result<Listed, ProviderError> {
+    Ok(Listed::default().with(ResourceKind::LogGroup, log_group::read(logs, stack).await?))
 }

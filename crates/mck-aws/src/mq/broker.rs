@@ -36,7 +36,7 @@ use std::collections::HashMap;
 use aws_sdk_mq::Client;
 use aws_sdk_mq::operation::describe_broker::DescribeBrokerOutput;
 use aws_sdk_mq::types::{BrokerState, BrokerSummary, DeploymentMode, EngineType, User};
-use mck_core::model::{LogicalId, MqBrokerSpec, ResourceKind, Value};
+use mck_core::model::{LogicalId, MqBrokerSpec, ResourceKind, TAG_DELETION_PROTECTION, Value};
 use mck_core::provider::{Context, ErrorClass, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
@@ -166,6 +166,13 @@ pub(super) fn observe(id: LogicalId, broker: &DescribeBrokerOutput) -> Observed 
     .with(
         MqBrokerSpec::AUTO_MINOR_VERSION_UPGRADE,
         auto_minor_version_upgrade,
+    )
+    .with(
+        MqBrokerSpec::DELETION_PROTECTION,
+        broker
+            .tags()
+            .and_then(|t| t.get(TAG_DELETION_PROTECTION))
+            .is_some_and(|v| v == "true"),
     )
     .output(
         mck_core::provider::OUT_DATA,
@@ -303,6 +310,33 @@ fn busy_if_changing(err: ProviderError, broker: &DescribeBrokerOutput) -> Provid
     }
 }
 
+/// Tags the broker protected, or removes the tag (both idempotent).
+async fn protect(mq: &Client, live: &Observed, on: bool) -> Result<(), ProviderError> {
+    let arn = match live.outputs.get(MqBrokerSpec::OUT_ARN) {
+        Some(arn) => arn.clone(),
+        None => describe(mq, &live.cloud_id)
+            .await?
+            .and_then(|b| b.broker_arn().map(str::to_string))
+            .ok_or_else(|| crate::missing("broker", &live.cloud_id))?,
+    };
+    if on {
+        mq.create_tags()
+            .resource_arn(&arn)
+            .tags(TAG_DELETION_PROTECTION, "true")
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("protect broker {}", live.id), e))?;
+    } else {
+        mq.delete_tags()
+            .resource_arn(&arn)
+            .tag_keys(TAG_DELETION_PROTECTION)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("unprotect broker {}", live.id), e))?;
+    }
+    Ok(())
+}
+
 impl Driver for MqBrokerSpec {
     const READ_BY: ServiceRead = ServiceRead::Mq;
 
@@ -324,7 +358,10 @@ impl Driver for MqBrokerSpec {
         token_params.extend(subnets.iter().map(String::as_str));
         token_params.extend(groups.iter().map(String::as_str));
         let token = crate::ec2::client_token(ctx, id, &token_params);
-        let tags: HashMap<String, String> = ctx.tags_for(id).into_iter().collect();
+        let mut tags: HashMap<String, String> = ctx.tags_for(id).into_iter().collect();
+        if spec.deletion_protection {
+            tags.insert(TAG_DELETION_PROTECTION.into(), "true".into());
+        }
         // RabbitMQ brokers take exactly one user at creation, and never show it again.
         let login: crate::secretsmanager::Login =
             crate::secretsmanager::login(aws, ctx.cloud_id(spec.user.id())?).await?;
@@ -409,6 +446,25 @@ impl Driver for MqBrokerSpec {
         // Only what changed is sent. The version and the instance type wait for a reboot;
         // auto minor version upgrade applies at once (and must be on for RabbitMQ 3.13 and
         // later, so it is sent with a version change too).
+        let mut live = live.clone();
+        if MqBrokerSpec::DELETION_PROTECTION.is_in(fields) {
+            protect(mq, &live, spec.deletion_protection).await?;
+            live.fields.insert(
+                MqBrokerSpec::DELETION_PROTECTION.name.into(),
+                Value::Bool(spec.deletion_protection),
+            );
+        }
+        let live = &live;
+        let changes_broker = [
+            MqBrokerSpec::ENGINE_VERSION,
+            MqBrokerSpec::HOST_INSTANCE_TYPE,
+            MqBrokerSpec::AUTO_MINOR_VERSION_UPGRADE,
+        ]
+        .iter()
+        .any(|f| f.is_in(fields));
+        if !changes_broker {
+            return Ok(live.clone());
+        }
         let mut update = mq.update_broker().broker_id(broker_id);
         let mut reboot = false;
         if MqBrokerSpec::ENGINE_VERSION.is_in(fields) {
@@ -541,6 +597,7 @@ mod tests {
             subnets: vec![Ref::new("subnet.data.a")],
             security_groups: vec![Ref::new("sg.mq")],
             user: Ref::new("secret.mq"),
+            deletion_protection: true,
         }
     }
 
@@ -567,6 +624,7 @@ mod tests {
                     .ip_address("10.0.1.5")
                     .build(),
             )
+            .tags("mck:deletion-protection", "true")
             .build();
         let observed = observe("mq.broker".into(), &broker);
         assert_reads(
@@ -905,6 +963,7 @@ mod tests {
         );
         assert_eq!(body["tags"]["mck:stack"], "t");
         assert_eq!(body["tags"]["mck:id"], "mq.broker");
+        assert_eq!(body["tags"]["mck:deletion-protection"], "true");
         let again: serde_json::Value = serde_json::from_str(&requests[3].1).unwrap();
         assert!(
             body["creatorRequestId"]
@@ -986,6 +1045,50 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.class, ErrorClass::Transient, "{}", err.message);
         assert!(err.message.contains("being deleted"), "{}", err.message);
+    }
+
+    /// The protection is a tag: turning it on or off tags or untags the broker and sends no
+    /// UpdateBroker (nor a reboot).
+    #[tokio::test]
+    async fn protection_is_tagged_and_untagged_without_touching_the_broker() {
+        const TAGS: &str = "/v1/tags/arn%3Aaws%3Amq%3Aus-east-1%3A1%3Abroker%3At-mq%3Ab-1";
+        let aws = Replay::new([
+            ("POST /v1/tags/", 204, String::new()),
+            ("DELETE /v1/tags/", 204, String::new()),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::new();
+        let ctx = context(&resolved);
+        let live = live().output(
+            MqBrokerSpec::OUT_ARN,
+            "arn:aws:mq:us-east-1:1:broker:t-mq:b-1",
+        );
+        let field = [MqBrokerSpec::DELETION_PROTECTION.name];
+        let on = MqBrokerSpec::update(&provider, &ctx, &spec(), &live, &field)
+            .await
+            .unwrap();
+        assert_eq!(on.fields[field[0]], Value::Bool(true));
+        let off = MqBrokerSpec {
+            deletion_protection: false,
+            ..spec()
+        };
+        let off = MqBrokerSpec::update(&provider, &ctx, &off, &on, &field)
+            .await
+            .unwrap();
+        assert_eq!(off.fields[field[0]], Value::Bool(false));
+        aws.assert_done();
+        let requests = aws.requests();
+        let body: serde_json::Value = serde_json::from_str(&requests[0].1).unwrap();
+        assert_eq!(
+            body,
+            json!({ "tags": { "mck:deletion-protection": "true" } })
+        );
+        let uris = aws.uris();
+        assert!(uris[0].ends_with(TAGS), "{uris:?}");
+        assert!(
+            uris[1].contains(TAGS) && uris[1].contains("tagKeys=mck%3Adeletion-protection"),
+            "{uris:?}"
+        );
     }
 
     #[tokio::test]

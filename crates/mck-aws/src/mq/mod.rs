@@ -5,13 +5,14 @@
 
 mod broker;
 
+use crate::driver::Listed;
 use aws_sdk_mq::Client;
 use mck_core::model::ResourceKind;
-use mck_core::provider::{Observed, ProviderError};
+use mck_core::provider::ProviderError;
 
 /// The kinds [`read`] returns; each one's driver names this read (`Driver::READ_BY`).
 pub(crate) const KINDS: &[ResourceKind] = &[ResourceKind::MqBroker];
 
-pub(crate) async fn read(mq: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-    broker::read(mq, stack).await
+pub(crate) async fn read(mq: &Client, stack: &str) -> Result<Listed, ProviderError> {
+    Ok(Listed::default().with(ResourceKind::MqBroker, broker::read(mq, stack).await?))
 }

@@ -35,7 +35,9 @@ use aws_sdk_opensearch::types::{
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use mck_core::model::{FieldDef, LogicalId, ResourceKind, SearchDomainSpec, Value};
+use mck_core::model::{
+    FieldDef, LogicalId, ResourceKind, SearchDomainSpec, TAG_DELETION_PROTECTION, Value,
+};
 use mck_core::provider::{Context, ErrorClass, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
@@ -89,7 +91,20 @@ fn endpoint(domain: &DomainStatus) -> Option<&str> {
         .filter(|e| !e.is_empty())
 }
 
-pub(super) fn observe(id: LogicalId, domain: &DomainStatus) -> Observed {
+/// Whether the domain's tags protect it (`mck:deletion-protection=true`).
+fn protected_by(tags: &[Tag]) -> bool {
+    tags.iter()
+        .any(|t| t.key() == TAG_DELETION_PROTECTION && t.value() == "true")
+}
+
+/// Whether an observation says the domain is protected.
+fn protected(o: &Observed) -> bool {
+    o.fields.get(SearchDomainSpec::DELETION_PROTECTION.name) == Some(&Value::Bool(true))
+}
+
+/// The domain as `DescribeDomain` shows it; `protected` comes from its tags, which
+/// `DescribeDomain` does not carry.
+pub(super) fn observe(id: LogicalId, domain: &DomainStatus, protected: bool) -> Observed {
     let name = domain.domain_name();
     let cluster = domain.cluster_config();
     // Zone awareness off is one zone; AWS's default count when it is on is 2.
@@ -175,6 +190,7 @@ pub(super) fn observe(id: LogicalId, domain: &DomainStatus) -> Observed {
                 .and_then(|a| a.enabled())
                 .unwrap_or(false),
         )
+        .with(SearchDomainSpec::DELETION_PROTECTION, protected)
         .output(SearchDomainSpec::OUT_ARN, domain.arn())
         .output(
             mck_core::provider::OUT_DATA,
@@ -234,7 +250,7 @@ pub(super) async fn read(os: &Client, stack: &str) -> Result<Vec<Observed>, Prov
                 continue;
             };
             if let Some(id) = owned(&tags, stack) {
-                out.push(observe(id, domain));
+                out.push(observe(id, domain, protected_by(&tags)));
             }
         }
     }
@@ -376,7 +392,7 @@ fn readiness(live: &Observed, domain: &DomainStatus, now: u64) -> Readiness {
     if domain.created() == Some(false) || endpoint(domain).is_none() {
         return Readiness::Pending("creating".into());
     }
-    Readiness::Ready(observe(live.id.clone(), domain))
+    Readiness::Ready(observe(live.id.clone(), domain, protected(live)))
 }
 
 /// Creates the OpenSearch service-linked role, which a VPC domain needs; "has been taken in
@@ -539,11 +555,40 @@ async fn adopt_existing(
             ),
         ));
     }
-    let owner = tags_of(os, found.arn())
-        .await?
-        .and_then(|tags| owned(&tags, ctx.stack));
-    let observed = observe(owner.clone().unwrap_or_else(|| id.clone()), found);
+    let tags = tags_of(os, found.arn()).await?.unwrap_or_default();
+    let owner = owned(&tags, ctx.stack);
+    let observed = observe(
+        owner.clone().unwrap_or_else(|| id.clone()),
+        found,
+        protected_by(&tags),
+    );
     crate::adopt("OpenSearch domain", id, Some((owner, observed)))
+}
+
+/// Tags the domain protected, or removes the tag.
+async fn protect(os: &Client, domain: &DomainStatus, on: bool) -> Result<(), ProviderError> {
+    let name = domain.domain_name();
+    if on {
+        let tag = Tag::builder()
+            .key(TAG_DELETION_PROTECTION)
+            .value("true")
+            .build()
+            .map_err(|e| ProviderError::invalid(format!("internal error: a tag: {e}")))?;
+        os.add_tags()
+            .arn(domain.arn())
+            .tag_list(tag)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("protect OpenSearch domain {name}"), e))?;
+    } else {
+        os.remove_tags()
+            .arn(domain.arn())
+            .tag_keys(TAG_DELETION_PROTECTION)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("unprotect OpenSearch domain {name}"), e))?;
+    }
+    Ok(())
 }
 
 impl Driver for SearchDomainSpec {
@@ -563,8 +608,11 @@ impl Driver for SearchDomainSpec {
         ensure_service_linked_role(aws).await?;
         let secret_arn = ctx.cloud_id(spec.master_user.id())?;
         let policy = access_policy(secret_arn, &aws.clients.region, &spec.name)?;
-        let tags = ctx
-            .tags_for(id)
+        let mut tags = ctx.tags_for(id);
+        if spec.deletion_protection {
+            tags.push((TAG_DELETION_PROTECTION.into(), "true".into()));
+        }
+        let tags = tags
             .into_iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect::<Result<Vec<Tag>, _>>()
@@ -597,7 +645,10 @@ impl Driver for SearchDomainSpec {
                     ))
                 })?;
                 let change = domain.change_progress_details().and_then(|d| d.change_id());
-                Ok(with_change(observe(id.clone(), domain), change))
+                Ok(with_change(
+                    observe(id.clone(), domain, spec.deletion_protection),
+                    change,
+                ))
             }
             // Made meanwhile (a create whose answer was lost, then repeated).
             Err(e) if e.code() == Some("ResourceAlreadyExistsException") => {
@@ -630,17 +681,28 @@ impl Driver for SearchDomainSpec {
         if let Some(status) = busy(&domain) {
             return Err(busy_error(name, &status));
         }
-        let now = observe(live.id.clone(), &domain);
+        let now = observe(live.id.clone(), &domain, protected(live));
         let desired = desired(ctx, spec, fields)?;
         let to_change: Vec<&str> = fields
             .iter()
             .copied()
             .filter(|f| now.fields.get(*f).cloned().map(sorted).as_ref() != desired.get(f))
             .collect();
+        // The protection is a tag: set or removed on its own, at once (both idempotent).
+        let mut live = live.clone();
+        if SearchDomainSpec::DELETION_PROTECTION.is_in(&to_change) {
+            protect(os, &domain, spec.deletion_protection).await?;
+            live.fields.insert(
+                SearchDomainSpec::DELETION_PROTECTION.name.into(),
+                Value::Bool(spec.deletion_protection),
+            );
+        }
+        let live = &live;
         let upgrade = SearchDomainSpec::ENGINE_VERSION.is_in(&to_change);
-        let config_change = to_change
-            .iter()
-            .any(|f| *f != SearchDomainSpec::ENGINE_VERSION.name);
+        let config_change = to_change.iter().any(|f| {
+            *f != SearchDomainSpec::ENGINE_VERSION.name
+                && *f != SearchDomainSpec::DELETION_PROTECTION.name
+        });
         if config_change {
             // Only the changed option blocks are sent, each whole.
             let mut request = os.update_domain_config().domain_name(name);
@@ -781,6 +843,7 @@ mod tests {
             security_groups: vec![Ref::new("sg.search")],
             tls_policy: "Policy-Min-TLS-1-2-PFS-2023-10".into(),
             master_user: Ref::new("secret.search"),
+            deletion_protection: true,
         }
     }
 
@@ -975,7 +1038,7 @@ mod tests {
             )
             .build()
             .unwrap();
-        let observed = observe("search".into(), &status);
+        let observed = observe("search".into(), &status, true);
         assert_reads(
             &observed,
             spec(),
@@ -1018,7 +1081,7 @@ mod tests {
             )
             .build()
             .unwrap();
-        let observed = observe("search".into(), &status);
+        let observed = observe("search".into(), &status, false);
         assert_eq!(
             observed.fields[SearchDomainSpec::ZONE_COUNT.name],
             Value::Int(1)
@@ -1159,6 +1222,57 @@ mod tests {
             tags.contains(&json!({ "Key": "mck:id", "Value": "search" })),
             "{tags:?}"
         );
+        // Protected from its first minute: the protection is a tag AWS keeps with the domain.
+        assert!(
+            tags.contains(&json!({ "Key": "mck:deletion-protection", "Value": "true" })),
+            "{tags:?}"
+        );
+    }
+
+    /// The protection is a tag: turning it on or off tags or untags the domain and sends no
+    /// configuration change (which would start a blue/green deployment).
+    #[tokio::test]
+    async fn protection_is_tagged_and_untagged_without_a_configuration_change() {
+        let aws = Replay::new([
+            (DESCRIBE, 200, described(json!({}))),
+            ("POST /2021-01-01/tags", 200, "{}".to_string()),
+            (DESCRIBE, 200, described(json!({}))),
+            ("POST /2021-01-01/tags-removal", 200, "{}".to_string()),
+        ]);
+        let field = [SearchDomainSpec::DELETION_PROTECTION.name];
+        let on = update(&aws, &spec(), &field).await.unwrap();
+        assert!(protected(&on), "{on:?}");
+        assert_eq!(
+            body(&aws, 1),
+            json!({
+                "ARN": "arn:aws:es:us-east-1:123456789012:domain/dev-search",
+                "TagList": [{ "Key": "mck:deletion-protection", "Value": "true" }]
+            })
+        );
+        let off = SearchDomainSpec {
+            deletion_protection: false,
+            ..spec()
+        };
+        let mut protected_live = live();
+        protected_live
+            .fields
+            .insert(field[0].into(), Value::Bool(true));
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = resolved();
+        let ctx = context(&resolved);
+        let unprotected = SearchDomainSpec::update(&provider, &ctx, &off, &protected_live, &field)
+            .await
+            .unwrap();
+        assert!(!protected(&unprotected), "{unprotected:?}");
+        assert_eq!(
+            body(&aws, 3),
+            json!({
+                "ARN": "arn:aws:es:us-east-1:123456789012:domain/dev-search",
+                "TagKeys": ["mck:deletion-protection"]
+            })
+        );
+        aws.assert_done();
+        assert_eq!(aws.count(UPDATE), 0);
     }
 
     /// CreateDomain of a name in use may replace the domain (Terraform's domain.go; moto does):
@@ -1593,7 +1707,16 @@ mod tests {
                 200,
                 json!({ "DomainStatusList": first }).to_string(),
             ),
-            (LIST_TAGS, 200, tags("dev", "search")),
+            (
+                LIST_TAGS,
+                200,
+                json!({ "TagList": [
+                    { "Key": "mck:stack", "Value": "dev" },
+                    { "Key": "mck:id", "Value": "search" },
+                    { "Key": "mck:deletion-protection", "Value": "true" }
+                ] })
+                .to_string(),
+            ),
             (LIST_TAGS, 200, tags("dev", "search.old")),
             (LIST_TAGS, 404, not_found()),
             (LIST_TAGS, 200, json!({ "TagList": [] }).to_string()),
@@ -1610,6 +1733,9 @@ mod tests {
         aws.assert_done();
         let ids: Vec<&str> = read.iter().map(|o| o.id.as_str()).collect();
         assert_eq!(ids, ["search", "search.old", "search.e"]);
+        // The protection is read from the tags, which DescribeDomains does not carry.
+        let protection: Vec<bool> = read.iter().map(protected).collect();
+        assert_eq!(protection, [true, false, false]);
         assert!(
             aws.uris()[0].contains("engineType=OpenSearch"),
             "{:?}",

@@ -8,13 +8,14 @@
 
 mod domain;
 
+use crate::driver::Listed;
 use aws_sdk_opensearch::Client;
 use mck_core::model::ResourceKind;
-use mck_core::provider::{Observed, ProviderError};
+use mck_core::provider::ProviderError;
 
 /// The kinds [`read`] returns; each one's driver names this read (`Driver::READ_BY`).
 pub(crate) const KINDS: &[ResourceKind] = &[ResourceKind::SearchDomain];
 
-pub(crate) async fn read(os: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-    domain::read(os, stack).await
+pub(crate) async fn read(os: &Client, stack: &str) -> Result<Listed, ProviderError> {
+    Ok(Listed::default().with(ResourceKind::SearchDomain, domain::read(os, stack).await?))
 }

@@ -20,6 +20,7 @@ use mck_core::model::{
 use mck_core::provider::{Context, Observed, ProviderError, Readiness};
 
 use crate::AwsProvider;
+use crate::driver::Listed;
 use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
@@ -56,19 +57,18 @@ pub(crate) const KINDS: &[ResourceKind] = &[
 
 /// Reads all RDS kinds of the stack: two list calls, plus tag and parameter reads for the
 /// groups named after the stack (usually one each).
-pub(crate) async fn read(rds: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+pub(crate) async fn read(rds: &Client, stack: &str) -> Result<Listed, ProviderError> {
     let (groups, params, clusters, instances) = tokio::try_join!(
         read_subnet_groups(rds, stack),
         read_parameter_groups(rds, stack),
         read_clusters(rds, stack),
         read_instances(rds, stack)
     )?;
-    Ok(groups
-        .into_iter()
-        .chain(params)
-        .chain(clusters)
-        .chain(instances)
-        .collect())
+    Ok(Listed::default()
+        .with(ResourceKind::DbSubnetGroup, groups)
+        .with(ResourceKind::DbClusterParameterGroup, params)
+        .with(ResourceKind::DbCluster, clusters)
+        .with(ResourceKind::DbInstance, instances))
 }
 
 async fn tags_of(rds: &Client, arn: &str) -> Result<Vec<Tag>, ProviderError> {

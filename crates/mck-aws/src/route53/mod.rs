@@ -18,6 +18,7 @@ use mck_core::model::{HostedZoneSpec, LogicalId, RecordSetSpec, ResourceKind, Va
 use mck_core::provider::{Context, Observed, ProviderError, Readiness, Unmanaged};
 
 use crate::AwsProvider;
+use crate::driver::Listed;
 use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
 
@@ -45,7 +46,7 @@ fn id_from_reference(reference: &str, stack: &str) -> Option<LogicalId> {
 /// The kinds [`read`] returns; each one's driver names this read (`Driver::READ_BY`).
 pub(crate) const KINDS: &[ResourceKind] = &[ResourceKind::HostedZone, ResourceKind::RecordSet];
 
-pub(crate) async fn read(r53: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
+pub(crate) async fn read(r53: &Client, stack: &str) -> Result<Listed, ProviderError> {
     let mut zones = Vec::new();
     let mut marker: Option<String> = None;
     loop {
@@ -63,6 +64,7 @@ pub(crate) async fn read(r53: &Client, stack: &str) -> Result<Vec<Observed>, Pro
     }
     // Ownership: the caller reference names the stack and the logical id (see the module doc).
     let mut out = Vec::new();
+    let mut records = Vec::new();
     for zone in zones
         .iter()
         .filter(|z| z.config().is_some_and(|c| c.private_zone()))
@@ -83,9 +85,11 @@ pub(crate) async fn read(r53: &Client, stack: &str) -> Result<Vec<Observed>, Pro
             .and_then(|v| v.vpc_id())
             .map(str::to_string);
         out.push(observe_zone(id.clone(), zone, vpc));
-        out.extend(read_records(r53, zone, stack).await?.0);
+        records.extend(read_records(r53, zone, stack).await?.0);
     }
-    Ok(out)
+    Ok(Listed::default()
+        .with(ResourceKind::HostedZone, out)
+        .with(ResourceKind::RecordSet, records))
 }
 
 /// Records in the stack's zones that carry no marker of the stack (see [`record`]).

@@ -59,7 +59,13 @@ impl ExecGraph {
                         .dependencies(&step.id)
                         .iter()
                         .any(|dep| delete_first.contains(dep));
-                    if policy(step.kind) == ReplacePolicy::CreateFirst && !needs_delete_first {
+                    // One being deleted already is waited for first (its name may be taken
+                    // until it is gone).
+                    let deleting = step.live.as_ref().is_some_and(Observed::is_deleting);
+                    if policy(step.kind) == ReplacePolicy::CreateFirst
+                        && !needs_delete_first
+                        && !deleting
+                    {
                         create_first.insert(&step.id, nodes.len());
                     } else {
                         delete_first.insert(&step.id);

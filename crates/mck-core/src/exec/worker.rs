@@ -77,6 +77,10 @@ impl Work {
                 .await?
             }
             Op::Wait => self.live.clone().expect("a wait has live state"),
+            // Being deleted already (by a run that was stopped): only waited for.
+            Op::Delete if self.live.as_ref().is_some_and(Observed::is_deleting) => {
+                self.live.clone().expect("delete has live state")
+            }
             Op::Delete => {
                 let live = self.live.as_ref().expect("delete has live state");
                 let retiring = self.spec.as_ref().filter(|_| self.retire);

@@ -333,7 +333,11 @@ fn search_and_queue(stack: &Stack, out: &mut Lowered) -> Vec<Record> {
                 SearchDomainSpec::DEDICATED_MASTER_TYPE.name,
                 &["search", "master_instance_type"],
             )
-            .with_field(SearchDomainSpec::VOLUME_SIZE.name, &["search", "volume_gb"]);
+            .with_field(SearchDomainSpec::VOLUME_SIZE.name, &["search", "volume_gb"])
+            .with_field(
+                SearchDomainSpec::DELETION_PROTECTION.name,
+                &["search", "deletion_protection"],
+            );
         out.add(
             LogicalId::new("search"),
             SearchDomainSpec {
@@ -353,6 +357,7 @@ fn search_and_queue(stack: &Stack, out: &mut Lowered) -> Vec<Record> {
                 security_groups: vec![Ref::new("sg.search")],
                 tls_policy: SearchDomainSpec::TLS_POLICY.into(),
                 master_user: Ref::new("secret.search"),
+                deletion_protection: search.deletion_protection,
             }
             .into(),
             declared,
@@ -394,6 +399,7 @@ fn search_and_queue(stack: &Stack, out: &mut Lowered) -> Vec<Record> {
                     .collect(),
                 security_groups: vec![Ref::new("sg.mq")],
                 user: Ref::new("secret.mq"),
+                deletion_protection: queue.deletion_protection,
             }
             .into(),
             Declared::at(&["queue"])
@@ -405,7 +411,11 @@ fn search_and_queue(stack: &Stack, out: &mut Lowered) -> Vec<Record> {
                     MqBrokerSpec::HOST_INSTANCE_TYPE.name,
                     &["queue", "instance_type"],
                 )
-                .with_field(MqBrokerSpec::DEPLOYMENT_MODE.name, &["queue", "deployment"]),
+                .with_field(MqBrokerSpec::DEPLOYMENT_MODE.name, &["queue", "deployment"])
+                .with_field(
+                    MqBrokerSpec::DELETION_PROTECTION.name,
+                    &["queue", "deletion_protection"],
+                ),
         );
         let broker: Ref<kind::MqBroker> = Ref::new("mq");
         records.push((

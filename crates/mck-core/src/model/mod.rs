@@ -458,7 +458,9 @@ impl fmt::Display for Value {
             Value::Null => f.write_str("null"),
             Value::Bool(b) => write!(f, "{b}"),
             Value::Int(i) => write!(f, "{i}"),
-            Value::Str(s) => write!(f, "\"{s}\""),
+            // Quoted as Rust writes a string literal: a `"` or a line break in the value is
+            // escaped, so the rendered value reads back unambiguously.
+            Value::Str(s) => write!(f, "{s:?}"),
             Value::List(items) => {
                 f.write_str("[")?;
                 for (idx, item) in items.iter().enumerate() {
@@ -471,7 +473,7 @@ impl fmt::Display for Value {
             }
             Value::Ref(_, id) => write!(f, "{id}"),
             Value::Output(_, id, name) => write!(f, "{id}.{name}"),
-            Value::CloudId(id) | Value::CloudRef(_, id) => write!(f, "\"{id}\""),
+            Value::CloudId(id) | Value::CloudRef(_, id) => write!(f, "{id:?}"),
         }
     }
 }
@@ -656,6 +658,15 @@ pub const TAG_STACK: &str = "mck:stack";
 pub const NOTE: &str = "note";
 /// The tag holding a resource's logical id.
 pub const TAG_ID: &str = "mck:id";
+
+/// The field every kind that can be protected reports its protection in: while the live
+/// resource says `true`, the plan refuses to delete or replace it ([`crate::plan::Plan::refusals`]).
+/// An Aurora cluster keeps it in AWS (which refuses the delete too); a search domain and a
+/// broker, which AWS cannot protect, keep it in the tag [`TAG_DELETION_PROTECTION`].
+pub const DELETION_PROTECTION: FieldDef = FieldDef::mutable("deletion_protection");
+
+/// The tag that keeps [`DELETION_PROTECTION`] on resources AWS has no protection for (`true`).
+pub const TAG_DELETION_PROTECTION: &str = "mck:deletion-protection";
 
 impl ResourceSpec {
     /// Every resource this one needs: field references plus ordering-only dependencies.

@@ -49,6 +49,9 @@ pub struct MqBrokerSpec {
     /// (not `guest`); the password at least 12 characters (Terraform also caps it at 250), at
     /// least 4 of them different, none of `,` `:` `=`.
     pub user: Ref<kind::Secret>,
+    /// Deleting or replacing it is refused while on (kept in the tag
+    /// [`TAG_DELETION_PROTECTION`](super::TAG_DELETION_PROTECTION): AWS has no such setting).
+    pub deletion_protection: bool,
 }
 
 impl MqBrokerSpec {
@@ -83,6 +86,8 @@ impl MqBrokerSpec {
         FieldDef::mutable("auto_minor_version_upgrade");
     /// Field `user_secret`: set at creation only, never compared (AWS never shows passwords).
     pub const USER_SECRET: FieldDef = FieldDef::create_only("user_secret");
+    /// Field `deletion_protection` (the tag): changed in place; read by the plan's refusals.
+    pub const DELETION_PROTECTION: FieldDef = super::DELETION_PROTECTION;
     /// Output `endpoint`: `amqps://<host>:5671`.
     pub const OUT_ENDPOINT: &str = "endpoint";
     /// Output `host`: the AMQPS endpoint's host name.
@@ -119,6 +124,7 @@ impl Kind for MqBrokerSpec {
             Self::PUBLICLY_ACCESSIBLE.of(false),
             Self::AUTO_MINOR_VERSION_UPGRADE.of(true),
             Self::USER_SECRET.of(self.user.value()),
+            Self::DELETION_PROTECTION.of(self.deletion_protection),
         ]
     }
 

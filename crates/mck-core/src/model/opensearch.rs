@@ -36,6 +36,9 @@ pub struct SearchDomainSpec {
     pub tls_policy: String,
     /// The secret with the master user's name and password.
     pub master_user: Ref<kind::Secret>,
+    /// Deleting or replacing it is refused while on (kept in the tag
+    /// [`TAG_DELETION_PROTECTION`](super::TAG_DELETION_PROTECTION): AWS has no such setting).
+    pub deletion_protection: bool,
 }
 
 impl SearchDomainSpec {
@@ -100,6 +103,8 @@ impl SearchDomainSpec {
     /// Field `master_user_secret`: set at creation only, never compared (AWS does not say who
     /// the master user is).
     pub const MASTER_USER_SECRET: FieldDef = FieldDef::create_only("master_user_secret");
+    /// Field `deletion_protection` (the tag): changed in place; read by the plan's refusals.
+    pub const DELETION_PROTECTION: FieldDef = super::DELETION_PROTECTION;
     /// Output `endpoint`: the VPC endpoint's host name.
     pub const OUT_ENDPOINT: &str = "endpoint";
     /// Output `arn`.
@@ -146,6 +151,7 @@ impl Kind for SearchDomainSpec {
             Self::TLS_SECURITY_POLICY.of(self.tls_policy.as_str()),
             Self::FINE_GRAINED_ACCESS_CONTROL.of(true),
             Self::MASTER_USER_SECRET.of(self.master_user.value()),
+            Self::DELETION_PROTECTION.of(self.deletion_protection),
         ]
     }
 

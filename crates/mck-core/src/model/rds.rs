@@ -157,7 +157,7 @@ impl DbClusterSpec {
     /// Field `backup_retention_period`: changed in place.
     pub const BACKUP_RETENTION_PERIOD: FieldDef = FieldDef::mutable("backup_retention_period");
     /// Read by the plan's refusals: a protected cluster is never deleted or replaced.
-    pub const DELETION_PROTECTION: FieldDef = FieldDef::mutable("deletion_protection");
+    pub const DELETION_PROTECTION: FieldDef = super::DELETION_PROTECTION;
     /// Field `final_snapshot`: changed in place.
     pub const FINAL_SNAPSHOT: FieldDef = FieldDef::mutable("final_snapshot");
     /// Field `db_cluster_parameter_group_name`: changed in place.

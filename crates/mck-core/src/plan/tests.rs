@@ -202,15 +202,16 @@ async fn of_two_copies_the_one_the_stack_uses_is_kept_whatever_its_id() {
 
 #[tokio::test(start_paused = true)]
 async fn data_loss_and_deletion_protection_are_refused() {
-    let yaml = "version: 1\nnetwork:\n  zones: [us-east-1a, us-east-1b]\ndatabase:\n  deletion_protection: true\ncaches:\n  cache: {}\nfilesystem: {}\n";
+    let yaml = "version: 1\nnetwork:\n  zones: [us-east-1a, us-east-1b]\ndatabase:\n  deletion_protection: true\ncaches:\n  cache: {}\nfilesystem: {}\nsearch:\n  deletion_protection: true\nqueue:\n  deletion_protection: true\n";
     let cloud = Arc::new(FakeCloud::new());
     let desired = desired(yaml);
     apply_all(&cloud, &desired).await;
-    // Destroying everything: the protected cluster is refused even with --allow-data-loss;
-    // the cache and the file system only without it.
+    // Destroying everything: the protected cluster, search domain and broker are refused even
+    // with --allow-data-loss; the cache, the file system and the two logins' secrets only
+    // without it.
     let destroy = plan_of(&cloud, &Arc::new(desired.emptied())).await;
     let refusals = destroy.refusals(false);
-    assert_eq!(refusals.len(), 3, "{refusals:#?}");
+    assert_eq!(refusals.len(), 7, "{refusals:#?}");
     // What would be lost, listed before any confirmation.
     let loss = destroy.data_loss();
     assert!(
@@ -248,8 +249,17 @@ async fn data_loss_and_deletion_protection_are_refused() {
             .iter()
             .any(|r| r.contains("refusing to delete efs "))
     );
+    for protected in ["db.cluster", "search", "mq"] {
+        assert!(
+            refusals.iter().any(
+                |r| r.starts_with(&format!("refusing to delete {protected} ("))
+                    && r.contains("deletion protection is on")
+            ),
+            "{protected}: {refusals:#?}"
+        );
+    }
     let allowed = destroy.refusals(true);
-    assert_eq!(allowed.len(), 1, "{allowed:#?}");
+    assert_eq!(allowed.len(), 3, "{allowed:#?}");
     // Lifting protection is an in-place update, which is allowed.
     let unprotected =
         desired_from(&yaml.replace("deletion_protection: true", "deletion_protection: false"));
@@ -259,7 +269,16 @@ async fn data_loss_and_deletion_protection_are_refused() {
         "{:?}",
         plan.refusals(false)
     );
-    assert_eq!(plan.summary().change, 1);
+    // The cluster, the domain and the broker each lift their protection in place.
+    assert_eq!(plan.summary().change, 3);
+    let mut lifted: Vec<&str> = plan
+        .steps()
+        .iter()
+        .filter(|s| s.action == Action::Update)
+        .map(|s| s.id.as_str())
+        .collect();
+    lifted.sort_unstable();
+    assert_eq!(lifted, ["db.cluster", "mq", "search"]);
 }
 
 fn desired_from(yaml: &str) -> Arc<DesiredGraph> {

@@ -168,6 +168,10 @@ pub struct SearchConfig {
     /// EBS storage per data node, in GiB.
     #[serde(default = "default_search_volume")]
     pub volume_gb: i64,
+    /// `mck` refuses to delete or replace the domain while on (prod: the catalog index takes
+    /// hours to rebuild).
+    #[serde(default)]
+    pub deletion_protection: bool,
 }
 
 fn default_search_version() -> String {
@@ -210,6 +214,9 @@ pub struct QueueConfig {
     /// `single` or `cluster`.
     #[serde(default)]
     pub deployment: QueueDeployment,
+    /// `mck` refuses to delete or replace the broker while on.
+    #[serde(default)]
+    pub deletion_protection: bool,
 }
 
 fn default_queue_version() -> String {

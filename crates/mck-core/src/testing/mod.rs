@@ -445,7 +445,7 @@ impl FakeResource {
     fn observe(&self, cloud_id: &str) -> Observed {
         let mut o = Observed::new(self.id.clone(), self.kind, cloud_id);
         if self.gone_at.is_some() {
-            o.pending = Some("deleting".to_string());
+            o = o.deleting();
         } else if Instant::now() < self.ready_at {
             o.pending = Some("pending".to_string());
         }
