@@ -160,7 +160,7 @@ fn data_tier_up_verify_plan_guard_down() {
     // One task definition per app: the release's image, the private DNS names, the DB secret
     // only as an ECS secret, the shared files through the EFS access points, logs per app.
     let tds = app["task_definitions"].as_array().unwrap();
-    assert_eq!(tds.len(), 2, "{app:#}");
+    assert_eq!(tds.len(), 4, "two apps, cron, a worker: {app:#}");
     let frontend = tds
         .iter()
         .find(|t| t["family"] == format!("{name}-frontend").as_str())
@@ -232,7 +232,7 @@ fn data_tier_up_verify_plan_guard_down() {
     // app's target group, on its app's task definition; `up` waited until its targets were
     // healthy (the emulator's ECS stand-in registers them: docs/emulator.md).
     let services = app["services"].as_array().unwrap();
-    assert_eq!(services.len(), 2, "{app:#}");
+    assert_eq!(services.len(), 4, "two apps, cron, a worker: {app:#}");
     let mut private_subnets: Vec<String> = ["a", "b", "c"]
         .iter()
         .map(|z| subnet(&format!("subnet.private.{z}")))
@@ -273,6 +273,75 @@ fn data_tier_up_verify_plan_guard_down() {
             1,
             "one healthy target per task: {app:#}"
         );
+    }
+
+    // Cron and the worker: services with no load balancer in the private subnets, on the
+    // admin's build with exactly its php-fpm container's environment, secrets and shared
+    // files, their own command and log group; cron one task, never two at once.
+    let admin_php = tds
+        .iter()
+        .find(|t| t["family"] == format!("{name}-admin").as_str())
+        .and_then(|t| {
+            t["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == "php-fpm")
+        })
+        .unwrap()
+        .clone();
+    for (service_name, min_healthy, max, runs) in [
+        ("cron", 0, 100, "bin/magento cron:run"),
+        (
+            "worker-consumers",
+            100,
+            200,
+            "queue:consumers:start async.operations.all --single-thread --max-messages=10000",
+        ),
+    ] {
+        let service = services
+            .iter()
+            .find(|s| s["name"] == service_name)
+            .unwrap_or_else(|| panic!("no service {service_name}: {app:#}"));
+        assert_eq!(service["status"], "ACTIVE");
+        assert_eq!(service["desired"], 1);
+        assert_eq!(service["load_balancers"], serde_json::json!([]));
+        assert_eq!(service["grace"], Value::Null, "{service:#}");
+        assert_eq!(
+            service["deployment"],
+            serde_json::json!({"minimumHealthyPercent": min_healthy, "maximumPercent": max})
+        );
+        assert_eq!(strings(&service["subnets"]), private_subnets);
+        assert_eq!(
+            service["security_groups"],
+            serde_json::json!([sg("sg.app")])
+        );
+        let td = tds
+            .iter()
+            .find(|t| t["family"] == format!("{name}-{service_name}").as_str())
+            .unwrap_or_else(|| panic!("no task definition {service_name}: {app:#}"));
+        assert!(
+            service["task_definition"]
+                .as_str()
+                .is_some_and(|arn| arn.contains(&format!("task-definition/{name}-{service_name}:"))),
+            "{service:#}"
+        );
+        let containers = td["containers"].as_array().unwrap();
+        assert_eq!(containers.len(), 1, "{td:#}");
+        let worker = &containers[0];
+        for same in ["image", "environment", "secrets", "mounts"] {
+            assert_eq!(worker[same], admin_php[same], "{service_name}: {same}");
+        }
+        assert_eq!(worker["ports"], serde_json::json!([]));
+        assert_eq!(worker["log_group"], format!("/mck/{name}/{service_name}"));
+        let command: Vec<&str> = worker["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(command[..2], ["sh", "-c"], "{command:?}");
+        assert!(command[2].contains(runs), "{command:?}");
     }
 
     // Redis: two encrypted groups with failover on the data subnets.

@@ -64,6 +64,7 @@ for family in ecs.list_task_definition_families(familyPrefix=f"{stack}-", status
             "secrets": {s["name"]: s["valueFrom"] for s in c.get("secrets", [])},
             "mounts": {m["sourceVolume"]: m["containerPath"] for m in c.get("mountPoints", [])},
             "log_group": c.get("logConfiguration", {}).get("options", {}).get("awslogs-group"),
+            "command": c.get("command", []),
         } for c in d["containerDefinitions"]],
         "volumes": {v["name"]: v.get("efsVolumeConfiguration", {}) for v in d.get("volumes", [])},
     })
@@ -110,6 +111,9 @@ if any(c["name"] == f"{stack}-app" for c in out["clusters"]):
                 "name": s["serviceName"], "status": s["status"], "desired": s["desiredCount"],
                 "launch_type": s.get("launchType"), "task_definition": s["taskDefinition"],
                 "load_balancers": s.get("loadBalancers", []),
+                "deployment": {k: s.get("deploymentConfiguration", {}).get(k)
+                               for k in ("minimumHealthyPercent", "maximumPercent")},
+                "grace": s.get("healthCheckGracePeriodSeconds"),
                 "subnets": sorted(net.get("subnets", [])), "security_groups": sorted(net.get("securityGroups", [])),
                 "public_ip": net.get("assignPublicIp"),
                 "tags": {t["key"]: t["value"] for t in s.get("tags", [])},

@@ -1046,9 +1046,9 @@ async fn a_rollout_rolled_back_by_the_circuit_breaker_fails_and_keeps_the_old_re
             .all(|c| !(c.op == Op::Delete && c.id.as_str() == "ecs.taskdef.frontend")),
         "the old revision was deregistered"
     );
-    // Both revisions are registered; the next plan tries the rollout again with the newest,
-    // registering nothing new.
-    assert_eq!(cloud.count("dev", K::TaskDefinition), 3);
+    // Both revisions are registered (with the admin's, cron's and the worker's); the next plan
+    // tries the rollout again with the newest, registering nothing new.
+    assert_eq!(cloud.count("dev", K::TaskDefinition), 5);
     let next = engine.plan(desired2).await.unwrap();
     assert_eq!(changes(&next), [(Action::Update, "ecs.service.frontend")]);
     assert_ne!(
@@ -1209,7 +1209,12 @@ async fn a_failing_migration_stops_the_release_before_any_service_is_touched() {
     };
     assert_eq!(err.reason, FailureReason::ResourceFailed);
     assert!(err.message.contains("SQLSTATE[42S01]"), "{}", err.message);
-    for service in ["ecs.service.admin", "ecs.service.frontend"] {
+    for service in [
+        "ecs.service.admin",
+        "ecs.service.frontend",
+        "ecs.service.cron",
+        "ecs.service.worker-consumers",
+    ] {
         assert!(
             matches!(result(&summary, service).outcome, Outcome::Skipped(_)),
             "{service}: {:?}",
@@ -1223,6 +1228,8 @@ async fn a_failing_migration_stops_the_release_before_any_service_is_touched() {
         changes(&next),
         [
             (Action::Update, ReleaseTaskSpec::MIGRATE_ID),
+            (Action::Update, "ecs.service.cron"),
+            (Action::Update, "ecs.service.worker-consumers"),
             (Action::Update, "ecs.service.admin"),
             (Action::Update, "ecs.service.frontend"),
             (Action::Update, ReleaseRecordSpec::ID),
@@ -1302,7 +1309,8 @@ async fn releases_list_the_live_and_previous_revisions_and_rollback_moves_back_o
     let releases = crate::release::releases(cloud.as_ref(), &desired)
         .await
         .unwrap();
-    assert_eq!(releases.apps.len(), 2);
+    // The two apps, cron and the worker: all on the release's build.
+    assert_eq!(releases.apps.len(), 4);
     for app in &releases.apps {
         let live = app.live.as_ref().expect("a live revision");
         assert_eq!(
@@ -1321,7 +1329,7 @@ async fn releases_list_the_live_and_previous_revisions_and_rollback_moves_back_o
     assert!(text.contains("previous  dev-admin:"), "{text}");
 
     let steps = crate::release::plan_rollback(&releases).unwrap();
-    assert_eq!(steps.len(), 2);
+    assert_eq!(steps.len(), 4);
     let before = cloud.calls().len();
     let (tx, _rx) = mpsc::unbounded_channel();
     let summary = crate::release::rollback(
@@ -1346,7 +1354,9 @@ async fn releases_list_the_live_and_previous_revisions_and_rollback_moves_back_o
         calls_sorted,
         [
             ("ecs.service.admin".to_string(), Op::Update),
+            ("ecs.service.cron".to_string(), Op::Update),
             ("ecs.service.frontend".to_string(), Op::Update),
+            ("ecs.service.worker-consumers".to_string(), Op::Update),
         ]
     );
     let after = crate::release::releases(cloud.as_ref(), &desired)
@@ -1366,6 +1376,8 @@ async fn releases_list_the_live_and_previous_revisions_and_rollback_moves_back_o
     assert_eq!(
         changes(&plan),
         [
+            (Action::Update, "ecs.service.cron"),
+            (Action::Update, "ecs.service.worker-consumers"),
             (Action::Update, "ecs.service.admin"),
             (Action::Update, "ecs.service.frontend"),
         ]
@@ -1484,6 +1496,8 @@ async fn maintenance_mode_ends_after_the_services_are_healthy_and_also_when_the_
         changes(&retry),
         [
             (Action::Update, ReleaseTaskSpec::MIGRATE_ID),
+            (Action::Update, "ecs.service.cron"),
+            (Action::Update, "ecs.service.worker-consumers"),
             (Action::Update, "ecs.service.admin"),
             (Action::Update, "ecs.service.frontend"),
             (Action::Update, MaintenanceSpec::ID),

@@ -799,7 +799,15 @@ pub fn outputs(desired: &DesiredGraph, observed: &[Observed]) -> BTreeMap<String
     for o in observed {
         let output = |name: &str| o.outputs.get(name);
         let id = o.id.as_str();
-        let entry = desired.declared_at(&o.id).and_then(|d| d.entry());
+        let declared = desired.declared_at(&o.id);
+        let entry = declared.and_then(|d| d.entry());
+        // The name of an ECS service's outputs: the app's (`admin`), `cron`, `worker_<name>`.
+        let task = declared.and_then(|d| match d.path(None) {
+            [section, name, ..] if section == "apps" => Some(name.clone()),
+            [section, name, ..] if section == "workers" => Some(format!("worker_{name}")),
+            [section, ..] if section == "cron" => Some("cron".to_string()),
+            _ => None,
+        });
         match (o.kind, entry) {
             (ResourceKind::Vpc, _) => put("vpc_id".into(), Some(&o.cloud_id)),
             (ResourceKind::ElasticIp, _) if id == "eip.bastion" => {
@@ -841,10 +849,10 @@ pub fn outputs(desired: &DesiredGraph, observed: &[Observed]) -> BTreeMap<String
             (ResourceKind::EcsCluster, _) => {
                 put("ecs_cluster".into(), output(EcsClusterSpec::OUT_NAME))
             }
-            (ResourceKind::EcsService, Some(app)) => {
+            (ResourceKind::EcsService, _) if let Some(app) = &task => {
                 put(format!("{app}_service"), output(EcsServiceSpec::OUT_NAME));
             }
-            (ResourceKind::TaskDefinition, Some(app)) => {
+            (ResourceKind::TaskDefinition, _) if let Some(app) = &task => {
                 // `family:revision`, the last part of the ARN.
                 let revision = o.cloud_id.rsplit('/').next().map(str::to_string);
                 put(format!("{app}_task_definition"), revision.as_ref());

@@ -243,10 +243,11 @@ fn network(
         .build())
 }
 
-fn deployment() -> DeploymentConfiguration {
+fn deployment(spec: &EcsServiceSpec) -> DeploymentConfiguration {
+    let (min_healthy, max) = spec.deployment_percents();
     DeploymentConfiguration::builder()
-        .minimum_healthy_percent(EcsServiceSpec::MIN_HEALTHY_PERCENT)
-        .maximum_percent(EcsServiceSpec::MAX_PERCENT)
+        .minimum_healthy_percent(min_healthy)
+        .maximum_percent(max)
         .deployment_circuit_breaker(
             DeploymentCircuitBreaker::builder()
                 .enable(true)
@@ -296,7 +297,24 @@ impl Driver for EcsServiceSpec {
             return crate::adopt("ECS service", id, found);
         }
         let tags = super::tags(ctx, id);
-        let target_group = ctx.cloud_id(spec.target_group.id())?;
+        // A worker has no load balancer, and so no health check grace period (AWS accepts
+        // one only with a load balancer or a container health check).
+        let (load_balancers, grace) = match &spec.load_balancer {
+            Some(lb) => (
+                Some(vec![
+                    LoadBalancer::builder()
+                        .target_group_arn(ctx.cloud_id(lb.target_group.id())?)
+                        .container_name(&lb.container_name)
+                        .container_port(crate::int32(lb.container_port, "container_port")?)
+                        .build(),
+                ]),
+                Some(crate::int32(
+                    lb.health_check_grace_seconds,
+                    "health_check_grace_seconds",
+                )?),
+            ),
+            None => (None, None),
+        };
         let out = aws
             .clients
             .ecs
@@ -320,18 +338,9 @@ impl Driver for EcsServiceSpec {
                 ]),
             })
             .network_configuration(network(ctx, spec)?)
-            .load_balancers(
-                LoadBalancer::builder()
-                    .target_group_arn(target_group)
-                    .container_name(&spec.container_name)
-                    .container_port(crate::int32(spec.container_port, "container_port")?)
-                    .build(),
-            )
-            .deployment_configuration(deployment())
-            .health_check_grace_period_seconds(crate::int32(
-                spec.health_check_grace_seconds,
-                "health_check_grace_seconds",
-            )?)
+            .set_load_balancers(load_balancers)
+            .deployment_configuration(deployment(spec))
+            .set_health_check_grace_period_seconds(grace)
             .enable_ecs_managed_tags(true)
             .client_token(client_token(ctx, id, &task_definition))
             .set_tags(Some(tags))
@@ -374,11 +383,13 @@ impl Driver for EcsServiceSpec {
             call = call.network_configuration(network(ctx, spec)?);
         }
         if Self::DEPLOYMENT.is_in(fields) {
-            call = call.deployment_configuration(deployment());
+            call = call.deployment_configuration(deployment(spec));
         }
-        if Self::HEALTH_CHECK_GRACE_PERIOD.is_in(fields) {
+        if Self::HEALTH_CHECK_GRACE_PERIOD.is_in(fields)
+            && let Some(lb) = &spec.load_balancer
+        {
             call = call.health_check_grace_period_seconds(crate::int32(
-                spec.health_check_grace_seconds,
+                lb.health_check_grace_seconds,
                 "health_check_grace_seconds",
             )?);
         }
@@ -514,7 +525,7 @@ pub(super) mod tests {
     use std::collections::HashMap;
 
     use aws_sdk_ecs::types::{Deployment, DeploymentConfiguration as Dc};
-    use mck_core::model::Ref;
+    use mck_core::model::{Ref, ServiceLoadBalancer};
     use serde_json::json;
 
     use aws_sdk_ecs::types::Tag;
@@ -536,10 +547,13 @@ pub(super) mod tests {
             capacity: ServiceCapacity::Fargate,
             subnets: vec![Ref::new("subnet.private.a"), Ref::new("subnet.private.b")],
             security_groups: vec![Ref::new("sg.app")],
-            target_group: Ref::new("alb.tg.frontend"),
-            container_name: "nginx".into(),
-            container_port: 80,
-            health_check_grace_seconds: 60,
+            load_balancer: Some(ServiceLoadBalancer {
+                target_group: Ref::new("alb.tg.frontend"),
+                container_name: "nginx".into(),
+                container_port: 80,
+                health_check_grace_seconds: 60,
+            }),
+            one_at_a_time: false,
             after: Vec::new(),
         }
     }
@@ -615,7 +629,7 @@ pub(super) mod tests {
     }
 
     fn deployment_config() -> Dc {
-        deployment()
+        deployment(&spec())
     }
 
     pub(in crate::ecs) fn service_json(
@@ -812,6 +826,68 @@ pub(super) mod tests {
             mck_core::exec::Op::Create
         ));
         mistaken.assert_done();
+    }
+
+    /// A worker (cron, queue consumers) has no load balancer: CreateService carries none, and no
+    /// health check grace period (AWS takes one only with a load balancer or a container health
+    /// check); cron runs one task at a time, so its deployment stops the old task first.
+    #[tokio::test]
+    async fn a_worker_is_created_without_a_load_balancer_and_cron_one_task_at_a_time() {
+        let created = json!({"service": serde_json::from_str::<serde_json::Value>(
+            &service_json("ACTIVE", TD1, json!([]))
+        ).unwrap()["services"][0]})
+        .to_string();
+        let aws = Replay::new([
+            ("DescribeServices", 200, no_services()),
+            ("CreateService", 200, created),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let ctx = context(&deps);
+        let cron = EcsServiceSpec {
+            name: "cron".into(),
+            load_balancer: None,
+            one_at_a_time: true,
+            desired_count: 1,
+            ..spec()
+        };
+        EcsServiceSpec::create(&provider, &ctx, &LogicalId::new("ecs.service.cron"), &cron)
+            .await
+            .unwrap();
+        aws.assert_done();
+        let body: serde_json::Value = serde_json::from_str(&aws.requests()[1].1).unwrap();
+        assert_eq!(body["serviceName"], "cron");
+        assert!(body.get("loadBalancers").is_none(), "{body}");
+        assert!(
+            body.get("healthCheckGracePeriodSeconds").is_none(),
+            "{body}"
+        );
+        assert_eq!(body["deploymentConfiguration"]["minimumHealthyPercent"], 0);
+        assert_eq!(body["deploymentConfiguration"]["maximumPercent"], 100);
+        assert_eq!(
+            body["deploymentConfiguration"]["deploymentCircuitBreaker"],
+            json!({"enable": true, "rollback": true})
+        );
+        // The model says the same: no load balancer, no grace period, 0%-100%.
+        use mck_core::model::Kind;
+        let fields = cron.fields();
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|f| f.name == name)
+                .unwrap()
+                .value
+                .clone()
+        };
+        assert_eq!(field(EcsServiceSpec::LOAD_BALANCER.name), Value::Null);
+        assert_eq!(
+            field(EcsServiceSpec::HEALTH_CHECK_GRACE_PERIOD.name),
+            Value::Int(0)
+        );
+        assert_eq!(
+            field(EcsServiceSpec::DEPLOYMENT.name),
+            Value::from("0%-100%, circuit breaker with rollback")
+        );
     }
 
     #[tokio::test]

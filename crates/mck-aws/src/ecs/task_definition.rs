@@ -67,6 +67,13 @@ pub(super) fn observe(id: LogicalId, td: &TaskDefinition) -> Observed {
                 Value::Str(mount.container_path().unwrap_or_default().into()),
             ));
         }
+        if !c.command().is_empty() {
+            rows.push(row(
+                name,
+                "command".into(),
+                TaskDefinitionSpec::command_value(c.command()),
+            ));
+        }
         if log_group.is_none() {
             log_group = c
                 .log_configuration()
@@ -352,6 +359,9 @@ impl Driver for TaskDefinitionSpec {
                         .map_err(invalid)?,
                 );
             }
+            if !c.command.is_empty() {
+                def = def.set_command(Some(c.command.clone()));
+            }
             for (volume, path) in &c.mounts {
                 def = def.mount_points(
                     MountPoint::builder()
@@ -501,6 +511,9 @@ mod tests {
             .essential(true)
             .cpu(0)
             .memory_reservation(128)
+            .command("sh")
+            .command("-c")
+            .command("bin/magento cron:run")
             .port_mappings(
                 PortMapping::builder()
                     .container_port(80)
@@ -580,6 +593,7 @@ mod tests {
                 environment: BTreeMap::from([("DB_HOST".to_string(), "db.t.internal".to_string())]),
                 secrets: vec![("DB_SECRET".into(), Value::Str(secret.into()))],
                 mounts: vec![("media".into(), "/var/www/html/pub/media".into())],
+                command: vec!["sh".into(), "-c".into(), "bin/magento cron:run".into()],
             }],
             volumes: vec![VolumeSpec {
                 name: "media".into(),

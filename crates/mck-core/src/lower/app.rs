@@ -160,6 +160,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
                     .iter()
                     .map(|v| (v.name.clone(), mount_path(&v.name)))
                     .collect(),
+                command: Vec::new(),
             })
             .collect();
         add(
@@ -207,10 +208,13 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
                     capacity: task_capacity(cluster.capacity),
                     subnets: private_subnets(stack),
                     security_groups: vec![Ref::new("sg.app")],
-                    target_group: Ref::new(format!("alb.tg.{app_name}")),
-                    container_name: container.clone(),
-                    container_port: port,
-                    health_check_grace_seconds: seconds(&app.health_check_grace_period, 60),
+                    load_balancer: Some(ServiceLoadBalancer {
+                        target_group: Ref::new(format!("alb.tg.{app_name}")),
+                        container_name: container.clone(),
+                        container_port: port,
+                        health_check_grace_seconds: seconds(&app.health_check_grace_period, 60),
+                    }),
+                    one_at_a_time: false,
                     after,
                 }
                 .into(),
@@ -218,6 +222,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
             );
         }
     }
+    super::workers::lower(stack, &needs, out);
     lower_migration(stack, &needs, out);
     // The release in effect, recorded once every service has rolled.
     let release = cfg.release.clone().unwrap_or_default();
@@ -246,7 +251,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
 }
 
 /// Where the apps' tasks run: Fargate, or the app servers' capacity provider.
-fn task_capacity(capacity: Capacity) -> ServiceCapacity {
+pub(super) fn task_capacity(capacity: Capacity) -> ServiceCapacity {
     match capacity {
         Capacity::Fargate => ServiceCapacity::Fargate,
         Capacity::Ec2 => ServiceCapacity::Provider(Ref::new("ecs.capacity")),
@@ -254,7 +259,7 @@ fn task_capacity(capacity: Capacity) -> ServiceCapacity {
 }
 
 /// The private subnets, one per zone: where every task runs.
-fn private_subnets(stack: &Stack) -> Vec<Ref<kind::Subnet>> {
+pub(super) fn private_subnets(stack: &Stack) -> Vec<Ref<kind::Subnet>> {
     stack
         .config
         .network
@@ -542,7 +547,7 @@ fn lower_alb(stack: &Stack, out: &mut Lowered) -> BTreeMap<String, (ResourceKind
 }
 
 /// A validated duration in whole seconds.
-fn seconds(text: &str, default: i64) -> i64 {
+pub(super) fn seconds(text: &str, default: i64) -> i64 {
     crate::stack::parse_duration(text)
         .and_then(|d| i64::try_from(d.as_secs()).ok())
         .unwrap_or(default)

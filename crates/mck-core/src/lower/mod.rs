@@ -16,6 +16,9 @@ mod data;
 pub use app::TASK_EXECUTION_POLICY;
 mod dns;
 mod network;
+mod workers;
+
+pub use workers::{CRON_SERVICE, worker_service};
 
 /// The security groups of the reference architecture, in display order: name, description,
 /// and the stack section whose resources they serve (where drift locates them).

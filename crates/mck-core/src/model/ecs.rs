@@ -66,6 +66,8 @@ pub struct ContainerSpec {
     pub secrets: Vec<(String, Value)>,
     /// (volume name, path in the container).
     pub mounts: Vec<(String, String)>,
+    /// The command, replacing the image's (empty: the image's own).
+    pub command: Vec<String>,
 }
 
 /// An EFS volume of a task, through an access point.
@@ -152,6 +154,11 @@ impl TaskDefinitionSpec {
         out
     }
 
+    /// A container's command as [`Self::CONTAINERS`] holds it (in order).
+    pub fn command_value(command: &[String]) -> Value {
+        Value::List(command.iter().cloned().map(Value::Str).collect())
+    }
+
     /// The canonical settings of `containers`, as [`Self::CONTAINERS`] holds them.
     pub fn container_settings(containers: &[ContainerSpec]) -> Value {
         let mut out = Vec::new();
@@ -183,6 +190,13 @@ impl TaskDefinitionSpec {
                     &c.name,
                     format!("mount.{volume}"),
                     Value::Str(path.clone()),
+                ));
+            }
+            if !c.command.is_empty() {
+                out.push(row(
+                    &c.name,
+                    "command".into(),
+                    Self::command_value(&c.command),
                 ));
             }
         }
@@ -441,21 +455,42 @@ pub struct EcsServiceSpec {
     pub subnets: Vec<Ref<kind::Subnet>>,
     /// Its security groups.
     pub security_groups: Vec<Ref<kind::SecurityGroup>>,
-    /// The target group.
-    pub target_group: Ref<kind::TargetGroup>,
-    /// The container and port the target group sends requests to.
-    pub container_name: String,
-    /// The container port the load balancer sends to.
-    pub container_port: i64,
-    /// Seconds ECS ignores failing load balancer health checks of a new task.
-    pub health_check_grace_seconds: i64,
+    /// Where the load balancer sends requests to its tasks; none for a worker (cron, queue
+    /// consumers), whose rollout is gated on the deployment alone.
+    pub load_balancer: Option<ServiceLoadBalancer>,
+    /// Never two tasks at once, even during a deployment (the old task stops before the new
+    /// one starts: 0%–100%): Magento's cron, whose runs must not overlap.
+    pub one_at_a_time: bool,
     /// Ordering only: what tasks need before they can turn healthy (the listener or rule that
     /// routes to the target group, the private subnets' routes out, the EFS mount targets, the
     /// private DNS records).
     pub after: Vec<(ResourceKind, LogicalId)>,
 }
 
+/// A service's place behind the load balancer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceLoadBalancer {
+    /// The target group.
+    pub target_group: Ref<kind::TargetGroup>,
+    /// The container the target group sends requests to.
+    pub container_name: String,
+    /// Its port.
+    pub container_port: i64,
+    /// Seconds ECS ignores failing load balancer health checks of a new task.
+    pub health_check_grace_seconds: i64,
+}
+
 impl EcsServiceSpec {
+    /// The deployment's (minimum healthy, maximum) percent: 100–200 (a new task starts
+    /// before an old one stops), or 0–100 for a service run [one at a time](Self::one_at_a_time).
+    pub fn deployment_percents(&self) -> (i32, i32) {
+        if self.one_at_a_time {
+            (0, 100)
+        } else {
+            (Self::MIN_HEALTHY_PERCENT, Self::MAX_PERCENT)
+        }
+    }
+
     /// Field `name`: a change replaces the resource.
     pub const NAME: FieldDef = FieldDef::immutable("name");
     /// Field `cluster`: a change replaces the resource.
@@ -530,17 +565,21 @@ impl Kind for EcsServiceSpec {
             }),
             Self::SUBNETS.of(super::refs(&self.subnets)),
             Self::SECURITY_GROUPS.of(super::refs(&self.security_groups)),
-            Self::LOAD_BALANCER.of(Value::List(vec![
-                self.target_group.value(),
-                Value::Str(self.container_name.clone()),
-                Value::Int(self.container_port),
-            ])),
-            Self::DEPLOYMENT.of(Self::deployment(
-                Self::MIN_HEALTHY_PERCENT,
-                Self::MAX_PERCENT,
-                true,
-            )),
-            Self::HEALTH_CHECK_GRACE_PERIOD.of(self.health_check_grace_seconds),
+            Self::LOAD_BALANCER.of(self.load_balancer.as_ref().map_or(Value::Null, |lb| {
+                Value::List(vec![
+                    lb.target_group.value(),
+                    Value::Str(lb.container_name.clone()),
+                    Value::Int(lb.container_port),
+                ])
+            })),
+            Self::DEPLOYMENT.of({
+                let (min_healthy, max) = self.deployment_percents();
+                Self::deployment(min_healthy, max, true)
+            }),
+            Self::HEALTH_CHECK_GRACE_PERIOD.of(self
+                .load_balancer
+                .as_ref()
+                .map_or(0, |lb| lb.health_check_grace_seconds)),
         ]
     }
 

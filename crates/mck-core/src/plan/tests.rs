@@ -529,6 +529,9 @@ async fn outputs_name_what_operators_need_and_all_outputs_the_rest() {
             "admin_task_definition",
             "alb_dns_name",
             "bastion_public_ip",
+            "cron_revision",
+            "cron_service",
+            "cron_task_definition",
             "db_endpoint",
             "db_reader_endpoint",
             "db_secret_arn",
@@ -544,9 +547,14 @@ async fn outputs_name_what_operators_need_and_all_outputs_the_rest() {
             "redis_session_endpoint",
             "search_endpoint",
             "vpc_id",
+            "worker_consumers_revision",
+            "worker_consumers_service",
+            "worker_consumers_task_definition",
         ]
     );
     assert_eq!(short["frontend_revision"], "0a1b2c3");
+    assert!(short["cron_service"].ends_with(".name.fake"), "{short:?}");
+    assert_eq!(short["worker_consumers_revision"], "0a1b2c3");
     let all = all_outputs(&observed);
     assert!(all.len() > 3 * short.len());
     assert_eq!(all["db.cluster.endpoint"], short["db_endpoint"]);
@@ -576,9 +584,14 @@ async fn a_release_set_on_the_command_line_plans_one_migration_new_revisions_and
     assert_eq!(
         changed,
         [
+            // Cron and the workers run the admin's build: the new one, after the migration.
             ("ecs.taskdef.admin", Action::Replace),
+            ("ecs.taskdef.cron", Action::Replace),
             ("ecs.taskdef.frontend", Action::Replace),
+            ("ecs.taskdef.worker-consumers", Action::Replace),
             ("release.migrate", Action::Update),
+            ("ecs.service.cron", Action::Update),
+            ("ecs.service.worker-consumers", Action::Update),
             ("ecs.service.admin", Action::Update),
             ("ecs.service.frontend", Action::Update),
             ("release.record", Action::Update),
@@ -609,7 +622,7 @@ async fn a_release_set_on_the_command_line_plans_one_migration_new_revisions_and
     );
     apply_all(&cloud, &desired2).await;
     // The new revisions took over; the old ones stay registered for rollback.
-    assert_eq!(cloud.count("dev", K::TaskDefinition), 4);
+    assert_eq!(cloud.count("dev", K::TaskDefinition), 8);
     assert!(!plan_of(&cloud, &desired2).await.has_changes());
     // The migration ran on the new revision, after it was registered and before either
     // service moved to it.
@@ -628,6 +641,9 @@ async fn a_release_set_on_the_command_line_plans_one_migration_new_revisions_and
     assert!(at("ecs.taskdef.admin", Op::Create) < migrate);
     assert!(migrate < at("ecs.service.admin", Op::Update));
     assert!(migrate < at("ecs.service.frontend", Op::Update));
+    // Cron and the workers move to the new build only once the database is migrated.
+    assert!(migrate < at("ecs.service.cron", Op::Update));
+    assert!(migrate < at("ecs.service.worker-consumers", Op::Update));
 }
 
 /// Two runs that shared one VPC left two copies of a route table and of its route: the route

@@ -12,7 +12,7 @@ const LOG_RETENTIONS: &[i64] = &[
 ];
 
 /// Fargate's task sizes: CPU units and the memory (MiB) each allows.
-fn fargate_memory_ok(cpu: i64, memory: i64) -> Option<bool> {
+pub(super) fn fargate_memory_ok(cpu: i64, memory: i64) -> Option<bool> {
     let (low, high, step) = match cpu {
         256 => return Some([512, 1024, 2048].contains(&memory)),
         512 => (1024, 4096, 1024),

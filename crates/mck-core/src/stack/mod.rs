@@ -15,6 +15,7 @@ mod node;
 mod overrides;
 mod schema;
 mod validate;
+mod workers;
 
 pub use errors::{Diagnostic, StackError};
 pub use load::{MAX_FILE_BYTES, list, load, load_with, parse_str};

@@ -51,6 +51,12 @@ pub struct StackConfig {
     /// The Magento services by name (`frontend`, `admin`), each an ECS service behind the ALB.
     #[serde(default)]
     pub apps: BTreeMap<String, AppConfig>,
+    /// Magento's cron: `bin/magento cron:run` every minute in one task; absent = no cron.
+    #[serde(default)]
+    pub cron: Option<CronConfig>,
+    /// Background workers by name (queue consumers), each an ECS service with no load balancer.
+    #[serde(default)]
+    pub workers: BTreeMap<String, WorkerConfig>,
     /// What build the apps run.
     #[serde(default)]
     pub release: Option<ReleaseConfig>,
@@ -665,6 +671,86 @@ fn default_grace_period() -> String {
     "60s".to_string()
 }
 
+/// `cron:`: Magento's cron as an ECS service of exactly one task, which runs `command` at the
+/// start of every interval (never two at once, even during a deployment).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CronConfig {
+    /// The app whose build, environment, secrets and shared files the task gets (default as
+    /// the migration's: `admin`, else the first app).
+    #[serde(default)]
+    pub app: Option<String>,
+    /// Its container whose image runs the command (default `php-fpm`, else the app's first
+    /// container without a port).
+    #[serde(default)]
+    pub container: Option<String>,
+    /// The command run every interval.
+    #[serde(default = "default_cron_command")]
+    pub command: String,
+    /// Time between the starts of two runs (`1m`): Magento schedules its jobs by the minute.
+    #[serde(default = "default_cron_interval")]
+    pub interval: String,
+    /// Task CPU units.
+    #[serde(default = "default_worker_cpu")]
+    pub cpu: i64,
+    /// Task memory in MiB.
+    #[serde(default = "default_worker_memory")]
+    pub memory: i64,
+}
+
+fn default_cron_command() -> String {
+    "bin/magento cron:run".into()
+}
+
+fn default_cron_interval() -> String {
+    "1m".into()
+}
+
+fn default_worker_cpu() -> i64 {
+    512
+}
+
+fn default_worker_memory() -> i64 {
+    1024
+}
+
+/// `workers.NAME`: a background worker, an ECS service with no load balancer: Magento's queue
+/// consumers (`consumers`), or any command.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Queue consumers run by each task, each `bin/magento queue:consumers:start NAME
+    /// --single-thread --max-messages=N`, started again when it ends.
+    #[serde(default)]
+    pub consumers: Vec<String>,
+    /// Messages a consumer handles before it ends and is started again (Magento's
+    /// `max_messages`; bounds a PHP process's memory).
+    #[serde(default = "default_max_messages")]
+    pub max_messages: i64,
+    /// A shell command instead of `consumers`.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Tasks to run.
+    #[serde(default = "default_one_count")]
+    pub count: i64,
+    /// The app whose build, environment, secrets and shared files the tasks get (as `cron.app`).
+    #[serde(default)]
+    pub app: Option<String>,
+    /// Its container whose image runs the workers (as `cron.container`).
+    #[serde(default)]
+    pub container: Option<String>,
+    /// Task CPU units.
+    #[serde(default = "default_worker_cpu")]
+    pub cpu: i64,
+    /// Task memory in MiB.
+    #[serde(default = "default_worker_memory")]
+    pub memory: i64,
+}
+
+fn default_max_messages() -> i64 {
+    10_000
+}
+
 fn default_task_cpu() -> i64 {
     1024
 }
@@ -785,14 +871,28 @@ impl StackConfig {
         if !migrate.enabled || self.apps.is_empty() {
             return None;
         }
-        let (app_name, app) = match &migrate.app {
+        let (app, container) =
+            self.app_container(migrate.app.as_deref(), migrate.container.as_deref())?;
+        Some((app, container, migrate))
+    }
+
+    /// The app and container whose build runs Magento's own commands (the migration, cron,
+    /// workers): `app` (default `admin`, else the first app) and `container` (default
+    /// `php-fpm`, else the app's first container without a port). `None` when a name given
+    /// does not exist (validation reports it).
+    pub fn app_container(
+        &self,
+        app: Option<&str>,
+        container: Option<&str>,
+    ) -> Option<(&str, &str)> {
+        let (app_name, app) = match app {
             Some(name) => self.apps.get_key_value(name)?,
             None => self
                 .apps
                 .get_key_value("admin")
                 .or_else(|| self.apps.iter().next())?,
         };
-        let container = match &migrate.container {
+        let container = match container {
             Some(name) => app.containers.get_key_value(name)?.0,
             None => {
                 app.containers
@@ -802,7 +902,7 @@ impl StackConfig {
                     .0
             }
         };
-        Some((app_name.as_str(), container.as_str(), migrate))
+        Some((app_name.as_str(), container.as_str()))
     }
 }
 

@@ -61,6 +61,7 @@ fn invalid_stacks_report_file_line_column_and_fix() {
         "unknown-cache-engine",
         "unknown-key",
         "vpc-too-small",
+        "workers",
         "wrong-type",
         "out-of-range",
         "zero-instances",

@@ -110,6 +110,7 @@ pub(super) fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mu
     }
     validate_data(name, config, root, diags);
     validate_search_and_queue(name, config, root, diags);
+    super::workers::validate_workers(config, root, diags);
     for (key, value) in config.timeouts.entries() {
         if let Some(text) = value
             && parse_duration(text).is_none()

@@ -1,0 +1,297 @@
+//! Magento's background work: cron (one task that runs `bin/magento cron:run` every minute,
+//! never two at once) and the workers (queue consumers), each an ECS service with no load
+//! balancer, its own task definition and log group, on the build, environment, secrets and
+//! shared files of an app's container (the one the migration runs in by default).
+//!
+//! Why a service and not an EventBridge schedule starting a task every minute: a Fargate task
+//! takes 30 to 60 seconds to start and pull a Magento image, so one-minute tasks would run late
+//! and overlap (a schedule starts the next whether or not the last has ended:
+//! aws/containers-roadmap#232), and each start is billed for a minute at least. A single task
+//! that loops keeps the minute, and a deployment of it stops the old task before starting the
+//! new one (0%–100%), so two never run at once. A run cut short by that stop is what Magento's
+//! own bookkeeping covers: its jobs' `cron_schedule` rows left `running` are marked missed or
+//! cleaned up by the next run (docs/magento.md).
+
+use super::Lowered;
+use super::app::{private_subnets, seconds, task_capacity};
+use crate::graph::Declared;
+use crate::model::*;
+use crate::stack::Stack;
+
+/// The ECS service (and task family suffix) of cron.
+pub const CRON_SERVICE: &str = "cron";
+
+/// The ECS service of worker `name`: `worker-<name>`.
+pub fn worker_service(name: &str) -> String {
+    format!("worker-{name}")
+}
+
+/// The shell script of cron: `command` at the start of every `interval_secs`, in step with the
+/// clock (a run that overruns delays the next, never overlaps it).
+pub fn cron_script(command: &str, interval_secs: i64) -> String {
+    format!(
+        "while true; do {command}; sleep $(( {interval_secs} - $(date +%s) % {interval_secs} )); done"
+    )
+}
+
+/// The shell script of a worker running `consumers`: each in a loop of its own, started again
+/// when it ends (after `max_messages`, or on an error, a second later); the task ends only if
+/// the shell does.
+pub fn consumers_script(consumers: &[String], max_messages: i64) -> String {
+    let loops: Vec<String> = consumers
+        .iter()
+        .map(|c| {
+            format!(
+                "(while true; do bin/magento queue:consumers:start {c} --single-thread --max-messages={max_messages}; sleep 1; done) &"
+            )
+        })
+        .collect();
+    format!("{} wait", loops.join(" "))
+}
+
+/// One background service to lower.
+struct Background<'a> {
+    /// `cron` or `worker-<name>`.
+    service: String,
+    /// Where its settings are in the stack.
+    at: Vec<&'a str>,
+    app: Option<&'a str>,
+    container: Option<&'a str>,
+    script: String,
+    count: i64,
+    cpu: i64,
+    memory: i64,
+    one_at_a_time: bool,
+}
+
+pub(super) fn lower(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mut Lowered) {
+    let cfg = &stack.config;
+    let mut background: Vec<Background<'_>> = Vec::new();
+    if let Some(cron) = &cfg.cron {
+        background.push(Background {
+            service: CRON_SERVICE.into(),
+            at: vec!["cron"],
+            app: cron.app.as_deref(),
+            container: cron.container.as_deref(),
+            script: cron_script(&cron.command, seconds(&cron.interval, 60).max(1)),
+            count: 1,
+            cpu: cron.cpu,
+            memory: cron.memory,
+            one_at_a_time: true,
+        });
+    }
+    for (name, worker) in &cfg.workers {
+        background.push(Background {
+            service: worker_service(name),
+            at: vec!["workers", name.as_str()],
+            app: worker.app.as_deref(),
+            container: worker.container.as_deref(),
+            script: match &worker.command {
+                Some(command) => command.clone(),
+                None => consumers_script(&worker.consumers, worker.max_messages),
+            },
+            count: worker.count,
+            cpu: worker.cpu,
+            memory: worker.memory,
+            one_at_a_time: false,
+        });
+    }
+    let cluster = cfg.app.clone().unwrap_or_default();
+    for b in background {
+        let Some((app, container)) = cfg.app_container(b.app, b.container) else {
+            continue;
+        };
+        // The app's container as lowered: its image, environment, secrets and mounts.
+        let taskdef = LogicalId::new(format!("ecs.taskdef.{app}"));
+        let Some(ResourceSpec::TaskDefinition(td)) =
+            out.iter().find(|r| r.id == taskdef).map(|r| &r.spec)
+        else {
+            continue;
+        };
+        let Some(source) = td.containers.iter().find(|c| c.name == container) else {
+            continue;
+        };
+        let volumes = td.volumes.clone();
+        let execution_role = td.execution_role.clone();
+        let task_role = td.task_role.clone();
+        let compatibility = td.compatibility.clone();
+        let keep_revisions = td.keep_revisions;
+        let worker = ContainerSpec {
+            port: None,
+            command: vec!["sh".into(), "-c".into(), b.script],
+            ..source.clone()
+        };
+        let declared = || Declared::at(&b.at);
+        let log_group = LogGroupSpec::logical_id(&b.service);
+        out.add(
+            log_group.clone(),
+            LogGroupSpec {
+                name: format!("{}{}", LogGroupSpec::prefix(&stack.name), b.service),
+                retention_days: cluster.log_retention_days,
+            }
+            .into(),
+            declared(),
+        );
+        let taskdef_id = LogicalId::new(format!("ecs.taskdef.{}", b.service));
+        out.add(
+            taskdef_id.clone(),
+            TaskDefinitionSpec {
+                family: format!("{}-{}", stack.name, b.service),
+                cpu: b.cpu,
+                memory: b.memory,
+                compatibility,
+                execution_role,
+                task_role,
+                log_group: Ref::new(log_group.as_str()),
+                containers: vec![worker],
+                volumes,
+                keep_revisions,
+                cluster_name: format!("{}-app", stack.name),
+            }
+            .into(),
+            declared(),
+        );
+        let mut after = needs.to_vec();
+        if cfg.migration().is_some() {
+            // On the new build only once the database is migrated to it.
+            after.push((
+                ResourceKind::ReleaseTask,
+                LogicalId::new(ReleaseTaskSpec::MIGRATE_ID),
+            ));
+        }
+        out.add(
+            LogicalId::new(format!("ecs.service.{}", b.service)),
+            EcsServiceSpec {
+                name: b.service.clone(),
+                cluster: Ref::new("ecs.cluster"),
+                task_definition: Ref::new(taskdef_id.as_str()),
+                desired_count: b.count,
+                capacity: task_capacity(cluster.capacity),
+                subnets: private_subnets(stack),
+                security_groups: vec![Ref::new("sg.app")],
+                load_balancer: None,
+                one_at_a_time: b.one_at_a_time,
+                after,
+            }
+            .into(),
+            declared(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn spec(resources: &[Resource], id: &str) -> ResourceSpec {
+        resources
+            .iter()
+            .find(|r| r.id.as_str() == id)
+            .unwrap_or_else(|| panic!("no {id}"))
+            .spec
+            .clone()
+    }
+
+    /// Prod's cron and workers: services with no load balancer on the admin's build, with its
+    /// environment, secrets and shared files, their own command and log group; cron alone, one
+    /// task at a time; all after the migration.
+    #[test]
+    fn prod_runs_cron_and_each_worker_group_as_a_service_on_the_admins_build() {
+        let stack = crate::stack::load(Path::new("../../stacks"), "prod").unwrap();
+        let resources = super::super::resources(&stack);
+        let ResourceSpec::TaskDefinition(admin) = spec(&resources, "ecs.taskdef.admin") else {
+            panic!()
+        };
+        let php = admin
+            .containers
+            .iter()
+            .find(|c| c.name == "php-fpm")
+            .unwrap();
+        let services: Vec<&str> = resources
+            .iter()
+            .filter(|r| r.kind() == ResourceKind::EcsService)
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(
+            services,
+            [
+                "ecs.service.admin",
+                "ecs.service.frontend",
+                "ecs.service.cron",
+                "ecs.service.worker-consumers",
+                "ecs.service.worker-inventory",
+                "ecs.service.worker-media",
+                "ecs.service.worker-sales",
+            ]
+        );
+        for (service, one_at_a_time, count) in [
+            ("cron", true, 1),
+            ("worker-consumers", false, 2),
+            ("worker-inventory", false, 1),
+        ] {
+            let ResourceSpec::EcsService(s) = spec(&resources, &format!("ecs.service.{service}"))
+            else {
+                panic!()
+            };
+            assert_eq!(s.load_balancer, None, "{service}");
+            assert_eq!(s.one_at_a_time, one_at_a_time, "{service}");
+            assert_eq!(s.desired_count, count, "{service}");
+            assert!(
+                s.after.contains(&(
+                    ResourceKind::ReleaseTask,
+                    LogicalId::new(ReleaseTaskSpec::MIGRATE_ID)
+                )),
+                "{service} waits for the migration"
+            );
+            let ResourceSpec::TaskDefinition(td) =
+                spec(&resources, &format!("ecs.taskdef.{service}"))
+            else {
+                panic!()
+            };
+            assert_eq!(td.family, format!("prod-{service}"));
+            assert_eq!(td.log_group.id().as_str(), format!("logs.{service}"));
+            let [worker] = td.containers.as_slice() else {
+                panic!("{service}: one container")
+            };
+            assert_eq!(worker.image, php.image);
+            assert_eq!(worker.environment, php.environment);
+            assert_eq!(worker.secrets, php.secrets);
+            assert_eq!(worker.mounts, php.mounts);
+            assert_eq!(worker.port, None);
+            assert_eq!(worker.command[..2], ["sh", "-c"]);
+        }
+        let ResourceSpec::TaskDefinition(cron) = spec(&resources, "ecs.taskdef.cron") else {
+            panic!()
+        };
+        assert!(
+            cron.containers[0].command[2].contains("bin/magento cron:run"),
+            "{:?}",
+            cron.containers[0].command
+        );
+        let ResourceSpec::TaskDefinition(inventory) =
+            spec(&resources, "ecs.taskdef.worker-inventory")
+        else {
+            panic!()
+        };
+        assert!(
+            inventory.containers[0].command[2]
+                .contains("queue:consumers:start inventory.reservations.update --single-thread --max-messages=10000"),
+            "{:?}",
+            inventory.containers[0].command
+        );
+    }
+
+    #[test]
+    fn cron_runs_at_the_start_of_each_interval_and_consumers_restart_when_they_end() {
+        assert_eq!(
+            cron_script("bin/magento cron:run", 60),
+            "while true; do bin/magento cron:run; sleep $(( 60 - $(date +%s) % 60 )); done"
+        );
+        assert_eq!(
+            consumers_script(&["a.b".into(), "c".into()], 100),
+            "(while true; do bin/magento queue:consumers:start a.b --single-thread --max-messages=100; sleep 1; done) & (while true; do bin/magento queue:consumers:start c --single-thread --max-messages=100; sleep 1; done) & wait"
+        );
+    }
+}
