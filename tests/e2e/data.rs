@@ -114,7 +114,9 @@ fn data_tier_up_verify_plan_guard_down() {
         log_groups,
         [
             (format!("/mck/{name}/admin"), 14),
-            (format!("/mck/{name}/frontend"), 14)
+            (format!("/mck/{name}/cron"), 14),
+            (format!("/mck/{name}/frontend"), 14),
+            (format!("/mck/{name}/worker-consumers"), 14),
         ]
     );
     let roles = app["roles"].as_array().unwrap();
@@ -133,7 +135,7 @@ fn data_tier_up_verify_plan_guard_down() {
             "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
         ])
     );
-    // Exactly the containers' secrets: the DB's, then the search and broker logins.
+    // Exactly the containers' secrets: the DB's, the crypt key, the search and broker logins.
     let grant = &execution["inline"]["mck-read-secrets"]["Statement"][0];
     assert_eq!(grant["Action"], "secretsmanager:GetSecretValue");
     let login_arn = |service: &str| {
@@ -149,6 +151,7 @@ fn data_tier_up_verify_plan_guard_down() {
         grant["Resource"],
         serde_json::json!([
             cluster["secret_arn"].clone(),
+            login_arn("crypt-key"),
             login_arn("search"),
             login_arn("mq")
         ])
@@ -186,6 +189,11 @@ fn data_tier_up_verify_plan_guard_down() {
         format!("redis-session.{name}.magecloudkit.internal")
     );
     assert_eq!(nginx["secrets"]["DB_SECRET"], cluster["secret_arn"]);
+    // The crypt key: the password of its secret alone, as an ECS secret.
+    assert_eq!(
+        nginx["secrets"]["MAGENTO_CRYPT_KEY"],
+        format!("{}:password::", login_arn("crypt-key").as_str().unwrap())
+    );
     let env = nginx["environment"].as_object().unwrap();
     assert!(
         env.keys()
@@ -473,7 +481,7 @@ fn data_tier_up_verify_plan_guard_down() {
             "{group}"
         );
     }
-    // Their logins: generated into mck/<stack>/…, user magento, by the rules.
+    // Their logins and the crypt key: generated into mck/<stack>/…, user magento, by the rules.
     let mut secrets: Vec<&Value> = data["secrets"].as_array().unwrap().iter().collect();
     secrets.sort_by_key(|s| s["name"].as_str().unwrap().to_string());
     let names: Vec<&str> = secrets
@@ -482,14 +490,24 @@ fn data_tier_up_verify_plan_guard_down() {
         .collect();
     assert_eq!(
         names,
-        [format!("mck/{name}/mq"), format!("mck/{name}/search")]
+        [
+            format!("mck/{name}/crypt-key"),
+            format!("mck/{name}/mq"),
+            format!("mck/{name}/search")
+        ]
     );
-    for secret in secrets {
+    for secret in &secrets {
         assert_eq!(secret["username"], "magento");
         assert_eq!(secret["password_length"], 32);
         assert_eq!(secret["password_has_no_excluded"], true);
         assert_eq!(secret["tags"]["mck:stack"], name);
     }
+    // The crypt key is letters and digits only (a 32-byte key for Magento's Sodium cipher).
+    assert_eq!(
+        secrets[0]["password_alphanumeric"], true,
+        "{:#}",
+        secrets[0]
+    );
 
     // Outputs: endpoints, secret ARN, ids; never a password.
     // The short list names where to connect; `--all` has every output.

@@ -64,8 +64,8 @@ fn no_secret_value_is_printed_by_any_command_at_any_log_level_in_any_format() {
         .collect();
     assert_eq!(
         values.len(),
-        3,
-        "the DB password and the search and broker logins, read from Secrets Manager: {secrets}"
+        4,
+        "the DB password, the crypt key and the search and broker logins, read from Secrets Manager: {secrets}"
     );
     assert!(values.iter().all(|v| v.len() >= 8));
     // Task definitions: the password only as a reference to the secret, never a value.

@@ -114,6 +114,7 @@ for page in sm.get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "
             "name": secret["Name"], "arn": secret["ARN"], "username": value.get("username"),
             "password_length": len(password),
             "password_has_no_excluded": not any(c in password for c in ",:=/@\"'\\`%#?&"),
+            "password_alphanumeric": password.isalnum(),
             "tags": {t["Key"]: t["Value"] for t in secret.get("Tags", [])},
         })
 out["zones"] = []

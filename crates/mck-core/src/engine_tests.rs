@@ -11,7 +11,7 @@ use crate::Engine;
 use crate::exec::{CancelToken, ExecConfig, ExecEvent, FailureReason, Op, Outcome, Summary};
 use crate::graph::DesiredGraph;
 use crate::model::{
-    LogicalId, MaintenanceSpec, ReleaseRecordSpec, ReleaseTaskSpec, ResourceKind as K,
+    LogicalId, MaintenanceSpec, ReleaseJob, ReleaseRecordSpec, ReleaseTaskSpec, ResourceKind as K,
     ResourceSpec, TaskDefinitionSpec,
 };
 use crate::plan::{Action, Plan};
@@ -1222,6 +1222,13 @@ async fn a_failing_migration_stops_the_release_before_any_service_is_touched() {
         );
     }
     assert_eq!(service_calls(&cloud, before), [], "a service was touched");
+    assert!(
+        matches!(
+            result(&summary, "release.cache-clean").outcome,
+            Outcome::Skipped(_)
+        ),
+        "no cache clean after a failed release"
+    );
     // The services still run the old build: the next plan tries the migration again.
     let next = engine.plan(release("2.4.8")).await.unwrap();
     assert_eq!(
@@ -1232,6 +1239,7 @@ async fn a_failing_migration_stops_the_release_before_any_service_is_touched() {
             (Action::Update, "ecs.service.worker-consumers"),
             (Action::Update, "ecs.service.admin"),
             (Action::Update, "ecs.service.frontend"),
+            (Action::Update, "release.cache-clean"),
             (Action::Update, ReleaseRecordSpec::ID),
         ]
     );
@@ -1461,12 +1469,37 @@ async fn maintenance_mode_ends_after_the_services_are_healthy_and_also_when_the_
         .await
         .unwrap();
     assert!(run(&engine, &first).await.0.is_success());
-    // The migration sets the flag first; the flag goes only after both services are healthy.
+    // Adobe's order: the migration sets the flag first; once every service (the apps, cron,
+    // the workers) is healthy, one task cleans the caches, then removes the flag.
     let calls = cloud.calls();
     let off = last_call(&calls, MaintenanceSpec::ID, Op::Create);
     assert!(last_call(&calls, ReleaseTaskSpec::MIGRATE_ID, Op::Create) < off);
-    assert!(last_call(&calls, "ecs.service.admin", Op::Create) < off);
-    assert!(last_call(&calls, "ecs.service.frontend", Op::Create) < off);
+    for service in [
+        "ecs.service.admin",
+        "ecs.service.frontend",
+        "ecs.service.cron",
+        "ecs.service.worker-consumers",
+    ] {
+        assert!(last_call(&calls, service, Op::Create) < off, "{service}");
+    }
+    let Some(ResourceSpec::Maintenance(off_task)) = release_in_maintenance("x")
+        .get(&LogicalId::new(MaintenanceSpec::ID))
+        .map(|r| r.spec.clone())
+    else {
+        panic!()
+    };
+    assert!(
+        off_task.task.command[2].starts_with("bin/magento cache:clean && ")
+            && off_task.task.command[2].contains("; rm -f /var/www/html/var/.maintenance.flag"),
+        "{:?}",
+        off_task.task.command
+    );
+    assert!(
+        release_in_maintenance("x")
+            .get(&LogicalId::new(ReleaseJob::CacheClean.id()))
+            .is_none(),
+        "one task cleans and ends maintenance"
+    );
     let Some(ResourceSpec::ReleaseTask(migrate)) = release_in_maintenance("x")
         .get(&LogicalId::new(ReleaseTaskSpec::MIGRATE_ID))
         .map(|r| r.spec.clone())
@@ -1505,7 +1538,8 @@ async fn maintenance_mode_ends_after_the_services_are_healthy_and_also_when_the_
         ]
     );
 
-    // A rollout the circuit breaker rolls back fails the release; the flag goes anyway.
+    // A rollout the circuit breaker rolls back fails the release; the flag goes anyway, the
+    // caches are not cleaned.
     cloud.roll_back("ecs.service.frontend", "the circuit breaker rolled it back");
     let (summary, _) = run(&engine, &retry).await;
     assert!(matches!(

@@ -37,17 +37,93 @@ const OUT_RECORD_TAG: &str = "_record_tag";
 const OUT_WHAT: &str = "_what";
 /// When the task was started (or found running), in seconds since the Unix epoch.
 const OUT_STARTED: &str = "_started";
+/// The services stopped while the task runs, one `name task-definition-ARN count` per line.
+const OUT_PAUSED: &str = "_paused";
+
+/// Scales each of `paused` (name, task definition, count) to 0 and waits until its tasks
+/// have stopped. A service not made yet (the stack's first `up`) has nothing to stop. Asked
+/// again after a killed run, it changes nothing.
+async fn pause(
+    aws: &AwsProvider,
+    cluster: &str,
+    paused: &[(String, String, i64)],
+) -> Result<(), ProviderError> {
+    let ecs = &aws.clients.ecs;
+    for (name, _, _) in paused {
+        if super::service::describe(ecs, cluster, vec![name.clone()])
+            .await?
+            .is_empty()
+        {
+            continue;
+        }
+        ecs.update_service()
+            .cluster(cluster)
+            .service(name)
+            .desired_count(0)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("stop service {name} for the release"), e))?;
+        aws.wait_until(&format!("service {name} to stop its tasks"), || async {
+            Ok(super::service::describe(ecs, cluster, vec![name.clone()])
+                .await?
+                .first()
+                .is_none_or(|s| s.running_count() == 0 && s.pending_count() == 0))
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Runs the services the task stopped again: on their new task definition when the task
+/// succeeded, on the one they ran when it failed.
+async fn resume(aws: &AwsProvider, live: &Observed, succeeded: bool) -> Result<(), ProviderError> {
+    let cluster = live.outputs.get(OUT_CLUSTER).map_or("", String::as_str);
+    let paused = live.outputs.get(OUT_PAUSED).map_or("", String::as_str);
+    let ecs = &aws.clients.ecs;
+    for line in paused.lines() {
+        let mut parts = line.split(' ');
+        let (Some(name), Some(task_definition), Some(count)) = (
+            parts.next(),
+            parts.next(),
+            parts.next().and_then(|c| c.parse::<i32>().ok()),
+        ) else {
+            continue;
+        };
+        if super::service::describe(ecs, cluster, vec![name.to_string()])
+            .await?
+            .is_empty()
+        {
+            continue;
+        }
+        let mut call = ecs
+            .update_service()
+            .cluster(cluster)
+            .service(name)
+            .desired_count(count);
+        if succeeded {
+            call = call.task_definition(task_definition);
+        }
+        call.send().await.map_err(|e| {
+            sdk(
+                &format!("start service {name} again after the release task"),
+                e,
+            )
+        })?;
+    }
+    Ok(())
+}
 
 fn kind_of(job: ReleaseJob) -> ResourceKind {
     match job {
         ReleaseJob::Migrate => ResourceKind::ReleaseTask,
         ReleaseJob::MaintenanceOff => ResourceKind::Maintenance,
+        ReleaseJob::CacheClean => ResourceKind::Maintenance,
     }
 }
 
 /// The records of the builds the release's jobs last ran for, from the stack's cluster tags.
-/// The maintenance-off record counts only for the build migrated last: a migration that ran
-/// since (and set the flag again) makes it due again.
+/// The maintenance-off and cache-clean records count only for the build migrated last: a
+/// migration that ran since (and set the flag again) makes them due again.
 pub(super) fn observe_record(cluster: &Cluster) -> Vec<Observed> {
     let tag = |key: &str| {
         cluster
@@ -59,7 +135,11 @@ pub(super) fn observe_record(cluster: &Cluster) -> Vec<Observed> {
     let name = cluster.cluster_name().unwrap_or_default();
     let migrated = tag(ReleaseJob::Migrate.record_tag());
     let mut out = Vec::new();
-    for job in [ReleaseJob::Migrate, ReleaseJob::MaintenanceOff] {
+    for job in [
+        ReleaseJob::Migrate,
+        ReleaseJob::MaintenanceOff,
+        ReleaseJob::CacheClean,
+    ] {
         let Some(image) = tag(job.record_tag()) else {
             continue;
         };
@@ -190,6 +270,22 @@ async fn start(
     if job == ReleaseJob::MaintenanceOff {
         no_migration_running(aws, cluster).await?;
     }
+    let paused = spec
+        .pauses
+        .iter()
+        .map(|p| {
+            Ok((
+                p.name.clone(),
+                ctx.output(
+                    p.task_definition.id(),
+                    mck_core::model::TaskDefinitionSpec::OUT_ARN,
+                )?
+                .to_string(),
+                p.count,
+            ))
+        })
+        .collect::<Result<Vec<_>, ProviderError>>()?;
+    pause(aws, cluster, &paused).await?;
     let task = match running(aws, job, cluster, task_definition).await? {
         Some(task) => task,
         None => {
@@ -278,6 +374,14 @@ async fn start(
         .output(OUT_RECORD_TAG, job.record_tag())
         .output(OUT_WHAT, job.what())
         .output(OUT_STARTED, mck_core::lock::now_unix().to_string())
+        .output(
+            OUT_PAUSED,
+            paused
+                .iter()
+                .map(|(name, td, count)| format!("{name} {td} {count}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
         .pending(task.last_status().unwrap_or("PROVISIONING").to_lowercase()))
 }
 
@@ -389,6 +493,7 @@ async fn poll_task(aws: &AwsProvider, live: &Observed) -> Result<Readiness, Prov
                 .send()
                 .await
                 .map_err(|e| sdk(&format!("record the {what}'s build on the cluster"), e))?;
+            resume(aws, live, true).await?;
             let mut done = live.clone().output(
                 ReleaseTaskSpec::OUT_NOTE,
                 format!("task {} exited with code 0; {tail}", task_id(arn)),
@@ -396,12 +501,16 @@ async fn poll_task(aws: &AwsProvider, live: &Observed) -> Result<Readiness, Prov
             done.pending = None;
             Ok(Readiness::Ready(done))
         }
-        Some(code) => Ok(Readiness::Failed(format!(
-            "the {what} task {} exited with code {code}{}; {tail}",
-            task_id(arn),
-            untouched(what)
-        ))),
+        Some(code) => {
+            resume(aws, live, false).await?;
+            Ok(Readiness::Failed(format!(
+                "the {what} task {} exited with code {code}{}; {tail}",
+                task_id(arn),
+                untouched(what)
+            )))
+        }
         None => {
+            resume(aws, live, false).await?;
             let reason = task
                 .containers()
                 .iter()
@@ -570,7 +679,147 @@ mod tests {
             subnets: vec![Ref::new("subnet.private.a")],
             security_groups: vec![Ref::new("sg.app")],
             after: Vec::new(),
+            pauses: Vec::new(),
         }
+    }
+
+    const CRON_TD: &str = "arn:aws:ecs:us-east-1:1:task-definition/dev-cron:3";
+
+    fn pausing_cron() -> ReleaseTaskSpec {
+        ReleaseTaskSpec {
+            pauses: vec![mck_core::model::PausedService {
+                name: "cron".into(),
+                task_definition: Ref::new("ecs.taskdef.cron"),
+                count: 1,
+            }],
+            ..spec()
+        }
+    }
+
+    /// DescribeServices of the cron service with `running` tasks.
+    fn cron_service(running: i32) -> String {
+        json!({"services": [{
+            "serviceName": "cron", "status": "ACTIVE", "desiredCount": running,
+            "runningCount": running, "pendingCount": 0,
+            "taskDefinition": "arn:aws:ecs:us-east-1:1:task-definition/dev-cron:2"
+        }], "failures": []})
+        .to_string()
+    }
+
+    /// Cron stops before the migration starts (scaled to 0, waited for until its task has
+    /// stopped), and runs again once the migration ended: on its new revision when it
+    /// succeeded, on the one it ran when it failed. The first `up` has no cron to stop.
+    #[tokio::test]
+    async fn cron_stops_before_the_migration_and_runs_again_on_the_revision_its_outcome_says() {
+        for (exit, resumed_on) in [(0, Some(CRON_TD)), (1, None)] {
+            let mut answers = vec![
+                ("DescribeServices", 200, cron_service(1)),
+                ("UpdateService", 200, json!({"service": {}}).to_string()),
+                ("DescribeServices", 200, cron_service(1)),
+                ("DescribeServices", 200, cron_service(0)),
+                ("ListTasks", 200, json!({"taskArns": []}).to_string()),
+                (
+                    "RunTask",
+                    200,
+                    tasks(&[task("PROVISIONING", TD, json!([]))]),
+                ),
+                (
+                    "DescribeTasks",
+                    200,
+                    tasks(&[task(
+                        "STOPPED",
+                        TD,
+                        json!([{"name": "php-fpm", "exitCode": exit}]),
+                    )]),
+                ),
+                ("GetLogEvents", 200, logs(&["done"])),
+            ];
+            if exit == 0 {
+                answers.push(("TagResource", 200, "{}".into()));
+            }
+            answers.push(("DescribeServices", 200, cron_service(0)));
+            answers.push(("UpdateService", 200, json!({"service": {}}).to_string()));
+            let aws = Replay::new(answers);
+            let provider = AwsProvider::offline(aws.clone());
+            let mut deps = resolved();
+            deps.insert(
+                "ecs.taskdef.cron".into(),
+                Observed::new(
+                    "ecs.taskdef.cron".into(),
+                    ResourceKind::TaskDefinition,
+                    CRON_TD,
+                )
+                .output(TaskDefinitionSpec::OUT_ARN, CRON_TD),
+            );
+            let ctx = context(&deps);
+            let live = ReleaseTaskSpec::create(
+                &provider,
+                &ctx,
+                &ReleaseTaskSpec::MIGRATE_ID.into(),
+                &pausing_cron(),
+            )
+            .await
+            .unwrap();
+            let stop: serde_json::Value = serde_json::from_str(&aws.requests()[1].1).unwrap();
+            assert_eq!(
+                stop,
+                json!({"cluster": "dev-app", "service": "cron", "desiredCount": 0})
+            );
+            // The task started only once cron's had stopped.
+            assert_eq!(aws.requests()[5].0, "RunTask");
+            let outcome = ReleaseTaskSpec::poll(&provider, &ctx, &live).await.unwrap();
+            assert_eq!(
+                matches!(outcome, Readiness::Ready(_)),
+                exit == 0,
+                "{outcome:?}"
+            );
+            aws.assert_done();
+            let requests = aws.requests();
+            let again: serde_json::Value =
+                serde_json::from_str(&requests[requests.len() - 1].1).unwrap();
+            assert_eq!(again["service"], "cron");
+            assert_eq!(again["desiredCount"], 1);
+            assert_eq!(
+                again.get("taskDefinition").and_then(|t| t.as_str()),
+                resumed_on,
+                "exit {exit}: {again}"
+            );
+        }
+        // The stack's first up: no cron yet, nothing to stop.
+        let aws = Replay::new([
+            (
+                "DescribeServices",
+                200,
+                json!({"services": [], "failures": []}).to_string(),
+            ),
+            ("ListTasks", 200, json!({"taskArns": []}).to_string()),
+            (
+                "RunTask",
+                200,
+                tasks(&[task("PROVISIONING", TD, json!([]))]),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let mut deps = resolved();
+        deps.insert(
+            "ecs.taskdef.cron".into(),
+            Observed::new(
+                "ecs.taskdef.cron".into(),
+                ResourceKind::TaskDefinition,
+                CRON_TD,
+            )
+            .output(TaskDefinitionSpec::OUT_ARN, CRON_TD),
+        );
+        ReleaseTaskSpec::create(
+            &provider,
+            &context(&deps),
+            &ReleaseTaskSpec::MIGRATE_ID.into(),
+            &pausing_cron(),
+        )
+        .await
+        .unwrap();
+        aws.assert_done();
+        assert_eq!(aws.count("UpdateService"), 0);
     }
 
     fn resolved() -> HashMap<LogicalId, Observed> {
@@ -958,7 +1207,7 @@ mod tests {
                 command: vec![
                     "sh".into(),
                     "-c".into(),
-                    ReleaseTaskSpec::maintenance_off_script(),
+                    ReleaseTaskSpec::maintenance_off_script(None),
                 ],
                 ..spec()
             },
@@ -1005,6 +1254,7 @@ mod tests {
                 ReleaseJob::MaintenanceOff.record_tag(),
                 "public.ecr.aws/magecloudkit/magento:2.4.7",
             ))
+            .tags(tag(ReleaseJob::CacheClean.record_tag(), IMAGE))
             .build();
         let records = observe_record(&cluster);
         assert_eq!(records[0].id.as_str(), ReleaseTaskSpec::MIGRATE_ID);
@@ -1016,6 +1266,13 @@ mod tests {
         assert_eq!(records[1].id.as_str(), MaintenanceSpec::ID);
         assert_eq!(records[1].kind, ResourceKind::Maintenance);
         assert_eq!(records[1].fields[ReleaseTaskSpec::IMAGE.name], Value::Null);
+        // The caches were cleaned for the build migrated last: done.
+        assert_eq!(records[2].id.as_str(), "release.cache-clean");
+        assert_eq!(records[2].kind, ResourceKind::Maintenance);
+        assert_eq!(
+            records[2].fields[ReleaseTaskSpec::IMAGE.name],
+            Value::Str(IMAGE.into())
+        );
         assert!(observe_record(&Cluster::builder().cluster_name("dev-app").build()).is_empty());
     }
 }

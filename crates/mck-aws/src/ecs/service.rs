@@ -131,7 +131,7 @@ pub(super) fn observe(id: LogicalId, service: &Service) -> Observed {
 
 /// The services named `names` in `cluster`, with their tags. INACTIVE services (deleted, shown
 /// for an hour) and missing ones are left out; a missing cluster has no services.
-async fn describe(
+pub(super) async fn describe(
     ecs: &Client,
     cluster: &str,
     names: Vec<String>,

@@ -143,11 +143,18 @@ async fn describe(
 
 /// A new password by the service's rules, made by AWS (never by this process's RNG).
 async fn generate_password(sm: &Client, spec: &SecretSpec) -> Result<String, ProviderError> {
-    let out = sm
+    let call = sm
         .get_random_password()
         .password_length(spec.password_length)
-        .exclude_characters(&spec.exclude_characters)
-        .require_each_included_type(true)
+        .require_each_included_type(true);
+    // Letters and digits only is `ExcludePunctuation`: with every punctuation character in
+    // `ExcludeCharacters` instead, punctuation stays a type each password must include.
+    let call = if spec.alphanumeric() {
+        call.exclude_punctuation(true)
+    } else {
+        call.exclude_characters(&spec.exclude_characters)
+    };
+    let out = call
         .send()
         .await
         .map_err(|e| sdk(&format!("generate a password for secret {}", spec.name), e))?;
@@ -383,6 +390,42 @@ mod tests {
         assert_eq!(login["username"], "magento");
         assert_eq!(login["password"], PASSWORD);
         assert!(!format!("{observed:?}").contains(PASSWORD));
+    }
+
+    /// Letters and digits only (the crypt key) is asked as `ExcludePunctuation`, not as every
+    /// punctuation character excluded (which leaves punctuation a type each password needs).
+    #[tokio::test]
+    async fn a_password_of_letters_and_digits_excludes_punctuation_as_a_type() {
+        let aws = Replay::new([
+            random(),
+            (
+                "CreateSecret",
+                200,
+                format!(r#"{{"ARN":"{ARN}","Name":"mck/t/crypt-key"}}"#),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = HashMap::new();
+        let key = SecretSpec {
+            name: "mck/t/crypt-key".into(),
+            exclude_characters: SecretSpec::PUNCTUATION.into(),
+            ..spec()
+        };
+        assert!(key.alphanumeric() && !spec().alphanumeric());
+        SecretSpec::create(
+            &provider,
+            &context(&resolved),
+            &"secret.crypt-key".into(),
+            &key,
+        )
+        .await
+        .unwrap();
+        aws.assert_done();
+        let asked: serde_json::Value = serde_json::from_str(&aws.requests()[0].1).unwrap();
+        assert_eq!(
+            asked,
+            serde_json::json!({"PasswordLength": 32, "RequireEachIncludedType": true, "ExcludePunctuation": true})
+        );
     }
 
     /// A create repeated after a lost answer finds the name taken by the secret it made: adopted

@@ -23,6 +23,11 @@ fn mount_path(access_point: &str) -> String {
     }
 }
 
+/// The secret holding Magento's crypt key.
+pub const CRYPT_KEY_ID: &str = "secret.crypt-key";
+
+/// The crypt key is 32 letters and digits (no punctuation, [`SecretSpec::PUNCTUATION`]), which
+/// Magento takes as the 32-byte key of its Sodium cipher.
 /// The managed policy that lets ECS pull images and write logs for a task.
 pub const TASK_EXECUTION_POLICY: &str =
     "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
@@ -70,13 +75,31 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
         );
     }
     // The execution role pulls images, writes logs and reads exactly the secrets the containers
-    // get (as ECS secrets, never in their environment): the DB's managed secret and the
-    // generated logins of the search domain and the broker.
+    // get (as ECS secrets, never in their environment): the DB's managed secret, the crypt key
+    // and the generated logins of the search domain and the broker.
     let db_secret: Option<Value> = cfg
         .database
         .as_ref()
         .map(|_| Ref::<kind::DbCluster>::new("db.cluster").output(DbClusterSpec::OUT_SECRET_ARN));
+    // Magento's crypt key (`crypt.key` in env.php): generated once per stack and kept, like
+    // the data it encrypts (payment settings, integration tokens); a new one cannot read them.
+    add(
+        LogicalId::new(CRYPT_KEY_ID),
+        SecretSpec {
+            name: format!("mck/{}/crypt-key", stack.name),
+            description: format!(
+                "mck {}: Magento's crypt key (generated; losing it loses the data it encrypts)",
+                stack.name
+            ),
+            username: "magento".into(),
+            password_length: 32,
+            exclude_characters: SecretSpec::PUNCTUATION.into(),
+        }
+        .into(),
+        Declared::at(&["app"]),
+    );
     let logins: Vec<(&str, &str)> = [
+        Some(("MAGENTO_CRYPT_KEY", CRYPT_KEY_ID)),
         cfg.search
             .as_ref()
             .map(|_| ("SEARCH_PASSWORD", "secret.search")),
@@ -310,28 +333,58 @@ fn lower_migration(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mut
             subnets: private_subnets(stack),
             security_groups: vec![Ref::new("sg.app")],
             after,
+            pauses: Vec::new(),
         };
-    let migrate_task = task(
+    let mut migrate_task = task(
         ReleaseJob::Migrate,
         ReleaseTaskSpec::script(&migrate.check, &migrate.upgrade, maintenance),
         after.clone(),
     );
+    // Cron stops while the schema changes: it would run the old code against the new schema,
+    // or the new against the old. It runs again on its new revision once the migration
+    // succeeded, on the one it ran if it failed.
+    if cfg.cron.is_some() {
+        migrate_task.pauses.push(PausedService {
+            name: super::workers::CRON_SERVICE.into(),
+            task_definition: Ref::new(format!("ecs.taskdef.{}", super::workers::CRON_SERVICE)),
+            count: 1,
+        });
+    }
+    // After the migration and every service.
+    let mut after_release = after.clone();
+    after_release.push((
+        ResourceKind::ReleaseTask,
+        LogicalId::new(ReleaseTaskSpec::MIGRATE_ID),
+    ));
+    after_release.extend(
+        out.iter()
+            .filter(|r| r.kind() == ResourceKind::EcsService)
+            .map(|r| (ResourceKind::EcsService, r.id.clone())),
+    );
+    // Adobe's order: the caches are cleaned once every service runs the new build, then the
+    // shop leaves maintenance (the maintenance-off task does both, in that order).
+    let cache_clean = cfg
+        .release
+        .as_ref()
+        .map_or("bin/magento cache:clean", |r| r.cache_clean.as_str())
+        .trim();
+    let cache_clean = (!cache_clean.is_empty()).then_some(cache_clean);
+    let clean = cache_clean
+        .filter(|_| !maintenance)
+        .map(|cache_clean| MaintenanceSpec {
+            task: task(
+                ReleaseJob::CacheClean,
+                ReleaseTaskSpec::cache_clean_script(cache_clean),
+                after_release.clone(),
+            ),
+        });
     let off = maintenance.then(|| {
         // After the migration and every service, whether they succeeded or not.
-        let mut after_release = after.clone();
-        after_release.push((
-            ResourceKind::ReleaseTask,
-            LogicalId::new(ReleaseTaskSpec::MIGRATE_ID),
-        ));
-        after_release.extend(
-            out.iter()
-                .filter(|r| r.kind() == ResourceKind::EcsService)
-                .map(|r| (ResourceKind::EcsService, r.id.clone())),
-        );
+        let after_release = after_release.clone();
         MaintenanceSpec {
             task: task(
                 ReleaseJob::MaintenanceOff,
-                ReleaseTaskSpec::maintenance_off_script(),
+                ReleaseTaskSpec::maintenance_off_script(cache_clean),
                 after_release,
             ),
         }
@@ -341,6 +394,13 @@ fn lower_migration(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mut
         migrate_task.into(),
         Declared::at(&["release"]),
     );
+    if let Some(clean) = clean {
+        out.add(
+            LogicalId::new(ReleaseJob::CacheClean.id()),
+            clean.into(),
+            Declared::at(&["release", "cache_clean"]),
+        );
+    }
     if let Some(off) = off {
         out.add(
             LogicalId::new(MaintenanceSpec::ID),

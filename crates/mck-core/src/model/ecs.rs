@@ -260,6 +260,9 @@ pub enum ReleaseJob {
     Migrate,
     /// Removing the maintenance flag once the services are healthy, or the release failed.
     MaintenanceOff,
+    /// Cleaning Magento's caches once every service runs the new build (Adobe's order:
+    /// upgrade, roll out, clean the caches, then end maintenance).
+    CacheClean,
 }
 
 impl ReleaseJob {
@@ -268,6 +271,7 @@ impl ReleaseJob {
         match self {
             ReleaseJob::Migrate => "release.migrate",
             ReleaseJob::MaintenanceOff => "release.maintenance.off",
+            ReleaseJob::CacheClean => "release.cache-clean",
         }
     }
 
@@ -276,6 +280,7 @@ impl ReleaseJob {
         match self {
             ReleaseJob::Migrate => "mck:migrated",
             ReleaseJob::MaintenanceOff => "mck:maintenance-off",
+            ReleaseJob::CacheClean => "mck:cache-cleaned",
         }
     }
 
@@ -284,6 +289,7 @@ impl ReleaseJob {
         match self {
             ReleaseJob::Migrate => "mck-migrate",
             ReleaseJob::MaintenanceOff => "mck-maintenance",
+            ReleaseJob::CacheClean => "mck-cache-clean",
         }
     }
 
@@ -292,6 +298,7 @@ impl ReleaseJob {
         match self {
             ReleaseJob::Migrate => "migration",
             ReleaseJob::MaintenanceOff => "maintenance-off task",
+            ReleaseJob::CacheClean => "cache clean",
         }
     }
 }
@@ -326,6 +333,21 @@ pub struct ReleaseTaskSpec {
     pub security_groups: Vec<Ref<kind::SecurityGroup>>,
     /// Ordering only: what the task needs (routes out, EFS, DNS records, database instances).
     pub after: Vec<(ResourceKind, LogicalId)>,
+    /// Services stopped while the task runs (cron, while the migration changes the schema):
+    /// scaled to 0 before it starts; once it succeeds they run again on their new task
+    /// definition, and if it fails on the one they ran.
+    pub pauses: Vec<PausedService>,
+}
+
+/// A service a release task stops while it runs ([`ReleaseTaskSpec::pauses`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PausedService {
+    /// The ECS service's name (`cron`).
+    pub name: String,
+    /// Its task definition in the stack: what it runs once the task succeeded.
+    pub task_definition: Ref<kind::TaskDefinition>,
+    /// Its task count, restored afterwards.
+    pub count: i64,
 }
 
 impl ReleaseTaskSpec {
@@ -360,10 +382,19 @@ impl ReleaseTaskSpec {
         )
     }
 
-    /// The maintenance-off task's script.
-    pub fn maintenance_off_script() -> String {
+    /// The cache clean's script: `command` (Magento's `bin/magento cache:clean`).
+    pub fn cache_clean_script(command: &str) -> String {
+        format!("{command} && echo 'mck: caches cleaned'")
+    }
+
+    /// The maintenance-off task's script: the cache clean first when there is one (Adobe's
+    /// order: clean the caches, then end maintenance), whose failure does not keep the flag.
+    pub fn maintenance_off_script(cache_clean: Option<&str>) -> String {
+        let clean = cache_clean.map_or(String::new(), |c| {
+            format!("{c} && echo 'mck: caches cleaned' || echo 'mck: the cache clean failed'; ")
+        });
         format!(
-            "rm -f {} && echo 'mck: maintenance mode off'",
+            "{clean}rm -f {} && echo 'mck: maintenance mode off'",
             Self::MAINTENANCE_FLAG
         )
     }
@@ -414,6 +445,11 @@ impl Kind for ReleaseTaskSpec {
         if let ServiceCapacity::Provider(cp) = &self.capacity {
             after.push((ResourceKind::CapacityProvider, cp.id().clone()));
         }
+        after.extend(
+            self.pauses
+                .iter()
+                .map(|p| (ResourceKind::TaskDefinition, p.task_definition.id().clone())),
+        );
         after
     }
 
@@ -430,6 +466,7 @@ impl Kind for ReleaseTaskSpec {
         if let ServiceCapacity::Provider(cp) = &self.capacity {
             out.push(cp.id().clone());
         }
+        out.extend(self.pauses.iter().map(|p| p.task_definition.id().clone()));
         out
     }
 }
@@ -588,12 +625,14 @@ impl Kind for EcsServiceSpec {
     }
 }
 
-/// `release.maintenance`: the task that removes Magento's maintenance flag once the services
-/// are healthy. It runs after the services *whether or not they succeeded* (and after a failed
-/// migration), so a failed release never leaves the shop in maintenance mode.
+/// A release task run once the services have rolled. With `release.maintenance`, the task that
+/// cleans the caches and removes Magento's maintenance flag, which runs after the services
+/// *whether or not they succeeded* (and after a failed migration), so a failed release never
+/// leaves the shop in maintenance mode; without, the cache clean
+/// ([`ReleaseJob::CacheClean`], `release.cache_clean`), after they all succeeded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MaintenanceSpec {
-    /// The one-off task ([`ReleaseJob::MaintenanceOff`]).
+    /// The one-off task ([`ReleaseJob::MaintenanceOff`] or [`ReleaseJob::CacheClean`]).
     pub task: ReleaseTaskSpec,
 }
 
@@ -634,7 +673,7 @@ impl Kind for MaintenanceSpec {
     }
 
     fn runs_after_failure(&self) -> bool {
-        true
+        self.task.job == ReleaseJob::MaintenanceOff
     }
 
     fn dereferences(&self) -> Vec<LogicalId> {

@@ -43,6 +43,17 @@ impl SecretSpec {
     /// give a container the password alone.
     pub const OUT_PASSWORD_FROM: &str = "password_from";
 
+    /// Every ASCII punctuation character (what `GetRandomPassword`'s `ExcludePunctuation`
+    /// leaves out): excluding them all asks for letters and digits only.
+    pub const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+    /// Whether the password is letters and digits only ([`Self::PUNCTUATION`] all excluded).
+    pub fn alphanumeric(&self) -> bool {
+        Self::PUNCTUATION
+            .chars()
+            .all(|c| self.exclude_characters.contains(c))
+    }
+
     /// The ECS `valueFrom` for the password of the secret whose ARN is `arn`.
     pub fn password_from(arn: &str) -> String {
         format!("{arn}:password::")

@@ -812,10 +812,18 @@ pub struct ReleaseConfig {
     /// once the services are healthy, or the release failed.
     #[serde(default)]
     pub maintenance: bool,
+    /// Run after every service runs the new build (a one-off task on the migration's app and
+    /// container, before maintenance ends); empty: none.
+    #[serde(default = "default_cache_clean")]
+    pub cache_clean: String,
 }
 
 fn default_keep_revisions() -> i64 {
     5
+}
+
+fn default_cache_clean() -> String {
+    "bin/magento cache:clean".into()
 }
 
 impl Default for ReleaseConfig {
@@ -826,6 +834,7 @@ impl Default for ReleaseConfig {
             migrate: MigrateConfig::default(),
             keep_revisions: default_keep_revisions(),
             maintenance: false,
+            cache_clean: default_cache_clean(),
         }
     }
 }

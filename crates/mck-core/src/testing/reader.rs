@@ -46,16 +46,16 @@ impl Reader for FakeCloud {
             .filter(|(cid, r)| !superseded(cid, r))
             .map(|(cid, r)| r.observe(cid))
             .collect();
-        // Like the AWS reader: removing the maintenance flag counts only for the build
-        // migrated last (a migration since has set the flag again).
+        // Like the AWS reader: removing the maintenance flag and cleaning the caches count
+        // only for the build migrated last (a migration since has set the flag again).
         let migrated = observed
             .iter()
-            .find(|o| o.kind == ResourceKind::ReleaseTask)
+            .find(|o| o.id.as_str() == ReleaseTaskSpec::MIGRATE_ID)
             .and_then(|o| o.fields.get(ReleaseTaskSpec::IMAGE.name).cloned());
-        for o in observed
-            .iter_mut()
-            .filter(|o| o.kind == ResourceKind::Maintenance)
-        {
+        for o in observed.iter_mut().filter(|o| {
+            o.kind == ResourceKind::Maintenance
+                || o.id.as_str() == crate::model::ReleaseJob::CacheClean.id()
+        }) {
             if o.fields.get(ReleaseTaskSpec::IMAGE.name) != migrated.as_ref() {
                 o.fields
                     .insert(ReleaseTaskSpec::IMAGE.name.to_string(), Value::Null);
