@@ -12,6 +12,37 @@ use serde_json::Value;
 
 use crate::{by_id, section};
 
+/// The variables docs/magento.md's table documents, each with whether every stack with a
+/// database, Redis caches, search and a broker has it (rows whose value starts "when …" do not).
+/// `<NAME>` in a variable stands for a cache's name.
+fn documented_variables() -> Vec<(String, bool)> {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/magento.md"),
+    )
+    .unwrap();
+    doc.lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split(" | ").collect();
+            let name = cells[0].trim_start_matches("| `");
+            let name = name.split('`').next().unwrap().to_string();
+            (name, !cells[1].starts_with("when "))
+        })
+        .collect()
+}
+
+/// Whether `name` is the documented variable `pattern`.
+fn is_documented_as(pattern: &str, name: &str) -> bool {
+    match pattern.split_once("<NAME>") {
+        Some((before, after)) => {
+            name.len() > before.len() + after.len()
+                && name.starts_with(before)
+                && name.ends_with(after)
+        }
+        None => pattern == name,
+    }
+}
+
 fn strings(value: &Value) -> Vec<String> {
     let mut v: Vec<String> = value
         .as_array()
@@ -92,8 +123,10 @@ fn data_tier_up_verify_plan_guard_down() {
         serde_json::json!([{"name": format!("{name}-app"), "status": "ACTIVE",
             "tags": {"mck:stack": name, "mck:id": "ecs.cluster", "Name": format!("{name}-ecs.cluster"),
                      "project": "magecloudkit", "environment": "dev",
-                     // The release's records: the build migrated, the release in effect.
+                     // The release's records: the build migrated and whose caches were
+                     // cleaned, the release in effect.
                      "mck:migrated": "public.ecr.aws/magecloudkit/magento:2.4.7-p1",
+                     "mck:cache-cleaned": "public.ecr.aws/magecloudkit/magento:2.4.7-p1",
                      "mck:release-tag": "2.4.7-p1", "mck:release-revision": "-",
                      "mck:release-file": "2.4.7-p1 -"}}]),
         "{app:#}"
@@ -298,6 +331,25 @@ fn data_tier_up_verify_plan_guard_down() {
         })
         .unwrap()
         .clone();
+    // The contract with the image: exactly the variables and secrets docs/magento.md lists.
+    let documented = documented_variables();
+    assert!(documented.len() > 20, "{documented:?}");
+    let given: Vec<String> = ["environment", "secrets"]
+        .iter()
+        .flat_map(|key| admin_php[*key].as_object().unwrap().keys().cloned())
+        .collect();
+    for name in &given {
+        assert!(
+            documented.iter().any(|(p, _)| is_documented_as(p, name)),
+            "{name} is given to the containers but not in docs/magento.md"
+        );
+    }
+    for (pattern, required) in &documented {
+        assert!(
+            !required || given.iter().any(|name| is_documented_as(pattern, name)),
+            "docs/magento.md documents {pattern}, which the containers do not get: {given:?}"
+        );
+    }
     for (service_name, min_healthy, max, runs) in [
         ("cron", 0, 100, "bin/magento cron:run"),
         (

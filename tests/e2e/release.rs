@@ -60,6 +60,8 @@ fn a_release_migrates_on_the_new_revision_then_rolls_the_services_and_can_roll_b
             ("ecs.service.frontend", "update"),
             ("ecs.taskdef.admin", "replace"),
             ("ecs.taskdef.frontend", "replace"),
+            // The caches are cleaned once both services run the new build.
+            ("release.cache-clean", "update"),
             ("release.migrate", "update"),
             // The release in effect, recorded after the services.
             ("release.record", "update"),
@@ -82,6 +84,10 @@ fn a_release_migrates_on_the_new_revision_then_rolls_the_services_and_can_roll_b
     let migrated = at("✓ release.migrate");
     assert!(migrated < at("updating ecs.service.admin"), "{log}");
     assert!(migrated < at("updating ecs.service.frontend"), "{log}");
+    // The caches are cleaned once both services have rolled.
+    let cleaned = at("✓ release.cache-clean");
+    assert!(at("✓ ecs.service.admin") < cleaned, "{log}");
+    assert!(at("✓ ecs.service.frontend") < cleaned, "{log}");
 
     let after = release_of(&harness, &stack);
     let migrations = after["migrations"].as_array().unwrap();

@@ -634,6 +634,7 @@ fn shared_environment(stack: &Stack) -> BTreeMap<String, String> {
             .unwrap_or_else(|| format!("{}.magecloudkit.internal", stack.name));
         if let Some(db) = &cfg.database {
             env.insert("DB_HOST".into(), format!("db.{zone}"));
+            env.insert("DB_READER_HOST".into(), format!("db-ro.{zone}"));
             env.insert("DB_NAME".into(), db.database_name.clone());
             env.insert("DB_USER".into(), db.master_username.clone());
         }
@@ -642,10 +643,20 @@ fn shared_environment(stack: &Stack) -> BTreeMap<String, String> {
                 CacheEngine::Redis => ("redis", "REDIS"),
                 CacheEngine::Memcached => ("memcached", "MEMCACHED"),
             };
-            env.insert(
-                format!("{var}_{}_HOST", name.to_uppercase().replace('-', "_")),
-                format!("{prefix}-{name}.{zone}"),
-            );
+            let key = name.to_uppercase().replace('-', "_");
+            let host = format!("{prefix}-{name}.{zone}");
+            if cache.engine == CacheEngine::Redis {
+                // Encrypted in transit (TLS on 6379); database 0 of each, and Magento's full
+                // page cache in database 1 of the `cache` one.
+                env.insert(format!("{var}_{key}_PORT"), "6379".into());
+                env.insert(format!("{var}_{key}_TLS"), "true".into());
+                env.insert(format!("{var}_{key}_DB"), "0".into());
+                if name == "cache" {
+                    env.insert("REDIS_PAGE_CACHE_HOST".into(), host.clone());
+                    env.insert("REDIS_PAGE_CACHE_DB".into(), "1".into());
+                }
+            }
+            env.insert(format!("{var}_{key}_HOST"), host);
         }
         if cfg.search.is_some() {
             env.insert("SEARCH_ENGINE".into(), "opensearch".into());
@@ -663,6 +674,12 @@ fn shared_environment(stack: &Stack) -> BTreeMap<String, String> {
     }
     if let Some(revision) = cfg.release.as_ref().and_then(|r| r.revision.clone()) {
         env.insert("REVISION".into(), revision);
+    }
+    if let Some(url) = cfg.app.as_ref().and_then(|a| a.base_url.clone()) {
+        env.insert("MAGENTO_BASE_URL".into(), url);
+    }
+    if cfg.release.as_ref().is_some_and(|r| r.blue_green) {
+        env.insert("MAGENTO_BLUE_GREEN".into(), "1".into());
     }
     env
 }

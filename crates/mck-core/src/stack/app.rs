@@ -54,6 +54,18 @@ pub(super) fn validate_app(
                 "CloudWatch keeps logs 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653 days",
             ));
         }
+        if let Some(url) = &app.base_url
+            && !((url.starts_with("https://") || url.starts_with("http://"))
+                && url.ends_with('/')
+                && !url.chars().any(char::is_whitespace))
+        {
+            diags.push(diag(
+                root,
+                &["app", "base_url"],
+                format!("`{url}` is not a base URL"),
+                "write it as Magento stores it: scheme, host and a trailing slash (https://shop.example.com/)",
+            ));
+        }
         match (app.capacity, &app.servers) {
             (Capacity::Fargate, Some(_)) => diags.push(diag(
                 root,
@@ -181,6 +193,14 @@ pub(super) fn validate_app(
                     "keep `release.migrate` enabled and add `var` to `filesystem.access_points` (mounted at Magento's var/, where the flag lives)",
                 ));
             }
+        }
+        if release.blue_green && release.maintenance {
+            diags.push(diag(
+                root,
+                &["release", "blue_green"],
+                "blue/green deployment with maintenance mode".into(),
+                "keep one: blue/green lets the old revision serve while the schema changes, maintenance mode closes the shop meanwhile",
+            ));
         }
         let migrate = &release.migrate;
         if migrate.enabled && !apps.is_empty() {

@@ -535,6 +535,10 @@ pub struct AppClusterConfig {
     /// Retention of the apps' log groups, in days (one of CloudWatch's values).
     #[serde(default = "default_log_retention")]
     pub log_retention_days: i64,
+    /// The shop's base URL (`https://shop.example.com/`), given to the containers as
+    /// `MAGENTO_BASE_URL`.
+    #[serde(default)]
+    pub base_url: Option<String>,
 }
 
 fn default_log_retention() -> i64 {
@@ -548,6 +552,7 @@ impl Default for AppClusterConfig {
             servers: None,
             container_insights: false,
             log_retention_days: default_log_retention(),
+            base_url: None,
         }
     }
 }
@@ -816,6 +821,10 @@ pub struct ReleaseConfig {
     /// container, before maintenance ends); empty: none.
     #[serde(default = "default_cache_clean")]
     pub cache_clean: String,
+    /// Magento's blue/green deployment (`deployment/blue_green/enabled`, 2.4.4+): the old
+    /// revision keeps serving while `setup:upgrade` changes the schema (no maintenance mode).
+    #[serde(default)]
+    pub blue_green: bool,
 }
 
 fn default_keep_revisions() -> i64 {
@@ -835,6 +844,7 @@ impl Default for ReleaseConfig {
             keep_revisions: default_keep_revisions(),
             maintenance: false,
             cache_clean: default_cache_clean(),
+            blue_green: false,
         }
     }
 }

@@ -48,6 +48,7 @@ fn invalid_stacks_report_file_line_column_and_fix() {
         "missing-extends",
         "not-utf8",
         "password-key",
+        "release-options",
         "reserved-tag",
         "search-and-queue",
         "ssh-anywhere",
