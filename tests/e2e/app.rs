@@ -94,7 +94,7 @@ fn killed_during_the_app_tier_a_rerun_leaves_exactly_one_of_each() {
     let harness = Harness::from_env();
     let stack = harness.stack_from("e2e-appkill", &app_only(None));
     let expected = app_tier(stack.desired_counts());
-    assert_exit(&stack.mck("down", &["--yes"]), 0);
+    assert_exit(&stack.mck("down", &["--yes", "--allow-data-loss"]), 0);
     // The network tier comes first and is most of the stack; with 4 steps at a time the kills
     // land while the app tier is being created (roles, log groups and the cluster early, the
     // load balancer, listener, rule and services late).
@@ -125,7 +125,7 @@ fn killed_during_the_app_tier_a_rerun_leaves_exactly_one_of_each() {
     assert_exit(&stack.mck("drift", &[]), 0);
     assert_eq!(app_counts(&app_of(&harness, &stack)), expected);
 
-    assert_exit(&stack.mck("down", &["--yes"]), 0);
+    assert_exit(&stack.mck("down", &["--yes", "--allow-data-loss"]), 0);
     let after = app_counts(&app_of(&harness, &stack));
     assert!(after.iter().all(|(_, n)| *n == 0), "{after:?}");
 }
@@ -169,7 +169,7 @@ fn with_a_certificate_http_redirects_to_https_with_the_tls_policy() {
     assert_exit(&stack.mck("up", &["--yes"]), 0);
     assert_exit(&stack.mck("plan", &["--detailed-exitcode"]), 0);
     assert_exit(&stack.mck("drift", &[]), 0);
-    assert_exit(&stack.mck("down", &["--yes"]), 0);
+    assert_exit(&stack.mck("down", &["--yes", "--allow-data-loss"]), 0);
 }
 
 #[test]
@@ -278,7 +278,7 @@ fn ec2_capacity_builds_app_servers_that_join_the_cluster_and_down_removes_them()
         "{plan:#}"
     );
 
-    assert_exit(&stack.mck("down", &["--yes"]), 0);
+    assert_exit(&stack.mck("down", &["--yes", "--allow-data-loss"]), 0);
     let after = app_of(&harness, &stack);
     assert_eq!(after["servers"], serde_json::json!({}), "{after:#}");
     assert!(after["roles"].as_array().unwrap().is_empty());

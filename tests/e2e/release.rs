@@ -217,7 +217,7 @@ fn a_release_migrates_on_the_new_revision_then_rolls_the_services_and_can_roll_b
     assert!(migrate.to_string().contains("magento:2.4.9"), "{migrate:#}");
 
     // `down` leaves no revision registered and forgets the migration record.
-    assert_exit(&stack.mck("down", &["--yes"]), 0);
+    assert_exit(&stack.mck("down", &["--yes", "--allow-data-loss"]), 0);
     let gone = release_of(&harness, &stack);
     assert!(
         gone["revisions"]
