@@ -217,9 +217,37 @@ fn data_tier_up_verify_plan_guard_down() {
         nginx["environment"]["DB_HOST"],
         format!("db.{name}.magecloudkit.internal")
     );
+    // What is reached over TLS by the AWS host name its certificate names (a private CNAME
+    // would fail a verifying client): the Redis primary endpoint, the domain's VPC endpoint,
+    // the broker's AMQPS host.
+    let group = |id: &str| {
+        data["replication_groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["id"] == format!("{name}-{id}").as_str())
+            .unwrap_or_else(|| panic!("no replication group {id}: {data:#}"))
+            .clone()
+    };
     assert_eq!(
         nginx["environment"]["REDIS_SESSION_HOST"],
-        format!("redis-session.{name}.magecloudkit.internal")
+        group("session")["primary"]
+    );
+    assert_eq!(
+        nginx["environment"]["REDIS_PAGE_CACHE_HOST"],
+        group("cache")["primary"]
+    );
+    assert_eq!(
+        nginx["environment"]["SEARCH_HOST"],
+        data["search_domains"][0]["vpc_endpoint"]
+    );
+    let amqps = data["brokers"][0]["endpoints"][0].as_str().unwrap();
+    assert_eq!(
+        format!(
+            "amqps://{}:5671",
+            nginx["environment"]["AMQP_HOST"].as_str().unwrap()
+        ),
+        amqps
     );
     assert_eq!(nginx["secrets"]["DB_SECRET"], cluster["secret_arn"]);
     // The crypt key: the password of its secret alone, as an ECS secret.

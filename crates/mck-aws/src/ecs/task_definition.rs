@@ -345,7 +345,11 @@ impl Driver for TaskDefinitionSpec {
                 );
             }
             for (k, v) in &c.environment {
-                def = def.environment(KeyValuePair::builder().name(k).value(v).build());
+                // Plain values, or a host name another resource reports (known after apply).
+                let (Value::Str(value) | Value::CloudId(value)) = ctx.resolve(v)? else {
+                    return Err(invalid(format!("variable {k} has no value")));
+                };
+                def = def.environment(KeyValuePair::builder().name(k).value(value).build());
             }
             for (name, value) in &c.secrets {
                 let (Value::Str(arn) | Value::CloudId(arn)) = ctx.resolve(value)? else {
@@ -527,6 +531,12 @@ mod tests {
                     .value("db.t.internal")
                     .build(),
             )
+            .environment(
+                KeyValuePair::builder()
+                    .name("SEARCH_HOST")
+                    .value("vpc-t-search-x1.us-east-1.es.amazonaws.com")
+                    .build(),
+            )
             .secrets(
                 Secret::builder()
                     .name("DB_SECRET")
@@ -590,7 +600,15 @@ mod tests {
                 image: "example/nginx:2.4.7".into(),
                 port: Some(80),
                 memory_reservation: 128,
-                environment: BTreeMap::from([("DB_HOST".to_string(), "db.t.internal".to_string())]),
+                environment: BTreeMap::from([
+                    ("DB_HOST".to_string(), Value::from("db.t.internal")),
+                    // Known after apply: the domain's host name, which its certificate names.
+                    (
+                        "SEARCH_HOST".to_string(),
+                        Ref::<mck_core::model::kind::SearchDomain>::new("search")
+                            .output(mck_core::model::SearchDomainSpec::OUT_ENDPOINT),
+                    ),
+                ]),
                 secrets: vec![("DB_SECRET".into(), Value::Str(secret.into()))],
                 mounts: vec![("media".into(), "/var/www/html/pub/media".into())],
                 command: vec!["sh".into(), "-c".into(), "bin/magento cron:run".into()],
@@ -613,6 +631,10 @@ mod tests {
                 "arn:aws:iam::1:role/mck/t/t-task-execution",
             ),
             ("iam.task.arn", "arn:aws:iam::1:role/mck/t/t-task"),
+            (
+                "search.endpoint",
+                "vpc-t-search-x1.us-east-1.es.amazonaws.com",
+            ),
         ];
         assert_reads(&observed, spec, &ids);
     }

@@ -144,7 +144,11 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
     for (app_name, app) in &cfg.apps {
         let tag = cfg.release.as_ref().and_then(|r| r.tag.clone());
         let mut environment = shared_environment(stack);
-        environment.extend(app.environment.clone());
+        environment.extend(
+            app.environment
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::Str(v.clone()))),
+        );
         let volumes: Vec<VolumeSpec> = cfg
             .filesystem
             .iter()
@@ -622,64 +626,82 @@ fn has_tag(image: &str) -> bool {
             .is_some_and(|last| last.contains(':'))
 }
 
-/// What every container gets: where the database and caches are (their private DNS names,
-/// which stay the same when the endpoints change), and the release.
-fn shared_environment(stack: &Stack) -> BTreeMap<String, String> {
+/// What every container gets (docs/magento.md): where the database, caches, search and broker
+/// are, and the release. The database and memcached by their private DNS names, which stay the
+/// same when an endpoint changes; what is reached over TLS (Redis, OpenSearch, the broker) by
+/// the AWS host name its certificate is issued for, which a client verifying the server
+/// checks (a private CNAME would fail that check).
+fn shared_environment(stack: &Stack) -> BTreeMap<String, Value> {
     let cfg = &stack.config;
-    let mut env = BTreeMap::new();
-    if let Some(dns) = &cfg.dns {
-        let zone = dns
-            .zone
+    let mut env: BTreeMap<String, Value> = BTreeMap::new();
+    let mut set = |key: &str, value: Value| {
+        env.insert(key.to_string(), value);
+    };
+    let zone = cfg.dns.as_ref().map(|dns| {
+        dns.zone
             .clone()
-            .unwrap_or_else(|| format!("{}.magecloudkit.internal", stack.name));
-        if let Some(db) = &cfg.database {
-            env.insert("DB_HOST".into(), format!("db.{zone}"));
-            env.insert("DB_READER_HOST".into(), format!("db-ro.{zone}"));
-            env.insert("DB_NAME".into(), db.database_name.clone());
-            env.insert("DB_USER".into(), db.master_username.clone());
-        }
-        for (name, cache) in &cfg.caches {
-            let (prefix, var) = match cache.engine {
-                CacheEngine::Redis => ("redis", "REDIS"),
-                CacheEngine::Memcached => ("memcached", "MEMCACHED"),
-            };
-            let key = name.to_uppercase().replace('-', "_");
-            let host = format!("{prefix}-{name}.{zone}");
-            if cache.engine == CacheEngine::Redis {
+            .unwrap_or_else(|| format!("{}.magecloudkit.internal", stack.name))
+    });
+    if let (Some(zone), Some(db)) = (&zone, &cfg.database) {
+        set("DB_HOST", format!("db.{zone}").into());
+        set("DB_READER_HOST", format!("db-ro.{zone}").into());
+        set("DB_NAME", db.database_name.as_str().into());
+        set("DB_USER", db.master_username.as_str().into());
+    }
+    for (name, cache) in &cfg.caches {
+        let key = name.to_uppercase().replace('-', "_");
+        match cache.engine {
+            CacheEngine::Redis => {
                 // Encrypted in transit (TLS on 6379); database 0 of each, and Magento's full
                 // page cache in database 1 of the `cache` one.
-                env.insert(format!("{var}_{key}_PORT"), "6379".into());
-                env.insert(format!("{var}_{key}_TLS"), "true".into());
-                env.insert(format!("{var}_{key}_DB"), "0".into());
+                let host = Ref::<kind::ReplicationGroup>::new(format!("redis.{name}"))
+                    .output(ReplicationGroupSpec::OUT_PRIMARY_ENDPOINT);
+                set(&format!("REDIS_{key}_PORT"), "6379".into());
+                set(&format!("REDIS_{key}_TLS"), "true".into());
+                set(&format!("REDIS_{key}_DB"), "0".into());
                 if name == "cache" {
-                    env.insert("REDIS_PAGE_CACHE_HOST".into(), host.clone());
-                    env.insert("REDIS_PAGE_CACHE_DB".into(), "1".into());
+                    set("REDIS_PAGE_CACHE_HOST", host.clone());
+                    set("REDIS_PAGE_CACHE_DB", "1".into());
+                }
+                set(&format!("REDIS_{key}_HOST"), host);
+            }
+            CacheEngine::Memcached => {
+                if let Some(zone) = &zone {
+                    set(
+                        &format!("MEMCACHED_{key}_HOST"),
+                        format!("memcached-{name}.{zone}").into(),
+                    );
                 }
             }
-            env.insert(format!("{var}_{key}_HOST"), host);
         }
-        if cfg.search.is_some() {
-            env.insert("SEARCH_ENGINE".into(), "opensearch".into());
-            env.insert("SEARCH_HOST".into(), format!("search.{zone}"));
-            env.insert("SEARCH_PORT".into(), "443".into());
-            env.insert("SEARCH_USER".into(), super::data::SERVICE_USER.into());
-        }
-        if cfg.queue.is_some() {
-            env.insert("AMQP_HOST".into(), format!("mq.{zone}"));
-            env.insert("AMQP_PORT".into(), "5671".into());
-            env.insert("AMQP_USER".into(), super::data::SERVICE_USER.into());
-            env.insert("AMQP_VHOST".into(), "/".into());
-            env.insert("AMQP_SSL".into(), "true".into());
-        }
+    }
+    if cfg.search.is_some() {
+        set("SEARCH_ENGINE", "opensearch".into());
+        set(
+            "SEARCH_HOST",
+            Ref::<kind::SearchDomain>::new("search").output(SearchDomainSpec::OUT_ENDPOINT),
+        );
+        set("SEARCH_PORT", "443".into());
+        set("SEARCH_USER", super::data::SERVICE_USER.into());
+    }
+    if cfg.queue.is_some() {
+        set(
+            "AMQP_HOST",
+            Ref::<kind::MqBroker>::new("mq").output(MqBrokerSpec::OUT_HOST),
+        );
+        set("AMQP_PORT", "5671".into());
+        set("AMQP_USER", super::data::SERVICE_USER.into());
+        set("AMQP_VHOST", "/".into());
+        set("AMQP_SSL", "true".into());
     }
     if let Some(revision) = cfg.release.as_ref().and_then(|r| r.revision.clone()) {
-        env.insert("REVISION".into(), revision);
+        set("REVISION", revision.into());
     }
     if let Some(url) = cfg.app.as_ref().and_then(|a| a.base_url.clone()) {
-        env.insert("MAGENTO_BASE_URL".into(), url);
+        set("MAGENTO_BASE_URL", url.into());
     }
     if cfg.release.as_ref().is_some_and(|r| r.blue_green) {
-        env.insert("MAGENTO_BLUE_GREEN".into(), "1".into());
+        set("MAGENTO_BLUE_GREEN", "1".into());
     }
     env
 }

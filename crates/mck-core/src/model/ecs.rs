@@ -61,7 +61,7 @@ pub struct ContainerSpec {
     /// Soft memory limit in MiB.
     pub memory_reservation: i64,
     /// Plain values only: secrets go in `secrets`.
-    pub environment: std::collections::BTreeMap<String, String>,
+    pub environment: std::collections::BTreeMap<String, Value>,
     /// Variables whose value ECS reads from Secrets Manager: (name, secret ARN and JSON key).
     pub secrets: Vec<(String, Value)>,
     /// (volume name, path in the container).
@@ -176,11 +176,7 @@ impl TaskDefinitionSpec {
                 Value::Int(c.memory_reservation),
             ));
             for (k, v) in &c.environment {
-                out.push(row(
-                    &c.name,
-                    format!("environment.{k}"),
-                    Value::Str(v.clone()),
-                ));
+                out.push(row(&c.name, format!("environment.{k}"), v.clone()));
             }
             for (k, v) in &c.secrets {
                 out.push(row(&c.name, format!("secret.{k}"), v.clone()));
@@ -210,6 +206,9 @@ impl Kind for TaskDefinitionSpec {
         ResourceKind::FileSystem,
         ResourceKind::AccessPoint,
         ResourceKind::DbCluster,
+        ResourceKind::ReplicationGroup,
+        ResourceKind::SearchDomain,
+        ResourceKind::MqBroker,
         ResourceKind::Secret,
         ResourceKind::LogGroup,
         ResourceKind::Role,

@@ -27,14 +27,17 @@ pub(super) fn fargate_memory_ok(cpu: i64, memory: i64) -> Option<bool> {
 }
 
 /// Environment variable names the containers get from mck; the stack may not set them.
-const RESERVED_ENV: &[&str] = &[
-    "DB_HOST",
-    "DB_NAME",
-    "DB_USER",
-    "DB_PASSWORD",
-    "REDIS_CACHE_HOST",
-    "REDIS_SESSION_HOST",
-    "REVISION",
+const RESERVED_ENV: &[&str] = &["REVISION"];
+
+/// The prefixes of the variables mck sets (docs/magento.md): an app's own `environment` may
+/// not use them.
+const RESERVED_ENV_PREFIXES: &[&str] = &[
+    "DB_",
+    "REDIS_",
+    "MEMCACHED_",
+    "SEARCH_",
+    "AMQP_",
+    "MAGENTO_",
 ];
 
 pub(super) fn validate_app(
@@ -477,7 +480,9 @@ pub(super) fn validate_app(
                     format!("`{key}` looks like a secret, and environment values are visible to anyone who can read the task definition"),
                     "keep secrets in Secrets Manager: the DB password reaches the containers as an ECS secret already",
                 ));
-            } else if RESERVED_ENV.contains(&upper.as_str()) {
+            } else if RESERVED_ENV.contains(&upper.as_str())
+                || RESERVED_ENV_PREFIXES.iter().any(|p| upper.starts_with(p))
+            {
                 diags.push(diag(
                     root,
                     &["apps", app_name, "environment", key],
