@@ -466,6 +466,48 @@ fn every_call_of_each_role_is_allowed_by_its_policies_in_docs() {
             "{shown}: no request in the log\n{}",
             text(&out)
         );
+        if *role == "release" && *command == "up" {
+            // The release stops cron before its migration starts and runs it again once the
+            // migration ended (docs/magento.md): UpdateService, RunTask, UpdateService.
+            let ecs = |op: &str| -> Vec<usize> {
+                calls
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (s, o))| s == "ECS" && o == op)
+                    .map(|(i, _)| i)
+                    .collect()
+            };
+            let runs = ecs("RunTask");
+            let updates = ecs("UpdateService");
+            assert!(
+                !runs.is_empty()
+                    && updates.first().is_some_and(|u| *u < runs[0])
+                    && updates.iter().any(|u| *u > runs[0]),
+                "cron not stopped before the migration and started after it: {calls:?}"
+            );
+            // Cron runs again, one task, on its newest revision (the release's build).
+            let app = harness.python("app.py", &[&name]);
+            let cron = app["services"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == "cron")
+                .expect("a cron service");
+            assert_eq!(cron["desired"], 1, "{cron:#}");
+            let newest = app["task_definitions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["family"] == format!("{name}-cron").as_str())
+                .expect("cron's task definition");
+            assert_eq!(cron["task_definition"], newest["arn"], "{app:#}");
+            assert!(
+                newest["containers"][0]["image"]
+                    .as_str()
+                    .is_some_and(|i| i.ends_with(":0123456")),
+                "{newest:#}"
+            );
+        }
         let actions = needed.entry(role).or_default();
         for (service, operation) in calls {
             let action = action(&service, &operation);

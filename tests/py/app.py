@@ -53,7 +53,7 @@ for family in ecs.list_task_definition_families(familyPrefix=f"{stack}-", status
     if d.get("status") != "ACTIVE":
         continue
     out["task_definitions"].append({
-        "family": d["family"], "cpu": d.get("cpu"), "memory": d.get("memory"),
+        "family": d["family"], "arn": d["taskDefinitionArn"], "cpu": d.get("cpu"), "memory": d.get("memory"),
         "compatibilities": d.get("requiresCompatibilities"), "network_mode": d.get("networkMode"),
         "execution_role": d.get("executionRoleArn"), "task_role": d.get("taskRoleArn"),
         "tags": {t["key"]: t["value"] for t in td.get("tags", [])},
