@@ -27,10 +27,14 @@ pub fn worker_service(name: &str) -> String {
 }
 
 /// The shell script of cron: `command` at the start of every `interval_secs`, in step with the
-/// clock (a run that overruns delays the next, never overlaps it).
+/// clock (a run that overruns delays the next, never overlaps it). On SIGTERM (ECS stopping the
+/// task, a deployment) it ends at once while it waits, or after the run under way: a
+/// deployment's new task (which starts only once this one has stopped) starts promptly and no
+/// run is cut short unless it outlasts ECS's stop timeout.
 pub fn cron_script(command: &str, interval_secs: i64) -> String {
     format!(
-        "while true; do {command}; sleep $(( {interval_secs} - $(date +%s) % {interval_secs} )); done"
+        "trap 'stop=1; kill $! 2>/dev/null' TERM INT; while [ -z \"$stop\" ]; do {command}; [ -n \"$stop\" ] && break; \
+         sleep $(( {interval_secs} - $(date +%s) % {interval_secs} )) & wait $!; done; exit 0"
     )
 }
 
@@ -285,13 +289,73 @@ mod tests {
 
     #[test]
     fn cron_runs_at_the_start_of_each_interval_and_consumers_restart_when_they_end() {
-        assert_eq!(
-            cron_script("bin/magento cron:run", 60),
-            "while true; do bin/magento cron:run; sleep $(( 60 - $(date +%s) % 60 )); done"
+        assert!(
+            cron_script("bin/magento cron:run", 60).contains(
+                "do bin/magento cron:run; [ -n \"$stop\" ] && break; sleep $(( 60 - $(date +%s) % 60 )) & wait $!; done"
+            ),
+            "{}",
+            cron_script("bin/magento cron:run", 60)
         );
         assert_eq!(
             consumers_script(&["a.b".into(), "c".into()], 100),
             "(while true; do bin/magento queue:consumers:start a.b --single-thread --max-messages=100; sleep 1; done) & (while true; do bin/magento queue:consumers:start c --single-thread --max-messages=100; sleep 1; done) & wait"
         );
+    }
+}
+
+/// Cron's script run by `sh` with a stand-in for `bin/magento`: it runs the command, waits for
+/// the next interval, and a SIGTERM while it waits ends it at once with status 0.
+#[cfg(all(test, unix))]
+mod script_tests {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::cron_script;
+
+    #[test]
+    fn cron_runs_the_command_and_stops_on_sigterm_while_it_waits() {
+        let dir = std::env::temp_dir().join(format!("mck-cron-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ran = dir.join("ran");
+        // An interval of an hour: after its first run the script waits, whatever the clock.
+        let script = cron_script(&format!("echo run >> {}", ran.display()), 3600);
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let waited = Instant::now();
+        while !ran.exists() && waited.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(ran.exists(), "the command never ran");
+        // Let the shell reach its wait, then stop it as ECS does.
+        std::thread::sleep(Duration::from_millis(300));
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let stopping = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if stopping.elapsed() > Duration::from_secs(20) {
+                child.kill().unwrap();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let runs = std::fs::read_to_string(&ran).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            status.map(|s| s.code()),
+            Some(Some(0)),
+            "cron did not end on SIGTERM while it waited"
+        );
+        assert_eq!(runs, "run\n", "one run, and none after the signal");
     }
 }
