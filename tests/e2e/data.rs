@@ -217,26 +217,16 @@ fn data_tier_up_verify_plan_guard_down() {
         nginx["environment"]["DB_HOST"],
         format!("db.{name}.magecloudkit.internal")
     );
-    // What is reached over TLS by the AWS host name its certificate names (a private CNAME
-    // would fail a verifying client): the Redis primary endpoint, the domain's VPC endpoint,
-    // the broker's AMQPS host.
-    let group = |id: &str| {
-        data["replication_groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["id"] == format!("{name}-{id}").as_str())
-            .unwrap_or_else(|| panic!("no replication group {id}: {data:#}"))
-            .clone()
-    };
     assert_eq!(
         nginx["environment"]["REDIS_SESSION_HOST"],
-        group("session")["primary"]
+        format!("redis-session.{name}.magecloudkit.internal")
     );
     assert_eq!(
         nginx["environment"]["REDIS_PAGE_CACHE_HOST"],
-        group("cache")["primary"]
+        format!("redis-cache.{name}.magecloudkit.internal")
     );
+    // The search domain and the broker by the AWS host name their certificate names (a
+    // private CNAME would fail a verifying client): the VPC endpoint, the AMQPS host.
     assert_eq!(
         nginx["environment"]["SEARCH_HOST"],
         data["search_domains"][0]["vpc_endpoint"]

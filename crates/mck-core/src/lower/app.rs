@@ -627,10 +627,10 @@ fn has_tag(image: &str) -> bool {
 }
 
 /// What every container gets (docs/magento.md): where the database, caches, search and broker
-/// are, and the release. The database and memcached by their private DNS names, which stay the
-/// same when an endpoint changes; what is reached over TLS (Redis, OpenSearch, the broker) by
-/// the AWS host name its certificate is issued for, which a client verifying the server
-/// checks (a private CNAME would fail that check).
+/// are, and the release. The database and caches by their private DNS names, which stay the
+/// same when an endpoint changes; the search domain and the broker by the AWS host name their
+/// certificate is issued for, which a client verifying the server checks (a private CNAME
+/// would fail that check).
 fn shared_environment(stack: &Stack) -> BTreeMap<String, Value> {
     let cfg = &stack.config;
     let mut env: BTreeMap<String, Value> = BTreeMap::new();
@@ -652,10 +652,12 @@ fn shared_environment(stack: &Stack) -> BTreeMap<String, Value> {
         let key = name.to_uppercase().replace('-', "_");
         match cache.engine {
             CacheEngine::Redis => {
+                let Some(zone) = &zone else { continue };
                 // Encrypted in transit (TLS on 6379); database 0 of each, and Magento's full
-                // page cache in database 1 of the `cache` one.
-                let host = Ref::<kind::ReplicationGroup>::new(format!("redis.{name}"))
-                    .output(ReplicationGroupSpec::OUT_PRIMARY_ENDPOINT);
+                // page cache in database 1 of the `cache` one. By its private name (see
+                // docs/magento.md on TLS: the AWS name would tie every task definition to each
+                // update of the group).
+                let host = Value::from(format!("redis-{name}.{zone}"));
                 set(&format!("REDIS_{key}_PORT"), "6379".into());
                 set(&format!("REDIS_{key}_TLS"), "true".into());
                 set(&format!("REDIS_{key}_DB"), "0".into());

@@ -206,7 +206,6 @@ impl Kind for TaskDefinitionSpec {
         ResourceKind::FileSystem,
         ResourceKind::AccessPoint,
         ResourceKind::DbCluster,
-        ResourceKind::ReplicationGroup,
         ResourceKind::SearchDomain,
         ResourceKind::MqBroker,
         ResourceKind::Secret,
