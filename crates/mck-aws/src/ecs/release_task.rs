@@ -696,6 +696,21 @@ mod tests {
         }
     }
 
+    /// What a migration that stops cron resolves: [`resolved`] and cron's task definition.
+    fn resolved_with_cron() -> HashMap<LogicalId, Observed> {
+        let mut deps = resolved();
+        deps.insert(
+            "ecs.taskdef.cron".into(),
+            Observed::new(
+                "ecs.taskdef.cron".into(),
+                ResourceKind::TaskDefinition,
+                CRON_TD,
+            )
+            .output(TaskDefinitionSpec::OUT_ARN, CRON_TD),
+        );
+        deps
+    }
+
     /// DescribeServices of the cron service with `running` tasks.
     fn cron_service(running: i32) -> String {
         json!({"services": [{
@@ -741,16 +756,7 @@ mod tests {
             answers.push(("UpdateService", 200, json!({"service": {}}).to_string()));
             let aws = Replay::new(answers);
             let provider = AwsProvider::offline(aws.clone());
-            let mut deps = resolved();
-            deps.insert(
-                "ecs.taskdef.cron".into(),
-                Observed::new(
-                    "ecs.taskdef.cron".into(),
-                    ResourceKind::TaskDefinition,
-                    CRON_TD,
-                )
-                .output(TaskDefinitionSpec::OUT_ARN, CRON_TD),
-            );
+            let deps = resolved_with_cron();
             let ctx = context(&deps);
             let live = ReleaseTaskSpec::create(
                 &provider,
@@ -800,16 +806,7 @@ mod tests {
             ),
         ]);
         let provider = AwsProvider::offline(aws.clone());
-        let mut deps = resolved();
-        deps.insert(
-            "ecs.taskdef.cron".into(),
-            Observed::new(
-                "ecs.taskdef.cron".into(),
-                ResourceKind::TaskDefinition,
-                CRON_TD,
-            )
-            .output(TaskDefinitionSpec::OUT_ARN, CRON_TD),
-        );
+        let deps = resolved_with_cron();
         ReleaseTaskSpec::create(
             &provider,
             &context(&deps),

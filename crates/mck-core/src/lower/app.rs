@@ -718,14 +718,7 @@ mod tests {
         crate::stack::load(Path::new("../../stacks"), "dev").unwrap()
     }
 
-    fn by_id(resources: &[Resource], id: &str) -> ResourceSpec {
-        resources
-            .iter()
-            .find(|r| r.id.as_str() == id)
-            .unwrap_or_else(|| panic!("no {id}"))
-            .spec
-            .clone()
-    }
+    use super::super::spec_of as by_id;
 
     #[test]
     fn without_a_certificate_port_80_forwards_and_carries_the_rules() {

@@ -119,6 +119,17 @@ pub fn zone_suffix(zone: &str) -> &str {
     &zone[zone.len().saturating_sub(1)..]
 }
 
+/// A lowered resource's spec by logical id (the tier modules' tests).
+#[cfg(test)]
+fn spec_of(resources: &[Resource], id: &str) -> ResourceSpec {
+    resources
+        .iter()
+        .find(|r| r.id.as_str() == id)
+        .unwrap_or_else(|| panic!("no {id}"))
+        .spec
+        .clone()
+}
+
 fn resources(stack: &Stack) -> Lowered {
     let mut out = Lowered::default();
     network::lower(stack, &mut out);

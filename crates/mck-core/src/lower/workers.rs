@@ -189,14 +189,7 @@ mod tests {
 
     use super::*;
 
-    fn spec(resources: &[Resource], id: &str) -> ResourceSpec {
-        resources
-            .iter()
-            .find(|r| r.id.as_str() == id)
-            .unwrap_or_else(|| panic!("no {id}"))
-            .spec
-            .clone()
-    }
+    use super::super::spec_of as spec;
 
     /// Prod's cron and workers: services with no load balancer on the admin's build, with its
     /// environment, secrets and shared files, their own command and log group; cron alone, one
