@@ -261,6 +261,7 @@ mod tests {
             "every kind is listed by exactly one service read"
         );
     }
+
     /// Every service's read, run against an account holding nothing, lists each kind of its
     /// `KINDS`: a reader its read forgets to call fails here rather than in an e2e run.
     #[tokio::test]
