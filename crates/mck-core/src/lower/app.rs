@@ -296,6 +296,21 @@ pub(super) fn private_subnets(stack: &Stack) -> Vec<Ref<kind::Subnet>> {
         .collect()
 }
 
+/// App `app`'s task definition as lowered, and its container `container`: what the release's
+/// tasks, cron and the workers run on (`None` when either is missing; validation says so).
+pub(super) fn lowered_container<'a>(
+    out: &'a Lowered,
+    app: &str,
+    container: &str,
+) -> Option<(&'a TaskDefinitionSpec, &'a ContainerSpec)> {
+    let taskdef = LogicalId::new(format!("ecs.taskdef.{app}"));
+    let ResourceSpec::TaskDefinition(td) = &out.iter().find(|r| r.id == taskdef)?.spec else {
+        return None;
+    };
+    let source = td.containers.iter().find(|c| c.name == container)?;
+    Some((td, source))
+}
+
 /// The release's migration: a one-off task on the migrating app's new task definition.
 fn lower_migration(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mut Lowered) {
     let cfg = &stack.config;
@@ -303,19 +318,10 @@ fn lower_migration(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mut
         return;
     };
     let taskdef = LogicalId::new(format!("ecs.taskdef.{app}"));
-    let Some(ResourceSpec::TaskDefinition(td)) =
-        out.iter().find(|r| r.id == taskdef).map(|r| &r.spec)
-    else {
+    let Some((_, source)) = lowered_container(out, app, container) else {
         return;
     };
-    let Some(image) = td
-        .containers
-        .iter()
-        .find(|c| c.name == container)
-        .map(|c| c.image.clone())
-    else {
-        return;
-    };
+    let image = source.image.clone();
     let cluster = cfg.app.clone().unwrap_or_default();
     let mut after = needs.to_vec();
     after.extend(

@@ -13,7 +13,7 @@
 //! cleaned up by the next run (docs/magento.md).
 
 use super::Lowered;
-use super::app::{private_subnets, seconds, task_capacity};
+use super::app::{lowered_container, private_subnets, seconds, task_capacity};
 use crate::graph::Declared;
 use crate::model::*;
 use crate::stack::Stack;
@@ -106,13 +106,7 @@ pub(super) fn lower(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mu
             continue;
         };
         // The app's container as lowered: its image, environment, secrets and mounts.
-        let taskdef = LogicalId::new(format!("ecs.taskdef.{app}"));
-        let Some(ResourceSpec::TaskDefinition(td)) =
-            out.iter().find(|r| r.id == taskdef).map(|r| &r.spec)
-        else {
-            continue;
-        };
-        let Some(source) = td.containers.iter().find(|c| c.name == container) else {
+        let Some((td, source)) = lowered_container(out, app, container) else {
             continue;
         };
         let volumes = td.volumes.clone();
