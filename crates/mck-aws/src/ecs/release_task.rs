@@ -11,6 +11,7 @@
 
 use std::fmt::Write as _;
 
+use aws_sdk_ecs::error::ProvideErrorMetadata;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, Cluster, ContainerOverride,
     DesiredStatus, LaunchType, NetworkConfiguration, Tag, Task, TaskOverride,
@@ -50,19 +51,10 @@ async fn pause(
 ) -> Result<(), ProviderError> {
     let ecs = &aws.clients.ecs;
     for (name, _, _) in paused {
-        if super::service::describe(ecs, cluster, vec![name.clone()])
-            .await?
-            .is_empty()
-        {
+        let what = format!("stop service {name} for the release");
+        if !set_service(aws, cluster, name, 0, None, &what).await? {
             continue;
         }
-        ecs.update_service()
-            .cluster(cluster)
-            .service(name)
-            .desired_count(0)
-            .send()
-            .await
-            .map_err(|e| sdk(&format!("stop service {name} for the release"), e))?;
         aws.wait_until(&format!("service {name} to stop its tasks"), || async {
             Ok(super::service::describe(ecs, cluster, vec![name.clone()])
                 .await?
@@ -79,7 +71,6 @@ async fn pause(
 async fn resume(aws: &AwsProvider, live: &Observed, succeeded: bool) -> Result<(), ProviderError> {
     let cluster = live.outputs.get(OUT_CLUSTER).map_or("", String::as_str);
     let paused = live.outputs.get(OUT_PAUSED).map_or("", String::as_str);
-    let ecs = &aws.clients.ecs;
     for line in paused.lines() {
         let mut parts = line.split(' ');
         let (Some(name), Some(task_definition), Some(count)) = (
@@ -89,28 +80,44 @@ async fn resume(aws: &AwsProvider, live: &Observed, succeeded: bool) -> Result<(
         ) else {
             continue;
         };
-        if super::service::describe(ecs, cluster, vec![name.to_string()])
-            .await?
-            .is_empty()
-        {
-            continue;
-        }
-        let mut call = ecs
-            .update_service()
-            .cluster(cluster)
-            .service(name)
-            .desired_count(count);
-        if succeeded {
-            call = call.task_definition(task_definition);
-        }
-        call.send().await.map_err(|e| {
-            sdk(
-                &format!("start service {name} again after the release task"),
-                e,
-            )
-        })?;
+        let what = format!("start service {name} again after the release task");
+        let task_definition = succeeded.then_some(task_definition);
+        set_service(aws, cluster, name, count, task_definition, &what).await?;
     }
     Ok(())
+}
+
+/// UpdateService of a service a release task stops or starts again: its count, and its task
+/// definition when given. `false` when the service is not there (the stack's first `up` makes
+/// cron after the migration): nothing to stop or start.
+async fn set_service(
+    aws: &AwsProvider,
+    cluster: &str,
+    name: &str,
+    count: i32,
+    task_definition: Option<&str>,
+    what: &str,
+) -> Result<bool, ProviderError> {
+    let call = aws
+        .clients
+        .ecs
+        .update_service()
+        .cluster(cluster)
+        .service(name)
+        .desired_count(count)
+        .set_task_definition(task_definition.map(str::to_string));
+    match call.send().await {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.code(),
+                Some("ServiceNotFoundException" | "ServiceNotActiveException")
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(sdk(what, e)),
+    }
 }
 
 fn kind_of(job: ReleaseJob) -> ResourceKind {
@@ -654,7 +661,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::{Replay, context};
+    use crate::testing::{Replay, context, json_error};
 
     const TD: &str = "arn:aws:ecs:us-east-1:1:task-definition/dev-admin:7";
     const OLD_TD: &str = "arn:aws:ecs:us-east-1:1:task-definition/dev-admin:6";
@@ -728,7 +735,6 @@ mod tests {
     async fn cron_stops_before_the_migration_and_runs_again_on_the_revision_its_outcome_says() {
         for (exit, resumed_on) in [(0, Some(CRON_TD)), (1, None)] {
             let mut answers = vec![
-                ("DescribeServices", 200, cron_service(1)),
                 ("UpdateService", 200, json!({"service": {}}).to_string()),
                 ("DescribeServices", 200, cron_service(1)),
                 ("DescribeServices", 200, cron_service(0)),
@@ -752,7 +758,6 @@ mod tests {
             if exit == 0 {
                 answers.push(("TagResource", 200, "{}".into()));
             }
-            answers.push(("DescribeServices", 200, cron_service(0)));
             answers.push(("UpdateService", 200, json!({"service": {}}).to_string()));
             let aws = Replay::new(answers);
             let provider = AwsProvider::offline(aws.clone());
@@ -766,13 +771,13 @@ mod tests {
             )
             .await
             .unwrap();
-            let stop: serde_json::Value = serde_json::from_str(&aws.requests()[1].1).unwrap();
+            let stop: serde_json::Value = serde_json::from_str(&aws.requests()[0].1).unwrap();
             assert_eq!(
                 stop,
                 json!({"cluster": "dev-app", "service": "cron", "desiredCount": 0})
             );
             // The task started only once cron's had stopped.
-            assert_eq!(aws.requests()[5].0, "RunTask");
+            assert_eq!(aws.requests()[4].0, "RunTask");
             let outcome = ReleaseTaskSpec::poll(&provider, &ctx, &live).await.unwrap();
             assert_eq!(
                 matches!(outcome, Readiness::Ready(_)),
@@ -791,12 +796,13 @@ mod tests {
                 "exit {exit}: {again}"
             );
         }
-        // The stack's first up: no cron yet, nothing to stop.
+        // The stack's first up: no cron yet (AWS: ServiceNotFoundException), nothing to stop
+        // and nothing to wait for.
         let aws = Replay::new([
             (
-                "DescribeServices",
-                200,
-                json!({"services": [], "failures": []}).to_string(),
+                "UpdateService",
+                400,
+                json_error("ServiceNotFoundException", "Service not found."),
             ),
             ("ListTasks", 200, json!({"taskArns": []}).to_string()),
             (
@@ -816,7 +822,7 @@ mod tests {
         .await
         .unwrap();
         aws.assert_done();
-        assert_eq!(aws.count("UpdateService"), 0);
+        assert_eq!(aws.count("DescribeServices"), 0);
     }
 
     fn resolved() -> HashMap<LogicalId, Observed> {
