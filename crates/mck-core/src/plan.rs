@@ -468,6 +468,26 @@ fn extra_copies(observed: &[Observed]) -> std::collections::HashSet<(ResourceKin
             extra_ids.insert(observed[i].cloud_id.as_str());
         }
     }
+    // What references an extra copy goes with it, even when it has no copy of its own (a route
+    // only one run made, in the table deleted as extra: AWS deletes it with its table). It is
+    // planned again on what is kept; left as live it would read as done and `up --dedupe`
+    // would end short of it (found by the e2e race test).
+    loop {
+        let dependents: Vec<usize> = observed
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| !extra_ids.contains(o.cloud_id.as_str()))
+            .filter(|(_, o)| referenced(o).iter().any(|r| extra_ids.contains(*r)))
+            .map(|(i, _)| i)
+            .collect();
+        if dependents.is_empty() {
+            break;
+        }
+        for i in dependents {
+            extra.insert((observed[i].kind, observed[i].cloud_id.clone()));
+            extra_ids.insert(observed[i].cloud_id.as_str());
+        }
+    }
     extra
 }
 
