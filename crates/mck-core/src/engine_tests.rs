@@ -1046,9 +1046,10 @@ async fn a_rollout_rolled_back_by_the_circuit_breaker_fails_and_keeps_the_old_re
             .all(|c| !(c.op == Op::Delete && c.id.as_str() == "ecs.taskdef.frontend")),
         "the old revision was deregistered"
     );
-    // Both revisions are registered (with the admin's, cron's and the worker's); the next plan
-    // tries the rollout again with the newest, registering nothing new.
-    assert_eq!(cloud.count("dev", K::TaskDefinition), 5);
+    // Both revisions are registered (with the admin's, cron's, the worker's and the two
+    // database login tasks'); the next plan tries the rollout again with the newest,
+    // registering nothing new.
+    assert_eq!(cloud.count("dev", K::TaskDefinition), 7);
     let next = engine.plan(desired2).await.unwrap();
     assert_eq!(changes(&next), [(Action::Update, "ecs.service.frontend")]);
     assert_ne!(
@@ -1278,7 +1279,7 @@ async fn a_scale_change_rolls_no_migration_and_a_new_build_runs_it_once() {
     let migrations = plan
         .steps()
         .iter()
-        .filter(|s| s.kind == K::ReleaseTask && s.action != Action::NoOp)
+        .filter(|s| s.id.as_str() == ReleaseTaskSpec::MIGRATE_ID && s.action != Action::NoOp)
         .count();
     assert_eq!(migrations, 1);
 }
@@ -1864,7 +1865,7 @@ async fn prod_up_and_a_release_converge_under_the_clouds_consistency_faults() {
     let calls = cloud.calls();
     let migrations = calls
         .iter()
-        .filter(|c| c.kind == K::ReleaseTask && c.op != Op::Delete)
+        .filter(|c| c.id.as_str() == ReleaseTaskSpec::MIGRATE_ID && c.op != Op::Delete)
         .count();
     assert_eq!(
         migrations, 2,

@@ -33,6 +33,7 @@ pub mod plan;
 pub mod provider;
 pub mod read;
 pub mod release;
+pub mod rotation;
 pub mod stack;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -44,6 +44,18 @@ pub fn today_utc() -> String {
     date_of_day(i64::try_from(secs / 86_400).unwrap_or(0))
 }
 
+/// The day number since 1970-01-01 of `YYYY-MM-DD` (the inverse of [`date_of_day`]).
+pub fn day_number(text: &str) -> Option<i64> {
+    let (year, month, day) = parse_date(text)?;
+    let year = i64::from(year) - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let month = i64::from(month);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
 /// The civil date of a day number since 1970-01-01 (Howard Hinnant's algorithm).
 pub fn date_of_day(days: i64) -> String {
     let z = days + 719_468;
@@ -61,6 +73,15 @@ pub fn date_of_day(days: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn day_numbers_and_dates_are_inverse() {
+        for day in [-1, 0, 59, 365, 10_957, 20_000, 20_793, 100_000] {
+            assert_eq!(day_number(&date_of_day(day)), Some(day), "day {day}");
+        }
+        assert_eq!(day_number("2026-12-06"), Some(20_793));
+        assert_eq!(day_number("2026-02-30"), None);
+    }
 
     #[test]
     fn dates() {

@@ -33,6 +33,7 @@ pub(crate) const KINDS: &[ResourceKind] = &[
     ResourceKind::EcsCluster,
     ResourceKind::CapacityProvider,
     ResourceKind::TaskDefinition,
+    ResourceKind::DbLogin,
     ResourceKind::ReleaseTask,
     ResourceKind::EcsService,
     ResourceKind::Maintenance,
@@ -56,6 +57,7 @@ pub(crate) async fn read(ecs: &Client, stack: &str) -> Result<Listed, ProviderEr
         .with_kinds(
             &[
                 ResourceKind::EcsCluster,
+                ResourceKind::DbLogin,
                 ResourceKind::ReleaseTask,
                 ResourceKind::Maintenance,
                 ResourceKind::ReleaseRecord,

@@ -17,7 +17,8 @@ use aws_sdk_ecs::types::{
     DesiredStatus, LaunchType, NetworkConfiguration, Tag, Task, TaskOverride,
 };
 use mck_core::model::{
-    LogicalId, MaintenanceSpec, ReleaseJob, ReleaseTaskSpec, ResourceKind, ServiceCapacity, Value,
+    DbLoginSpec, LogicalId, MaintenanceSpec, ReleaseJob, ReleaseTaskSpec, ResourceKind,
+    ServiceCapacity, Value,
 };
 use mck_core::provider::{Context, ErrorClass, Observed, ProviderError, Readiness};
 
@@ -125,6 +126,7 @@ fn kind_of(job: ReleaseJob) -> ResourceKind {
         ReleaseJob::Migrate => ResourceKind::ReleaseTask,
         ReleaseJob::MaintenanceOff => ResourceKind::Maintenance,
         ReleaseJob::CacheClean => ResourceKind::Maintenance,
+        ReleaseJob::DbLogin => ResourceKind::DbLogin,
     }
 }
 
@@ -143,6 +145,7 @@ pub(super) fn observe_record(cluster: &Cluster) -> Vec<Observed> {
     let migrated = tag(ReleaseJob::Migrate.record_tag());
     let mut out = Vec::new();
     for job in [
+        ReleaseJob::DbLogin,
         ReleaseJob::Migrate,
         ReleaseJob::MaintenanceOff,
         ReleaseJob::CacheClean,
@@ -150,7 +153,8 @@ pub(super) fn observe_record(cluster: &Cluster) -> Vec<Observed> {
         let Some(image) = tag(job.record_tag()) else {
             continue;
         };
-        let value = if job == ReleaseJob::Migrate || Some(image) == migrated {
+        let on_its_own = matches!(job, ReleaseJob::Migrate | ReleaseJob::DbLogin);
+        let value = if on_its_own || Some(image) == migrated {
             Value::Str(image.to_string())
         } else {
             Value::Null
@@ -614,6 +618,42 @@ impl Driver for ReleaseTaskSpec {
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
         poll(aws, live).await
+    }
+}
+
+/// The database login job is a release task of its own kind (ordered before the migration).
+impl Driver for DbLoginSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ecs;
+
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        <ReleaseTaskSpec as Driver>::create(aws, ctx, id, &spec.task).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        <ReleaseTaskSpec as Driver>::update(aws, ctx, &spec.task, live, fields).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        <ReleaseTaskSpec as Driver>::delete(aws, live).await
+    }
+
+    async fn poll(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
+        <ReleaseTaskSpec as Driver>::poll(aws, ctx, live).await
     }
 }
 

@@ -77,6 +77,28 @@ fn observe(id: LogicalId, arn: &str, name: &str, description: Option<&str>) -> O
             SecretSpec::OUT_PASSWORD_FROM,
             SecretSpec::password_from(arn),
         )
+        .output(
+            SecretSpec::OUT_USERNAME_FROM,
+            SecretSpec::username_from(arn),
+        )
+        .output(SecretSpec::OUT_PENDING_FROM, SecretSpec::pending_from(arn))
+}
+
+/// The day of the last rotation: the `mck:rotated` tag `mck rotate` sets, else the day the
+/// secret was made.
+fn rotated_on<'a>(
+    mut tags: impl Iterator<Item = (&'a str, &'a str)>,
+    created: Option<&aws_smithy_types::DateTime>,
+) -> Option<String> {
+    tags.find(|(k, _)| *k == SecretSpec::ROTATED_TAG)
+        .map(|(_, v)| v.to_string())
+        .or_else(|| {
+            created.and_then(|c| {
+                c.fmt(aws_smithy_types::date_time::Format::DateTime)
+                    .ok()
+                    .map(|t| t.chars().take(10).collect())
+            })
+        })
 }
 
 pub(super) async fn read(sm: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
@@ -103,10 +125,16 @@ pub(super) async fn read(sm: &Client, stack: &str) -> Result<Vec<Observed>, Prov
                 .tags()
                 .iter()
                 .filter_map(|t| Some((t.key()?, t.value()?)));
-            if let (Some(id), Some(arn), Some(name)) =
-                (crate::owner(tags, stack), secret.arn(), secret.name())
-            {
-                out.push(observe(id, arn, name, secret.description()));
+            if let (Some(id), Some(arn), Some(name)) = (
+                crate::owner(tags.clone(), stack),
+                secret.arn(),
+                secret.name(),
+            ) {
+                let mut observed = observe(id, arn, name, secret.description());
+                if let Some(day) = rotated_on(tags, secret.created_date()) {
+                    observed = observed.output(SecretSpec::OUT_ROTATED, day);
+                }
+                out.push(observed);
             }
         }
     }
@@ -313,6 +341,7 @@ mod tests {
             username: "magento".into(),
             password_length: 32,
             exclude_characters: ",:=".into(),
+            rotation_days: None,
         }
     }
 

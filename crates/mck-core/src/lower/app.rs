@@ -94,10 +94,28 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
             username: "magento".into(),
             password_length: 32,
             exclude_characters: SecretSpec::PUNCTUATION.into(),
+            rotation_days: None,
         }
         .into(),
         Declared::at(&["app"]),
     );
+    // The apps' own database login (lower::login), given whole (`{"username", "password"}`,
+    // read at once, so a rotation can never hand a task one user's name and another's
+    // password); the master user's secret only without an app build to create it with.
+    let app_login = super::login::secret(stack);
+    if let Some(spec) = &app_login {
+        add(
+            LogicalId::new(super::login::SECRET_ID),
+            spec.clone().into(),
+            Declared::at(&["database", "app_user"]),
+        );
+    }
+    let db_login: Option<Value> = match &app_login {
+        Some(_) => {
+            Some(Ref::<kind::Secret>::new(super::login::SECRET_ID).output(SecretSpec::OUT_ARN))
+        }
+        None => db_secret.clone(),
+    };
     let logins: Vec<(&str, &str)> = [
         Some(("MAGENTO_CRYPT_KEY", CRYPT_KEY_ID)),
         cfg.search
@@ -108,7 +126,8 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
     .into_iter()
     .flatten()
     .collect();
-    let mut role_secrets: Vec<Value> = db_secret.iter().cloned().collect();
+    let mut role_secrets: Vec<Value> = db_secret.iter().chain(&db_login).cloned().collect();
+    role_secrets.dedup();
     role_secrets.extend(
         logins
             .iter()
@@ -141,6 +160,9 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
         .into(),
         Declared::at(&["app"]),
     );
+    // Whatever uses the database login waits for the job that makes sure it exists.
+    let mut needs_login = needs.clone();
+    needs_login.extend(super::login::job(stack));
     for (app_name, app) in &cfg.apps {
         let tag = cfg.release.as_ref().and_then(|r| r.tag.clone());
         let mut environment = shared_environment(stack);
@@ -171,9 +193,9 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
                 port: c.port,
                 memory_reservation: c.memory_reservation,
                 environment: environment.clone(),
-                // The whole RDS-managed secret (JSON with username and password): never a
-                // plain environment value.
-                secrets: db_secret
+                // The whole login (JSON with username and password): never a plain
+                // environment value.
+                secrets: db_login
                     .iter()
                     .map(|secret| ("DB_SECRET".to_string(), secret.clone()))
                     .chain(logins.iter().map(|(var, secret)| {
@@ -216,7 +238,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
         );
         let port = app.containers.iter().find_map(|(n, c)| Some((n, c.port?)));
         if let (Some((container, port)), Some(route)) = (port, routes.get(app_name)) {
-            let mut after = needs.clone();
+            let mut after = needs_login.clone();
             after.push(route.clone());
             if cfg.migration().is_some() {
                 // No service rolls before the release's migration has succeeded.
@@ -249,8 +271,9 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
             );
         }
     }
-    super::workers::lower(stack, &needs, out);
-    lower_migration(stack, &needs, out);
+    super::login::lower(stack, &needs, out);
+    super::workers::lower(stack, &needs_login, out);
+    lower_migration(stack, &needs_login, out);
     // The release in effect, recorded once every service has rolled.
     let release = cfg.release.clone().unwrap_or_default();
     let after: Vec<(ResourceKind, LogicalId)> = out
@@ -652,7 +675,6 @@ fn shared_environment(stack: &Stack) -> BTreeMap<String, Value> {
         set("DB_HOST", format!("db.{zone}").into());
         set("DB_READER_HOST", format!("db-ro.{zone}").into());
         set("DB_NAME", db.database_name.as_str().into());
-        set("DB_USER", db.master_username.as_str().into());
     }
     for (name, cache) in &cfg.caches {
         let key = name.to_uppercase().replace('-', "_");

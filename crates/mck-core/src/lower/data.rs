@@ -301,6 +301,7 @@ fn search_and_queue(stack: &Stack, out: &mut Lowered) -> Vec<Record> {
         username: SERVICE_USER.into(),
         password_length: 32,
         exclude_characters: PASSWORD_EXCLUDES.into(),
+        rotation_days: None,
     };
 
     if let Some(search) = &cfg.search {

@@ -15,9 +15,11 @@ mod data;
 
 pub use app::TASK_EXECUTION_POLICY;
 mod dns;
+mod login;
 mod network;
 mod workers;
 
+pub use login::{ADMIN_TASKDEF_ID, ROTATE_TASKDEF_ID, SECRET_ID as DB_LOGIN_SECRET_ID};
 pub use workers::{CRON_SERVICE, worker_service};
 
 /// The security groups of the reference architecture, in display order: name, description,

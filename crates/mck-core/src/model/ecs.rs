@@ -261,6 +261,9 @@ pub enum ReleaseJob {
     /// Cleaning Magento's caches once every service runs the new build (Adobe's order:
     /// upgrade, roll out, clean the caches, then end maintenance).
     CacheClean,
+    /// Making sure the app's database login exists with its password and privileges (as the
+    /// master user), before the migration and the services use it.
+    DbLogin,
 }
 
 impl ReleaseJob {
@@ -270,6 +273,7 @@ impl ReleaseJob {
             ReleaseJob::Migrate => "release.migrate",
             ReleaseJob::MaintenanceOff => "release.maintenance.off",
             ReleaseJob::CacheClean => "release.cache-clean",
+            ReleaseJob::DbLogin => "release.db-login",
         }
     }
 
@@ -279,6 +283,7 @@ impl ReleaseJob {
             ReleaseJob::Migrate => "mck:migrated",
             ReleaseJob::MaintenanceOff => "mck:maintenance-off",
             ReleaseJob::CacheClean => "mck:cache-cleaned",
+            ReleaseJob::DbLogin => "mck:db-login",
         }
     }
 
@@ -288,6 +293,7 @@ impl ReleaseJob {
             ReleaseJob::Migrate => "mck-migrate",
             ReleaseJob::MaintenanceOff => "mck-maintenance",
             ReleaseJob::CacheClean => "mck-cache-clean",
+            ReleaseJob::DbLogin => "mck-db-login",
         }
     }
 
@@ -297,7 +303,84 @@ impl ReleaseJob {
             ReleaseJob::Migrate => "migration",
             ReleaseJob::MaintenanceOff => "maintenance-off task",
             ReleaseJob::CacheClean => "cache clean",
+            ReleaseJob::DbLogin => "database login task",
         }
+    }
+}
+
+/// The PHP of [`ReleaseTaskSpec::db_login_command`]. User names are checked against
+/// `[a-z0-9_]` before they reach SQL; passwords and the database name are quoted by PDO.
+const DB_LOGIN_SCRIPT: &str = r#"$args = array_values(array_filter(array_slice($argv, 1), fn($a) => $a !== "--"));
+$mode = $args[0] ?? "ensure";
+$master = json_decode((string) getenv("DB_MASTER_SECRET"), true);
+$app = json_decode((string) getenv("DB_APP_SECRET"), true);
+if (!is_array($master) || !is_array($app) || !isset($master["username"], $master["password"], $app["username"], $app["password"])) {
+    fwrite(STDERR, "mck: DB_MASTER_SECRET and DB_APP_SECRET must hold JSON logins\n");
+    exit(1);
+}
+$user = $mode === "retire" ? (string) ($args[1] ?? "") : $app["username"];
+if (!preg_match('/^[a-z][a-z0-9_]{0,31}$/', $user)) {
+    fwrite(STDERR, "mck: not a user name mck makes: " . $user . "\n");
+    exit(1);
+}
+$pdo = new PDO("mysql:host=" . getenv("DB_HOST") . ";port=3306", $master["username"], $master["password"], [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION]);
+$account = $pdo->quote($user) . "@'%'";
+if ($mode === "retire") {
+    if ($user === $app["username"]) {
+        fwrite(STDERR, "mck: " . $user . " is the login in use; not locked\n");
+        exit(1);
+    }
+    $pdo->exec("ALTER USER IF EXISTS " . $account . " ACCOUNT LOCK");
+    echo "mck: database login " . $user . " locked\n";
+    exit(0);
+}
+$password = $pdo->quote($app["password"]);
+$pdo->exec("CREATE USER IF NOT EXISTS " . $account . " IDENTIFIED BY " . $password);
+$pdo->exec("ALTER USER " . $account . " IDENTIFIED BY " . $password . " ACCOUNT UNLOCK");
+$pdo->exec("GRANT ALL PRIVILEGES ON `" . str_replace("`", "``", (string) getenv("DB_NAME")) . "`.* TO " . $account);
+echo "mck: database login " . $user . " ready\n";
+"#;
+
+/// The job that makes sure the apps' database login exists ([`ReleaseJob::DbLogin`]), before
+/// the migration and every service that uses it: a release task of its own kind, ordered
+/// before them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbLoginSpec {
+    /// The one-off task, on the `<stack>-db-admin` task definition.
+    pub task: ReleaseTaskSpec,
+}
+
+impl Kind for DbLoginSpec {
+    const REFERENCES: &'static [ResourceKind] = &[
+        ResourceKind::Subnet,
+        ResourceKind::SecurityGroup,
+        ResourceKind::Route,
+        ResourceKind::DbInstance,
+        ResourceKind::MountTarget,
+        ResourceKind::RecordSet,
+        ResourceKind::LogGroup,
+        ResourceKind::EcsCluster,
+        ResourceKind::CapacityProvider,
+        ResourceKind::TaskDefinition,
+    ];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = false;
+    const OUTPUTS: &'static [&'static str] =
+        &[ReleaseTaskSpec::OUT_TASK, ReleaseTaskSpec::OUT_NOTE];
+    const TIMEOUT: Duration = minutes(10);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::FoundOnceVisible;
+
+    fn fields(&self) -> Vec<Field> {
+        self.task.fields()
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        self.task.ordering()
+    }
+
+    fn dereferences(&self) -> Vec<LogicalId> {
+        self.task.dereferences()
     }
 }
 
@@ -380,6 +463,33 @@ impl ReleaseTaskSpec {
         )
     }
 
+    /// The container of the database login tasks (task definitions `<stack>-db-admin` and
+    /// `<stack>-db-rotate`).
+    pub const DB_ADMIN_CONTAINER: &str = "db-admin";
+
+    /// The command of a database login task: PHP (every Magento image has it, with PDO MySQL)
+    /// connecting as the master user (`DB_MASTER_SECRET`) to `DB_HOST`.
+    ///
+    /// Without `retire`, it makes sure the login in `DB_APP_SECRET` exists, has that password,
+    /// is unlocked and holds every privilege on `DB_NAME` (Magento's documented grant):
+    /// `CREATE USER IF NOT EXISTS`, `ALTER USER`, `GRANT`, each idempotent. With `retire`, it
+    /// locks that user, refusing when it is the login in `DB_APP_SECRET`. Passwords reach it
+    /// only as ECS secrets (environment), never on the command line; the user name is no
+    /// secret.
+    pub fn db_login_command(retire: Option<&str>) -> Vec<String> {
+        let mut command = vec![
+            "php".to_string(),
+            "-r".to_string(),
+            DB_LOGIN_SCRIPT.to_string(),
+            "--".to_string(),
+        ];
+        match retire {
+            None => command.push("ensure".into()),
+            Some(user) => command.extend(["retire".to_string(), user.to_string()]),
+        }
+        command
+    }
+
     /// The cache clean's script: `command` (Magento's `bin/magento cache:clean`).
     pub fn cache_clean_script(command: &str) -> String {
         format!("{command} && echo 'mck: caches cleaned'")
@@ -410,6 +520,8 @@ impl Kind for ReleaseTaskSpec {
         ResourceKind::EcsCluster,
         ResourceKind::CapacityProvider,
         ResourceKind::TaskDefinition,
+        // The migration waits for the database login job.
+        ResourceKind::DbLogin,
     ];
     const HOLDS_DATA: bool = false;
     const TAGGABLE: bool = false;
@@ -574,6 +686,7 @@ impl Kind for EcsServiceSpec {
         ResourceKind::EcsCluster,
         ResourceKind::CapacityProvider,
         ResourceKind::TaskDefinition,
+        ResourceKind::DbLogin,
         ResourceKind::ReleaseTask,
         ResourceKind::TargetGroup,
         ResourceKind::Listener,
@@ -651,6 +764,7 @@ impl Kind for MaintenanceSpec {
         ResourceKind::EcsCluster,
         ResourceKind::CapacityProvider,
         ResourceKind::TaskDefinition,
+        ResourceKind::DbLogin,
         ResourceKind::ReleaseTask,
         ResourceKind::EcsService,
     ];

@@ -117,6 +117,7 @@ macro_rules! for_each_kind {
             AutoScalingGroup(AutoScalingGroupSpec) => "aws_autoscaling_group",
             CapacityProvider(CapacityProviderSpec) => "aws_ecs_capacity_provider",
             TaskDefinition(TaskDefinitionSpec) => "aws_ecs_task_definition",
+            DbLogin(DbLoginSpec) => "mck_db_login",
             ReleaseTask(ReleaseTaskSpec) => "mck_release_task",
             TargetGroup(TargetGroupSpec) => "aws_lb_target_group",
             LoadBalancer(LoadBalancerSpec) => "aws_lb",

@@ -24,6 +24,10 @@ pub struct SecretSpec {
     /// Characters the password must not contain (the service's own rules: Amazon MQ refuses
     /// `,`, `:`, `=` and more).
     pub exclude_characters: String,
+    /// Days after which a rotation (`mck rotate`) is due; `None` when the login is not rotated.
+    /// Not a field AWS keeps: plan and drift compare it with the day of the last rotation
+    /// ([`Self::OUT_ROTATED`]).
+    pub rotation_days: Option<i64>,
 }
 
 impl SecretSpec {
@@ -43,6 +47,19 @@ impl SecretSpec {
     /// give a container the password alone.
     pub const OUT_PASSWORD_FROM: &str = "password_from";
 
+    /// Output `username_from`: `<arn>:username::`, the user name alone.
+    pub const OUT_USERNAME_FROM: &str = "username_from";
+    /// Output `pending_from`: `<arn>::AWSPENDING:`, the whole value of the version a rotation
+    /// has staged (`AWSPENDING`), for the task that sets it in the database.
+    pub const OUT_PENDING_FROM: &str = "pending_from";
+    /// Output `_rotated`: the day (`YYYY-MM-DD`) the login was last rotated, or made.
+    pub const OUT_ROTATED: &str = "_rotated";
+    /// The tag recording the day of the last rotation.
+    pub const ROTATED_TAG: &str = "mck:rotated";
+    /// The tag marking a rotation whose new login is promoted (or about to be) and whose
+    /// services are rolling onto it: a killed rotation resumes there and never stages again.
+    pub const ROLLING_TAG: &str = "mck:rotation-rolling";
+
     /// Every ASCII punctuation character (what `GetRandomPassword`'s `ExcludePunctuation`
     /// leaves out): excluding them all asks for letters and digits only.
     pub const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
@@ -58,6 +75,16 @@ impl SecretSpec {
     pub fn password_from(arn: &str) -> String {
         format!("{arn}:password::")
     }
+
+    /// The ECS `valueFrom` for the user name of the secret whose ARN is `arn`.
+    pub fn username_from(arn: &str) -> String {
+        format!("{arn}:username::")
+    }
+
+    /// The ECS `valueFrom` for the whole value staged by a rotation (`AWSPENDING`).
+    pub fn pending_from(arn: &str) -> String {
+        format!("{arn}::AWSPENDING:")
+    }
 }
 
 impl Kind for SecretSpec {
@@ -65,7 +92,12 @@ impl Kind for SecretSpec {
     // Its password is the one the service was created with: a new secret would hold another.
     const HOLDS_DATA: bool = true;
     const TAGGABLE: bool = true;
-    const OUTPUTS: &'static [&'static str] = &[Self::OUT_ARN, Self::OUT_PASSWORD_FROM];
+    const OUTPUTS: &'static [&'static str] = &[
+        Self::OUT_ARN,
+        Self::OUT_PASSWORD_FROM,
+        Self::OUT_USERNAME_FROM,
+        Self::OUT_PENDING_FROM,
+    ];
     const TIMEOUT: Duration = minutes(2);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
     // The name is unique and CreateSecret takes a client token.

@@ -129,6 +129,46 @@ pub struct DatabaseConfig {
     #[serde(default = "default_db_family")]
     /// The parameter group family.
     pub parameter_family: String,
+    /// Days between rotations of the master user's RDS-managed secret (RDS's default is 7).
+    #[serde(default = "default_master_rotation_days")]
+    pub master_rotation_days: i64,
+    /// The login the apps use (never the master user's).
+    #[serde(default)]
+    pub app_user: AppUserConfig,
+}
+
+/// `database.app_user`: the apps' own database login, in two alternating users (`<name>_a`,
+/// `<name>_b`) so a rotation never changes the password of a login in use.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AppUserConfig {
+    /// The users' name before the `_a`/`_b` suffix.
+    #[serde(default = "default_app_user")]
+    pub name: String,
+    /// Days after which `mck rotate --stack NAME db` is due (plan and drift say so).
+    #[serde(default = "default_app_rotation_days")]
+    pub rotation_days: i64,
+}
+
+impl Default for AppUserConfig {
+    fn default() -> Self {
+        AppUserConfig {
+            name: default_app_user(),
+            rotation_days: default_app_rotation_days(),
+        }
+    }
+}
+
+fn default_master_rotation_days() -> i64 {
+    7
+}
+
+fn default_app_user() -> String {
+    "magento".to_string()
+}
+
+fn default_app_rotation_days() -> i64 {
+    30
 }
 
 fn default_db_class() -> String {

@@ -41,6 +41,7 @@ fn invalid_stacks_report_file_line_column_and_fix() {
         "bool-not-bool",
         "complex-key",
         "cycle-a",
+        "db-login",
         "deep-nesting",
         "duplicate-key",
         "empty",

@@ -336,6 +336,46 @@ fn validate_data(name: &str, config: &StackConfig, root: &Node, diags: &mut Vec<
                 ));
             }
         }
+        let user = &db.app_user.name;
+        let ok = user.len() <= 14
+            && user.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && user
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            diags.push(diag(
+                root,
+                &["database", "app_user", "name"],
+                format!("`{user}` is not a usable app user name"),
+                "use 1 to 14 lowercase letters, digits or underscores, starting with a letter (mck adds `_a` and `_b`)",
+            ));
+        } else if [format!("{user}_a"), format!("{user}_b")].contains(&db.master_username) {
+            diags.push(diag(
+                root,
+                &["database", "app_user", "name"],
+                format!("the app users `{user}_a`/`{user}_b` include the master user"),
+                "give the app user another name than the master user",
+            ));
+        }
+        if !(1..=365).contains(&db.app_user.rotation_days) {
+            diags.push(diag(
+                root,
+                &["database", "app_user", "rotation_days"],
+                format!("a rotation every {} days", db.app_user.rotation_days),
+                "use 1 to 365 days",
+            ));
+        }
+        if !(1..=1000).contains(&db.master_rotation_days) {
+            diags.push(diag(
+                root,
+                &["database", "master_rotation_days"],
+                format!(
+                    "a master password rotation every {} days",
+                    db.master_rotation_days
+                ),
+                "Secrets Manager rotates every 1 to 1000 days",
+            ));
+        }
     }
     for (cache_name, cache) in &config.caches {
         let path = ["caches", cache_name.as_str()];

@@ -20,6 +20,7 @@ use crate::provider::{Context, ErrorClass, Observed, ProviderError, Unmanaged, W
 
 mod faults;
 mod lock;
+mod logins;
 mod provider;
 mod reader;
 
@@ -99,6 +100,8 @@ struct State {
     /// Stack locks, by stack, and how often each was renewed.
     locks: HashMap<String, LockHolder>,
     lock_renewals: HashMap<String, u32>,
+    /// The apps' database login, its users and the tasks' logins.
+    logins: logins::FakeLogins,
 }
 
 /// An in-memory cloud.
