@@ -125,6 +125,7 @@ fn data_tier_up_verify_plan_guard_down() {
                      "project": "magecloudkit", "environment": "dev",
                      // The release's records: the build migrated and whose caches were
                      // cleaned, the release in effect.
+                     "mck:db-login": "public.ecr.aws/magecloudkit/magento:2.4.7-p1",
                      "mck:migrated": "public.ecr.aws/magecloudkit/magento:2.4.7-p1",
                      "mck:cache-cleaned": "public.ecr.aws/magecloudkit/magento:2.4.7-p1",
                      "mck:release-tag": "2.4.7-p1", "mck:release-revision": "-",
@@ -168,7 +169,8 @@ fn data_tier_up_verify_plan_guard_down() {
             "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
         ])
     );
-    // Exactly the containers' secrets: the DB's, the crypt key, the search and broker logins.
+    // Exactly the containers' and the login tasks' secrets: the master user's (the login
+    // tasks), the apps' database login, the crypt key, the search and broker logins.
     let grant = &execution["inline"]["mck-read-secrets"]["Statement"][0];
     assert_eq!(grant["Action"], "secretsmanager:GetSecretValue");
     let login_arn = |service: &str| {
@@ -184,6 +186,7 @@ fn data_tier_up_verify_plan_guard_down() {
         grant["Resource"],
         serde_json::json!([
             cluster["secret_arn"].clone(),
+            login_arn("db-app"),
             login_arn("crypt-key"),
             login_arn("search"),
             login_arn("mq")
@@ -196,7 +199,11 @@ fn data_tier_up_verify_plan_guard_down() {
     // One task definition per app: the release's image, the private DNS names, the DB secret
     // only as an ECS secret, the shared files through the EFS access points, logs per app.
     let tds = app["task_definitions"].as_array().unwrap();
-    assert_eq!(tds.len(), 4, "two apps, cron, a worker: {app:#}");
+    assert_eq!(
+        tds.len(),
+        6,
+        "two apps, cron, a worker, the two login tasks: {app:#}"
+    );
     let frontend = tds
         .iter()
         .find(|t| t["family"] == format!("{name}-frontend").as_str())
@@ -239,7 +246,8 @@ fn data_tier_up_verify_plan_guard_down() {
         ),
         amqps
     );
-    assert_eq!(nginx["secrets"]["DB_SECRET"], cluster["secret_arn"]);
+    // The apps' own database login, never the master user's.
+    assert_eq!(nginx["secrets"]["DB_SECRET"], login_arn("db-app"));
     // The crypt key: the password of its secret alone, as an ECS secret.
     assert_eq!(
         nginx["secrets"]["MAGENTO_CRYPT_KEY"],
@@ -558,12 +566,18 @@ fn data_tier_up_verify_plan_guard_down() {
         names,
         [
             format!("mck/{name}/crypt-key"),
+            format!("mck/{name}/db-app"),
             format!("mck/{name}/mq"),
             format!("mck/{name}/search")
         ]
     );
     for secret in &secrets {
-        assert_eq!(secret["username"], "magento");
+        let user = if secret["name"] == format!("mck/{name}/db-app").as_str() {
+            "magento_a"
+        } else {
+            "magento"
+        };
+        assert_eq!(secret["username"], user);
         assert_eq!(secret["password_length"], 32);
         assert_eq!(secret["password_has_no_excluded"], true);
         assert_eq!(secret["tags"]["mck:stack"], name);
@@ -715,6 +729,118 @@ fn data_tier_up_verify_plan_guard_down() {
         .collect();
     findings.sort();
     assert_eq!(findings, steps, "{drift:#}");
+
+    // The apps' database login rotates with no failed request: the other user gets a new
+    // password (a task on the db-rotate definition, with the staged version), every service
+    // rolls onto it, then the old user is locked (a task on db-admin). Checked with boto3.
+    let rotation = |extra: &[&str]| {
+        let mut args = vec![name];
+        args.extend_from_slice(extra);
+        harness.python("rotation.py", &args)
+    };
+    let before = rotation(&[]);
+    assert_eq!(
+        before["secret"]["users"]["AWSCURRENT"], "magento_a",
+        "{before:#}"
+    );
+    let rotate = stack.mck("rotate", &["db", "--yes"]);
+    assert_exit(&rotate, 0);
+    let printed = stack.dir.join("rotate.out");
+    std::fs::write(&printed, text(&rotate)).unwrap();
+    let after = rotation(&[printed.to_str().unwrap()]);
+    assert_eq!(after["leaked"], false, "a password was printed");
+    let users = &after["secret"]["users"];
+    assert_eq!(users["AWSCURRENT"], "magento_b", "{after:#}");
+    assert_eq!(users["AWSPREVIOUS"], "magento_a", "{after:#}");
+    assert_eq!(users.get("AWSPENDING"), None, "{after:#}");
+    let tags = &after["secret"]["tags"];
+    assert!(
+        tags["mck:rotated"].as_str().is_some_and(|d| d.len() == 10),
+        "{after:#}"
+    );
+    assert_eq!(tags.get("mck:rotation-rolling"), None, "{after:#}");
+    let tasks: Vec<(String, Vec<String>)> = after["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let command = strings(&t["command"]);
+            let args: Vec<String> = t["command"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .skip_while(|a| *a != "--")
+                .skip(1)
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect();
+            assert!(command.contains(&"php".to_string()), "{t:#}");
+            (t["family"].as_str().unwrap().to_string(), args)
+        })
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            (format!("{name}-db-admin"), vec!["ensure".to_string()]),
+            (format!("{name}-db-rotate"), vec!["ensure".to_string()]),
+            (
+                format!("{name}-db-admin"),
+                vec!["retire".to_string(), "magento_a".to_string()]
+            ),
+        ],
+        "the up's login task, then the rotation's: {after:#}"
+    );
+    let services_after = after["services"].as_object().unwrap();
+    assert_eq!(services_after.len(), 4, "{after:#}");
+    for (service, now) in services_after {
+        let was = &before["services"][service];
+        assert_eq!(now["task_definition"], was["task_definition"], "{service}");
+        assert_ne!(
+            now["deployments"], was["deployments"],
+            "{service} was not rolled"
+        );
+    }
+    // Nothing else changed: the plan is the one before the rotation.
+    let replan = stack.mck("plan", &["--json"]);
+    let replan: Value = serde_json::from_slice(&replan.stdout).unwrap();
+    let mut resteps: Vec<String> = section(&replan, "steps")
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    resteps.sort();
+    let ids: Vec<String> = steps.iter().map(|(_, id, _)| id.clone()).collect();
+    assert_eq!(resteps, ids, "{replan:#}");
+    // A rotation due longer ago than `database.app_user.rotation_days`: plan says so, drift
+    // reports it (exit 2), naming the command.
+    let tag_rotated = |day: &str| {
+        harness.aws(&[
+            "secretsmanager",
+            "tag-resource",
+            "--secret-id",
+            &format!("mck/{name}/db-app"),
+            "--tags",
+            &format!("Key=mck:rotated,Value={day}"),
+        ])
+    };
+    tag_rotated("2020-01-01");
+    let plan = stack.mck("plan", &[]);
+    assert_exit(&plan, 0);
+    assert!(
+        text(&plan).contains(&format!("run `mck rotate --stack {name} db`")),
+        "{}",
+        text(&plan)
+    );
+    let drift = stack.mck("drift", &["--format", "json"]);
+    assert_exit(&drift, 2);
+    let drift: Value = serde_json::from_slice(&drift.stdout).unwrap();
+    let overdue: Vec<&Value> = drift["stacks"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["resource"] == "secret.db-app" && f["class"] == "changed")
+        .collect();
+    assert_eq!(overdue.len(), 1, "{drift:#}");
+    assert_eq!(overdue[0]["fields"][0]["field"], "rotation", "{drift:#}");
+    tag_rotated(tags["mck:rotated"].as_str().unwrap());
 
     // A new image for one app: exactly one new task definition revision and one service
     // update in the app tier; the service then runs the new revision and the old one is

@@ -28,7 +28,9 @@ mod opensearch;
 mod rds;
 
 pub use lock::DynamoLock;
+pub use rotation::AwsDbLogins;
 mod retry;
+pub mod rotation;
 mod route53;
 mod secretsmanager;
 #[cfg(test)]

@@ -75,6 +75,8 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         // A Magento `setup:db:status` that finds nothing to upgrade: a Fargate task start
         // (about a minute) and a short run.
         ReleaseTask => s(90),
+        // A Fargate task start and three idempotent SQL statements.
+        DbLogin => s(70),
         Maintenance => s(60),
         ReleaseRecord => s(1),
         TargetGroup => s(2),

@@ -223,11 +223,33 @@ pub enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Rotate a login without a failed request: `db` sets a new password on the apps' other
+    /// database user, rolls every service onto it behind its health gate, then locks the old
+    /// user. Safe to interrupt: run it again to resume.
+    Rotate {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// What to rotate.
+        #[arg(value_enum)]
+        target: RotateTarget,
+        /// Rotate without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// What `mck rotate` rotates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RotateTarget {
+    /// The apps' database login (`database.app_user`).
+    Db,
 }
 
 /// `mck drift` report formats.

@@ -170,7 +170,10 @@ async fn describe(
 }
 
 /// A new password by the service's rules, made by AWS (never by this process's RNG).
-async fn generate_password(sm: &Client, spec: &SecretSpec) -> Result<String, ProviderError> {
+pub(crate) async fn generate_password(
+    sm: &Client,
+    spec: &SecretSpec,
+) -> Result<String, ProviderError> {
     let call = sm
         .get_random_password()
         .password_length(spec.password_length)

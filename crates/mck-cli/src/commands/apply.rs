@@ -53,6 +53,10 @@ pub(super) async fn plan(
     for refusal in plan.refusals(false) {
         ui::note(&format!("note: `mck up` would stop here: {refusal}"));
     }
+    let today = mck_core::time::today_utc();
+    for due in mck_core::rotation::overdue(&desired, plan.observed().values(), &today) {
+        ui::note(&format!("note: {}", due.describe(desired.stack())));
+    }
     if stats {
         ui::note(&format!(
             "stats: {requests} AWS requests for {} live resources in {elapsed_ms} ms",

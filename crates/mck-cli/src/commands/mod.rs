@@ -7,6 +7,7 @@ mod drift;
 mod inspect;
 mod lock;
 mod release;
+mod rotate;
 mod signals;
 
 use std::io::IsTerminal;
@@ -28,6 +29,7 @@ use drift::{DriftOptions, DriftTarget, drift};
 use inspect::{graph, outputs, validate};
 use lock::unlock;
 use release::{releases, rollback};
+use rotate::rotate;
 
 /// Exit codes.
 const OK: u8 = 0;
@@ -103,6 +105,12 @@ pub async fn run(cli: Cli) -> u8 {
             yes,
             json,
         } => rollback(&stack, &aws, yes, json).await,
+        Command::Rotate {
+            stack,
+            aws,
+            target,
+            yes,
+        } => rotate(&stack, &aws, target, yes).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "mck", &mut std::io::stdout());

@@ -545,6 +545,28 @@ pub fn compare(
         });
     }
     findings.extend(unchecked(&plan, &locate));
+    // A login whose rotation is overdue: `up` does not rotate; `mck rotate` does.
+    for due in crate::rotation::overdue(&desired, plan.observed().values(), today) {
+        findings.push(Finding {
+            class: DriftClass::Changed,
+            resource: due.id.to_string(),
+            kind: crate::model::ResourceKind::Secret.name(),
+            cloud_id: plan.observed().get(&due.id).map(|o| o.cloud_id.clone()),
+            fields: vec![FieldDrift {
+                field: "rotation".into(),
+                desired: Some(format!("every {} days", due.every_days)),
+                live: Some(format!("last {} ({} days ago)", due.last, due.age_days)),
+                sensitive: false,
+            }],
+            message: format!(
+                "rotation overdue; `mck up` does not rotate: run `mck rotate --stack {} db`",
+                stack.name
+            ),
+            location: locate(&due.id, Some("rotation_days")),
+            suppression: None,
+            who: None,
+        });
+    }
     let mut findings = suppress(findings, stack, today);
     findings.sort_by(|a, b| {
         (a.class, &a.resource, a.is_suppressed()).cmp(&(b.class, &b.resource, b.is_suppressed()))

@@ -433,3 +433,55 @@ async fn duplicates_are_an_error_naming_every_copy() {
         "{error}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_overdue_login_rotation_is_drift_that_says_to_run_mck_rotate() {
+    let stack = crate::stack::load(std::path::Path::new("../../stacks"), "dev").unwrap();
+    let cloud = applied(&stack).await;
+    let desired = Engine::desired(&stack).unwrap();
+    let observed = crate::read::read_with_retries(cloud.as_ref(), "dev")
+        .await
+        .unwrap();
+    let rotated_on = |day: &str| {
+        let mut observed = observed.clone();
+        for o in observed
+            .iter_mut()
+            .filter(|o| o.id.as_str() == crate::lower::DB_LOGIN_SECRET_ID)
+        {
+            o.outputs
+                .insert(crate::model::SecretSpec::OUT_ROTATED.into(), day.into());
+        }
+        compare(&stack, desired.clone(), observed, Vec::new(), TODAY)
+    };
+    let findings = |drift: &StackDrift| -> Vec<Finding> {
+        drift
+            .findings
+            .iter()
+            .filter(|f| {
+                f.resource == crate::lower::DB_LOGIN_SECRET_ID && f.class != DriftClass::Unchecked
+            })
+            .cloned()
+            .collect()
+    };
+    // Rotated within its 30 days: in sync.
+    assert_eq!(findings(&rotated_on("2026-11-01")), []);
+    let late = rotated_on("2026-10-01");
+    let found = findings(&late);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].class, DriftClass::Changed);
+    assert_eq!(
+        found[0].fields,
+        [FieldDrift {
+            field: "rotation".into(),
+            desired: Some("every 30 days".into()),
+            live: Some("last 2026-10-01 (54 days ago)".into()),
+            sensitive: false,
+        }]
+    );
+    assert!(
+        found[0].message.contains("run `mck rotate --stack dev db`"),
+        "{}",
+        found[0].message
+    );
+    assert_eq!(DriftReport::new(vec![late]).exit_code(), 2);
+}

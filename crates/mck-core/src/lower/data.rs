@@ -239,7 +239,7 @@ pub(super) const SERVICE_USER: &str = "magento";
 
 /// Characters the generated passwords leave out: Amazon MQ refuses `,`, `:` and `=`; the rest
 /// would need escaping in a URI or a shell (`/`, `@`, quotes, backslash, backtick, `%`, `#`).
-const PASSWORD_EXCLUDES: &str = ",:=/@\"'\\`%#?&";
+pub(super) const PASSWORD_EXCLUDES: &str = ",:=/@\"'\\`%#?&";
 
 /// A security group of the data tier admitting `port` from the app tier only, with the
 /// allow-all egress AWS gives every new group (declared, so it is not read as a stray rule).

@@ -48,9 +48,9 @@ pub(super) fn secret(stack: &Stack) -> Option<SecretSpec> {
         ),
         username: format!("{}_a", db.app_user.name),
         password_length: 32,
-        // What RDS refuses in a master password, and the quotes and backslash a shell or an
-        // env.php template would trip on.
-        exclude_characters: "\"'@/\\` ".into(),
+        // The generated logins' rules: nothing a URI, a shell or an env.php template would
+        // need to escape (RDS's own rules for passwords refuse `/`, `@`, `"`).
+        exclude_characters: super::data::PASSWORD_EXCLUDES.into(),
         rotation_days: Some(db.app_user.rotation_days),
     })
 }

@@ -1,0 +1,329 @@
+//! [`DbLogins`] on AWS: the rotation of the apps' database login
+//! ([`mck_core::rotation`]) with Secrets Manager's version stages and ECS.
+//!
+//! - the login's state is the secret's: `AWSCURRENT` and `AWSPENDING` (DescribeSecret's
+//!   `VersionIdsToStages`; the user of each read with GetSecretValue, never shown), and the
+//!   tag [`SecretSpec::ROLLING_TAG`];
+//! - a new password is made by `GetRandomPassword` with the secret's rules and staged with
+//!   `PutSecretValue` (`VersionStages: [AWSPENDING]`); promoting moves `AWSCURRENT` to it
+//!   (`UpdateSecretVersionStage`, which labels the old version `AWSPREVIOUS`) and then takes
+//!   `AWSPENDING` off it;
+//! - the database is changed by one-off tasks on the stack's `<stack>-db-rotate` (the staged
+//!   login) and `<stack>-db-admin` (the current one) task definitions, run and waited for as
+//!   the release's tasks are (the same driver: exit code 0, log tail on failure);
+//! - the roll is `UpdateService --force-new-deployment` per service, one at a time, each gated
+//!   as `up` gates a rollout (the deployment COMPLETED and the target group's healthy count),
+//!   so a deployment the circuit breaker rolled back fails the rotation before the old login
+//!   is locked.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::types::Tag;
+use mck_core::graph::DesiredGraph;
+use mck_core::lower::{ADMIN_TASKDEF_ID, DB_LOGIN_SECRET_ID, ROTATE_TASKDEF_ID};
+use mck_core::model::{
+    EcsServiceSpec, LogicalId, Ref, ReleaseJob, ReleaseTaskSpec, ResourceKind, ResourceSpec,
+    SecretSpec,
+};
+use mck_core::provider::{Context, Observed, ProviderError, Readiness};
+use mck_core::rotation::{DbLogins, LoginState, LoginVersion};
+
+use crate::AwsProvider;
+use crate::driver::Driver;
+use crate::error::sdk;
+
+const CURRENT: &str = "AWSCURRENT";
+const PENDING: &str = "AWSPENDING";
+
+/// The rotation of one stack's login, against its live resources.
+#[derive(Debug)]
+pub struct AwsDbLogins {
+    aws: AwsProvider,
+    desired: Arc<DesiredGraph>,
+    observed: HashMap<LogicalId, Observed>,
+    secret: SecretSpec,
+    secret_arn: String,
+    job: ReleaseTaskSpec,
+}
+
+impl AwsDbLogins {
+    /// The rotation of `desired`'s login, given the stack's live state (`observed`, as a plan
+    /// read it). Refused when the stack has no app login, or it is not up yet.
+    pub fn new(
+        aws: AwsProvider,
+        desired: Arc<DesiredGraph>,
+        observed: HashMap<LogicalId, Observed>,
+    ) -> Result<AwsDbLogins, ProviderError> {
+        let stack = desired.stack().to_string();
+        let spec = |id: &str| desired.get(&LogicalId::new(id)).map(|r| &r.spec);
+        let (Some(ResourceSpec::Secret(secret)), Some(ResourceSpec::DbLogin(job))) =
+            (spec(DB_LOGIN_SECRET_ID), spec(ReleaseJob::DbLogin.id()))
+        else {
+            return Err(ProviderError::invalid(format!(
+                "stack {stack} has no app database login to rotate (it needs `database:` and an app)"
+            )));
+        };
+        for id in [DB_LOGIN_SECRET_ID, ADMIN_TASKDEF_ID, ROTATE_TASKDEF_ID] {
+            if !observed.contains_key(&LogicalId::new(id)) {
+                return Err(ProviderError::invalid(format!(
+                    "{id} of stack {stack} does not exist yet: run `mck up --stack {stack}` first"
+                )));
+            }
+        }
+        let secret_arn = observed[&LogicalId::new(DB_LOGIN_SECRET_ID)]
+            .cloud_id
+            .clone();
+        Ok(AwsDbLogins {
+            secret: secret.clone(),
+            job: job.task.clone(),
+            aws,
+            desired,
+            observed,
+            secret_arn,
+        })
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context {
+            stack: self.desired.stack(),
+            tags: self.desired.tags(),
+            resolved: &self.observed,
+        }
+    }
+
+    /// The user of a version of the secret (its value is read and dropped here).
+    async fn user_of(&self, version: &str) -> Result<String, ProviderError> {
+        let out = self
+            .aws
+            .clients
+            .secretsmanager
+            .get_secret_value()
+            .secret_id(&self.secret_arn)
+            .version_id(version)
+            .send()
+            .await
+            .map_err(|e| sdk("read the database login's user", e))?;
+        let value: serde_json::Value =
+            serde_json::from_str(out.secret_string().unwrap_or_default()).unwrap_or_default();
+        value
+            .get("username")
+            .and_then(|u| u.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                ProviderError::invalid(format!(
+                    "version {version} of secret {} holds no login (JSON with `username` and `password`)",
+                    self.secret.name
+                ))
+            })
+    }
+
+    /// Runs a login task on `taskdef` with `command` and waits for it to exit 0.
+    async fn run_task(&self, taskdef: &str, command: Vec<String>) -> Result<(), ProviderError> {
+        let ctx = self.context();
+        let spec = ReleaseTaskSpec {
+            task_definition: Ref::new(taskdef),
+            command,
+            ..self.job.clone()
+        };
+        let id = LogicalId::new(ReleaseJob::DbLogin.id());
+        let started = <ReleaseTaskSpec as Driver>::create(&self.aws, &ctx, &id, &spec).await?;
+        self.aws
+            .wait_until(&format!("the login task on {taskdef}"), || async {
+                match <ReleaseTaskSpec as Driver>::poll(&self.aws, &ctx, &started).await? {
+                    Readiness::Ready(_) => Ok(true),
+                    Readiness::Pending(_) => Ok(false),
+                    Readiness::Gone => Err(ProviderError::invalid("the login task vanished")),
+                    Readiness::Failed(why) => Err(ProviderError::invalid(why)),
+                }
+            })
+            .await
+    }
+
+    async fn tag(&self, key: &str, value: &str) -> Result<(), ProviderError> {
+        self.aws
+            .clients
+            .secretsmanager
+            .tag_resource()
+            .secret_id(&self.secret_arn)
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("tag secret {}", self.secret.name), e))?;
+        Ok(())
+    }
+
+    /// Forces a new deployment of `live` and waits until it is rolled out and healthy.
+    async fn roll_service(&self, live: &Observed) -> Result<String, ProviderError> {
+        let name = match live.fields.get(EcsServiceSpec::NAME.name) {
+            Some(mck_core::model::Value::Str(n)) => n.clone(),
+            _ => live.id.to_string(),
+        };
+        let cluster = self.job.cluster.id();
+        let cluster = self.context().cloud_id(cluster)?.to_string();
+        self.aws
+            .clients
+            .ecs
+            .update_service()
+            .cluster(&cluster)
+            .service(&name)
+            .force_new_deployment(true)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("start a new deployment of service {name}"), e))?;
+        let ctx = self.context();
+        self.aws
+            .wait_until(&format!("service {name} to roll onto the new login"), || async {
+                match <EcsServiceSpec as Driver>::poll(&self.aws, &ctx, live).await? {
+                    Readiness::Ready(_) => Ok(true),
+                    Readiness::Pending(_) => Ok(false),
+                    Readiness::Gone => Err(ProviderError::invalid(format!(
+                        "service {name} was deleted during the rotation"
+                    ))),
+                    Readiness::Failed(why) => Err(ProviderError::invalid(format!(
+                        "{why}; the old login stays valid: fix the service, then run `mck rotate` again"
+                    ))),
+                }
+            })
+            .await?;
+        Ok(name)
+    }
+}
+
+#[async_trait]
+impl DbLogins for AwsDbLogins {
+    async fn state(&self) -> Result<LoginState, ProviderError> {
+        let out = self
+            .aws
+            .clients
+            .secretsmanager
+            .describe_secret()
+            .secret_id(&self.secret_arn)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("describe secret {}", self.secret.name), e))?;
+        let stages = out.version_ids_to_stages().cloned().unwrap_or_default();
+        let with = |stage: &str| {
+            stages
+                .iter()
+                .find(|(_, s)| s.iter().any(|x| x == stage))
+                .map(|(v, _)| v.clone())
+        };
+        let current = with(CURRENT).ok_or_else(|| {
+            ProviderError::invalid(format!(
+                "secret {} has no AWSCURRENT version",
+                self.secret.name
+            ))
+        })?;
+        let pending = with(PENDING).filter(|p| *p != current);
+        let rolling = out
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some(SecretSpec::ROLLING_TAG));
+        let current = LoginVersion {
+            user: self.user_of(&current).await?,
+            version: current,
+        };
+        let pending = match pending {
+            Some(version) => Some(LoginVersion {
+                user: self.user_of(&version).await?,
+                version,
+            }),
+            None => None,
+        };
+        Ok(LoginState {
+            current,
+            pending,
+            rolling,
+        })
+    }
+
+    async fn stage(&self, user: &str) -> Result<(), ProviderError> {
+        let sm = &self.aws.clients.secretsmanager;
+        let password = crate::secretsmanager::generate_password(sm, &self.secret).await?;
+        let value = serde_json::json!({ "username": user, "password": password });
+        sm.put_secret_value()
+            .secret_id(&self.secret_arn)
+            .secret_string(value.to_string())
+            .version_stages(PENDING)
+            .send()
+            .await
+            .map_err(|e| {
+                sdk(
+                    &format!("stage a new login in secret {}", self.secret.name),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn set_pending(&self) -> Result<(), ProviderError> {
+        self.run_task(ROTATE_TASKDEF_ID, ReleaseTaskSpec::db_login_command(None))
+            .await
+    }
+
+    async fn mark_rolling(&self) -> Result<(), ProviderError> {
+        self.tag(SecretSpec::ROLLING_TAG, "true").await
+    }
+
+    async fn promote(&self, pending: &LoginVersion) -> Result<(), ProviderError> {
+        let sm = &self.aws.clients.secretsmanager;
+        let current = self.state().await?.current.version;
+        let what = format!("promote the new login of secret {}", self.secret.name);
+        if current != pending.version {
+            sm.update_secret_version_stage()
+                .secret_id(&self.secret_arn)
+                .version_stage(CURRENT)
+                .move_to_version_id(&pending.version)
+                .remove_from_version_id(&current)
+                .send()
+                .await
+                .map_err(|e| sdk(&what, e))?;
+        }
+        sm.update_secret_version_stage()
+            .secret_id(&self.secret_arn)
+            .version_stage(PENDING)
+            .remove_from_version_id(&pending.version)
+            .send()
+            .await
+            .map_err(|e| sdk(&what, e))?;
+        Ok(())
+    }
+
+    async fn roll(&self) -> Result<Vec<String>, ProviderError> {
+        let mut services: Vec<&Observed> = self
+            .observed
+            .values()
+            .filter(|o| o.kind == ResourceKind::EcsService)
+            .collect();
+        services.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut rolled = Vec::new();
+        for live in services {
+            rolled.push(self.roll_service(live).await?);
+        }
+        Ok(rolled)
+    }
+
+    async fn retire(&self, user: &str) -> Result<(), ProviderError> {
+        self.run_task(
+            ADMIN_TASKDEF_ID,
+            ReleaseTaskSpec::db_login_command(Some(user)),
+        )
+        .await
+    }
+
+    async fn finish(&self, today: &str) -> Result<(), ProviderError> {
+        self.tag(SecretSpec::ROTATED_TAG, today).await?;
+        self.aws
+            .clients
+            .secretsmanager
+            .untag_resource()
+            .secret_id(&self.secret_arn)
+            .tag_keys(SecretSpec::ROLLING_TAG)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("untag secret {}", self.secret.name), e))?;
+        Ok(())
+    }
+}
