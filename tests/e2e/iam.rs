@@ -431,6 +431,9 @@ fn every_call_of_each_role_is_allowed_by_its_policies_in_docs() {
         // The emulator drops a new service's deployment settings (docs/emulator.md).
         ("operator", "up", vec!["--yes"], &[0]),
         ("operator", "plan", vec!["--detailed-exitcode"], &[0]),
+        // The database login's rotation: Secrets Manager's stages, the login tasks, a new
+        // deployment of every service.
+        ("operator", "rotate", vec!["db", "--yes"], &[0]),
         ("release", "plan", release[..2].to_vec(), &[0]),
         ("release", "up", [&release[..], &["--yes"]].concat(), &[0]),
         ("release", "releases", vec![], &[0]),

@@ -502,7 +502,7 @@ impl Clients {
     ) -> Result<Vec<Observed>, ProviderError> {
         let listed = match service {
             ServiceRead::Ec2 => ec2::read_all(&self.ec2, stack).await?,
-            ServiceRead::Rds => rds::read(&self.rds, stack).await?,
+            ServiceRead::Rds => rds::read(&self.rds, &self.secretsmanager, stack).await?,
             ServiceRead::ElastiCache => elasticache::read(&self.elasticache, stack).await?,
             ServiceRead::Efs => efs::read(&self.efs, stack, &self.region).await?,
             ServiceRead::Route53 => route53::read(&self.route53, stack).await?,

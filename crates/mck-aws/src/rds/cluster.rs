@@ -1,6 +1,62 @@
 use super::*;
 
-pub(super) fn observe_cluster(id: LogicalId, cluster: &DbCluster) -> Observed {
+/// Bookkeeping output of a created cluster: the master secret's rotation schedule (days) the
+/// poll sets once the cluster is available.
+const OUT_ROTATION_WANTED: &str = "_master_rotation_days";
+
+/// The rotation schedule of the master user's managed secret `arn`, in days (`Null` when its
+/// rotation is off).
+pub(super) async fn master_rotation(
+    sm: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+) -> Result<Value, ProviderError> {
+    let out = sm
+        .describe_secret()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("describe the master user's secret {arn}"), e))?;
+    if out.rotation_enabled() != Some(true) {
+        return Ok(Value::Null);
+    }
+    let rules = out.rotation_rules();
+    if let Some(days) = rules.and_then(|r| r.automatically_after_days()) {
+        return Ok(Value::Int(days));
+    }
+    // A schedule written as `rate(N days)` is the same thing.
+    Ok(rules
+        .and_then(|r| r.schedule_expression())
+        .map_or(Value::Null, |expr| {
+            expr.strip_prefix("rate(")
+                .and_then(|e| e.strip_suffix(" days)"))
+                .and_then(|n| n.parse::<i64>().ok())
+                .map_or_else(|| Value::Str(expr.to_string()), Value::Int)
+        }))
+}
+
+/// Sets the managed secret's rotation schedule, without rotating now (`RotateSecret` with
+/// rules only: what AWS documents for a secret RDS manages).
+async fn set_master_rotation(
+    sm: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+    days: i64,
+) -> Result<(), ProviderError> {
+    sm.rotate_secret()
+        .secret_id(arn)
+        .rotation_rules(
+            aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                .automatically_after_days(days)
+                .build(),
+        )
+        .rotate_immediately(false)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("set the rotation schedule of secret {arn}"), e))?;
+    Ok(())
+}
+
+/// The cluster as read, its master secret's rotation schedule being `rotation`.
+pub(super) fn observe_cluster(id: LogicalId, cluster: &DbCluster, rotation: Value) -> Observed {
     let identifier = cluster.db_cluster_identifier().unwrap_or_default();
     let final_snapshot = cluster
         .tag_list()
@@ -61,6 +117,7 @@ pub(super) fn observe_cluster(id: LogicalId, cluster: &DbCluster) -> Observed {
             cluster.deletion_protection().unwrap_or(false),
         )
         .with(DbClusterSpec::FINAL_SNAPSHOT, final_snapshot)
+        .with(DbClusterSpec::MASTER_SECRET_ROTATION_DAYS, rotation)
         .with(DbClusterSpec::DB_CLUSTER_PARAMETER_GROUP_NAME, params);
     if let Some(endpoint) = cluster.endpoint() {
         o = o.output(DbClusterSpec::OUT_ENDPOINT, endpoint);
@@ -88,20 +145,31 @@ pub(super) fn observe_cluster(id: LogicalId, cluster: &DbCluster) -> Observed {
     o
 }
 
+/// The stack's clusters, each with its master secret's rotation schedule (one DescribeSecret
+/// per cluster of the stack).
 pub(super) async fn read_clusters(
     rds: &Client,
+    sm: &aws_sdk_secretsmanager::Client,
     stack: &str,
 ) -> Result<Vec<Observed>, ProviderError> {
     let mut out = Vec::new();
     let mut pages = rds.describe_db_clusters().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| sdk("list DB clusters", e))?;
-        out.extend(
-            page.db_clusters()
-                .iter()
-                .filter(|c| c.status() != Some("deleting"))
-                .filter_map(|c| Some(observe_cluster(owned(c.tag_list(), stack)?, c))),
-        );
+        for cluster in page
+            .db_clusters()
+            .iter()
+            .filter(|c| c.status() != Some("deleting"))
+        {
+            let Some(id) = owned(cluster.tag_list(), stack) else {
+                continue;
+            };
+            let rotation = match cluster.master_user_secret().and_then(|s| s.secret_arn()) {
+                Some(arn) => master_rotation(sm, arn).await?,
+                None => Value::Null,
+            };
+            out.push(observe_cluster(id, cluster, rotation));
+        }
     }
     Ok(out)
 }
@@ -173,13 +241,16 @@ impl Driver for DbClusterSpec {
                 let cluster = out
                     .db_cluster()
                     .ok_or_else(|| ProviderError::invalid("create DB cluster returned nothing"))?;
-                Ok(observe_cluster(id.clone(), cluster))
+                // The managed secret's schedule is set once the cluster is available.
+                Ok(observe_cluster(id.clone(), cluster, Value::Null)
+                    .output(OUT_ROTATION_WANTED, spec.master_rotation_days.to_string()))
             }
             // A create retried after a crash: adopt the cluster if it is ours.
             Err(e) if e.code() == Some("DBClusterAlreadyExistsFault") => {
                 match describe_cluster(rds, &spec.identifier).await? {
                     Some(c) if owned(c.tag_list(), ctx.stack).as_ref() == Some(id) => {
-                        Ok(observe_cluster(id.clone(), &c))
+                        Ok(observe_cluster(id.clone(), &c, Value::Null)
+                            .output(OUT_ROTATION_WANTED, spec.master_rotation_days.to_string()))
                     }
                     _ => Err(ProviderError::invalid(format!(
                         "a DB cluster named {} exists but is not {id} of stack {}; rename the stack or remove that cluster",
@@ -242,6 +313,19 @@ impl Driver for DbClusterSpec {
                 .await
                 .map_err(|e| sdk(&format!("modify DB cluster {}", live.id), e))?;
         }
+        if DbClusterSpec::MASTER_SECRET_ROTATION_DAYS.is_in(fields) {
+            let arn = live
+                .outputs
+                .get(DbClusterSpec::OUT_SECRET_ARN)
+                .ok_or_else(|| {
+                    ProviderError::invalid(format!(
+                        "DB cluster {} has no managed master secret to set the rotation of",
+                        live.id
+                    ))
+                })?;
+            set_master_rotation(&aws.clients.secretsmanager, arn, spec.master_rotation_days)
+                .await?;
+        }
         if DbClusterSpec::FINAL_SNAPSHOT.is_in(fields) {
             let cluster = describe_cluster(rds, &live.cloud_id)
                 .await?
@@ -294,7 +378,25 @@ impl Driver for DbClusterSpec {
                 // "available" comes before a modification starts: the change is applied only
                 // once it no longer shows as pending.
                 "available" if applying(&c) => Readiness::Pending("applying changes".into()),
-                "available" => Readiness::Ready(observe_cluster(live.id.clone(), &c)),
+                "available" => {
+                    let sm = &aws.clients.secretsmanager;
+                    let secret = c.master_user_secret().and_then(|s| s.secret_arn());
+                    let rotation = match secret {
+                        Some(arn) => master_rotation(sm, arn).await?,
+                        None => Value::Null,
+                    };
+                    let wanted = live
+                        .outputs
+                        .get(OUT_ROTATION_WANTED)
+                        .and_then(|d| d.parse::<i64>().ok());
+                    match (secret, wanted) {
+                        (Some(arn), Some(days)) if rotation != Value::Int(days) => {
+                            set_master_rotation(sm, arn, days).await?;
+                            Readiness::Pending("setting the master secret's rotation".into())
+                        }
+                        _ => Readiness::Ready(observe_cluster(live.id.clone(), &c, rotation)),
+                    }
+                }
                 "failed" | "inaccessible-encryption-credentials" | "incompatible-parameters" => {
                     Readiness::Failed(format!("DB cluster is {}", c.status().unwrap_or_default()))
                 }
@@ -353,13 +455,14 @@ mod tests {
             backup_retention_days: 7,
             deletion_protection: true,
             final_snapshot: true,
+            master_rotation_days: 7,
         };
         let ids = [
             ("db.subnets", "t-db"),
             ("db.params", "t-db"),
             ("sg.db", "sg-db"),
         ];
-        let observed = observe_cluster("db.cluster".into(), &cluster);
+        let observed = observe_cluster("db.cluster".into(), &cluster, Value::Int(7));
         assert_reads(&observed, spec, &ids);
         let mut outputs: Vec<&str> = observed.outputs.keys().map(String::as_str).collect();
         outputs.sort_unstable();
@@ -381,7 +484,7 @@ mod tests {
             .db_cluster_identifier("t-db")
             .db_cluster_parameter_group("default.aurora-mysql8.0")
             .build();
-        let observed = observe_cluster("db.cluster".into(), &cluster);
+        let observed = observe_cluster("db.cluster".into(), &cluster, Value::Int(7));
         assert_eq!(
             observed.fields[DbClusterSpec::DB_CLUSTER_PARAMETER_GROUP_NAME.name],
             Value::Null
@@ -418,6 +521,81 @@ mod tests {
         assert_eq!(first, Readiness::Pending("applying changes".into()));
         let then = DbClusterSpec::poll(&provider, &ctx, &live).await.unwrap();
         assert!(matches!(then, Readiness::Ready(_)), "{then:?}");
+        aws.assert_done();
+    }
+
+    /// A new cluster's managed secret gets the stack's schedule once the cluster is available
+    /// (RDS made it with its own, 7 days): `RotateSecret` with rules only and
+    /// `RotateImmediately` false; the poll is ready once DescribeSecret shows the schedule.
+    #[tokio::test]
+    async fn a_new_clusters_master_secret_gets_the_stacks_rotation_schedule() {
+        use crate::testing::{Replay, query_xml};
+
+        const SECRET: &str = "arn:aws:secretsmanager:us-east-1:1:secret:rds!cluster-1-AbCdEf";
+        let cluster = query_xml(
+            "DescribeDBClusters",
+            &format!(
+                "<DBClusters><DBCluster><DBClusterIdentifier>t-db</DBClusterIdentifier><Status>available</Status><MasterUserSecret><SecretArn>{SECRET}</SecretArn><SecretStatus>active</SecretStatus></MasterUserSecret></DBCluster></DBClusters>"
+            ),
+        );
+        let described = |days: i64| {
+            format!(
+                r#"{{"ARN":"{SECRET}","Name":"rds!cluster-1","RotationEnabled":true,"RotationRules":{{"AutomaticallyAfterDays":{days}}}}}"#
+            )
+        };
+        let aws = Replay::new([
+            ("DescribeDBClusters", 200, cluster.clone()),
+            ("DescribeSecret", 200, described(7)),
+            ("RotateSecret", 200, format!(r#"{{"ARN":"{SECRET}"}}"#)),
+            ("DescribeDBClusters", 200, cluster),
+            ("DescribeSecret", 200, described(30)),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = std::collections::HashMap::new();
+        let ctx = crate::testing::context(&resolved);
+        let live = Observed::new("db.cluster".into(), ResourceKind::DbCluster, "t-db")
+            .output(OUT_ROTATION_WANTED, "30");
+        let first = DbClusterSpec::poll(&provider, &ctx, &live).await.unwrap();
+        assert_eq!(
+            first,
+            Readiness::Pending("setting the master secret's rotation".into())
+        );
+        let rotate = &aws.requests()[2].1;
+        let mut body: serde_json::Value = serde_json::from_str(rotate).unwrap();
+        // The SDK's idempotency token.
+        body.as_object_mut().unwrap().remove("ClientRequestToken");
+        assert_eq!(
+            body,
+            serde_json::json!({"SecretId": SECRET, "RotationRules": {"AutomaticallyAfterDays": 30},
+                "RotateImmediately": false})
+        );
+        let Readiness::Ready(ready) = DbClusterSpec::poll(&provider, &ctx, &live).await.unwrap()
+        else {
+            panic!("not ready");
+        };
+        assert_eq!(
+            ready.fields[DbClusterSpec::MASTER_SECRET_ROTATION_DAYS.name],
+            Value::Int(30)
+        );
+        aws.assert_done();
+    }
+
+    #[tokio::test]
+    async fn a_schedule_as_a_rate_expression_reads_as_days_and_rotation_off_as_none() {
+        use crate::testing::Replay;
+
+        let aws = Replay::new([
+            (
+                "DescribeSecret",
+                200,
+                r#"{"RotationEnabled":true,"RotationRules":{"ScheduleExpression":"rate(14 days)"}}"#.to_string(),
+            ),
+            ("DescribeSecret", 200, r#"{"RotationEnabled":false}"#.to_string()),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let sm = &provider.clients.secretsmanager;
+        assert_eq!(master_rotation(sm, "s").await.unwrap(), Value::Int(14));
+        assert_eq!(master_rotation(sm, "s").await.unwrap(), Value::Null);
         aws.assert_done();
     }
 }

@@ -57,11 +57,15 @@ pub(crate) const KINDS: &[ResourceKind] = &[
 
 /// Reads all RDS kinds of the stack: two list calls, plus tag and parameter reads for the
 /// groups named after the stack (usually one each).
-pub(crate) async fn read(rds: &Client, stack: &str) -> Result<Listed, ProviderError> {
+pub(crate) async fn read(
+    rds: &Client,
+    sm: &aws_sdk_secretsmanager::Client,
+    stack: &str,
+) -> Result<Listed, ProviderError> {
     let (groups, params, clusters, instances) = tokio::try_join!(
         read_subnet_groups(rds, stack),
         read_parameter_groups(rds, stack),
-        read_clusters(rds, stack),
+        read_clusters(rds, sm, stack),
         read_instances(rds, stack)
     )?;
     Ok(Listed::default()

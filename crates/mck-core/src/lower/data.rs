@@ -83,6 +83,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) -> Vec<Record> {
                 backup_retention_days: db.backup_retention_days,
                 deletion_protection: db.deletion_protection,
                 final_snapshot: db.final_snapshot,
+                master_rotation_days: db.master_rotation_days,
             }),
             database(),
         );

@@ -134,6 +134,9 @@ pub struct DbClusterSpec {
     pub deletion_protection: bool,
     /// Take a final snapshot when the cluster is deleted (kept in a tag, read at delete time).
     pub final_snapshot: bool,
+    /// Days between RDS's rotations of the master user's managed secret (its rotation
+    /// schedule in Secrets Manager).
+    pub master_rotation_days: i64,
 }
 
 impl DbClusterSpec {
@@ -160,6 +163,10 @@ impl DbClusterSpec {
     pub const DELETION_PROTECTION: FieldDef = super::DELETION_PROTECTION;
     /// Field `final_snapshot`: changed in place.
     pub const FINAL_SNAPSHOT: FieldDef = FieldDef::mutable("final_snapshot");
+    /// Field `master_secret_rotation_days`: the managed secret's schedule, changed in place
+    /// (`RotateSecret` with rotation rules only, not rotating now).
+    pub const MASTER_SECRET_ROTATION_DAYS: FieldDef =
+        FieldDef::mutable("master_secret_rotation_days");
     /// Field `db_cluster_parameter_group_name`: changed in place.
     pub const DB_CLUSTER_PARAMETER_GROUP_NAME: FieldDef =
         FieldDef::mutable("db_cluster_parameter_group_name");
@@ -207,6 +214,7 @@ impl Kind for DbClusterSpec {
             Self::BACKUP_RETENTION_PERIOD.of(self.backup_retention_days),
             Self::DELETION_PROTECTION.of(self.deletion_protection),
             Self::FINAL_SNAPSHOT.of(self.final_snapshot),
+            Self::MASTER_SECRET_ROTATION_DAYS.of(self.master_rotation_days),
             Self::DB_CLUSTER_PARAMETER_GROUP_NAME.of(self
                 .parameter_group
                 .as_ref()
