@@ -470,8 +470,9 @@ fn every_call_of_each_role_is_allowed_by_its_policies_in_docs() {
             text(&out)
         );
         if *role == "release" && *command == "up" {
-            // The release stops cron before its migration starts and runs it again once the
-            // migration ended (docs/magento.md): UpdateService, RunTask, UpdateService.
+            // The release makes sure of the database login (a RunTask), then stops cron
+            // before its migration starts and runs it again once the migration ended
+            // (docs/magento.md): RunTask, UpdateService, RunTask, UpdateService.
             let ecs = |op: &str| -> Vec<usize> {
                 calls
                     .iter()
@@ -482,11 +483,12 @@ fn every_call_of_each_role_is_allowed_by_its_policies_in_docs() {
             };
             let runs = ecs("RunTask");
             let updates = ecs("UpdateService");
+            let stop = updates.first().copied().unwrap_or(usize::MAX);
+            let migration = runs.iter().find(|r| **r > stop);
             assert!(
-                !runs.is_empty()
-                    && updates.first().is_some_and(|u| *u < runs[0])
-                    && updates.iter().any(|u| *u > runs[0]),
-                "cron not stopped before the migration and started after it: {calls:?}"
+                runs.first().is_some_and(|login| *login < stop)
+                    && migration.is_some_and(|m| updates.iter().any(|u| u > m)),
+                "the login task, then cron stopped before the migration and started after it: {calls:?}"
             );
             // Cron runs again, one task, on its newest revision (the release's build).
             let app = harness.python("app.py", &[&name]);

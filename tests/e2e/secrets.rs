@@ -1,7 +1,8 @@
 //! No secret value in anything mck prints: `up`, `plan`, `drift`, `outputs` and `down`, at every
 //! log level and in every output format (`--json` events included), releases with their
-//! migration's log lines, `releases` and `rollback` included, are searched for the DB
-//! master password and the generated search and broker passwords (read independently from
+//! migration's log lines, `releases`, `rollback` and `rotate` included, are searched for the DB
+//! master password, the apps' database login (both versions) and the generated search and
+//! broker passwords (read independently from
 //! Secrets Manager with boto3). Task definitions carry
 //! the password only as a `valueFrom` reference.
 
@@ -54,6 +55,10 @@ fn no_secret_value_is_printed_by_any_command_at_any_log_level_in_any_format() {
     let (again, all) = run(&harness, &stack, "trace", &["up", "--yes"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     outputs.push(("up (trace)".into(), all));
+    // A rotation of the apps' database login reads and writes passwords: none is printed.
+    let (rotate, all) = run(&harness, &stack, "trace", &["rotate", "db", "--yes"]);
+    assert_eq!(rotate.status.code(), Some(0), "{}", text(&rotate));
+    outputs.push(("rotate db (trace)".into(), all));
 
     let secrets = harness.python("secret_values.py", &[&stack.name]);
     let values: Vec<String> = secrets["values"]
@@ -64,8 +69,9 @@ fn no_secret_value_is_printed_by_any_command_at_any_log_level_in_any_format() {
         .collect();
     assert_eq!(
         values.len(),
-        4,
-        "the DB password, the crypt key and the search and broker logins, read from Secrets Manager: {secrets}"
+        6,
+        "the DB master password, the crypt key, both versions of the apps' login (before and after \
+         the rotation) and the search and broker logins, read from Secrets Manager: {secrets}"
     );
     assert!(values.iter().all(|v| v.len() >= 8));
     // Task definitions: the password only as a reference to the secret, never a value.

@@ -1,6 +1,7 @@
 """The secret values of a stack, read with boto3, so a test can look for them in mck's output:
-the DB master password that RDS keeps in Secrets Manager, the crypt key and the generated logins
-of the search domain and the broker (`mck/<stack>/…`), and the `secrets` and `environment`
+the DB master password that RDS keeps in Secrets Manager, the crypt key, the apps' database
+login (every version) and the generated logins of the search domain and the broker
+(`mck/<stack>/…`), and the `secrets` and `environment`
 of every task definition of the stack. Prints one JSON document.
 
 usage: secret_values.py STACK  (not `secrets.py`: that name would shadow the standard library)
@@ -22,11 +23,16 @@ for c in rds.describe_db_clusters()["DBClusters"]:
     if arn:
         value = sm.get_secret_value(SecretId=arn)["SecretString"]
         out["values"].append(json.loads(value)["password"])
-# The crypt key and the generated logins of the search domain and the broker.
+# The crypt key, the apps' database login (every version: a rotation keeps the old one) and
+# the generated logins of the search domain and the broker.
 for page in sm.get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "Values": [f"mck/{stack}/"]}]):
     for secret in page["SecretList"]:
-        value = sm.get_secret_value(SecretId=secret["ARN"])["SecretString"]
-        out["values"].append(json.loads(value)["password"])
+        versions = sm.list_secret_version_ids(SecretId=secret["ARN"])["Versions"]
+        for version in versions:
+            value = sm.get_secret_value(SecretId=secret["ARN"], VersionId=version["VersionId"])["SecretString"]
+            password = json.loads(value)["password"]
+            if password not in out["values"]:
+                out["values"].append(password)
 for family in ecs.list_task_definition_families(familyPrefix=stack + "-", status="ACTIVE")["families"]:
     td = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
     for c in td["containerDefinitions"]:

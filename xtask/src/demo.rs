@@ -114,6 +114,15 @@ pub(crate) fn demo() -> Result<()> {
         )?,
         "releases",
     )?;
+    require(
+        step_owned(
+            "rotate the apps' database login: a new password for the other user, set by a \
+             one-off task, every service rolled onto it behind its health gate, then the old \
+             user locked (no task ever holds a login the database refuses)",
+            with(&["rotate", "--stack", "dev", "db", "--yes"]),
+        )?,
+        "rotate",
+    )?;
     // Someone opens a port on the bastion by hand, with the AWS CLI.
     eprintln!(
         "\n\x1b[1m$ aws ec2 authorize-security-group-ingress …\x1b[0m   # a change made by hand"
