@@ -148,11 +148,163 @@ def _patch_run_task_on_app_servers():
     models.EC2ContainerServiceBackend.run_task = run_task
 
 
+def _patch_create_service_settings():
+    """ECS CreateService: the service keeps what the request set and DescribeServices returns
+    it (API reference, CreateService request parameters `deploymentConfiguration`,
+    `healthCheckGracePeriodSeconds` and `capacityProviderStrategy`, and the `Service` data
+    type, which has all three). moto's CreateService drops them (its UpdateService keeps
+    them), so every new service read back with ECS's defaults and a second `up` had to set
+    them. The launcher keeps them on the service moto made, as UpdateService does."""
+    from moto.ecs import responses
+
+    original = responses.EC2ContainerServiceResponse.create_service
+    kept = {
+        "deploymentConfiguration": "deployment_configuration",
+        "healthCheckGracePeriodSeconds": "health_check_grace_period_seconds",
+        "capacityProviderStrategy": "capacity_provider_strategy",
+    }
+
+    def create_service(self):
+        result = original(self)
+        service = self.ecs_backend._get_service(
+            self._get_param("cluster", "default"), self._get_param("serviceName")
+        )
+        for param, attribute in kept.items():
+            value = self._get_param(param)
+            if value is not None:
+                setattr(service, attribute, value)
+        return result
+
+    responses.EC2ContainerServiceResponse.create_service = create_service
+
+
+def _patch_replication_group_members():
+    """ElastiCache CreateReplicationGroup with `NumCacheClusters` (cluster mode disabled):
+    "The number of clusters this replication group initially has" (API reference), one
+    primary and N-1 replicas. moto's model overrides the count with `ReplicasPerNodeGroup`
+    + 1, which is 1 when only `NumCacheClusters` is given, so a group asked for a replica got
+    none. The launcher passes `NumCacheClusters - 1` as the replica count when no replica
+    count was given, which is what AWS makes of it."""
+    from moto.elasticache import models
+
+    original = models.ReplicationGroup._set_node_members_clusters_disabled
+
+    def members(self, member_clusters, replication_group_id, replication_group_domain,
+                node_group, preferred_cache_cluster_azs, num_cache_clusters,
+                replicas_per_node_group):
+        if not replicas_per_node_group and num_cache_clusters and num_cache_clusters > 1:
+            replicas_per_node_group = num_cache_clusters - 1
+        return original(self, member_clusters, replication_group_id, replication_group_domain,
+                        node_group, preferred_cache_cluster_azs, num_cache_clusters,
+                        replicas_per_node_group)
+
+    models.ReplicationGroup._set_node_members_clusters_disabled = members
+
+
+# How long a deleted replication group shows as `deleting` before it is gone.
+DELETING_SECONDS = 1.0
+
+
+def _patch_cache_deletes():
+    """ElastiCache DeleteReplicationGroup and DeleteCacheCluster: the resource is `deleting`,
+    then gone: "When you receive a successful response from this operation, Amazon
+    ElastiCache immediately begins deleting the selected resources; you cannot cancel or
+    revert this operation" (API reference, DeleteReplicationGroup; DeleteCacheCluster alike),
+    and describing a deleted one answers `ReplicationGroupNotFoundFault` /
+    `CacheClusterNotFound`. moto keeps both `deleting` forever (their ids taken, their subnet
+    group in use). The launcher removes one `DELETING_SECONDS` after its delete, when it is
+    next described."""
+    import time
+
+    from moto.elasticache import models
+
+    backend = models.ElastiCacheBackend
+    original_delete_group = backend.delete_replication_group
+    original_describe_groups = backend.describe_replication_groups
+    original_delete_cluster = backend.delete_cache_cluster
+    original_describe_clusters = backend.describe_cache_clusters
+
+    def forget_deleted(resources):
+        now = time.monotonic()
+        for key, resource in list(resources.items()):
+            deleted = getattr(resource, "mck_deleted_at", None)
+            if deleted is not None and now - deleted >= DELETING_SECONDS:
+                del resources[key]
+
+    def delete_replication_group(self, replication_group_id, retain_primary_cluster):
+        group = original_delete_group(self, replication_group_id, retain_primary_cluster)
+        group.mck_deleted_at = time.monotonic()
+        return group
+
+    def describe_replication_groups(self, replication_group_id=None):
+        forget_deleted(self.replication_groups)
+        return original_describe_groups(self, replication_group_id)
+
+    def delete_cache_cluster(self, cache_cluster_id):
+        cluster = original_delete_cluster(self, cache_cluster_id)
+        cluster.mck_deleted_at = time.monotonic()
+        return cluster
+
+    def describe_cache_clusters(self, cache_cluster_id=None):
+        forget_deleted(self.cache_clusters)
+        return original_describe_clusters(self, cache_cluster_id)
+
+    backend.delete_replication_group = delete_replication_group
+    backend.describe_replication_groups = describe_replication_groups
+    backend.delete_cache_cluster = delete_cache_cluster
+    backend.describe_cache_clusters = describe_cache_clusters
+
+
+def _patch_cache_subnet_group_delete():
+    """ElastiCache DeleteCacheSubnetGroup (API reference): deletes the group; "You cannot
+    delete a default cache subnet group or one that is associated with any clusters"
+    (`CacheSubnetGroupInUse`); an unknown name is `CacheSubnetGroupNotFoundFault`. moto does
+    not implement the action (HTTP 500)."""
+    from moto.core.responses import EmptyResult
+    from moto.elasticache import exceptions, models, responses
+
+    class CacheSubnetGroupInUse(exceptions.ElastiCacheException):
+        code = "CacheSubnetGroupInUse"
+
+        def __init__(self, name):
+            super().__init__(f"Cache subnet group {name} is currently in use by a cache cluster.")
+
+    # moto finds an error's service from the module its class is defined in.
+    CacheSubnetGroupInUse.__module__ = exceptions.__name__
+
+    def delete_cache_subnet_group(self, cache_subnet_group_name):
+        if cache_subnet_group_name not in self.cache_subnet_groups:
+            raise exceptions.CacheSubnetGroupNotFound(cache_subnet_group_name)
+        users = list(self.describe_replication_groups()) + list(self.describe_cache_clusters())
+        if any(getattr(u, "cache_subnet_group_name", None) == cache_subnet_group_name
+               for u in users):
+            raise CacheSubnetGroupInUse(cache_subnet_group_name)
+        del self.cache_subnet_groups[cache_subnet_group_name]
+
+    def delete_cache_subnet_group_response(self):
+        self.elasticache_backend.delete_cache_subnet_group(
+            self._get_param("CacheSubnetGroupName")
+        )
+        return EmptyResult()
+
+    models.ElastiCacheBackend.delete_cache_subnet_group = delete_cache_subnet_group
+    responses.ElastiCacheResponse.delete_cache_subnet_group = delete_cache_subnet_group_response
+
+
+def apply_patches():
+    """Every patch of moto's models above (the target-registration loop is separate)."""
+    _patch_task_containers()
+    _patch_run_task_on_app_servers()
+    _patch_create_service_settings()
+    _patch_replication_group_members()
+    _patch_cache_deletes()
+    _patch_cache_subnet_group_delete()
+
+
 if __name__ == "__main__":
     from moto.server import main
 
-    _patch_task_containers()
-    _patch_run_task_on_app_servers()
+    apply_patches()
 
     argv = sys.argv[1:]
     endpoint = f"http://127.0.0.1:{_port(argv)}"

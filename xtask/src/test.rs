@@ -77,6 +77,17 @@ pub(crate) fn test(extra: &[&str]) -> Result<()> {
     let _ = std::fs::remove_file(state_file());
     let emulator = emulator_start()?;
     let _guard = StopOnDrop(emulator.pid);
+    // The emulator launcher's patches of moto, each tested against what the AWS API reference
+    // documents (xtask/test_moto_server_mck.py, in-process moto from the same venv).
+    let xtask_dir = root().join("xtask");
+    if let Err(err) = run(Command::new(venv().join("bin/python"))
+        .args(["-m", "unittest", "discover", "-s"])
+        .arg(&xtask_dir)
+        .args(["-p", "test_*.py"])
+        .env("AWS_EC2_METADATA_DISABLED", "true"))
+    {
+        failed.push(err);
+    }
     for (packages, ignored) in [
         (PAUSED_CLOCK_PACKAGES, Ignored::Skip),
         (SDK_PACKAGES, Ignored::Include),

@@ -1,0 +1,164 @@
+"""Tests of moto_server_mck.py's patches: each asserts what the AWS API reference documents for
+the behaviour its patch adds, so each fails without its patch (`MCK_MOTO_UNPATCHED=1` runs them
+on moto as shipped, to see that). In-process moto (`mock_aws`), same models as the server.
+
+Run: .venv/bin/python -m unittest discover -s xtask -p 'test_*.py'   (cargo xtask test runs it)
+"""
+
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import boto3  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+import moto_server_mck  # noqa: E402
+
+REGION = "us-east-1"
+
+
+def setUpModule():  # noqa: N802 (unittest's name)
+    # In-process only: no endpoint, profile or real credentials from the caller's environment.
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+    if os.environ.get("MCK_MOTO_UNPATCHED") != "1":
+        moto_server_mck.apply_patches()
+    moto_server_mck.DELETING_SECONDS = 0.05
+
+
+def client(name):
+    return boto3.client(name, region_name=REGION)
+
+
+def network():
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}")[
+            "Subnet"
+        ]["SubnetId"]
+        for i, z in enumerate("ab")
+    ]
+    group = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
+    return subnets, group
+
+
+@mock_aws
+class CreateServiceKeepsItsSettings(unittest.TestCase):
+    """ECS CreateService: `deploymentConfiguration`, `healthCheckGracePeriodSeconds` and
+    `capacityProviderStrategy` are kept and described (API reference, CreateService / Service)."""
+
+    def test_describe_services_returns_what_create_service_set(self):
+        subnets, group = network()
+        ecs = client("ecs")
+        ecs.create_cluster(clusterName="app")
+        ecs.register_task_definition(
+            family="web",
+            networkMode="awsvpc",
+            requiresCompatibilities=["FARGATE"],
+            cpu="256",
+            memory="512",
+            containerDefinitions=[{"name": "web", "image": "nginx", "essential": True}],
+        )
+        deployment = {
+            "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+            "maximumPercent": 200,
+            "minimumHealthyPercent": 100,
+        }
+        strategy = [{"capacityProvider": "FARGATE", "weight": 1, "base": 0}]
+        ecs.create_service(
+            cluster="app",
+            serviceName="web",
+            taskDefinition="web",
+            desiredCount=1,
+            deploymentConfiguration=deployment,
+            healthCheckGracePeriodSeconds=60,
+            capacityProviderStrategy=strategy,
+            networkConfiguration={
+                "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [group]}
+            },
+        )
+        service = ecs.describe_services(cluster="app", services=["web"])["services"][0]
+        self.assertEqual(service.get("deploymentConfiguration"), deployment)
+        self.assertEqual(service.get("healthCheckGracePeriodSeconds"), 60)
+        self.assertEqual(service.get("capacityProviderStrategy"), strategy)
+
+
+@mock_aws
+class ReplicationGroups(unittest.TestCase):
+    """ElastiCache replication groups: `NumCacheClusters` members, deletes that finish, and the
+    subnet group deleted once nothing uses it (API reference)."""
+
+    def setUp(self):
+        subnets, _ = network()
+        self.cache = client("elasticache")
+        self.cache.create_cache_subnet_group(
+            CacheSubnetGroupName="data",
+            CacheSubnetGroupDescription="data",
+            SubnetIds=subnets,
+        )
+
+    def create(self, group_id):
+        self.cache.create_replication_group(
+            ReplicationGroupId=group_id,
+            ReplicationGroupDescription="cache",
+            Engine="redis",
+            CacheNodeType="cache.t3.micro",
+            NumCacheClusters=2,
+            AutomaticFailoverEnabled=True,
+            MultiAZEnabled=True,
+            CacheSubnetGroupName="data",
+        )
+
+    def describe(self, group_id):
+        return self.cache.describe_replication_groups(ReplicationGroupId=group_id)[
+            "ReplicationGroups"
+        ][0]
+
+    def test_num_cache_clusters_makes_a_primary_and_its_replicas(self):
+        self.create("cache")
+        group = self.describe("cache")
+        self.assertEqual(len(group["MemberClusters"]), 2, group)
+        roles = sorted(m["CurrentRole"] for m in group["NodeGroups"][0]["NodeGroupMembers"])
+        self.assertEqual(roles, ["primary", "replica"])
+        self.assertEqual(group["AutomaticFailover"], "enabled")
+        self.assertEqual(group["MultiAZ"], "enabled")
+
+    def test_a_deleted_group_is_deleting_then_gone_and_its_id_free(self):
+        self.create("gone")
+        self.cache.delete_replication_group(ReplicationGroupId="gone")
+        self.assertEqual(self.describe("gone")["Status"], "deleting")
+        time.sleep(moto_server_mck.DELETING_SECONDS * 2)
+        with self.assertRaises(ClientError) as err:
+            self.describe("gone")
+        self.assertEqual(err.exception.response["Error"]["Code"], "ReplicationGroupNotFoundFault")
+        self.create("gone")
+        self.assertEqual(self.describe("gone")["Status"], "available")
+
+    def test_the_subnet_group_is_deleted_once_no_group_uses_it(self):
+        self.create("user")
+        with self.assertRaises(ClientError) as err:
+            self.cache.delete_cache_subnet_group(CacheSubnetGroupName="data")
+        self.assertEqual(err.exception.response["Error"]["Code"], "CacheSubnetGroupInUse")
+        self.cache.delete_replication_group(ReplicationGroupId="user")
+        time.sleep(moto_server_mck.DELETING_SECONDS * 2)
+        self.cache.delete_cache_subnet_group(CacheSubnetGroupName="data")
+        for call in (
+            lambda: self.cache.describe_cache_subnet_groups(CacheSubnetGroupName="data"),
+            lambda: self.cache.delete_cache_subnet_group(CacheSubnetGroupName="data"),
+        ):
+            with self.assertRaises(ClientError) as err:
+                call()
+            self.assertEqual(
+                err.exception.response["Error"]["Code"], "CacheSubnetGroupNotFoundFault"
+            )
+
+
+if __name__ == "__main__":
+    unittest.main()
