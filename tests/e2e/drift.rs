@@ -9,7 +9,7 @@ use serde_json::Value;
 use mck_tests::{Harness, TestStack, assert_exit, text};
 
 /// The network tier, a database and the private zone: every out-of-band change of the issue
-/// has a target, and `down` can remove it all (no Redis, which the emulator never deletes).
+/// has a target, and `down` removes it all.
 fn stack_yaml() -> String {
     format!(
         "{}database:\n  instances: 1\n  backup_retention_days: 1\n  deletion_protection: false\n  final_snapshot: false\ndns: {{}}\n",

@@ -51,7 +51,7 @@ fn no_secret_value_is_printed_by_any_command_at_any_log_level_in_any_format() {
     let (up, all) = run(&harness, &stack, "trace", &["up", "--yes", "--json"]);
     assert_eq!(up.status.code(), Some(0), "{}", text(&up));
     outputs.push(("up --json (trace)".into(), all));
-    // The emulator drops the service settings at create (docs/emulator.md): set them now.
+    // Nothing left to do: a second up plans and changes nothing, and prints no secret.
     let (again, all) = run(&harness, &stack, "trace", &["up", "--yes"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     outputs.push(("up (trace)".into(), all));

@@ -39,13 +39,35 @@ pub(super) async fn keep_live_release(
     let loaded = mck_core::engine::keep_live_release(reader, loaded, &overrides(&name, sets)?)
         .await
         .map_err(|err| load_failure(&name, err))?;
-    if let Some(live) = &loaded.kept_release {
-        ui::note(&format!(
-            "release: keeping the build released from the command line ({}; the stack file says {}); --set release.tag=… or an edit of the file's release.tag changes it",
-            live.in_effect, loaded.stack.file_release
-        ));
+    if let Some(live) = &loaded.kept_release
+        && let Some(sentence) = kept_release_note(&name, live, &loaded.stack.file_release)
+    {
+        ui::note(&sentence);
     }
     Ok((loaded.stack, loaded.desired))
+}
+
+/// What to say about a release kept in effect: one plain sentence, and only when it differs
+/// from what the stack file says (`None` when they agree: nothing to explain).
+fn kept_release_note(
+    stack: &str,
+    live: &mck_core::model::LiveRelease,
+    file: &mck_core::model::ReleaseValues,
+) -> Option<String> {
+    if &live.in_effect == file {
+        return None;
+    }
+    let short = |r: &mck_core::model::ReleaseValues| match (&r.tag, &r.revision) {
+        (Some(tag), Some(revision)) if revision != tag => format!("{tag} (revision {revision})"),
+        (Some(tag), _) => tag.clone(),
+        (None, Some(revision)) => format!("revision {revision}"),
+        (None, None) => "no release".to_string(),
+    };
+    let running = short(&live.in_effect);
+    Some(format!(
+        "{stack} runs release {running} (deployed with --set); the file says {}; `up` keeps {running} until --set release.tag=… or the file's release.tag changes",
+        short(file)
+    ))
 }
 
 pub(super) async fn releases(args: &StackArgs, aws: &AwsArgs, json: bool) -> Result<u8, Failure> {
@@ -137,4 +159,38 @@ pub(super) async fn rollback(
     .await;
     let_go(lock).await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use mck_core::model::{LiveRelease, ReleaseValues};
+
+    use super::kept_release_note;
+
+    fn values(tag: Option<&str>, revision: Option<&str>) -> ReleaseValues {
+        ReleaseValues {
+            tag: tag.map(str::to_string),
+            revision: revision.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_kept_release_is_said_in_one_sentence_only_when_it_differs_from_the_file() {
+        let file = values(Some("2.4.7-p1"), None);
+        let same = LiveRelease {
+            in_effect: file.clone(),
+            file: file.clone(),
+        };
+        assert_eq!(kept_release_note("prod", &same, &file), None);
+        let deployed = LiveRelease {
+            in_effect: values(Some("2.4.8"), Some("3f2a9c1")),
+            file: file.clone(),
+        };
+        assert_eq!(
+            kept_release_note("prod", &deployed, &file).as_deref(),
+            Some(
+                "prod runs release 2.4.8 (revision 3f2a9c1) (deployed with --set); the file says 2.4.7-p1; `up` keeps 2.4.8 (revision 3f2a9c1) until --set release.tag=… or the file's release.tag changes"
+            )
+        );
+    }
 }
