@@ -49,13 +49,26 @@ fn on_a_terminal_up_asks_and_only_yes_applies() {
         "{screen}"
     );
     assert!(section(&stack.inventory(), "vpcs").is_empty());
+    // A big plan at a terminal: the summary first, not the diff; `--detail` and a pipe (the
+    // test above) get the full diff.
+    let n_network = total(&crate::network_only_counts());
+    assert!(n_network > 25, "a plan of {n_network} is not big");
+    let summary = format!(
+        "Plan for stack e2e-tty: {n_network} to create, 0 to update, 0 to replace, 0 to delete (0 unchanged)."
+    );
+    assert!(screen.contains(&summary), "{screen}");
+    assert!(screen.contains("  network "), "{screen}");
+    assert!(!screen.contains("resource \"aws_vpc\""), "{screen}");
+    let detailed = stack.mck_on_tty("plan", &["--detail"], "");
+    let screen = String::from_utf8_lossy(&detailed.stdout).to_string();
+    assert!(screen.contains("resource \"aws_vpc\" \"vpc\""), "{screen}");
+    assert!(!screen.contains(&summary), "{screen}");
 
     let accepted = stack.mck_on_tty("up", &[], "yes\n");
     let screen = String::from_utf8_lossy(&accepted.stdout).to_string();
     assert_eq!(accepted.status.code(), Some(0), "{screen}");
     // The live progress line is drawn on the terminal.
     assert!(screen.contains("\u{1b}[K["), "no progress line: {screen}");
-    let n_network = total(&crate::network_only_counts());
     assert!(
         screen.contains(&format!("up: {n_network} done, 0 failed")),
         "{screen}"

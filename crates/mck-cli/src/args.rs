@@ -4,11 +4,19 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `mck --version`: the crate's version and the git commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MCK_GIT_COMMIT"),
+    ")"
+);
+
 /// Provision and keep in shape the MageCloudKit AWS reference architecture.
 ///
 /// Exit codes: 0 success (no changes), 1 error, 2 changes present (plan --detailed-exitcode).
 #[derive(Debug, Parser)]
-#[command(name = "mck", version, about, long_about = None, propagate_version = true)]
+#[command(name = "mck", version = VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -94,6 +102,10 @@ pub enum Command {
         /// Exit 2 when there are changes (0 when none, 1 on error).
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Show the full field-level diff even at a terminal (a terminal shows a plan of more
+        /// than 25 changes as a summary first; pipes, CI logs and `--json` always get everything).
+        #[arg(long)]
+        detail: bool,
         /// Print the plan as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -109,6 +121,10 @@ pub enum Command {
         aws: AwsArgs,
         #[command(flatten)]
         approval: ApprovalArgs,
+        /// Show the full field-level diff even at a terminal (a terminal shows a plan of more
+        /// than 25 changes as a summary first; pipes, CI logs and `--json` always get everything).
+        #[arg(long)]
+        detail: bool,
         /// Stream the plan, every progress event and the summary as JSON, one object per line
         /// on stdout (`event`: `plan`, `started`, `waiting`, `retrying`, `finished`, `summary`).
         #[arg(long)]
@@ -125,6 +141,10 @@ pub enum Command {
         /// Delete a stack marked `protected: true` (prod).
         #[arg(long)]
         force: bool,
+        /// Show the full field-level diff even at a terminal (a terminal shows a plan of more
+        /// than 25 changes as a summary first; pipes, CI logs and `--json` always get everything).
+        #[arg(long)]
+        detail: bool,
         /// Stream the plan, every progress event and the summary as JSON, one object per line
         /// on stdout (`event`: `plan`, `started`, `waiting`, `retrying`, `finished`, `summary`).
         #[arg(long)]

@@ -914,5 +914,8 @@ pub fn outputs(desired: &DesiredGraph, observed: &[Observed]) -> BTreeMap<String
     out
 }
 
+mod summary;
+pub use summary::SMALL_PLAN;
+
 #[cfg(test)]
 mod tests;

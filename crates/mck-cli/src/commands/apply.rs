@@ -3,6 +3,7 @@
 
 #![expect(clippy::print_stdout, reason = "plans are the commands' products")]
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ pub(super) async fn plan(
     args: &StackArgs,
     aws: &AwsArgs,
     detailed: bool,
+    detail: bool,
     json: bool,
     stats: bool,
 ) -> Result<u8, Failure> {
@@ -44,7 +46,7 @@ pub(super) async fn plan(
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        print!("{}", plan.render_text());
+        print!("{}", render(&plan, detail));
     }
     if !plan.duplicates().is_empty() {
         return Err(Failure(duplicates_message(&plan)));
@@ -68,6 +70,19 @@ pub(super) async fn plan(
     } else {
         OK
     })
+}
+
+/// The plan as a person reads it: at a terminal, a plan of more than
+/// [`mck_core::plan::SMALL_PLAN`] changes as its summary (the full diff with `--detail`);
+/// everywhere else (a pipe, a CI log) the full diff.
+fn render(plan: &Plan, detail: bool) -> String {
+    let summary = plan.summary();
+    let changes = summary.add + summary.change + summary.replace + summary.destroy;
+    if !detail && std::io::stdout().is_terminal() && changes > mck_core::plan::SMALL_PLAN {
+        plan.render_summary()
+    } else {
+        plan.render_text()
+    }
 }
 
 /// Resources claiming one logical id, every cloud id named, and the way out.
@@ -132,6 +147,7 @@ pub(super) async fn up(
     args: &StackArgs,
     aws: &AwsArgs,
     approval: &ApprovalArgs,
+    detail: bool,
     json: bool,
 ) -> Result<u8, Failure> {
     let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
@@ -148,6 +164,7 @@ pub(super) async fn up(
         let question = format!("Apply these changes to stack {}?", desired.stack());
         let run = Run {
             verb: "up",
+            detail,
             json,
             cancel: &cancel,
             lock: lock.as_ref(),
@@ -164,6 +181,7 @@ pub(super) async fn down(
     aws: &AwsArgs,
     approval: &ApprovalArgs,
     force: bool,
+    detail: bool,
     json: bool,
 ) -> Result<u8, Failure> {
     let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
@@ -189,6 +207,7 @@ pub(super) async fn down(
         );
         let run = Run {
             verb: "down",
+            detail,
             json,
             cancel: &cancel,
             lock: lock.as_ref(),
@@ -203,6 +222,8 @@ pub(super) async fn down(
 /// One changing run: what it is called, how it reports, how it stops, the lock it holds.
 struct Run<'a> {
     verb: &'a str,
+    /// The full diff even at a terminal.
+    detail: bool,
     json: bool,
     cancel: &'a CancelToken,
     lock: Option<&'a LockGuard>,
@@ -219,7 +240,7 @@ async fn show_and_apply(
     if run.json {
         ui::json_line(&serde_json::json!({ "event": "plan", "plan": plan.to_json() }));
     } else {
-        print!("{}", plan.render_text());
+        print!("{}", render(plan, run.detail));
     }
     if run.verb == "up" {
         dedupe_guard(plan, approval.dedupe)?;

@@ -1,6 +1,7 @@
 //! The `mck` binary where it needs no AWS: stack validation before any call, `graph`,
 //! `validate`. Runs under a plain `cargo test`; what needs the emulator is in `tests/e2e`.
 
+mod install;
 mod offline;
 
 use std::path::{Path, PathBuf};

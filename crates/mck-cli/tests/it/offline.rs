@@ -114,3 +114,32 @@ fn every_case_of_the_bad_input_corpus_is_refused_by_up_before_any_aws_call() {
     }
     assert!(n_cases >= 30, "{n_cases} cases");
 }
+
+#[test]
+fn version_names_the_release_and_the_git_commit() {
+    let out = mck(&["--version"]);
+    assert_exit(&out, 0);
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let expected_start = format!("mck {} (commit ", env!("CARGO_PKG_VERSION"));
+    assert!(line.starts_with(&expected_start), "{line}");
+    let given = line
+        .trim_start_matches(&expected_start)
+        .trim_end_matches(')');
+    let commit = given.trim_end_matches("-dirty");
+    // Built inside the repository: the commit, abbreviated (a source archive says `unknown`).
+    let in_repo = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match (in_repo, std::env::var("MCK_GIT_COMMIT").ok()) {
+        // What the build script chose, as cargo passes it on to the tests.
+        (_, Some(chosen)) if !chosen.is_empty() => assert_eq!(given, chosen, "{line}"),
+        (Some(head), None) => assert!(
+            commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+            "{line} (HEAD {head})"
+        ),
+        _ => assert_eq!(commit, "unknown", "{line}"),
+    }
+}

@@ -722,3 +722,49 @@ fn a_duplicate_child_follows_the_copy_of_its_parent_that_is_kept() {
     );
     assert_eq!(extra.len(), 3, "{extra:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_compact_summary_counts_per_section_and_calls_out_replacements_and_data() {
+    let dir = std::path::Path::new("../../stacks");
+    let dev = Arc::new(crate::lower::lower(&crate::stack::load(dir, "dev").unwrap()).unwrap());
+    let cloud = Arc::new(FakeCloud::new());
+    let first = plan_of(&cloud, &dev).await;
+    assert!(
+        first.summary().add > super::SMALL_PLAN,
+        "the first up is a big plan"
+    );
+    let created = first.render_summary();
+    apply_all(&cloud, &dev).await;
+    let set = crate::stack::Override::parse("release.tag=2.4.8").unwrap();
+    let release = Arc::new(
+        crate::lower::lower(&crate::stack::load_with(dir, "dev", &[set]).unwrap()).unwrap(),
+    );
+    let released = plan_of(&cloud, &release).await.render_summary();
+    let destroyed = plan_of(&cloud, &Arc::new(dev.emptied()))
+        .await
+        .render_summary();
+    let unchanged = plan_of(&cloud, &dev).await.render_summary();
+    assert_eq!(
+        unchanged,
+        format!(
+            "Plan for stack dev: 0 to create, 0 to update, 0 to replace, 0 to delete ({} unchanged).\n",
+            first.summary().add
+        )
+    );
+    // Every change is counted once, in its tier.
+    let total: usize = created
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("tier"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|n| n.parse::<usize>().ok())
+                .sum::<usize>()
+        })
+        .sum();
+    assert_eq!(total, first.summary().add, "{created}");
+    insta::assert_snapshot!(format!(
+        "== first up\n{created}\n== a release\n{released}\n== down\n{destroyed}"
+    ));
+}
