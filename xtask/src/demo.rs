@@ -42,7 +42,7 @@ pub(crate) fn demo() -> Result<()> {
         step(
             "create the dev stack: network, data tier, and the app tier (each service \
              ready only once its load balancer targets are healthy)",
-            &["up", "--stack", "dev", "--yes"],
+            &["up", "--stack", "dev", "--yes", "--summary"],
         )?,
         "up",
     )?;
@@ -71,7 +71,7 @@ pub(crate) fn demo() -> Result<()> {
             "release: its plan (one new revision per app, the migration, both services), then the \
              migration runs as a one-off task on the new build (exit code and last log lines \
              read), then the services roll behind the health gate",
-            with(&["up", "--stack", "dev", "--yes"]),
+            with(&["up", "--stack", "dev", "--yes", "--summary"]),
         )?,
         "the release",
     )?;
@@ -149,8 +149,7 @@ pub(crate) fn demo() -> Result<()> {
     ])?;
     let drift = step(
         "drift as Markdown for a pull request or a CI job summary: the hand-made rule and \
-         the rolled-back services (the release itself is in effect, not drift; the Redis rows \
-         are the emulator's gap)",
+         the rolled-back services (the release itself is in effect, not drift)",
         &["drift", "--stack", "dev", "--format", "markdown"],
     )?;
     if drift != 2 {
@@ -161,7 +160,14 @@ pub(crate) fn demo() -> Result<()> {
     require(
         step(
             "remove everything (the database, caches, file system and secrets hold data: say so)",
-            &["down", "--stack", "dev", "--yes", "--allow-data-loss"],
+            &[
+                "down",
+                "--stack",
+                "dev",
+                "--yes",
+                "--allow-data-loss",
+                "--summary",
+            ],
         )?,
         "down",
     )?;

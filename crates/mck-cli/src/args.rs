@@ -104,8 +104,11 @@ pub enum Command {
         detailed_exitcode: bool,
         /// Show the full field-level diff even at a terminal (a terminal shows a plan of more
         /// than 25 changes as a summary first; pipes, CI logs and `--json` always get everything).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "summary")]
         detail: bool,
+        /// Show the plan as its summary (per tier and action) wherever the output goes.
+        #[arg(long)]
+        summary: bool,
         /// Print the plan as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -123,8 +126,11 @@ pub enum Command {
         approval: ApprovalArgs,
         /// Show the full field-level diff even at a terminal (a terminal shows a plan of more
         /// than 25 changes as a summary first; pipes, CI logs and `--json` always get everything).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "summary")]
         detail: bool,
+        /// Show the plan as its summary (per tier and action) wherever the output goes.
+        #[arg(long)]
+        summary: bool,
         /// Stream the plan, every progress event and the summary as JSON, one object per line
         /// on stdout (`event`: `plan`, `started`, `waiting`, `retrying`, `finished`, `summary`).
         #[arg(long)]
@@ -143,8 +149,11 @@ pub enum Command {
         force: bool,
         /// Show the full field-level diff even at a terminal (a terminal shows a plan of more
         /// than 25 changes as a summary first; pipes, CI logs and `--json` always get everything).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "summary")]
         detail: bool,
+        /// Show the plan as its summary (per tier and action) wherever the output goes.
+        #[arg(long)]
+        summary: bool,
         /// Stream the plan, every progress event and the summary as JSON, one object per line
         /// on stdout (`event`: `plan`, `started`, `waiting`, `retrying`, `finished`, `summary`).
         #[arg(long)]

@@ -76,7 +76,10 @@ pub async fn json_events(mut events: mpsc::UnboundedReceiver<ExecEvent>) {
     }
 }
 
-pub async fn progress(mut events: mpsc::UnboundedReceiver<ExecEvent>, n_steps: usize) {
+/// Live progress of a run. `brief` (a plan shown as its summary): no line for a step that
+/// starts or goes as planned in under [`BRIEF_SLOW`]; failures, skips, notes and slow steps
+/// are still printed, and off a terminal a count every [`BRIEF_EVERY`] steps.
+pub async fn progress(mut events: mpsc::UnboundedReceiver<ExecEvent>, n_steps: usize, brief: bool) {
     let tty = std::io::stderr().is_terminal();
     let mut running: BTreeMap<LogicalId, (Op, Instant, String)> = BTreeMap::new();
     let mut finished = 0usize;
@@ -101,7 +104,7 @@ pub async fn progress(mut events: mpsc::UnboundedReceiver<ExecEvent>, n_steps: u
         match event {
             ExecEvent::Started { id, kind, op } => {
                 running.insert(id.clone(), (op, Instant::now(), String::new()));
-                if !tty {
+                if !tty && !brief {
                     eprintln!("{} {id} ({kind})", ing(op));
                 }
             }
@@ -117,7 +120,7 @@ pub async fn progress(mut events: mpsc::UnboundedReceiver<ExecEvent>, n_steps: u
                 let due = last_plain_wait
                     .get(&id)
                     .is_none_or(|t| t.elapsed() >= Duration::from_secs(30));
-                if !tty && due && elapsed_ms >= 5_000 {
+                if !tty && !brief && due && elapsed_ms >= 5_000 {
                     last_plain_wait.insert(id.clone(), Instant::now());
                     eprintln!("still waiting for {id}: {status} ({})", secs(elapsed_ms));
                 }
@@ -138,6 +141,19 @@ pub async fn progress(mut events: mpsc::UnboundedReceiver<ExecEvent>, n_steps: u
             } => {
                 running.remove(&id);
                 finished += 1;
+                let quiet = brief
+                    && outcome == Outcome::Done
+                    && note.as_deref().is_none_or(str::is_empty)
+                    && u128::from(elapsed_ms) < BRIEF_SLOW.as_millis();
+                if quiet {
+                    if !tty && finished.is_multiple_of(BRIEF_EVERY) {
+                        eprintln!("[{finished}/{n_steps}] done");
+                    }
+                    if tty {
+                        status_line(&running, finished, n_steps, &mut status_shown);
+                    }
+                    continue;
+                }
                 let line = match &outcome {
                     Outcome::Done => format!(
                         "{} {id} ({kind}) {} in {}",
@@ -171,6 +187,12 @@ pub async fn progress(mut events: mpsc::UnboundedReceiver<ExecEvent>, n_steps: u
         eprint!("\r\x1b[K");
     }
 }
+
+/// In a brief run, a step that took at least this long still gets its line.
+const BRIEF_SLOW: Duration = Duration::from_secs(30);
+
+/// In a brief run off a terminal, a count of the finished steps every this many.
+const BRIEF_EVERY: usize = 25;
 
 fn status_line(
     running: &BTreeMap<LogicalId, (Op, Instant, String)>,

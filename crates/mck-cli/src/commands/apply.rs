@@ -22,7 +22,7 @@ pub(super) async fn plan(
     args: &StackArgs,
     aws: &AwsArgs,
     detailed: bool,
-    detail: bool,
+    view: View,
     json: bool,
     stats: bool,
 ) -> Result<u8, Failure> {
@@ -46,7 +46,7 @@ pub(super) async fn plan(
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        print!("{}", render(&plan, detail));
+        print!("{}", render(&plan, view));
     }
     if !plan.duplicates().is_empty() {
         return Err(Failure(duplicates_message(&plan)));
@@ -72,13 +72,43 @@ pub(super) async fn plan(
     })
 }
 
-/// The plan as a person reads it: at a terminal, a plan of more than
-/// [`mck_core::plan::SMALL_PLAN`] changes as its summary (the full diff with `--detail`);
-/// everywhere else (a pipe, a CI log) the full diff.
-fn render(plan: &Plan, detail: bool) -> String {
+/// How a plan is shown: `--detail`, `--summary`, or as suits where the output goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum View {
+    /// At a terminal, a plan of more than [`mck_core::plan::SMALL_PLAN`] changes as its
+    /// summary; everywhere else (a pipe, a CI log) the full diff.
+    Auto,
+    /// The full diff (`--detail`).
+    Detail,
+    /// The summary (`--summary`).
+    Summary,
+}
+
+impl View {
+    pub(super) fn of(detail: bool, summary: bool) -> View {
+        match (detail, summary) {
+            (true, _) => View::Detail,
+            (false, true) => View::Summary,
+            (false, false) => View::Auto,
+        }
+    }
+}
+
+/// Whether `plan` is shown brief: its summary, and the run's progress without a line per
+/// step that went as planned ([`View`]).
+fn brief(plan: &Plan, view: View) -> bool {
     let summary = plan.summary();
     let changes = summary.add + summary.change + summary.replace + summary.destroy;
-    if !detail && std::io::stdout().is_terminal() && changes > mck_core::plan::SMALL_PLAN {
+    match view {
+        View::Detail => false,
+        View::Summary => true,
+        View::Auto => std::io::stdout().is_terminal() && changes > mck_core::plan::SMALL_PLAN,
+    }
+}
+
+/// The plan as a person reads it ([`View`]).
+fn render(plan: &Plan, view: View) -> String {
+    if brief(plan, view) {
         plan.render_summary()
     } else {
         plan.render_text()
@@ -147,7 +177,7 @@ pub(super) async fn up(
     args: &StackArgs,
     aws: &AwsArgs,
     approval: &ApprovalArgs,
-    detail: bool,
+    view: View,
     json: bool,
 ) -> Result<u8, Failure> {
     let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
@@ -164,7 +194,7 @@ pub(super) async fn up(
         let question = format!("Apply these changes to stack {}?", desired.stack());
         let run = Run {
             verb: "up",
-            detail,
+            view,
             json,
             cancel: &cancel,
             lock: lock.as_ref(),
@@ -181,7 +211,7 @@ pub(super) async fn down(
     aws: &AwsArgs,
     approval: &ApprovalArgs,
     force: bool,
-    detail: bool,
+    view: View,
     json: bool,
 ) -> Result<u8, Failure> {
     let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
@@ -207,7 +237,7 @@ pub(super) async fn down(
         );
         let run = Run {
             verb: "down",
-            detail,
+            view,
             json,
             cancel: &cancel,
             lock: lock.as_ref(),
@@ -222,8 +252,8 @@ pub(super) async fn down(
 /// One changing run: what it is called, how it reports, how it stops, the lock it holds.
 struct Run<'a> {
     verb: &'a str,
-    /// The full diff even at a terminal.
-    detail: bool,
+    /// How the plan is shown.
+    view: View,
     json: bool,
     cancel: &'a CancelToken,
     lock: Option<&'a LockGuard>,
@@ -240,7 +270,7 @@ async fn show_and_apply(
     if run.json {
         ui::json_line(&serde_json::json!({ "event": "plan", "plan": plan.to_json() }));
     } else {
-        print!("{}", render(plan, run.detail));
+        print!("{}", render(plan, run.view));
     }
     if run.verb == "up" {
         dedupe_guard(plan, approval.dedupe)?;
@@ -291,7 +321,7 @@ async fn execute(engine: &Engine, plan: &Plan, run: &Run<'_>) -> Result<u8, Fail
     let printer = if json {
         tokio::spawn(ui::json_events(rx))
     } else {
-        tokio::spawn(ui::progress(rx, n_steps))
+        tokio::spawn(ui::progress(rx, n_steps, brief(plan, run.view)))
     };
     let summary = engine.apply(plan, tx, cancel).await;
     let _ = printer.await;

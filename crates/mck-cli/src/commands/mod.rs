@@ -24,7 +24,7 @@ use mck_core::stack::Stack;
 use crate::args::{AwsArgs, Cli, Command, StackArgs};
 use crate::ui;
 
-use apply::{down, plan, up};
+use apply::{View, down, plan, up};
 use drift::{DriftOptions, DriftTarget, drift};
 use inspect::{graph, outputs, validate};
 use lock::unlock;
@@ -53,24 +53,47 @@ pub async fn run(cli: Cli) -> u8 {
             aws,
             detailed_exitcode,
             detail,
+            summary,
             json,
             stats,
-        } => plan(&stack, &aws, detailed_exitcode, detail, json, stats).await,
+        } => {
+            plan(
+                &stack,
+                &aws,
+                detailed_exitcode,
+                View::of(detail, summary),
+                json,
+                stats,
+            )
+            .await
+        }
         Command::Up {
             stack,
             aws,
             approval,
             detail,
+            summary,
             json,
-        } => up(&stack, &aws, &approval, detail, json).await,
+        } => up(&stack, &aws, &approval, View::of(detail, summary), json).await,
         Command::Down {
             stack,
             aws,
             approval,
             force,
             detail,
+            summary,
             json,
-        } => down(&stack, &aws, &approval, force, detail, json).await,
+        } => {
+            down(
+                &stack,
+                &aws,
+                &approval,
+                force,
+                View::of(detail, summary),
+                json,
+            )
+            .await
+        }
         Command::Graph { stack, format } => graph(&stack, format),
         Command::Outputs {
             stack,

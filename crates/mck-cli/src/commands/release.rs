@@ -129,7 +129,7 @@ pub(super) async fn rollback(
         let printer = if json {
             tokio::spawn(ui::json_events(rx))
         } else {
-            tokio::spawn(ui::progress(rx, steps.len()))
+            tokio::spawn(ui::progress(rx, steps.len(), false))
         };
         let summary = mck_core::release::rollback(
             engine.provider().clone(),
