@@ -191,9 +191,16 @@ impl AwsDbLogins {
     }
 }
 
-#[async_trait]
-impl DbLogins for AwsDbLogins {
-    async fn state(&self) -> Result<LoginState, ProviderError> {
+/// The secret's versions under `AWSCURRENT` and (on another version) `AWSPENDING`, and whether
+/// the rolling tag is set: DescribeSecret alone.
+struct Stages {
+    current: String,
+    pending: Option<String>,
+    rolling: bool,
+}
+
+impl AwsDbLogins {
+    async fn stages(&self) -> Result<Stages, ProviderError> {
         let out = self
             .aws
             .clients
@@ -221,6 +228,22 @@ impl DbLogins for AwsDbLogins {
             .tags()
             .iter()
             .any(|t| t.key() == Some(SecretSpec::ROLLING_TAG));
+        Ok(Stages {
+            current,
+            pending,
+            rolling,
+        })
+    }
+}
+
+#[async_trait]
+impl DbLogins for AwsDbLogins {
+    async fn state(&self) -> Result<LoginState, ProviderError> {
+        let Stages {
+            current,
+            pending,
+            rolling,
+        } = self.stages().await?;
         let current = LoginVersion {
             user: self.user_of(&current).await?,
             version: current,
@@ -269,7 +292,7 @@ impl DbLogins for AwsDbLogins {
 
     async fn promote(&self, pending: &LoginVersion) -> Result<(), ProviderError> {
         let sm = &self.aws.clients.secretsmanager;
-        let current = self.state().await?.current.version;
+        let current = self.stages().await?.current;
         let what = format!("promote the new login of secret {}", self.secret.name);
         if current != pending.version {
             sm.update_secret_version_stage()
@@ -325,5 +348,169 @@ impl DbLogins for AwsDbLogins {
             .await
             .map_err(|e| sdk(&format!("untag secret {}", self.secret.name), e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::testing::Replay;
+
+    const ARN: &str = "arn:aws:secretsmanager:us-east-1:1:secret:mck/dev/db-app-AbCdEf";
+
+    /// The rotation of the shipped dev stack, its login secret and task definitions live.
+    fn logins(aws: &Replay) -> AwsDbLogins {
+        let stack = mck_core::stack::load(std::path::Path::new("../../stacks"), "dev").unwrap();
+        let desired = Arc::new(mck_core::lower::lower(&stack).unwrap());
+        let live = |id: &str, kind: ResourceKind, cloud_id: &str| {
+            (
+                LogicalId::new(id),
+                Observed::new(LogicalId::new(id), kind, cloud_id),
+            )
+        };
+        let observed = [
+            live(DB_LOGIN_SECRET_ID, ResourceKind::Secret, ARN),
+            live(ADMIN_TASKDEF_ID, ResourceKind::TaskDefinition, "td-admin"),
+            live(ROTATE_TASKDEF_ID, ResourceKind::TaskDefinition, "td-rotate"),
+        ]
+        .into_iter()
+        .collect();
+        AwsDbLogins::new(AwsProvider::offline(aws.clone()), desired, observed).unwrap()
+    }
+
+    fn described(stages: Value, rolling: bool) -> (&'static str, u16, String) {
+        let tags = if rolling {
+            json!([{"Key": SecretSpec::ROLLING_TAG, "Value": "true"}])
+        } else {
+            json!([])
+        };
+        (
+            "DescribeSecret",
+            200,
+            json!({"ARN": ARN, "Name": "mck/dev/db-app", "VersionIdsToStages": stages, "Tags": tags})
+                .to_string(),
+        )
+    }
+
+    fn value(user: &str) -> (&'static str, u16, String) {
+        let login = json!({"username": user, "password": "not-shown"}).to_string();
+        (
+            "GetSecretValue",
+            200,
+            json!({"ARN": ARN, "SecretString": login}).to_string(),
+        )
+    }
+
+    fn body(aws: &Replay, n: usize) -> Value {
+        serde_json::from_str(&aws.requests()[n].1).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_pending_login_is_one_on_another_version_than_the_current_one() {
+        let aws = Replay::new([
+            described(json!({"v1": ["AWSCURRENT"], "v2": ["AWSPENDING"]}), true),
+            value("magento_a"),
+            value("magento_b"),
+            // AWSPENDING left on the current version (a finished rotation elsewhere): none.
+            described(
+                json!({"v2": ["AWSCURRENT", "AWSPENDING"], "v1": ["AWSPREVIOUS"]}),
+                false,
+            ),
+            value("magento_b"),
+        ]);
+        let logins = logins(&aws);
+        let state = logins.state().await.unwrap();
+        assert_eq!(state.current.user, "magento_a");
+        assert_eq!(state.current.version, "v1");
+        assert_eq!(
+            state.pending,
+            Some(LoginVersion {
+                user: "magento_b".into(),
+                version: "v2".into()
+            })
+        );
+        assert!(state.rolling);
+        let state = logins.state().await.unwrap();
+        assert_eq!(
+            (state.current.version.as_str(), state.pending),
+            ("v2", None)
+        );
+        assert!(!state.rolling);
+        assert_eq!(body(&aws, 1)["VersionId"], "v1");
+        aws.assert_done();
+    }
+
+    #[tokio::test]
+    async fn staging_puts_the_other_user_with_a_generated_password_under_awspending() {
+        let aws = Replay::new([
+            (
+                "GetRandomPassword",
+                200,
+                json!({"RandomPassword": "Gen3rated-Pa55word"}).to_string(),
+            ),
+            (
+                "PutSecretValue",
+                200,
+                json!({"ARN": ARN, "VersionId": "v2", "VersionStages": ["AWSPENDING"]}).to_string(),
+            ),
+        ]);
+        logins(&aws).stage("magento_b").await.unwrap();
+        let random = body(&aws, 0);
+        assert_eq!(random["PasswordLength"], 32);
+        assert_eq!(random["RequireEachIncludedType"], true);
+        let put = body(&aws, 1);
+        assert_eq!(put["SecretId"], ARN);
+        assert_eq!(put["VersionStages"], json!(["AWSPENDING"]));
+        let login: Value = serde_json::from_str(put["SecretString"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            login,
+            json!({"username": "magento_b", "password": "Gen3rated-Pa55word"})
+        );
+        aws.assert_done();
+    }
+
+    #[tokio::test]
+    async fn promoting_moves_awscurrent_then_takes_awspending_off_the_new_version() {
+        let ok = || {
+            (
+                "UpdateSecretVersionStage",
+                200,
+                json!({"ARN": ARN}).to_string(),
+            )
+        };
+        let aws = Replay::new([
+            described(json!({"v1": ["AWSCURRENT"], "v2": ["AWSPENDING"]}), true),
+            ok(),
+            ok(),
+            // Asked again after a kill between the two calls: only AWSPENDING is left to take off.
+            described(
+                json!({"v2": ["AWSCURRENT", "AWSPENDING"], "v1": ["AWSPREVIOUS"]}),
+                true,
+            ),
+            ok(),
+        ]);
+        let logins = logins(&aws);
+        let pending = LoginVersion {
+            user: "magento_b".into(),
+            version: "v2".into(),
+        };
+        logins.promote(&pending).await.unwrap();
+        assert_eq!(
+            body(&aws, 1),
+            json!({"SecretId": ARN, "VersionStage": "AWSCURRENT", "MoveToVersionId": "v2",
+                "RemoveFromVersionId": "v1"})
+        );
+        assert_eq!(
+            body(&aws, 2),
+            json!({"SecretId": ARN, "VersionStage": "AWSPENDING", "RemoveFromVersionId": "v2"})
+        );
+        logins.promote(&pending).await.unwrap();
+        assert_eq!(
+            body(&aws, 4),
+            json!({"SecretId": ARN, "VersionStage": "AWSPENDING", "RemoveFromVersionId": "v2"})
+        );
+        aws.assert_done();
     }
 }
