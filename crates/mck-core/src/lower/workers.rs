@@ -40,17 +40,25 @@ pub fn cron_script(command: &str, interval_secs: i64) -> String {
 
 /// The shell script of a worker running `consumers`: each in a loop of its own, started again
 /// when it ends (after `max_messages`, or on an error, a second later); the task ends only if
-/// the shell does.
+/// the shell does. On SIGTERM (ECS stopping the task, a deployment) each loop passes the signal
+/// to its consumer, waits for it to finish (Magento's consumers stop after the message in hand)
+/// and ends, and the shell exits 0 once they all have: no restart after the signal, no
+/// message cut short unless it outlasts ECS's stop timeout.
 pub fn consumers_script(consumers: &[String], max_messages: i64) -> String {
     let loops: Vec<String> = consumers
         .iter()
         .map(|c| {
             format!(
-                "(while true; do bin/magento queue:consumers:start {c} --single-thread --max-messages={max_messages}; sleep 1; done) &"
+                "(trap 'kill $c 2>/dev/null; wait $c; exit 0' TERM; \
+                 while true; do bin/magento queue:consumers:start {c} --single-thread --max-messages={max_messages} & c=$!; \
+                 wait $c; sleep 1 & wait $!; done) & pids=\"$pids $!\";"
             )
         })
         .collect();
-    format!("{} wait", loops.join(" "))
+    format!(
+        "trap 'kill $pids 2>/dev/null' TERM INT; pids=; {} wait; wait; exit 0",
+        loops.join(" ")
+    )
 }
 
 /// One background service to lower.
@@ -275,17 +283,13 @@ mod tests {
     }
 
     #[test]
-    fn cron_runs_at_the_start_of_each_interval_and_consumers_restart_when_they_end() {
+    fn cron_runs_at_the_start_of_each_interval() {
         assert!(
             cron_script("bin/magento cron:run", 60).contains(
                 "do bin/magento cron:run; [ -n \"$stop\" ] && break; sleep $(( 60 - $(date +%s) % 60 )) & wait $!; done"
             ),
             "{}",
             cron_script("bin/magento cron:run", 60)
-        );
-        assert_eq!(
-            consumers_script(&["a.b".into(), "c".into()], 100),
-            "(while true; do bin/magento queue:consumers:start a.b --single-thread --max-messages=100; sleep 1; done) & (while true; do bin/magento queue:consumers:start c --single-thread --max-messages=100; sleep 1; done) & wait"
         );
     }
 }
@@ -297,7 +301,91 @@ mod script_tests {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use super::cron_script;
+    use super::{consumers_script, cron_script};
+
+    /// Sends SIGTERM to `child` as ECS does and waits up to 20 s for it to end.
+    fn terminate(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let stopping = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if stopping.elapsed() > Duration::from_secs(20) {
+                child.kill().unwrap();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The consumers' script with a stand-in for `bin/magento`: consumer `quick` ends at once
+    /// (as after `--max-messages`), `slow` runs until SIGTERM, which it logs before it ends.
+    #[test]
+    fn consumers_restart_when_they_end_and_stop_on_sigterm() {
+        let dir = std::env::temp_dir().join(format!("mck-consumers-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        let log = dir.join("log");
+        let magento = dir.join("bin/magento");
+        std::fs::write(
+            &magento,
+            format!(
+                "#!/bin/sh\necho \"start $2\" >> {log}\n[ \"$2\" = quick ] && exit 0\n\
+                 trap 'echo \"stop $2\" >> {log}; exit 0' TERM\nwhile true; do sleep 0.05; done\n",
+                log = log.display()
+            ),
+        )
+        .unwrap();
+        Command::new("chmod")
+            .args(["+x", magento.to_str().unwrap()])
+            .status()
+            .unwrap();
+        let script = consumers_script(&["quick".into(), "slow".into()], 100);
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = || std::fs::read_to_string(&log).unwrap_or_default();
+        let count = |text: &str, what: &str| text.lines().filter(|l| *l == what).count();
+        let waited = Instant::now();
+        while count(&lines(), "start quick") < 2 && waited.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let before = lines();
+        assert!(
+            count(&before, "start quick") >= 2,
+            "quick was not restarted: {before}"
+        );
+        assert_eq!(count(&before, "start slow"), 1, "{before}");
+        let status = terminate(&mut child);
+        // Past any restart that was due (a second after quick's last run).
+        std::thread::sleep(Duration::from_millis(1500));
+        let after = lines();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            status.map(|s| s.code()),
+            Some(Some(0)),
+            "the worker did not end on SIGTERM: {after}"
+        );
+        assert_eq!(
+            count(&after, "stop slow"),
+            1,
+            "slow was not told to stop: {after}"
+        );
+        assert!(
+            count(&after, "start quick") <= count(&before, "start quick") + 1
+                && count(&after, "start slow") == 1,
+            "consumers started again after the signal: {after}"
+        );
+    }
 
     #[test]
     fn cron_runs_the_command_and_stops_on_sigterm_while_it_waits() {
