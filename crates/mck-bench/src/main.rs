@@ -77,6 +77,9 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         ReleaseTask => s(90),
         // A Fargate task start and three idempotent SQL statements.
         DbLogin => s(70),
+        // The first release's `setup:install` on a fresh database: the schema and data
+        // patches, ten minutes or more. Later releases find it done and do nothing.
+        Install => s(600),
         Maintenance => s(60),
         ReleaseRecord => s(1),
         TargetGroup => s(2),

@@ -1046,10 +1046,10 @@ async fn a_rollout_rolled_back_by_the_circuit_breaker_fails_and_keeps_the_old_re
             .all(|c| !(c.op == Op::Delete && c.id.as_str() == "ecs.taskdef.frontend")),
         "the old revision was deregistered"
     );
-    // Both revisions are registered (with the admin's, cron's, the worker's and the two
-    // database login tasks'); the next plan tries the rollout again with the newest,
-    // registering nothing new.
-    assert_eq!(cloud.count("dev", K::TaskDefinition), 7);
+    // Both revisions are registered (with the admin's, cron's, the worker's, the two
+    // database login tasks' and the install's); the next plan tries the rollout again with the
+    // newest, registering nothing new.
+    assert_eq!(cloud.count("dev", K::TaskDefinition), 8);
     let next = engine.plan(desired2).await.unwrap();
     assert_eq!(changes(&next), [(Action::Update, "ecs.service.frontend")]);
     assert_ne!(
@@ -1236,10 +1236,10 @@ async fn a_failing_migration_stops_the_release_before_any_service_is_touched() {
         changes(&next),
         [
             (Action::Update, ReleaseTaskSpec::MIGRATE_ID),
-            (Action::Update, "ecs.service.cron"),
-            (Action::Update, "ecs.service.worker-consumers"),
             (Action::Update, "ecs.service.admin"),
+            (Action::Update, "ecs.service.cron"),
             (Action::Update, "ecs.service.frontend"),
+            (Action::Update, "ecs.service.worker-consumers"),
             (Action::Update, "release.cache-clean"),
             (Action::Update, ReleaseRecordSpec::ID),
         ]
@@ -1385,10 +1385,10 @@ async fn releases_list_the_live_and_previous_revisions_and_rollback_moves_back_o
     assert_eq!(
         changes(&plan),
         [
-            (Action::Update, "ecs.service.cron"),
-            (Action::Update, "ecs.service.worker-consumers"),
             (Action::Update, "ecs.service.admin"),
+            (Action::Update, "ecs.service.cron"),
             (Action::Update, "ecs.service.frontend"),
+            (Action::Update, "ecs.service.worker-consumers"),
         ]
     );
     assert!(run(&engine, &plan).await.0.is_success());
@@ -1530,10 +1530,10 @@ async fn maintenance_mode_ends_after_the_services_are_healthy_and_also_when_the_
         changes(&retry),
         [
             (Action::Update, ReleaseTaskSpec::MIGRATE_ID),
-            (Action::Update, "ecs.service.cron"),
-            (Action::Update, "ecs.service.worker-consumers"),
             (Action::Update, "ecs.service.admin"),
+            (Action::Update, "ecs.service.cron"),
             (Action::Update, "ecs.service.frontend"),
+            (Action::Update, "ecs.service.worker-consumers"),
             (Action::Update, MaintenanceSpec::ID),
             (Action::Update, ReleaseRecordSpec::ID),
         ]
@@ -1875,4 +1875,120 @@ async fn prod_up_and_a_release_converge_under_the_clouds_consistency_faults() {
     for fault in &faults {
         assert!(cloud.triggered(fault) > 0, "never bit: {fault:?}");
     }
+}
+
+/// The first up of a stack installs Magento (a 10-minute task here) before the migration and
+/// every service; later ups and releases never run it again.
+#[tokio::test(start_paused = true)]
+async fn the_first_up_installs_magento_before_the_migration_and_the_services_and_never_again() {
+    let install = Duration::from_secs(600);
+    let cloud = Arc::new(FakeCloud::new().with_latency(K::Install, install));
+    let engine = engine(&cloud, ExecConfig::default());
+    let summary = up_dev(&engine).await;
+    assert!(summary.is_success(), "{summary:?}");
+    let installed_at = first_call(&cloud, ReleaseJob::Install.id()) + install;
+    for id in [
+        ReleaseTaskSpec::MIGRATE_ID,
+        "ecs.service.admin",
+        "ecs.service.frontend",
+        "ecs.service.cron",
+        "ecs.service.worker-consumers",
+    ] {
+        assert!(
+            first_call(&cloud, id) >= installed_at,
+            "{id} started before the install ended"
+        );
+    }
+    // The login it installs with came first.
+    let calls = cloud.calls();
+    assert!(
+        last_call(&calls, ReleaseJob::DbLogin.id(), Op::Create)
+            < last_call(&calls, ReleaseJob::Install.id(), Op::Create)
+    );
+    let runs = |cloud: &FakeCloud| {
+        cloud
+            .calls()
+            .iter()
+            .filter(|c| c.id.as_str() == ReleaseJob::Install.id() && c.op != Op::Delete)
+            .count()
+    };
+    assert_eq!(runs(&cloud), 1);
+    // A second up: nothing to do. A release: a new migration, no install.
+    assert_eq!(
+        changes(
+            &engine
+                .plan(Engine::desired(&dev_stack()).unwrap())
+                .await
+                .unwrap()
+        ),
+        []
+    );
+    let plan = engine.plan(release("2.4.9")).await.unwrap();
+    assert!(
+        changes(&plan)
+            .iter()
+            .all(|(_, id)| *id != ReleaseJob::Install.id()),
+        "{:?}",
+        changes(&plan)
+    );
+    assert!(run(&engine, &plan).await.0.is_success());
+    assert_eq!(runs(&cloud), 1, "a release ran the install again");
+}
+
+/// An up killed while the install runs: the next up waits for that install (it is still
+/// running on the cloud) and starts no service before it has ended; an install that fails (an
+/// earlier one was interrupted, so the database is half-installed) stops the release there,
+/// naming it, and no migration or service is started on that database.
+#[tokio::test(start_paused = true)]
+async fn a_killed_or_failed_install_never_lets_the_services_start_before_it_succeeded() {
+    let install = Duration::from_secs(600);
+    let cloud = Arc::new(FakeCloud::new().with_latency(K::Install, install));
+    let engine = engine(&cloud, ExecConfig::default());
+    let desired = Engine::desired(&dev_stack()).unwrap();
+    let plan = engine.plan(desired.clone()).await.unwrap();
+    // Killed well into the install (everything it needs takes less than 5 minutes here).
+    let killed = run_killed_after(&engine, &plan, Duration::from_secs(300)).await;
+    assert!(!killed.is_success());
+    assert_eq!(
+        cloud.count("dev", K::EcsService),
+        0,
+        "a service started mid-install"
+    );
+    let started = first_call(&cloud, ReleaseJob::Install.id());
+    let again = run(&engine, &engine.plan(desired.clone()).await.unwrap())
+        .await
+        .0;
+    assert!(again.is_success(), "{again:?}");
+    assert!(
+        first_call(&cloud, "ecs.service.frontend") >= started + install,
+        "a service started before the killed run's install ended"
+    );
+
+    // A stack whose install fails: nothing after it runs.
+    let cloud = Arc::new(FakeCloud::new());
+    let failing = self::engine(&cloud, ExecConfig::default());
+    cloud.fail(
+        ReleaseJob::Install.id(),
+        Op::Create,
+        crate::provider::ErrorClass::Invalid,
+        1,
+    );
+    let summary = up_dev(&failing).await;
+    assert!(!summary.is_success());
+    assert!(matches!(
+        result(&summary, ReleaseJob::Install.id()).outcome,
+        Outcome::Failed(_)
+    ));
+    for id in [
+        ReleaseTaskSpec::MIGRATE_ID,
+        "ecs.service.frontend",
+        "ecs.service.cron",
+    ] {
+        assert!(
+            matches!(result(&summary, id).outcome, Outcome::Skipped(_)),
+            "{id}: {:?}",
+            result(&summary, id).outcome
+        );
+    }
+    assert_eq!(cloud.count("dev", K::EcsService), 0);
 }

@@ -908,7 +908,33 @@ pub fn outputs(desired: &DesiredGraph, observed: &[Observed]) -> BTreeMap<String
                     output(LoadBalancerSpec::OUT_DNS_NAME),
                 );
             }
+            (ResourceKind::Secret, _) if id == crate::lower::ADMIN_SECRET_ID => {
+                put(
+                    "admin_password_secret".into(),
+                    o.outputs.get(crate::model::SecretSpec::OUT_ARN),
+                );
+            }
             _ => {}
+        }
+    }
+    // Where the shop is: the base URL the install gave Magento (the stack's `app.base_url`,
+    // else the load balancer's name), and its admin panel.
+    let install = desired.get(&LogicalId::new(crate::lower::INSTALL_TASKDEF_ID));
+    if let Some(ResourceSpec::TaskDefinition(td)) = install.map(|r| &r.spec)
+        && let Some(container) = td.containers.first()
+    {
+        let env = |key: &str| match container.environment.get(key) {
+            Some(Value::Str(v)) => Some(v.clone()),
+            _ => None,
+        };
+        let storefront = env("MAGENTO_BASE_URL")
+            .or_else(|| out.get("alb_dns_name").map(|dns| format!("http://{dns}/")));
+        if let Some(storefront) = storefront {
+            let storefront = format!("{}/", storefront.trim_end_matches('/'));
+            if let Some(path) = env("MCK_BACKEND_FRONTNAME") {
+                out.insert("admin_url".into(), format!("{storefront}{path}"));
+            }
+            out.insert("storefront_url".into(), storefront);
         }
     }
     out

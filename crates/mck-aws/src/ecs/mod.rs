@@ -34,6 +34,7 @@ pub(crate) const KINDS: &[ResourceKind] = &[
     ResourceKind::CapacityProvider,
     ResourceKind::TaskDefinition,
     ResourceKind::DbLogin,
+    ResourceKind::Install,
     ResourceKind::ReleaseTask,
     ResourceKind::EcsService,
     ResourceKind::Maintenance,
@@ -58,6 +59,7 @@ pub(crate) async fn read(ecs: &Client, stack: &str) -> Result<Listed, ProviderEr
             &[
                 ResourceKind::EcsCluster,
                 ResourceKind::DbLogin,
+                ResourceKind::Install,
                 ResourceKind::ReleaseTask,
                 ResourceKind::Maintenance,
                 ResourceKind::ReleaseRecord,

@@ -17,8 +17,8 @@ use aws_sdk_ecs::types::{
     DesiredStatus, LaunchType, NetworkConfiguration, Tag, Task, TaskOverride,
 };
 use mck_core::model::{
-    DbLoginSpec, LogicalId, MaintenanceSpec, ReleaseJob, ReleaseTaskSpec, ResourceKind,
-    ServiceCapacity, Value,
+    DbLoginSpec, InstallSpec, LogicalId, MaintenanceSpec, ReleaseJob, ReleaseTaskSpec,
+    ResourceKind, ServiceCapacity, Value,
 };
 use mck_core::provider::{Context, ErrorClass, Observed, ProviderError, Readiness};
 
@@ -127,6 +127,7 @@ fn kind_of(job: ReleaseJob) -> ResourceKind {
         ReleaseJob::MaintenanceOff => ResourceKind::Maintenance,
         ReleaseJob::CacheClean => ResourceKind::Maintenance,
         ReleaseJob::DbLogin => ResourceKind::DbLogin,
+        ReleaseJob::Install => ResourceKind::Install,
     }
 }
 
@@ -146,6 +147,7 @@ pub(super) fn observe_record(cluster: &Cluster) -> Vec<Observed> {
     let mut out = Vec::new();
     for job in [
         ReleaseJob::DbLogin,
+        ReleaseJob::Install,
         ReleaseJob::Migrate,
         ReleaseJob::MaintenanceOff,
         ReleaseJob::CacheClean,
@@ -153,7 +155,10 @@ pub(super) fn observe_record(cluster: &Cluster) -> Vec<Observed> {
         let Some(image) = tag(job.record_tag()) else {
             continue;
         };
-        let on_its_own = matches!(job, ReleaseJob::Migrate | ReleaseJob::DbLogin);
+        let on_its_own = matches!(
+            job,
+            ReleaseJob::Migrate | ReleaseJob::DbLogin | ReleaseJob::Install
+        );
         let value = if on_its_own || Some(image) == migrated {
             Value::Str(image.to_string())
         } else {
@@ -618,6 +623,42 @@ impl Driver for ReleaseTaskSpec {
         live: &Observed,
     ) -> Result<Readiness, ProviderError> {
         poll(aws, live).await
+    }
+}
+
+/// Magento's install is a release task of its own kind (ordered before the migration).
+impl Driver for InstallSpec {
+    const READ_BY: ServiceRead = ServiceRead::Ecs;
+
+    async fn create(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        id: &LogicalId,
+        spec: &Self,
+    ) -> Result<Observed, ProviderError> {
+        <ReleaseTaskSpec as Driver>::create(aws, ctx, id, &spec.task).await
+    }
+
+    async fn update(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        spec: &Self,
+        live: &Observed,
+        fields: &[&str],
+    ) -> Result<Observed, ProviderError> {
+        <ReleaseTaskSpec as Driver>::update(aws, ctx, &spec.task, live, fields).await
+    }
+
+    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+        <ReleaseTaskSpec as Driver>::delete(aws, live).await
+    }
+
+    async fn poll(
+        aws: &AwsProvider,
+        ctx: &Context<'_>,
+        live: &Observed,
+    ) -> Result<Readiness, ProviderError> {
+        <ReleaseTaskSpec as Driver>::poll(aws, ctx, live).await
     }
 }
 

@@ -128,6 +128,12 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
     .collect();
     let mut role_secrets: Vec<Value> = db_secret.iter().chain(&db_login).cloned().collect();
     role_secrets.dedup();
+    // The install's admin password.
+    if super::install::job(stack).is_some() {
+        role_secrets.push(
+            Ref::<kind::Secret>::new(super::install::ADMIN_SECRET_ID).output(SecretSpec::OUT_ARN),
+        );
+    }
     role_secrets.extend(
         logins
             .iter()
@@ -163,6 +169,9 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
     // Whatever uses the database login waits for the job that makes sure it exists.
     let mut needs_login = needs.clone();
     needs_login.extend(super::login::job(stack));
+    // And on a stack's first release, for Magento's install.
+    let mut needs_installed = needs_login.clone();
+    needs_installed.extend(super::install::job(stack));
     for (app_name, app) in &cfg.apps {
         let tag = cfg.release.as_ref().and_then(|r| r.tag.clone());
         let mut environment = shared_environment(stack);
@@ -238,7 +247,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
         );
         let port = app.containers.iter().find_map(|(n, c)| Some((n, c.port?)));
         if let (Some((container, port)), Some(route)) = (port, routes.get(app_name)) {
-            let mut after = needs_login.clone();
+            let mut after = needs_installed.clone();
             after.push(route.clone());
             if cfg.migration().is_some() {
                 // No service rolls before the release's migration has succeeded.
@@ -272,8 +281,9 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
         }
     }
     super::login::lower(stack, &needs, out);
-    super::workers::lower(stack, &needs_login, out);
-    lower_migration(stack, &needs_login, out);
+    super::install::lower(stack, &needs_login, out);
+    super::workers::lower(stack, &needs_installed, out);
+    lower_migration(stack, &needs_installed, out);
     // The release in effect, recorded once every service has rolled.
     let release = cfg.release.clone().unwrap_or_default();
     let after: Vec<(ResourceKind, LogicalId)> = out

@@ -15,10 +15,12 @@ mod data;
 
 pub use app::TASK_EXECUTION_POLICY;
 mod dns;
+mod install;
 mod login;
 mod network;
 mod workers;
 
+pub use install::{ADMIN_SECRET_ID, TASKDEF_ID as INSTALL_TASKDEF_ID, install_script};
 pub use login::{ADMIN_TASKDEF_ID, ROTATE_TASKDEF_ID, SECRET_ID as DB_LOGIN_SECRET_ID};
 pub use workers::{CRON_SERVICE, worker_service};
 

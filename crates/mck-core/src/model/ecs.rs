@@ -211,6 +211,8 @@ impl Kind for TaskDefinitionSpec {
         ResourceKind::Secret,
         ResourceKind::LogGroup,
         ResourceKind::Role,
+        // The install's task finds the storefront on the load balancer's name.
+        ResourceKind::LoadBalancer,
     ];
     const HOLDS_DATA: bool = false;
     const TAGGABLE: bool = true;
@@ -264,6 +266,9 @@ pub enum ReleaseJob {
     /// Making sure the app's database login exists with its password and privileges (as the
     /// master user), before the migration and the services use it.
     DbLogin,
+    /// Installing Magento (`setup:install`) when the database holds none: once per stack, after
+    /// the login and before the migration and the services.
+    Install,
 }
 
 impl ReleaseJob {
@@ -274,6 +279,7 @@ impl ReleaseJob {
             ReleaseJob::MaintenanceOff => "release.maintenance.off",
             ReleaseJob::CacheClean => "release.cache-clean",
             ReleaseJob::DbLogin => "release.db-login",
+            ReleaseJob::Install => "release.install",
         }
     }
 
@@ -284,6 +290,7 @@ impl ReleaseJob {
             ReleaseJob::MaintenanceOff => "mck:maintenance-off",
             ReleaseJob::CacheClean => "mck:cache-cleaned",
             ReleaseJob::DbLogin => "mck:db-login",
+            ReleaseJob::Install => "mck:installed",
         }
     }
 
@@ -294,6 +301,7 @@ impl ReleaseJob {
             ReleaseJob::MaintenanceOff => "mck-maintenance",
             ReleaseJob::CacheClean => "mck-cache-clean",
             ReleaseJob::DbLogin => "mck-db-login",
+            ReleaseJob::Install => "mck-install",
         }
     }
 
@@ -304,6 +312,7 @@ impl ReleaseJob {
             ReleaseJob::MaintenanceOff => "maintenance-off task",
             ReleaseJob::CacheClean => "cache clean",
             ReleaseJob::DbLogin => "database login task",
+            ReleaseJob::Install => "Magento install",
         }
     }
 }
@@ -340,6 +349,61 @@ $pdo->exec("ALTER USER " . $account . " IDENTIFIED BY " . $password . " ACCOUNT 
 $pdo->exec("GRANT ALL PRIVILEGES ON `" . str_replace("`", "``", (string) getenv("DB_NAME")) . "`.* TO " . $account);
 echo "mck: database login " . $user . " ready\n";
 "#;
+
+/// Magento's installation ([`ReleaseJob::Install`]): a one-off task on `<stack>-install` that
+/// runs `setup:install` when the database holds no Magento, does nothing when it does, and
+/// fails, naming what to do, when an earlier install was interrupted. Recorded once
+/// ([`InstallSpec::INSTALLED`]), so it runs on a stack's first release only; the migration and
+/// every service wait for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstallSpec {
+    /// The one-off task; its `image` is the record, [`InstallSpec::INSTALLED`].
+    pub task: ReleaseTaskSpec,
+}
+
+impl InstallSpec {
+    /// The record of a stack whose install task succeeded (not a build: it runs once).
+    pub const INSTALLED: &str = "installed";
+}
+
+impl Kind for InstallSpec {
+    const REFERENCES: &'static [ResourceKind] = &[
+        ResourceKind::Subnet,
+        ResourceKind::SecurityGroup,
+        ResourceKind::Route,
+        ResourceKind::DbInstance,
+        ResourceKind::MountTarget,
+        ResourceKind::RecordSet,
+        ResourceKind::LogGroup,
+        ResourceKind::EcsCluster,
+        ResourceKind::CapacityProvider,
+        ResourceKind::TaskDefinition,
+        ResourceKind::DbLogin,
+        ResourceKind::SearchDomain,
+        ResourceKind::MqBroker,
+        ResourceKind::ReplicationGroup,
+    ];
+    const HOLDS_DATA: bool = false;
+    const TAGGABLE: bool = false;
+    const OUTPUTS: &'static [&'static str] =
+        &[ReleaseTaskSpec::OUT_TASK, ReleaseTaskSpec::OUT_NOTE];
+    // A full `setup:install` with its schema and data patches: ten to twenty minutes.
+    const TIMEOUT: Duration = minutes(60);
+    const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
+    const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::FoundOnceVisible;
+
+    fn fields(&self) -> Vec<Field> {
+        self.task.fields()
+    }
+
+    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+        self.task.ordering()
+    }
+
+    fn dereferences(&self) -> Vec<LogicalId> {
+        self.task.dereferences()
+    }
+}
 
 /// The job that makes sure the apps' database login exists ([`ReleaseJob::DbLogin`]), before
 /// the migration and every service that uses it: a release task of its own kind, ordered
@@ -520,8 +584,9 @@ impl Kind for ReleaseTaskSpec {
         ResourceKind::EcsCluster,
         ResourceKind::CapacityProvider,
         ResourceKind::TaskDefinition,
-        // The migration waits for the database login job.
+        // The migration waits for the database login job and the install.
         ResourceKind::DbLogin,
+        ResourceKind::Install,
     ];
     const HOLDS_DATA: bool = false;
     const TAGGABLE: bool = false;
@@ -687,6 +752,7 @@ impl Kind for EcsServiceSpec {
         ResourceKind::CapacityProvider,
         ResourceKind::TaskDefinition,
         ResourceKind::DbLogin,
+        ResourceKind::Install,
         ResourceKind::ReleaseTask,
         ResourceKind::TargetGroup,
         ResourceKind::Listener,
@@ -765,6 +831,7 @@ impl Kind for MaintenanceSpec {
         ResourceKind::CapacityProvider,
         ResourceKind::TaskDefinition,
         ResourceKind::DbLogin,
+        ResourceKind::Install,
         ResourceKind::ReleaseTask,
         ResourceKind::EcsService,
     ];

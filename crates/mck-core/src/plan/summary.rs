@@ -44,7 +44,7 @@ fn tier(kind: ResourceKind) -> &'static str {
         LogGroup | Role | EcsCluster | InstanceProfile | LaunchTemplate | AutoScalingGroup
         | CapacityProvider | TaskDefinition | TargetGroup | LoadBalancer | Listener
         | ListenerRule | EcsService => "app",
-        DbLogin | ReleaseTask | Maintenance | ReleaseRecord => "release",
+        DbLogin | Install | ReleaseTask | Maintenance | ReleaseRecord => "release",
     }
 }
 

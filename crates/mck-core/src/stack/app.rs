@@ -205,6 +205,7 @@ pub(super) fn validate_app(
                 "keep one: blue/green lets the old revision serve while the schema changes, maintenance mode closes the shop meanwhile",
             ));
         }
+        validate_install(&release.install, root, diags);
         let migrate = &release.migrate;
         if migrate.enabled && !apps.is_empty() {
             match migrate.app.as_ref().map(|name| (name, apps.get(name))) {
@@ -490,6 +491,126 @@ pub(super) fn validate_app(
                     "remove it: mck points the apps at the stack's database and caches itself",
                 ));
             }
+        }
+    }
+}
+
+/// The options mck derives for `setup:install`, which `release.install.options` may not set
+/// (the passwords and the crypt key come from secrets, the rest from the stack).
+const DERIVED_INSTALL_OPTIONS: &[&str] = &[
+    "db-host",
+    "db-name",
+    "db-user",
+    "db-password",
+    "search-engine",
+    "opensearch-host",
+    "opensearch-port",
+    "opensearch-enable-auth",
+    "opensearch-username",
+    "opensearch-password",
+    "amqp-host",
+    "amqp-port",
+    "amqp-user",
+    "amqp-password",
+    "amqp-virtualhost",
+    "amqp-ssl",
+    "cache-backend",
+    "page-cache",
+    "session-save",
+    "base-url",
+    "key",
+    "admin-user",
+    "admin-password",
+    "admin-email",
+    "backend-frontname",
+    "language",
+    "currency",
+    "timezone",
+];
+
+/// `release.install`: usable names, an address, a command, options that are neither derived
+/// nor secret.
+fn validate_install(install: &super::InstallConfig, root: &Node, diags: &mut Vec<Diagnostic>) {
+    fn at(key: &str) -> [&str; 3] {
+        ["release", "install", key]
+    }
+    if install.command.trim().is_empty() || install.command.contains('\n') {
+        diags.push(diag(
+            root,
+            &at("command"),
+            "the install command is empty or spans lines".into(),
+            "write one command line, e.g. `bin/magento setup:install`",
+        ));
+    }
+    let ok_user = !install.admin_user.is_empty()
+        && install.admin_user.len() <= 40
+        && install
+            .admin_user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !ok_user {
+        diags.push(diag(
+            root,
+            &at("admin_user"),
+            format!("`{}` is not a usable admin user name", install.admin_user),
+            "use up to 40 letters, digits, `.`, `_` or `-`",
+        ));
+    }
+    if !install.admin_email.contains('@') || install.admin_email.chars().any(char::is_whitespace) {
+        diags.push(diag(
+            root,
+            &at("admin_email"),
+            format!("`{}` is not an e-mail address", install.admin_email),
+            "write the admin's address, e.g. ops@shop.example",
+        ));
+    }
+    let plain = |v: &str| {
+        !v.is_empty()
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_-".contains(c))
+    };
+    for (key, value) in [
+        ("backend_frontname", &install.backend_frontname),
+        ("language", &install.language),
+        ("currency", &install.currency),
+        ("timezone", &install.timezone),
+    ] {
+        if !plain(value) {
+            diags.push(diag(
+                root,
+                &at(key),
+                format!("`{value}` is not a usable {key}"),
+                "use letters, digits, `/`, `_` or `-` (e.g. en_US, USD, Europe/Berlin, admin)",
+            ));
+        }
+    }
+    for (name, value) in &install.options {
+        let path = ["release", "install", "options", name.as_str()];
+        let ok_name = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok_name || value.chars().any(char::is_control) {
+            diags.push(diag(
+                root,
+                &path,
+                format!("`{name}: {value}` is not a usable setup:install option"),
+                "name it as setup:install does, without `--` (lowercase, digits, dashes), with a one-line value",
+            ));
+        } else if name == "cleanup-database" {
+            diags.push(diag(
+                root,
+                &path,
+                "`cleanup-database` would wipe the database".into(),
+                "drop it: mck installs only into a database without Magento and never wipes one",
+            ));
+        } else if DERIVED_INSTALL_OPTIONS.contains(&name.as_str()) || name.contains("password") {
+            diags.push(diag(
+                root,
+                &path,
+                format!("`{name}` is set by mck"),
+                "drop it: mck derives it from the stack (passwords and the crypt key from their secrets; see docs/magento.md); use the release.install keys for the locale and the admin user",
+            ));
         }
     }
 }

@@ -24,8 +24,9 @@ pub use overrides::{Override, live_release_overrides};
 pub use schema::{
     AlbConfig, AppClusterConfig, AppConfig, BastionConfig, CacheConfig, CacheEngine, Capacity,
     ContainerConfig, DatabaseConfig, DnsConfig, DriftConfig, ECS_AMI_OWNER, ECS_AMI_PATTERN,
-    FileSystemConfig, NatMode, NetworkConfig, QueueConfig, QueueDeployment, ReleaseConfig,
-    SearchConfig, ServersAmiConfig, ServersConfig, StackConfig, SubnetTiers, Suppression, Timeouts,
+    FileSystemConfig, InstallConfig, NatMode, NetworkConfig, QueueConfig, QueueDeployment,
+    ReleaseConfig, SearchConfig, ServersAmiConfig, ServersConfig, StackConfig, SubnetTiers,
+    Suppression, Timeouts,
 };
 pub use validate::{FORMAT_VERSION, is_region, parse_duration};
 

@@ -865,6 +865,93 @@ pub struct ReleaseConfig {
     /// revision keeps serving while `setup:upgrade` changes the schema (no maintenance mode).
     #[serde(default)]
     pub blue_green: bool,
+    /// Magento's installation, on the first release of a stack whose database holds no
+    /// Magento (docs/magento.md, "The first release installs Magento").
+    #[serde(default)]
+    pub install: InstallConfig,
+}
+
+/// `release.install:`: `bin/magento setup:install` as a one-off task on the new build, once per
+/// stack, every connection option derived from the stack (passwords only as ECS secrets).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InstallConfig {
+    /// Off: a new stack's database must be installed by hand before its first release.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The install command, before the options mck derives.
+    #[serde(default = "default_install_command")]
+    pub command: String,
+    /// The admin user made by the install; its generated password is kept in
+    /// `mck/<stack>/admin`.
+    #[serde(default = "default_admin_user")]
+    pub admin_user: String,
+    /// The admin user's e-mail address.
+    #[serde(default = "default_admin_email")]
+    pub admin_email: String,
+    /// The admin panel's path (`--backend-frontname`).
+    #[serde(default = "default_backend_frontname")]
+    pub backend_frontname: String,
+    /// `--language`.
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// `--currency`.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// `--timezone`.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Deploy Magento's sample data after the install (off by default).
+    #[serde(default)]
+    pub sample_data: bool,
+    /// Further `setup:install` options, `name: value` (`--name=value`); no password or key.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+impl Default for InstallConfig {
+    fn default() -> Self {
+        InstallConfig {
+            enabled: true,
+            command: default_install_command(),
+            admin_user: default_admin_user(),
+            admin_email: default_admin_email(),
+            backend_frontname: default_backend_frontname(),
+            language: default_language(),
+            currency: default_currency(),
+            timezone: default_timezone(),
+            sample_data: false,
+            options: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_install_command() -> String {
+    "bin/magento setup:install".into()
+}
+
+fn default_admin_user() -> String {
+    "admin".into()
+}
+
+fn default_admin_email() -> String {
+    "admin@example.com".into()
+}
+
+fn default_backend_frontname() -> String {
+    "admin".into()
+}
+
+fn default_language() -> String {
+    "en_US".into()
+}
+
+fn default_currency() -> String {
+    "USD".into()
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
 }
 
 fn default_keep_revisions() -> i64 {
@@ -885,6 +972,7 @@ impl Default for ReleaseConfig {
             maintenance: false,
             cache_clean: default_cache_clean(),
             blue_green: false,
+            install: InstallConfig::default(),
         }
     }
 }

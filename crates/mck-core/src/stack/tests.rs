@@ -46,6 +46,7 @@ fn invalid_stacks_report_file_line_column_and_fix() {
         "duplicate-key",
         "empty",
         "huge-numbers",
+        "install-options",
         "missing-extends",
         "not-utf8",
         "password-key",
