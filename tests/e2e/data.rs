@@ -122,6 +122,7 @@ fn data_tier_up_verify_plan_guard_down() {
                      // The release's records: the build migrated and whose caches were
                      // cleaned, the release in effect.
                      "mck:db-login": "public.ecr.aws/magecloudkit/magento:2.4.7-p1",
+                     "mck:installed": "installed",
                      "mck:migrated": "public.ecr.aws/magecloudkit/magento:2.4.7-p1",
                      "mck:cache-cleaned": "public.ecr.aws/magecloudkit/magento:2.4.7-p1",
                      "mck:release-tag": "2.4.7-p1", "mck:release-revision": "-",
@@ -183,6 +184,7 @@ fn data_tier_up_verify_plan_guard_down() {
         serde_json::json!([
             cluster["secret_arn"].clone(),
             login_arn("db-app"),
+            login_arn("admin"),
             login_arn("crypt-key"),
             login_arn("search"),
             login_arn("mq")
@@ -197,8 +199,8 @@ fn data_tier_up_verify_plan_guard_down() {
     let tds = app["task_definitions"].as_array().unwrap();
     assert_eq!(
         tds.len(),
-        6,
-        "two apps, cron, a worker, the two login tasks: {app:#}"
+        7,
+        "two apps, cron, a worker, the two login tasks, the install: {app:#}"
     );
     let frontend = tds
         .iter()
@@ -556,6 +558,7 @@ fn data_tier_up_verify_plan_guard_down() {
     assert_eq!(
         names,
         [
+            format!("mck/{name}/admin"),
             format!("mck/{name}/crypt-key"),
             format!("mck/{name}/db-app"),
             format!("mck/{name}/mq"),
@@ -565,19 +568,22 @@ fn data_tier_up_verify_plan_guard_down() {
     for secret in &secrets {
         let user = if secret["name"] == format!("mck/{name}/db-app").as_str() {
             "magento_a"
+        } else if secret["name"] == format!("mck/{name}/admin").as_str() {
+            "admin"
         } else {
             "magento"
         };
         assert_eq!(secret["username"], user);
-        assert_eq!(secret["password_length"], 32);
+        let length = if user == "admin" { 24 } else { 32 };
+        assert_eq!(secret["password_length"], length);
         assert_eq!(secret["password_has_no_excluded"], true);
         assert_eq!(secret["tags"]["mck:stack"], name);
     }
     // The crypt key is letters and digits only (a 32-byte key for Magento's Sodium cipher).
     assert_eq!(
-        secrets[0]["password_alphanumeric"], true,
+        secrets[1]["password_alphanumeric"], true,
         "{:#}",
-        secrets[0]
+        secrets[1]
     );
 
     // Outputs: endpoints, secret ARN, ids; never a password.
@@ -605,10 +611,39 @@ fn data_tier_up_verify_plan_guard_down() {
             .is_some_and(|e| e.starts_with("amqps://") && e.ends_with(":5671")),
         "{short:#}"
     );
+    // Where the shop is (no `app.base_url` in dev: the load balancer's name), its admin
+    // panel, and the secret with the admin user's password (never the password).
+    let storefront = format!("http://{}/", lb["dns_name"].as_str().unwrap_or_default());
+    assert_eq!(short["storefront_url"], storefront.as_str(), "{short:#}");
+    assert_eq!(short["admin_url"], format!("{storefront}admin"), "{short:#}");
+    assert_eq!(short["admin_password_secret"], login_arn("admin"), "{short:#}");
     assert!(
-        short.as_object().unwrap().len() < 25,
+        short.as_object().unwrap().len() < 30,
         "the short list stays short: {short:#}"
     );
+
+    // The first up installed Magento: one task on `<stack>-install`, its command the install
+    // script, every password only by variable, from ECS secrets (the admin's among them).
+    let installs = harness.python("tasks.py", &[name, "mck-install"]);
+    let installs = installs.as_array().unwrap();
+    assert_eq!(installs.len(), 1, "{installs:#?}");
+    let install = &installs[0];
+    assert_eq!(install["family"], format!("{name}-install"));
+    let command = strings(&install["overrides"][0]["command"]);
+    let script = command.iter().find(|c| c.contains("setup:install")).unwrap_or_else(|| panic!("{install:#}"));
+    for option in ["db-password", "opensearch-password", "amqp-password", "admin-password", "key"] {
+        assert!(
+            script.contains(&format!("--{option}=\"$")),
+            "--{option} not from the environment: {script}"
+        );
+    }
+    assert!(!script.contains("cleanup-database"), "{script}");
+    let secrets_given = &install["containers"]["install"]["secrets"];
+    assert_eq!(
+        secrets_given["MAGENTO_ADMIN_PASSWORD"],
+        format!("{}:password::", login_arn("admin").as_str().unwrap())
+    );
+    assert_eq!(secrets_given["DB_SECRET"], login_arn("db-app"));
     let outputs = stack.mck("outputs", &["--json", "--all"]);
     assert_exit(&outputs, 0);
     let outputs: Value = serde_json::from_slice(&outputs.stdout).unwrap();

@@ -69,10 +69,26 @@ fn no_secret_value_is_printed_by_any_command_at_any_log_level_in_any_format() {
         .collect();
     assert_eq!(
         values.len(),
-        6,
+        7,
         "the DB master password, the crypt key, both versions of the apps' login (before and after \
-         the rotation) and the search and broker logins, read from Secrets Manager: {secrets}"
+         the rotation), the admin user's and the search and broker logins, read from Secrets \
+         Manager: {secrets}"
     );
+    // The one-off tasks' commands as RunTask recorded them (the install's among them) hold
+    // none of them: passwords reach a task only as ECS secrets.
+    let commands = secrets["task_commands"].as_array().unwrap();
+    assert!(
+        commands.iter().any(|c| c.as_str().unwrap().contains("setup:install")),
+        "{secrets}"
+    );
+    for command in commands {
+        for value in &values {
+            assert!(
+                !command.as_str().unwrap().contains(value.as_str()),
+                "a password in a task's command line"
+            );
+        }
+    }
     assert!(values.iter().all(|v| v.len() >= 8));
     // Task definitions: the password only as a reference to the secret, never a value.
     let containers = secrets["task_definitions"].as_array().unwrap();

@@ -33,6 +33,16 @@ for page in sm.get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "
             password = json.loads(value)["password"]
             if password not in out["values"]:
                 out["values"].append(password)
+# What RunTask recorded of mck's one-off tasks: their commands, which must hold no value.
+out["task_commands"] = []
+for started_by in ("mck-db-login", "mck-install", "mck-migrate", "mck-cache-clean"):
+    arns = []
+    for status in ("RUNNING", "STOPPED"):
+        arns += ecs.list_tasks(cluster=f"{stack}-app", startedBy=started_by, desiredStatus=status)["taskArns"]
+    if arns:
+        for task in ecs.describe_tasks(cluster=f"{stack}-app", tasks=sorted(set(arns)))["tasks"]:
+            for o in task.get("overrides", {}).get("containerOverrides", []):
+                out["task_commands"].append(" ".join(o.get("command") or []))
 for family in ecs.list_task_definition_families(familyPrefix=stack + "-", status="ACTIVE")["families"]:
     td = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
     for c in td["containerDefinitions"]:
