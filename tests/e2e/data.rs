@@ -615,8 +615,16 @@ fn data_tier_up_verify_plan_guard_down() {
     // panel, and the secret with the admin user's password (never the password).
     let storefront = format!("http://{}/", lb["dns_name"].as_str().unwrap_or_default());
     assert_eq!(short["storefront_url"], storefront.as_str(), "{short:#}");
-    assert_eq!(short["admin_url"], format!("{storefront}admin"), "{short:#}");
-    assert_eq!(short["admin_password_secret"], login_arn("admin"), "{short:#}");
+    assert_eq!(
+        short["admin_url"],
+        format!("{storefront}admin"),
+        "{short:#}"
+    );
+    assert_eq!(
+        short["admin_password_secret"],
+        login_arn("admin"),
+        "{short:#}"
+    );
     assert!(
         short.as_object().unwrap().len() < 30,
         "the short list stays short: {short:#}"
@@ -630,8 +638,17 @@ fn data_tier_up_verify_plan_guard_down() {
     let install = &installs[0];
     assert_eq!(install["family"], format!("{name}-install"));
     let command = strings(&install["overrides"][0]["command"]);
-    let script = command.iter().find(|c| c.contains("setup:install")).unwrap_or_else(|| panic!("{install:#}"));
-    for option in ["db-password", "opensearch-password", "amqp-password", "admin-password", "key"] {
+    let script = command
+        .iter()
+        .find(|c| c.contains("setup:install"))
+        .unwrap_or_else(|| panic!("{install:#}"));
+    for option in [
+        "db-password",
+        "opensearch-password",
+        "amqp-password",
+        "admin-password",
+        "key",
+    ] {
         assert!(
             script.contains(&format!("--{option}=\"$")),
             "--{option} not from the environment: {script}"
@@ -894,6 +911,9 @@ fn data_tier_up_verify_plan_guard_down() {
         .find(|s| s["name"] == "frontend")
         .unwrap();
     assert_ne!(frontend["task_definition"], old_revision, "{app:#}");
+    // That up installed nothing: the stack's one install was its first up's.
+    let installs = harness.python("tasks.py", &[name, "mck-install"]);
+    assert_eq!(installs.as_array().unwrap().len(), 1, "{installs:#}");
     // As made: cron never runs two tasks at once (0%-100%), a worker rolls as the apps do.
     for (service_name, min_healthy, max) in [("cron", 0, 100), ("worker-consumers", 100, 200)] {
         let service = app["services"]

@@ -78,7 +78,9 @@ fn no_secret_value_is_printed_by_any_command_at_any_log_level_in_any_format() {
     // none of them: passwords reach a task only as ECS secrets.
     let commands = secrets["task_commands"].as_array().unwrap();
     assert!(
-        commands.iter().any(|c| c.as_str().unwrap().contains("setup:install")),
+        commands
+            .iter()
+            .any(|c| c.as_str().unwrap().contains("setup:install")),
         "{secrets}"
     );
     for command in commands {

@@ -626,112 +626,52 @@ impl Driver for ReleaseTaskSpec {
     }
 }
 
-/// Magento's install is a release task of its own kind (ordered before the migration).
-impl Driver for InstallSpec {
-    const READ_BY: ServiceRead = ServiceRead::Ecs;
+/// A release task of a kind of its own (ordered apart from the migration): the driver is the
+/// release task's, on the task the spec wraps.
+macro_rules! release_task_of_its_own_kind {
+    ($($spec:ty: $why:literal;)*) => {$(
+        #[doc = $why]
+        impl Driver for $spec {
+            const READ_BY: ServiceRead = ServiceRead::Ecs;
 
-    async fn create(
-        aws: &AwsProvider,
-        ctx: &Context<'_>,
-        id: &LogicalId,
-        spec: &Self,
-    ) -> Result<Observed, ProviderError> {
-        <ReleaseTaskSpec as Driver>::create(aws, ctx, id, &spec.task).await
-    }
+            async fn create(
+                aws: &AwsProvider,
+                ctx: &Context<'_>,
+                id: &LogicalId,
+                spec: &Self,
+            ) -> Result<Observed, ProviderError> {
+                <ReleaseTaskSpec as Driver>::create(aws, ctx, id, &spec.task).await
+            }
 
-    async fn update(
-        aws: &AwsProvider,
-        ctx: &Context<'_>,
-        spec: &Self,
-        live: &Observed,
-        fields: &[&str],
-    ) -> Result<Observed, ProviderError> {
-        <ReleaseTaskSpec as Driver>::update(aws, ctx, &spec.task, live, fields).await
-    }
+            async fn update(
+                aws: &AwsProvider,
+                ctx: &Context<'_>,
+                spec: &Self,
+                live: &Observed,
+                fields: &[&str],
+            ) -> Result<Observed, ProviderError> {
+                <ReleaseTaskSpec as Driver>::update(aws, ctx, &spec.task, live, fields).await
+            }
 
-    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        <ReleaseTaskSpec as Driver>::delete(aws, live).await
-    }
+            async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
+                <ReleaseTaskSpec as Driver>::delete(aws, live).await
+            }
 
-    async fn poll(
-        aws: &AwsProvider,
-        ctx: &Context<'_>,
-        live: &Observed,
-    ) -> Result<Readiness, ProviderError> {
-        <ReleaseTaskSpec as Driver>::poll(aws, ctx, live).await
-    }
+            async fn poll(
+                aws: &AwsProvider,
+                ctx: &Context<'_>,
+                live: &Observed,
+            ) -> Result<Readiness, ProviderError> {
+                <ReleaseTaskSpec as Driver>::poll(aws, ctx, live).await
+            }
+        }
+    )*};
 }
 
-/// The database login job is a release task of its own kind (ordered before the migration).
-impl Driver for DbLoginSpec {
-    const READ_BY: ServiceRead = ServiceRead::Ecs;
-
-    async fn create(
-        aws: &AwsProvider,
-        ctx: &Context<'_>,
-        id: &LogicalId,
-        spec: &Self,
-    ) -> Result<Observed, ProviderError> {
-        <ReleaseTaskSpec as Driver>::create(aws, ctx, id, &spec.task).await
-    }
-
-    async fn update(
-        aws: &AwsProvider,
-        ctx: &Context<'_>,
-        spec: &Self,
-        live: &Observed,
-        fields: &[&str],
-    ) -> Result<Observed, ProviderError> {
-        <ReleaseTaskSpec as Driver>::update(aws, ctx, &spec.task, live, fields).await
-    }
-
-    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        <ReleaseTaskSpec as Driver>::delete(aws, live).await
-    }
-
-    async fn poll(
-        aws: &AwsProvider,
-        ctx: &Context<'_>,
-        live: &Observed,
-    ) -> Result<Readiness, ProviderError> {
-        <ReleaseTaskSpec as Driver>::poll(aws, ctx, live).await
-    }
-}
-
-/// The maintenance cleanup is a release task of its own kind (it runs after failures).
-impl Driver for MaintenanceSpec {
-    const READ_BY: ServiceRead = ServiceRead::Ecs;
-
-    async fn create(
-        aws: &AwsProvider,
-        ctx: &Context<'_>,
-        id: &LogicalId,
-        spec: &Self,
-    ) -> Result<Observed, ProviderError> {
-        <ReleaseTaskSpec as Driver>::create(aws, ctx, id, &spec.task).await
-    }
-
-    async fn update(
-        aws: &AwsProvider,
-        ctx: &Context<'_>,
-        spec: &Self,
-        live: &Observed,
-        fields: &[&str],
-    ) -> Result<Observed, ProviderError> {
-        <ReleaseTaskSpec as Driver>::update(aws, ctx, &spec.task, live, fields).await
-    }
-
-    async fn delete(aws: &AwsProvider, live: &Observed) -> Result<(), ProviderError> {
-        <ReleaseTaskSpec as Driver>::delete(aws, live).await
-    }
-
-    async fn poll(
-        aws: &AwsProvider,
-        ctx: &Context<'_>,
-        live: &Observed,
-    ) -> Result<Readiness, ProviderError> {
-        <ReleaseTaskSpec as Driver>::poll(aws, ctx, live).await
-    }
+release_task_of_its_own_kind! {
+    DbLoginSpec: "The database login job, before the install and the migration.";
+    InstallSpec: "Magento's install, once per stack, before the migration.";
+    MaintenanceSpec: "The maintenance cleanup and the cache clean, after the services (the cleanup also after failures).";
 }
 
 #[cfg(test)]
