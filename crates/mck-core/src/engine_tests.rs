@@ -1992,3 +1992,78 @@ async fn a_killed_or_failed_install_never_lets_the_services_start_before_it_succ
     }
     assert_eq!(cloud.count("dev", K::EcsService), 0);
 }
+
+/// What two `up --no-lock` racing can leave: `nat.a` on an Elastic IP that is the extra copy
+/// of `eip.nat.a` (the other copy is the more used). The dedupe deletes that NAT gateway and
+/// makes `nat.a` again on the kept Elastic IP: that create waits until the old NAT gateway is
+/// gone (on AWS it may hold the address; an associated address is refused,
+/// `Resource.AlreadyAssociated`, which the e2e race test met).
+#[tokio::test(start_paused = true)]
+async fn a_resource_made_again_by_a_dedupe_waits_for_its_old_copies_to_be_gone() {
+    use crate::model::Value;
+    let cloud = Arc::new(
+        FakeCloud::new()
+            .with_latency(K::NatGateway, Duration::from_secs(100))
+            .with_delete_latency(K::NatGateway, Duration::from_secs(60)),
+    );
+    let engine = engine(&cloud, ExecConfig::default());
+    let desired = desired(DEV_LIKE);
+    assert!(
+        run(&engine, &engine.plan(desired.clone()).await.unwrap())
+            .await
+            .0
+            .is_success()
+    );
+    let live = cloud.read_all("t").await.unwrap();
+    let of = |id: &str| live.iter().find(|o| o.id.as_str() == id).unwrap().clone();
+    let eip = of("eip.nat.a");
+    let vpc = of("vpc");
+    // A second copy of the address, used by two leftovers of the other run (in the VPC): it
+    // is the more used copy, so it is kept and `nat.a`'s address is the extra one.
+    let eip2 = cloud.insert_raw("t", "eip.nat.a", K::ElasticIp, eip.fields.clone());
+    for n in 0..2 {
+        cloud.insert_raw(
+            "t",
+            &format!("leftover.{n}"),
+            K::SecurityGroup,
+            [
+                ("vpc_id".to_string(), Value::CloudId(vpc.cloud_id.clone())),
+                ("uses".to_string(), Value::CloudId(eip2.clone())),
+            ]
+            .into(),
+        );
+    }
+
+    let plan = engine.plan(desired.clone()).await.unwrap();
+    assert!(!plan.duplicates().is_empty());
+    let nat_steps: Vec<(Action, &str)> = changes(&plan)
+        .into_iter()
+        .filter(|(_, id)| *id == "nat.a")
+        .collect();
+    assert!(
+        nat_steps.contains(&(Action::Create, "nat.a"))
+            && nat_steps.contains(&(Action::Delete, "nat.a")),
+        "nat.a is made again while its old copy goes: {nat_steps:?}"
+    );
+    let before = cloud.calls().len();
+    let summary = run(&engine, &plan).await.0;
+    assert!(summary.is_success(), "{summary:?}");
+    let calls = &cloud.calls()[before..];
+    let created = calls
+        .iter()
+        .find(|c| c.id.as_str() == "nat.a" && c.op == Op::Create)
+        .expect("nat.a made again")
+        .at;
+    let deletes: Vec<_> = calls
+        .iter()
+        .filter(|c| c.id.as_str() == "nat.a" && c.op == Op::Delete)
+        .collect();
+    assert_eq!(deletes.len(), 1, "the old copy goes");
+    for delete in deletes {
+        assert!(
+            created >= delete.at + Duration::from_secs(60),
+            "nat.a was made again before its old copy was gone"
+        );
+    }
+    assert!(!engine.plan(desired).await.unwrap().has_changes());
+}

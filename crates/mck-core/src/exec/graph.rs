@@ -97,6 +97,22 @@ impl ExecGraph {
             }
         }
         let mut edges: Vec<(usize, usize)> = Vec::new();
+        // A resource made again while a copy of it goes (an extra copy of a duplicate, made
+        // again on the copies that are kept) waits for that copy to be gone: the old copy may
+        // hold what the new one takes (a NAT gateway the Elastic IP it is to use, which AWS
+        // refuses while associated).
+        for (&step_idx, &del) in &delete_node {
+            let step = &plan.steps()[step_idx];
+            if step.action == Action::Delete
+                && let Some(&apply) = apply_node.get(&step.id)
+                && plan
+                    .steps()
+                    .iter()
+                    .any(|s| s.id == step.id && s.action == Action::Create)
+            {
+                edges.push((del, apply));
+            }
+        }
         for (node_idx, node) in nodes.iter().enumerate() {
             match *node {
                 NodeKind::Apply(step_idx) => {
