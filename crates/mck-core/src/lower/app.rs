@@ -329,6 +329,48 @@ pub(super) fn private_subnets(stack: &Stack) -> Vec<Ref<kind::Subnet>> {
         .collect()
 }
 
+/// What a one-off task (the login job, the install) is, besides its job and command: on
+/// `task_definition`'s `container`, in the stack's cluster and private subnets with the app's
+/// security group, after `needs` and every database instance. `image` is its record.
+pub(super) struct OneOff<'a> {
+    pub(super) job: ReleaseJob,
+    pub(super) task_definition: &'a str,
+    pub(super) log_group: Ref<kind::LogGroup>,
+    pub(super) container: &'a str,
+    pub(super) image: String,
+    pub(super) command: Vec<String>,
+}
+
+impl OneOff<'_> {
+    pub(super) fn task(
+        self,
+        stack: &Stack,
+        needs: &[(ResourceKind, LogicalId)],
+        out: &Lowered,
+    ) -> ReleaseTaskSpec {
+        let mut after = needs.to_vec();
+        after.extend(
+            out.iter()
+                .filter(|r| r.kind() == ResourceKind::DbInstance)
+                .map(|r| (ResourceKind::DbInstance, r.id.clone())),
+        );
+        ReleaseTaskSpec {
+            job: self.job,
+            cluster: Ref::new("ecs.cluster"),
+            task_definition: Ref::new(self.task_definition),
+            log_group: self.log_group,
+            container: self.container.into(),
+            image: self.image,
+            command: self.command,
+            capacity: task_capacity(stack.config.app.clone().unwrap_or_default().capacity),
+            subnets: private_subnets(stack),
+            security_groups: vec![Ref::new("sg.app")],
+            after,
+            pauses: Vec::new(),
+        }
+    }
+}
+
 /// App `app`'s task definition as lowered, and its container `container`: what the release's
 /// tasks, cron and the workers run on (`None` when either is missing; validation says so).
 pub(super) fn lowered_container<'a>(

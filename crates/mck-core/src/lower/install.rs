@@ -11,7 +11,7 @@
 //! do. It never passes `--cleanup-database`.
 
 use super::Lowered;
-use super::app::{lowered_container, private_subnets, task_capacity};
+use super::app::{OneOff, lowered_container};
 use crate::graph::Declared;
 use crate::model::*;
 use crate::stack::{CacheEngine, InstallConfig, Stack};
@@ -225,27 +225,15 @@ pub(super) fn lower(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mu
         containers: vec![container_spec],
         ..td.clone()
     };
-    let log_group = taskdef.log_group.clone();
-    let mut after = needs.to_vec();
-    after.extend(
-        out.iter()
-            .filter(|r| r.kind() == ResourceKind::DbInstance)
-            .map(|r| (ResourceKind::DbInstance, r.id.clone())),
-    );
-    let task = ReleaseTaskSpec {
+    let task = OneOff {
         job: ReleaseJob::Install,
-        cluster: Ref::new("ecs.cluster"),
-        task_definition: Ref::new(TASKDEF_ID),
-        log_group,
-        container: CONTAINER.into(),
+        task_definition: TASKDEF_ID,
+        log_group: taskdef.log_group.clone(),
+        container: CONTAINER,
         image: InstallSpec::INSTALLED.into(),
         command: vec!["sh".into(), "-c".into(), script],
-        capacity: task_capacity(cfg.app.clone().unwrap_or_default().capacity),
-        subnets: private_subnets(stack),
-        security_groups: vec![Ref::new("sg.app")],
-        after,
-        pauses: Vec::new(),
-    };
+    }
+    .task(stack, needs, out);
     let at = Declared::at(&["release", "install"]);
     out.add(LogicalId::new(ADMIN_SECRET_ID), admin.into(), at.clone());
     out.add(LogicalId::new(TASKDEF_ID), taskdef.into(), at.clone());

@@ -12,7 +12,7 @@
 //!   migration and every service use it.
 
 use super::Lowered;
-use super::app::{lowered_container, private_subnets, task_capacity};
+use super::app::{OneOff, lowered_container};
 use crate::graph::Declared;
 use crate::model::*;
 use crate::stack::Stack;
@@ -101,27 +101,15 @@ pub(super) fn lower(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mu
     };
     let admin = taskdef("db-admin", secret.output(SecretSpec::OUT_ARN));
     let rotate = taskdef("db-rotate", secret.output(SecretSpec::OUT_PENDING_FROM));
-    let log_group = admin.log_group.clone();
-    let mut after = needs.to_vec();
-    after.extend(
-        out.iter()
-            .filter(|r| r.kind() == ResourceKind::DbInstance)
-            .map(|r| (ResourceKind::DbInstance, r.id.clone())),
-    );
-    let task = ReleaseTaskSpec {
+    let task = OneOff {
         job: ReleaseJob::DbLogin,
-        cluster: Ref::new("ecs.cluster"),
-        task_definition: Ref::new(ADMIN_TASKDEF_ID),
-        log_group,
-        container: ReleaseTaskSpec::DB_ADMIN_CONTAINER.into(),
+        task_definition: ADMIN_TASKDEF_ID,
+        log_group: admin.log_group.clone(),
+        container: ReleaseTaskSpec::DB_ADMIN_CONTAINER,
         image,
         command: ReleaseTaskSpec::db_login_command(None),
-        capacity: task_capacity(cfg.app.clone().unwrap_or_default().capacity),
-        subnets: private_subnets(stack),
-        security_groups: vec![Ref::new("sg.app")],
-        after,
-        pauses: Vec::new(),
-    };
+    }
+    .task(stack, needs, out);
     let at = Declared::at(&["database", "app_user"]);
     out.add(LogicalId::new(ADMIN_TASKDEF_ID), admin.into(), at.clone());
     out.add(LogicalId::new(ROTATE_TASKDEF_ID), rotate.into(), at.clone());
