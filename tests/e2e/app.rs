@@ -64,12 +64,18 @@ fn app_counts(app: &Value) -> Vec<(&'static str, usize)> {
     ]
 }
 
-/// The counts of `desired` that [`app_counts`] counts: what the app tier must contain.
+/// The counts of `desired` that [`app_counts`] counts, in its order (0 for a kind the stack
+/// has none of): what the app tier must contain, comparable entry by entry.
 fn app_tier(desired: Vec<(&'static str, usize)>) -> Vec<(&'static str, usize)> {
-    let counted = app_counts(&serde_json::json!({"load_balancers": []}));
-    desired
+    app_counts(&serde_json::json!({"load_balancers": []}))
         .into_iter()
-        .filter(|(name, _)| counted.iter().any(|(counted, _)| counted == name))
+        .map(|(name, _)| {
+            let n = desired
+                .iter()
+                .find(|(d, _)| *d == name)
+                .map_or(0, |(_, n)| *n);
+            (name, n)
+        })
         .collect()
 }
 
