@@ -222,12 +222,22 @@ fn aws_config(aws: &AwsArgs, command: &str) -> AwsConfig {
 }
 
 async fn engine(aws: &AwsArgs, desired: &DesiredGraph, command: &str) -> Result<Engine, Failure> {
+    Ok(aws_engine(aws, desired, command).await?.0)
+}
+
+/// [`engine`], with the AWS provider it runs on, for a command that also calls AWS itself
+/// (`rotate`).
+async fn aws_engine(
+    aws: &AwsArgs,
+    desired: &DesiredGraph,
+    command: &str,
+) -> Result<(Engine, AwsProvider), Failure> {
     check_region(aws, desired.stack(), desired.region())?;
     let config = aws_config(aws, command);
     let cloud = AwsProvider::connect(&config, desired.region()).await;
     let lock = Arc::new(cloud.stack_lock());
-    let provider: Arc<dyn Provider> = Arc::new(cloud);
-    Ok(Engine::new(
+    let provider: Arc<dyn Provider> = Arc::new(cloud.clone());
+    let engine = Engine::new(
         provider,
         ExecConfig {
             concurrency: aws.concurrency,
@@ -235,7 +245,8 @@ async fn engine(aws: &AwsArgs, desired: &DesiredGraph, command: &str) -> Result<
             ..ExecConfig::default()
         },
     )
-    .with_lock(lock))
+    .with_lock(lock);
+    Ok((engine, cloud))
 }
 
 fn read_failure(desired: &DesiredGraph, err: mck_core::provider::ProviderError) -> Failure {

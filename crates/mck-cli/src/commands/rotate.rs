@@ -1,17 +1,12 @@
 //! `mck rotate --stack NAME db`: rotates the apps' database login with no failed request
 //! ([`mck_core::rotation`]), under the stack's lock.
 
-use std::sync::Arc;
-
-use mck_aws::{AwsDbLogins, AwsProvider};
-use mck_core::Engine;
+use mck_aws::AwsDbLogins;
 use mck_core::exec::CancelToken;
-use mck_core::exec::ExecConfig;
-use mck_core::provider::Provider;
 
 use super::lock::{let_go, take_lock};
 use super::release::keep_live_release;
-use super::{Failure, OK, aws_config, check_region, confirm, load_stack_with};
+use super::{Failure, OK, aws_engine, confirm, load_stack_with};
 use crate::args::{AwsArgs, RotateTarget, StackArgs};
 use crate::ui;
 
@@ -23,11 +18,7 @@ pub(super) async fn rotate(
 ) -> Result<u8, Failure> {
     let RotateTarget::Db = target;
     let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
-    check_region(aws, desired.stack(), desired.region())?;
-    let cloud = AwsProvider::connect(&aws_config(aws, "rotate"), desired.region()).await;
-    let lock = Arc::new(cloud.stack_lock());
-    let provider: Arc<dyn Provider> = Arc::new(cloud.clone());
-    let engine = Engine::new(provider, ExecConfig::default()).with_lock(lock);
+    let (engine, cloud) = aws_engine(aws, &desired, "rotate").await?;
     let (_, desired) =
         keep_live_release(engine.provider().as_ref(), stack, desired, &args.set).await?;
     let name = desired.stack().to_string();
