@@ -105,12 +105,8 @@ impl AwsDbLogins {
             .send()
             .await
             .map_err(|e| sdk("read the database login's user", e))?;
-        let value: serde_json::Value =
-            serde_json::from_str(out.secret_string().unwrap_or_default()).unwrap_or_default();
-        value
-            .get("username")
-            .and_then(|u| u.as_str())
-            .map(str::to_string)
+        crate::secretsmanager::parse_login(out.secret_string().unwrap_or_default())
+            .map(|login| login.username)
             .ok_or_else(|| {
                 ProviderError::invalid(format!(
                     "version {version} of secret {} holds no login (JSON with `username` and `password`)",

@@ -8,7 +8,7 @@ use aws_sdk_secretsmanager::Client;
 use mck_core::model::ResourceKind;
 use mck_core::provider::ProviderError;
 
-pub(crate) use secret::{Login, generate_password, login};
+pub(crate) use secret::{Login, generate_password, login, parse_login};
 
 /// The kinds [`read`] returns; each one's driver names this read (`Driver::READ_BY`).
 pub(crate) const KINDS: &[ResourceKind] = &[ResourceKind::Secret];

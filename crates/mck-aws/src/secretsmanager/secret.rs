@@ -60,7 +60,8 @@ pub(crate) async fn login(aws: &AwsProvider, secret_id: &str) -> Result<Login, P
     })
 }
 
-fn parse_login(text: &str) -> Option<Login> {
+/// The login a secret's value holds (JSON with `username` and `password`).
+pub(crate) fn parse_login(text: &str) -> Option<Login> {
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
     Some(Login {
         username: value.get("username")?.as_str()?.to_string(),
