@@ -350,6 +350,24 @@ $pdo->exec("GRANT ALL PRIVILEGES ON `" . str_replace("`", "``", (string) getenv(
 echo "mck: database login " . $user . " ready\n";
 "#;
 
+/// The `Kind` methods of a job of a kind of its own (the login, the install, the maintenance
+/// jobs): those of the release task it wraps (`task`).
+macro_rules! wraps_a_release_task {
+    () => {
+        fn fields(&self) -> Vec<Field> {
+            self.task.fields()
+        }
+
+        fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
+            self.task.ordering()
+        }
+
+        fn dereferences(&self) -> Vec<LogicalId> {
+            self.task.dereferences()
+        }
+    };
+}
+
 /// Magento's installation ([`ReleaseJob::Install`]): a one-off task on `<stack>-install` that
 /// runs `setup:install` when the database holds no Magento, does nothing when it does, and
 /// fails, naming what to do, when an earlier install was interrupted. Recorded once
@@ -392,17 +410,7 @@ impl Kind for InstallSpec {
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
     const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::FoundOnceVisible;
 
-    fn fields(&self) -> Vec<Field> {
-        self.task.fields()
-    }
-
-    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
-        self.task.ordering()
-    }
-
-    fn dereferences(&self) -> Vec<LogicalId> {
-        self.task.dereferences()
-    }
+    wraps_a_release_task!();
 }
 
 /// The job that makes sure the apps' database login exists ([`ReleaseJob::DbLogin`]), before
@@ -435,17 +443,7 @@ impl Kind for DbLoginSpec {
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
     const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::FoundOnceVisible;
 
-    fn fields(&self) -> Vec<Field> {
-        self.task.fields()
-    }
-
-    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
-        self.task.ordering()
-    }
-
-    fn dereferences(&self) -> Vec<LogicalId> {
-        self.task.dereferences()
-    }
+    wraps_a_release_task!();
 }
 
 /// A release's one-off ECS task on the migrating app's *new* task definition (its container's
@@ -466,7 +464,9 @@ pub struct ReleaseTaskSpec {
     pub log_group: Ref<kind::LogGroup>,
     /// The container whose command is overridden.
     pub container: String,
-    /// That container's image: the build being released.
+    /// What the job's record keeps: the build being released (that container's image), so
+    /// the job runs again for a new build; for the install, which runs once per stack, the
+    /// constant [`InstallSpec::INSTALLED`].
     pub image: String,
     /// The command (`sh -c SCRIPT`).
     pub command: Vec<String>,
@@ -843,20 +843,10 @@ impl Kind for MaintenanceSpec {
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
     const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;
 
-    fn fields(&self) -> Vec<Field> {
-        self.task.fields()
-    }
-
-    fn ordering(&self) -> Vec<(ResourceKind, LogicalId)> {
-        self.task.ordering()
-    }
+    wraps_a_release_task!();
 
     fn runs_after_failure(&self) -> bool {
         self.task.job == ReleaseJob::MaintenanceOff
-    }
-
-    fn dereferences(&self) -> Vec<LogicalId> {
-        self.task.dereferences()
     }
 }
 
