@@ -18,7 +18,8 @@
 //! new password for a user that tasks may still use.
 //!
 //! The steps are a trait ([`DbLogins`]): `mck-aws` implements them with Secrets Manager and
-//! ECS, [`crate::testing::FakeCloud`] with a model of the database's logins and the tasks'.
+//! ECS, `testing::FakeCloud` (feature `testing`) with a model of the database's logins and the
+//! tasks'.
 
 use async_trait::async_trait;
 
