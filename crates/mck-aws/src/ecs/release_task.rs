@@ -1299,4 +1299,42 @@ mod tests {
         );
         assert!(observe_record(&Cluster::builder().cluster_name("dev-app").build()).is_empty());
     }
+
+    /// The database login job and the install are read back as their own kinds, each on its
+    /// own record: the login's build (whatever was migrated since), the install's constant.
+    #[test]
+    fn the_login_and_install_records_are_read_as_their_kinds() {
+        let tag = |key: &str, value: &str| Tag::builder().key(key).value(value).build();
+        let older = "public.ecr.aws/magecloudkit/magento:2.4.7";
+        let cluster = Cluster::builder()
+            .cluster_name("dev-app")
+            .cluster_arn(CLUSTER_ARN)
+            .tags(tag(ReleaseJob::DbLogin.record_tag(), older))
+            .tags(tag(
+                ReleaseJob::Install.record_tag(),
+                InstallSpec::INSTALLED,
+            ))
+            .tags(tag(ReleaseJob::Migrate.record_tag(), IMAGE))
+            .build();
+        let records = observe_record(&cluster);
+        let record = |job: ReleaseJob| {
+            records
+                .iter()
+                .find(|o| o.id.as_str() == job.id())
+                .unwrap_or_else(|| panic!("no record of {job:?}: {records:?}"))
+        };
+        let login = record(ReleaseJob::DbLogin);
+        assert_eq!(login.kind, ResourceKind::DbLogin);
+        assert_eq!(
+            login.fields[ReleaseTaskSpec::IMAGE.name],
+            Value::Str(older.into())
+        );
+        let install = record(ReleaseJob::Install);
+        assert_eq!(install.kind, ResourceKind::Install);
+        assert_eq!(
+            install.fields[ReleaseTaskSpec::IMAGE.name],
+            Value::Str(InstallSpec::INSTALLED.into())
+        );
+        assert_eq!(install.cloud_id, "dev-app/mck:installed");
+    }
 }

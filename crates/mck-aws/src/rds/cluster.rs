@@ -598,4 +598,51 @@ mod tests {
         assert_eq!(master_rotation(sm, "s").await.unwrap(), Value::Null);
         aws.assert_done();
     }
+
+    /// A changed schedule is set on the managed secret alone: `RotateSecret` with the rules,
+    /// no ModifyDBCluster (the cluster itself does not change).
+    #[tokio::test]
+    async fn a_new_schedule_is_set_on_the_managed_secret_alone() {
+        use crate::testing::Replay;
+
+        const SECRET: &str = "arn:aws:secretsmanager:us-east-1:1:secret:rds!cluster-1-AbCdEf";
+        let aws = Replay::new([("RotateSecret", 200, format!(r#"{{"ARN":"{SECRET}"}}"#))]);
+        let provider = AwsProvider::offline(aws.clone());
+        let resolved = std::collections::HashMap::new();
+        let ctx = crate::testing::context(&resolved);
+        let live = Observed::new("db.cluster".into(), ResourceKind::DbCluster, "t-db")
+            .output(DbClusterSpec::OUT_SECRET_ARN, SECRET);
+        let spec = DbClusterSpec {
+            identifier: "t-db".into(),
+            engine: "aurora-mysql".into(),
+            engine_version: None,
+            database_name: "magento".into(),
+            master_username: "magento".into(),
+            subnet_group: Ref::new("db.subnets"),
+            parameter_group: None,
+            security_groups: vec![Ref::new("sg.db")],
+            storage_encrypted: true,
+            backup_retention_days: 7,
+            deletion_protection: true,
+            final_snapshot: true,
+            master_rotation_days: 14,
+        };
+        DbClusterSpec::update(
+            &provider,
+            &ctx,
+            &spec,
+            &live,
+            &[DbClusterSpec::MASTER_SECRET_ROTATION_DAYS.name],
+        )
+        .await
+        .unwrap();
+        let mut body: serde_json::Value = serde_json::from_str(&aws.requests()[0].1).unwrap();
+        body.as_object_mut().unwrap().remove("ClientRequestToken");
+        assert_eq!(
+            body,
+            serde_json::json!({"SecretId": SECRET, "RotationRules": {"AutomaticallyAfterDays": 14},
+                "RotateImmediately": false})
+        );
+        aws.assert_done();
+    }
 }
