@@ -143,7 +143,7 @@ pub async fn progress(mut events: mpsc::UnboundedReceiver<ExecEvent>, n_steps: u
                 finished += 1;
                 let quiet = brief
                     && outcome == Outcome::Done
-                    && note.as_deref().is_none_or(str::is_empty)
+                    && note.is_none()
                     && u128::from(elapsed_ms) < BRIEF_SLOW.as_millis();
                 if quiet {
                     if !tty && finished.is_multiple_of(BRIEF_EVERY) {

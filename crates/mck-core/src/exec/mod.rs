@@ -97,7 +97,12 @@ fn settle(result: Result<Option<Observed>, Interrupt>) -> Settled {
     let (outcome, note, observed) = match result {
         Ok(Some(observed)) => (
             Outcome::Done,
-            observed.outputs.get(crate::provider::NOTE).cloned(),
+            // An empty note is no note.
+            observed
+                .outputs
+                .get(crate::provider::NOTE)
+                .filter(|note| !note.is_empty())
+                .cloned(),
             Some(observed),
         ),
         Ok(None) => (Outcome::Done, None, None),
