@@ -150,7 +150,7 @@ impl AwsDbLogins {
         Ok(())
     }
 
-    /// Forces a new deployment of `live` and waits until it is rolled out and healthy.
+    /// Starts a new deployment of `live` and waits until it has rolled out and is healthy.
     async fn roll_service(&self, live: &Observed) -> Result<String, ProviderError> {
         let name = match live.fields.get(EcsServiceSpec::NAME.name) {
             Some(mck_core::model::Value::Str(n)) => n.clone(),
@@ -158,31 +158,17 @@ impl AwsDbLogins {
         };
         let cluster = self.job.cluster.id();
         let cluster = self.context().cloud_id(cluster)?.to_string();
-        self.aws
-            .clients
-            .ecs
-            .update_service()
-            .cluster(&cluster)
-            .service(&name)
-            .force_new_deployment(true)
-            .send()
+        crate::ecs::redeploy(&self.aws, &cluster, &name)
             .await
-            .map_err(|e| sdk(&format!("start a new deployment of service {name}"), e))?;
-        let ctx = self.context();
-        self.aws
-            .wait_until(&format!("service {name} to roll onto the new login"), || async {
-                match <EcsServiceSpec as Driver>::poll(&self.aws, &ctx, live).await? {
-                    Readiness::Ready(_) => Ok(true),
-                    Readiness::Pending(_) => Ok(false),
-                    Readiness::Gone => Err(ProviderError::invalid(format!(
-                        "service {name} was deleted during the rotation"
-                    ))),
-                    Readiness::Failed(why) => Err(ProviderError::invalid(format!(
-                        "{why}; the old login stays valid: fix the service, then run `mck rotate` again"
-                    ))),
-                }
-            })
-            .await?;
+            .map_err(|e| {
+                ProviderError::new(
+                    e.class,
+                    format!(
+                        "{}; the old login stays valid: fix the service, then run `mck rotate` again",
+                        e.message
+                    ),
+                )
+            })?;
         Ok(name)
     }
 }

@@ -9,6 +9,7 @@ mod rollout;
 
 pub(crate) use release_record::live as live_release;
 mod service;
+pub(crate) use service::redeploy;
 mod task_definition;
 
 pub(crate) use task_definition::{prune as prune_revisions, registered as registered_revisions};

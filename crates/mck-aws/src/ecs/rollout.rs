@@ -395,4 +395,108 @@ mod tests {
         ));
         aws.assert_done();
     }
+
+    /// A forced new deployment (the login's rotation) on the same task definition: ECS lists
+    /// the old deployment beside the new one, both on that revision, in whatever order. The
+    /// wait goes by the new deployment's id (UpdateService's answer): done only once it has
+    /// completed, is the only one left and the targets are healthy; gone, it is a failure.
+    #[tokio::test]
+    async fn a_redeploy_waits_for_its_own_deployment_whatever_the_order_ecs_lists() {
+        let deployment = |id: &str, status: &str, state: &str, running: i32| {
+            json!({"id": id, "status": status, "taskDefinition": TD1, "desiredCount": 2,
+                   "runningCount": running, "pendingCount": 0, "failedTasks": 0,
+                   "rolloutState": state, "rolloutStateReason": ""})
+        };
+        let old = deployment("ecs-svc/old", "ACTIVE", "COMPLETED", 2);
+        let updated = json!({"service": serde_json::from_str::<serde_json::Value>(&service_json(
+            "ACTIVE",
+            TD1,
+            json!([deployment("ecs-svc/new", "PRIMARY", "IN_PROGRESS", 0), old.clone()]),
+        ))
+        .unwrap()["services"][0]
+            .clone()})
+        .to_string();
+        let aws = Replay::new([
+            ("UpdateService", 200, updated.clone()),
+            // The old deployment first: complete, but not the one started.
+            (
+                "DescribeServices",
+                200,
+                service_json(
+                    "ACTIVE",
+                    TD1,
+                    json!([
+                        old.clone(),
+                        deployment("ecs-svc/new", "PRIMARY", "IN_PROGRESS", 1)
+                    ]),
+                ),
+            ),
+            // Completed, the old tasks still draining.
+            (
+                "DescribeServices",
+                200,
+                service_json(
+                    "ACTIVE",
+                    TD1,
+                    json!([old, deployment("ecs-svc/new", "PRIMARY", "COMPLETED", 2)]),
+                ),
+            ),
+            (
+                "DescribeServices",
+                200,
+                service_json(
+                    "ACTIVE",
+                    TD1,
+                    json!([deployment("ecs-svc/new", "PRIMARY", "COMPLETED", 2)]),
+                ),
+            ),
+            (
+                "DescribeTargetHealth",
+                200,
+                health_xml(&[("healthy", ""), ("initial", "")]),
+            ),
+            (
+                "DescribeServices",
+                200,
+                service_json(
+                    "ACTIVE",
+                    TD1,
+                    json!([deployment("ecs-svc/new", "PRIMARY", "COMPLETED", 2)]),
+                ),
+            ),
+            (
+                "DescribeTargetHealth",
+                200,
+                health_xml(&[("healthy", ""), ("healthy", "")]),
+            ),
+            // A second rotation whose deployment the circuit breaker rolled back: gone.
+            ("UpdateService", 200, updated),
+            (
+                "DescribeServices",
+                200,
+                service_json(
+                    "ACTIVE",
+                    TD1,
+                    json!([deployment("ecs-svc/old", "PRIMARY", "COMPLETED", 2)]),
+                ),
+            ),
+            ("ListTasks", 200, json!({"taskArns": []}).to_string()),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        crate::ecs::redeploy(&provider, "dev-app", "frontend")
+            .await
+            .unwrap();
+        let update: serde_json::Value = serde_json::from_str(&aws.requests()[0].1).unwrap();
+        assert_eq!(update["forceNewDeployment"], true);
+        assert_eq!(update.get("taskDefinition"), None, "the same revision");
+        let err = crate::ecs::redeploy(&provider, "dev-app", "frontend")
+            .await
+            .unwrap_err();
+        assert!(
+            err.message.contains("rolled back or replaced"),
+            "{}",
+            err.message
+        );
+        aws.assert_done();
+    }
 }

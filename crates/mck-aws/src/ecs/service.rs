@@ -201,6 +201,78 @@ pub(super) async fn read(ecs: &Client, stack: &str) -> Result<Vec<Observed>, Pro
     Ok(out)
 }
 
+/// Starts a new deployment of service `name` on the task definition it runs
+/// (`forceNewDeployment`: new tasks, which read their secrets again) and waits until that
+/// deployment, found by the id UpdateService answers, has completed, is the service's only one
+/// (the old tasks are gone) and, behind a load balancer, has the desired count of healthy
+/// targets. A deployment the circuit breaker failed, or one that is no longer there (rolled
+/// back, replaced), is an error naming the stopped tasks' reasons.
+pub(crate) async fn redeploy(
+    aws: &AwsProvider,
+    cluster: &str,
+    name: &str,
+) -> Result<(), ProviderError> {
+    let ecs = &aws.clients.ecs;
+    let updated = ecs
+        .update_service()
+        .cluster(cluster)
+        .service(name)
+        .force_new_deployment(true)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("start a new deployment of service {name}"), e))?;
+    let deployment = updated
+        .service()
+        .and_then(|s| {
+            s.deployments()
+                .iter()
+                .find(|d| d.status() == Some("PRIMARY"))
+        })
+        .and_then(|d| d.id())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ProviderError::invalid(format!(
+                "UpdateService answered no primary deployment for service {name}"
+            ))
+        })?;
+    aws.wait_until(&format!("the new deployment of service {name}"), || async {
+        let services = describe(ecs, cluster, vec![name.to_string()]).await?;
+        let Some(service) = services.first() else {
+            return Err(ProviderError::invalid(format!(
+                "service {name} is gone"
+            )));
+        };
+        let ours = service
+            .deployments()
+            .iter()
+            .find(|d| d.id() == Some(deployment.as_str()));
+        let Some(ours) = ours else {
+            let tasks = stopped_tasks(aws, cluster, service, service.task_definition().unwrap_or_default()).await;
+            return Err(ProviderError::invalid(format!(
+                "the new deployment {deployment} of service {name} is gone: rolled back or replaced{tasks}"
+            )));
+        };
+        if ours.rollout_state() == Some(&DeploymentRolloutState::Failed) {
+            let tasks = stopped_tasks(aws, cluster, service, ours.task_definition().unwrap_or_default()).await;
+            return Err(ProviderError::invalid(format!(
+                "the new deployment of service {name} failed: {}{tasks}",
+                ours.rollout_state_reason().unwrap_or_default()
+            )));
+        }
+        let completed = matches!(
+            ours.rollout_state(),
+            Some(DeploymentRolloutState::Completed) | None
+        ) && ours.running_count() >= ours.desired_count()
+            && service.deployments().len() == 1;
+        if !completed {
+            return Ok(false);
+        }
+        let (healthy, _) = target_health(aws, service).await?;
+        Ok(healthy >= service.desired_count())
+    })
+    .await
+}
+
 /// Errors real AWS gives for a while after what the service uses was created (IAM roles and
 /// load balancer attachments propagate), or while a deleted service of the same name drains:
 /// worth retrying until the step's timeout. Terraform's provider retries the same messages.
