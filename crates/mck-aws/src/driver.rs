@@ -54,6 +54,8 @@ services! {
     SecretsManager => secretsmanager,
     Mq => mq,
     OpenSearch => opensearch,
+    CloudWatch => cloudwatch,
+    Sns => sns,
 }
 
 /// What a service's read listed: the kinds its readers listed (whether or not they found

@@ -13,6 +13,7 @@
 
 mod autoscaling;
 mod cloudtrail;
+mod cloudwatch;
 mod driver;
 mod ec2;
 mod ecs;
@@ -33,6 +34,7 @@ mod retry;
 pub mod rotation;
 mod route53;
 mod secretsmanager;
+mod sns;
 #[cfg(test)]
 mod testing;
 
@@ -99,6 +101,8 @@ pub(crate) struct Clients {
     pub(crate) secretsmanager: aws_sdk_secretsmanager::Client,
     pub(crate) mq: aws_sdk_mq::Client,
     pub(crate) opensearch: aws_sdk_opensearch::Client,
+    pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
+    pub(crate) sns: aws_sdk_sns::Client,
     pub(crate) region: String,
     requests: Arc<AtomicU64>,
     /// Retries of single calls inside a driver (see [`retry`]).
@@ -446,6 +450,16 @@ impl Clients {
                     .interceptor(counter())
                     .build(),
             ),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
+            sns: aws_sdk_sns::Client::from_conf(
+                aws_sdk_sns::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
             region,
             requests,
             backoff,
@@ -516,6 +530,8 @@ impl Clients {
             }
             ServiceRead::Mq => mq::read(&self.mq, stack).await?,
             ServiceRead::OpenSearch => opensearch::read(&self.opensearch, stack).await?,
+            ServiceRead::CloudWatch => cloudwatch::read(&self.cloudwatch, stack).await?,
+            ServiceRead::Sns => sns::read(&self.sns, stack).await?,
         };
         listed.checked(service)
     }

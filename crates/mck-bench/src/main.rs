@@ -63,6 +63,8 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         HostedZone => s(40),
         RecordSet => s(60),
         LogGroup => s(1),
+        // Alarms, topics, subscriptions and dashboards are ready once the call returns.
+        Topic | Subscription | Alarm | Dashboard => s(1),
         Role => s(2),
         EcsCluster => s(5),
         InstanceProfile => s(2),

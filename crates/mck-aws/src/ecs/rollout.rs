@@ -93,6 +93,25 @@ impl Rollout {
     }
 }
 
+/// The service's deployment alarms that are firing, as a sentence to add to a rollout's
+/// failure (ECS rolls a deployment back when one fires): empty when none is, or when they
+/// cannot be read (the failure stands without the detail).
+pub(super) async fn alarms_fired(aws: &AwsProvider, service: &Service) -> String {
+    let names = super::service::deployment_alarms(service);
+    match crate::cloudwatch::alarms_in_alarm(aws, &names).await {
+        Ok(fired) if !fired.is_empty() => format!(
+            "; rolled back by its deployment alarm{} {} (in ALARM)",
+            if fired.len() == 1 { "" } else { "s" },
+            fired.join(", ")
+        ),
+        Ok(_) => String::new(),
+        Err(err) => {
+            tracing::debug!(%err, "reading the deployment alarms' state");
+            String::new()
+        }
+    }
+}
+
 /// Healthy targets in the service's target group, and the first unhealthy target's reason.
 pub(super) async fn target_health(
     aws: &AwsProvider,

@@ -5,14 +5,14 @@
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DeploymentCircuitBreaker,
-    DeploymentConfiguration, DeploymentRolloutState, LaunchType, LoadBalancer,
-    NetworkConfiguration, Service, ServiceField,
+    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DeploymentAlarms,
+    DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentRolloutState, LaunchType,
+    LoadBalancer, NetworkConfiguration, Service, ServiceField,
 };
 use mck_core::model::{EcsServiceSpec, LogicalId, ResourceKind, ServiceCapacity, Value};
 use mck_core::provider::{Context, ErrorClass, Observed, ProviderError, Readiness};
 
-use super::rollout::{Rollout, stopped_tasks, target_health};
+use super::rollout::{Rollout, alarms_fired, stopped_tasks, target_health};
 use crate::AwsProvider;
 use crate::driver::{Driver, ServiceRead};
 use crate::error::sdk;
@@ -25,6 +25,16 @@ fn owned(service: &Service, stack: &str) -> Option<LogicalId> {
             .filter_map(|t| Some((t.key()?, t.value()?))),
         stack,
     )
+}
+
+/// The alarms that roll the service's deployments back (none when they are off).
+pub(super) fn deployment_alarms(service: &Service) -> Vec<String> {
+    service
+        .deployment_configuration()
+        .and_then(|d| d.alarms())
+        .filter(|a| a.enable())
+        .map(|a| a.alarm_names().to_vec())
+        .unwrap_or_default()
 }
 
 /// The cluster's name from its ARN (`…:cluster/dev-app`).
@@ -71,6 +81,11 @@ pub(super) fn observe(id: LogicalId, service: &Service) -> Observed {
             ))
         }
     });
+    let mut alarms: Vec<Value> = deployment_alarms(service)
+        .into_iter()
+        .map(Value::CloudId)
+        .collect();
+    alarms.sort();
     let o = Observed::new(id, ResourceKind::EcsService, arn)
         .with(EcsServiceSpec::NAME, name)
         .with(
@@ -111,6 +126,7 @@ pub(super) fn observe(id: LogicalId, service: &Service) -> Observed {
         )
         .with(EcsServiceSpec::LOAD_BALANCER, load_balancer)
         .with(EcsServiceSpec::DEPLOYMENT, deployment)
+        .with(EcsServiceSpec::DEPLOYMENT_ALARMS, Value::List(alarms))
         .with(
             EcsServiceSpec::HEALTH_CHECK_GRACE_PERIOD,
             i64::from(service.health_check_grace_period_seconds().unwrap_or(0)),
@@ -253,9 +269,10 @@ pub(crate) async fn redeploy(
             )));
         };
         if ours.rollout_state() == Some(&DeploymentRolloutState::Failed) {
+            let alarms = alarms_fired(aws, service).await;
             let tasks = stopped_tasks(aws, cluster, service, ours.task_definition().unwrap_or_default()).await;
             return Err(ProviderError::invalid(format!(
-                "the new deployment of service {name} failed: {}{tasks}",
+                "the new deployment of service {name} failed: {}{alarms}{tasks}",
                 ours.rollout_state_reason().unwrap_or_default()
             )));
         }
@@ -315,9 +332,16 @@ fn network(
         .build())
 }
 
-fn deployment(spec: &EcsServiceSpec) -> DeploymentConfiguration {
+/// The deployment settings: percents, the circuit breaker, and the deployment alarms (sent
+/// off, with no names, when the service has none, so an update also removes them).
+fn deployment(
+    ctx: &Context<'_>,
+    spec: &EcsServiceSpec,
+) -> Result<DeploymentConfiguration, ProviderError> {
     let (min_healthy, max) = spec.deployment_percents();
-    DeploymentConfiguration::builder()
+    let alarms = ctx.cloud_ids(&spec.alarms)?;
+    let on = !alarms.is_empty();
+    Ok(DeploymentConfiguration::builder()
         .minimum_healthy_percent(min_healthy)
         .maximum_percent(max)
         .deployment_circuit_breaker(
@@ -326,7 +350,15 @@ fn deployment(spec: &EcsServiceSpec) -> DeploymentConfiguration {
                 .rollback(true)
                 .build(),
         )
-        .build()
+        .alarms(
+            DeploymentAlarms::builder()
+                .set_alarm_names(Some(alarms))
+                .enable(on)
+                .rollback(on)
+                .build()
+                .map_err(|e| ProviderError::invalid(e.to_string()))?,
+        )
+        .build())
 }
 
 /// An idempotency token for CreateService: the same create retried (after a lost response)
@@ -411,7 +443,7 @@ impl Driver for EcsServiceSpec {
             })
             .network_configuration(network(ctx, spec)?)
             .set_load_balancers(load_balancers)
-            .deployment_configuration(deployment(spec))
+            .deployment_configuration(deployment(ctx, spec)?)
             .set_health_check_grace_period_seconds(grace)
             .enable_ecs_managed_tags(true)
             .client_token(client_token(ctx, id, &task_definition))
@@ -454,8 +486,8 @@ impl Driver for EcsServiceSpec {
         if Self::SUBNETS.is_in(fields) || Self::SECURITY_GROUPS.is_in(fields) {
             call = call.network_configuration(network(ctx, spec)?);
         }
-        if Self::DEPLOYMENT.is_in(fields) {
-            call = call.deployment_configuration(deployment(spec));
+        if Self::DEPLOYMENT.is_in(fields) || Self::DEPLOYMENT_ALARMS.is_in(fields) {
+            call = call.deployment_configuration(deployment(ctx, spec)?);
         }
         if Self::HEALTH_CHECK_GRACE_PERIOD.is_in(fields)
             && let Some(lb) = &spec.load_balancer
@@ -535,8 +567,9 @@ impl Driver for EcsServiceSpec {
         let rollout = Rollout::of(service, &wanted);
         match rollout {
             Rollout::Failed(why) => {
+                let alarms = alarms_fired(aws, service).await;
                 let tasks = stopped_tasks(aws, &cluster, service, &wanted).await;
-                Ok(Readiness::Failed(format!("{why}{tasks}")))
+                Ok(Readiness::Failed(format!("{why}{alarms}{tasks}")))
             }
             Rollout::InProgress(status) => {
                 let failed = service
@@ -626,7 +659,16 @@ pub(super) mod tests {
                 health_check_grace_seconds: 60,
             }),
             one_at_a_time: false,
+            alarms: Vec::new(),
             after: Vec::new(),
+        }
+    }
+
+    /// [`spec`] with its rollouts gated on its 5xx alarm.
+    fn gated() -> EcsServiceSpec {
+        EcsServiceSpec {
+            alarms: vec![Ref::new("alarm.app.frontend.5xx")],
+            ..spec()
         }
     }
 
@@ -685,7 +727,7 @@ pub(super) mod tests {
         let observed = observe(id.clone(), &done);
         assert_reads(
             &observed,
-            spec(),
+            gated(),
             &[
                 ("ecs.cluster", "dev-app"),
                 ("ecs.taskdef.frontend", TD1),
@@ -693,6 +735,7 @@ pub(super) mod tests {
                 ("subnet.private.b", "subnet-b"),
                 ("sg.app", "sg-app"),
                 ("alb.tg.frontend", TG),
+                ("alarm.app.frontend.5xx", ALARM),
             ],
         );
         assert_eq!(observed.pending, None);
@@ -700,8 +743,23 @@ pub(super) mod tests {
         assert_eq!(rolling.pending.as_deref(), Some("deployment in progress"));
     }
 
+    const ALARM: &str = "mck/dev/app.frontend.5xx";
+
+    /// As mck sends it: the 5xx alarm rolls deployments back.
     fn deployment_config() -> Dc {
-        deployment(&spec())
+        let resolved = HashMap::from([(
+            LogicalId::new("alarm.app.frontend.5xx"),
+            Observed::new(
+                LogicalId::new("alarm.app.frontend.5xx"),
+                ResourceKind::Alarm,
+                ALARM,
+            ),
+        )]);
+        let config = deployment(&context(&resolved), &gated()).unwrap();
+        let alarms = config.alarms().unwrap();
+        assert!(alarms.enable() && alarms.rollback());
+        assert_eq!(alarms.alarm_names(), [ALARM]);
+        config
     }
 
     pub(in crate::ecs) fn service_json(

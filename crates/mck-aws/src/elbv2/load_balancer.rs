@@ -50,7 +50,11 @@ pub(super) fn observe(id: LogicalId, lb: &LoadBalancer, idle: Option<i64>) -> Ob
             LoadBalancerSpec::OUT_DNS_NAME,
             lb.dns_name().unwrap_or_default(),
         )
-        .output(LoadBalancerSpec::OUT_ARN, arn);
+        .output(LoadBalancerSpec::OUT_ARN, arn)
+        .output(
+            LoadBalancerSpec::OUT_ARN_SUFFIX,
+            LoadBalancerSpec::arn_suffix(arn),
+        );
     match lb.state().and_then(|s| s.code()) {
         Some(LoadBalancerStateEnum::Provisioning) => o.pending("provisioning"),
         _ => o,

@@ -41,6 +41,10 @@ pub(super) fn observe(id: LogicalId, group: &TargetGroup, delay: Option<i64>) ->
         )
         .with(TargetGroupSpec::DEREGISTRATION_DELAY, delay)
         .output(TargetGroupSpec::OUT_ARN, arn)
+        .output(
+            TargetGroupSpec::OUT_ARN_SUFFIX,
+            TargetGroupSpec::arn_suffix(arn),
+        )
 }
 
 async fn delay_of(elb: &Client, arn: &str) -> Result<Option<i64>, ProviderError> {

@@ -193,6 +193,10 @@ pub(super) fn observe(id: LogicalId, domain: &DomainStatus, protected: bool) -> 
         .with(SearchDomainSpec::DELETION_PROTECTION, protected)
         .output(SearchDomainSpec::OUT_ARN, domain.arn())
         .output(
+            SearchDomainSpec::OUT_ACCOUNT,
+            SearchDomainSpec::account_of(domain.arn()),
+        )
+        .output(
             mck_core::provider::OUT_DATA,
             format!(
                 "OpenSearch domain of {instance_count} data node(s) of {instance_type}, {volume_gb} GiB each"

@@ -273,6 +273,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
                         health_check_grace_seconds: seconds(&app.health_check_grace_period, 60),
                     }),
                     one_at_a_time: false,
+                    alarms: super::alarms::deployment_alarms(stack, app_name),
                     after,
                 }
                 .into(),

@@ -1,7 +1,8 @@
 //! Lowering: a validated [`Stack`] becomes typed resources in a [`DesiredGraph`].
 //!
 //! Deterministic: the same stack always yields the same logical ids and specs. One module per
-//! tier: `network`, `data`, `dns` (service discovery for the data tier), `app`.
+//! tier: `network`, `data`, `dns` (service discovery for the data tier), `app`, `alarms` (the
+//! operations tier).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use crate::graph::{Declared, DesiredGraph, GraphError};
 use crate::model::{LogicalId, Resource, ResourceKind, ResourceSpec};
 use crate::stack::{Stack, parse_duration};
 
+mod alarms;
 mod app;
 mod data;
 
@@ -140,6 +142,7 @@ fn resources(stack: &Stack) -> Lowered {
     let records = data::lower(stack, &mut out);
     dns::lower(stack, &mut out, records);
     app::lower(stack, &mut out);
+    alarms::lower(stack, &mut out);
     out
 }
 

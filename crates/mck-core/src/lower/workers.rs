@@ -177,6 +177,7 @@ pub(super) fn lower(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mu
                 security_groups: vec![Ref::new("sg.app")],
                 load_balancer: None,
                 one_at_a_time: b.one_at_a_time,
+                alarms: Vec::new(),
                 after,
             }
             .into(),

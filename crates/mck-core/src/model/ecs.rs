@@ -673,6 +673,9 @@ pub struct EcsServiceSpec {
     /// Never two tasks at once, even during a deployment (the old task stops before the new
     /// one starts: 0%–100%): Magento's cron, whose runs must not overlap.
     pub one_at_a_time: bool,
+    /// Deployment alarms: a rollout during which one of them fires is rolled back by ECS (and
+    /// reported as a failed release naming it).
+    pub alarms: Vec<Ref<kind::Alarm>>,
     /// Ordering only: what tasks need before they can turn healthy (the listener or rule that
     /// routes to the target group, the private subnets' routes out, the EFS mount targets, the
     /// private DNS records).
@@ -723,6 +726,8 @@ impl EcsServiceSpec {
     pub const DEPLOYMENT: FieldDef = FieldDef::mutable("deployment");
     /// Field `health_check_grace_period`: changed in place.
     pub const HEALTH_CHECK_GRACE_PERIOD: FieldDef = FieldDef::mutable("health_check_grace_period");
+    /// Field `deployment_alarms`: the alarms that roll a deployment back; changed in place.
+    pub const DEPLOYMENT_ALARMS: FieldDef = FieldDef::mutable("deployment_alarms");
     /// Output `name`.
     pub const OUT_NAME: &str = "name";
     /// Output `arn`.
@@ -757,6 +762,7 @@ impl Kind for EcsServiceSpec {
         ResourceKind::TargetGroup,
         ResourceKind::Listener,
         ResourceKind::ListenerRule,
+        ResourceKind::Alarm,
     ];
     const HOLDS_DATA: bool = false;
     const TAGGABLE: bool = true;
@@ -794,6 +800,7 @@ impl Kind for EcsServiceSpec {
                 .load_balancer
                 .as_ref()
                 .map_or(0, |lb| lb.health_check_grace_seconds)),
+            Self::DEPLOYMENT_ALARMS.of(super::refs(&self.alarms)),
         ]
     }
 

@@ -36,6 +36,13 @@ impl LoadBalancerSpec {
     pub const OUT_DNS_NAME: &str = "dns_name";
     /// Output `arn`.
     pub const OUT_ARN: &str = "arn";
+    /// Output `arn_suffix`: `app/<name>/<id>`, the `LoadBalancer` dimension of its metrics.
+    pub const OUT_ARN_SUFFIX: &str = "arn_suffix";
+
+    /// The part of an ARN after `:loadbalancer/` ([`Self::OUT_ARN_SUFFIX`]).
+    pub fn arn_suffix(arn: &str) -> &str {
+        arn.split_once(":loadbalancer/").map_or(arn, |(_, s)| s)
+    }
 }
 
 impl Kind for LoadBalancerSpec {
@@ -43,7 +50,8 @@ impl Kind for LoadBalancerSpec {
         &[ResourceKind::Subnet, ResourceKind::SecurityGroup];
     const HOLDS_DATA: bool = false;
     const TAGGABLE: bool = true;
-    const OUTPUTS: &'static [&'static str] = &[Self::OUT_DNS_NAME, Self::OUT_ARN];
+    const OUTPUTS: &'static [&'static str] =
+        &[Self::OUT_DNS_NAME, Self::OUT_ARN, Self::OUT_ARN_SUFFIX];
     // An ALB is active in about three minutes.
     const TIMEOUT: Duration = minutes(15);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
@@ -96,13 +104,21 @@ impl TargetGroupSpec {
     pub const DEREGISTRATION_DELAY: FieldDef = FieldDef::mutable("deregistration_delay");
     /// Output `arn`.
     pub const OUT_ARN: &str = "arn";
+    /// Output `arn_suffix`: `targetgroup/<name>/<id>`, the `TargetGroup` dimension of the load
+    /// balancer's metrics.
+    pub const OUT_ARN_SUFFIX: &str = "arn_suffix";
+
+    /// The part of an ARN after its last `:` ([`Self::OUT_ARN_SUFFIX`]).
+    pub fn arn_suffix(arn: &str) -> &str {
+        arn.rsplit_once(':').map_or(arn, |(_, s)| s)
+    }
 }
 
 impl Kind for TargetGroupSpec {
     const REFERENCES: &'static [ResourceKind] = &[ResourceKind::Vpc];
     const HOLDS_DATA: bool = false;
     const TAGGABLE: bool = true;
-    const OUTPUTS: &'static [&'static str] = &[Self::OUT_ARN];
+    const OUTPUTS: &'static [&'static str] = &[Self::OUT_ARN, Self::OUT_ARN_SUFFIX];
     const TIMEOUT: Duration = minutes(5);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
     const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;

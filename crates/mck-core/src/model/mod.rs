@@ -9,6 +9,7 @@
 //! are typed [`Ref`]s naming a logical id; lowering turns them into graph edges.
 
 mod autoscaling;
+mod cloudwatch;
 mod ec2;
 mod ecs;
 mod efs;
@@ -21,6 +22,7 @@ mod opensearch;
 mod rds;
 mod route53;
 mod secretsmanager;
+mod sns;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,6 +32,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use autoscaling::*;
+pub use cloudwatch::*;
 pub use ec2::*;
 pub use ecs::*;
 pub use efs::*;
@@ -42,6 +45,7 @@ pub use opensearch::*;
 pub use rds::*;
 pub use route53::*;
 pub use secretsmanager::*;
+pub use sns::*;
 
 /// The stable, user-visible identity of a resource inside a stack, e.g. `subnet.private.b`.
 ///
@@ -120,6 +124,10 @@ macro_rules! for_each_kind {
             LoadBalancer(LoadBalancerSpec) => "aws_lb",
             Listener(ListenerSpec) => "aws_lb_listener",
             ListenerRule(ListenerRuleSpec) => "aws_lb_listener_rule",
+            Topic(TopicSpec) => "aws_sns_topic",
+            Subscription(SubscriptionSpec) => "aws_sns_topic_subscription",
+            Alarm(AlarmSpec) => "aws_cloudwatch_metric_alarm",
+            Dashboard(DashboardSpec) => "aws_cloudwatch_dashboard",
             TaskDefinition(TaskDefinitionSpec) => "aws_ecs_task_definition",
             DbLogin(DbLoginSpec) => "mck_db_login",
             Install(InstallSpec) => "mck_install",

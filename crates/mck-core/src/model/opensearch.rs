@@ -109,6 +109,13 @@ impl SearchDomainSpec {
     pub const OUT_ENDPOINT: &str = "endpoint";
     /// Output `arn`.
     pub const OUT_ARN: &str = "arn";
+    /// Output `account`: the account id, the `ClientId` dimension of the domain's metrics.
+    pub const OUT_ACCOUNT: &str = "account";
+
+    /// The account of an ARN (`arn:aws:es:<region>:<account>:domain/<name>`).
+    pub fn account_of(arn: &str) -> &str {
+        arn.split(':').nth(4).unwrap_or_default()
+    }
 }
 
 impl Kind for SearchDomainSpec {
@@ -120,7 +127,8 @@ impl Kind for SearchDomainSpec {
     // The catalog index (rebuilt by a reindex, but a store without it serves no search).
     const HOLDS_DATA: bool = true;
     const TAGGABLE: bool = true;
-    const OUTPUTS: &'static [&'static str] = &[Self::OUT_ENDPOINT, Self::OUT_ARN];
+    const OUTPUTS: &'static [&'static str] =
+        &[Self::OUT_ENDPOINT, Self::OUT_ARN, Self::OUT_ACCOUNT];
     // 15–30 minutes to create; a blue/green change of a large domain takes longer.
     const TIMEOUT: Duration = minutes(90);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;

@@ -9,7 +9,7 @@ use super::{Action, Plan, Step};
 use crate::model::ResourceKind;
 
 /// The tiers of the reference architecture, in the order they are shown.
-const TIERS: [&str; 5] = ["network", "data", "dns", "app", "release"];
+const TIERS: [&str; 6] = ["network", "data", "dns", "app", "operations", "release"];
 
 /// The tier of a kind. A `match` without a wildcard: a new kind does not compile until it has
 /// a tier.
@@ -44,6 +44,7 @@ fn tier(kind: ResourceKind) -> &'static str {
         LogGroup | Role | EcsCluster | InstanceProfile | LaunchTemplate | AutoScalingGroup
         | CapacityProvider | TaskDefinition | TargetGroup | LoadBalancer | Listener
         | ListenerRule | EcsService => "app",
+        Topic | Subscription | Alarm | Dashboard => "operations",
         DbLogin | Install | ReleaseTask | Maintenance | ReleaseRecord => "release",
     }
 }
@@ -53,7 +54,7 @@ pub const SMALL_PLAN: usize = 25;
 
 impl Plan {
     /// The compact form: one line of totals, a table of changes per tier (network, data, dns,
-    /// app, release), the replacements with their reasons, and each create, replace or delete
+    /// app, operations, release), the replacements with their reasons, and each create, replace or delete
     /// of a resource that holds data. Ends saying how to see the full diff.
     pub fn render_summary(&self) -> String {
         let s = self.summary();

@@ -22,11 +22,11 @@ pub use load::{MAX_FILE_BYTES, list, load, load_with, parse_str};
 pub use node::{Loc, Node};
 pub use overrides::{Override, live_release_overrides};
 pub use schema::{
-    AlbConfig, AppClusterConfig, AppConfig, BastionConfig, CacheConfig, CacheEngine, Capacity,
-    ContainerConfig, DatabaseConfig, DnsConfig, DriftConfig, ECS_AMI_OWNER, ECS_AMI_PATTERN,
-    FileSystemConfig, InstallConfig, NatMode, NetworkConfig, QueueConfig, QueueDeployment,
-    ReleaseConfig, SearchConfig, ServersAmiConfig, ServersConfig, StackConfig, SubnetTiers,
-    Suppression, Timeouts,
+    AlarmThresholds, AlarmsConfig, AlbConfig, AppClusterConfig, AppConfig, BastionConfig,
+    CacheConfig, CacheEngine, Capacity, ContainerConfig, DatabaseConfig, DnsConfig, DriftConfig,
+    ECS_AMI_OWNER, ECS_AMI_PATTERN, FileSystemConfig, InstallConfig, NatMode, NetworkConfig,
+    QueueConfig, QueueDeployment, ReleaseConfig, SearchConfig, ServersAmiConfig, ServersConfig,
+    StackConfig, SubnetTiers, Suppression, Timeouts,
 };
 pub use validate::{FORMAT_VERSION, is_region, parse_duration};
 

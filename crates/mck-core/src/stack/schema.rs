@@ -63,12 +63,74 @@ pub struct StackConfig {
     /// The Application Load Balancer in front of the apps.
     #[serde(default)]
     pub alb: Option<AlbConfig>,
+    /// CloudWatch alarms on every tier, mailed through an SNS topic, and a dashboard; absent =
+    /// none.
+    #[serde(default)]
+    pub alarms: Option<AlarmsConfig>,
     #[serde(default)]
     /// Readiness timeouts per kind.
     pub timeouts: Timeouts,
     /// What `mck drift` knowingly accepts.
     #[serde(default)]
     pub drift: DriftConfig,
+}
+
+/// `alarms:`: the alarms of seed 003, a topic mailing them and a dashboard of their metrics.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmsConfig {
+    /// Addresses the topic mails (each confirms once, from the mail AWS sends).
+    #[serde(default)]
+    pub email: Vec<String>,
+    /// A rollout during which its app's 5xx alarm fires is rolled back (ECS deployment alarms).
+    #[serde(default = "default_true")]
+    pub rollback_on_5xx: bool,
+    /// The thresholds, each overridable.
+    #[serde(default)]
+    pub thresholds: AlarmThresholds,
+}
+
+/// `alarms.thresholds`: when each alarm fires.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlarmThresholds {
+    /// Aurora CPU, percent, for 3 of 3 minutes.
+    pub db_cpu_percent: i64,
+    /// Aurora connections (set it below the instance class's `max_connections`).
+    pub db_connections: i64,
+    /// Aurora freeable memory below this, MiB.
+    pub db_freeable_memory_mb: i64,
+    /// Aurora replica lag above this, milliseconds.
+    pub db_replica_lag_ms: i64,
+    /// 5xx answers of an app's targets per minute.
+    pub http_5xx_per_minute: i64,
+    /// Unhealthy targets of an app above this.
+    pub unhealthy_targets: i64,
+    /// Redis engine CPU, percent.
+    pub redis_cpu_percent: i64,
+    /// Redis evictions per minute.
+    pub redis_evictions_per_minute: i64,
+    /// OpenSearch free storage per node below this, MiB.
+    pub search_free_storage_mb: i64,
+    /// Messages waiting in the broker's queues.
+    pub queue_depth: i64,
+}
+
+impl Default for AlarmThresholds {
+    fn default() -> Self {
+        AlarmThresholds {
+            db_cpu_percent: 70,
+            db_connections: 500,
+            db_freeable_memory_mb: 256,
+            db_replica_lag_ms: 1000,
+            http_5xx_per_minute: 10,
+            unhealthy_targets: 0,
+            redis_cpu_percent: 75,
+            redis_evictions_per_minute: 100,
+            search_free_storage_mb: 5120,
+            queue_depth: 10_000,
+        }
+    }
 }
 
 /// `drift:` settings.
