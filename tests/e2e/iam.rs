@@ -73,6 +73,12 @@ const IMPLIED: &[(&str, &[&str], &str)] = &[
     ),
     ("ecs:CreateCapacityProvider", &["ecs:TagResource"], TAGS),
     (
+        "cloudwatch:PutMetricAlarm",
+        &["cloudwatch:TagResource"],
+        TAGS,
+    ),
+    ("sns:CreateTopic", &["sns:TagResource"], TAGS),
+    (
         "elasticfilesystem:CreateFileSystem",
         &[
             "elasticfilesystem:TagResource",
@@ -222,6 +228,9 @@ fn action(service: &str, operation: &str) -> String {
         "Secrets Manager" => "secretsmanager",
         "mq" => "mq",
         "OpenSearch" => "es",
+        "CloudWatch" => "cloudwatch",
+        "SNS" => "sns",
+        "Application Auto Scaling" => "application-autoscaling",
         other => {
             panic!("requests to {other}: add its IAM prefix here and its actions to docs/iam.md")
         }
@@ -413,6 +422,14 @@ fn every_call_of_each_role_is_allowed_by_its_policies_in_docs() {
     // The emulator never frees a deleted replication group's id: a new name per run.
     let name = format!("e2e-iam-{}", std::process::id() % 100_000);
     let stack = harness.stack(&name);
+    // The operations tier too: its topic, subscription, alarms and dashboard.
+    let file = stack.dir.join(format!("{name}.yaml"));
+    let yaml = std::fs::read_to_string(&file).expect("read the stack file");
+    std::fs::write(
+        &file,
+        format!("{yaml}\nalarms:\n  email: [ops@example.com]\n"),
+    )
+    .expect("write the stack file");
 
     let release = [
         "--set",

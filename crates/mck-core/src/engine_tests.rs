@@ -1058,6 +1058,74 @@ async fn a_rollout_rolled_back_by_the_circuit_breaker_fails_and_keeps_the_old_re
     );
 }
 
+/// With alarms on, a release whose rollout its 5xx alarm rolls back is a failed release: the
+/// service's step fails with the alarm's name, the release is not recorded, and the alarms and
+/// the topic are untouched by the release.
+#[tokio::test]
+async fn a_release_rolled_back_by_its_deployment_alarm_fails_and_is_not_recorded() {
+    let with_alarms = |tag: &str| {
+        let mut stack = crate::stack::load_with(
+            std::path::Path::new("../../stacks"),
+            "dev",
+            &[crate::stack::Override::parse(&format!("release.tag={tag}")).unwrap()],
+        )
+        .unwrap();
+        stack.config.alarms = Some(crate::stack::AlarmsConfig {
+            email: vec!["ops@example.com".into()],
+            rollback_on_5xx: true,
+            thresholds: Default::default(),
+        });
+        Engine::desired(&stack).unwrap()
+    };
+    let cloud = Arc::new(FakeCloud::new());
+    let engine = engine(&cloud, ExecConfig::default());
+    let first = with_alarms("2.4.7");
+    let (summary, _) = run(&engine, &engine.plan(first.clone()).await.unwrap()).await;
+    assert!(summary.is_success());
+    match &first
+        .get(&LogicalId::new("ecs.service.frontend"))
+        .unwrap()
+        .spec
+    {
+        ResourceSpec::EcsService(s) => {
+            assert_eq!(
+                s.alarms,
+                vec![crate::model::Ref::new("alarm.app.frontend.5xx")]
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let plan = engine.plan(with_alarms("2.4.8")).await.unwrap();
+    cloud.roll_back(
+        "ecs.service.frontend",
+        "the deployment of service frontend failed: ECS deployment detected triggered alarms; rolled back by its deployment alarm mck/dev/app.frontend.5xx (in ALARM)",
+    );
+    let (summary, _) = run(&engine, &plan).await;
+    assert!(!summary.is_success());
+    let Outcome::Failed(err) = &result(&summary, "ecs.service.frontend").outcome else {
+        panic!("the service rolled back by its alarm must fail")
+    };
+    assert!(
+        err.message.contains("mck/dev/app.frontend.5xx"),
+        "{}",
+        err.message
+    );
+    let record = result(&summary, ReleaseRecordSpec::ID);
+    assert!(
+        matches!(record.outcome, Outcome::Skipped(_)),
+        "a rolled back release is recorded: {:?}",
+        record.outcome
+    );
+    assert!(
+        summary
+            .results
+            .iter()
+            .all(|r| !matches!(r.kind, K::Alarm | K::Topic | K::Subscription | K::Dashboard)),
+        "the release touched the operations tier"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_rollout_whose_targets_never_turn_healthy_times_out_naming_the_service() {
     let cloud = Arc::new(FakeCloud::new());

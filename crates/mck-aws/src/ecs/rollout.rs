@@ -360,6 +360,67 @@ mod tests {
         aws.assert_done();
     }
 
+    /// A deployment alarm fired during the rollout and ECS rolled it back: a failed release
+    /// naming the alarm (read from CloudWatch: only the firing ones), never a success.
+    #[tokio::test]
+    async fn a_rollback_by_a_deployment_alarm_fails_naming_the_alarm() {
+        let mut service: serde_json::Value = serde_json::from_str(&service_json(
+            "ACTIVE",
+            TD1,
+            json!([
+                deployment_json(
+                    "PRIMARY",
+                    TD1,
+                    "IN_PROGRESS",
+                    "ECS deployment rolling back."
+                ),
+                deployment_json(
+                    "ACTIVE",
+                    TD2,
+                    "FAILED",
+                    "ECS deployment detected triggered alarms."
+                ),
+            ]),
+        ))
+        .unwrap();
+        service["services"][0]["deploymentConfiguration"] = json!({
+            "maximumPercent": 200, "minimumHealthyPercent": 100,
+            "deploymentCircuitBreaker": {"enable": true, "rollback": true},
+            "alarms": {"alarmNames": ["mck/t/app.frontend.5xx", "mck/t/app.frontend.other"],
+                       "enable": true, "rollback": true},
+        });
+        let alarms = "<DescribeAlarmsResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\"><DescribeAlarmsResult><MetricAlarms>\
+            <member><AlarmName>mck/t/app.frontend.5xx</AlarmName><StateValue>ALARM</StateValue></member>\
+            <member><AlarmName>mck/t/app.frontend.other</AlarmName><StateValue>OK</StateValue></member>\
+            </MetricAlarms><CompositeAlarms/></DescribeAlarmsResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></DescribeAlarmsResponse>";
+        let aws = Replay::new([
+            ("DescribeServices", 200, service.to_string()),
+            ("DescribeAlarms", 200, alarms.to_string()),
+            ("ListTasks", 200, json!({"taskArns": []}).to_string()),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let Readiness::Failed(why) = EcsServiceSpec::poll(&provider, &context(&deps), &live(TD2))
+            .await
+            .unwrap()
+        else {
+            panic!("a deployment rolled back by an alarm must fail")
+        };
+        assert!(
+            why.contains("rolled back by its deployment alarm mck/t/app.frontend.5xx (in ALARM)"),
+            "{why}"
+        );
+        assert!(why.contains("triggered alarms"), "{why}");
+        assert!(!why.contains("other"), "{why}");
+        let requests = aws.requests();
+        assert!(
+            requests.iter().any(|(name, body)| name == "DescribeAlarms"
+                && body.contains("AlarmNames.member.1=mck%2Ft%2Fapp.frontend.5xx")),
+            "{requests:?}"
+        );
+        aws.assert_done();
+    }
+
     /// ECS says COMPLETED, the tasks run, but the ALB finds them unhealthy: not ready, and the
     /// wait says why (the executor turns a wait that never ends into a named timeout).
     #[tokio::test]

@@ -25,6 +25,7 @@ fn invalid_stacks_report_file_line_column_and_fix() {
     let mut out = String::new();
     for name in [
         "a-directory",
+        "alarms",
         "alias-bomb",
         "app-bad-alb",
         "app-bad-names",

@@ -111,6 +111,7 @@ pub(super) fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mu
     validate_data(name, config, root, diags);
     validate_search_and_queue(name, config, root, diags);
     super::workers::validate_workers(config, root, diags);
+    validate_alarms(config, root, diags);
     for (key, value) in config.timeouts.entries() {
         if let Some(text) = value
             && parse_duration(text).is_none()
@@ -120,6 +121,62 @@ pub(super) fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mu
                 &["timeouts", key],
                 format!("`{text}` is not a duration"),
                 "write a number followed by s, m or h, e.g. 10m",
+            ));
+        }
+    }
+}
+
+/// `alarms:`: addresses that look like addresses (AWS mails each a confirmation), thresholds
+/// that mean something.
+fn validate_alarms(config: &StackConfig, root: &Node, diags: &mut Vec<Diagnostic>) {
+    let Some(alarms) = &config.alarms else {
+        return;
+    };
+    for (idx, address) in alarms.email.iter().enumerate() {
+        let idx_s = idx.to_string();
+        let valid = address.split_once('@').is_some_and(|(user, host)| {
+            !user.is_empty() && host.contains('.') && !host.starts_with('.')
+        }) && !address.chars().any(|c| c.is_whitespace() || c == ',');
+        if !valid {
+            diags.push(diag(
+                root,
+                &["alarms", "email", idx_s.as_str()],
+                format!("`{address}` is not an e-mail address"),
+                "write one address per list item, e.g. ops@shop.example",
+            ));
+        }
+    }
+    let t = &alarms.thresholds;
+    for (key, value, range) in [
+        ("db_cpu_percent", t.db_cpu_percent, 1..=100),
+        ("redis_cpu_percent", t.redis_cpu_percent, 1..=100),
+        ("db_connections", t.db_connections, 1..=100_000),
+        (
+            "db_freeable_memory_mb",
+            t.db_freeable_memory_mb,
+            1..=1_048_576,
+        ),
+        ("db_replica_lag_ms", t.db_replica_lag_ms, 1..=3_600_000),
+        ("http_5xx_per_minute", t.http_5xx_per_minute, 0..=1_000_000),
+        ("unhealthy_targets", t.unhealthy_targets, 0..=1000),
+        (
+            "redis_evictions_per_minute",
+            t.redis_evictions_per_minute,
+            0..=100_000_000,
+        ),
+        (
+            "search_free_storage_mb",
+            t.search_free_storage_mb,
+            1..=16_777_216,
+        ),
+        ("queue_depth", t.queue_depth, 1..=100_000_000),
+    ] {
+        if !range.contains(&value) {
+            diags.push(diag(
+                root,
+                &["alarms", "thresholds", key],
+                format!("a threshold of {value}"),
+                format!("use {} to {}", range.start(), range.end()),
             ));
         }
     }
