@@ -316,6 +316,79 @@ fn prod_stack_killed_during_the_app_tier_converges_and_goes_away() {
         .unwrap();
     assert_eq!(tg["targets"].as_array().unwrap().len(), 4, "{tg:#}");
     assert_eq!(app["clusters"][0]["tags"]["environment"], "prod", "{app:#}");
+    // The operations tier, as boto3 sees it: every alarm mck planned, each notifying the
+    // stack's topic, the dashboard graphing each, and each app's rollout gated on its 5xx
+    // alarm (workers and cron on none).
+    let ops = harness.python("alarms.py", &[&name]);
+    let alarms = ops["alarms"].as_array().unwrap();
+    let planned = stack
+        .desired_counts()
+        .iter()
+        .find(|(kind, _)| *kind == "aws_cloudwatch_metric_alarm")
+        .map_or(0, |(_, n)| *n);
+    assert!(planned >= 20, "{planned}");
+    assert_eq!(alarms.len(), planned, "{ops:#}");
+    let topic = ops["topic"]["arn"].as_str().unwrap();
+    assert_eq!(ops["topic"]["tags"]["mck:stack"], name.as_str(), "{ops:#}");
+    assert_eq!(
+        ops["subscriptions"],
+        serde_json::json!(["email:ops@example.com"])
+    );
+    let mut arns: Vec<&str> = Vec::new();
+    for alarm in alarms {
+        assert_eq!(alarm["actions"], serde_json::json!([topic]), "{alarm:#}");
+        assert_eq!(alarm["ok_actions"], serde_json::json!([topic]), "{alarm:#}");
+        assert_eq!(alarm["tags"]["mck:stack"], name.as_str(), "{alarm:#}");
+        arns.push(alarm["arn"].as_str().unwrap());
+    }
+    let mut graphed: Vec<&str> = ops["dashboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    graphed.sort_unstable();
+    arns.sort_unstable();
+    assert_eq!(graphed, arns);
+    let alarm = |suffix: &str| {
+        alarms
+            .iter()
+            .find(|a| a["name"] == format!("mck/{name}/{suffix}").as_str())
+            .unwrap_or_else(|| panic!("no alarm {suffix}: {ops:#}"))
+    };
+    assert_eq!(alarm("db.cpu")["threshold"], 70.0);
+    assert_eq!(alarm("db.connections")["threshold"], 1000.0);
+    assert_eq!(
+        alarm("db.cpu")["dimensions"]["DBClusterIdentifier"],
+        format!("{name}-db").as_str()
+    );
+    let errors = alarm("app.frontend.5xx");
+    assert!(
+        errors["dimensions"]["TargetGroup"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("targetgroup/{name}-frontend/")),
+        "{errors:#}"
+    );
+    assert!(
+        errors["dimensions"]["LoadBalancer"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("app/{name}-alb/")),
+        "{errors:#}"
+    );
+    assert_eq!(
+        alarm("service.frontend.running")["math"],
+        serde_json::json!(["RunningTaskCount", "DesiredTaskCount", "desired - running"])
+    );
+    for (service, gates) in ops["deployment_alarms"].as_object().unwrap() {
+        let want: Vec<String> = if ["frontend", "admin"].contains(&service.as_str()) {
+            vec![format!("mck/{name}/app.{service}.5xx")]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(gates, &serde_json::json!(want), "{service}");
+    }
     // Nothing is left to do, and drift finds nothing: the app servers' instances (launched
     // by the stack's Auto Scaling group) are not reported as unmanaged. (Once, in a full run,
     // this plan wanted three worker services that boto3 listed: the services as boto3 saw
@@ -364,6 +437,10 @@ fn prod_stack_killed_during_the_app_tier_converges_and_goes_away() {
     let after = app_of(&harness, &stack);
     assert!(app_counts(&after).iter().all(|(_, n)| *n == 0), "{after:#}");
     assert_eq!(after["servers"], serde_json::json!({}), "{after:#}");
+    let ops = harness.python("alarms.py", &[&name]);
+    assert_eq!(ops["alarms"], serde_json::json!([]), "{ops:#}");
+    assert_eq!(ops["topic"], Value::Null, "{ops:#}");
+    assert_eq!(ops["dashboard"], Value::Null, "{ops:#}");
 }
 
 /// The shipped stage stack (base with one NAT gateway and its own CIDR): `up`, then nothing to

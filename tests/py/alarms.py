@@ -1,0 +1,56 @@
+"""Independent view of a stack's operations tier, read with boto3 (not with mck): its alarms,
+the topic they notify with its subscriptions, its dashboard's graphs, and each ECS service's
+deployment alarms. Prints one JSON document.
+
+usage: alarms.py STACK   (endpoint and credentials from the AWS_* environment)
+"""
+import json
+import sys
+
+import boto3
+
+stack = sys.argv[1]
+cloudwatch = boto3.client("cloudwatch")
+sns = boto3.client("sns")
+ecs = boto3.client("ecs")
+
+out = {"alarms": [], "topic": None, "subscriptions": [], "dashboard": None, "deployment_alarms": {}}
+for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"mck/{stack}/"):
+    for alarm in page["MetricAlarms"]:
+        tags = cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"])["Tags"]
+        out["alarms"].append({
+            "name": alarm["AlarmName"],
+            "arn": alarm["AlarmArn"],
+            "metric": alarm.get("MetricName"),
+            "namespace": alarm.get("Namespace"),
+            "dimensions": {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])},
+            "math": [m.get("Expression") or m["MetricStat"]["Metric"]["MetricName"] for m in alarm.get("Metrics", [])],
+            "threshold": alarm["Threshold"],
+            "comparison": alarm["ComparisonOperator"],
+            "evaluation_periods": alarm["EvaluationPeriods"],
+            "actions": alarm.get("AlarmActions", []),
+            "ok_actions": alarm.get("OKActions", []),
+            "tags": {t["Key"]: t["Value"] for t in tags},
+        })
+for page in sns.get_paginator("list_topics").paginate():
+    for topic in page["Topics"]:
+        arn = topic["TopicArn"]
+        if arn.rsplit(":", 1)[-1] != f"{stack}-alarms":
+            continue
+        tags = sns.list_tags_for_resource(ResourceArn=arn)["Tags"]
+        out["topic"] = {"arn": arn, "tags": {t["Key"]: t["Value"] for t in tags}}
+        subs = sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
+        out["subscriptions"] = sorted(f'{s["Protocol"]}:{s["Endpoint"]}' for s in subs)
+try:
+    body = json.loads(cloudwatch.get_dashboard(DashboardName=f"mck-{stack}")["DashboardBody"])
+    out["dashboard"] = [a for w in body["widgets"] for a in w["properties"].get("annotations", {}).get("alarms", [])]
+except cloudwatch.exceptions.ResourceNotFound:
+    pass
+clusters = [c for c in ecs.list_clusters()["clusterArns"] if c.endswith(f"/{stack}-app")]
+for cluster in clusters:
+    arns = ecs.list_services(cluster=cluster)["serviceArns"]
+    if arns:
+        for service in ecs.describe_services(cluster=cluster, services=arns)["services"]:
+            alarms = service.get("deploymentConfiguration", {}).get("alarms", {})
+            out["deployment_alarms"][service["serviceName"]] = alarms.get("alarmNames", []) if alarms.get("enable") else []
+json.dump(out, sys.stdout, indent=1, sort_keys=True)
