@@ -389,6 +389,22 @@ fn prod_stack_killed_during_the_app_tier_converges_and_goes_away() {
         };
         assert_eq!(gates, &serde_json::json!(want), "{service}");
     }
+    // The frontend scales between 4 and 12 tasks on requests per task at its target group.
+    let frontend_scaling = &ops["scaling"]["frontend"];
+    assert_eq!(frontend_scaling["min"], 4, "{ops:#}");
+    assert_eq!(frontend_scaling["max"], 12, "{ops:#}");
+    assert_eq!(frontend_scaling["scale_in_suspended"], false, "{ops:#}");
+    let policy = &frontend_scaling["policies"][0];
+    assert_eq!(policy["metric"], "ALBRequestCountPerTarget", "{ops:#}");
+    assert_eq!(policy["target"], 1000.0, "{ops:#}");
+    assert!(
+        policy["label"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("/targetgroup/{name}-frontend/")),
+        "{ops:#}"
+    );
+    assert_eq!(ops["scaling"].as_object().unwrap().len(), 1, "{ops:#}");
     // Nothing is left to do, and drift finds nothing: the app servers' instances (launched
     // by the stack's Auto Scaling group) are not reported as unmanaged. (Once, in a full run,
     // this plan wanted three worker services that boto3 listed: the services as boto3 saw
@@ -441,6 +457,7 @@ fn prod_stack_killed_during_the_app_tier_converges_and_goes_away() {
     assert_eq!(ops["alarms"], serde_json::json!([]), "{ops:#}");
     assert_eq!(ops["topic"], Value::Null, "{ops:#}");
     assert_eq!(ops["dashboard"], Value::Null, "{ops:#}");
+    assert_eq!(ops["scaling"], serde_json::json!({}), "{ops:#}");
 }
 
 /// The shipped stage stack (base with one NAT gateway and its own CIDR): `up`, then nothing to

@@ -79,6 +79,14 @@ const IMPLIED: &[(&str, &[&str], &str)] = &[
     ),
     ("sns:CreateTopic", &["sns:TagResource"], TAGS),
     (
+        "application-autoscaling:RegisterScalableTarget",
+        &[
+            "application-autoscaling:TagResource",
+            "iam:CreateServiceLinkedRole",
+        ],
+        "tags in the call; Application Auto Scaling's service-linked role for ECS on first use",
+    ),
+    (
         "elasticfilesystem:CreateFileSystem",
         &[
             "elasticfilesystem:TagResource",
@@ -422,12 +430,15 @@ fn every_call_of_each_role_is_allowed_by_its_policies_in_docs() {
     // The emulator never frees a deleted replication group's id: a new name per run.
     let name = format!("e2e-iam-{}", std::process::id() % 100_000);
     let stack = harness.stack(&name);
-    // The operations tier too: its topic, subscription, alarms and dashboard.
+    // The operations tier too (its topic, subscription, alarms and dashboard), and the
+    // frontend scaled (its target and policy; a release suspends and resumes its scale-in).
     let file = stack.dir.join(format!("{name}.yaml"));
     let yaml = std::fs::read_to_string(&file).expect("read the stack file");
     std::fs::write(
         &file,
-        format!("{yaml}\nalarms:\n  email: [ops@example.com]\n"),
+        format!(
+            "{yaml}\nalarms:\n  email: [ops@example.com]\napps:\n  frontend:\n    scaling: {{ min: 1, max: 3, cpu: 60 }}\n"
+        ),
     )
     .expect("write the stack file");
 

@@ -1,6 +1,6 @@
 """Independent view of a stack's operations tier, read with boto3 (not with mck): its alarms,
-the topic they notify with its subscriptions, its dashboard's graphs, and each ECS service's
-deployment alarms. Prints one JSON document.
+the topic they notify with its subscriptions, its dashboard's graphs, each ECS service's
+deployment alarms, and the services' scalable targets and policies. Prints one JSON document.
 
 usage: alarms.py STACK   (endpoint and credentials from the AWS_* environment)
 """
@@ -53,4 +53,23 @@ for cluster in clusters:
         for service in ecs.describe_services(cluster=cluster, services=arns)["services"]:
             alarms = service.get("deploymentConfiguration", {}).get("alarms", {})
             out["deployment_alarms"][service["serviceName"]] = alarms.get("alarmNames", []) if alarms.get("enable") else []
+scaling = boto3.client("application-autoscaling")
+prefix = f"service/{stack}-app/"
+out["scaling"] = {
+    t["ResourceId"][len(prefix):]: {"min": t["MinCapacity"], "max": t["MaxCapacity"],
+                                    "scale_in_suspended": t.get("SuspendedState", {}).get("DynamicScalingInSuspended", False),
+                                    "policies": []}
+    for t in scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    if t["ResourceId"].startswith(prefix)
+}
+for policy in scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]:
+    app = policy["ResourceId"][len(prefix):]
+    if policy["ResourceId"].startswith(prefix) and app in out["scaling"]:
+        config = policy["TargetTrackingScalingPolicyConfiguration"]
+        out["scaling"][app]["policies"].append({
+            "name": policy["PolicyName"],
+            "metric": config["PredefinedMetricSpecification"]["PredefinedMetricType"],
+            "label": config["PredefinedMetricSpecification"].get("ResourceLabel"),
+            "target": config["TargetValue"],
+        })
 json.dump(out, sys.stdout, indent=1, sort_keys=True)

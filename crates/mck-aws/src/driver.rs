@@ -56,6 +56,7 @@ services! {
     OpenSearch => opensearch,
     CloudWatch => cloudwatch,
     Sns => sns,
+    AppScaling => appscaling,
 }
 
 /// What a service's read listed: the kinds its readers listed (whether or not they found

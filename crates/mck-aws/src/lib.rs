@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+mod appscaling;
 mod autoscaling;
 mod cloudtrail;
 mod cloudwatch;
@@ -103,6 +104,7 @@ pub(crate) struct Clients {
     pub(crate) opensearch: aws_sdk_opensearch::Client,
     pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
     pub(crate) sns: aws_sdk_sns::Client,
+    pub(crate) appscaling: aws_sdk_applicationautoscaling::Client,
     pub(crate) region: String,
     requests: Arc<AtomicU64>,
     /// Retries of single calls inside a driver (see [`retry`]).
@@ -460,6 +462,11 @@ impl Clients {
                     .interceptor(counter())
                     .build(),
             ),
+            appscaling: aws_sdk_applicationautoscaling::Client::from_conf(
+                aws_sdk_applicationautoscaling::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
             region,
             requests,
             backoff,
@@ -532,6 +539,7 @@ impl Clients {
             ServiceRead::OpenSearch => opensearch::read(&self.opensearch, stack).await?,
             ServiceRead::CloudWatch => cloudwatch::read(&self.cloudwatch, stack).await?,
             ServiceRead::Sns => sns::read(&self.sns, stack).await?,
+            ServiceRead::AppScaling => appscaling::read(&self.appscaling, stack).await?,
         };
         listed.checked(service)
     }

@@ -267,7 +267,7 @@ fn empty_answer(name: &str, uri: &str) -> String {
         Some(action) if !uri.contains("://route53.") && !name.is_empty() => {
             // The JSON APIs name the operation alike; their requests carry a target header,
             // and their hosts are not query APIs'.
-            if ["ecs.", "logs.", "secretsmanager."]
+            if ["ecs.", "logs.", "secretsmanager.", "application-autoscaling."]
                 .iter()
                 .any(|host| uri.contains(&format!("://{host}")))
             {

@@ -1126,6 +1126,62 @@ async fn a_release_rolled_back_by_its_deployment_alarm_fails_and_is_not_recorded
     );
 }
 
+/// With `apps.frontend.scaling` (prod), the live task count is Application Auto Scaling's:
+/// a plan does not compare it (the unscaled admin's is still compared), and a release rolls
+/// the service without sending it, so the count the scaling set survives the rollout.
+#[tokio::test(start_paused = true)]
+async fn a_scaled_service_keeps_the_count_its_scaling_set_through_plans_and_releases() {
+    let prod = |tag: &str| {
+        let set = crate::stack::Override::parse(&format!("release.tag={tag}")).unwrap();
+        Engine::desired(
+            &crate::stack::load_with(std::path::Path::new("../../stacks"), "prod", &[set]).unwrap(),
+        )
+        .unwrap()
+    };
+    let cloud = Arc::new(FakeCloud::new());
+    let engine = engine(&cloud, ExecConfig::default());
+    let (summary, _) = run(&engine, &engine.plan(prod("2.4.7")).await.unwrap()).await;
+    assert!(summary.is_success());
+    // The scaling raised the frontend to 9 tasks; someone set the admin to 3 by hand.
+    cloud.tamper(
+        "prod",
+        "ecs.service.frontend",
+        "desired_count",
+        crate::model::Value::Int(9),
+    );
+    cloud.tamper(
+        "prod",
+        "ecs.service.admin",
+        "desired_count",
+        crate::model::Value::Int(3),
+    );
+    let plan = engine.plan(prod("2.4.7")).await.unwrap();
+    assert_eq!(changes(&plan), [(Action::Update, "ecs.service.admin")]);
+
+    let release = engine.plan(prod("2.4.8")).await.unwrap();
+    let frontend = release
+        .steps()
+        .iter()
+        .find(|s| s.id.as_str() == "ecs.service.frontend")
+        .unwrap();
+    assert_eq!(frontend.action, Action::Update);
+    let fields: Vec<&str> = frontend.changes.iter().map(|c| c.field).collect();
+    assert!(fields.contains(&"task_definition"), "{fields:?}");
+    assert!(!fields.contains(&"desired_count"), "{fields:?}");
+    let (summary, _) = run(&engine, &release).await;
+    assert!(summary.is_success());
+    let after = engine.plan(prod("2.4.8")).await.unwrap();
+    assert_eq!(
+        after.observed()[&LogicalId::new("ecs.service.frontend")].fields["desired_count"],
+        crate::model::Value::Int(9)
+    );
+    // The release reset the admin's count to the file's (1): it is not scaled.
+    assert_eq!(
+        after.observed()[&LogicalId::new("ecs.service.admin")].fields["desired_count"],
+        crate::model::Value::Int(1)
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_rollout_whose_targets_never_turn_healthy_times_out_naming_the_service() {
     let cloud = Arc::new(FakeCloud::new());

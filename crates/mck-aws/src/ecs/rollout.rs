@@ -248,7 +248,7 @@ mod tests {
 
     use super::*;
     use crate::driver::Driver;
-    use crate::ecs::service::tests::{TD1, TD2, live, resolved, service_json};
+    use crate::ecs::service::tests::{TD1, TD2, live, resolved, service_json, spec};
     use crate::testing::{Replay, context, query_xml};
 
     #[test]
@@ -419,6 +419,107 @@ mod tests {
             "{requests:?}"
         );
         aws.assert_done();
+    }
+
+    /// A rollout of a scaled service suspends its scale-in before UpdateService (ECS must
+    /// not remove tasks while it replaces them) and resumes it when the rollout ends, here a
+    /// rollback: the target ends as it was, and the failure stands.
+    #[tokio::test]
+    async fn a_rollout_of_a_scaled_service_suspends_scale_in_and_resumes_it_when_it_fails() {
+        let target = json!({"ScalableTargets": [{
+            "ServiceNamespace": "ecs", "ResourceId": "service/dev-app/frontend",
+            "ScalableDimension": "ecs:service:DesiredCount", "MinCapacity": 2, "MaxCapacity": 6,
+            "RoleARN": "arn:aws:iam::1:role/x", "CreationTime": 0}]})
+        .to_string();
+        let rolled_back = service_json(
+            "ACTIVE",
+            TD1,
+            json!([
+                deployment_json(
+                    "PRIMARY",
+                    TD1,
+                    "IN_PROGRESS",
+                    "ECS deployment rolling back."
+                ),
+                deployment_json(
+                    "ACTIVE",
+                    TD2,
+                    "FAILED",
+                    "ECS deployment circuit breaker: tasks failed to start."
+                ),
+            ]),
+        );
+        let aws = Replay::new([
+            ("DescribeScalableTargets", 200, target.clone()),
+            ("RegisterScalableTarget", 200, "{}".to_string()),
+            (
+                "UpdateService",
+                200,
+                json!({"service": serde_json::from_str::<serde_json::Value>(
+                    &service_json("ACTIVE", TD2, json!([]))
+                ).unwrap()["services"][0]})
+                .to_string(),
+            ),
+            ("DescribeServices", 200, rolled_back),
+            ("DescribeScalableTargets", 200, target),
+            ("RegisterScalableTarget", 200, "{}".to_string()),
+            ("ListTasks", 200, json!({"taskArns": []}).to_string()),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let scaled = EcsServiceSpec {
+            scaled: true,
+            ..spec()
+        };
+        let updated = EcsServiceSpec::update(
+            &provider,
+            &context(&deps),
+            &scaled,
+            &live(TD1),
+            &[EcsServiceSpec::TASK_DEFINITION.name],
+        )
+        .await
+        .unwrap();
+        let Readiness::Failed(_) = EcsServiceSpec::poll(&provider, &context(&deps), &updated)
+            .await
+            .unwrap()
+        else {
+            panic!("a rolled back deployment must fail")
+        };
+        aws.assert_done();
+        let registrations: Vec<String> = aws
+            .requests()
+            .into_iter()
+            .filter(|(name, _)| name == "RegisterScalableTarget")
+            .map(|(_, body)| body)
+            .collect();
+        assert_eq!(registrations.len(), 2);
+        assert!(
+            registrations[0].contains("\"DynamicScalingInSuspended\":true"),
+            "{}",
+            registrations[0]
+        );
+        assert!(
+            registrations[1].contains("\"DynamicScalingInSuspended\":false"),
+            "{}",
+            registrations[1]
+        );
+        // Only the suspension is sent: the range stays what the target has.
+        assert!(
+            !registrations[0].contains("MinCapacity"),
+            "{}",
+            registrations[0]
+        );
+        let update = aws
+            .requests()
+            .into_iter()
+            .find(|(name, _)| name == "UpdateService")
+            .unwrap()
+            .1;
+        assert!(
+            !update.contains("desiredCount"),
+            "a rollout keeps the live count: {update}"
+        );
     }
 
     /// ECS says COMPLETED, the tasks run, but the ALB finds them unhealthy: not ready, and the

@@ -9,7 +9,9 @@ use aws_sdk_ecs::types::{
     DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentRolloutState, LaunchType,
     LoadBalancer, NetworkConfiguration, Service, ServiceField,
 };
-use mck_core::model::{EcsServiceSpec, LogicalId, ResourceKind, ServiceCapacity, Value};
+use mck_core::model::{
+    EcsServiceSpec, LogicalId, ResourceKind, ScalableTargetSpec, ServiceCapacity, Value,
+};
 use mck_core::provider::{Context, ErrorClass, Observed, ProviderError, Readiness};
 
 use super::rollout::{Rollout, alarms_fired, stopped_tasks, target_health};
@@ -26,6 +28,10 @@ fn owned(service: &Service, stack: &str) -> Option<LogicalId> {
         stack,
     )
 }
+
+/// An output of the update that started a rollout of a scaled service: the scalable target
+/// whose scale-in it suspended, which the poll resumes when the rollout ends.
+const SCALE_IN_SUSPENDED: &str = "_scale_in_suspended";
 
 /// The alarms that roll the service's deployments back (none when they are off).
 pub(super) fn deployment_alarms(service: &Service) -> Vec<String> {
@@ -471,6 +477,14 @@ impl Driver for EcsServiceSpec {
     ) -> Result<Observed, ProviderError> {
         let cluster = ctx.cloud_id(spec.cluster.id())?.to_string();
         let task_definition = ctx.cloud_id(spec.task_definition.id())?.to_string();
+        // A rollout of a scaled service: no scale-in while ECS replaces the tasks (the
+        // poll resumes it when the rollout ends, whichever way).
+        let scaling = ScalableTargetSpec::resource_id(&cluster, &spec.name);
+        let suspended = spec.scaled
+            && Self::TASK_DEFINITION.is_in(fields)
+            && aws
+                .retried(|| crate::appscaling::suspend_scale_in(aws, &scaling))
+                .await?;
         let mut call = aws
             .clients
             .ecs
@@ -497,17 +511,29 @@ impl Driver for EcsServiceSpec {
                 "health_check_grace_seconds",
             )?);
         }
-        let out = call
-            .send()
-            .await
-            .map_err(|e| retry_later(sdk(&format!("update service {}", live.id), e)))?;
+        let out = match call.send().await {
+            Ok(out) => out,
+            Err(e) => {
+                if suspended {
+                    // Nothing rolls: scale-in goes on (a failure here leaves it to the next
+                    // `up`, which sees the target suspended).
+                    let _ = crate::appscaling::resume_scale_in(aws, &scaling).await;
+                }
+                return Err(retry_later(sdk(&format!("update service {}", live.id), e)));
+            }
+        };
         let service = out
             .service()
             .ok_or_else(|| ProviderError::invalid("update service returned nothing"))?;
-        Ok(observe(live.id.clone(), service).with(
+        let observed = observe(live.id.clone(), service).with(
             EcsServiceSpec::TASK_DEFINITION,
             Value::CloudId(task_definition),
-        ))
+        );
+        Ok(if suspended {
+            observed.output(SCALE_IN_SUSPENDED, scaling)
+        } else {
+            observed
+        })
     }
 
     /// Scales to 0 (the ALB drains the tasks), then deletes; [`Self::poll`] waits for INACTIVE,
@@ -565,8 +591,18 @@ impl Driver for EcsServiceSpec {
             _ => service.task_definition().unwrap_or_default().to_string(),
         };
         let rollout = Rollout::of(service, &wanted);
+        // When the rollout ends, either way, scale-in goes on.
+        let resume = || async {
+            match live.outputs.get(SCALE_IN_SUSPENDED) {
+                Some(scaling) => crate::appscaling::resume_scale_in(aws, scaling)
+                    .await
+                    .map(|_| ()),
+                None => Ok(()),
+            }
+        };
         match rollout {
             Rollout::Failed(why) => {
+                resume().await?;
                 let alarms = alarms_fired(aws, service).await;
                 let tasks = stopped_tasks(aws, &cluster, service, &wanted).await;
                 Ok(Readiness::Failed(format!("{why}{alarms}{tasks}")))
@@ -587,6 +623,7 @@ impl Driver for EcsServiceSpec {
                 let desired = service.desired_count();
                 let (healthy, why) = target_health(aws, service).await?;
                 if healthy >= desired {
+                    resume().await?;
                     Ok(Readiness::Ready(observe(live.id.clone(), service).with(
                         EcsServiceSpec::TASK_DEFINITION,
                         Value::CloudId(wanted),
@@ -643,7 +680,7 @@ pub(super) mod tests {
     const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/dev-frontend/abc";
     const ARN: &str = "arn:aws:ecs:us-east-1:1:service/dev-app/frontend";
 
-    fn spec() -> EcsServiceSpec {
+    pub(in crate::ecs) fn spec() -> EcsServiceSpec {
         EcsServiceSpec {
             name: "frontend".into(),
             cluster: Ref::new("ecs.cluster"),
@@ -659,6 +696,7 @@ pub(super) mod tests {
                 health_check_grace_seconds: 60,
             }),
             one_at_a_time: false,
+            scaled: false,
             alarms: Vec::new(),
             after: Vec::new(),
         }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::Lowered;
 use crate::graph::Declared;
 use crate::model::*;
-use crate::stack::{CacheEngine, Capacity, Stack};
+use crate::stack::{CacheEngine, Capacity, ScalingConfig, Stack};
 
 /// Where Magento keeps the shared files the EFS access points hold.
 const MOUNT_ROOT: &str = "/var/www/html/pub";
@@ -262,7 +262,11 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
                     name: app_name.clone(),
                     cluster: Ref::new("ecs.cluster"),
                     task_definition: Ref::new(format!("ecs.taskdef.{app_name}")),
-                    desired_count: app.count,
+                    desired_count: match &app.scaling {
+                        Some(scaling) => app.count.clamp(scaling.min, scaling.max),
+                        None => app.count,
+                    },
+                    scaled: app.scaling.is_some(),
                     capacity: task_capacity(cluster.capacity),
                     subnets: private_subnets(stack),
                     security_groups: vec![Ref::new("sg.app")],
@@ -279,6 +283,14 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
                 .into(),
                 Declared::at(&["apps", app_name.as_str()]),
             );
+        }
+    }
+    for (app_name, app) in &cfg.apps {
+        let service = format!("ecs.service.{app_name}");
+        if let Some(scaling) = &app.scaling
+            && out.iter().any(|r| r.id.as_str() == service)
+        {
+            lower_scaling(stack, app_name, scaling, out);
         }
     }
     super::login::lower(stack, &needs, out);
@@ -582,6 +594,53 @@ fn lower_servers(
             target_capacity: 100,
         }
         .into(),
+    );
+}
+
+/// An app's service as a scalable target between `min` and `max` tasks, and its
+/// target-tracking policy (requests per task at the ALB, or CPU).
+fn lower_scaling(stack: &Stack, app: &str, scaling: &ScalingConfig, out: &mut Lowered) {
+    let resource_id = ScalableTargetSpec::resource_id(&format!("{}-app", stack.name), app);
+    let at = || Declared::at(&["apps", app, "scaling"]);
+    let target = ScalableTargetSpec::logical_id(app);
+    out.add(
+        target.clone(),
+        ScalableTargetSpec {
+            resource_id: resource_id.clone(),
+            min: scaling.min,
+            max: scaling.max,
+            service: (
+                ResourceKind::EcsService,
+                LogicalId::new(format!("ecs.service.{app}")),
+            ),
+        }
+        .into(),
+        at(),
+    );
+    let (metric, target_value) = match (scaling.requests_per_target, scaling.cpu) {
+        (Some(requests), _) => (
+            ScalingMetric::RequestsPerTarget {
+                load_balancer: Ref::new("alb"),
+                target_group: Ref::new(format!("alb.tg.{app}")),
+            },
+            requests,
+        ),
+        // Validation asks for exactly one of the two.
+        (None, cpu) => (ScalingMetric::Cpu, cpu.unwrap_or(60)),
+    };
+    out.add(
+        ScalingPolicySpec::logical_id(app),
+        ScalingPolicySpec {
+            name: format!("{app}-target-tracking"),
+            resource_id,
+            metric,
+            target_value,
+            scale_in_cooldown: scaling.scale_in_cooldown,
+            scale_out_cooldown: scaling.scale_out_cooldown,
+            target: Ref::new(target.as_str()),
+        }
+        .into(),
+        at(),
     );
 }
 

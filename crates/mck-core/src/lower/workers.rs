@@ -172,6 +172,7 @@ pub(super) fn lower(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mu
                 cluster: Ref::new("ecs.cluster"),
                 task_definition: Ref::new(taskdef_id.as_str()),
                 desired_count: b.count,
+                scaled: false,
                 capacity: task_capacity(cluster.capacity),
                 subnets: private_subnets(stack),
                 security_groups: vec![Ref::new("sg.app")],

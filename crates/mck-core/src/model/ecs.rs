@@ -673,6 +673,10 @@ pub struct EcsServiceSpec {
     /// Never two tasks at once, even during a deployment (the old task stops before the new
     /// one starts: 0%–100%): Magento's cron, whose runs must not overlap.
     pub one_at_a_time: bool,
+    /// Application Auto Scaling sets the desired count (`apps.<name>.scaling`): it is sent only
+    /// when the service is created, never compared (plan and drift ignore the live count) and
+    /// never sent by an update, so a rollout keeps the count the scaling set.
+    pub scaled: bool,
     /// Deployment alarms: a rollout during which one of them fires is rolled back by ECS (and
     /// reported as a failed release naming it).
     pub alarms: Vec<Ref<kind::Alarm>>,
@@ -714,6 +718,8 @@ impl EcsServiceSpec {
     pub const TASK_DEFINITION: FieldDef = FieldDef::mutable("task_definition");
     /// Field `desired_count`: changed in place.
     pub const DESIRED_COUNT: FieldDef = FieldDef::mutable("desired_count");
+    /// Field `desired_count` of a [scaled](Self::scaled) service: set at create only.
+    pub const DESIRED_COUNT_SCALED: FieldDef = FieldDef::create_only("desired_count");
     /// `FARGATE`, or the capacity provider of the app servers.
     pub const CAPACITY: FieldDef = FieldDef::immutable("capacity");
     /// Field `subnets`: changed in place.
@@ -778,7 +784,11 @@ impl Kind for EcsServiceSpec {
             Self::NAME.of(self.name.as_str()),
             Self::CLUSTER.of(self.cluster.value()),
             Self::TASK_DEFINITION.of(self.task_definition.value()),
-            Self::DESIRED_COUNT.of(self.desired_count),
+            if self.scaled {
+                Self::DESIRED_COUNT_SCALED.of(self.desired_count)
+            } else {
+                Self::DESIRED_COUNT.of(self.desired_count)
+            },
             Self::CAPACITY.of(match &self.capacity {
                 ServiceCapacity::Fargate => Value::from("FARGATE"),
                 ServiceCapacity::Provider(cp) => cp.value(),

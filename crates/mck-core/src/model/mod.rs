@@ -8,6 +8,7 @@
 //! used by the model and by the driver that reads the kind back. References to other resources
 //! are typed [`Ref`]s naming a logical id; lowering turns them into graph edges.
 
+mod appscaling;
 mod autoscaling;
 mod cloudwatch;
 mod ec2;
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use appscaling::*;
 pub use autoscaling::*;
 pub use cloudwatch::*;
 pub use ec2::*;
@@ -133,6 +135,8 @@ macro_rules! for_each_kind {
             Install(InstallSpec) => "mck_install",
             ReleaseTask(ReleaseTaskSpec) => "mck_release_task",
             EcsService(EcsServiceSpec) => "aws_ecs_service",
+            ScalableTarget(ScalableTargetSpec) => "aws_appautoscaling_target",
+            ScalingPolicy(ScalingPolicySpec) => "aws_appautoscaling_policy",
             Maintenance(MaintenanceSpec) => "mck_release_maintenance",
             ReleaseRecord(ReleaseRecordSpec) => "mck_release_record",
         }

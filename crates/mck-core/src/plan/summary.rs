@@ -43,7 +43,7 @@ fn tier(kind: ResourceKind) -> &'static str {
         HostedZone | RecordSet => "dns",
         LogGroup | Role | EcsCluster | InstanceProfile | LaunchTemplate | AutoScalingGroup
         | CapacityProvider | TaskDefinition | TargetGroup | LoadBalancer | Listener
-        | ListenerRule | EcsService => "app",
+        | ListenerRule | EcsService | ScalableTarget | ScalingPolicy => "app",
         Topic | Subscription | Alarm | Dashboard => "operations",
         DbLogin | Install | ReleaseTask | Maintenance | ReleaseRecord => "release",
     }

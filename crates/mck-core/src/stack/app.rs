@@ -319,6 +319,9 @@ pub(super) fn validate_app(
                 "give exactly one container (the web server, e.g. nginx) the port the load balancer sends traffic to",
             ));
         }
+        if let Some(scaling) = &app.scaling {
+            validate_scaling(app_name, scaling, root, diags);
+        }
         let mut reserved: i64 = 0;
         for (container_name, container) in &app.containers {
             let path = [
@@ -611,6 +614,61 @@ fn validate_install(install: &super::InstallConfig, root: &Node, diags: &mut Vec
                 format!("`{name}` is set by mck"),
                 "drop it: mck derives it from the stack (passwords and the crypt key from their secrets; see docs/magento.md); use the release.install keys for the locale and the admin user",
             ));
+        }
+    }
+}
+
+/// `apps.<name>.scaling`: a range of tasks ECS can run and exactly one metric to track.
+fn validate_scaling(
+    app: &str,
+    scaling: &super::schema::ScalingConfig,
+    root: &Node,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let at = |key: &str| ["apps", app, "scaling", key].map(str::to_string);
+    let mut say = |key: &str, what: String, fix: &str| {
+        let path = at(key);
+        let path: Vec<&str> = path.iter().map(String::as_str).collect();
+        diags.push(diag(root, &path, what, fix));
+    };
+    if scaling.min < 1 || scaling.max < scaling.min || scaling.max > 1000 {
+        say(
+            "max",
+            format!("scaling between {} and {} tasks", scaling.min, scaling.max),
+            "use 1 ≤ min ≤ max ≤ 1000",
+        );
+    }
+    match (scaling.requests_per_target, scaling.cpu) {
+        (Some(_), Some(_)) | (None, None) => say(
+            "min",
+            format!(
+                "app `{app}` scales on {} metrics",
+                if scaling.cpu.is_some() { "two" } else { "no" }
+            ),
+            "give exactly one of `requests_per_target` (requests per task a minute) or `cpu` (percent)",
+        ),
+        (Some(requests), None) if requests < 1 => say(
+            "requests_per_target",
+            format!("{requests} requests per task"),
+            "use a positive number of requests per task a minute, e.g. 1000",
+        ),
+        (None, Some(cpu)) if !(1..=100).contains(&cpu) => say(
+            "cpu",
+            format!("a CPU target of {cpu} %"),
+            "use 1 to 100 percent, e.g. 60",
+        ),
+        _ => {}
+    }
+    for (key, value) in [
+        ("scale_in_cooldown", scaling.scale_in_cooldown),
+        ("scale_out_cooldown", scaling.scale_out_cooldown),
+    ] {
+        if !(0..=3600).contains(&value) {
+            say(
+                key,
+                format!("a cooldown of {value} s"),
+                "use 0 to 3600 seconds",
+            );
         }
     }
 }

@@ -25,8 +25,8 @@ pub use schema::{
     AlarmThresholds, AlarmsConfig, AlbConfig, AppClusterConfig, AppConfig, BastionConfig,
     CacheConfig, CacheEngine, Capacity, ContainerConfig, DatabaseConfig, DnsConfig, DriftConfig,
     ECS_AMI_OWNER, ECS_AMI_PATTERN, FileSystemConfig, InstallConfig, NatMode, NetworkConfig,
-    QueueConfig, QueueDeployment, ReleaseConfig, SearchConfig, ServersAmiConfig, ServersConfig,
-    StackConfig, SubnetTiers, Suppression, Timeouts,
+    QueueConfig, QueueDeployment, ReleaseConfig, ScalingConfig, SearchConfig, ServersAmiConfig,
+    ServersConfig, StackConfig, SubnetTiers, Suppression, Timeouts,
 };
 pub use validate::{FORMAT_VERSION, is_region, parse_duration};
 

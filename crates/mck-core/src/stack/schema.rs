@@ -772,6 +772,40 @@ pub struct AppConfig {
     /// Magento needs to warm up.
     #[serde(default = "default_grace_period")]
     pub health_check_grace_period: String,
+    /// Application Auto Scaling of the service's task count; absent = `count` tasks, always.
+    #[serde(default)]
+    pub scaling: Option<ScalingConfig>,
+}
+
+/// `apps.<name>.scaling`: target tracking between `min` and `max` tasks, on ALB requests per
+/// task or on CPU (exactly one).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingConfig {
+    /// Fewest tasks.
+    pub min: i64,
+    /// Most tasks.
+    pub max: i64,
+    /// Requests per task a minute to hold (ALBRequestCountPerTarget).
+    #[serde(default)]
+    pub requests_per_target: Option<i64>,
+    /// Average CPU percent to hold (ECSServiceAverageCPUUtilization).
+    #[serde(default)]
+    pub cpu: Option<i64>,
+    /// Seconds after a scale-in before the next (AWS's default for ECS is 300).
+    #[serde(default = "default_scale_in_cooldown")]
+    pub scale_in_cooldown: i64,
+    /// Seconds after a scale-out before the next.
+    #[serde(default = "default_scale_out_cooldown")]
+    pub scale_out_cooldown: i64,
+}
+
+fn default_scale_in_cooldown() -> i64 {
+    300
+}
+
+fn default_scale_out_cooldown() -> i64 {
+    60
 }
 
 fn default_grace_period() -> String {

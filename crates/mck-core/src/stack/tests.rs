@@ -31,6 +31,7 @@ fn invalid_stacks_report_file_line_column_and_fix() {
         "app-bad-names",
         "app-fargate-size",
         "app-no-tag",
+        "app-scaling",
         "app-secret-env",
         "app-two-defaults",
         "bad-cidr",
