@@ -151,10 +151,11 @@ def _patch_run_task_on_app_servers():
 def _patch_create_service_settings():
     """ECS CreateService: the service keeps what the request set and DescribeServices returns
     it (API reference, CreateService request parameters `deploymentConfiguration`,
-    `healthCheckGracePeriodSeconds` and `capacityProviderStrategy`, and the `Service` data
-    type, which has all three). moto's CreateService drops them (its UpdateService keeps
-    them), so every new service read back with ECS's defaults and a second `up` had to set
-    them. The launcher keeps them on the service moto made, as UpdateService does."""
+    `healthCheckGracePeriodSeconds`, `capacityProviderStrategy` and `enableExecuteCommand`,
+    and the `Service` data type, which has all four). moto's CreateService drops them (its
+    UpdateService keeps them), so every new service read back with ECS's defaults and a
+    second `up` had to set them. The launcher keeps them on the service moto made, as
+    UpdateService does."""
     from moto.ecs import responses
 
     original = responses.EC2ContainerServiceResponse.create_service
@@ -162,6 +163,7 @@ def _patch_create_service_settings():
         "deploymentConfiguration": "deployment_configuration",
         "healthCheckGracePeriodSeconds": "health_check_grace_period_seconds",
         "capacityProviderStrategy": "capacity_provider_strategy",
+        "enableExecuteCommand": "enable_execute_command",
     }
 
     def create_service(self):

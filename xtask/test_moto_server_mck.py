@@ -51,8 +51,9 @@ def network():
 
 @mock_aws
 class CreateServiceKeepsItsSettings(unittest.TestCase):
-    """ECS CreateService: `deploymentConfiguration`, `healthCheckGracePeriodSeconds` and
-    `capacityProviderStrategy` are kept and described (API reference, CreateService / Service)."""
+    """ECS CreateService: `deploymentConfiguration` (with its deployment `alarms`),
+    `healthCheckGracePeriodSeconds`, `capacityProviderStrategy` and `enableExecuteCommand` are
+    kept and described (API reference, CreateService / Service)."""
 
     def test_describe_services_returns_what_create_service_set(self):
         subnets, group = network()
@@ -70,6 +71,7 @@ class CreateServiceKeepsItsSettings(unittest.TestCase):
             "deploymentCircuitBreaker": {"enable": True, "rollback": True},
             "maximumPercent": 200,
             "minimumHealthyPercent": 100,
+            "alarms": {"alarmNames": ["web-5xx"], "enable": True, "rollback": True},
         }
         strategy = [{"capacityProvider": "FARGATE", "weight": 1, "base": 0}]
         ecs.create_service(
@@ -80,6 +82,7 @@ class CreateServiceKeepsItsSettings(unittest.TestCase):
             deploymentConfiguration=deployment,
             healthCheckGracePeriodSeconds=60,
             capacityProviderStrategy=strategy,
+            enableExecuteCommand=True,
             networkConfiguration={
                 "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [group]}
             },
@@ -88,6 +91,11 @@ class CreateServiceKeepsItsSettings(unittest.TestCase):
         self.assertEqual(service.get("deploymentConfiguration"), deployment)
         self.assertEqual(service.get("healthCheckGracePeriodSeconds"), 60)
         self.assertEqual(service.get("capacityProviderStrategy"), strategy)
+        self.assertIs(service.get("enableExecuteCommand"), True)
+        # UpdateService turns it off again (moto keeps what UpdateService sets).
+        ecs.update_service(cluster="app", service="web", enableExecuteCommand=False)
+        service = ecs.describe_services(cluster="app", services=["web"])["services"][0]
+        self.assertIs(service.get("enableExecuteCommand"), False)
 
 
 @mock_aws

@@ -134,6 +134,10 @@ pub(super) fn observe(id: LogicalId, service: &Service) -> Observed {
         .with(EcsServiceSpec::DEPLOYMENT, deployment)
         .with(EcsServiceSpec::DEPLOYMENT_ALARMS, Value::List(alarms))
         .with(
+            EcsServiceSpec::ENABLE_EXECUTE_COMMAND,
+            service.enable_execute_command(),
+        )
+        .with(
             EcsServiceSpec::HEALTH_CHECK_GRACE_PERIOD,
             i64::from(service.health_check_grace_period_seconds().unwrap_or(0)),
         )
@@ -452,6 +456,7 @@ impl Driver for EcsServiceSpec {
             .deployment_configuration(deployment(ctx, spec)?)
             .set_health_check_grace_period_seconds(grace)
             .enable_ecs_managed_tags(true)
+            .enable_execute_command(spec.exec)
             .client_token(client_token(ctx, id, &task_definition))
             .set_tags(Some(tags))
             .send()
@@ -499,6 +504,9 @@ impl Driver for EcsServiceSpec {
         }
         if Self::SUBNETS.is_in(fields) || Self::SECURITY_GROUPS.is_in(fields) {
             call = call.network_configuration(network(ctx, spec)?);
+        }
+        if Self::ENABLE_EXECUTE_COMMAND.is_in(fields) {
+            call = call.enable_execute_command(spec.exec);
         }
         if Self::DEPLOYMENT.is_in(fields) || Self::DEPLOYMENT_ALARMS.is_in(fields) {
             call = call.deployment_configuration(deployment(ctx, spec)?);
@@ -697,6 +705,7 @@ pub(super) mod tests {
             }),
             one_at_a_time: false,
             scaled: false,
+            exec: true,
             alarms: Vec::new(),
             after: Vec::new(),
         }
@@ -749,6 +758,7 @@ pub(super) mod tests {
                         .build(),
                 )
                 .deployment_configuration(deployment_config())
+                .enable_execute_command(true)
                 .health_check_grace_period_seconds(60)
                 .deployments(deployment(state))
                 .tags(Tag::builder().key("mck:stack").value("dev").build())

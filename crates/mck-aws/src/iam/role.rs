@@ -41,6 +41,7 @@ pub(super) fn observe(
     role: &Role,
     managed: Vec<String>,
     secrets: Vec<String>,
+    exec: bool,
 ) -> Observed {
     let mut managed: Vec<Value> = managed.into_iter().map(Value::Str).collect();
     managed.sort();
@@ -55,6 +56,7 @@ pub(super) fn observe(
         .with(RoleSpec::SERVICE, trusted_service(role))
         .with(RoleSpec::MANAGED_POLICY_ARNS, Value::List(managed))
         .with(RoleSpec::SECRET_ARNS, Value::List(secrets))
+        .with(RoleSpec::ECS_EXEC, exec)
         .output(RoleSpec::OUT_ARN, role.arn())
 }
 
@@ -101,10 +103,41 @@ async fn granted_secrets(iam: &Client, name: &str) -> Result<Vec<String>, Provid
     }
 }
 
+/// Whether the role has the ECS Exec policy.
+async fn has_exec(iam: &Client, name: &str) -> Result<bool, ProviderError> {
+    match iam
+        .get_role_policy()
+        .role_name(name)
+        .policy_name(RoleSpec::EXEC_POLICY)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("NoSuchEntity") => Ok(false),
+        Err(e) => Err(sdk(&format!("read the exec policy of role {name}"), e)),
+    }
+}
+
+fn exec_policy() -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": RoleSpec::EXEC_ACTIONS,
+            "Resource": "*",
+        }],
+    })
+    .to_string()
+}
+
 async fn observe_full(iam: &Client, id: LogicalId, role: &Role) -> Result<Observed, ProviderError> {
     let name = role.role_name();
-    let (managed, secrets) = tokio::try_join!(attached(iam, name), granted_secrets(iam, name))?;
-    Ok(observe(id, role, managed, secrets))
+    let (managed, secrets, exec) = tokio::try_join!(
+        attached(iam, name),
+        granted_secrets(iam, name),
+        has_exec(iam, name)
+    )?;
+    Ok(observe(id, role, managed, secrets, exec))
 }
 
 pub(super) async fn read(iam: &Client, stack: &str) -> Result<Vec<Observed>, ProviderError> {
@@ -207,6 +240,26 @@ async fn converge(
         })
         .await?;
     }
+    if spec.exec {
+        let document = exec_policy();
+        aws.call(just_created, || async {
+            iam.put_role_policy()
+                .role_name(name)
+                .policy_name(RoleSpec::EXEC_POLICY)
+                .policy_document(&document)
+                .send()
+                .await
+                .map_err(|e| sdk(&format!("allow ECS Exec to role {name}"), e))
+        })
+        .await?;
+    } else if !just_created && has_exec(iam, name).await? {
+        iam.delete_role_policy()
+            .role_name(name)
+            .policy_name(RoleSpec::EXEC_POLICY)
+            .send()
+            .await
+            .map_err(|e| sdk(&format!("remove the exec policy of role {name}"), e))?;
+    }
     let secrets = desired_secrets(ctx, spec)?;
     if secrets.is_empty() {
         if !just_created && !granted_secrets(iam, name).await?.is_empty() {
@@ -286,6 +339,7 @@ impl Driver for RoleSpec {
             &role,
             spec.managed_policies.clone(),
             secrets,
+            spec.exec,
         ))
     }
 
@@ -308,7 +362,10 @@ impl Driver for RoleSpec {
             })
             .await?;
         }
-        if RoleSpec::MANAGED_POLICY_ARNS.is_in(fields) || RoleSpec::SECRET_ARNS.is_in(fields) {
+        if RoleSpec::MANAGED_POLICY_ARNS.is_in(fields)
+            || RoleSpec::SECRET_ARNS.is_in(fields)
+            || RoleSpec::ECS_EXEC.is_in(fields)
+        {
             converge(aws, ctx, spec, &live.cloud_id, false).await?;
         }
         Ok(live.clone())
@@ -415,6 +472,7 @@ mod tests {
             &live,
             vec![mck_core::lower::TASK_EXECUTION_POLICY.to_string()],
             vec![secret.to_string()],
+            true,
         );
         let spec = RoleSpec {
             name: "dev-task-execution".into(),
@@ -422,6 +480,7 @@ mod tests {
             service: "ecs-tasks.amazonaws.com".into(),
             managed_policies: vec![mck_core::lower::TASK_EXECUTION_POLICY.into()],
             secrets: vec![Value::Str(secret.into())],
+            exec: true,
         };
         assert_reads(&observed, spec, &[]);
     }
@@ -511,6 +570,7 @@ mod tests {
             service: "ecs-tasks.amazonaws.com".into(),
             managed_policies: vec!["arn:aws:iam::aws:policy/P".into()],
             secrets: vec![],
+            exec: false,
         };
         let created = RoleSpec::create(&provider, &context(&deps), &"iam.task".into(), &spec)
             .await

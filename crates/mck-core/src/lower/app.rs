@@ -150,6 +150,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
             service: "ecs-tasks.amazonaws.com".into(),
             managed_policies: vec![TASK_EXECUTION_POLICY.into()],
             secrets: role_secrets,
+            exec: false,
         }
         .into(),
         Declared::at(&["app"]),
@@ -162,6 +163,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
             service: "ecs-tasks.amazonaws.com".into(),
             managed_policies: Vec::new(),
             secrets: Vec::new(),
+            exec: cluster.exec,
         }
         .into(),
         Declared::at(&["app"]),
@@ -267,6 +269,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) {
                         None => app.count,
                     },
                     scaled: app.scaling.is_some(),
+                    exec: cluster.exec,
                     capacity: task_capacity(cluster.capacity),
                     subnets: private_subnets(stack),
                     security_groups: vec![Ref::new("sg.app")],
@@ -534,6 +537,7 @@ fn lower_servers(
                 "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore".into(),
             ],
             secrets: Vec::new(),
+            exec: false,
         }
         .into(),
     );

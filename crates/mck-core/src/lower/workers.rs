@@ -173,6 +173,7 @@ pub(super) fn lower(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mu
                 task_definition: Ref::new(taskdef_id.as_str()),
                 desired_count: b.count,
                 scaled: false,
+                exec: cluster.exec,
                 capacity: task_capacity(cluster.capacity),
                 subnets: private_subnets(stack),
                 security_groups: vec![Ref::new("sg.app")],

@@ -677,6 +677,9 @@ pub struct EcsServiceSpec {
     /// when the service is created, never compared (plan and drift ignore the live count) and
     /// never sent by an update, so a rollout keeps the count the scaling set.
     pub scaled: bool,
+    /// ECS Exec into its tasks (`enableExecuteCommand`; tasks started before it was on have
+    /// no exec agent until they are replaced).
+    pub exec: bool,
     /// Deployment alarms: a rollout during which one of them fires is rolled back by ECS (and
     /// reported as a failed release naming it).
     pub alarms: Vec<Ref<kind::Alarm>>,
@@ -732,6 +735,8 @@ impl EcsServiceSpec {
     pub const DEPLOYMENT: FieldDef = FieldDef::mutable("deployment");
     /// Field `health_check_grace_period`: changed in place.
     pub const HEALTH_CHECK_GRACE_PERIOD: FieldDef = FieldDef::mutable("health_check_grace_period");
+    /// Field `enable_execute_command`: changed in place (for tasks started after).
+    pub const ENABLE_EXECUTE_COMMAND: FieldDef = FieldDef::mutable("enable_execute_command");
     /// Field `deployment_alarms`: the alarms that roll a deployment back; changed in place.
     pub const DEPLOYMENT_ALARMS: FieldDef = FieldDef::mutable("deployment_alarms");
     /// Output `name`.
@@ -811,6 +816,7 @@ impl Kind for EcsServiceSpec {
                 .as_ref()
                 .map_or(0, |lb| lb.health_check_grace_seconds)),
             Self::DEPLOYMENT_ALARMS.of(super::refs(&self.alarms)),
+            Self::ENABLE_EXECUTE_COMMAND.of(self.exec),
         ]
     }
 

@@ -21,6 +21,9 @@ pub struct RoleSpec {
     /// Secrets the role may read (`secretsmanager:GetSecretValue` on exactly these ARNs),
     /// usually an output of the database (its managed secret).
     pub secrets: Vec<Value>,
+    /// ECS Exec into the role's tasks (`mck exec`, `mck tunnel`): the inline policy
+    /// [`Self::EXEC_POLICY`] grants the Session Manager channels the ECS agent opens.
+    pub exec: bool,
 }
 
 impl RoleSpec {
@@ -44,6 +47,17 @@ impl RoleSpec {
 
     /// The name of the inline policy that grants the secrets.
     pub const SECRETS_POLICY: &str = "mck-read-secrets";
+    /// The name of the inline policy that lets ECS Exec open its channels.
+    pub const EXEC_POLICY: &str = "mck-ecs-exec";
+    /// Field `ecs_exec`: whether the role has [`Self::EXEC_POLICY`].
+    pub const ECS_EXEC: FieldDef = FieldDef::mutable("ecs_exec");
+    /// What [`Self::EXEC_POLICY`] allows (the AWS documentation's ECS Exec task role policy).
+    pub const EXEC_ACTIONS: &[&str] = &[
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+    ];
 }
 
 impl Kind for RoleSpec {
@@ -70,6 +84,7 @@ impl Kind for RoleSpec {
             Self::SERVICE.of(self.service.as_str()),
             Self::MANAGED_POLICY_ARNS.of(Value::List(policies)),
             Self::SECRET_ARNS.of(Value::List(secrets)),
+            Self::ECS_EXEC.of(self.exec),
         ]
     }
 

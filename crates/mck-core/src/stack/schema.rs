@@ -634,6 +634,10 @@ pub struct AppClusterConfig {
     /// CloudWatch Container Insights on the cluster.
     #[serde(default)]
     pub container_insights: bool,
+    /// ECS Exec into the apps', cron's and workers' tasks (`mck exec`, `mck tunnel`): the
+    /// services' `enableExecuteCommand` and the task role's Session Manager channels.
+    #[serde(default = "default_true")]
+    pub exec: bool,
     /// Retention of the apps' log groups, in days (one of CloudWatch's values).
     #[serde(default = "default_log_retention")]
     pub log_retention_days: i64,
@@ -653,6 +657,7 @@ impl Default for AppClusterConfig {
             capacity: Capacity::default(),
             servers: None,
             container_insights: false,
+            exec: true,
             log_retention_days: default_log_retention(),
             base_url: None,
         }
