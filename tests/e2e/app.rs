@@ -405,6 +405,55 @@ fn prod_stack_killed_during_the_app_tier_converges_and_goes_away() {
         "{ops:#}"
     );
     assert_eq!(ops["scaling"].as_object().unwrap().len(), 1, "{ops:#}");
+    // Operator access: without AWS's Session Manager plugin, `exec` and `tunnel` say so and
+    // stop before any AWS call; with one on PATH (a stand-in that records its arguments) they
+    // look for a task to enter: the emulator starts tasks without ECS Exec (docs/emulator.md),
+    // which is refused naming what to do, and the plugin is never run.
+    let no_plugin = stack.mck_env(
+        "exec",
+        &["--", "bin/magento", "indexer:status"],
+        &[("PATH", "/usr/bin:/bin")],
+    );
+    assert_exit(&no_plugin, 1);
+    assert!(
+        String::from_utf8_lossy(&no_plugin.stderr).contains("session-manager-plugin"),
+        "{}",
+        mck_tests::text(&no_plugin)
+    );
+    let plugin_dir = stack.dir.join("plugin");
+    std::fs::create_dir_all(&plugin_dir).unwrap();
+    let plugin = plugin_dir.join("session-manager-plugin");
+    std::fs::write(
+        &plugin,
+        format!("#!/bin/sh\necho \"$@\" > {}/ran\n", plugin_dir.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", plugin_dir.display());
+    for (command, args) in [
+        ("exec", vec!["--", "bin/magento", "indexer:status"]),
+        ("tunnel", vec!["db"]),
+    ] {
+        let out = stack.mck_env(command, &args, &[("PATH", path.as_str())]);
+        assert_exit(&out, 1);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("started without ECS Exec") && said.contains("mck up --stack"),
+            "{said}"
+        );
+    }
+    assert!(
+        !plugin_dir.join("ran").exists(),
+        "the plugin ran without a session"
+    );
+    let unknown = stack.mck_env("exec", &["--app", "nope"], &[("PATH", path.as_str())]);
+    assert_exit(&unknown, 1);
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("has no service nope; it has admin, cron, frontend"),
+        "{}",
+        mck_tests::text(&unknown)
+    );
     // Nothing is left to do, and drift finds nothing: the app servers' instances (launched
     // by the stack's Auto Scaling group) are not reported as unmanaged. (Once, in a full run,
     // this plan wanted three worker services that boto3 listed: the services as boto3 saw

@@ -35,6 +35,7 @@ mod retry;
 pub mod rotation;
 mod route53;
 mod secretsmanager;
+pub mod session;
 mod sns;
 #[cfg(test)]
 mod testing;
@@ -105,6 +106,7 @@ pub(crate) struct Clients {
     pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
     pub(crate) sns: aws_sdk_sns::Client,
     pub(crate) appscaling: aws_sdk_applicationautoscaling::Client,
+    pub(crate) ssm: aws_sdk_ssm::Client,
     pub(crate) region: String,
     requests: Arc<AtomicU64>,
     /// Retries of single calls inside a driver (see [`retry`]).
@@ -464,6 +466,11 @@ impl Clients {
             ),
             appscaling: aws_sdk_applicationautoscaling::Client::from_conf(
                 aws_sdk_applicationautoscaling::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
+            ssm: aws_sdk_ssm::Client::from_conf(
+                aws_sdk_ssm::config::Builder::from(shared)
                     .interceptor(counter())
                     .build(),
             ),

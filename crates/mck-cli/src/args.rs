@@ -267,11 +267,62 @@ pub enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Run a command in a running task of an app (ECS Exec through AWS's Session Manager
+    /// plugin): `mck exec --stack prod -- bin/magento indexer:status`; a shell without one.
+    Exec {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// The app whose task to enter (default: admin, else the first app).
+        #[arg(long, value_name = "APP")]
+        app: Option<String>,
+        /// The container (default: php-fpm, else the app's first container without a port).
+        #[arg(long, value_name = "NAME")]
+        container: Option<String>,
+        /// The command and its arguments (default: sh).
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Forward a local port to a data service of the stack through a running task (Session
+    /// Manager port forwarding): prints where to connect and which secret holds the login.
+    Tunnel {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// What to reach.
+        #[arg(value_enum)]
+        to: TunnelTarget,
+        /// The local port (default: the service's own port).
+        #[arg(long, value_name = "N")]
+        port: Option<u16>,
+        /// Also print the password (only to a terminal).
+        #[arg(long)]
+        show_password: bool,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// What `mck tunnel` reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TunnelTarget {
+    /// The Aurora cluster's writer (3306).
+    Db,
+    /// The Aurora cluster's readers (3306).
+    DbRo,
+    /// Redis `cache` (6379, TLS).
+    RedisCache,
+    /// Redis `session` (6379, TLS).
+    RedisSession,
+    /// The OpenSearch domain (443).
+    Search,
+    /// The RabbitMQ broker (AMQPS 5671).
+    Mq,
 }
 
 /// What `mck rotate` rotates.

@@ -2,6 +2,7 @@
 //! (`run`) and holds what the commands share: exit codes, [`Failure`], loading a stack, the
 //! region check, the AWS configuration and engine, and confirmation.
 
+mod access;
 mod apply;
 mod drift;
 mod inspect;
@@ -137,6 +138,20 @@ pub async fn run(cli: Cli) -> u8 {
             target,
             yes,
         } => rotate(&stack, &aws, target, yes).await,
+        Command::Exec {
+            stack,
+            aws,
+            app,
+            container,
+            command,
+        } => access::exec(&stack, &aws, app.as_deref(), container.as_deref(), &command).await,
+        Command::Tunnel {
+            stack,
+            aws,
+            to,
+            port,
+            show_password,
+        } => access::tunnel(&stack, &aws, to, port, show_password).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "mck", &mut std::io::stdout());
