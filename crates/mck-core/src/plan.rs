@@ -125,6 +125,57 @@ pub struct PlanSummary {
 }
 
 impl Plan {
+    /// The order in which this plan's Aurora instance class changes run, when it has any on a
+    /// cluster with more than one instance: the readers one at a time, then a failover to the
+    /// first of them, then the old writer (docs/resources.md, "Resizing the database"). Each
+    /// instance's driver waits for its turn, so the order holds however the steps are run.
+    pub fn resize_order(&self) -> Option<String> {
+        let mut resized: Vec<&str> = self
+            .steps()
+            .iter()
+            .filter(|s| {
+                s.kind == ResourceKind::DbInstance
+                    && s.action == Action::Update
+                    && s.changes
+                        .iter()
+                        .any(|c| c.field == crate::model::DbInstanceSpec::INSTANCE_CLASS.name)
+            })
+            .filter_map(|s| s.live.as_ref().map(|l| l.cloud_id.as_str()))
+            .collect();
+        if resized.is_empty() {
+            return None;
+        }
+        resized.sort_unstable();
+        let writer = self
+            .observed()
+            .values()
+            .find(|o| o.kind == ResourceKind::DbCluster)
+            .and_then(|o| o.outputs.get(crate::model::DbClusterSpec::OUT_WRITER))
+            .map(String::as_str);
+        let readers: Vec<&str> = resized
+            .iter()
+            .copied()
+            .filter(|r| Some(*r) != writer)
+            .collect();
+        let writer = writer.filter(|w| resized.contains(w));
+        Some(match (readers.first(), writer) {
+            (Some(first), Some(writer)) => format!(
+                "the database is resized without downtime: the readers one at a time ({}), then a failover to {first}, then {writer} (the writer until then)",
+                readers.join(", ")
+            ),
+            (Some(_), None) => format!(
+                "the database's readers are resized one at a time ({}); the writer keeps serving",
+                readers.join(", ")
+            ),
+            (None, Some(writer)) => format!(
+                "{writer}, the cluster's only instance, is resized in place: the database is unavailable while it restarts (add a reader to resize without downtime)"
+            ),
+            (None, None) => return None,
+        })
+    }
+}
+
+impl Plan {
     /// The desired graph the plan was made for.
     pub fn desired(&self) -> &Arc<DesiredGraph> {
         &self.desired

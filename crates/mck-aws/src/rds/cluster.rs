@@ -131,6 +131,14 @@ pub(super) fn observe_cluster(id: LogicalId, cluster: &DbCluster, rotation: Valu
     if let Some(port) = cluster.port() {
         o = o.output(DbClusterSpec::OUT_PORT, port.to_string());
     }
+    if let Some(writer) = cluster
+        .db_cluster_members()
+        .iter()
+        .find(|m| m.is_cluster_writer() == Some(true))
+        .and_then(|m| m.db_instance_identifier())
+    {
+        o = o.output(DbClusterSpec::OUT_WRITER, writer);
+    }
     o = o.output(
         mck_core::provider::OUT_DATA,
         format!(

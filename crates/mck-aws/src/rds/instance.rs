@@ -124,14 +124,21 @@ impl Driver for DbInstanceSpec {
         }
     }
 
+    /// A class change is a resize without downtime (docs/resources.md): every instance's
+    /// update waits for its turn ([`resize_turn`]), readers one at a time, the writer last,
+    /// after a failover to a resized reader.
     async fn update(
         aws: &AwsProvider,
-        _ctx: &Context<'_>,
+        ctx: &Context<'_>,
         spec: &Self,
         live: &Observed,
-        _fields: &[&str],
+        fields: &[&str],
     ) -> Result<Observed, ProviderError> {
         let rds = &aws.clients.rds;
+        if DbInstanceSpec::INSTANCE_CLASS.is_in(fields) {
+            let cluster = ctx.cloud_id(spec.cluster.id())?.to_string();
+            resize_turn(aws, &cluster, &live.cloud_id, &spec.instance_class).await?;
+        }
         rds.modify_db_instance()
             .db_instance_identifier(&live.cloud_id)
             .db_instance_class(&spec.instance_class)
@@ -185,6 +192,85 @@ impl Driver for DbInstanceSpec {
     }
 }
 
+/// Whether instance `identifier` has class `class` and no change pending: resized.
+async fn resized(rds: &Client, identifier: &str, class: &str) -> Result<bool, ProviderError> {
+    Ok(describe_instance(rds, identifier).await?.is_some_and(|i| {
+        i.db_instance_class() == Some(class)
+            && i.db_instance_status() == Some("available")
+            && i.pending_modified_values()
+                .is_none_or(|p| p.db_instance_class().is_none())
+    }))
+}
+
+/// Waits until instance `me` of `cluster` may change to `class` without the cluster losing
+/// its writer or more than one reader at once: a reader goes once every reader before it (by
+/// identifier) is resized; the writer goes once every reader is, after a failover to the
+/// first of them (it is then a reader itself). A single-instance cluster has no one to fail
+/// over to: it is resized in place (the writer restarts).
+pub(super) async fn resize_turn(
+    aws: &AwsProvider,
+    cluster: &str,
+    me: &str,
+    class: &str,
+) -> Result<(), ProviderError> {
+    let rds = &aws.clients.rds;
+    let failed_over = std::sync::atomic::AtomicBool::new(false);
+    aws.wait_until(
+        &format!("the turn of DB instance {me} to become {class}"),
+        || async {
+            let Some(found) = super::cluster::describe_cluster(rds, cluster).await? else {
+                return Err(crate::missing("DB cluster", cluster));
+            };
+            let members = found.db_cluster_members();
+            let writer = members
+                .iter()
+                .find(|m| m.is_cluster_writer() == Some(true))
+                .and_then(|m| m.db_instance_identifier());
+            let mut readers: Vec<&str> = members
+                .iter()
+                .filter(|m| m.is_cluster_writer() != Some(true))
+                .filter_map(|m| m.db_instance_identifier())
+                .filter(|id| *id != me)
+                .collect();
+            readers.sort_unstable();
+            if writer != Some(me) {
+                // A reader: after the readers before it.
+                for earlier in readers.iter().filter(|r| **r < me) {
+                    if !resized(rds, earlier, class).await? {
+                        return Ok(false);
+                    }
+                }
+                return Ok(true);
+            }
+            let Some(first) = readers.first() else {
+                return Ok(true);
+            };
+            for reader in &readers {
+                if !resized(rds, reader, class).await? {
+                    return Ok(false);
+                }
+            }
+            if !failed_over.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                tracing::info!(
+                    cluster,
+                    from = me,
+                    to = first,
+                    "failover before resizing the writer"
+                );
+                rds.failover_db_cluster()
+                    .db_cluster_identifier(cluster)
+                    .target_db_instance_identifier(*first)
+                    .send()
+                    .await
+                    .map_err(|e| sdk(&format!("fail DB cluster {cluster} over to {first}"), e))?;
+            }
+            // Resized once the failover made it a reader (the next poll sees so).
+            Ok(false)
+        },
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use aws_sdk_rds::types::Endpoint;
@@ -219,5 +305,175 @@ mod tests {
         let observed = observe_instance("db.instance.1".into(), &instance);
         assert_reads(&observed, spec, &[("db.cluster", "t-db")]);
         assert_eq!(observed.outputs["endpoint"], "t-db-1.rds.amazonaws.com");
+    }
+
+    fn members(writer: &str, readers: &[&str]) -> String {
+        let member = |id: &str, w: bool| {
+            format!(
+                "<DBClusterMember><DBInstanceIdentifier>{id}</DBInstanceIdentifier><IsClusterWriter>{w}</IsClusterWriter></DBClusterMember>"
+            )
+        };
+        let mut all = member(writer, true);
+        for r in readers {
+            all.push_str(&member(r, false));
+        }
+        crate::testing::query_xml(
+            "DescribeDBClusters",
+            &format!(
+                "<DBClusters><DBCluster><DBClusterIdentifier>t-db</DBClusterIdentifier><Status>available</Status><DBClusterMembers>{all}</DBClusterMembers></DBCluster></DBClusters>"
+            ),
+        )
+    }
+
+    fn instance_xml(id: &str, class: &str, status: &str) -> String {
+        crate::testing::query_xml(
+            "DescribeDBInstances",
+            &format!(
+                "<DBInstances><DBInstance><DBInstanceIdentifier>{id}</DBInstanceIdentifier><DBClusterIdentifier>t-db</DBClusterIdentifier><DBInstanceClass>{class}</DBInstanceClass><DBInstanceStatus>{status}</DBInstanceStatus></DBInstance></DBInstances>"
+            ),
+        )
+    }
+
+    fn resize(identifier: &str) -> (DbInstanceSpec, Observed) {
+        let spec = DbInstanceSpec {
+            identifier: identifier.into(),
+            cluster: Ref::new("db.cluster"),
+            instance_class: "db.r6g.xlarge".into(),
+            engine: "aurora-mysql".into(),
+            availability_zone: "us-east-1a".into(),
+            promotion_tier: 1,
+        };
+        let live = Observed::new("db.instance.x".into(), ResourceKind::DbInstance, identifier);
+        (spec, live)
+    }
+
+    fn cluster_resolved() -> std::collections::HashMap<LogicalId, Observed> {
+        std::collections::HashMap::from([(
+            LogicalId::new("db.cluster"),
+            Observed::new("db.cluster".into(), ResourceKind::DbCluster, "t-db"),
+        )])
+    }
+
+    /// The writer's resize waits until every reader has the new class, fails over to the first
+    /// reader once (not again while the failover runs), and changes its class only as a reader:
+    /// the cluster always has a writer.
+    #[tokio::test]
+    async fn the_writer_is_resized_last_after_a_failover_to_a_resized_reader() {
+        let aws = crate::testing::Replay::new([
+            ("DescribeDBClusters", 200, members("t-db-1", &["t-db-2"])),
+            (
+                "DescribeDBInstances",
+                200,
+                instance_xml("t-db-2", "db.r6g.large", "modifying"),
+            ),
+            ("DescribeDBClusters", 200, members("t-db-1", &["t-db-2"])),
+            (
+                "DescribeDBInstances",
+                200,
+                instance_xml("t-db-2", "db.r6g.xlarge", "available"),
+            ),
+            (
+                "FailoverDBCluster",
+                200,
+                crate::testing::query_xml(
+                    "FailoverDBCluster",
+                    "<DBCluster><DBClusterIdentifier>t-db</DBClusterIdentifier></DBCluster>",
+                ),
+            ),
+            ("DescribeDBClusters", 200, members("t-db-1", &["t-db-2"])),
+            (
+                "DescribeDBInstances",
+                200,
+                instance_xml("t-db-2", "db.r6g.xlarge", "available"),
+            ),
+            ("DescribeDBClusters", 200, members("t-db-2", &["t-db-1"])),
+            (
+                "ModifyDBInstance",
+                200,
+                crate::testing::query_xml("ModifyDBInstance", "<DBInstance/>"),
+            ),
+        ]);
+        let provider = crate::AwsProvider::offline(aws.clone());
+        let deps = cluster_resolved();
+        let (spec, live) = resize("t-db-1");
+        DbInstanceSpec::update(
+            &provider,
+            &crate::testing::context(&deps),
+            &spec,
+            &live,
+            &[DbInstanceSpec::INSTANCE_CLASS.name],
+        )
+        .await
+        .unwrap();
+        aws.assert_done();
+        let requests = aws.requests();
+        let failovers: Vec<&String> = requests
+            .iter()
+            .filter(|(name, _)| name == "FailoverDBCluster")
+            .map(|(_, body)| body)
+            .collect();
+        assert_eq!(failovers.len(), 1);
+        assert!(
+            failovers[0].contains("TargetDBInstanceIdentifier=t-db-2"),
+            "{}",
+            failovers[0]
+        );
+        assert!(
+            requests
+                .last()
+                .unwrap()
+                .1
+                .contains("DBInstanceClass=db.r6g.xlarge")
+        );
+    }
+
+    /// Readers go one at a time, in identifier order: the second waits for the first.
+    #[tokio::test]
+    async fn a_reader_waits_for_the_readers_before_it() {
+        let aws = crate::testing::Replay::new([
+            (
+                "DescribeDBClusters",
+                200,
+                members("t-db-1", &["t-db-2", "t-db-3"]),
+            ),
+            (
+                "DescribeDBInstances",
+                200,
+                instance_xml("t-db-2", "db.r6g.xlarge", "modifying"),
+            ),
+            (
+                "DescribeDBClusters",
+                200,
+                members("t-db-1", &["t-db-2", "t-db-3"]),
+            ),
+            (
+                "DescribeDBInstances",
+                200,
+                instance_xml("t-db-2", "db.r6g.xlarge", "available"),
+            ),
+            (
+                "ModifyDBInstance",
+                200,
+                crate::testing::query_xml("ModifyDBInstance", "<DBInstance/>"),
+            ),
+        ]);
+        let provider = crate::AwsProvider::offline(aws.clone());
+        let deps = cluster_resolved();
+        let (spec, live) = resize("t-db-3");
+        DbInstanceSpec::update(
+            &provider,
+            &crate::testing::context(&deps),
+            &spec,
+            &live,
+            &[DbInstanceSpec::INSTANCE_CLASS.name],
+        )
+        .await
+        .unwrap();
+        aws.assert_done();
+        assert!(
+            aws.requests()
+                .iter()
+                .all(|(name, _)| name != "FailoverDBCluster")
+        );
     }
 }

@@ -55,6 +55,9 @@ pub(super) async fn plan(
     for refusal in plan.refusals(false) {
         ui::note(&format!("note: `mck up` would stop here: {refusal}"));
     }
+    if let Some(order) = plan.resize_order() {
+        ui::note(&format!("note: {order}"));
+    }
     let today = mck_core::time::today_utc();
     for due in mck_core::rotation::overdue(&desired, plan.observed().values(), &today) {
         ui::note(&format!("note: {}", due.describe(desired.stack())));
@@ -282,6 +285,9 @@ async fn show_and_apply(
     let loss = plan.data_loss();
     if !loss.is_empty() {
         ui::note(&format!("this loses data:\n  {}", loss.join("\n  ")));
+    }
+    if let Some(order) = plan.resize_order() {
+        ui::note(&format!("note: {order}"));
     }
     confirm(approval.yes, question)?;
     execute(engine, plan, run).await

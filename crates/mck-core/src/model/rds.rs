@@ -180,6 +180,9 @@ impl DbClusterSpec {
     pub const OUT_SECRET_ARN: &str = "secret_arn";
     /// Output `port`.
     pub const OUT_PORT: &str = "port";
+    /// Output `_writer`: the identifier of the instance that is the writer now (for the
+    /// resize order a plan shows; not for references).
+    pub const OUT_WRITER: &str = "_writer";
 }
 
 impl Kind for DbClusterSpec {

@@ -789,3 +789,62 @@ async fn the_compact_summary_counts_per_section_and_calls_out_replacements_and_d
         "== first up\n{created}\n== a release\n{released}\n== down\n{destroyed}"
     ));
 }
+
+/// A class change of a cluster with readers plans the zero-downtime order: the readers one at
+/// a time, a failover to the first, then the writer; a single instance says it restarts.
+#[tokio::test]
+async fn a_database_resize_plans_readers_then_a_failover_then_the_writer() {
+    let prod = |sets: &[&str]| {
+        let sets: Vec<crate::stack::Override> = sets
+            .iter()
+            .map(|s| crate::stack::Override::parse(s).unwrap())
+            .collect();
+        crate::Engine::desired(
+            &crate::stack::load_with(std::path::Path::new("../../stacks"), "prod", &sets).unwrap(),
+        )
+        .unwrap()
+    };
+    let cloud = Arc::new(FakeCloud::new());
+    let engine = crate::Engine::new(cloud.clone(), ExecConfig::default());
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let first = engine.plan(prod(&[])).await.unwrap();
+    assert!(first.resize_order().is_none());
+    assert!(
+        engine
+            .apply(&first, tx, CancelToken::default())
+            .await
+            .is_success()
+    );
+    let live = engine.plan(prod(&[])).await.unwrap();
+    let writer = live.observed()[&LogicalId::new("db.instance.1")]
+        .cloud_id
+        .clone();
+    let observed: Vec<Observed> = live
+        .observed()
+        .values()
+        .cloned()
+        .map(|mut o| {
+            if o.kind == K::DbCluster {
+                o.outputs.insert(
+                    crate::model::DbClusterSpec::OUT_WRITER.into(),
+                    writer.clone(),
+                );
+            }
+            o
+        })
+        .collect();
+    let bigger = diff(
+        prod(&["database.instance_class=db.r6g.xlarge"]),
+        observed.clone(),
+    );
+    let order = bigger.resize_order().unwrap();
+    let reader = &live.observed()[&LogicalId::new("db.instance.2")].cloud_id;
+    assert_eq!(
+        order,
+        format!(
+            "the database is resized without downtime: the readers one at a time ({reader}), then a failover to {reader}, then {writer} (the writer until then)"
+        )
+    );
+    // Nothing to resize: no order.
+    assert!(diff(prod(&[]), observed).resize_order().is_none());
+}
