@@ -478,6 +478,32 @@ fn prod_stack_killed_during_the_app_tier_converges_and_goes_away() {
         .collect();
     assert_eq!(drifted, Vec::<&Value>::new(), "{drift:#}");
 
+    // A resize without downtime: the plan says the order, `up` follows it (the writer last,
+    // after a failover to a resized reader), boto3 sees every instance resized, and nothing is
+    // left to do.
+    let bigger = ["--set", "database.instance_class=db.r6g.xlarge"];
+    let planned = stack.mck("plan", &bigger);
+    assert!(
+        String::from_utf8_lossy(&planned.stderr)
+            .contains("resized without downtime: the readers one at a time"),
+        "{}",
+        mck_tests::text(&planned)
+    );
+    assert_exit(&stack.mck("up", &[&bigger[..], &["--yes"]].concat()), 0);
+    let classes = harness.aws(&[
+        "rds",
+        "describe-db-instances",
+        "--query",
+        &format!("DBInstances[?DBClusterIdentifier=='{name}-db'].DBInstanceClass"),
+        "--output",
+        "text",
+    ]);
+    let classes: Vec<&str> = classes.split_whitespace().collect();
+    assert_eq!(classes, ["db.r6g.xlarge", "db.r6g.xlarge"], "{classes:?}");
+    assert_exit(
+        &stack.mck("plan", &[&bigger[..], &["--detailed-exitcode"]].concat()),
+        0,
+    );
     // prod is `protected: true`: down refuses without --force, before anything changes.
     let refused = stack.mck("down", &["--yes", "--allow-data-loss"]);
     assert_exit(&refused, 1);
