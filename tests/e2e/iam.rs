@@ -79,14 +79,6 @@ const IMPLIED: &[(&str, &[&str], &str)] = &[
     ),
     ("sns:CreateTopic", &["sns:TagResource"], TAGS),
     (
-        "application-autoscaling:RegisterScalableTarget",
-        &[
-            "application-autoscaling:TagResource",
-            "iam:CreateServiceLinkedRole",
-        ],
-        "tags in the call; Application Auto Scaling's service-linked role for ECS on first use",
-    ),
-    (
         "elasticfilesystem:CreateFileSystem",
         &[
             "elasticfilesystem:TagResource",
@@ -206,15 +198,22 @@ const IMPLIED: &[(&str, &[&str], &str)] = &[
 const TAGS: &str = "tags in the create call";
 
 /// Actions a role needs that its commands here may not show: (role, actions, why).
-const ROLE_EXTRAS: &[(&str, &[&str], &str)] = &[(
-    "operator",
-    &[
-        "dynamodb:CreateTable",
-        "dynamodb:DescribeTable",
-        "dynamodb:TagResource",
-    ],
-    "the first up or down in an account makes the lock table; on the shared emulator another test may have made it already",
-)];
+const ROLE_EXTRAS: &[(&str, &[&str], &str)] = &[
+    (
+        "operator",
+        &[
+            "dynamodb:CreateTable",
+            "dynamodb:DescribeTable",
+            "dynamodb:TagResource",
+        ],
+        "the first up or down in an account makes the lock table; on the shared emulator another test may have made it already",
+    ),
+    (
+        "operator",
+        &["iam:CreateServiceLinkedRole"],
+        "the first RegisterScalableTarget in an account (the operator's up, which registers the target) makes Application Auto Scaling's service-linked role for ECS; a release's suspension of scale-in only changes a target that exists",
+    ),
+];
 
 /// The IAM action of a request in the log. Every operation mck calls is authorised by the
 /// action of the same name in the service's IAM prefix (an operation named otherwise, such as

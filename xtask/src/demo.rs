@@ -105,6 +105,30 @@ pub(crate) fn demo() -> Result<()> {
         )?,
         "rotate",
     )?;
+    // Operator access without SSH keys: ECS Exec through AWS's Session Manager plugin. The
+    // emulator has no sessions, so this ends in a clear error either way (exit 1): without the
+    // plugin, naming it; with it, naming what the emulator's tasks lack.
+    step(
+        "a shell command in a running task without SSH keys (ECS Exec; needs AWS's \
+         session-manager-plugin, and a real AWS session)",
+        &[
+            "exec",
+            "--stack",
+            "dev",
+            "--",
+            "bin/magento",
+            "indexer:status",
+        ],
+    )?;
+    require(
+        step(
+            "what prod would add (not applied): the operations tier (seed 003's alarms on every \
+             tier, a topic mailing ops, a dashboard; each app's rollout gated on its 5xx alarm) \
+             and the frontend's autoscaling",
+            &["plan", "--stack", "prod", "--summary"],
+        )?,
+        "the plan of prod",
+    )?;
     // Someone opens a port on the bastion by hand, with the AWS CLI.
     eprintln!(
         "\n\x1b[1m$ aws ec2 authorize-security-group-ingress …\x1b[0m   # a change made by hand"

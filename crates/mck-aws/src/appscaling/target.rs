@@ -77,9 +77,10 @@ fn not_yet(err: ProviderError) -> ProviderError {
     }
 }
 
+/// The target is owned by its resource id (the stack's cluster), so it is registered without
+/// tags (none of mck's reads would look at them).
 async fn register(
     aws: &AwsProvider,
-    ctx: &Context<'_>,
     id: &LogicalId,
     spec: &ScalableTargetSpec,
 ) -> Result<(), ProviderError> {
@@ -92,7 +93,6 @@ async fn register(
         .min_capacity(crate::int32(spec.min, "min")?)
         .max_capacity(crate::int32(spec.max, "max")?)
         .suspended_state(suspended(false))
-        .set_tags(Some(ctx.tags_for(id).into_iter().collect()))
         .send()
         .await
         .map_err(|e| {
@@ -168,11 +168,11 @@ impl Driver for ScalableTargetSpec {
 
     async fn create(
         aws: &AwsProvider,
-        ctx: &Context<'_>,
+        _ctx: &Context<'_>,
         id: &LogicalId,
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
-        register(aws, ctx, id, spec).await?;
+        register(aws, id, spec).await?;
         Ok(
             Observed::new(id.clone(), ResourceKind::ScalableTarget, &spec.resource_id)
                 .with(Self::RESOURCE_ID, spec.resource_id.as_str())
@@ -184,12 +184,12 @@ impl Driver for ScalableTargetSpec {
 
     async fn update(
         aws: &AwsProvider,
-        ctx: &Context<'_>,
+        _ctx: &Context<'_>,
         spec: &Self,
         live: &Observed,
         _fields: &[&str],
     ) -> Result<Observed, ProviderError> {
-        aws.retried(|| register(aws, ctx, &live.id, spec)).await?;
+        aws.retried(|| register(aws, &live.id, spec)).await?;
         Ok(live.clone())
     }
 

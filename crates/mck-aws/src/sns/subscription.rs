@@ -162,14 +162,17 @@ impl Driver for SubscriptionSpec {
         if is_pending(&live.cloud_id) {
             return Ok(Readiness::Gone);
         }
-        let (Some(Value::CloudId(topic)), Some(Value::Str(protocol)), Some(Value::Str(endpoint))) = (
-            live.fields.get(SubscriptionSpec::TOPIC.name),
+        // A subscription's ARN is its topic's and an id: `<topic arn>:<id>`. (The `topic`
+        // field reads as a reference to the topic once mapped, not as its ARN.)
+        let topic = live.cloud_id.rsplit_once(':').map(|(t, _)| t);
+        let (Some(topic), Some(Value::Str(protocol)), Some(Value::Str(endpoint))) = (
+            topic,
             live.fields.get(SubscriptionSpec::PROTOCOL.name),
             live.fields.get(SubscriptionSpec::ENDPOINT.name),
         ) else {
             return Err(ProviderError::invalid(format!(
-                "internal error: subscription {} was read without its topic, protocol or endpoint",
-                live.id
+                "internal error: subscription {} ({}) has no topic in its ARN, or was read without its protocol or endpoint",
+                live.id, live.cloud_id
             )));
         };
         Ok(
@@ -218,5 +221,55 @@ mod tests {
             assert_eq!(is_pending(&observed.cloud_id), pending == "true");
             assert_reads(&observed, spec.clone(), &[("alarms.topic", topic)]);
         }
+    }
+
+    /// The poll finds the subscription through the topic in its ARN, whatever its `topic`
+    /// field reads as; once the topic is gone (a `down` deletes the topic after it), so is it.
+    #[tokio::test]
+    async fn the_poll_finds_it_through_its_arn_and_a_deleted_topic_means_gone() {
+        use crate::testing::{Replay, context, query_error_xml, query_xml};
+        let topic = "arn:aws:sns:us-east-1:123456789012:t-alarms";
+        let arn = format!("{topic}:6b0e71bd");
+        let listed = query_xml(
+            "ListSubscriptionsByTopic",
+            &format!(
+                "<Subscriptions><member><SubscriptionArn>{arn}</SubscriptionArn><Protocol>email</Protocol><Endpoint>ops@example.com</Endpoint><TopicArn>{topic}</TopicArn></member></Subscriptions>"
+            ),
+        );
+        let aws = Replay::new([
+            ("ListSubscriptionsByTopic", 200, listed),
+            (
+                "ListSubscriptionsByTopic",
+                404,
+                query_error_xml("NotFound", "Topic does not exist"),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = Default::default();
+        let live = Observed::new(
+            SubscriptionSpec::logical_id("email", "ops@example.com"),
+            ResourceKind::Subscription,
+            &arn,
+        )
+        .with(
+            SubscriptionSpec::TOPIC,
+            Value::Ref(ResourceKind::Topic, "alarms.topic".into()),
+        )
+        .with(SubscriptionSpec::PROTOCOL, "email")
+        .with(SubscriptionSpec::ENDPOINT, "ops@example.com");
+        let Readiness::Ready(found) = SubscriptionSpec::poll(&provider, &context(&deps), &live)
+            .await
+            .unwrap()
+        else {
+            panic!("the subscription is there")
+        };
+        assert_eq!(found.cloud_id, arn);
+        assert!(matches!(
+            SubscriptionSpec::poll(&provider, &context(&deps), &live)
+                .await
+                .unwrap(),
+            Readiness::Gone
+        ));
+        aws.assert_done();
     }
 }
