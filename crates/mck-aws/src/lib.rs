@@ -231,6 +231,18 @@ pub(crate) fn int32(value: i64, what: &str) -> Result<i32, ProviderError> {
     })
 }
 
+/// A number AWS answers as a float (an alarm's threshold, a policy's target value) as the model
+/// holds it: whole units; a fraction (set outside mck) as text, so it differs from every whole
+/// number.
+pub(crate) fn whole(value: Option<f64>) -> mck_core::model::Value {
+    use mck_core::model::Value;
+    match value {
+        Some(v) if v.fract() == 0.0 && v.abs() < 9.0e15 => Value::Int(v as i64),
+        Some(v) => Value::Str(v.to_string()),
+        None => Value::Null,
+    }
+}
+
 /// The error for "describe by id returned nothing".
 pub(crate) fn missing(what: &str, cloud_id: &str) -> ProviderError {
     ProviderError::new(

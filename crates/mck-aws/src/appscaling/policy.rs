@@ -53,14 +53,7 @@ pub(super) fn observe(id: LogicalId, policy: &ScalingPolicy) -> Observed {
         .with(ScalingPolicySpec::NAME, policy.policy_name())
         .with(ScalingPolicySpec::RESOURCE_ID, policy.resource_id())
         .with(ScalingPolicySpec::METRIC, metric)
-        .with(
-            ScalingPolicySpec::TARGET_VALUE,
-            match target {
-                Some(t) if t.fract() == 0.0 && t.abs() < 9.0e15 => Value::Int(t as i64),
-                Some(t) => Value::Str(t.to_string()),
-                None => Value::Null,
-            },
-        )
+        .with(ScalingPolicySpec::TARGET_VALUE, crate::whole(target))
         .with(ScalingPolicySpec::COOLDOWNS, cooldowns)
 }
 

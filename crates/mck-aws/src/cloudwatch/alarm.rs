@@ -38,16 +38,6 @@ fn row(id: &str, namespace: &str, name: &str, stat: &str, dimensions: &[Dimensio
     Value::List(row)
 }
 
-/// A threshold as the model holds it: whole units; a fraction (set outside mck) as text, so
-/// it differs from every whole threshold.
-fn threshold(value: Option<f64>) -> Value {
-    match value {
-        Some(t) if t.fract() == 0.0 && t.abs() < 9.0e15 => Value::Int(t as i64),
-        Some(t) => Value::Str(t.to_string()),
-        None => Value::Null,
-    }
-}
-
 pub(super) fn observe(id: LogicalId, alarm: &MetricAlarm) -> Observed {
     let name = alarm.alarm_name().unwrap_or_default();
     let (mut metrics, mut expression, mut period) = (Vec::new(), None, alarm.period());
@@ -98,7 +88,7 @@ pub(super) fn observe(id: LogicalId, alarm: &MetricAlarm) -> Observed {
             AlarmSpec::COMPARISON,
             alarm.comparison_operator().map(|c| c.as_str().to_string()),
         )
-        .with(AlarmSpec::THRESHOLD, threshold(alarm.threshold()))
+        .with(AlarmSpec::THRESHOLD, crate::whole(alarm.threshold()))
         .with(AlarmSpec::EVALUATION_PERIODS, evaluation)
         // Unset means every evaluated datapoint must breach.
         .with(
@@ -465,7 +455,7 @@ mod tests {
             &[],
         );
         // A fractional threshold set outside mck differs from every whole one.
-        assert_eq!(threshold(Some(0.5)), Value::from("0.5"));
-        assert_eq!(threshold(Some(70.0)), Value::Int(70));
+        assert_eq!(crate::whole(Some(0.5)), Value::from("0.5"));
+        assert_eq!(crate::whole(Some(70.0)), Value::Int(70));
     }
 }
