@@ -193,7 +193,24 @@ fn data_tier_up_verify_plan_guard_down() {
     assert_eq!(execution["tags"]["mck:id"], "iam.task-execution");
     let task = role("task");
     assert_eq!(task["managed"], serde_json::json!([]));
-    assert_eq!(task["inline"], serde_json::json!({}));
+    // ECS Exec (`app.exec`, on by default): only the Session Manager channels the ECS agent
+    // opens, nothing else.
+    assert_eq!(
+        task["inline"],
+        serde_json::json!({"mck-ecs-exec": {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Action": [
+                    "ssmmessages:CreateControlChannel",
+                    "ssmmessages:CreateDataChannel",
+                    "ssmmessages:OpenControlChannel",
+                    "ssmmessages:OpenDataChannel"
+                ],
+                "Resource": "*"
+            }]
+        }})
+    );
     // One task definition per app: the release's image, the private DNS names, the DB secret
     // only as an ECS secret, the shared files through the EFS access points, logs per app.
     let tds = app["task_definitions"].as_array().unwrap();
