@@ -93,7 +93,7 @@ impl Plan {
                 .unwrap_or_default();
             table[row][column] += 1;
         }
-        let _ = writeln!(out, "\n  tier      create  update  replace  delete");
+        let _ = writeln!(out, "\n  tier        create  update  replace  delete");
         for (name, counts) in TIERS.iter().zip(&table) {
             if counts.iter().all(|n| *n == 0) {
                 continue;
@@ -107,7 +107,7 @@ impl Plan {
             };
             let _ = writeln!(
                 out,
-                "  {name:8}  {:>6}  {:>6}  {:>7}  {:>6}",
+                "  {name:10}  {:>6}  {:>6}  {:>7}  {:>6}",
                 cell(counts[0]),
                 cell(counts[1]),
                 cell(counts[2]),
