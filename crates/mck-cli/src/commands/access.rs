@@ -278,3 +278,85 @@ pub(super) async fn tunnel(
     }
     carry(&plugin, &session, aws)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped(name: &str) -> std::sync::Arc<DesiredGraph> {
+        let stack = mck_core::stack::load(std::path::Path::new("../../stacks"), name)
+            .expect("a valid stack");
+        mck_core::Engine::desired(&stack).expect("a valid graph")
+    }
+
+    /// The task to enter is the admin's php-fpm, as the migration's, unless asked otherwise; a
+    /// cron or worker service is reachable by name; an unknown service or container is named.
+    #[test]
+    fn the_admins_php_fpm_unless_asked_otherwise() {
+        let prod = shipped("prod");
+        assert_eq!(
+            app_and_container(&prod, None, None).unwrap(),
+            ("admin".to_string(), "php-fpm".to_string())
+        );
+        assert_eq!(
+            app_and_container(&prod, Some("frontend"), Some("nginx")).unwrap(),
+            ("frontend".to_string(), "nginx".to_string())
+        );
+        assert_eq!(
+            app_and_container(&prod, Some("cron"), None).unwrap().0,
+            "cron"
+        );
+        let Failure(unknown) = app_and_container(&prod, Some("nope"), None).unwrap_err();
+        assert!(
+            unknown.contains("has no service nope; it has admin, cron, frontend, worker-consumers"),
+            "{unknown}"
+        );
+    }
+
+    /// Each tunnel goes to the output that holds its host, on its service's port, and names the
+    /// secret with its login (Redis has none: TLS only).
+    #[test]
+    fn each_tunnel_names_its_host_port_and_login() {
+        let db = destination(TunnelTarget::Db);
+        assert_eq!(
+            (db.resource, db.host_output, db.port),
+            ("db.cluster", "endpoint", 3306)
+        );
+        assert_eq!(
+            db.login.map(|l| l.0),
+            Some(mck_core::lower::DB_LOGIN_SECRET_ID)
+        );
+        assert_eq!(
+            destination(TunnelTarget::DbRo).host_output,
+            "reader_endpoint"
+        );
+        assert!(destination(TunnelTarget::RedisSession).login.is_none());
+        assert_eq!(destination(TunnelTarget::Mq).port, 5671);
+        assert_eq!(
+            destination(TunnelTarget::Search).login.map(|l| l.0),
+            Some("secret.search")
+        );
+        // Every resource a tunnel reaches is one prod lowers, with the output it reads.
+        let prod = shipped("prod");
+        for to in [
+            TunnelTarget::Db,
+            TunnelTarget::DbRo,
+            TunnelTarget::RedisCache,
+            TunnelTarget::RedisSession,
+            TunnelTarget::Search,
+            TunnelTarget::Mq,
+        ] {
+            let d = destination(to);
+            let resource = prod
+                .get(&LogicalId::new(d.resource))
+                .unwrap_or_else(|| panic!("prod has no {}", d.resource));
+            assert!(
+                resource.kind().output_names().contains(&d.host_output),
+                "{to:?}"
+            );
+            if let Some((secret, _)) = d.login {
+                assert!(prod.get(&LogicalId::new(secret)).is_some(), "{secret}");
+            }
+        }
+    }
+}

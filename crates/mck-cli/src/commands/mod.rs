@@ -38,6 +38,7 @@ const ERROR: u8 = 1;
 const CHANGES: u8 = 2;
 
 /// A failure already worded for the user.
+#[derive(Debug)]
 struct Failure(String);
 
 impl<E: std::fmt::Display> From<E> for Failure {
