@@ -342,16 +342,18 @@ fn network(
         .build())
 }
 
-/// The deployment settings: percents, the circuit breaker, and the deployment alarms (sent
-/// off, with no names, when the service has none, so an update also removes them).
+/// The deployment settings: percents, the circuit breaker, and the deployment alarms when the
+/// service has some; `alarms_changed`: an update that changes them, which sends them off
+/// (`enable: false`, no names) when the service has none any more.
 fn deployment(
     ctx: &Context<'_>,
     spec: &EcsServiceSpec,
+    alarms_changed: bool,
 ) -> Result<DeploymentConfiguration, ProviderError> {
     let (min_healthy, max) = spec.deployment_percents();
     let alarms = ctx.cloud_ids(&spec.alarms)?;
     let on = !alarms.is_empty();
-    Ok(DeploymentConfiguration::builder()
+    let config = DeploymentConfiguration::builder()
         .minimum_healthy_percent(min_healthy)
         .maximum_percent(max)
         .deployment_circuit_breaker(
@@ -359,8 +361,9 @@ fn deployment(
                 .enable(true)
                 .rollback(true)
                 .build(),
-        )
-        .alarms(
+        );
+    Ok(if on || alarms_changed {
+        config.alarms(
             DeploymentAlarms::builder()
                 .set_alarm_names(Some(alarms))
                 .enable(on)
@@ -368,7 +371,10 @@ fn deployment(
                 .build()
                 .map_err(|e| ProviderError::invalid(e.to_string()))?,
         )
-        .build())
+    } else {
+        config
+    }
+    .build())
 }
 
 /// An idempotency token for CreateService: the same create retried (after a lost response)
@@ -453,7 +459,7 @@ impl Driver for EcsServiceSpec {
             })
             .network_configuration(network(ctx, spec)?)
             .set_load_balancers(load_balancers)
-            .deployment_configuration(deployment(ctx, spec)?)
+            .deployment_configuration(deployment(ctx, spec, false)?)
             .set_health_check_grace_period_seconds(grace)
             .enable_ecs_managed_tags(true)
             .enable_execute_command(spec.exec)
@@ -509,7 +515,11 @@ impl Driver for EcsServiceSpec {
             call = call.enable_execute_command(spec.exec);
         }
         if Self::DEPLOYMENT.is_in(fields) || Self::DEPLOYMENT_ALARMS.is_in(fields) {
-            call = call.deployment_configuration(deployment(ctx, spec)?);
+            call = call.deployment_configuration(deployment(
+                ctx,
+                spec,
+                Self::DEPLOYMENT_ALARMS.is_in(fields),
+            )?);
         }
         if Self::HEALTH_CHECK_GRACE_PERIOD.is_in(fields)
             && let Some(lb) = &spec.load_balancer
@@ -791,6 +801,18 @@ pub(super) mod tests {
         assert_eq!(rolling.pending.as_deref(), Some("deployment in progress"));
     }
 
+    /// A service without deployment alarms sends none (workers, cron, a stack without
+    /// `alarms:`); an update that removes them turns them off.
+    #[test]
+    fn deployment_alarms_are_sent_only_when_there_are_some_or_they_go() {
+        let resolved = HashMap::new();
+        let plain = deployment(&context(&resolved), &spec(), false).unwrap();
+        assert!(plain.alarms().is_none());
+        let removed = deployment(&context(&resolved), &spec(), true).unwrap();
+        let off = removed.alarms().unwrap();
+        assert!(!off.enable() && !off.rollback() && off.alarm_names().is_empty());
+    }
+
     const ALARM: &str = "mck/dev/app.frontend.5xx";
 
     /// As mck sends it: the 5xx alarm rolls deployments back.
@@ -803,7 +825,7 @@ pub(super) mod tests {
                 ALARM,
             ),
         )]);
-        let config = deployment(&context(&resolved), &gated()).unwrap();
+        let config = deployment(&context(&resolved), &gated(), false).unwrap();
         let alarms = config.alarms().unwrap();
         assert!(alarms.enable() && alarms.rollback());
         assert_eq!(alarms.alarm_names(), [ALARM]);
