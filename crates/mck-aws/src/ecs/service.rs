@@ -343,16 +343,20 @@ fn network(
 }
 
 /// The deployment settings: percents, the circuit breaker, and the deployment alarms when the
-/// service has some; `alarms_changed`: an update that changes them, which sends them off
-/// (`enable: false`, no names) when the service has none any more.
+/// service has some. `removed`: the alarms the service has now, for an update that leaves it
+/// none: sent off (`enable: false`), since AWS takes "one or more" names (API reference,
+/// DeploymentAlarms).
 fn deployment(
     ctx: &Context<'_>,
     spec: &EcsServiceSpec,
-    alarms_changed: bool,
+    removed: &[String],
 ) -> Result<DeploymentConfiguration, ProviderError> {
     let (min_healthy, max) = spec.deployment_percents();
-    let alarms = ctx.cloud_ids(&spec.alarms)?;
+    let mut alarms = ctx.cloud_ids(&spec.alarms)?;
     let on = !alarms.is_empty();
+    if !on {
+        alarms = removed.to_vec();
+    }
     let config = DeploymentConfiguration::builder()
         .minimum_healthy_percent(min_healthy)
         .maximum_percent(max)
@@ -362,7 +366,7 @@ fn deployment(
                 .rollback(true)
                 .build(),
         );
-    Ok(if on || alarms_changed {
+    Ok(if !alarms.is_empty() {
         config.alarms(
             DeploymentAlarms::builder()
                 .set_alarm_names(Some(alarms))
@@ -459,7 +463,7 @@ impl Driver for EcsServiceSpec {
             })
             .network_configuration(network(ctx, spec)?)
             .set_load_balancers(load_balancers)
-            .deployment_configuration(deployment(ctx, spec, false)?)
+            .deployment_configuration(deployment(ctx, spec, &[])?)
             .set_health_check_grace_period_seconds(grace)
             .enable_ecs_managed_tags(true)
             .enable_execute_command(spec.exec)
@@ -515,11 +519,16 @@ impl Driver for EcsServiceSpec {
             call = call.enable_execute_command(spec.exec);
         }
         if Self::DEPLOYMENT.is_in(fields) || Self::DEPLOYMENT_ALARMS.is_in(fields) {
-            call = call.deployment_configuration(deployment(
-                ctx,
-                spec,
-                Self::DEPLOYMENT_ALARMS.is_in(fields),
-            )?);
+            // Alarms removed: the ones the service has now are turned off.
+            let removed = if spec.alarms.is_empty() && Self::DEPLOYMENT_ALARMS.is_in(fields) {
+                let services = aws
+                    .retried(|| describe(&aws.clients.ecs, &cluster, vec![spec.name.clone()]))
+                    .await?;
+                services.first().map(deployment_alarms).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            call = call.deployment_configuration(deployment(ctx, spec, &removed)?);
         }
         if Self::HEALTH_CHECK_GRACE_PERIOD.is_in(fields)
             && let Some(lb) = &spec.load_balancer
@@ -802,15 +811,22 @@ pub(super) mod tests {
     }
 
     /// A service without deployment alarms sends none (workers, cron, a stack without
-    /// `alarms:`); an update that removes them turns them off.
+    /// `alarms:`); an update that removes them turns the ones the service has off, by name
+    /// (AWS takes one or more names).
     #[test]
     fn deployment_alarms_are_sent_only_when_there_are_some_or_they_go() {
         let resolved = HashMap::new();
-        let plain = deployment(&context(&resolved), &spec(), false).unwrap();
+        let plain = deployment(&context(&resolved), &spec(), &[]).unwrap();
         assert!(plain.alarms().is_none());
-        let removed = deployment(&context(&resolved), &spec(), true).unwrap();
+        let removed = deployment(
+            &context(&resolved),
+            &spec(),
+            &["mck/t/app.frontend.5xx".into()],
+        )
+        .unwrap();
         let off = removed.alarms().unwrap();
-        assert!(!off.enable() && !off.rollback() && off.alarm_names().is_empty());
+        assert!(!off.enable() && !off.rollback());
+        assert_eq!(off.alarm_names(), ["mck/t/app.frontend.5xx"]);
     }
 
     const ALARM: &str = "mck/dev/app.frontend.5xx";
@@ -825,7 +841,7 @@ pub(super) mod tests {
                 ALARM,
             ),
         )]);
-        let config = deployment(&context(&resolved), &gated(), false).unwrap();
+        let config = deployment(&context(&resolved), &gated(), &[]).unwrap();
         let alarms = config.alarms().unwrap();
         assert!(alarms.enable() && alarms.rollback());
         assert_eq!(alarms.alarm_names(), [ALARM]);
