@@ -347,11 +347,25 @@ mod tests {
         (spec, live)
     }
 
-    fn cluster_resolved() -> std::collections::HashMap<LogicalId, Observed> {
-        std::collections::HashMap::from([(
+    /// Changes instance `identifier` of cluster `t-db` to db.r6g.xlarge against the script
+    /// `aws`, which must be played to its end.
+    async fn resize_on(aws: &crate::testing::Replay, identifier: &str) {
+        let provider = crate::AwsProvider::offline(aws.clone());
+        let deps = std::collections::HashMap::from([(
             LogicalId::new("db.cluster"),
             Observed::new("db.cluster".into(), ResourceKind::DbCluster, "t-db"),
-        )])
+        )]);
+        let (spec, live) = resize(identifier);
+        DbInstanceSpec::update(
+            &provider,
+            &crate::testing::context(&deps),
+            &spec,
+            &live,
+            &[DbInstanceSpec::INSTANCE_CLASS.name],
+        )
+        .await
+        .unwrap();
+        aws.assert_done();
     }
 
     /// The writer's resize waits until every reader has the new class, fails over to the first
@@ -393,19 +407,7 @@ mod tests {
                 crate::testing::query_xml("ModifyDBInstance", "<DBInstance/>"),
             ),
         ]);
-        let provider = crate::AwsProvider::offline(aws.clone());
-        let deps = cluster_resolved();
-        let (spec, live) = resize("t-db-1");
-        DbInstanceSpec::update(
-            &provider,
-            &crate::testing::context(&deps),
-            &spec,
-            &live,
-            &[DbInstanceSpec::INSTANCE_CLASS.name],
-        )
-        .await
-        .unwrap();
-        aws.assert_done();
+        resize_on(&aws, "t-db-1").await;
         let requests = aws.requests();
         let failovers: Vec<&String> = requests
             .iter()
@@ -457,19 +459,7 @@ mod tests {
                 crate::testing::query_xml("ModifyDBInstance", "<DBInstance/>"),
             ),
         ]);
-        let provider = crate::AwsProvider::offline(aws.clone());
-        let deps = cluster_resolved();
-        let (spec, live) = resize("t-db-3");
-        DbInstanceSpec::update(
-            &provider,
-            &crate::testing::context(&deps),
-            &spec,
-            &live,
-            &[DbInstanceSpec::INSTANCE_CLASS.name],
-        )
-        .await
-        .unwrap();
-        aws.assert_done();
+        resize_on(&aws, "t-db-3").await;
         assert!(
             aws.requests()
                 .iter()
