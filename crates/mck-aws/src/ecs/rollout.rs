@@ -522,6 +522,61 @@ mod tests {
         );
     }
 
+    /// A rollout of a scaled service that completes with healthy targets resumes the scale-in
+    /// its update suspended, then is ready; one that is still rolling leaves it suspended.
+    #[tokio::test]
+    async fn a_completed_rollout_of_a_scaled_service_resumes_scale_in() {
+        let target = json!({"ScalableTargets": [{
+            "ServiceNamespace": "ecs", "ResourceId": "service/dev-app/frontend",
+            "ScalableDimension": "ecs:service:DesiredCount", "MinCapacity": 2, "MaxCapacity": 6,
+            "RoleARN": "arn:aws:iam::1:role/x", "CreationTime": 0}]})
+        .to_string();
+        let deployment = |state: &str| {
+            let mut d = deployment_json("PRIMARY", TD2, state, "");
+            d["runningCount"] = json!(2);
+            d["failedTasks"] = json!(0);
+            service_json("ACTIVE", TD2, json!([d]))
+        };
+        let aws = Replay::new([
+            ("DescribeServices", 200, deployment("IN_PROGRESS")),
+            ("DescribeServices", 200, deployment("COMPLETED")),
+            (
+                "DescribeTargetHealth",
+                200,
+                health_xml(&[("healthy", ""), ("healthy", "")]),
+            ),
+            ("DescribeScalableTargets", 200, target),
+            ("RegisterScalableTarget", 200, "{}".to_string()),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = resolved();
+        let suspended = live(TD2).output("_scale_in_suspended", "service/dev-app/frontend");
+        let rolling = EcsServiceSpec::poll(&provider, &context(&deps), &suspended)
+            .await
+            .unwrap();
+        assert!(matches!(rolling, Readiness::Pending(_)), "{rolling:?}");
+        assert!(
+            aws.requests()
+                .iter()
+                .all(|(name, _)| name != "RegisterScalableTarget")
+        );
+        let done = EcsServiceSpec::poll(&provider, &context(&deps), &suspended)
+            .await
+            .unwrap();
+        assert!(matches!(done, Readiness::Ready(_)), "{done:?}");
+        aws.assert_done();
+        let resumed = aws
+            .requests()
+            .into_iter()
+            .find(|(name, _)| name == "RegisterScalableTarget")
+            .unwrap()
+            .1;
+        assert!(
+            resumed.contains("\"DynamicScalingInSuspended\":false"),
+            "{resumed}"
+        );
+    }
+
     /// ECS says COMPLETED, the tasks run, but the ALB finds them unhealthy: not ready, and the
     /// wait says why (the executor turns a wait that never ends into a named timeout).
     #[tokio::test]
