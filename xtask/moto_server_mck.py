@@ -293,6 +293,142 @@ def _patch_cache_subnet_group_delete():
     responses.ElastiCacheResponse.delete_cache_subnet_group = delete_cache_subnet_group_response
 
 
+def _patch_backup_selections():
+    """AWS Backup CreateBackupSelection, GetBackupSelection, ListBackupSelections and
+    DeleteBackupSelection (API reference): a plan's selections, each a name, an IAM role and the
+    resources (ARNs) it backs up, with an id AWS makes; an unknown plan or selection is
+    `ResourceNotFoundException`. DeleteBackupPlan: "Deletes a backup plan. A backup plan can
+    only be deleted after all associated selections of resources have been deleted"
+    (`InvalidRequestException`). UpdateBackupPlan: replaces the plan's document and returns a
+    new `VersionId`. moto 5.2.5 implements none of the five (the selection calls and
+    UpdateBackupPlan answer 500; DeleteBackupPlan deletes a plan that has selections).
+    ListTags (`GET /tags/{ResourceArn}`): the tags of the vault or plan of the ARN. moto
+    takes the ARN from the second-to-last path segment, which holds only when the path ends
+    with a slash, as boto3 sends it; the Rust SDK sends none, and read the tags of `tags`."""
+    import json
+
+    from moto.backup import exceptions, models, responses
+    from moto.core.utils import unix_time
+    from moto.moto_api._internal import mock_random
+
+    def live_plan(backend, plan_id):
+        plan = backend.plans.get(plan_id)
+        if plan is None or plan.deletion_date is not None:
+            raise exceptions.ResourceNotFoundException(
+                msg=f"Failed reading Backup plan with provided version: {plan_id}"
+            )
+        if not hasattr(plan, "mck_selections"):
+            plan.mck_selections = {}
+        return plan
+
+    def parts(self):
+        # /backup/plans/<plan id>/selections/[<selection id>]
+        rest = self.path.split("/backup/plans/", 1)[1].strip("/").split("/")
+        return rest[0], (rest[2] if len(rest) > 2 else None)
+
+    def create_backup_selection(self):
+        plan_id, _ = parts(self)
+        plan = live_plan(self.backup_backend, plan_id)
+        body = json.loads(self.body or "{}")
+        selection_id = str(mock_random.uuid4())
+        created = unix_time()
+        plan.mck_selections[selection_id] = {
+            "BackupSelection": body["BackupSelection"],
+            "CreatorRequestId": body.get("CreatorRequestId"),
+            "CreationDate": created,
+        }
+        return json.dumps(
+            {"SelectionId": selection_id, "BackupPlanId": plan_id, "CreationDate": created}
+        )
+
+    def get_selection(self):
+        plan_id, selection_id = parts(self)
+        plan = live_plan(self.backup_backend, plan_id)
+        if selection_id not in plan.mck_selections:
+            raise exceptions.ResourceNotFoundException(
+                msg=f"Failed reading Backup selection {selection_id}"
+            )
+        return plan, plan_id, selection_id
+
+    def get_backup_selection(self):
+        plan, plan_id, selection_id = get_selection(self)
+        found = plan.mck_selections[selection_id]
+        answer = {"SelectionId": selection_id, "BackupPlanId": plan_id, **found}
+        return json.dumps({k: v for k, v in answer.items() if v is not None})
+
+    def list_backup_selections(self):
+        plan_id, _ = parts(self)
+        plan = live_plan(self.backup_backend, plan_id)
+        listed = []
+        for selection_id, found in plan.mck_selections.items():
+            selection = found["BackupSelection"]
+            member = {
+                "SelectionId": selection_id,
+                "SelectionName": selection.get("SelectionName"),
+                "BackupPlanId": plan_id,
+                "CreationDate": found["CreationDate"],
+                "CreatorRequestId": found.get("CreatorRequestId"),
+                "IamRoleArn": selection.get("IamRoleArn"),
+            }
+            listed.append({k: v for k, v in member.items() if v is not None})
+        return json.dumps({"BackupSelectionsList": listed})
+
+    def delete_backup_selection(self):
+        plan, _, selection_id = get_selection(self)
+        del plan.mck_selections[selection_id]
+        return "{}"
+
+    def update_backup_plan(self):
+        plan_id, _ = parts(self)
+        plan = live_plan(self.backup_backend, plan_id)
+        document = json.loads(self.body or "{}")["BackupPlan"]
+        rules = document.get("Rules") or []
+        for rule in rules:
+            rule.setdefault("ScheduleExpression", "cron(0 5 ? * * *)")
+            rule.setdefault("StartWindowMinutes", 480)
+            rule.setdefault("CompletionWindowMinutes", 10080)
+            rule.setdefault("ScheduleExpressionTimezone", "Etc/UTC")
+            rule["RuleId"] = str(mock_random.uuid4())
+        plan.backup_plan = document
+        plan.version_id = mock_random.get_random_string(length=48)
+        return json.dumps(
+            {
+                "BackupPlanId": plan.backup_plan_id,
+                "BackupPlanArn": plan.backup_plan_arn,
+                "CreationDate": plan.creation_date,
+                "VersionId": plan.version_id,
+            }
+        )
+
+    original_delete_plan = models.BackupBackend.delete_backup_plan
+
+    def delete_backup_plan(self, backup_plan_id):
+        plan = self.plans.get(backup_plan_id)
+        if plan is not None and getattr(plan, "mck_selections", None):
+            raise exceptions.InvalidRequestException(
+                msg="Related backup plan selections must be deleted prior to backup plan deletion"
+            )
+        return original_delete_plan(self, backup_plan_id)
+
+    def list_tags(self):
+        # The ARN is everything after /tags/, with or without the trailing slash.
+        from urllib.parse import unquote
+
+        arn = unquote(self.path.split("/tags/", 1)[1].rstrip("/"))
+        return json.dumps({"Tags": self.backup_backend.list_tags(resource_arn=arn)})
+
+    for handler in (
+        list_tags,
+        create_backup_selection,
+        get_backup_selection,
+        list_backup_selections,
+        delete_backup_selection,
+        update_backup_plan,
+    ):
+        setattr(responses.BackupResponse, handler.__name__, handler)
+    models.BackupBackend.delete_backup_plan = delete_backup_plan
+
+
 def apply_patches():
     """Every patch of moto's models above (the target-registration loop is separate)."""
     _patch_task_containers()
@@ -301,6 +437,7 @@ def apply_patches():
     _patch_replication_group_members()
     _patch_cache_deletes()
     _patch_cache_subnet_group_delete()
+    _patch_backup_selections()
 
 
 if __name__ == "__main__":

@@ -168,5 +168,101 @@ class ReplicationGroups(unittest.TestCase):
             )
 
 
+@mock_aws
+class BackupPlansHaveSelections(unittest.TestCase):
+    """AWS Backup: a plan's selections are created, read, listed and deleted; a plan is
+    deleted only once its selections are; UpdateBackupPlan makes a new version (API
+    reference: CreateBackupSelection, GetBackupSelection, ListBackupSelections,
+    DeleteBackupSelection, DeleteBackupPlan, UpdateBackupPlan)."""
+
+    ROLE = "arn:aws:iam::123456789012:role/mck/t/t-backup"
+    DB = "arn:aws:rds:us-east-1:123456789012:cluster:t-db"
+
+    def plan(self, backup, schedule="cron(0 */6 ? * * *)"):
+        return {
+            "BackupPlanName": "mck-t",
+            "Rules": [
+                {
+                    "RuleName": "every-6h",
+                    "TargetBackupVaultName": "mck-t",
+                    "ScheduleExpression": schedule,
+                    "Lifecycle": {"DeleteAfterDays": 14},
+                }
+            ],
+        }
+
+    def test_a_selection_lives_in_its_plan_until_deleted(self):
+        backup = client("backup")
+        backup.create_backup_vault(BackupVaultName="mck-t")
+        plan = backup.create_backup_plan(BackupPlan=self.plan(backup))
+        plan_id = plan["BackupPlanId"]
+        made = backup.create_backup_selection(
+            BackupPlanId=plan_id,
+            BackupSelection={
+                "SelectionName": "mck-t",
+                "IamRoleArn": self.ROLE,
+                "Resources": [self.DB],
+            },
+            CreatorRequestId="token-1",
+        )
+        selection_id = made["SelectionId"]
+        listed = backup.list_backup_selections(BackupPlanId=plan_id)["BackupSelectionsList"]
+        self.assertEqual([s["SelectionId"] for s in listed], [selection_id])
+        self.assertEqual(listed[0]["SelectionName"], "mck-t")
+        self.assertEqual(listed[0]["IamRoleArn"], self.ROLE)
+        got = backup.get_backup_selection(BackupPlanId=plan_id, SelectionId=selection_id)
+        self.assertEqual(got["BackupSelection"]["Resources"], [self.DB])
+
+        with self.assertRaises(ClientError) as refused:
+            backup.delete_backup_plan(BackupPlanId=plan_id)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidRequestException")
+
+        backup.delete_backup_selection(BackupPlanId=plan_id, SelectionId=selection_id)
+        with self.assertRaises(ClientError) as gone:
+            backup.get_backup_selection(BackupPlanId=plan_id, SelectionId=selection_id)
+        self.assertEqual(gone.exception.response["Error"]["Code"], "ResourceNotFoundException")
+        self.assertEqual(
+            backup.list_backup_selections(BackupPlanId=plan_id)["BackupSelectionsList"], []
+        )
+        backup.delete_backup_plan(BackupPlanId=plan_id)
+        with self.assertRaises(ClientError) as no_plan:
+            backup.list_backup_selections(BackupPlanId=plan_id)
+        self.assertEqual(no_plan.exception.response["Error"]["Code"], "ResourceNotFoundException")
+
+    def test_tags_are_read_by_the_arn_with_or_without_a_trailing_slash(self):
+        from urllib.parse import quote
+
+        import botocore.awsrequest
+        import requests
+        from botocore.auth import SigV4Auth
+        from botocore.credentials import Credentials
+
+        backup = client("backup")
+        arn = backup.create_backup_vault(BackupVaultName="mck-t", BackupVaultTags={"mck:stack": "t"})[
+            "BackupVaultArn"
+        ]
+        self.assertEqual(backup.list_tags(ResourceArn=arn)["Tags"], {"mck:stack": "t"})
+        # As the Rust SDK sends it: no slash after the ARN.
+        url = f"https://backup.{REGION}.amazonaws.com/tags/{quote(arn, safe='')}"
+        request = botocore.awsrequest.AWSRequest(method="GET", url=url)
+        SigV4Auth(Credentials("testing", "testing"), "backup", REGION).add_auth(request)
+        answer = requests.get(url, headers=dict(request.headers.items()))
+        self.assertEqual(answer.json()["Tags"], {"mck:stack": "t"})
+
+    def test_an_updated_plan_has_the_new_rule_and_a_new_version(self):
+        backup = client("backup")
+        backup.create_backup_vault(BackupVaultName="mck-t")
+        plan = backup.create_backup_plan(BackupPlan=self.plan(backup))
+        updated = backup.update_backup_plan(
+            BackupPlanId=plan["BackupPlanId"],
+            BackupPlan=self.plan(backup, schedule="cron(0 */12 ? * * *)"),
+        )
+        self.assertNotEqual(updated["VersionId"], plan["VersionId"])
+        got = backup.get_backup_plan(BackupPlanId=plan["BackupPlanId"])
+        self.assertEqual(
+            got["BackupPlan"]["Rules"][0]["ScheduleExpression"], "cron(0 */12 ? * * *)"
+        )
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -405,6 +405,56 @@ fn prod_stack_killed_during_the_app_tier_converges_and_goes_away() {
         "{ops:#}"
     );
     assert_eq!(ops["scaling"].as_object().unwrap().len(), 1, "{ops:#}");
+    // Backups (seed 004): the vault and the plan of the stack, every 6 hours kept 14 days into
+    // the vault, and one selection of the Aurora cluster and the file system under the
+    // stack's backup role.
+    let backup = &ops["backup"];
+    assert_eq!(
+        backup["vault"]["name"],
+        format!("mck-{name}").as_str(),
+        "{ops:#}"
+    );
+    assert_eq!(
+        backup["vault"]["tags"]["mck:stack"],
+        name.as_str(),
+        "{ops:#}"
+    );
+    let plans = backup["plans"].as_array().unwrap();
+    assert_eq!(plans.len(), 1, "{ops:#}");
+    assert_eq!(plans[0]["tags"]["mck:id"], "backup.plan", "{ops:#}");
+    assert_eq!(
+        plans[0]["rules"],
+        serde_json::json!([{
+            "schedule": "cron(0 */6 ? * * *)",
+            "vault": format!("mck-{name}"),
+            "delete_after_days": 14,
+        }]),
+        "{ops:#}"
+    );
+    let selections = plans[0]["selections"].as_array().unwrap();
+    assert_eq!(selections.len(), 1, "{ops:#}");
+    let selected: Vec<&str> = selections[0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(selected.len(), 2, "{ops:#}");
+    assert!(
+        selected[0].contains(":elasticfilesystem:") && selected[0].contains(":file-system/fs-"),
+        "{ops:#}"
+    );
+    assert!(
+        selected[1].ends_with(&format!(":cluster:{name}-db")),
+        "{ops:#}"
+    );
+    assert!(
+        selections[0]["role"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/{name}-backup")),
+        "{ops:#}"
+    );
     // Operator access: without AWS's Session Manager plugin, `exec` and `tunnel` say so and
     // stop before any AWS call; with one on PATH (a stand-in that records its arguments) they
     // look for a task to enter: the emulator starts tasks without ECS Exec (docs/emulator.md),
@@ -533,6 +583,7 @@ fn prod_stack_killed_during_the_app_tier_converges_and_goes_away() {
     assert_eq!(ops["topic"], Value::Null, "{ops:#}");
     assert_eq!(ops["dashboard"], Value::Null, "{ops:#}");
     assert_eq!(ops["scaling"], serde_json::json!({}), "{ops:#}");
+    assert_eq!(ops["backup"], Value::Null, "{ops:#}");
 }
 
 /// The shipped stage stack (base with one NAT gateway and its own CIDR): `up`, then nothing to

@@ -79,6 +79,25 @@ const IMPLIED: &[(&str, &[&str], &str)] = &[
     ),
     ("sns:CreateTopic", &["sns:TagResource"], TAGS),
     (
+        "backup:CreateBackupVault",
+        &[
+            "backup:TagResource",
+            "backup-storage:MountCapsule",
+            "kms:CreateGrant",
+            "kms:GenerateDataKey",
+            "kms:Decrypt",
+            "kms:RetireGrant",
+            "kms:DescribeKey",
+        ],
+        "tags in the call; the vault's storage and its default key (CreateBackupVault's dependent actions)",
+    ),
+    ("backup:CreateBackupPlan", &["backup:TagResource"], TAGS),
+    (
+        "backup:CreateBackupSelection",
+        &["iam:PassRole"],
+        "the selection hands the backup role to AWS Backup",
+    ),
+    (
         "elasticfilesystem:CreateFileSystem",
         &[
             "elasticfilesystem:TagResource",
@@ -238,6 +257,7 @@ fn action(service: &str, operation: &str) -> String {
         "CloudWatch" => "cloudwatch",
         "SNS" => "sns",
         "Application Auto Scaling" => "application-autoscaling",
+        "Backup" => "backup",
         other => {
             panic!("requests to {other}: add its IAM prefix here and its actions to docs/iam.md")
         }
@@ -429,14 +449,15 @@ fn every_call_of_each_role_is_allowed_by_its_policies_in_docs() {
     // The emulator never frees a deleted replication group's id: a new name per run.
     let name = format!("e2e-iam-{}", std::process::id() % 100_000);
     let stack = harness.stack(&name);
-    // The operations tier too (its topic, subscription, alarms and dashboard), and the
-    // frontend scaled (its target and policy; a release suspends and resumes its scale-in).
+    // The operations tier too (its topic, subscription, alarms and dashboard, and the backup
+    // vault, plan and selection), and the frontend scaled (its target and policy; a release
+    // suspends and resumes its scale-in).
     let file = stack.dir.join(format!("{name}.yaml"));
     let yaml = std::fs::read_to_string(&file).expect("read the stack file");
     std::fs::write(
         &file,
         format!(
-            "{yaml}\nalarms:\n  email: [ops@example.com]\napps:\n  frontend:\n    scaling: {{ min: 1, max: 3, cpu: 60 }}\n"
+            "{yaml}\nalarms:\n  email: [ops@example.com]\nbackup: {{ every: 6h, keep: 14d }}\napps:\n  frontend:\n    scaling: {{ min: 1, max: 3, cpu: 60 }}\n"
         ),
     )
     .expect("write the stack file");

@@ -1,6 +1,7 @@
 """Independent view of a stack's operations tier, read with boto3 (not with mck): its alarms,
 the topic they notify with its subscriptions, its dashboard's graphs, each ECS service's
-deployment alarms, and the services' scalable targets and policies. Prints one JSON document.
+deployment alarms, the services' scalable targets and policies, and the AWS Backup vault, plan
+and selection. Prints one JSON document.
 
 usage: alarms.py STACK   (endpoint and credentials from the AWS_* environment)
 """
@@ -71,5 +72,26 @@ for policy in scaling.describe_scaling_policies(ServiceNamespace="ecs")["Scaling
             "metric": config["PredefinedMetricSpecification"]["PredefinedMetricType"],
             "label": config["PredefinedMetricSpecification"].get("ResourceLabel"),
             "target": config["TargetValue"],
+        })
+backup = boto3.client("backup")
+out["backup"] = None
+vaults = [v for v in backup.list_backup_vaults()["BackupVaultList"] if v["BackupVaultName"] == f"mck-{stack}"]
+plans = [p for p in backup.list_backup_plans()["BackupPlansList"] if p["BackupPlanName"] == f"mck-{stack}"]
+if vaults or plans:
+    out["backup"] = {"vault": None, "plans": []}
+    if vaults:
+        tags = backup.list_tags(ResourceArn=vaults[0]["BackupVaultArn"])["Tags"]
+        out["backup"]["vault"] = {"name": vaults[0]["BackupVaultName"], "tags": tags}
+    for plan in plans:
+        got = backup.get_backup_plan(BackupPlanId=plan["BackupPlanId"])["BackupPlan"]
+        selections = []
+        for listed in backup.list_backup_selections(BackupPlanId=plan["BackupPlanId"])["BackupSelectionsList"]:
+            selection = backup.get_backup_selection(BackupPlanId=plan["BackupPlanId"], SelectionId=listed["SelectionId"])["BackupSelection"]
+            selections.append({"name": selection["SelectionName"], "role": selection["IamRoleArn"], "resources": sorted(selection["Resources"])})
+        out["backup"]["plans"].append({
+            "tags": backup.list_tags(ResourceArn=plan["BackupPlanArn"])["Tags"],
+            "rules": [{"schedule": r["ScheduleExpression"], "vault": r["TargetBackupVaultName"],
+                       "delete_after_days": r.get("Lifecycle", {}).get("DeleteAfterDays")} for r in got["Rules"]],
+            "selections": selections,
         })
 json.dump(out, sys.stdout, indent=1, sort_keys=True)

@@ -57,6 +57,7 @@ services! {
     CloudWatch => cloudwatch,
     Sns => sns,
     AppScaling => appscaling,
+    Backup => backup,
 }
 
 /// What a service's read listed: the kinds its readers listed (whether or not they found

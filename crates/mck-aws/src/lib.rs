@@ -13,6 +13,7 @@
 
 mod appscaling;
 mod autoscaling;
+mod backup;
 mod cloudtrail;
 mod cloudwatch;
 mod driver;
@@ -107,6 +108,7 @@ pub(crate) struct Clients {
     pub(crate) sns: aws_sdk_sns::Client,
     pub(crate) appscaling: aws_sdk_applicationautoscaling::Client,
     pub(crate) ssm: aws_sdk_ssm::Client,
+    pub(crate) backup: aws_sdk_backup::Client,
     pub(crate) region: String,
     requests: Arc<AtomicU64>,
     /// Retries of single calls inside a driver (see [`retry`]).
@@ -486,6 +488,11 @@ impl Clients {
                     .interceptor(counter())
                     .build(),
             ),
+            backup: aws_sdk_backup::Client::from_conf(
+                aws_sdk_backup::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
             region,
             requests,
             backoff,
@@ -559,6 +566,7 @@ impl Clients {
             ServiceRead::CloudWatch => cloudwatch::read(&self.cloudwatch, stack).await?,
             ServiceRead::Sns => sns::read(&self.sns, stack).await?,
             ServiceRead::AppScaling => appscaling::read(&self.appscaling, stack).await?,
+            ServiceRead::Backup => backup::read(&self.backup, stack).await?,
         };
         listed.checked(service)
     }

@@ -65,6 +65,7 @@ fn aws_latency(kind: ResourceKind) -> Duration {
         LogGroup => s(1),
         // Alarms, topics, subscriptions and dashboards are ready once the call returns.
         Topic | Subscription | Alarm | Dashboard => s(1),
+        BackupVault | BackupPlan | BackupSelection => s(1),
         ScalableTarget | ScalingPolicy => s(1),
         Role => s(2),
         EcsCluster => s(5),

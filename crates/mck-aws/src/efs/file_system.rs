@@ -19,6 +19,9 @@ pub(super) fn observe_file_system(
             FileSystemSpec::OUT_DNS_NAME,
             format!("{fs_id}.efs.{region}.amazonaws.com"),
         );
+    if let Some(arn) = fs.file_system_arn() {
+        o = o.output(FileSystemSpec::OUT_ARN, arn);
+    }
     if let Some(backup) = backup {
         o = o.with(FileSystemSpec::BACKUP, backup);
     }

@@ -131,6 +131,9 @@ pub(super) fn observe_cluster(id: LogicalId, cluster: &DbCluster, rotation: Valu
     if let Some(port) = cluster.port() {
         o = o.output(DbClusterSpec::OUT_PORT, port.to_string());
     }
+    if let Some(arn) = cluster.db_cluster_arn() {
+        o = o.output(DbClusterSpec::OUT_ARN, arn);
+    }
     if let Some(writer) = cluster
         .db_cluster_members()
         .iter()

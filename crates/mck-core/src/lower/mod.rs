@@ -13,6 +13,7 @@ use crate::stack::{Stack, parse_duration};
 
 mod alarms;
 mod app;
+mod backup;
 mod data;
 
 pub use app::TASK_EXECUTION_POLICY;
@@ -143,6 +144,7 @@ fn resources(stack: &Stack) -> Lowered {
     dns::lower(stack, &mut out, records);
     app::lower(stack, &mut out);
     alarms::lower(stack, &mut out);
+    backup::lower(stack, &mut out);
     out
 }
 

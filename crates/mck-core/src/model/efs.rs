@@ -31,13 +31,15 @@ impl FileSystemSpec {
     pub const BACKUP: FieldDef = FieldDef::mutable("backup");
     /// Output `dns_name`.
     pub const OUT_DNS_NAME: &str = "dns_name";
+    /// Output `arn` (what AWS Backup selects).
+    pub const OUT_ARN: &str = "arn";
 }
 
 impl Kind for FileSystemSpec {
     const REFERENCES: &'static [ResourceKind] = &[];
     const HOLDS_DATA: bool = true;
     const TAGGABLE: bool = true;
-    const OUTPUTS: &'static [&'static str] = &[Self::OUT_DNS_NAME];
+    const OUTPUTS: &'static [&'static str] = &[Self::OUT_DNS_NAME, Self::OUT_ARN];
     const TIMEOUT: Duration = minutes(10);
     const REPLACE: ReplacePolicy = ReplacePolicy::DeleteFirst;
     const REPEATED_CREATE: RepeatedCreate = RepeatedCreate::ReturnsFirst;

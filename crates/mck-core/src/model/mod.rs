@@ -10,6 +10,7 @@
 
 mod appscaling;
 mod autoscaling;
+mod backup;
 mod cloudwatch;
 mod ec2;
 mod ecs;
@@ -34,6 +35,7 @@ use serde::Serialize;
 
 pub use appscaling::*;
 pub use autoscaling::*;
+pub use backup::*;
 pub use cloudwatch::*;
 pub use ec2::*;
 pub use ecs::*;
@@ -130,6 +132,9 @@ macro_rules! for_each_kind {
             Subscription(SubscriptionSpec) => "aws_sns_topic_subscription",
             Alarm(AlarmSpec) => "aws_cloudwatch_metric_alarm",
             Dashboard(DashboardSpec) => "aws_cloudwatch_dashboard",
+            BackupVault(BackupVaultSpec) => "aws_backup_vault",
+            BackupPlan(BackupPlanSpec) => "aws_backup_plan",
+            BackupSelection(BackupSelectionSpec) => "aws_backup_selection",
             TaskDefinition(TaskDefinitionSpec) => "aws_ecs_task_definition",
             DbLogin(DbLoginSpec) => "mck_db_login",
             Install(InstallSpec) => "mck_install",

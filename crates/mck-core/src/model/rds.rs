@@ -180,6 +180,8 @@ impl DbClusterSpec {
     pub const OUT_SECRET_ARN: &str = "secret_arn";
     /// Output `port`.
     pub const OUT_PORT: &str = "port";
+    /// Output `arn` (what AWS Backup selects).
+    pub const OUT_ARN: &str = "arn";
     /// Output `_writer`: the identifier of the instance that is the writer now (for the
     /// resize order a plan shows; not for references).
     pub const OUT_WRITER: &str = "_writer";
@@ -198,6 +200,7 @@ impl Kind for DbClusterSpec {
         Self::OUT_READER_ENDPOINT,
         Self::OUT_SECRET_ARN,
         Self::OUT_PORT,
+        Self::OUT_ARN,
     ];
     // Aurora: a cluster ~4 min, slower under load or with snapshots.
     const TIMEOUT: Duration = minutes(60);

@@ -44,7 +44,9 @@ fn tier(kind: ResourceKind) -> &'static str {
         LogGroup | Role | EcsCluster | InstanceProfile | LaunchTemplate | AutoScalingGroup
         | CapacityProvider | TaskDefinition | TargetGroup | LoadBalancer | Listener
         | ListenerRule | EcsService | ScalableTarget | ScalingPolicy => "app",
-        Topic | Subscription | Alarm | Dashboard => "operations",
+        Topic | Subscription | Alarm | Dashboard | BackupVault | BackupPlan | BackupSelection => {
+            "operations"
+        }
         DbLogin | Install | ReleaseTask | Maintenance | ReleaseRecord => "release",
     }
 }

@@ -28,7 +28,7 @@ pub use schema::{
     QueueConfig, QueueDeployment, ReleaseConfig, ScalingConfig, SearchConfig, ServersAmiConfig,
     ServersConfig, StackConfig, SubnetTiers, Suppression, Timeouts,
 };
-pub use validate::{FORMAT_VERSION, is_region, parse_duration};
+pub use validate::{FORMAT_VERSION, backup_days, backup_hours, is_region, parse_duration};
 
 use std::path::PathBuf;
 

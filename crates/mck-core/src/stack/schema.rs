@@ -67,12 +67,27 @@ pub struct StackConfig {
     /// none.
     #[serde(default)]
     pub alarms: Option<AlarmsConfig>,
+    /// AWS Backup of the database and the file system; absent = none (Aurora's automated
+    /// backups still run).
+    #[serde(default)]
+    pub backup: Option<BackupConfig>,
     #[serde(default)]
     /// Readiness timeouts per kind.
     pub timeouts: Timeouts,
     /// What `mck drift` knowingly accepts.
     #[serde(default)]
     pub drift: DriftConfig,
+}
+
+/// `backup:`: a backup of the Aurora cluster and the file system every `every`, each kept
+/// `keep` (seed 004: every six hours).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// How often: whole hours that divide a day (`1h` … `24h`, e.g. `6h`).
+    pub every: String,
+    /// How long each backup is kept: whole days (`14d`).
+    pub keep: String,
 }
 
 /// `alarms:`: the alarms of seed 003, a topic mailing them and a dashboard of their metrics.

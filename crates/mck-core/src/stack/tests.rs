@@ -34,6 +34,7 @@ fn invalid_stacks_report_file_line_column_and_fix() {
         "app-scaling",
         "app-secret-env",
         "app-two-defaults",
+        "backup",
         "bad-cidr",
         "bad-duration",
         "bad-nat",
@@ -187,7 +188,23 @@ fn durations_parse() {
     assert_eq!(parse_duration("18446744073709551615h"), None);
     assert_eq!(parse_duration("45"), Some(Duration::from_secs(45)));
     assert_eq!(parse_duration("ten"), None);
-    assert_eq!(parse_duration("5d"), None);
+    assert_eq!(parse_duration("3d"), Some(Duration::from_secs(3 * 86_400)));
+    assert_eq!(parse_duration("5w"), None);
+}
+
+#[test]
+fn backup_schedules_are_whole_hours_dividing_a_day_and_retention_whole_days() {
+    use crate::stack::{backup_days, backup_hours};
+    assert_eq!(backup_hours("6h"), Some(6));
+    assert_eq!(backup_hours("24h"), Some(24));
+    assert_eq!(backup_hours("1d"), Some(24));
+    assert_eq!(backup_hours("5h"), None);
+    assert_eq!(backup_hours("90m"), None);
+    assert_eq!(backup_hours("30m"), None);
+    assert_eq!(backup_hours("48h"), None);
+    assert_eq!(backup_days("14d"), Some(14));
+    assert_eq!(backup_days("36h"), None);
+    assert_eq!(backup_days("0d"), None);
 }
 
 #[test]

@@ -112,6 +112,7 @@ pub(super) fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mu
     validate_search_and_queue(name, config, root, diags);
     super::workers::validate_workers(config, root, diags);
     validate_alarms(config, root, diags);
+    validate_backup(config, root, diags);
     for (key, value) in config.timeouts.entries() {
         if let Some(text) = value
             && parse_duration(text).is_none()
@@ -120,7 +121,7 @@ pub(super) fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mu
                 root,
                 &["timeouts", key],
                 format!("`{text}` is not a duration"),
-                "write a number followed by s, m or h, e.g. 10m",
+                "write a number followed by s, m, h or d, e.g. 10m",
             ));
         }
     }
@@ -180,6 +181,52 @@ fn validate_alarms(config: &StackConfig, root: &Node, diags: &mut Vec<Diagnostic
             ));
         }
     }
+}
+
+/// `backup:`: a schedule AWS Backup can run (hourly at most, on a cron of whole hours), a
+/// retention in whole days, and something to back up.
+fn validate_backup(config: &StackConfig, root: &Node, diags: &mut Vec<Diagnostic>) {
+    let Some(backup) = &config.backup else {
+        return;
+    };
+    if backup_hours(&backup.every).is_none() {
+        diags.push(diag(
+            root,
+            &["backup", "every"],
+            format!("a backup every `{}`", backup.every),
+            "use whole hours that divide a day: 1h, 2h, 3h, 4h, 6h, 8h, 12h or 24h",
+        ));
+    }
+    if backup_days(&backup.keep).is_none() {
+        diags.push(diag(
+            root,
+            &["backup", "keep"],
+            format!("keeping backups `{}`", backup.keep),
+            "use whole days from 1d to 36500d, e.g. 14d",
+        ));
+    }
+    if config.database.is_none() && config.filesystem.is_none() {
+        diags.push(diag(
+            root,
+            &["backup"],
+            "a backup with nothing to back up (no `database`, no `filesystem`)".into(),
+            "remove `backup:` or add the database or file system it should cover",
+        ));
+    }
+}
+
+/// `backup.every` in hours, when valid: whole hours dividing 24.
+pub fn backup_hours(every: &str) -> Option<u64> {
+    let secs = parse_duration(every)?.as_secs();
+    let hours = secs / 3600;
+    (secs % 3600 == 0 && (1..=24).contains(&hours) && 24 % hours == 0).then_some(hours)
+}
+
+/// `backup.keep` in days, when valid: 1 to 36500 whole days.
+pub fn backup_days(keep: &str) -> Option<i64> {
+    let secs = parse_duration(keep)?.as_secs();
+    let days = secs / 86_400;
+    (secs % 86_400 == 0 && (1..=36_500).contains(&days)).then_some(days as i64)
 }
 
 pub(super) fn is_name(name: &str) -> bool {
@@ -681,7 +728,7 @@ fn validate_network(config: &StackConfig, root: &Node, diags: &mut Vec<Diagnosti
     }
 }
 
-/// Parses `90s`, `10m`, `1h` (or a bare number of seconds).
+/// Parses `90s`, `10m`, `1h`, `3d` (or a bare number of seconds).
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let (num, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
@@ -693,6 +740,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "s" => n,
         "m" => n.checked_mul(60)?,
         "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
         _ => return None,
     };
     Some(Duration::from_secs(secs))
