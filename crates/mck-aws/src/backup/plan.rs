@@ -230,7 +230,7 @@ impl Driver for BackupPlanSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{Replay, assert_reads, json_error};
+    use crate::testing::{Replay, assert_reads, context, json_error};
     use mck_core::model::Ref;
 
     fn rule() -> BackupRule {
@@ -261,6 +261,75 @@ mod tests {
                 vault: Ref::new(mck_core::model::BackupVaultSpec::ID),
             },
             &[("backup.vault", "mck-prod")],
+        );
+    }
+
+    /// A new schedule or retention is one UpdateBackupPlan of the plan (a new version), with
+    /// the whole rule, and the plan read back.
+    #[tokio::test]
+    async fn a_new_schedule_updates_the_plan_in_place() {
+        let got = serde_json::json!({
+            "BackupPlanId": "p-1",
+            "BackupPlanArn": "arn:aws:backup:us-east-1:123456789012:backup-plan:p-1",
+            "VersionId": "v2",
+            "BackupPlan": {"BackupPlanName": "mck-t", "Rules": [{
+                "RuleName": "every-12h", "TargetBackupVaultName": "mck-t",
+                "ScheduleExpression": "cron(0 */12 ? * * *)", "Lifecycle": {"DeleteAfterDays": 30}
+            }]}
+        });
+        let replay = Replay::new([
+            (
+                "POST /backup/plans/p-1",
+                200,
+                serde_json::json!({"BackupPlanId": "p-1", "VersionId": "v2"}).to_string(),
+            ),
+            ("GET /backup/plans/p-1", 200, got.to_string()),
+        ]);
+        let aws = AwsProvider::offline(replay.clone());
+        let vault = Observed::new(
+            LogicalId::new(mck_core::model::BackupVaultSpec::ID),
+            ResourceKind::BackupVault,
+            "mck-t",
+        );
+        let resolved = [(vault.id.clone(), vault)].into_iter().collect();
+        let spec = BackupPlanSpec {
+            name: "mck-t".into(),
+            rule: BackupPlanSpec::rule_name(12),
+            schedule: BackupPlanSpec::schedule(12),
+            keep_days: 30,
+            vault: Ref::new(mck_core::model::BackupVaultSpec::ID),
+        };
+        let live = Observed::new(
+            LogicalId::new(BackupPlanSpec::ID),
+            ResourceKind::BackupPlan,
+            "p-1",
+        );
+        let updated = BackupPlanSpec::update(&aws, &context(&resolved), &spec, &live, &["rule"])
+            .await
+            .expect("updated");
+        replay.assert_done();
+        let body = &replay.requests()[0].1;
+        let sent: serde_json::Value = serde_json::from_str(body).expect("JSON");
+        assert_eq!(
+            sent["BackupPlan"]["Rules"][0]["ScheduleExpression"],
+            "cron(0 */12 ? * * *)"
+        );
+        assert_eq!(
+            sent["BackupPlan"]["Rules"][0]["Lifecycle"]["DeleteAfterDays"],
+            30
+        );
+        assert_eq!(
+            sent["BackupPlan"]["Rules"][0]["TargetBackupVaultName"],
+            "mck-t"
+        );
+        assert_eq!(
+            updated.fields.get(BackupPlanSpec::RULE.name),
+            Some(&BackupPlanSpec::rule_row(
+                "every-12h",
+                "cron(0 */12 ? * * *)",
+                30,
+                Value::CloudId("mck-t".into())
+            ))
         );
     }
 
