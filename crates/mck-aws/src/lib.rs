@@ -38,6 +38,7 @@ mod route53;
 mod secretsmanager;
 pub mod session;
 mod sns;
+mod tagging;
 #[cfg(test)]
 mod testing;
 
@@ -109,6 +110,7 @@ pub(crate) struct Clients {
     pub(crate) appscaling: aws_sdk_applicationautoscaling::Client,
     pub(crate) ssm: aws_sdk_ssm::Client,
     pub(crate) backup: aws_sdk_backup::Client,
+    pub(crate) tagging: aws_sdk_resourcegroupstagging::Client,
     pub(crate) region: String,
     requests: Arc<AtomicU64>,
     /// Retries of single calls inside a driver (see [`retry`]).
@@ -493,6 +495,11 @@ impl Clients {
                     .interceptor(counter())
                     .build(),
             ),
+            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
+                aws_sdk_resourcegroupstagging::config::Builder::from(shared)
+                    .interceptor(counter())
+                    .build(),
+            ),
             region,
             requests,
             backoff,
@@ -609,6 +616,18 @@ macro_rules! reader_via_clients {
 
             async fn list_stacks(&self) -> Result<Vec<String>, ProviderError> {
                 ec2::list_stacks(&self.clients.ec2).await
+            }
+
+            async fn list_networks(
+                &self,
+            ) -> Result<Vec<mck_core::provider::Network>, ProviderError> {
+                ec2::list_networks(&self.clients.ec2).await
+            }
+
+            async fn count_resources(
+                &self,
+            ) -> Result<std::collections::BTreeMap<String, usize>, ProviderError> {
+                tagging::count_resources(&self.clients.tagging).await
             }
 
             async fn last_write(&self, kind: ResourceKind, cloud_id: &str) -> Who {

@@ -30,6 +30,7 @@ pub mod lock;
 pub mod lower;
 pub mod model;
 pub mod plan;
+pub mod preview;
 pub mod provider;
 pub mod read;
 pub mod release;

@@ -352,6 +352,24 @@ pub enum Who {
     },
 }
 
+/// A network (VPC) of the account and region ([`Reader::list_networks`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Network {
+    /// Its id (`vpc-…`).
+    pub id: String,
+    /// Its primary CIDR block.
+    pub cidr: String,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Network {
+    /// The stack it belongs to (its `mck:stack` tag), if any.
+    pub fn stack(&self) -> Option<&str> {
+        self.tags.get(crate::model::TAG_STACK).map(String::as_str)
+    }
+}
+
 /// The read side of a cloud: everything `plan`, `drift` and `outputs` need and nothing that
 /// changes anything. `drift` runs on a `Reader` alone, so it is read-only by construction.
 #[async_trait]
@@ -374,6 +392,19 @@ pub trait Reader: Send + Sync + fmt::Debug {
     /// The names of the stacks that have resources in the region, found by their tags.
     async fn list_stacks(&self) -> Result<Vec<String>, ProviderError> {
         Ok(Vec::new())
+    }
+
+    /// Every network (VPC) of the account and region, mck's or not, with its address space and
+    /// tags: a preview's address space is chosen so it overlaps none, and a stack's VPC tags
+    /// say what it is ([`crate::stack::PreviewOf::from_tags`]). The default has none.
+    async fn list_networks(&self) -> Result<Vec<Network>, ProviderError> {
+        Ok(Vec::new())
+    }
+
+    /// How many tagged resources each stack has in the region (`mck ls`), found by one tag
+    /// search. The default counts none.
+    async fn count_resources(&self) -> Result<BTreeMap<String, usize>, ProviderError> {
+        Ok(BTreeMap::new())
     }
 
     /// The last write event on a resource of `kind`, from the cloud's audit log. The default

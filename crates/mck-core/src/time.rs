@@ -12,10 +12,26 @@ pub fn now_unix() -> u64 {
 
 /// Now as RFC 3339 in UTC, to the second (`2026-11-24T04:05:06Z`).
 pub fn rfc3339_now() -> String {
-    let secs = now_unix();
+    rfc3339(now_unix())
+}
+
+/// `secs` since the epoch as RFC 3339 in UTC, to the second.
+pub fn rfc3339(secs: u64) -> String {
     let date = date_of_day(i64::try_from(secs / 86_400).unwrap_or(0));
     let t = secs % 86_400;
     format!("{date}T{:02}:{:02}:{:02}Z", t / 3600, t % 3600 / 60, t % 60)
+}
+
+/// The seconds since the epoch of `YYYY-MM-DDTHH:MM:SSZ` (what [`rfc3339`] writes).
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
+    let days = u64::try_from(day_number(date)?).ok()?;
+    let mut parts = time.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+    if parts.next().is_some() || h > 23 || m > 59 || s > 59 {
+        return None;
+    }
+    Some(days * 86_400 + h * 3600 + m * 60 + s)
 }
 
 /// `YYYY-MM-DD` as (year, month, day), when it is a real date.
@@ -73,6 +89,15 @@ pub fn date_of_day(days: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_round_trips() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(parse_rfc3339("2026-12-07T01:02:03Z"), Some(1_796_605_323));
+        assert_eq!(rfc3339(1_796_605_323), "2026-12-07T01:02:03Z");
+        assert_eq!(parse_rfc3339("2026-12-07T24:00:00Z"), None);
+        assert_eq!(parse_rfc3339("2026-12-07"), None);
+    }
 
     #[test]
     fn day_numbers_and_dates_are_inverse() {

@@ -168,6 +168,32 @@ pub(crate) async fn list_stacks(ec2: &Client) -> Result<Vec<String>, ProviderErr
     Ok(stacks.into_iter().collect())
 }
 
+/// Every VPC of the region, mck's or not: its id, primary CIDR and tags.
+pub(crate) async fn list_networks(
+    ec2: &Client,
+) -> Result<Vec<mck_core::provider::Network>, ProviderError> {
+    let vpcs = ec2
+        .describe_vpcs()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| sdk("list the VPCs", e))?;
+    Ok(vpcs
+        .iter()
+        .map(|v| mck_core::provider::Network {
+            id: v.vpc_id().unwrap_or_default().to_string(),
+            cidr: v.cidr_block().unwrap_or_default().to_string(),
+            tags: v
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                .collect(),
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

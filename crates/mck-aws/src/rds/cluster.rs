@@ -86,7 +86,7 @@ pub(super) fn observe_cluster(id: LogicalId, cluster: &DbCluster, rotation: Valu
         )
         .with(
             DbClusterSpec::MANAGE_MASTER_USER_PASSWORD,
-            cluster.master_user_secret().is_some(),
+            cluster.master_user_secret().is_some() && !source_login(cluster),
         )
         .with(
             DbClusterSpec::DB_SUBNET_GROUP_NAME,
@@ -125,7 +125,10 @@ pub(super) fn observe_cluster(id: LogicalId, cluster: &DbCluster, rotation: Valu
     if let Some(reader) = cluster.reader_endpoint() {
         o = o.output(DbClusterSpec::OUT_READER_ENDPOINT, reader);
     }
-    if let Some(secret) = cluster.master_user_secret().and_then(|s| s.secret_arn()) {
+    // A clone that still has its source's login may report the source's secret: not its own.
+    if let Some(secret) = cluster.master_user_secret().and_then(|s| s.secret_arn())
+        && !source_login(cluster)
+    {
         o = o.output(DbClusterSpec::OUT_SECRET_ARN, secret);
     }
     if let Some(port) = cluster.port() {
@@ -202,6 +205,144 @@ pub(super) async fn describe_cluster(
 }
 
 /// Whether a change mck makes (engine version, backup retention) is still pending.
+/// A clone whose master user is still its source's ([`DbClusterSpec::TAG_SOURCE_LOGIN`]).
+fn source_login(cluster: &DbCluster) -> bool {
+    cluster
+        .tag_list()
+        .iter()
+        .any(|t| t.key() == Some(DbClusterSpec::TAG_SOURCE_LOGIN))
+}
+
+/// Gives a clone a master login of its own: RestoreDBClusterToPointInTime takes no
+/// `ManageMasterUserPassword` (the clone's master user and password are the source's), so
+/// RDS is asked to manage a new password in a secret of the clone's, as Terraform's provider
+/// does after a restore, then the mark is removed. Called once the clone is available.
+async fn own_login(rds: &Client, cluster: &DbCluster) -> Result<(), ProviderError> {
+    let identifier = cluster.db_cluster_identifier().unwrap_or_default();
+    match rds
+        .modify_db_cluster()
+        .db_cluster_identifier(identifier)
+        .manage_master_user_password(true)
+        .apply_immediately(true)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        // Already managed (a run killed after this call, before the mark went).
+        Err(e)
+            if e.code() == Some("InvalidParameterCombination")
+                && e.message().is_some_and(|m| m.contains("already")) => {}
+        Err(e) => {
+            return Err(sdk(
+                &format!("give the clone {identifier} a master login of its own"),
+                e,
+            ));
+        }
+    }
+    rds.remove_tags_from_resource()
+        .resource_name(cluster.db_cluster_arn().unwrap_or_default())
+        .tag_keys(DbClusterSpec::TAG_SOURCE_LOGIN)
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("untag DB cluster {identifier}"), e))?;
+    Ok(())
+}
+
+/// Creates the cluster as a copy-on-write clone of `source` at its latest restorable time
+/// (`RestoreDBClusterToPointInTime`): minutes, whatever the size, sharing the source's
+/// storage until pages change. Its master login is the source's until the poll gives it its
+/// own ([`own_login`]).
+async fn clone_cluster(
+    aws: &AwsProvider,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &DbClusterSpec,
+    source: &str,
+    mut tags: Vec<Tag>,
+) -> Result<DbCluster, ProviderError> {
+    let rds = &aws.clients.rds;
+    for (key, value) in [
+        (DbClusterSpec::TAG_CLONE_OF, source),
+        (DbClusterSpec::TAG_SOURCE_LOGIN, "true"),
+    ] {
+        tags.push(Tag::builder().key(key).value(value).build());
+    }
+    let mut call = rds
+        .restore_db_cluster_to_point_in_time()
+        .db_cluster_identifier(&spec.identifier)
+        .source_db_cluster_identifier(source)
+        .restore_type("copy-on-write")
+        .use_latest_restorable_time(true)
+        .db_subnet_group_name(ctx.cloud_id(spec.subnet_group.id())?)
+        .set_vpc_security_group_ids(Some(ctx.cloud_ids(&spec.security_groups)?))
+        .backup_retention_period(crate::int32(
+            spec.backup_retention_days,
+            "backup_retention_days",
+        )?)
+        .deletion_protection(spec.deletion_protection)
+        .copy_tags_to_snapshot(true)
+        .set_tags(Some(tags));
+    if let Some(group) = &spec.parameter_group {
+        call = call.db_cluster_parameter_group_name(ctx.cloud_id(group.id())?);
+    }
+    let out = call.send().await.map_err(|e| match e.code() {
+        Some("DBClusterNotFoundFault") => ProviderError::invalid(format!(
+            "{id} is a clone of DB cluster {source}, which does not exist: `mck up` its stack first, or make the preview with --empty-db"
+        ))
+        .with_code("DBClusterNotFoundFault"),
+        Some("DBClusterQuotaExceededFault") => ProviderError::invalid(format!(
+            "the account's DB cluster quota in this region is reached (40 by default; each preview's clone is one): remove a preview (`mck ls`, `mck down --expired`) or ask AWS for more"
+        ))
+        .with_code("DBClusterQuotaExceededFault"),
+        _ => sdk(&format!("clone DB cluster {source} as {id} ({})", spec.identifier), e),
+    })?;
+    out.db_cluster()
+        .cloned()
+        .ok_or_else(|| ProviderError::invalid("restore DB cluster returned nothing"))
+}
+
+/// Creates a new, empty cluster whose master password RDS manages.
+async fn create_empty(
+    aws: &AwsProvider,
+    ctx: &Context<'_>,
+    id: &LogicalId,
+    spec: &DbClusterSpec,
+    tags: Vec<Tag>,
+) -> Result<DbCluster, ProviderError> {
+    let mut call = aws
+        .clients
+        .rds
+        .create_db_cluster()
+        .db_cluster_identifier(&spec.identifier)
+        .engine(&spec.engine)
+        .set_engine_version(spec.engine_version.clone())
+        .database_name(&spec.database_name)
+        .master_username(&spec.master_username)
+        .manage_master_user_password(true)
+        .db_subnet_group_name(ctx.cloud_id(spec.subnet_group.id())?)
+        .set_vpc_security_group_ids(Some(ctx.cloud_ids(&spec.security_groups)?))
+        .storage_encrypted(true)
+        .backup_retention_period(crate::int32(
+            spec.backup_retention_days,
+            "backup_retention_days",
+        )?)
+        .deletion_protection(spec.deletion_protection)
+        .copy_tags_to_snapshot(true)
+        .set_tags(Some(tags));
+    if let Some(group) = &spec.parameter_group {
+        call = call.db_cluster_parameter_group_name(ctx.cloud_id(group.id())?);
+    }
+    let out = call.send().await.map_err(|e| {
+        sdk(
+            &format!("create DB cluster {id} ({})", spec.identifier),
+            e,
+        )
+    })?;
+    out.db_cluster()
+        .cloned()
+        .ok_or_else(|| ProviderError::invalid("create DB cluster returned nothing"))
+}
+
 fn applying(cluster: &DbCluster) -> bool {
     cluster
         .pending_modified_values()
@@ -218,7 +359,6 @@ impl Driver for DbClusterSpec {
         spec: &Self,
     ) -> Result<Observed, ProviderError> {
         let rds = &aws.clients.rds;
-        let groups = ctx.cloud_ids(&spec.security_groups)?;
         let mut tags = tags(ctx, id);
         tags.push(
             Tag::builder()
@@ -226,38 +366,17 @@ impl Driver for DbClusterSpec {
                 .value(spec.final_snapshot.to_string())
                 .build(),
         );
-        let mut call = rds
-            .create_db_cluster()
-            .db_cluster_identifier(&spec.identifier)
-            .engine(&spec.engine)
-            .set_engine_version(spec.engine_version.clone())
-            .database_name(&spec.database_name)
-            .master_username(&spec.master_username)
-            .manage_master_user_password(true)
-            .db_subnet_group_name(ctx.cloud_id(spec.subnet_group.id())?)
-            .set_vpc_security_group_ids(Some(groups))
-            .storage_encrypted(true)
-            .backup_retention_period(crate::int32(
-                spec.backup_retention_days,
-                "backup_retention_days",
-            )?)
-            .deletion_protection(spec.deletion_protection)
-            .copy_tags_to_snapshot(true)
-            .set_tags(Some(tags));
-        if let Some(group) = &spec.parameter_group {
-            call = call.db_cluster_parameter_group_name(ctx.cloud_id(group.id())?);
-        }
-        match call.send().await {
-            Ok(out) => {
-                let cluster = out
-                    .db_cluster()
-                    .ok_or_else(|| ProviderError::invalid("create DB cluster returned nothing"))?;
-                // The managed secret's schedule is set once the cluster is available.
-                Ok(observe_cluster(id.clone(), cluster, Value::Null)
-                    .output(OUT_ROTATION_WANTED, spec.master_rotation_days.to_string()))
-            }
+        let made = match &spec.clone_of {
+            Some(source) => clone_cluster(aws, ctx, id, spec, source, tags).await,
+            None => create_empty(aws, ctx, id, spec, tags).await,
+        };
+        match made {
+            // The managed secret's schedule (and a clone's own login) are set once the cluster
+            // is available.
+            Ok(cluster) => Ok(observe_cluster(id.clone(), &cluster, Value::Null)
+                .output(OUT_ROTATION_WANTED, spec.master_rotation_days.to_string())),
             // A create retried after a crash: adopt the cluster if it is ours.
-            Err(e) if e.code() == Some("DBClusterAlreadyExistsFault") => {
+            Err(e) if e.code.as_deref() == Some("DBClusterAlreadyExistsFault") => {
                 match describe_cluster(rds, &spec.identifier).await? {
                     Some(c) if owned(c.tag_list(), ctx.stack).as_ref() == Some(id) => {
                         Ok(observe_cluster(id.clone(), &c, Value::Null)
@@ -269,10 +388,7 @@ impl Driver for DbClusterSpec {
                     ))),
                 }
             }
-            Err(e) => Err(sdk(
-                &format!("create DB cluster {id} ({})", spec.identifier),
-                e,
-            )),
+            Err(e) => Err(e),
         }
     }
 
@@ -284,6 +400,13 @@ impl Driver for DbClusterSpec {
         fields: &[&str],
     ) -> Result<Observed, ProviderError> {
         let rds = &aws.clients.rds;
+        // A clone left with its source's login by a run killed before its poll gave it its own.
+        let clone_to_own = match DbClusterSpec::MANAGE_MASTER_USER_PASSWORD.is_in(fields) {
+            true => describe_cluster(rds, &live.cloud_id)
+                .await?
+                .filter(source_login),
+            false => None,
+        };
         let mut call = rds
             .modify_db_cluster()
             .db_cluster_identifier(&live.cloud_id)
@@ -298,6 +421,8 @@ impl Driver for DbClusterSpec {
                     )?);
                 }
                 "deletion_protection" => call = call.deletion_protection(spec.deletion_protection),
+                // A clone's is given with its mark removed, below.
+                "manage_master_user_password" if clone_to_own.is_some() => continue,
                 "manage_master_user_password" => call = call.manage_master_user_password(true),
                 "engine_version" => {
                     call = call
@@ -323,6 +448,9 @@ impl Driver for DbClusterSpec {
             call.send()
                 .await
                 .map_err(|e| sdk(&format!("modify DB cluster {}", live.id), e))?;
+        }
+        if let Some(cluster) = &clone_to_own {
+            own_login(rds, cluster).await?;
         }
         if DbClusterSpec::MASTER_SECRET_ROTATION_DAYS.is_in(fields) {
             let arn = live
@@ -389,6 +517,10 @@ impl Driver for DbClusterSpec {
                 // "available" comes before a modification starts: the change is applied only
                 // once it no longer shows as pending.
                 "available" if applying(&c) => Readiness::Pending("applying changes".into()),
+                "available" if source_login(&c) => {
+                    own_login(rds, &c).await?;
+                    Readiness::Pending("giving the clone a master login of its own".into())
+                }
                 "available" => {
                     let sm = &aws.clients.secretsmanager;
                     let secret = c.master_user_secret().and_then(|s| s.secret_arn());
@@ -467,6 +599,7 @@ mod tests {
             deletion_protection: true,
             final_snapshot: true,
             master_rotation_days: 7,
+            clone_of: None,
         };
         let ids = [
             ("db.subnets", "t-db"),
@@ -637,6 +770,7 @@ mod tests {
             deletion_protection: true,
             final_snapshot: true,
             master_rotation_days: 14,
+            clone_of: None,
         };
         DbClusterSpec::update(
             &provider,
@@ -656,4 +790,146 @@ mod tests {
         );
         aws.assert_done();
     }
+
+    fn clone_spec() -> DbClusterSpec {
+        DbClusterSpec {
+            identifier: "pr-1-db".into(),
+            engine: "aurora-mysql".into(),
+            engine_version: None,
+            database_name: "magento".into(),
+            master_username: "magento".into(),
+            subnet_group: Ref::new("db.subnets"),
+            parameter_group: None,
+            security_groups: vec![Ref::new("sg.db")],
+            storage_encrypted: true,
+            backup_retention_days: 1,
+            deletion_protection: false,
+            final_snapshot: false,
+            master_rotation_days: 30,
+            clone_of: Some("stage-db".into()),
+        }
+    }
+
+    fn clone_deps() -> std::collections::HashMap<LogicalId, Observed> {
+        [
+            Observed::new("db.subnets".into(), ResourceKind::DbSubnetGroup, "pr-1-db"),
+            Observed::new("sg.db".into(), ResourceKind::SecurityGroup, "sg-1"),
+        ]
+        .into_iter()
+        .map(|o| (o.id.clone(), o))
+        .collect()
+    }
+
+    /// A preview's database is a copy-on-write clone of its source's at the latest restorable
+    /// time, with no master password of its own in the call (the restore takes none: the
+    /// clone's login is the source's, and the source's secret it may report is not shown as
+    /// its own); once available, RDS is asked to manage a new password for it (its own secret),
+    /// and the mark saying it still has the source's login is removed.
+    #[tokio::test]
+    async fn a_clone_gets_a_master_login_of_its_own_once_available() {
+        use crate::testing::{Replay, query_xml};
+
+        const SOURCE_SECRET: &str = "arn:aws:secretsmanager:us-east-1:1:secret:rds!cluster-stage";
+        let cluster = |tags: &str| {
+            format!(
+                "<DBCluster><DBClusterIdentifier>pr-1-db</DBClusterIdentifier><DBClusterArn>arn:aws:rds:us-east-1:1:cluster:pr-1-db</DBClusterArn><Status>{}</Status><MasterUserSecret><SecretArn>{SOURCE_SECRET}</SecretArn></MasterUserSecret><TagList>{tags}</TagList></DBCluster>",
+                if tags.is_empty() { "available" } else { "creating" }
+            )
+        };
+        let marked = "<Tag><Key>mck:source-login</Key><Value>true</Value></Tag>";
+        let available_marked = cluster(marked).replace("creating", "available");
+        let aws = Replay::new([
+            (
+                "RestoreDBClusterToPointInTime",
+                200,
+                query_xml("RestoreDBClusterToPointInTime", &cluster(marked)),
+            ),
+            (
+                "DescribeDBClusters",
+                200,
+                query_xml("DescribeDBClusters", &format!("<DBClusters>{available_marked}</DBClusters>")),
+            ),
+            ("ModifyDBCluster", 200, query_xml("ModifyDBCluster", &available_marked)),
+            ("RemoveTagsFromResource", 200, query_xml("RemoveTagsFromResource", "")),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = clone_deps();
+        let ctx = crate::testing::context(&deps);
+        let id = LogicalId::new("db.cluster");
+        let made = DbClusterSpec::create(&provider, &ctx, &id, &clone_spec())
+            .await
+            .expect("cloned");
+        // Not its own login yet: no secret of its own to give the apps.
+        assert_eq!(
+            made.fields[DbClusterSpec::MANAGE_MASTER_USER_PASSWORD.name],
+            Value::Bool(false)
+        );
+        assert!(!made.outputs.contains_key(DbClusterSpec::OUT_SECRET_ARN));
+        let restore = &aws.requests()[0].1;
+        for param in [
+            "SourceDBClusterIdentifier=stage-db",
+            "RestoreType=copy-on-write",
+            "UseLatestRestorableTime=true",
+            "DBClusterIdentifier=pr-1-db",
+            "DBSubnetGroupName=pr-1-db",
+            "mck%3Aclone-of",
+            "mck%3Asource-login",
+        ] {
+            assert!(restore.contains(param), "{param} missing from {restore}");
+        }
+        assert!(!restore.contains("MasterUser"), "{restore}");
+        assert!(!restore.contains("RestoreToTime"), "{restore}");
+        let polled = DbClusterSpec::poll(&provider, &ctx, &made).await.unwrap();
+        assert_eq!(
+            polled,
+            Readiness::Pending("giving the clone a master login of its own".into())
+        );
+        let modify = &aws.requests()[2].1;
+        assert!(modify.contains("ManageMasterUserPassword=true"), "{modify}");
+        assert!(modify.contains("ApplyImmediately=true"), "{modify}");
+        let untag = &aws.requests()[3].1;
+        assert!(untag.contains("TagKeys.member.1=mck%3Asource-login"), "{untag}");
+        aws.assert_done();
+    }
+
+    /// Clones count against the account's DB cluster quota: a clone refused by it says so and
+    /// what to remove; a missing source says to bring the source up first.
+    #[tokio::test]
+    async fn a_clone_refused_names_the_quota_or_the_missing_source() {
+        use crate::testing::Replay;
+
+        let error = |code: &str, message: &str| {
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+            )
+        };
+        let aws = Replay::new([
+            (
+                "RestoreDBClusterToPointInTime",
+                400,
+                error("DBClusterQuotaExceededFault", "The request cannot be processed because it would exceed the user's DB cluster quota."),
+            ),
+            (
+                "RestoreDBClusterToPointInTime",
+                404,
+                error("DBClusterNotFoundFault", "DBCluster stage-db not found."),
+            ),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = clone_deps();
+        let ctx = crate::testing::context(&deps);
+        let id = LogicalId::new("db.cluster");
+        let quota = DbClusterSpec::create(&provider, &ctx, &id, &clone_spec())
+            .await
+            .unwrap_err();
+        assert!(quota.message.contains("quota"), "{quota}");
+        assert!(quota.message.contains("mck down --expired"), "{quota}");
+        assert_eq!(quota.class, mck_core::provider::ErrorClass::Invalid);
+        let missing = DbClusterSpec::create(&provider, &ctx, &id, &clone_spec())
+            .await
+            .unwrap_err();
+        assert!(missing.message.contains("--empty-db"), "{missing}");
+        aws.assert_done();
+    }
+
 }

@@ -84,6 +84,7 @@ pub(super) fn lower(stack: &Stack, out: &mut Lowered) -> Vec<Record> {
                 deletion_protection: db.deletion_protection,
                 final_snapshot: db.final_snapshot,
                 master_rotation_days: db.master_rotation_days,
+                clone_of: stack.database_source(),
             }),
             database(),
         );

@@ -152,10 +152,25 @@ pub fn install_script(stack: &Stack, install: &InstallConfig) -> String {
     } else {
         ""
     };
+    // A preview's clone of its source's database is installed; its `preview.scrub` runs on
+    // it before anything else uses it (the migration and the services wait for this job).
+    let scrub = stack
+        .database_source()
+        .and(stack.config.preview.as_ref())
+        .and_then(|p| p.scrub.as_deref());
+    let installed = match scrub {
+        Some(scrub) => format!(
+            "installed) echo 'mck: a clone of the source stack'\''s database: scrubbing it'; \
+             sh -c {} || {{ echo 'mck: the scrub failed: nothing starts on unscrubbed data'; exit 4; }}; \
+             echo 'mck: scrubbed'; exit 0;;",
+            shell_quote(scrub)
+        ),
+        None => "installed) echo 'mck: Magento is installed: nothing to install'; exit 0;;".into(),
+    };
     format!(
         "state=$({check}) || {{ echo 'mck: cannot read the install state from the database'; exit 1; }}; \
          case \"$state\" in \
-         installed) echo 'mck: Magento is installed: nothing to install'; exit 0;; \
+         {installed} \
          interrupted) echo 'mck: an earlier install of this database was interrupted (marked started, never done): restore the database from a snapshot taken before it or empty it, then run up again; mck never reinstalls over it'; exit 3;; \
          empty) ;; \
          *) echo \"mck: cannot tell whether Magento is installed: $state\"; exit 1;; \

@@ -137,6 +137,9 @@ pub struct DbClusterSpec {
     /// Days between RDS's rotations of the master user's managed secret (its rotation
     /// schedule in Secrets Manager).
     pub master_rotation_days: i64,
+    /// Made as a copy-on-write clone of this cluster (a preview's: its source stack's
+    /// `<stack>-db`) at its latest restorable time, instead of empty. Create-only.
+    pub clone_of: Option<String>,
 }
 
 impl DbClusterSpec {
@@ -182,6 +185,14 @@ impl DbClusterSpec {
     pub const OUT_PORT: &str = "port";
     /// Output `arn` (what AWS Backup selects).
     pub const OUT_ARN: &str = "arn";
+    /// Field `clone_of`: the cluster it was cloned from, set at creation only.
+    pub const CLONE_OF: FieldDef = FieldDef::create_only("clone_of");
+    /// Tag of a clone: the cluster it was cloned from (`RestoreDBClusterToPointInTime`).
+    pub const TAG_CLONE_OF: &str = "mck:clone-of";
+    /// Tag of a clone whose master user is still the source's (with the source's secret):
+    /// removed once it has a managed secret of its own, so a run killed in between leaves a
+    /// clone whose plan says so (`manage_master_user_password: false -> true`).
+    pub const TAG_SOURCE_LOGIN: &str = "mck:source-login";
     /// Output `_writer`: the identifier of the instance that is the writer now (for the
     /// resize order a plan shows; not for references).
     pub const OUT_WRITER: &str = "_writer";
@@ -228,6 +239,9 @@ impl Kind for DbClusterSpec {
         ];
         if let Some(version) = &self.engine_version {
             fields.push(Self::ENGINE_VERSION.of(version.as_str()));
+        }
+        if let Some(source) = &self.clone_of {
+            fields.push(Self::CLONE_OF.of(source.as_str()));
         }
         fields
     }

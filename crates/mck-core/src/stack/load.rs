@@ -9,7 +9,7 @@ use super::node::{self, Loc, Node};
 use super::overrides::Override;
 use super::schema::StackConfig;
 use super::validate::validate;
-use super::{ReleaseValues, Stack};
+use super::{PreviewOf, ReleaseValues, Stack};
 
 /// Loads `<dir>/<name>.yaml`, applies its `extends:` chain and validates the result.
 pub fn load(dir: &Path, name: &str) -> Result<Stack, StackError> {
@@ -19,6 +19,82 @@ pub fn load(dir: &Path, name: &str) -> Result<Stack, StackError> {
 /// [`load`], then `overrides` merged over the files in order (a later one wins), before the
 /// schema and validation see the result.
 pub fn load_with(dir: &Path, name: &str, overrides: &[Override]) -> Result<Stack, StackError> {
+    check_name(name)?;
+    let path = stack_file(dir, name)?;
+    let (mut merged, files) = load_chain(&path)?;
+    let file_release = release_of(&merged);
+    for over in overrides {
+        merged.set(&over.keys, over.value.clone());
+    }
+    let stack = from_merged(name, &merged, files, file_release)?;
+    Ok(stack)
+}
+
+/// Loads the preview `name` of the stack `preview.from` (`mck up --stack pr-123 --from
+/// stage`): the source's files, its `preview.overlay` merged over them, the preview's own
+/// CIDR (subnets derived from it), `protected: false`, then `overrides`; validated as any
+/// stack, and tagged with what makes it a preview ([`PreviewOf::tags`]).
+pub fn load_preview(
+    dir: &Path,
+    name: &str,
+    preview: &PreviewOf,
+    overrides: &[Override],
+) -> Result<Stack, StackError> {
+    check_name(name)?;
+    if dir.join(format!("{name}.yaml")).exists() {
+        return Err(StackError::one(
+            None,
+            format!("`{name}` has a stack file of its own, so it cannot be a preview"),
+            Some("give the preview another name (e.g. pr-<number>), or drop --from".into()),
+        ));
+    }
+    let path = stack_file(dir, &preview.from)?;
+    let (mut merged, files) = load_chain(&path)?;
+    let Some(mut section) = merged.take("preview") else {
+        return Err(StackError::one(
+            Some(merged.loc.clone()),
+            format!("stack {} has no `preview:` section, so it makes no previews", preview.from),
+            Some("add `preview: {}` (and its `scrub:` or `customer_data:`) to allow them; docs/previews.md".into()),
+        ));
+    };
+    let overlay = section.take("overlay");
+    merged.set(&[key("preview", &section.loc)], section.clone());
+    let file_release = release_of(&merged);
+    if let Some(overlay) = overlay {
+        merged = merged.merge(overlay);
+    }
+    // Its own name and address space: the source's `stack:` and explicit subnets are the
+    // source's.
+    merged.take("stack");
+    if let Some(mut network) = merged.take("network") {
+        network.take("subnets");
+        merged.set(&[key("network", &network.loc)], network);
+    }
+    let origin = format!("preview {name} of {}", preview.from);
+    for (path, value) in [
+        ("network.cidr", preview.cidr.clone()),
+        ("protected", "false".to_string()),
+    ] {
+        let set = Override::parse_from(&format!("{path}={value}"), &origin)?;
+        merged.set(&set.keys, set.value);
+    }
+    for over in overrides {
+        merged.set(&over.keys, over.value.clone());
+    }
+    let mut stack = from_merged(name, &merged, files, file_release)?;
+    stack.config.tags.extend(preview.tags());
+    stack.preview = Some(preview.clone());
+    Ok(stack)
+}
+
+fn key(name: &str, loc: &Loc) -> node::Key {
+    node::Key {
+        name: name.to_string(),
+        loc: loc.clone(),
+    }
+}
+
+fn check_name(name: &str) -> Result<(), StackError> {
     if name.is_empty()
         || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         || name.len() > 20
@@ -32,6 +108,11 @@ pub fn load_with(dir: &Path, name: &str, overrides: &[Override]) -> Result<Stack
             ),
         ));
     }
+    Ok(())
+}
+
+/// `<dir>/<name>.yaml`, which must exist.
+fn stack_file(dir: &Path, name: &str) -> Result<PathBuf, StackError> {
     let path = dir.join(format!("{name}.yaml"));
     if !path.exists() {
         let available = list(dir).unwrap_or_default();
@@ -41,17 +122,15 @@ pub fn load_with(dir: &Path, name: &str, overrides: &[Override]) -> Result<Stack
             Some(if available.is_empty() {
                 format!("create {} or pass --stacks-dir", path.display())
             } else {
-                format!("stacks in {}: {}", dir.display(), available.join(", "))
+                format!(
+                    "stacks in {}: {} (a preview? add --from <stack>; `mck ls` lists them)",
+                    dir.display(),
+                    available.join(", ")
+                )
             }),
         ));
     }
-    let (mut merged, files) = load_chain(&path)?;
-    let file_release = release_of(&merged);
-    for over in overrides {
-        merged.set(&over.keys, over.value.clone());
-    }
-    let stack = from_merged(name, &merged, files, file_release)?;
-    Ok(stack)
+    Ok(path)
 }
 
 /// Parses stack text that has no `extends:` (for tests and embedding).
@@ -231,6 +310,14 @@ fn from_merged(
     files: Vec<PathBuf>,
     file_release: ReleaseValues,
 ) -> Result<Stack, StackError> {
+    // `preview.overlay` is a part of a stack for the previews, not of this one: checked when
+    // a preview is loaded.
+    let mut root = root.clone();
+    if let Some(mut section) = root.take("preview") {
+        section.take("overlay");
+        root.set(&[key("preview", &section.loc)], section);
+    }
+    let root = &root;
     let config: StackConfig = node::from_node(root).map_err(|e| {
         let password = e.message.starts_with("unknown key `") && e.message.to_lowercase().contains("password");
         let help = if password {
@@ -249,6 +336,7 @@ fn from_merged(
             files,
             source: root.clone(),
             file_release,
+            preview: None,
         })
     } else {
         Err(StackError { diagnostics: diags })

@@ -71,12 +71,61 @@ pub struct StackConfig {
     /// backups still run).
     #[serde(default)]
     pub backup: Option<BackupConfig>,
+    /// How previews of this stack are made (`mck up --stack pr-1 --from <this>`); absent =
+    /// none may be.
+    #[serde(default)]
+    pub preview: Option<PreviewConfig>,
     #[serde(default)]
     /// Readiness timeouts per kind.
     pub timeouts: Timeouts,
     /// What `mck drift` knowingly accepts.
     #[serde(default)]
     pub drift: DriftConfig,
+}
+
+/// `preview:`: short-lived stacks made from this one without a file of their own (`mck up
+/// --stack pr-123 --from stage`). Its `overlay:` (any part of a stack, e.g. smaller sizes) is
+/// merged over this stack for them, as `extends:` merges; it is taken out before this struct
+/// is read.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewConfig {
+    /// Previews of this stack alive at once.
+    #[serde(default = "default_max_previews")]
+    pub max: i64,
+    /// How long a preview lives unless `--ttl` says otherwise (`3d`).
+    #[serde(default = "default_preview_ttl")]
+    pub ttl: String,
+    /// The previews' database: a copy-on-write clone of this stack's Aurora cluster, or an
+    /// empty one (`--empty-db` also asks for one).
+    #[serde(default)]
+    pub database: PreviewDatabase,
+    /// A command of the app image run as a one-off task on a cloned database before the apps
+    /// start (`sh -c`), to remove customer data.
+    #[serde(default)]
+    pub scrub: Option<String>,
+    /// The previews may see this stack's customer data unscrubbed (then no `scrub` is needed).
+    #[serde(default)]
+    pub customer_data: bool,
+}
+
+fn default_max_previews() -> i64 {
+    8
+}
+
+fn default_preview_ttl() -> String {
+    "3d".to_string()
+}
+
+/// `preview.database`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum PreviewDatabase {
+    /// A copy-on-write clone of the source's cluster at its latest restorable time.
+    #[default]
+    Clone,
+    /// A new, empty cluster (Magento installs into it).
+    Empty,
 }
 
 /// `backup:`: a backup of the Aurora cluster and the file system every `every`, each kept

@@ -378,3 +378,77 @@ fn a_release_from_the_command_line_stays_in_effect_until_the_command_line_or_the
         1
     );
 }
+
+fn preview_of_stage(empty_db: bool) -> PreviewOf {
+    PreviewOf {
+        from: "stage".into(),
+        cidr: "10.100.0.0/16".into(),
+        created_by: "octocat".into(),
+        expires: 1_796_605_323,
+        empty_db,
+    }
+}
+
+#[test]
+fn a_preview_is_its_source_with_the_overlay_its_own_network_and_no_protection() {
+    let preview = preview_of_stage(false);
+    let stack = load_preview(Path::new(STACKS), "pr-123", &preview, &[]).expect("preview loads");
+    let stage = load(Path::new(STACKS), "stage").expect("stage loads");
+    assert_eq!(stack.name, "pr-123");
+    assert_eq!(stack.config.network.cidr, "10.100.0.0/16");
+    assert!(!stack.config.protected);
+    // The overlay: no bastion, one instance, no replicas; the rest is stage's.
+    assert!(stack.config.bastion.is_none());
+    assert!(stage.config.bastion.is_some());
+    assert_eq!(stack.config.database.as_ref().map(|d| d.instances), Some(1));
+    assert_eq!(stack.config.caches["cache"].replicas, 0);
+    assert_eq!(
+        stack.config.apps.keys().collect::<Vec<_>>(),
+        stage.config.apps.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(stack.config.tags["environment"], "preview");
+    assert_eq!(stack.config.tags[PreviewOf::TAG_FROM], "stage");
+    assert_eq!(stack.config.tags[PreviewOf::TAG_CREATED_BY], "octocat");
+    assert_eq!(
+        stack.config.tags[PreviewOf::TAG_EXPIRES],
+        "2026-12-07T01:02:03Z"
+    );
+    assert_eq!(stack.database_source().as_deref(), Some("stage-db"));
+    assert_eq!(stack.preview.as_ref(), Some(&preview));
+    // The tags say what it is: read back, they give the same preview.
+    let tags: std::collections::BTreeMap<String, String> = preview.tags().into_iter().collect();
+    assert_eq!(PreviewOf::from_tags(&tags, "10.100.0.0/16"), Some(preview));
+    // Stage itself is no preview and clones nothing.
+    assert_eq!(stage.database_source(), None);
+}
+
+#[test]
+fn an_empty_db_preview_clones_nothing() {
+    let stack = load_preview(Path::new(STACKS), "pr-7", &preview_of_stage(true), &[]).unwrap();
+    assert_eq!(stack.database_source(), None);
+}
+
+#[test]
+fn a_preview_needs_a_source_that_allows_previews_and_a_name_without_a_file() {
+    let mut preview = preview_of_stage(false);
+    let err = load_preview(Path::new(STACKS), "dev", &preview, &[]).unwrap_err();
+    assert!(
+        err.to_string().contains("has a stack file of its own"),
+        "{err}"
+    );
+    preview.from = "dev".into();
+    let err = load_preview(Path::new(STACKS), "pr-1", &preview, &[]).unwrap_err();
+    assert!(err.to_string().contains("no `preview:` section"), "{err}");
+}
+
+#[test]
+fn a_clone_with_customer_data_needs_a_scrub_or_a_yes() {
+    let text =
+        "version: 1\nnetwork: {zones: [us-east-1a, us-east-1b]}\ndatabase: {}\npreview: {}\n";
+    let err = parse_str("t", "t.yaml", text).unwrap_err();
+    assert!(err.to_string().contains("customer data included"), "{err}");
+    let allowed = text.replace("preview: {}", "preview: {customer_data: true}");
+    assert!(parse_str("t", "t.yaml", &allowed).is_ok());
+    let empty = text.replace("preview: {}", "preview: {database: empty}");
+    assert!(parse_str("t", "t.yaml", &empty).is_ok());
+}

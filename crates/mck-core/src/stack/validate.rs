@@ -11,7 +11,7 @@ use ipnet::Ipv4Net;
 use super::app;
 use super::errors::{Diagnostic, diag};
 use super::node::Node;
-use super::schema::{NetworkConfig, StackConfig};
+use super::schema::{NetworkConfig, PreviewDatabase, StackConfig};
 use crate::model::SearchDomainSpec;
 
 /// The supported stack file format version.
@@ -113,6 +113,7 @@ pub(super) fn validate(name: &str, config: &StackConfig, root: &Node, diags: &mu
     super::workers::validate_workers(config, root, diags);
     validate_alarms(config, root, diags);
     validate_backup(config, root, diags);
+    validate_preview(config, root, diags);
     for (key, value) in config.timeouts.entries() {
         if let Some(text) = value
             && parse_duration(text).is_none()
@@ -211,6 +212,59 @@ fn validate_backup(config: &StackConfig, root: &Node, diags: &mut Vec<Diagnostic
             &["backup"],
             "a backup with nothing to back up (no `database`, no `filesystem`)".into(),
             "remove `backup:` or add the database or file system it should cover",
+        ));
+    }
+}
+
+/// `preview:`: a cap that means something, a TTL, and no customer data in a clone unless the
+/// stack scrubs it or says previews may see it.
+fn validate_preview(config: &StackConfig, root: &Node, diags: &mut Vec<Diagnostic>) {
+    let Some(preview) = &config.preview else {
+        return;
+    };
+    if !(1..=50).contains(&preview.max) {
+        diags.push(diag(
+            root,
+            &["preview", "max"],
+            format!("at most {} previews at once", preview.max),
+            "use 1 to 50 (each preview is a whole stack, with its own NAT gateway and database)",
+        ));
+    }
+    if parse_duration(&preview.ttl).is_none_or(|d| d.as_secs() < 3600) {
+        diags.push(diag(
+            root,
+            &["preview", "ttl"],
+            format!("a preview lifetime of `{}`", preview.ttl),
+            "use at least 1h, e.g. 3d or 12h",
+        ));
+    }
+    if preview.database == PreviewDatabase::Clone {
+        if config.database.is_none() {
+            diags.push(diag(
+                root,
+                &["preview", "database"],
+                "previews clone a database this stack does not have".into(),
+                "add `database:`, or set `preview.database: empty`",
+            ));
+        } else if preview.scrub.is_none() && !preview.customer_data {
+            diags.push(diag(
+                root,
+                &["preview"],
+                "previews would get a clone of this stack's database, customer data included".into(),
+                "give `preview.scrub` (a command that removes it, run before the apps start), or say `preview.customer_data: true`, or use `preview.database: empty`",
+            ));
+        }
+    }
+    if preview
+        .scrub
+        .as_deref()
+        .is_some_and(|s| s.trim().is_empty())
+    {
+        diags.push(diag(
+            root,
+            &["preview", "scrub"],
+            "an empty scrub command".into(),
+            "write the command, e.g. php bin/scrub-customers.php",
         ));
     }
 }

@@ -102,6 +102,8 @@ struct State {
     lock_renewals: HashMap<String, u32>,
     /// The apps' database login, its users and the tasks' logins.
     logins: logins::FakeLogins,
+    /// Networks of the account that are not the fake's stacks' ([`FakeCloud::add_network`]).
+    foreign_networks: Vec<crate::provider::Network>,
 }
 
 /// An in-memory cloud.
@@ -306,6 +308,16 @@ impl FakeCloud {
             .find(|r| r.stack == stack && r.id.as_str() == id)
             .expect("tampered resource exists");
         res.fields.insert(field.to_string(), value);
+    }
+
+    /// A network of the account that no stack of the fake made (someone's hand-made VPC):
+    /// [`Reader::list_networks`](crate::provider::Reader::list_networks) lists it.
+    pub fn add_network(&self, id: &str, cidr: &str) {
+        self.lock().foreign_networks.push(crate::provider::Network {
+            id: id.into(),
+            cidr: cidr.into(),
+            tags: BTreeMap::new(),
+        });
     }
 
     /// The tags every live resource of the stack was created with.

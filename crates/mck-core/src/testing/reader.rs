@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::{FakeCloud, FakeResource};
 use crate::model::{ReleaseRecordSpec, ReleaseTaskSpec, ResourceKind, TaskDefinitionSpec, Value};
-use crate::provider::{Observed, ProviderError, Reader, Unmanaged, Who};
+use crate::provider::{Network, Observed, ProviderError, Reader, Unmanaged, Who};
 
 #[async_trait]
 impl Reader for FakeCloud {
@@ -91,6 +91,41 @@ impl Reader for FakeCloud {
         stacks.sort();
         stacks.dedup();
         Ok(stacks)
+    }
+
+    async fn list_networks(&self) -> Result<Vec<Network>, ProviderError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let state = self.lock();
+        let mut networks: Vec<Network> = state
+            .resources
+            .iter()
+            .filter(|(_, r)| r.kind == ResourceKind::Vpc && !r.is_gone(now) && now >= r.visible_at)
+            .map(|(cid, r)| Network {
+                id: cid.clone(),
+                cidr: match r.fields.get(crate::model::VpcSpec::CIDR_BLOCK.name) {
+                    Some(Value::Str(cidr)) => cidr.clone(),
+                    _ => String::new(),
+                },
+                tags: r.tags.clone(),
+            })
+            .collect();
+        networks.extend(state.foreign_networks.iter().cloned());
+        Ok(networks)
+    }
+
+    async fn count_resources(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, usize>, ProviderError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut counts = std::collections::BTreeMap::new();
+        for r in self.lock().resources.values() {
+            if !r.is_gone(now) && now >= r.visible_at && r.kind.is_taggable() {
+                *counts.entry(r.stack.clone()).or_insert(0) += 1;
+            }
+        }
+        Ok(counts)
     }
 
     async fn last_write(&self, _kind: ResourceKind, cloud_id: &str) -> Who {
