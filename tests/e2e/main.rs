@@ -10,6 +10,7 @@ mod kill;
 mod lock;
 mod many;
 mod network;
+mod preview;
 mod release;
 mod secrets;
 

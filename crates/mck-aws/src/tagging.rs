@@ -59,13 +59,26 @@ mod tests {
             (
                 "GetResources",
                 200,
-                page("next", &[("arn:aws:ec2:us-east-1:1:vpc/vpc-1", "stage"), ("arn:aws:rds:us-east-1:1:cluster:pr-1-db", "pr-1")]),
+                page(
+                    "next",
+                    &[
+                        ("arn:aws:ec2:us-east-1:1:vpc/vpc-1", "stage"),
+                        ("arn:aws:rds:us-east-1:1:cluster:pr-1-db", "pr-1"),
+                    ],
+                ),
             ),
-            ("GetResources", 200, page("", &[("arn:aws:ec2:us-east-1:1:vpc/vpc-2", "pr-1")])),
+            (
+                "GetResources",
+                200,
+                page("", &[("arn:aws:ec2:us-east-1:1:vpc/vpc-2", "pr-1")]),
+            ),
         ]);
         let aws = AwsProvider::offline(replay.clone());
         let counts = count_resources(&aws.clients.tagging).await.unwrap();
-        assert_eq!(counts, BTreeMap::from([("pr-1".to_string(), 2), ("stage".to_string(), 1)]));
+        assert_eq!(
+            counts,
+            BTreeMap::from([("pr-1".to_string(), 2), ("stage".to_string(), 1)])
+        );
         replay.assert_done();
         assert!(replay.requests()[0].1.contains("mck:stack"));
     }

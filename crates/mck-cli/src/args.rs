@@ -39,6 +39,10 @@ pub struct StackArgs {
     /// `--set release.tag=$GIT_SHA`, `--set apps.frontend.count=3`.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
+    /// The stack is a preview of STACK, made from its file (no file of its own):
+    /// `--stack pr-123 --from stage` (docs/previews.md).
+    #[arg(long, value_name = "STACK")]
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -135,11 +139,43 @@ pub enum Command {
         /// on stdout (`event`: `plan`, `started`, `waiting`, `retrying`, `finished`, `summary`).
         #[arg(long)]
         json: bool,
+        /// With --from: how long a new preview lives (default: the source's `preview.ttl`),
+        /// e.g. 3d or 12h.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "from")]
+        ttl: Option<std::time::Duration>,
+        /// With --from: an empty database instead of a clone of the source's.
+        #[arg(long, requires = "from")]
+        empty_db: bool,
     },
-    /// Delete every resource of the stack.
+    /// Delete every resource of the stack (or, with --expired, of every expired preview).
     Down {
-        #[command(flatten)]
-        stack: StackArgs,
+        /// Stack name: reads <stacks-dir>/<NAME>.yaml.
+        #[arg(
+            long = "stack",
+            short = 's',
+            value_name = "NAME",
+            required_unless_present = "expired",
+            conflicts_with = "expired"
+        )]
+        stack: Option<String>,
+        /// Directory holding the stack files.
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = "stacks",
+            env = "MCK_STACKS_DIR"
+        )]
+        stacks_dir: PathBuf,
+        /// Override one stack value (repeatable), as for `up`.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// The stack is a preview of STACK (`--stack pr-123 --from stage`).
+        #[arg(long, value_name = "STACK")]
+        from: Option<String>,
+        /// Remove every preview past its expiry (in the region(s) of the stack files, or
+        /// --region), each under its lock, and report what was removed.
+        #[arg(long)]
+        expired: bool,
         #[command(flatten)]
         aws: AwsArgs,
         #[command(flatten)]
@@ -300,6 +336,23 @@ pub enum Command {
         /// Also print the password (only to a terminal).
         #[arg(long)]
         show_password: bool,
+    },
+    /// List every mck stack in the region(s) of the stack files (or --region): its kind (a
+    /// file, or a preview of another stack), age, resource count, creator and expiry.
+    Ls {
+        /// Directory holding the stack files.
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = "stacks",
+            env = "MCK_STACKS_DIR"
+        )]
+        stacks_dir: PathBuf,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Print JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a shell completion script.
     Completions {

@@ -103,7 +103,22 @@ impl Engine {
     /// `overrides` (`--set PATH=VALUE`) over them, validated and lowered, with the stack's
     /// `drift.ignore` entries checked against its resources. No cloud call.
     pub fn load(dir: &Path, name: &str, overrides: &[Override]) -> Result<LoadedStack, LoadError> {
-        let stack = crate::stack::load_with(dir, name, overrides)?;
+        Engine::loaded(crate::stack::load_with(dir, name, overrides)?)
+    }
+
+    /// Loads the preview `name` of `preview.from` ([`crate::stack::load_preview`]) as
+    /// [`Engine::load`] loads a stack: validated, lowered, its `drift.ignore` checked.
+    pub fn load_preview(
+        dir: &Path,
+        name: &str,
+        preview: &crate::stack::PreviewOf,
+        overrides: &[Override],
+    ) -> Result<LoadedStack, LoadError> {
+        Engine::loaded(crate::stack::load_preview(dir, name, preview, overrides)?)
+    }
+
+    /// A loaded stack, lowered and its `drift.ignore` entries checked.
+    pub fn loaded(stack: Stack) -> Result<LoadedStack, LoadError> {
         let desired = Engine::desired(&stack)?;
         let diagnostics = crate::drift::check_suppressions(&stack, &desired);
         if !diagnostics.is_empty() {
@@ -184,7 +199,10 @@ pub async fn keep_live_release(
         .and_then(|f| f.parent())
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let reloaded = Engine::load(&dir, &loaded.stack.name, &overrides)?;
+    let reloaded = match &loaded.stack.preview {
+        Some(preview) => Engine::load_preview(&dir, &loaded.stack.name, preview, &overrides)?,
+        None => Engine::load(&dir, &loaded.stack.name, &overrides)?,
+    };
     Ok(LoadedStack {
         kept_release: Some(live),
         ..reloaded

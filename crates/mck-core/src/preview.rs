@@ -19,7 +19,7 @@ use ipnet::Ipv4Net;
 use crate::exec::CancelToken;
 use crate::graph::GraphError;
 use crate::lock::{LeaseTiming, LockError, LockGuard, LockHolder, StackLock};
-use crate::provider::{Context, Network, Provider, ProviderError, Readiness};
+use crate::provider::{Context, Network, Provider, ProviderError, Reader, Readiness};
 use crate::stack::{Override, PreviewOf, Stack, StackError};
 
 /// The lock a source's previews are made under.
@@ -155,7 +155,7 @@ pub async fn prepare(
     holder: LockHolder,
     is_stale: &(dyn Fn(&LockHolder) -> bool + Send + Sync),
 ) -> Result<Stack, PreviewError> {
-    if let Some(existing) = existing(provider, request).await? {
+    if let Some(existing) = existing(provider, request.name, request.from).await? {
         return Ok(crate::stack::load_preview(
             request.dir,
             request.name,
@@ -181,20 +181,22 @@ pub async fn prepare(
     result
 }
 
-/// The preview of the name that exists, from its VPC's tags.
-async fn existing(
-    provider: &dyn Provider,
-    request: &PreviewRequest<'_>,
+/// The preview `name` of `from` that exists, from its VPC's tags; an error when a stack of the
+/// name exists and is not one.
+pub async fn existing(
+    reader: &dyn Reader,
+    name: &str,
+    from: &str,
 ) -> Result<Option<PreviewOf>, PreviewError> {
-    let networks = provider.list_networks().await?;
-    let Some(network) = networks.iter().find(|n| n.stack() == Some(request.name)) else {
+    let networks = reader.list_networks().await?;
+    let Some(network) = networks.iter().find(|n| n.stack() == Some(name)) else {
         return Ok(None);
     };
     match PreviewOf::from_tags(&network.tags, &network.cidr) {
-        Some(of) if of.from == request.from => Ok(Some(of)),
+        Some(of) if of.from == from => Ok(Some(of)),
         other => Err(PreviewError::NotAPreviewOf {
-            name: request.name.to_string(),
-            from: request.from.to_string(),
+            name: name.to_string(),
+            from: from.to_string(),
             is_of: other.map(|o| o.from),
         }),
     }
@@ -271,6 +273,7 @@ async fn claim(
         from: request.from.to_string(),
         cidr: cidr.to_string(),
         created_by: request.created_by.clone(),
+        created: crate::time::now_unix(),
         expires: crate::time::now_unix() + request.ttl.unwrap_or(default_ttl).as_secs(),
         empty_db: request.empty_db,
     };

@@ -290,9 +290,9 @@ async fn clone_cluster(
             "{id} is a clone of DB cluster {source}, which does not exist: `mck up` its stack first, or make the preview with --empty-db"
         ))
         .with_code("DBClusterNotFoundFault"),
-        Some("DBClusterQuotaExceededFault") => ProviderError::invalid(format!(
-            "the account's DB cluster quota in this region is reached (40 by default; each preview's clone is one): remove a preview (`mck ls`, `mck down --expired`) or ask AWS for more"
-        ))
+        Some("DBClusterQuotaExceededFault") => ProviderError::invalid(
+            "the account's DB cluster quota in this region is reached (40 by default; each preview's clone is one): remove a preview (`mck ls`, `mck down --expired`) or ask AWS for more",
+        )
         .with_code("DBClusterQuotaExceededFault"),
         _ => sdk(&format!("clone DB cluster {source} as {id} ({})", spec.identifier), e),
     })?;
@@ -332,12 +332,10 @@ async fn create_empty(
     if let Some(group) = &spec.parameter_group {
         call = call.db_cluster_parameter_group_name(ctx.cloud_id(group.id())?);
     }
-    let out = call.send().await.map_err(|e| {
-        sdk(
-            &format!("create DB cluster {id} ({})", spec.identifier),
-            e,
-        )
-    })?;
+    let out = call
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("create DB cluster {id} ({})", spec.identifier), e))?;
     out.db_cluster()
         .cloned()
         .ok_or_else(|| ProviderError::invalid("create DB cluster returned nothing"))
@@ -833,7 +831,11 @@ mod tests {
         let cluster = |tags: &str| {
             format!(
                 "<DBCluster><DBClusterIdentifier>pr-1-db</DBClusterIdentifier><DBClusterArn>arn:aws:rds:us-east-1:1:cluster:pr-1-db</DBClusterArn><Status>{}</Status><MasterUserSecret><SecretArn>{SOURCE_SECRET}</SecretArn></MasterUserSecret><TagList>{tags}</TagList></DBCluster>",
-                if tags.is_empty() { "available" } else { "creating" }
+                if tags.is_empty() {
+                    "available"
+                } else {
+                    "creating"
+                }
             )
         };
         let marked = "<Tag><Key>mck:source-login</Key><Value>true</Value></Tag>";
@@ -847,10 +849,21 @@ mod tests {
             (
                 "DescribeDBClusters",
                 200,
-                query_xml("DescribeDBClusters", &format!("<DBClusters>{available_marked}</DBClusters>")),
+                query_xml(
+                    "DescribeDBClusters",
+                    &format!("<DBClusters>{available_marked}</DBClusters>"),
+                ),
             ),
-            ("ModifyDBCluster", 200, query_xml("ModifyDBCluster", &available_marked)),
-            ("RemoveTagsFromResource", 200, query_xml("RemoveTagsFromResource", "")),
+            (
+                "ModifyDBCluster",
+                200,
+                query_xml("ModifyDBCluster", &available_marked),
+            ),
+            (
+                "RemoveTagsFromResource",
+                200,
+                query_xml("RemoveTagsFromResource", ""),
+            ),
         ]);
         let provider = AwsProvider::offline(aws.clone());
         let deps = clone_deps();
@@ -888,7 +901,10 @@ mod tests {
         assert!(modify.contains("ManageMasterUserPassword=true"), "{modify}");
         assert!(modify.contains("ApplyImmediately=true"), "{modify}");
         let untag = &aws.requests()[3].1;
-        assert!(untag.contains("TagKeys.member.1=mck%3Asource-login"), "{untag}");
+        assert!(
+            untag.contains("TagKeys.member.1=mck%3Asource-login"),
+            "{untag}"
+        );
         aws.assert_done();
     }
 
@@ -907,7 +923,10 @@ mod tests {
             (
                 "RestoreDBClusterToPointInTime",
                 400,
-                error("DBClusterQuotaExceededFault", "The request cannot be processed because it would exceed the user's DB cluster quota."),
+                error(
+                    "DBClusterQuotaExceededFault",
+                    "The request cannot be processed because it would exceed the user's DB cluster quota.",
+                ),
             ),
             (
                 "RestoreDBClusterToPointInTime",
@@ -931,5 +950,4 @@ mod tests {
         assert!(missing.message.contains("--empty-db"), "{missing}");
         aws.assert_done();
     }
-
 }

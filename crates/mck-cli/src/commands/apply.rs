@@ -12,9 +12,10 @@ use mck_core::lock::LockGuard;
 use mck_core::{Engine, Plan};
 
 use super::lock::{let_go, take_lock_unless};
+use super::preview::{Make, open};
 use super::release::keep_live_release;
 use super::signals::Signals;
-use super::{CHANGES, ERROR, Failure, OK, confirm, engine, load_stack_with, read_failure};
+use super::{CHANGES, ERROR, Failure, OK, confirm, read_failure};
 use crate::args::{ApprovalArgs, AwsArgs, StackArgs};
 use crate::ui;
 
@@ -26,8 +27,7 @@ pub(super) async fn plan(
     json: bool,
     stats: bool,
 ) -> Result<u8, Failure> {
-    let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
-    let engine = engine(aws, &desired, "plan").await?;
+    let (stack, desired, engine) = open(args, aws, "plan", None).await?;
     let (_, desired) =
         keep_live_release(engine.provider().as_ref(), stack, desired, &args.set).await?;
     let started = Instant::now();
@@ -182,9 +182,9 @@ pub(super) async fn up(
     approval: &ApprovalArgs,
     view: View,
     json: bool,
+    make: &Make,
 ) -> Result<u8, Failure> {
-    let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
-    let engine = engine(aws, &desired, "up").await?;
+    let (stack, desired, engine) = open(args, aws, "up", Some(make)).await?;
     let (_, desired) =
         keep_live_release(engine.provider().as_ref(), stack, desired, &args.set).await?;
     let cancel = CancelToken::default();
@@ -217,7 +217,7 @@ pub(super) async fn down(
     view: View,
     json: bool,
 ) -> Result<u8, Failure> {
-    let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
+    let (stack, desired, engine) = open(args, aws, "down", None).await?;
     if stack.config.protected && !force {
         let at = stack.locate(&["protected"]);
         return Err(Failure(format!(
@@ -225,7 +225,6 @@ pub(super) async fn down(
             stack.name
         )));
     }
-    let engine = engine(aws, &desired, "down").await?;
     let cancel = CancelToken::default();
     let lock = take_lock_unless(approval.no_lock, &engine, desired.stack(), &cancel).await?;
     let result = async {

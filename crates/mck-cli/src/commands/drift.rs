@@ -106,13 +106,36 @@ pub(super) async fn drift(
                 let found = mck_core::provider::Reader::list_stacks(&reader)
                     .await
                     .map_err(|e| Failure(format!("failed to list stacks in {region}: {e}")))?;
+                // Previews have no file: their VPCs say what they are made from.
+                let networks = mck_core::provider::Reader::list_networks(&reader)
+                    .await
+                    .map_err(|e| Failure(format!("failed to list the VPCs in {region}: {e}")))?;
+                let previews: std::collections::BTreeMap<String, mck_core::stack::PreviewOf> =
+                    mck_core::preview::live_previews(&networks)
+                        .into_iter()
+                        .map(|p| (p.name, p.of))
+                        .collect();
                 for name in found {
-                    match files.get(&name) {
-                        Some(stack) if aws.region.is_some() || stack.config.region == region => {
+                    match (files.get(&name), previews.get(&name)) {
+                        (Some(stack), _)
+                            if aws.region.is_some() || stack.config.region == region =>
+                        {
                             stacks.push(check_one(&reader, stack, &today, who).await);
                         }
-                        Some(_) => {}
-                        None => stacks.push(StackDrift::failed(
+                        (Some(_), _) => {}
+                        (None, Some(of)) => {
+                            match mck_core::stack::load_preview(dir, &name, of, &[]) {
+                                Ok(stack) => {
+                                    stacks.push(check_one(&reader, &stack, &today, who).await);
+                                }
+                                Err(err) => stacks.push(StackDrift::failed(
+                                    &name,
+                                    &region,
+                                    format!("preview of {}: {err}", of.from),
+                                )),
+                            }
+                        }
+                        (None, None) => stacks.push(StackDrift::failed(
                             &name,
                             &region,
                             format!(

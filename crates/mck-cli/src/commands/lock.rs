@@ -12,7 +12,7 @@ use crate::ui;
 
 /// Who this run is, for the lock and for whoever it refuses.
 /// This process as a lock holder, named by its command line.
-fn lock_holder() -> LockHolder {
+pub(super) fn lock_holder() -> LockHolder {
     let command = std::iter::once("mck".to_string())
         .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()

@@ -7,6 +7,7 @@ mod apply;
 mod drift;
 mod inspect;
 mod lock;
+mod preview;
 mod release;
 mod rotate;
 mod signals;
@@ -76,9 +77,26 @@ pub async fn run(cli: Cli) -> u8 {
             detail,
             summary,
             json,
-        } => up(&stack, &aws, &approval, View::of(detail, summary), json).await,
+            ttl,
+            empty_db,
+        } => {
+            let make = preview::Make { ttl, empty_db };
+            up(
+                &stack,
+                &aws,
+                &approval,
+                View::of(detail, summary),
+                json,
+                &make,
+            )
+            .await
+        }
         Command::Down {
             stack,
+            stacks_dir,
+            set,
+            from,
+            expired,
             aws,
             approval,
             force,
@@ -86,16 +104,25 @@ pub async fn run(cli: Cli) -> u8 {
             summary,
             json,
         } => {
-            down(
-                &stack,
-                &aws,
-                &approval,
-                force,
-                View::of(detail, summary),
-                json,
-            )
-            .await
+            let view = View::of(detail, summary);
+            match stack {
+                Some(stack) if !expired => {
+                    let args = StackArgs {
+                        stack,
+                        stacks_dir,
+                        set,
+                        from,
+                    };
+                    down(&args, &aws, &approval, force, view, json).await
+                }
+                _ => preview::down_expired(&stacks_dir, &aws, &approval, view, json).await,
+            }
         }
+        Command::Ls {
+            stacks_dir,
+            aws,
+            json,
+        } => preview::ls(&stacks_dir, &aws, json).await,
         Command::Graph { stack, format } => graph(&stack, format),
         Command::Outputs {
             stack,
@@ -186,9 +213,16 @@ fn check_region(aws: &AwsArgs, stack: &str, stack_region: &str) -> Result<(), Fa
     Ok(())
 }
 
-/// Loads, validates and lowers a stack. No AWS call happens before this succeeds.
+/// Loads, validates and lowers a stack. No AWS call happens before this succeeds. A preview
+/// (`--from`) is loaded with its source's address space, as no cloud was asked for its own
+/// (`validate`, `graph` and `outputs` need nothing else).
 fn load(args: &StackArgs) -> Result<Arc<DesiredGraph>, Failure> {
-    load_stack_with(&args.stacks_dir, &args.stack, &args.set).map(|(_, desired)| desired)
+    match &args.from {
+        Some(from) => preview::load_offline(args, from).map(|(_, desired)| desired),
+        None => {
+            load_stack_with(&args.stacks_dir, &args.stack, &args.set).map(|(_, desired)| desired)
+        }
+    }
 }
 
 fn load_stack(dir: &Path, name: &str) -> Result<(Stack, Arc<DesiredGraph>), Failure> {
@@ -241,6 +275,21 @@ async fn engine(aws: &AwsArgs, desired: &DesiredGraph, command: &str) -> Result<
     Ok(aws_engine(aws, desired, command).await?.0)
 }
 
+/// An engine on `cloud`, locking stacks in its lock table.
+fn engine_on(aws: &AwsArgs, cloud: &AwsProvider) -> Engine {
+    let lock = Arc::new(cloud.stack_lock());
+    let provider: Arc<dyn Provider> = Arc::new(cloud.clone());
+    Engine::new(
+        provider,
+        ExecConfig {
+            concurrency: aws.concurrency,
+            max_wait: aws.max_wait,
+            ..ExecConfig::default()
+        },
+    )
+    .with_lock(lock)
+}
+
 /// [`engine`], with the AWS provider it runs on, for a command that also calls AWS itself
 /// (`rotate`).
 async fn aws_engine(
@@ -251,18 +300,7 @@ async fn aws_engine(
     check_region(aws, desired.stack(), desired.region())?;
     let config = aws_config(aws, command);
     let cloud = AwsProvider::connect(&config, desired.region()).await;
-    let lock = Arc::new(cloud.stack_lock());
-    let provider: Arc<dyn Provider> = Arc::new(cloud.clone());
-    let engine = Engine::new(
-        provider,
-        ExecConfig {
-            concurrency: aws.concurrency,
-            max_wait: aws.max_wait,
-            ..ExecConfig::default()
-        },
-    )
-    .with_lock(lock);
-    Ok((engine, cloud))
+    Ok((engine_on(aws, &cloud), cloud))
 }
 
 fn read_failure(desired: &DesiredGraph, err: mck_core::provider::ProviderError) -> Failure {

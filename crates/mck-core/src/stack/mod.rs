@@ -62,6 +62,8 @@ pub struct PreviewOf {
     pub cidr: String,
     /// Who made it (CI's actor, or the user).
     pub created_by: String,
+    /// When it was made, in seconds since the epoch.
+    pub created: u64,
     /// When it may be removed by `mck down --expired`, in seconds since the epoch.
     pub expires: u64,
     /// An empty database instead of a clone of the source's.
@@ -73,6 +75,8 @@ impl PreviewOf {
     pub const TAG_FROM: &str = "mck:preview-of";
     /// Tag `mck:created-by`.
     pub const TAG_CREATED_BY: &str = "mck:created-by";
+    /// Tag `mck:created`: RFC 3339 in UTC.
+    pub const TAG_CREATED: &str = "mck:created";
     /// Tag `mck:expires`: RFC 3339 in UTC.
     pub const TAG_EXPIRES: &str = "mck:expires";
     /// Tag `mck:database`: `clone` or `empty`.
@@ -83,6 +87,7 @@ impl PreviewOf {
         vec![
             (Self::TAG_FROM.into(), self.from.clone()),
             (Self::TAG_CREATED_BY.into(), self.created_by.clone()),
+            (Self::TAG_CREATED.into(), crate::time::rfc3339(self.created)),
             (Self::TAG_EXPIRES.into(), crate::time::rfc3339(self.expires)),
             (
                 Self::TAG_DATABASE.into(),
@@ -101,6 +106,10 @@ impl PreviewOf {
             from: tags.get(Self::TAG_FROM)?.clone(),
             cidr: cidr.to_string(),
             created_by: tags.get(Self::TAG_CREATED_BY).cloned().unwrap_or_default(),
+            created: tags
+                .get(Self::TAG_CREATED)
+                .and_then(|t| crate::time::parse_rfc3339(t))
+                .unwrap_or(0),
             expires: tags
                 .get(Self::TAG_EXPIRES)
                 .and_then(|t| crate::time::parse_rfc3339(t))

@@ -384,6 +384,7 @@ fn preview_of_stage(empty_db: bool) -> PreviewOf {
         from: "stage".into(),
         cidr: "10.100.0.0/16".into(),
         created_by: "octocat".into(),
+        created: 1_796_345_323,
         expires: 1_796_605_323,
         empty_db,
     }
