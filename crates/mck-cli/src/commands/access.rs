@@ -17,7 +17,7 @@ use mck_core::graph::DesiredGraph;
 use mck_core::model::{LogicalId, ResourceSpec};
 use mck_core::provider::Reader;
 
-use super::{Failure, aws_config, check_region, load_stack_with};
+use super::{Failure, aws_config, check_region, load_args};
 use crate::args::{AwsArgs, StackArgs, TunnelTarget};
 use crate::ui;
 
@@ -125,7 +125,7 @@ async fn connect(
     aws: &AwsArgs,
     command: &str,
 ) -> Result<(DesiredGraph, AwsProvider), Failure> {
-    let (_, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
+    let (_, desired) = load_args(args)?;
     check_region(aws, desired.stack(), desired.region())?;
     let cloud = AwsProvider::connect(&aws_config(aws, command), desired.region()).await;
     Ok(((*desired).clone(), cloud))

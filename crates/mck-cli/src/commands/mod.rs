@@ -213,15 +213,19 @@ fn check_region(aws: &AwsArgs, stack: &str, stack_region: &str) -> Result<(), Fa
     Ok(())
 }
 
-/// Loads, validates and lowers a stack. No AWS call happens before this succeeds. A preview
-/// (`--from`) is loaded with its source's address space, as no cloud was asked for its own
-/// (`validate`, `graph` and `outputs` need nothing else).
+/// Loads, validates and lowers a stack. No AWS call happens before this succeeds.
 fn load(args: &StackArgs) -> Result<Arc<DesiredGraph>, Failure> {
+    load_args(args).map(|(_, desired)| desired)
+}
+
+/// The stack of the command line, with its `--set` overrides. A preview (`--from`) is loaded
+/// with its source's address space, as no cloud was asked for its own: for the commands that
+/// never change its network (`validate`, `graph`, `outputs`, `releases`, `rollback`, `rotate`,
+/// `exec`, `tunnel`, `unlock`); `plan`, `up` and `down` read it (`preview::open`).
+fn load_args(args: &StackArgs) -> Result<(Stack, Arc<DesiredGraph>), Failure> {
     match &args.from {
-        Some(from) => preview::load_offline(args, from).map(|(_, desired)| desired),
-        None => {
-            load_stack_with(&args.stacks_dir, &args.stack, &args.set).map(|(_, desired)| desired)
-        }
+        Some(from) => preview::load_offline(args, from),
+        None => load_stack_with(&args.stacks_dir, &args.stack, &args.set),
     }
 }
 

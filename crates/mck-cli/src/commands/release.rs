@@ -15,7 +15,7 @@ use mck_core::stack::Stack;
 
 use super::lock::{let_go, take_lock};
 use super::{
-    ERROR, Failure, OK, aws_config, check_region, confirm, engine, load_failure, load_stack_with,
+    ERROR, Failure, OK, aws_config, check_region, confirm, engine, load_args, load_failure,
     overrides, read_failure,
 };
 use crate::args::{AwsArgs, StackArgs};
@@ -71,7 +71,7 @@ fn kept_release_note(
 }
 
 pub(super) async fn releases(args: &StackArgs, aws: &AwsArgs, json: bool) -> Result<u8, Failure> {
-    let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
+    let (stack, desired) = load_args(args)?;
     check_region(aws, desired.stack(), desired.region())?;
     let reader = AwsReader::connect(&aws_config(aws, "releases"), desired.region()).await;
     let (_, desired) = keep_live_release(&reader, stack, desired, &args.set).await?;
@@ -92,7 +92,7 @@ pub(super) async fn rollback(
     yes: bool,
     json: bool,
 ) -> Result<u8, Failure> {
-    let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
+    let (stack, desired) = load_args(args)?;
     let engine = engine(aws, &desired, "rollback").await?;
     let (_, desired) =
         keep_live_release(engine.provider().as_ref(), stack, desired, &args.set).await?;

@@ -6,7 +6,7 @@ use mck_core::exec::CancelToken;
 
 use super::lock::{let_go, take_lock};
 use super::release::keep_live_release;
-use super::{Failure, OK, aws_engine, confirm, load_stack_with};
+use super::{Failure, OK, aws_engine, confirm, load_args};
 use crate::args::{AwsArgs, RotateTarget, StackArgs};
 use crate::ui;
 
@@ -17,7 +17,7 @@ pub(super) async fn rotate(
     yes: bool,
 ) -> Result<u8, Failure> {
     let RotateTarget::Db = target;
-    let (stack, desired) = load_stack_with(&args.stacks_dir, &args.stack, &args.set)?;
+    let (stack, desired) = load_args(args)?;
     let (engine, cloud) = aws_engine(aws, &desired, "rotate").await?;
     let (_, desired) =
         keep_live_release(engine.provider().as_ref(), stack, desired, &args.set).await?;

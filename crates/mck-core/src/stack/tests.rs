@@ -53,6 +53,7 @@ fn invalid_stacks_report_file_line_column_and_fix() {
         "missing-extends",
         "not-utf8",
         "password-key",
+        "preview",
         "release-options",
         "reserved-tag",
         "search-and-queue",

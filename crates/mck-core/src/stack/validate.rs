@@ -239,6 +239,16 @@ fn validate_preview(config: &StackConfig, root: &Node, diags: &mut Vec<Diagnosti
         ));
     }
     if preview.database == PreviewDatabase::Clone {
+        // "You can create up to 15 clones with copy-on-write protocol. After you have 15
+        // clones, the next clone that you create is a full copy" (Aurora User Guide, cloning).
+        if preview.max > 15 {
+            diags.push(diag(
+                root,
+                &["preview", "max"],
+                format!("{} cloned previews at once", preview.max),
+                "use at most 15: Aurora makes 15 copy-on-write clones of a cluster, and a 16th would be a slow, full copy (or set `preview.database: empty`)",
+            ));
+        }
         if config.database.is_none() {
             diags.push(diag(
                 root,
