@@ -129,6 +129,46 @@ pub(crate) fn demo() -> Result<()> {
         )?,
         "the plan of prod",
     )?;
+    // A store per pull request: a preview of stage with its own address space (an empty
+    // database here: its default, a copy-on-write clone of stage's, needs stage up first),
+    // listed, then removed once expired.
+    require(
+        step(
+            "a preview of stage for pull request 1: its own name and address space, no file \
+             (expires in a second, for the demo)",
+            &[
+                "up",
+                "--stack",
+                "pr-1",
+                "--from",
+                "stage",
+                "--empty-db",
+                "--ttl",
+                "1s",
+                "--yes",
+                "--summary",
+            ],
+        )?,
+        "the preview",
+    )?;
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    require(
+        step("every stack of the account and region", &["ls"])?,
+        "ls",
+    )?;
+    require(
+        step(
+            "remove the previews past their expiry",
+            &[
+                "down",
+                "--expired",
+                "--yes",
+                "--allow-data-loss",
+                "--summary",
+            ],
+        )?,
+        "down --expired",
+    )?;
     // Someone opens a port on the bastion by hand, with the AWS CLI.
     eprintln!(
         "\n\x1b[1m$ aws ec2 authorize-security-group-ingress …\x1b[0m   # a change made by hand"

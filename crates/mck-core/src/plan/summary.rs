@@ -150,9 +150,16 @@ impl Plan {
                 let _ = writeln!(out, "  {sigil} {} ({}) {what}", step.id, step.kind);
             }
         }
+        // A preview is planned with its source (it has no file of its own).
+        let from = self
+            .desired
+            .tags()
+            .get(crate::stack::PreviewOf::TAG_FROM)
+            .map(|from| format!(" --from {from}"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "\nThe full diff: `mck plan --stack {} --detail` (or `--json`).",
+            "\nThe full diff: `mck plan --stack {}{from} --detail` (or `--json`).",
             self.stack()
         );
         out
