@@ -101,8 +101,9 @@ fn previews_are_made_listed_capped_and_removed_when_expired() {
         seen[&b]["db"]["tags"].get("mck:clone-of").is_none(),
         "{seen:#}"
     );
-    // Planned again, each preview has nothing to do.
+    // Planned again, a preview has nothing to do, and nothing drifted.
     assert_exit(&preview(&a, "plan", &["--detailed-exitcode"]), 0);
+    assert_exit(&preview(&a, "drift", &[]), 0);
 
     // The cap: a third is refused, naming the live ones; nothing of it is made.
     let refused = preview(&c, "up", &["--yes"]);

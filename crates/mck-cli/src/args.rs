@@ -252,6 +252,9 @@ pub enum Command {
             conflicts_with = "all"
         )]
         stack: Option<String>,
+        /// The stack is a preview of STACK (`--stack pr-123 --from stage`).
+        #[arg(long, value_name = "STACK", requires = "stack")]
+        from: Option<String>,
         /// Every stack found by its tags in the region(s) of the stack files, in one report.
         #[arg(long)]
         all: bool,

@@ -21,7 +21,8 @@ use crate::ui;
 
 /// Which stacks `mck drift` checks.
 pub(super) enum DriftTarget {
-    One(String),
+    /// One stack: its file, or a preview of the second (`--from`).
+    One(String, Option<String>),
     /// Every stack found by its tags, in the regions of the stack files (or `--region`).
     All,
 }
@@ -65,10 +66,26 @@ pub(super) async fn drift(
     let config = aws_config(aws, "drift");
     let mut stacks: Vec<StackDrift> = Vec::new();
     match target {
-        DriftTarget::One(name) => {
-            let (stack, _) = load_stack(dir, &name)?;
-            check_region(aws, &stack.name, &stack.config.region)?;
-            let reader = AwsReader::connect(&config, &stack.config.region).await;
+        DriftTarget::One(name, from) => {
+            let (source, _) = load_stack(dir, from.as_deref().unwrap_or(&name))?;
+            check_region(aws, &source.name, &source.config.region)?;
+            let reader = AwsReader::connect(&config, &source.config.region).await;
+            let stack = match &from {
+                None => source,
+                // A preview: what its VPC's tags recorded.
+                Some(from) => {
+                    let of = mck_core::preview::existing(&reader, &name, from)
+                        .await
+                        .map_err(|e| Failure(format!("preview {name}: {e}")))?
+                        .ok_or_else(|| {
+                            Failure(format!(
+                                "there is no preview {name} of {from}: nothing of it exists"
+                            ))
+                        })?;
+                    mck_core::stack::load_preview(dir, &name, &of, &[])
+                        .map_err(|e| Failure(format!("invalid stack `{name}`:\n{e}")))?
+                }
+            };
             stacks.push(check_one(&reader, &stack, &today, who).await);
             requests += mck_core::provider::Reader::request_count(&reader);
         }

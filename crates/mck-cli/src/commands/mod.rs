@@ -132,6 +132,7 @@ pub async fn run(cli: Cli) -> u8 {
         } => outputs(&stack, &aws, json, all).await,
         Command::Drift {
             stack,
+            from,
             all,
             stacks_dir,
             aws,
@@ -141,7 +142,7 @@ pub async fn run(cli: Cli) -> u8 {
             stats,
         } => {
             let target = match stack {
-                Some(name) if !all => DriftTarget::One(name),
+                Some(name) if !all => DriftTarget::One(name, from),
                 _ => DriftTarget::All,
             };
             let options = DriftOptions {
