@@ -204,7 +204,6 @@ pub(super) async fn describe_cluster(
     }
 }
 
-/// Whether a change mck makes (engine version, backup retention) is still pending.
 /// A clone whose master user is still its source's ([`DbClusterSpec::TAG_SOURCE_LOGIN`]).
 fn source_login(cluster: &DbCluster) -> bool {
     cluster
@@ -341,6 +340,7 @@ async fn create_empty(
         .ok_or_else(|| ProviderError::invalid("create DB cluster returned nothing"))
 }
 
+/// Whether a change mck makes (engine version, backup retention) is still pending.
 fn applying(cluster: &DbCluster) -> bool {
     cluster
         .pending_modified_values()

@@ -160,7 +160,7 @@ pub fn install_script(stack: &Stack, install: &InstallConfig) -> String {
         .and_then(|p| p.scrub.as_deref());
     let installed = match scrub {
         Some(scrub) => format!(
-            "installed) echo 'mck: a clone of the source stack'\''s database: scrubbing it'; \
+            "installed) echo 'mck: the database is a clone of the source stack: scrubbing it'; \
              sh -c {} || {{ echo 'mck: the scrub failed: nothing starts on unscrubbed data'; exit 4; }}; \
              echo 'mck: scrubbed'; exit 0;;",
             shell_quote(scrub)
@@ -265,6 +265,18 @@ mod tests {
     /// install state from the file `state`, the marks it writes appended to `marks`, the login
     /// from `DB_SECRET`) and `bin/magento` (its arguments appended to `magento`).
     fn run(dir: &std::path::Path, state: &str) -> (Option<i32>, String, String, String) {
+        let stack = crate::stack::load(std::path::Path::new("../../stacks"), "dev").unwrap();
+        run_of(&stack, dir, state, 0)
+    }
+
+    /// [`run`] for `stack`, whose scrub command (`php bin/scrub-customers.php`, stage's) is
+    /// appended to `scrubbed` and exits `scrub_exit`.
+    fn run_of(
+        stack: &Stack,
+        dir: &std::path::Path,
+        state: &str,
+        scrub_exit: i32,
+    ) -> (Option<i32>, String, String, String) {
         std::fs::create_dir_all(dir.join("bin")).unwrap();
         std::fs::create_dir_all(dir.join("path")).unwrap();
         std::fs::write(dir.join("state"), state).unwrap();
@@ -272,7 +284,8 @@ mod tests {
         let _ = std::fs::remove_file(dir.join("magento"));
         let php = format!(
             "#!/bin/sh\nlast=\"\"; for a in \"$@\"; do last=\"$a\"; done\n\
-             case \"$last\" in state) cat {d}/state; exit 0;; start|done) echo \"$last\" >> {d}/marks; exit 0;; esac\n\
+             case \"$last\" in state) cat {d}/state; exit 0;; start|done) echo \"$last\" >> {d}/marks; exit 0;; \
+             *scrub*) echo \"$last\" >> {d}/scrubbed; exit {scrub_exit};; esac\n\
              case \"$2\" in *username*) echo magento_a;; *password*) echo db-Pa55;; *) exit 1;; esac\n",
             d = dir.display()
         );
@@ -288,8 +301,8 @@ mod tests {
                 .status()
                 .unwrap();
         }
-        let stack = crate::stack::load(std::path::Path::new("../../stacks"), "dev").unwrap();
-        let script = install_script(&stack, &InstallConfig::default());
+        let _ = std::fs::remove_file(dir.join("scrubbed"));
+        let script = install_script(stack, &InstallConfig::default());
         let out = Command::new("sh")
             .arg("-c")
             .arg(&script)
@@ -330,10 +343,52 @@ mod tests {
         let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
         (
             out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
             read("marks"),
-            read("magento"),
+            format!("{}{}", read("magento"), read("scrubbed")),
         )
+    }
+
+    fn preview(empty_db: bool) -> Stack {
+        let of = crate::stack::PreviewOf {
+            from: "stage".into(),
+            cidr: "10.100.0.0/16".into(),
+            created_by: "t".into(),
+            created: 0,
+            expires: 0,
+            empty_db,
+        };
+        crate::stack::load_preview(std::path::Path::new("../../stacks"), "pr-1", &of, &[]).unwrap()
+    }
+
+    /// A preview's clone of stage's database is installed: stage's `preview.scrub` runs on it,
+    /// and the job (which the migration and every service wait for) fails when the scrub does.
+    #[test]
+    fn a_cloned_database_is_scrubbed_before_anything_starts() {
+        let dir = std::env::temp_dir().join(format!("mck-scrub-{}", std::process::id()));
+        let (code, said, marks, ran) = run_of(&preview(false), &dir, "installed", 0);
+        assert_eq!(code, Some(0), "{said}");
+        assert!(
+            said.contains("scrubbing it") && said.contains("mck: scrubbed"),
+            "{said}"
+        );
+        assert_eq!(
+            ran, "bin/scrub-customers.php\n",
+            "the scrub ran once, nothing else"
+        );
+        assert_eq!(marks, "", "no install mark");
+        let (code, said, _, _) = run_of(&preview(false), &dir, "installed", 3);
+        assert_eq!(code, Some(4), "{said}");
+        assert!(said.contains("nothing starts on unscrubbed data"), "{said}");
+        // An empty database of a preview is installed, and there is nothing to scrub.
+        let (code, _, _, ran) = run_of(&preview(true), &dir, "installed", 0);
+        assert_eq!(code, Some(0));
+        assert_eq!(ran, "");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
