@@ -78,18 +78,21 @@ pub(super) async fn open(
             .await
             .map_err(failure)?
         }
-        None => {
-            let of = mck_core::preview::existing(&cloud, name, from)
-                .await
-                .map_err(failure)?
-                .ok_or_else(|| {
-                    Failure(format!(
-                        "there is no preview {name} of {from} in {region}: nothing of it exists\n  help: `mck up --stack {name} --from {from}` makes it; `mck ls` lists the stacks"
-                    ))
-                })?;
-            mck_core::stack::load_preview(&args.stacks_dir, name, &of, &overrides)
-                .map_err(|e| Failure(format!("invalid stack `{name}`:\n{e}")))?
-        }
+        None => match mck_core::preview::existing(&cloud, name, from)
+            .await
+            .map_err(failure)?
+        {
+            Some(of) => mck_core::stack::load_preview(&args.stacks_dir, name, &of, &overrides)
+                .map_err(|e| Failure(format!("invalid stack `{name}`:\n{e}")))?,
+            // Its VPC is gone (a `down` killed after it): `down` still removes whatever else
+            // carries its name, found by its tags as for any stack.
+            None if command == "down" => load_offline(args, from)?.0,
+            None => {
+                return Err(Failure(format!(
+                    "there is no preview {name} of {from} in {region}: its network does not exist\n  help: `mck up --stack {name} --from {from}` makes it; `mck ls` lists the stacks"
+                )));
+            }
+        },
     };
     if let Some(of) = &stack.preview {
         ui::note(&format!(
