@@ -258,6 +258,7 @@ fn action(service: &str, operation: &str) -> String {
         "SNS" => "sns",
         "Application Auto Scaling" => "application-autoscaling",
         "Backup" => "backup",
+        "Resource Groups Tagging API" => "tag",
         other => {
             panic!("requests to {other}: add its IAM prefix here and its actions to docs/iam.md")
         }
@@ -483,13 +484,23 @@ fn every_call_of_each_role_is_allowed_by_its_policies_in_docs() {
         // The rollback is drift; `--who` asks CloudTrail who made it.
         ("drift", "drift", vec![], &[2]),
         ("drift", "drift", vec!["--who"], &[2]),
+        // Every stack of the region: the VPCs and one tag search (read-only).
+        ("drift", "ls", vec![], &[0]),
         ("operator", "down", vec!["--yes", "--allow-data-loss"], &[0]),
         ("operator", "unlock", vec!["--yes"], &[0]),
     ];
     // role → action → what needed it
     let mut needed: BTreeMap<&str, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     for (role, command, args, codes) in runs {
-        let out = stack.mck_env(command, args, &[("MCK_LOG", "mck_aws::request=trace")]);
+        let log = [("MCK_LOG", "mck_aws::request=trace")];
+        // `ls` takes no stack: the region(s) of the stack files.
+        let out = match *command {
+            "ls" => {
+                let dir = stack.dir.to_str().expect("utf-8 path");
+                harness.mck_env(&["ls", "--stacks-dir", dir], &log)
+            }
+            _ => stack.mck_env(command, args, &log),
+        };
         let shown = format!("mck {command} {}", args.join(" "));
         assert!(
             codes.contains(&out.status.code().unwrap_or(-1)),
