@@ -703,6 +703,10 @@ impl Provider for AwsProvider {
             _ => self.delete(ctx, old).await.map(|()| true),
         }
     }
+
+    async fn tag_network(&self, id: &str, tags: &[(String, String)]) -> Result<(), ProviderError> {
+        ec2::tag_network(&self.clients.ec2, id, tags).await
+    }
 }
 
 /// Runs the futures concurrently on the current task and returns their results in order; the

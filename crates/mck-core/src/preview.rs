@@ -42,8 +42,8 @@ pub struct PreviewRequest<'a> {
     pub name: &'a str,
     /// The stack it is made from.
     pub from: &'a str,
-    /// How long it lives (default: the source's `preview.ttl`). A preview that exists keeps
-    /// its expiry.
+    /// How long it lives (default: the source's `preview.ttl`). A preview that exists lives
+    /// on until the later of its expiry and now + `ttl`.
     pub ttl: Option<Duration>,
     /// Who makes it (CI's actor).
     pub created_by: String,
@@ -155,11 +155,24 @@ pub async fn prepare(
     holder: LockHolder,
     is_stale: &(dyn Fn(&LockHolder) -> bool + Send + Sync),
 ) -> Result<Stack, PreviewError> {
-    if let Some(existing) = existing(provider, request.name, request.from).await? {
+    if let Some((network, mut of)) = find(provider, request.name, request.from).await? {
+        // A longer life asked for (CI's next push): the VPC's tag, which `ls` and
+        // `down --expired` read, says so; never a shorter one.
+        if let Some(ttl) = request.ttl {
+            let expires = crate::time::now_unix() + ttl.as_secs();
+            if expires > of.expires {
+                let tag = (
+                    PreviewOf::TAG_EXPIRES.to_string(),
+                    crate::time::rfc3339(expires),
+                );
+                provider.tag_network(&network.id, &[tag]).await?;
+                of.expires = expires;
+            }
+        }
         return Ok(crate::stack::load_preview(
             request.dir,
             request.name,
-            &existing,
+            &of,
             request.overrides,
         )?);
     }
@@ -188,12 +201,21 @@ pub async fn existing(
     name: &str,
     from: &str,
 ) -> Result<Option<PreviewOf>, PreviewError> {
+    Ok(find(reader, name, from).await?.map(|(_, of)| of))
+}
+
+/// [`existing`], with the network that records it.
+async fn find(
+    reader: &dyn Reader,
+    name: &str,
+    from: &str,
+) -> Result<Option<(Network, PreviewOf)>, PreviewError> {
     let networks = reader.list_networks().await?;
-    let Some(network) = networks.iter().find(|n| n.stack() == Some(name)) else {
+    let Some(network) = networks.into_iter().find(|n| n.stack() == Some(name)) else {
         return Ok(None);
     };
     match PreviewOf::from_tags(&network.tags, &network.cidr) {
-        Some(of) if of.from == from => Ok(Some(of)),
+        Some(of) if of.from == from => Ok(Some((network, of))),
         other => Err(PreviewError::NotAPreviewOf {
             name: name.to_string(),
             from: from.to_string(),

@@ -527,4 +527,13 @@ pub trait Provider: Reader {
         let _ = spec;
         self.delete(ctx, old).await.map(|()| true)
     }
+
+    /// Sets `tags` on the network (VPC) `id`, as listed by [`Reader::list_networks`]: a
+    /// preview's record, such as its extended expiry. The default cannot.
+    async fn tag_network(&self, id: &str, tags: &[(String, String)]) -> Result<(), ProviderError> {
+        let _ = tags;
+        Err(ProviderError::invalid(format!(
+            "this provider cannot tag the network {id}"
+        )))
+    }
 }

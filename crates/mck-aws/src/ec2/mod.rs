@@ -27,7 +27,7 @@ use mck_core::model::ResourceKind;
 use mck_core::model::{LogicalId, TAG_STACK};
 use mck_core::provider::{Context, ProviderError};
 
-pub(crate) use unmanaged::{list_networks, list_stacks, read_unmanaged};
+pub(crate) use unmanaged::{list_networks, list_stacks, read_unmanaged, tag_network};
 
 /// The kinds [`read_all`] returns; each one's driver names this read (`Driver::READ_BY`).
 pub(crate) const KINDS: &[ResourceKind] = &[

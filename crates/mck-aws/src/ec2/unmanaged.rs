@@ -194,6 +194,25 @@ pub(crate) async fn list_networks(
         .collect())
 }
 
+/// Sets `tags` on the VPC `id` (CreateTags overwrites a key's value).
+pub(crate) async fn tag_network(
+    ec2: &Client,
+    id: &str,
+    tags: &[(String, String)],
+) -> Result<(), ProviderError> {
+    ec2.create_tags()
+        .resources(id)
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+                .collect(),
+        ))
+        .send()
+        .await
+        .map_err(|e| sdk(&format!("tag the VPC {id}"), e))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,6 +122,32 @@ async fn a_preview_made_again_keeps_its_network_and_expiry() {
     assert_eq!(cloud.count("pr-1", ResourceKind::Vpc), 1);
 }
 
+/// CI's next push asks for the same lifetime again: the preview lives on from now, recorded on
+/// its VPC, which `ls` and `down --expired` read. A shorter one never cuts it.
+#[tokio::test(start_paused = true)]
+async fn a_preview_made_again_with_a_ttl_lives_on_from_now() {
+    let cloud = account();
+    let first = make(&cloud, "pr-1").await.unwrap();
+    let first_expiry = first.preview.as_ref().unwrap().expires;
+    // A day later by the wall clock: the tags are in seconds since the epoch, so the test
+    // moves the recorded expiry back a day instead.
+    let earlier = first_expiry - 86_400;
+    let vpc = cloud.cloud_id("pr-1", "vpc").unwrap();
+    cloud
+        .tag_network(
+            &vpc,
+            &[(PreviewOf::TAG_EXPIRES.into(), crate::time::rfc3339(earlier))],
+        )
+        .await
+        .unwrap();
+    let again = make(&cloud, "pr-1").await.unwrap();
+    let expiry = again.preview.as_ref().unwrap().expires;
+    assert!(expiry >= first_expiry, "{expiry} < {first_expiry}");
+    let recorded = live_previews(&cloud.list_networks().await.unwrap());
+    assert_eq!(recorded[0].of.expires, expiry);
+    assert_eq!(cloud.count("pr-1", ResourceKind::Vpc), 1);
+}
+
 /// The source's `preview.max` (stage: 8) holds: the next is refused naming the live ones.
 #[tokio::test(start_paused = true)]
 async fn the_ninth_preview_of_stage_is_refused_listing_the_eight() {

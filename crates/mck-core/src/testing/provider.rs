@@ -384,4 +384,15 @@ impl Provider for FakeCloud {
             Some(_) => Readiness::Pending(status),
         })
     }
+
+    async fn tag_network(&self, id: &str, tags: &[(String, String)]) -> Result<(), ProviderError> {
+        let mut state = self.lock();
+        let vpc = state
+            .resources
+            .get_mut(id)
+            .filter(|r| r.kind == ResourceKind::Vpc)
+            .ok_or_else(|| ProviderError::new(ErrorClass::NotFound, format!("no VPC {id}")))?;
+        vpc.tags.extend(tags.iter().cloned());
+        Ok(())
+    }
 }
