@@ -139,8 +139,8 @@ pub enum Command {
         /// on stdout (`event`: `plan`, `started`, `waiting`, `retrying`, `finished`, `summary`).
         #[arg(long)]
         json: bool,
-        /// With --from: how long a new preview lives (default: the source's `preview.ttl`),
-        /// e.g. 3d or 12h.
+        /// With --from: how long the preview lives from now, e.g. 3d or 12h (a new one:
+        /// default the source's `preview.ttl`; an existing one is extended when this is later).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "from")]
         ttl: Option<std::time::Duration>,
         /// With --from: an empty database instead of a clone of the source's.
