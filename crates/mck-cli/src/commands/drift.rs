@@ -97,27 +97,7 @@ pub(super) async fn drift(
             for name in &names {
                 files.insert(name.clone(), load_stack(dir, name)?.0);
             }
-            if let Some(region) = aws
-                .region
-                .as_deref()
-                .filter(|r| !mck_core::stack::is_region(r))
-            {
-                return Err(Failure(format!(
-                    "--region `{region}` is not an AWS region name; write e.g. us-east-1"
-                )));
-            }
-            let mut regions: Vec<String> = match &aws.region {
-                Some(region) => vec![region.clone()],
-                None => files.values().map(|s| s.config.region.clone()).collect(),
-            };
-            regions.sort();
-            regions.dedup();
-            if regions.is_empty() {
-                return Err(Failure(format!(
-                    "no stack files in {} and no --region: nowhere to look",
-                    dir.display()
-                )));
-            }
+            let regions = super::regions(dir, aws, files.values())?;
             for region in regions {
                 let reader = AwsReader::connect(&config, &region).await;
                 let found = mck_core::provider::Reader::list_stacks(&reader)

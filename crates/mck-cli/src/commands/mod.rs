@@ -266,6 +266,33 @@ fn load_stack_with(
     Ok((loaded.stack, loaded.desired))
 }
 
+/// The regions a command over every stack looks in (`drift --all`, `ls`, `down --expired`):
+/// `--region`, or those of `stacks` (the stack files).
+fn regions<'a>(
+    dir: &Path,
+    aws: &AwsArgs,
+    stacks: impl Iterator<Item = &'a Stack>,
+) -> Result<Vec<String>, Failure> {
+    let mut regions: Vec<String> = match &aws.region {
+        Some(region) if !mck_core::stack::is_region(region) => {
+            return Err(Failure(format!(
+                "--region `{region}` is not an AWS region name; write e.g. us-east-1"
+            )));
+        }
+        Some(region) => vec![region.clone()],
+        None => stacks.map(|s| s.config.region.clone()).collect(),
+    };
+    regions.sort();
+    regions.dedup();
+    if regions.is_empty() {
+        return Err(Failure(format!(
+            "no stack files in {} and no --region: nowhere to look",
+            dir.display()
+        )));
+    }
+    Ok(regions)
+}
+
 /// `command` names the calls in CloudTrail's user agent (`app/mck-<command>`).
 fn aws_config(aws: &AwsArgs, command: &str) -> AwsConfig {
     AwsConfig {

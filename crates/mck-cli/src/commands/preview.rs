@@ -155,31 +155,14 @@ fn tag_value(text: &str) -> String {
         .collect()
 }
 
-/// The regions to look in: `--region`, or those of the stack files.
+/// The regions to look in: `--region`, or those of the stack files that load.
 fn regions(dir: &Path, aws: &AwsArgs) -> Result<Vec<String>, Failure> {
-    if let Some(region) = &aws.region {
-        if !mck_core::stack::is_region(region) {
-            return Err(Failure(format!(
-                "--region `{region}` is not an AWS region name; write e.g. us-east-1"
-            )));
-        }
-        return Ok(vec![region.clone()]);
-    }
-    let mut regions: Vec<String> = mck_core::stack::list(dir)
+    let stacks: Vec<Stack> = mck_core::stack::list(dir)
         .unwrap_or_default()
         .iter()
         .filter_map(|name| mck_core::stack::load(dir, name).ok())
-        .map(|s| s.config.region)
         .collect();
-    regions.sort();
-    regions.dedup();
-    if regions.is_empty() {
-        return Err(Failure(format!(
-            "no stack files in {} and no --region: nowhere to look",
-            dir.display()
-        )));
-    }
-    Ok(regions)
+    super::regions(dir, aws, stacks.iter())
 }
 
 /// One stack as `mck ls` shows it.
@@ -358,14 +341,19 @@ pub(super) async fn down_expired(
 ) -> Result<u8, Failure> {
     let config = aws_config(aws, "down");
     let now = mck_core::time::now_unix();
+    // (region, preview): the VPCs' tags alone say which expired (no tag search needed).
     let mut expired = Vec::new();
     for region in regions(dir, aws)? {
         let reader = AwsReader::connect(&config, &region).await;
+        let networks = reader
+            .list_networks()
+            .await
+            .map_err(|e| Failure(format!("failed to list the previews in {region}: {e}")))?;
         expired.extend(
-            list_region(&reader, dir, &region, now)
-                .await?
+            live_previews(&networks)
                 .into_iter()
-                .filter(|l| l.expired),
+                .filter(|p| p.of.expires <= now)
+                .map(|p| (region.clone(), p)),
         );
     }
     if expired.is_empty() {
@@ -377,30 +365,30 @@ pub(super) async fn down_expired(
         expired.len(),
         expired
             .iter()
-            .map(|l| format!(
+            .map(|(_, p)| format!(
                 "{} (expired {})",
-                l.name,
-                l.expires.as_deref().unwrap_or("-")
+                p.name,
+                mck_core::time::rfc3339(p.of.expires)
             ))
             .collect::<Vec<_>>()
             .join(", ")
     ));
     let (mut removed, mut failed) = (Vec::new(), Vec::new());
-    for listed in &expired {
+    for (region, preview) in &expired {
         let args = StackArgs {
-            stack: listed.name.clone(),
+            stack: preview.name.clone(),
             stacks_dir: dir.to_path_buf(),
             set: Vec::new(),
-            from: listed.preview_of.clone(),
+            from: Some(preview.of.from.clone()),
         };
         let mut aws = aws.clone();
-        aws.region = Some(listed.region.clone());
+        aws.region = Some(region.clone());
         match down(&args, &aws, approval, false, view, json).await {
-            Ok(OK) => removed.push(listed.name.clone()),
-            Ok(code) => failed.push(format!("{} (exit {code})", listed.name)),
+            Ok(OK) => removed.push(preview.name.clone()),
+            Ok(code) => failed.push(format!("{} (exit {code})", preview.name)),
             Err(Failure(message)) => {
                 ui::error(&message);
-                failed.push(listed.name.clone());
+                failed.push(preview.name.clone());
             }
         }
     }
