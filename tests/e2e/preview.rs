@@ -101,9 +101,39 @@ fn previews_are_made_listed_capped_and_removed_when_expired() {
         seen[&b]["db"]["tags"].get("mck:clone-of").is_none(),
         "{seen:#}"
     );
+    // Its shop is at its own address, and it reads the media it lacks from the source's
+    // (stage's `preview.media: shared`).
+    let env = |name: &str, var: &str| seen[name]["frontend_env"][var].clone();
+    assert_eq!(
+        env(&source, "MAGENTO_BASE_URL"),
+        "https://stage.shop.example/",
+        "{seen:#}"
+    );
+    assert_eq!(env(&source, "MEDIA_FALLBACK_URL"), Value::Null, "{seen:#}");
+    assert_eq!(env(&a, "MAGENTO_BASE_URL"), Value::Null, "{seen:#}");
+    assert_eq!(
+        env(&a, "MEDIA_FALLBACK_URL"),
+        "https://stage.shop.example/media/",
+        "{seen:#}"
+    );
     // Planned again, a preview has nothing to do, and nothing drifted.
     assert_exit(&preview(&a, "plan", &["--detailed-exitcode"]), 0);
     assert_exit(&preview(&a, "drift", &[]), 0);
+    // CI's next push with `--ttl` extends A's life from now: its VPC's expiry moves on.
+    let expiry = |seen: &Value| {
+        seen[&a]["vpc_tags"]["mck:expires"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let before = expiry(&seen);
+    assert_exit(
+        &preview(&a, "up", &["--yes", "--summary", "--ttl", "30d"]),
+        0,
+    );
+    let after = expiry(&harness.python("previews.py", &[&a]));
+    assert!(after > before, "{before} -> {after}");
+    assert_exit(&preview(&a, "plan", &["--detailed-exitcode"]), 0);
 
     // The cap: a third is refused, naming the live ones; nothing of it is made.
     let refused = preview(&c, "up", &["--yes"]);

@@ -846,6 +846,9 @@ fn shared_environment(stack: &Stack) -> BTreeMap<String, Value> {
     if let Some(url) = cfg.app.as_ref().and_then(|a| a.base_url.clone()) {
         set("MAGENTO_BASE_URL", url.into());
     }
+    if let Some(url) = cfg.app.as_ref().and_then(|a| a.media_fallback_url.clone()) {
+        set("MEDIA_FALLBACK_URL", url.into());
+    }
     if cfg.release.as_ref().is_some_and(|r| r.blue_green) {
         set("MAGENTO_BLUE_GREEN", "1".into());
     }
@@ -863,6 +866,34 @@ mod tests {
     }
 
     use super::super::spec_of as by_id;
+
+    /// Stage's containers get its base URL; a preview's get no base URL (its shop is at its own
+    /// load balancer) and stage's media as their fallback (`preview.media: shared`).
+    #[test]
+    fn a_preview_reads_missing_media_from_its_source_and_keeps_its_own_address() {
+        let stage = crate::stack::load(Path::new("../../stacks"), "stage").unwrap();
+        let of = crate::stack::PreviewOf {
+            from: "stage".into(),
+            cidr: "10.100.0.0/16".into(),
+            created_by: "t".into(),
+            created: 0,
+            expires: 0,
+            empty_db: false,
+        };
+        let preview =
+            crate::stack::load_preview(Path::new("../../stacks"), "pr-1", &of, &[]).unwrap();
+        let env = |stack: &Stack, name: &str| shared_environment(stack).get(name).cloned();
+        assert_eq!(
+            env(&stage, "MAGENTO_BASE_URL"),
+            Some("https://stage.shop.example/".into())
+        );
+        assert_eq!(env(&stage, "MEDIA_FALLBACK_URL"), None);
+        assert_eq!(env(&preview, "MAGENTO_BASE_URL"), None);
+        assert_eq!(
+            env(&preview, "MEDIA_FALLBACK_URL"),
+            Some("https://stage.shop.example/media/".into())
+        );
+    }
 
     #[test]
     fn without_a_certificate_port_80_forwards_and_carries_the_rules() {

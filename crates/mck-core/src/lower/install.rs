@@ -152,20 +152,32 @@ pub fn install_script(stack: &Stack, install: &InstallConfig) -> String {
     } else {
         ""
     };
-    // A preview's clone of its source's database is installed; its `preview.scrub` runs on
-    // it before anything else uses it (the migration and the services wait for this job).
+    // A preview's clone of its source's database is installed: its `preview.scrub` runs on it
+    // before anything else uses it (the migration and the services wait for this job), then
+    // its base URLs become the preview's own (the source's would send visitors there).
     let scrub = stack
         .database_source()
         .and(stack.config.preview.as_ref())
-        .and_then(|p| p.scrub.as_deref());
-    let installed = match scrub {
-        Some(scrub) => format!(
-            "installed) echo 'mck: the database is a clone of the source stack: scrubbing it'; \
-             sh -c {} || {{ echo 'mck: the scrub failed: nothing starts on unscrubbed data'; exit 4; }}; \
-             echo 'mck: scrubbed'; exit 0;;",
-            shell_quote(scrub)
-        ),
-        None => "installed) echo 'mck: Magento is installed: nothing to install'; exit 0;;".into(),
+        .and_then(|p| p.scrub.as_deref())
+        .map(|scrub| {
+            format!(
+                "echo 'mck: the database is a clone of the source stack: scrubbing it'; \
+                 sh -c {} || {{ echo 'mck: the scrub failed: nothing starts on unscrubbed data'; exit 4; }}; \
+                 echo 'mck: scrubbed'; ",
+                shell_quote(scrub)
+            )
+        });
+    let installed = if stack.database_source().is_some() {
+        format!(
+            "installed) {scrub}{base_url} echo \"mck: the base URL of the cloned database is now $base_url\"; \
+             bin/magento config:set web/unsecure/base_url \"$base_url\" && \
+             bin/magento config:set web/secure/base_url \"$base_url\" || \
+             {{ echo 'mck: cannot set the base URL of the cloned database'; exit 5; }}; exit 0;;",
+            scrub = scrub.unwrap_or_default(),
+            base_url = BASE_URL,
+        )
+    } else {
+        "installed) echo 'mck: Magento is installed: nothing to install'; exit 0;;".into()
     };
     format!(
         "state=$({check}) || {{ echo 'mck: cannot read the install state from the database'; exit 1; }}; \
@@ -177,10 +189,11 @@ pub fn install_script(stack: &Stack, install: &InstallConfig) -> String {
          esac; \
          {start} || exit 1; \
          db_user=$({user}); db_password=$({password}); \
-         base_url=\"${{MAGENTO_BASE_URL:-http://$MCK_ALB_DNS/}}\"; \
+         {base_url} \
          echo 'mck: installing Magento'; \
          {command} {options}{sample_data} || exit $?; \
          {done} && echo 'mck: Magento installed'",
+        base_url = BASE_URL,
         check = state("state"),
         start = state("start"),
         done = state("done"),
@@ -190,6 +203,10 @@ pub fn install_script(stack: &Stack, install: &InstallConfig) -> String {
         options = install_options(stack, install).join(" "),
     )
 }
+
+/// The shop's URL, in the script's `$base_url`: the stack's `app.base_url`, else its load
+/// balancer's.
+const BASE_URL: &str = r#"base_url="${MAGENTO_BASE_URL:-http://$MCK_ALB_DNS/}";"#;
 
 /// The admin secret, the install's task definition and its job.
 pub(super) fn lower(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mut Lowered) {
@@ -377,13 +394,22 @@ mod tests {
             "{said}"
         );
         assert_eq!(
-            ran, "bin/scrub-customers.php\n",
-            "the scrub ran once, nothing else"
+            ran,
+            "config:set\nweb/unsecure/base_url\nhttp://dev-alb.example/\n\
+             config:set\nweb/secure/base_url\nhttp://dev-alb.example/\n\
+             bin/scrub-customers.php\n",
+            "the scrub ran once, then the base URLs became the preview's own; nothing else"
         );
         assert_eq!(marks, "", "no install mark");
-        let (code, said, _, _) = run_of(&preview(false), &dir, "installed", 3);
+        // The scrub first: a failed one stops everything, the base URL included.
+        assert!(
+            said.find("mck: scrubbed").unwrap() < said.find("base URL of the cloned").unwrap(),
+            "{said}"
+        );
+        let (code, said, _, ran) = run_of(&preview(false), &dir, "installed", 3);
         assert_eq!(code, Some(4), "{said}");
         assert!(said.contains("nothing starts on unscrubbed data"), "{said}");
+        assert_eq!(ran, "bin/scrub-customers.php\n", "{said}");
         // An empty database of a preview is installed, and there is nothing to scrub.
         let (code, _, _, ran) = run_of(&preview(true), &dir, "installed", 0);
         assert_eq!(code, Some(0));

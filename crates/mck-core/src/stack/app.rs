@@ -58,15 +58,23 @@ pub(super) fn validate_app(
             ));
         }
         if let Some(url) = &app.base_url
-            && !((url.starts_with("https://") || url.starts_with("http://"))
-                && url.ends_with('/')
-                && !url.chars().any(char::is_whitespace))
+            && !is_url_prefix(url)
         {
             diags.push(diag(
                 root,
                 &["app", "base_url"],
                 format!("`{url}` is not a base URL"),
                 "write it as Magento stores it: scheme, host and a trailing slash (https://shop.example.com/)",
+            ));
+        }
+        if let Some(url) = &app.media_fallback_url
+            && !is_url_prefix(url)
+        {
+            diags.push(diag(
+                root,
+                &["app", "media_fallback_url"],
+                format!("`{url}` is not a URL that media paths can follow"),
+                "write scheme, host and path with a trailing slash (https://stage.shop.example/media/)",
             ));
         }
         match (app.capacity, &app.servers) {
@@ -671,4 +679,11 @@ fn validate_scaling(
             );
         }
     }
+}
+
+/// An http(s) URL ending in `/`, without spaces: what a path can be appended to.
+fn is_url_prefix(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && url.ends_with('/')
+        && !url.chars().any(char::is_whitespace)
 }

@@ -60,8 +60,20 @@ pub fn load_preview(
     let overlay = section.take("overlay");
     merged.set(&[key("preview", &section.loc)], section.clone());
     let file_release = release_of(&merged);
+    // Where the source's media are read: its storefront's `media/`, or where it reads its own.
+    let source_media = text_at(&merged, &["app", "base_url"])
+        .map(|url| format!("{url}media/"))
+        .or_else(|| text_at(&merged, &["app", "media_fallback_url"]));
+    let shared_media = text_at(&section, &["media"]).as_deref() == Some("shared");
     if let Some(overlay) = overlay {
         merged = merged.merge(overlay);
+    }
+    // Its own address (its load balancer's): the source's base URL would send the preview's
+    // shop to the source's. Its media come from the source only if the source shares them.
+    if let Some(mut app) = merged.take("app") {
+        app.take("base_url");
+        app.take("media_fallback_url");
+        merged.set(&[key("app", &app.loc)], app);
     }
     // Its own name and address space: the source's `stack:` and explicit subnets are the
     // source's.
@@ -71,10 +83,14 @@ pub fn load_preview(
         merged.set(&[key("network", &network.loc)], network);
     }
     let origin = format!("preview {name} of {}", preview.from);
-    for (path, value) in [
+    let mut set = vec![
         ("network.cidr", preview.cidr.clone()),
         ("protected", "false".to_string()),
-    ] {
+    ];
+    if let Some(url) = source_media.filter(|_| shared_media) {
+        set.push(("app.media_fallback_url", url));
+    }
+    for (path, value) in set {
         let set = Override::parse_from(&format!("{path}={value}"), &origin)?;
         merged.set(&set.keys, set.value);
     }
@@ -85,6 +101,15 @@ pub fn load_preview(
     stack.config.tags.extend(preview.tags());
     stack.preview = Some(preview.clone());
     Ok(stack)
+}
+
+/// The text at `path` in `root`, if it is a scalar.
+fn text_at(root: &Node, path: &[&str]) -> Option<String> {
+    let node = path.iter().try_fold(root, |node, key| node.get(key))?;
+    match &node.value {
+        node::NodeValue::Str(s) | node::NodeValue::Plain(s) => Some(s.clone()),
+        _ => None,
+    }
 }
 
 fn key(name: &str, loc: &Loc) -> node::Key {

@@ -107,6 +107,10 @@ pub struct PreviewConfig {
     /// The previews may see this stack's customer data unscrubbed (then no `scrub` is needed).
     #[serde(default)]
     pub customer_data: bool,
+    /// The previews' media: their own empty file system, or that and this stack's media read
+    /// through its storefront for every file they lack.
+    #[serde(default)]
+    pub media: PreviewMedia,
 }
 
 fn default_max_previews() -> i64 {
@@ -126,6 +130,19 @@ pub enum PreviewDatabase {
     Clone,
     /// A new, empty cluster (Magento installs into it).
     Empty,
+}
+
+/// `preview.media`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum PreviewMedia {
+    /// The preview's own file system, empty.
+    #[default]
+    Empty,
+    /// The preview's own file system, and this stack's media, read-only, for what it lacks:
+    /// its containers get `MEDIA_FALLBACK_URL` = this stack's `app.base_url` + `media/` (or
+    /// this stack's own `app.media_fallback_url`).
+    Shared,
 }
 
 /// `backup:`: a backup of the Aurora cluster and the file system every `every`, each kept
@@ -709,6 +726,11 @@ pub struct AppClusterConfig {
     /// `MAGENTO_BASE_URL`.
     #[serde(default)]
     pub base_url: Option<String>,
+    /// Where media files this stack lacks are read from (`https://stage.shop.example/media/`),
+    /// given to the containers as `MEDIA_FALLBACK_URL` for the web server to fetch them
+    /// read-only. A preview with `preview.media: shared` gets its source's.
+    #[serde(default)]
+    pub media_fallback_url: Option<String>,
 }
 
 fn default_log_retention() -> i64 {
@@ -724,6 +746,7 @@ impl Default for AppClusterConfig {
             exec: true,
             log_retention_days: default_log_retention(),
             base_url: None,
+            media_fallback_url: None,
         }
     }
 }

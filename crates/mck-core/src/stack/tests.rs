@@ -417,6 +417,17 @@ fn a_preview_is_its_source_with_the_overlay_its_own_network_and_no_protection() 
     );
     assert_eq!(stack.database_source().as_deref(), Some("stage-db"));
     assert_eq!(stack.preview.as_ref(), Some(&preview));
+    // Its own address, and stage's media read through stage's storefront.
+    let app = stack.config.app.as_ref().unwrap();
+    assert_eq!(
+        stage.config.app.as_ref().unwrap().base_url.as_deref(),
+        Some("https://stage.shop.example/")
+    );
+    assert_eq!(app.base_url, None);
+    assert_eq!(
+        app.media_fallback_url.as_deref(),
+        Some("https://stage.shop.example/media/")
+    );
     // The tags say what it is: read back, they give the same preview.
     let tags: std::collections::BTreeMap<String, String> = preview.tags().into_iter().collect();
     assert_eq!(PreviewOf::from_tags(&tags, "10.100.0.0/16"), Some(preview));
@@ -441,6 +452,50 @@ fn a_preview_needs_a_source_that_allows_previews_and_a_name_without_a_file() {
     preview.from = "dev".into();
     let err = load_preview(Path::new(STACKS), "pr-1", &preview, &[]).unwrap_err();
     assert!(err.to_string().contains("no `preview:` section"), "{err}");
+}
+
+/// `preview.media`: `empty` gives previews no media of the source's (not even what the source
+/// itself reads from elsewhere); `shared` gives them the source's storefront `media/`, or where
+/// the source reads its own; and `shared` needs one of the two.
+#[test]
+fn previews_share_media_only_when_the_source_says_so_and_serves_them() {
+    let dir = std::env::temp_dir().join(format!("mck-media-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let preview = preview_of_stage(true);
+    let fallback = |stage: &str| {
+        std::fs::write(dir.join("stage.yaml"), stage).unwrap();
+        load_preview(&dir, "pr-1", &preview, &[]).map(|s| {
+            let app = s.config.app.unwrap_or_default();
+            assert_eq!(app.base_url, None, "a preview has its own address");
+            app.media_fallback_url
+        })
+    };
+    let head = "version: 1\nnetwork: {zones: [us-east-1a, us-east-1b]}\n";
+    let stage = format!(
+        "{head}app: {{base_url: 'https://stage.example/', media_fallback_url: 'https://prod.example/media/'}}\npreview: {{database: empty, media: MEDIA}}\n"
+    );
+    assert_eq!(fallback(&stage.replace("MEDIA", "empty")).unwrap(), None);
+    assert_eq!(
+        fallback(&stage.replace("MEDIA", "shared"))
+            .unwrap()
+            .as_deref(),
+        Some("https://stage.example/media/")
+    );
+    let no_base = stage.replace("base_url: 'https://stage.example/', ", "");
+    assert_eq!(
+        fallback(&no_base.replace("MEDIA", "shared"))
+            .unwrap()
+            .as_deref(),
+        Some("https://prod.example/media/"),
+        "stage reads its media from prod, and so do its previews"
+    );
+    let neither = format!("{head}preview: {{database: empty, media: shared}}\n");
+    let err = fallback(&neither).unwrap_err().to_string();
+    assert!(
+        err.contains("stage.yaml:3") && err.contains("no known URL"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use ipnet::Ipv4Net;
 use super::app;
 use super::errors::{Diagnostic, diag};
 use super::node::Node;
-use super::schema::{NetworkConfig, PreviewDatabase, StackConfig};
+use super::schema::{NetworkConfig, PreviewDatabase, PreviewMedia, StackConfig};
 use crate::model::SearchDomainSpec;
 
 /// The supported stack file format version.
@@ -264,6 +264,17 @@ fn validate_preview(config: &StackConfig, root: &Node, diags: &mut Vec<Diagnosti
                 "give `preview.scrub` (a command that removes it, run before the apps start), or say `preview.customer_data: true`, or use `preview.database: empty`",
             ));
         }
+    }
+    let app = config.app.as_ref();
+    if preview.media == PreviewMedia::Shared
+        && app.is_none_or(|a| a.base_url.is_none() && a.media_fallback_url.is_none())
+    {
+        diags.push(diag(
+            root,
+            &["preview", "media"],
+            "previews would share media this stack serves from no known URL".into(),
+            "set `app.base_url` (previews read its `media/`), or `app.media_fallback_url`, or use `preview.media: empty`",
+        ));
     }
     if preview
         .scrub
