@@ -135,6 +135,12 @@ const IMPLIED: &[(&str, &[&str], &str)] = &[
         "tags in the call; RDS's service-linked role on first use; the master password is kept in Secrets Manager (ManageMasterUserPassword)",
     ),
     ("rds:CreateDBInstance", &["rds:AddTagsToResource"], TAGS),
+    // A preview's copy-on-write clone of its source's cluster.
+    (
+        "rds:RestoreDBClusterToPointInTime",
+        &["rds:AddTagsToResource"],
+        TAGS,
+    ),
     ("rds:CreateDBSubnetGroup", &["rds:AddTagsToResource"], TAGS),
     (
         "rds:CreateDBClusterParameterGroup",
@@ -458,7 +464,7 @@ fn every_call_of_each_role_is_allowed_by_its_policies_in_docs() {
     std::fs::write(
         &file,
         format!(
-            "{yaml}\nalarms:\n  email: [ops@example.com]\nbackup: {{ every: 6h, keep: 14d }}\napps:\n  frontend:\n    scaling: {{ min: 1, max: 3, cpu: 60 }}\n"
+            "{yaml}\nalarms:\n  email: [ops@example.com]\nbackup: {{ every: 6h, keep: 14d }}\napps:\n  frontend:\n    scaling: {{ min: 1, max: 3, cpu: 60 }}\npreview:\n  max: 1\n  customer_data: true\n"
         ),
     )
     .expect("write the stack file");
@@ -469,6 +475,10 @@ fn every_call_of_each_role_is_allowed_by_its_policies_in_docs() {
         "--set",
         "release.revision=0123456",
     ];
+    // A preview of the stack (docs/previews.md): `up --from` (its VPC under the source's
+    // previews lock, a copy-on-write clone of the source's database, the clone's own login)
+    // and `down --from`, as the operator (.github/workflows/preview.yml).
+    let preview = format!("{name}-p");
     // (role, command, arguments, exit codes that count as a run that went as it should)
     let runs: &[(&str, &str, Vec<&str>, &[i32])] = &[
         ("operator", "up", vec!["--yes"], &[0]),
@@ -484,8 +494,15 @@ fn every_call_of_each_role_is_allowed_by_its_policies_in_docs() {
         // The rollback is drift; `--who` asks CloudTrail who made it.
         ("drift", "drift", vec![], &[2]),
         ("drift", "drift", vec!["--who"], &[2]),
+        ("operator", "up --from", vec!["--yes"], &[0]),
         // Every stack of the region: the VPCs and one tag search (read-only).
         ("drift", "ls", vec![], &[0]),
+        (
+            "operator",
+            "down --from",
+            vec!["--yes", "--allow-data-loss"],
+            &[0],
+        ),
         ("operator", "down", vec!["--yes", "--allow-data-loss"], &[0]),
         ("operator", "unlock", vec!["--yes"], &[0]),
     ];
@@ -493,11 +510,16 @@ fn every_call_of_each_role_is_allowed_by_its_policies_in_docs() {
     let mut needed: BTreeMap<&str, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     for (role, command, args, codes) in runs {
         let log = [("MCK_LOG", "mck_aws::request=trace")];
-        // `ls` takes no stack: the region(s) of the stack files.
+        let dir = stack.dir.to_str().expect("utf-8 path");
         let out = match *command {
-            "ls" => {
-                let dir = stack.dir.to_str().expect("utf-8 path");
-                harness.mck_env(&["ls", "--stacks-dir", dir], &log)
+            // `ls` takes no stack: the region(s) of the stack files.
+            "ls" => harness.mck_env(&["ls", "--stacks-dir", dir], &log),
+            "up --from" | "down --from" => {
+                let verb = &command[..command.find(' ').unwrap()];
+                let mut all = vec![verb, "--stack", &preview, "--from", &name];
+                all.extend_from_slice(&["--stacks-dir", dir]);
+                all.extend_from_slice(args);
+                harness.mck_env(&all, &log)
             }
             _ => stack.mck_env(command, args, &log),
         };
@@ -580,6 +602,7 @@ fn every_call_of_each_role_is_allowed_by_its_policies_in_docs() {
     assert!(did("release", "ecs:RunTask") && did("release", "ecs:UpdateService"));
     assert!(did("drift", "cloudtrail:LookupEvents"));
     assert!(did("operator", "dynamodb:PutItem") && did("operator", "ec2:CreateVpc"));
+    assert!(did("operator", "rds:RestoreDBClusterToPointInTime"));
     for (role, extras, why) in ROLE_EXTRAS {
         for extra in *extras {
             needed
