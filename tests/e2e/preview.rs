@@ -119,7 +119,8 @@ fn previews_are_made_listed_capped_and_removed_when_expired() {
     // Planned again, a preview has nothing to do, and nothing drifted.
     assert_exit(&preview(&a, "plan", &["--detailed-exitcode"]), 0);
     assert_exit(&preview(&a, "drift", &[]), 0);
-    // CI's next push with `--ttl` extends A's life from now: its VPC's expiry moves on.
+    // CI's next push (.github/workflows/preview.yml): the PR's build released on A, and
+    // `--ttl` extends A's life from now (its VPC's expiry moves on).
     let expiry = |seen: &Value| {
         seen[&a]["vpc_tags"]["mck:expires"]
             .as_str()
@@ -127,13 +128,32 @@ fn previews_are_made_listed_capped_and_removed_when_expired() {
             .to_string()
     };
     let before = expiry(&seen);
-    assert_exit(
-        &preview(&a, "up", &["--yes", "--summary", "--ttl", "30d"]),
-        0,
-    );
-    let after = expiry(&harness.python("previews.py", &[&a]));
+    let build = [
+        "--set",
+        "release.tag=abc1234",
+        "--set",
+        "release.revision=abc1234",
+    ];
+    let pushed = [&["--yes", "--summary", "--ttl", "30d"][..], &build[..]].concat();
+    assert_exit(&preview(&a, "up", &pushed), 0);
+    let now = harness.python("previews.py", &[&a]);
+    let after = expiry(&now);
     assert!(after > before, "{before} -> {after}");
-    assert_exit(&preview(&a, "plan", &["--detailed-exitcode"]), 0);
+    let image = now[&a]["frontend_env"]["IMAGE"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(image.ends_with(":abc1234"), "{now:#}");
+    let planned = [&["--detailed-exitcode"][..], &build[..]].concat();
+    assert_exit(&preview(&a, "plan", &planned), 0);
+    // The URL CI comments is the preview's own load balancer, not the source's address.
+    let outputs = preview(&a, "outputs", &["--json"]);
+    assert_exit(&outputs, 0);
+    let outputs: Value = serde_json::from_slice(&outputs.stdout).unwrap();
+    let url = outputs["storefront_url"].as_str().unwrap_or_default();
+    assert!(
+        url.starts_with(&format!("http://{a}-alb")) && !url.contains("stage.shop.example"),
+        "{outputs:#}"
+    );
 
     // The cap: a third is refused, naming the live ones; nothing of it is made.
     let refused = preview(&c, "up", &["--yes"]);

@@ -1,6 +1,6 @@
 """Stacks' networks and databases as boto3 sees them (not mck), for the previews test: each
 stack's VPC CIDR and tags, its Aurora cluster's tags and master secret, and the environment of
-its frontend's php-fpm container. Prints JSON.
+its frontend's php-fpm container (and its image, as IMAGE). Prints JSON.
 
 usage: previews.py STACK...   (endpoint and credentials from the AWS_* environment)
 """
@@ -20,7 +20,7 @@ def frontend_env(stack):
     except ecs.exceptions.ClientException:
         return None
     php = [c for c in td["containerDefinitions"] if c["name"] == "php-fpm"][0]
-    return {e["name"]: e["value"] for e in php.get("environment", [])}
+    return {"IMAGE": php["image"], **{e["name"]: e["value"] for e in php.get("environment", [])}}
 
 
 out = {}
