@@ -247,6 +247,62 @@ async fn own_login(rds: &Client, cluster: &DbCluster) -> Result<(), ProviderErro
     Ok(())
 }
 
+/// Aurora's copy-on-write clones of one cluster: "You can create up to 15 clones with
+/// copy-on-write protocol. After you have 15 clones, the next clone that you create is a full
+/// copy" (Aurora User Guide, "Limitations of Aurora cloning").
+const COPY_ON_WRITE_CLONES: usize = 15;
+
+/// What AWS would do with a clone of `source`, checked before asking: a source that does not
+/// exist or has no instance ("You can only clone Aurora DB clusters that have at least one DB
+/// instance") is refused with what to do, and so is a 16th clone in the source's clone group
+/// (`CloneGroupId`), which AWS would make silently as a full copy: slow, and its storage paid
+/// in full. Clones made outside mck count too.
+async fn check_clone_room(rds: &Client, id: &LogicalId, source: &str) -> Result<(), ProviderError> {
+    let Some(cluster) = describe_cluster(rds, source).await? else {
+        return Err(ProviderError::invalid(format!(
+            "{id} is a clone of DB cluster {source}, which does not exist: `mck up` its stack first, or make the preview with --empty-db"
+        ))
+        .with_code("DBClusterNotFoundFault"));
+    };
+    if cluster.db_cluster_members().is_empty() {
+        return Err(ProviderError::invalid(format!(
+            "{id} is a clone of DB cluster {source}, which has no DB instance, and Aurora clones only a cluster with one: `mck up` its stack (it makes the instances), or make the preview with --empty-db"
+        )));
+    }
+    let Some(group) = cluster.clone_group_id() else {
+        return Ok(());
+    };
+    let filter = aws_sdk_rds::types::Filter::builder()
+        .name("clone-group-id")
+        .values(group)
+        .build();
+    let mut pages = rds
+        .describe_db_clusters()
+        .filters(filter)
+        .into_paginator()
+        .send();
+    let mut clones = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk(&format!("list the clones of DB cluster {source}"), e))?;
+        clones.extend(
+            page.db_clusters()
+                .iter()
+                .filter_map(|c| c.db_cluster_identifier())
+                .filter(|c| *c != source)
+                .map(str::to_string),
+        );
+    }
+    if clones.len() >= COPY_ON_WRITE_CLONES {
+        clones.sort();
+        return Err(ProviderError::invalid(format!(
+            "DB cluster {source} already has {} clones ({}); Aurora makes {COPY_ON_WRITE_CLONES} copy-on-write clones of a cluster, and would make {id} a full copy, slow and paid in full: remove a preview (`mck ls`, `mck down --expired`) or another clone, or make this one with --empty-db",
+            clones.len(),
+            clones.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// Creates the cluster as a copy-on-write clone of `source` at its latest restorable time
 /// (`RestoreDBClusterToPointInTime`): minutes, whatever the size, sharing the source's
 /// storage until pages change. Its master login is the source's until the poll gives it its
@@ -260,6 +316,7 @@ async fn clone_cluster(
     mut tags: Vec<Tag>,
 ) -> Result<DbCluster, ProviderError> {
     let rds = &aws.clients.rds;
+    check_clone_room(rds, id, source).await?;
     for (key, value) in [
         (DbClusterSpec::TAG_CLONE_OF, source),
         (DbClusterSpec::TAG_SOURCE_LOGIN, "true"),
@@ -818,6 +875,44 @@ mod tests {
         .collect()
     }
 
+    /// DescribeDBClusters of the source, `stage-db`, with one instance and `group` as its
+    /// clone group.
+    fn source_described(group: Option<&str>) -> (&'static str, u16, String) {
+        let group = group
+            .map(|g| format!("<CloneGroupId>{g}</CloneGroupId>"))
+            .unwrap_or_default();
+        (
+            "DescribeDBClusters",
+            200,
+            crate::testing::query_xml(
+                "DescribeDBClusters",
+                &format!(
+                    "<DBClusters><DBCluster><DBClusterIdentifier>stage-db</DBClusterIdentifier><Status>available</Status>{group}<DBClusterMembers><DBClusterMember><DBInstanceIdentifier>stage-db-1</DBInstanceIdentifier><IsClusterWriter>true</IsClusterWriter></DBClusterMember></DBClusterMembers></DBCluster></DBClusters>"
+                ),
+            ),
+        )
+    }
+
+    /// DescribeDBClusters of the clone group `cg-1`: the source and `clones` clones.
+    fn clone_group(clones: usize) -> (&'static str, u16, String) {
+        let cluster = |name: &str| {
+            format!(
+                "<DBCluster><DBClusterIdentifier>{name}</DBClusterIdentifier><CloneGroupId>cg-1</CloneGroupId></DBCluster>"
+            )
+        };
+        let all: String = std::iter::once(cluster("stage-db"))
+            .chain((1..=clones).map(|i| cluster(&format!("pr-{:02}-db", i + 1))))
+            .collect();
+        (
+            "DescribeDBClusters",
+            200,
+            crate::testing::query_xml(
+                "DescribeDBClusters",
+                &format!("<DBClusters>{all}</DBClusters>"),
+            ),
+        )
+    }
+
     /// A preview's database is a copy-on-write clone of its source's at the latest restorable
     /// time, with no master password of its own in the call (the restore takes none: the
     /// clone's login is the source's, and the source's secret it may report is not shown as
@@ -841,6 +936,8 @@ mod tests {
         let marked = "<Tag><Key>mck:source-login</Key><Value>true</Value></Tag>";
         let available_marked = cluster(marked).replace("creating", "available");
         let aws = Replay::new([
+            source_described(Some("cg-1")),
+            clone_group(2),
             (
                 "RestoreDBClusterToPointInTime",
                 200,
@@ -878,7 +975,12 @@ mod tests {
             Value::Bool(false)
         );
         assert!(!made.outputs.contains_key(DbClusterSpec::OUT_SECRET_ARN));
-        let restore = &aws.requests()[0].1;
+        let group = &aws.requests()[1].1;
+        assert!(
+            group.contains("clone-group-id") && group.contains("cg-1"),
+            "{group}"
+        );
+        let restore = &aws.requests()[2].1;
         for param in [
             "SourceDBClusterIdentifier=stage-db",
             "RestoreType=copy-on-write",
@@ -897,10 +999,10 @@ mod tests {
             polled,
             Readiness::Pending("giving the clone a master login of its own".into())
         );
-        let modify = &aws.requests()[2].1;
+        let modify = &aws.requests()[4].1;
         assert!(modify.contains("ManageMasterUserPassword=true"), "{modify}");
         assert!(modify.contains("ApplyImmediately=true"), "{modify}");
-        let untag = &aws.requests()[3].1;
+        let untag = &aws.requests()[5].1;
         assert!(
             untag.contains("TagKeys.member.1=mck%3Asource-login"),
             "{untag}"
@@ -920,6 +1022,8 @@ mod tests {
             )
         };
         let aws = Replay::new([
+            // A source never cloned has no clone group.
+            source_described(None),
             (
                 "RestoreDBClusterToPointInTime",
                 400,
@@ -928,8 +1032,9 @@ mod tests {
                     "The request cannot be processed because it would exceed the user's DB cluster quota.",
                 ),
             ),
+            // A missing source is found before any restore is asked for.
             (
-                "RestoreDBClusterToPointInTime",
+                "DescribeDBClusters",
                 404,
                 error("DBClusterNotFoundFault", "DBCluster stage-db not found."),
             ),
@@ -948,6 +1053,53 @@ mod tests {
             .await
             .unwrap_err();
         assert!(missing.message.contains("--empty-db"), "{missing}");
+        aws.assert_done();
+    }
+
+    /// Aurora clones a cluster copy-on-write 15 times; a 16th clone would be a full copy, made
+    /// silently. The source's clone group (clones made outside mck too) is counted first: at 15
+    /// the clone is refused, naming them, with no restore asked for; a source without an
+    /// instance, which AWS cannot clone, is refused the same way.
+    #[tokio::test]
+    async fn a_sixteenth_clone_or_a_clone_of_a_cluster_without_instances_is_refused() {
+        use crate::testing::{Replay, query_xml};
+
+        let bare = query_xml(
+            "DescribeDBClusters",
+            "<DBClusters><DBCluster><DBClusterIdentifier>stage-db</DBClusterIdentifier><Status>available</Status><DBClusterMembers/></DBCluster></DBClusters>",
+        );
+        let aws = Replay::new([
+            source_described(Some("cg-1")),
+            clone_group(15),
+            ("DescribeDBClusters", 200, bare),
+        ]);
+        let provider = AwsProvider::offline(aws.clone());
+        let deps = clone_deps();
+        let ctx = crate::testing::context(&deps);
+        let id = LogicalId::new("db.cluster");
+        let full = DbClusterSpec::create(&provider, &ctx, &id, &clone_spec())
+            .await
+            .unwrap_err();
+        assert!(
+            full.message.contains("already has 15 clones")
+                && full.message.contains("pr-02-db")
+                && full.message.contains("pr-16-db")
+                && full.message.contains("--empty-db"),
+            "{full}"
+        );
+        assert_eq!(full.class, mck_core::provider::ErrorClass::Invalid);
+        let bare = DbClusterSpec::create(&provider, &ctx, &id, &clone_spec())
+            .await
+            .unwrap_err();
+        assert!(bare.message.contains("has no DB instance"), "{bare}");
+        // Neither asked AWS for a restore.
+        assert!(
+            aws.requests()
+                .iter()
+                .all(|(op, _)| op != "RestoreDBClusterToPointInTime"),
+            "{:?}",
+            aws.requests()
+        );
         aws.assert_done();
     }
 }
