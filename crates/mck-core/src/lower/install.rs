@@ -167,12 +167,16 @@ pub fn install_script(stack: &Stack, install: &InstallConfig) -> String {
                 shell_quote(scrub)
             )
         });
+    // With `MAGENTO_BASE_URL`, the image's `env.php` holds the base URL, which the database's
+    // cannot override and `config:set` refuses to change.
     let installed = if stack.database_source().is_some() {
         format!(
-            "installed) {scrub}{base_url} echo \"mck: the base URL of the cloned database is now $base_url\"; \
+            "installed) {scrub}if [ -n \"${{MAGENTO_BASE_URL:-}}\" ]; then \
+             echo 'mck: the base URL is MAGENTO_BASE_URL, in env.php'; else \
+             {base_url} echo \"mck: the base URL of the cloned database is now $base_url\"; \
              bin/magento config:set web/unsecure/base_url \"$base_url\" && \
              bin/magento config:set web/secure/base_url \"$base_url\" || \
-             {{ echo 'mck: cannot set the base URL of the cloned database'; exit 5; }}; exit 0;;",
+             {{ echo 'mck: cannot set the base URL of the cloned database'; exit 5; }}; fi; exit 0;;",
             scrub = scrub.unwrap_or_default(),
             base_url = BASE_URL,
         )
@@ -294,6 +298,17 @@ mod tests {
         state: &str,
         scrub_exit: i32,
     ) -> (Option<i32>, String, String, String) {
+        run_with(stack, dir, state, scrub_exit, None)
+    }
+
+    /// [`run_of`] with `MAGENTO_BASE_URL` set to `base_url`, if any.
+    fn run_with(
+        stack: &Stack,
+        dir: &std::path::Path,
+        state: &str,
+        scrub_exit: i32,
+        base_url: Option<&str>,
+    ) -> (Option<i32>, String, String, String) {
         std::fs::create_dir_all(dir.join("bin")).unwrap();
         std::fs::create_dir_all(dir.join("path")).unwrap();
         std::fs::write(dir.join("state"), state).unwrap();
@@ -354,7 +369,7 @@ mod tests {
             .env("MAGENTO_CRYPT_KEY", "k3y")
             .env("MAGENTO_ADMIN_PASSWORD", "ad-Pa55")
             .env("MCK_ALB_DNS", "dev-alb.example")
-            .env_remove("MAGENTO_BASE_URL")
+            .env("MAGENTO_BASE_URL", base_url.unwrap_or_default())
             .output()
             .unwrap();
         let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
@@ -410,6 +425,18 @@ mod tests {
         assert_eq!(code, Some(4), "{said}");
         assert!(said.contains("nothing starts on unscrubbed data"), "{said}");
         assert_eq!(ran, "bin/scrub-customers.php\n", "{said}");
+        // With a base URL of its own (`--set app.base_url=…`), env.php holds it: the
+        // database's is left alone (`config:set` would refuse to change a value env.php sets).
+        let (code, said, _, ran) = run_with(
+            &preview(false),
+            &dir,
+            "installed",
+            0,
+            Some("https://pr-1.example/"),
+        );
+        assert_eq!(code, Some(0), "{said}");
+        assert_eq!(ran, "bin/scrub-customers.php\n", "{said}");
+        assert!(said.contains("MAGENTO_BASE_URL, in env.php"), "{said}");
         // An empty database of a preview is installed, and there is nothing to scrub.
         let (code, _, _, ran) = run_of(&preview(true), &dir, "installed", 0);
         assert_eq!(code, Some(0));
