@@ -151,6 +151,14 @@ pub(crate) fn demo() -> Result<()> {
         )?,
         "the preview",
     )?;
+    require(
+        step(
+            "the preview's own URL (its load balancer, not stage's address; its containers read \
+             stage's media through MEDIA_FALLBACK_URL, stage's `preview.media: shared`)",
+            &["outputs", "--stack", "pr-1", "--from", "stage"],
+        )?,
+        "the preview's outputs",
+    )?;
     std::thread::sleep(std::time::Duration::from_secs(2));
     require(
         step("every stack of the account and region", &["ls"])?,
