@@ -2191,3 +2191,92 @@ async fn a_resource_made_again_by_a_dedupe_waits_for_its_old_copies_to_be_gone()
     }
     assert!(!engine.plan(desired).await.unwrap().has_changes());
 }
+
+/// A refused in-place update leaves its resource as it was: what only passes its outputs on
+/// (the task definitions give the apps the Redis groups' endpoints) goes on with them, so a
+/// release is not held back by a change AWS refused to a group it only reads; what is attached
+/// to the resource (the Aurora instances to their cluster) is skipped, as after any failure.
+#[tokio::test(start_paused = true)]
+async fn a_refused_update_holds_back_only_what_is_attached_to_it_not_what_reads_its_outputs() {
+    let cloud = Arc::new(FakeCloud::new());
+    let engine = engine(&cloud, ExecConfig::default());
+    assert!(up_dev(&engine).await.is_success());
+    let mut stack = dev_stack();
+    stack.config.caches.get_mut("session").unwrap().node_type = "cache.t3.small".into();
+    stack
+        .config
+        .database
+        .as_mut()
+        .unwrap()
+        .backup_retention_days = 7;
+    stack.config.database.as_mut().unwrap().instance_class = "db.r6g.large".into();
+    let desired = with_frontend_image(stack, "public.ecr.aws/magecloudkit/magento:2.4.8");
+    let plan = engine.plan(desired.clone()).await.unwrap();
+    let planned = changes(&plan);
+    for step in [
+        (Action::Update, "redis.session"),
+        (Action::Update, "db.cluster"),
+        (Action::Update, "db.instance.1"),
+        (Action::Replace, "ecs.taskdef.frontend"),
+        (Action::Update, "ecs.service.frontend"),
+    ] {
+        assert!(planned.contains(&step), "{step:?} not in {planned:?}");
+    }
+    let session = desired.get(&LogicalId::new("redis.session")).unwrap();
+    let taskdef = desired
+        .get(&LogicalId::new("ecs.taskdef.frontend"))
+        .unwrap();
+    assert!(taskdef.spec.dereferences().contains(&session.id));
+    assert!(taskdef.spec.uses_only_outputs_of(&session.id));
+    let instance = desired.get(&LogicalId::new("db.instance.1")).unwrap();
+    assert!(
+        !instance
+            .spec
+            .uses_only_outputs_of(&LogicalId::new("db.cluster"))
+    );
+
+    cloud.fail("redis.session", Op::Update, ErrorClass::Invalid, 1);
+    cloud.fail("db.cluster", Op::Update, ErrorClass::Invalid, 1);
+    let (summary, _) = run(&engine, &plan).await;
+    for failed in ["redis.session", "db.cluster"] {
+        assert!(
+            matches!(result(&summary, failed).outcome, Outcome::Failed(_)),
+            "{failed}: {:?}",
+            result(&summary, failed).outcome
+        );
+    }
+    // The release went out on the groups' endpoints as they are.
+    assert_eq!(
+        result(&summary, "ecs.taskdef.frontend").outcome,
+        Outcome::Done
+    );
+    assert_eq!(
+        result(&summary, "ecs.service.frontend").outcome,
+        Outcome::Done
+    );
+    let revisions = cloud.revisions("dev-frontend").await.unwrap();
+    assert_eq!(
+        revisions[0].images["php-fpm"],
+        "public.ecr.aws/magecloudkit/magento:2.4.8"
+    );
+    // The instance, attached to the cluster, waits for the cluster's change.
+    assert!(
+        matches!(&result(&summary, "db.instance.1").outcome, Outcome::Skipped(why) if why.contains("db.cluster")),
+        "{:?}",
+        result(&summary, "db.instance.1").outcome
+    );
+    // The next run makes the refused changes and nothing else.
+    let again = engine.plan(desired.clone()).await.unwrap();
+    let left = changes(&again);
+    assert!(
+        left.contains(&(Action::Update, "redis.session")),
+        "{left:?}"
+    );
+    assert!(left.contains(&(Action::Update, "db.cluster")), "{left:?}");
+    assert!(
+        !left.iter().any(|(_, id)| id.starts_with("ecs.")),
+        "{left:?}"
+    );
+    let (summary, _) = run(&engine, &again).await;
+    assert!(summary.is_success(), "{:?}", summary.sorted().first());
+}

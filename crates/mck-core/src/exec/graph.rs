@@ -235,12 +235,13 @@ pub(super) struct Progress<'a> {
     pub(super) ready: &'a mut VecDeque<usize>,
 }
 
-/// Skips everything downstream of a failed node, except steps that run after failures
-/// ([`crate::model::Kind::runs_after_failure`]): for those the failed or skipped predecessor
-/// counts as finished, and they start once all their predecessors have, with what is known of
-/// each (the dispatcher skips one that reads something that does not exist).
+/// Skips `start`, the successors of a failed node, and everything downstream of them, except
+/// steps that run after failures ([`crate::model::Kind::runs_after_failure`]): for those the
+/// failed or skipped predecessor counts as finished, and they start once all their
+/// predecessors have, with what is known of each (the dispatcher skips one that reads
+/// something that does not exist).
 pub(super) fn skip_dependents(
-    failed: usize,
+    start: Vec<usize>,
     failed_id: &LogicalId,
     graph: &ExecGraph,
     progress: &mut Progress<'_>,
@@ -248,7 +249,7 @@ pub(super) fn skip_dependents(
     events: &mpsc::UnboundedSender<ExecEvent>,
     results: &mut Vec<StepResult>,
 ) {
-    let mut stack = graph.succs[failed].clone();
+    let mut stack = start;
     while let Some(node_idx) = stack.pop() {
         if progress.state[node_idx] != NodeState::Waiting {
             continue;

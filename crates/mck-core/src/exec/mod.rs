@@ -189,6 +189,15 @@ fn conclude(
     ));
     let done = outcome == Outcome::Done;
     let cancelled = outcome == Outcome::Cancelled;
+    // An in-place update that failed leaves the resource as it was, with the outputs it had:
+    // what only passes those on (a task definition giving the apps a Redis endpoint) goes on
+    // with them, so a change refused to one resource does not hold back a release that only
+    // reads it.
+    let still_there = op == Op::Update
+        && matches!(&outcome, Outcome::Failed(err) if matches!(
+            err.reason,
+            FailureReason::Provider(_) | FailureReason::TimedOut | FailureReason::ResourceFailed
+        ));
     progress.state[node_idx] = NodeState::Finished(outcome);
     if done {
         unblock_successors(
@@ -199,7 +208,28 @@ fn conclude(
             progress.ready,
         );
     } else if !cancelled {
-        skip_dependents(node_idx, &step.id, graph, progress, plan, events, results);
+        // The direct dependents that only pass the failed resource's outputs on count it as
+        // finished; the others are skipped, and what depends on them.
+        let mut skipped = Vec::new();
+        for &succ in &graph.succs[node_idx] {
+            let passes = still_there
+                && progress.state[succ] == NodeState::Waiting
+                && !graph.always.contains(&succ)
+                && matches!(graph.nodes[succ], NodeKind::Apply(step_idx)
+                    if plan.steps()[step_idx]
+                        .desired
+                        .as_ref()
+                        .is_some_and(|spec| spec.uses_only_outputs_of(&step.id)));
+            if passes {
+                progress.preds_left[succ] -= 1;
+                if progress.preds_left[succ] == 0 {
+                    progress.ready.push_back(succ);
+                }
+            } else {
+                skipped.push(succ);
+            }
+        }
+        skip_dependents(skipped, &step.id, graph, progress, plan, events, results);
     }
 }
 

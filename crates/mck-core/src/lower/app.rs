@@ -796,12 +796,12 @@ fn shared_environment(stack: &Stack) -> BTreeMap<String, Value> {
         let key = name.to_uppercase().replace('-', "_");
         match cache.engine {
             CacheEngine::Redis => {
-                let Some(zone) = &zone else { continue };
                 // Encrypted in transit (TLS on 6379); database 0 of each, and Magento's full
-                // page cache in database 1 of the `cache` one. By its private name (see
-                // docs/magento.md on TLS: the AWS name would tie every task definition to each
-                // update of the group).
-                let host = Value::from(format!("redis-{name}.{zone}"));
+                // page cache in database 1 of the `cache` one. By the primary endpoint's AWS
+                // name, which its certificate carries (docs/magento.md on TLS): a refused
+                // update of the group does not hold back what only reads this.
+                let host = Ref::<kind::ReplicationGroup>::new(format!("redis.{name}"))
+                    .output(ReplicationGroupSpec::OUT_PRIMARY_ENDPOINT);
                 set(&format!("REDIS_{key}_PORT"), "6379".into());
                 set(&format!("REDIS_{key}_TLS"), "true".into());
                 set(&format!("REDIS_{key}_DB"), "0".into());

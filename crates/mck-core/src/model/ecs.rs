@@ -208,6 +208,8 @@ impl Kind for TaskDefinitionSpec {
         ResourceKind::DbCluster,
         ResourceKind::SearchDomain,
         ResourceKind::MqBroker,
+        // The Redis hosts are the groups' primary endpoints.
+        ResourceKind::ReplicationGroup,
         ResourceKind::Secret,
         ResourceKind::LogGroup,
         ResourceKind::Role,

@@ -242,6 +242,27 @@ macro_rules! define_kinds {
             pub fn dereferences(&self) -> Vec<LogicalId> {
                 match self { $(ResourceSpec::$kind(s) => s.dereferences()),* }
             }
+
+            /// Whether this resource uses `id` only through its outputs (an endpoint, an ARN
+            /// it passes on), not as something it is attached to, must come after, or reads
+            /// otherwise: such a use is served as well by `id`'s live state when an in-place
+            /// update of `id` fails.
+            pub fn uses_only_outputs_of(&self, id: &LogicalId) -> bool {
+                if self.ordering().iter().any(|(_, after)| after == id) {
+                    return false;
+                }
+                let (mut outputs, mut refs) = (false, false);
+                let mut in_fields = Vec::new();
+                for field in self.fields() {
+                    uses_of(&field.value, id, &mut outputs, &mut refs);
+                    referenced_ids(&field.value, &mut in_fields);
+                }
+                in_fields.sort();
+                in_fields.dedup();
+                // A kind whose driver reads more than its fields say (Kind::dereferences) may
+                // read `id` otherwise: never passed.
+                outputs && !refs && self.dereferences() == in_fields
+            }
         }
 
         $(
@@ -721,6 +742,16 @@ fn refs<K: KindOf>(items: &[Ref<K>]) -> Value {
     let mut values: Vec<Value> = items.iter().map(Ref::value).collect();
     values.sort();
     Value::List(values)
+}
+
+/// Whether `value` uses `id` through an output, and whether it references `id` itself.
+fn uses_of(value: &Value, id: &LogicalId, outputs: &mut bool, refs: &mut bool) {
+    match value {
+        Value::Output(_, of, _) if of == id => *outputs = true,
+        Value::Ref(_, of) if of == id => *refs = true,
+        Value::List(items) => items.iter().for_each(|v| uses_of(v, id, outputs, refs)),
+        _ => {}
+    }
 }
 
 fn collect_refs(value: &Value, out: &mut Vec<(ResourceKind, LogicalId)>) {

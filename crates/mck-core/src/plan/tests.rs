@@ -603,11 +603,11 @@ async fn a_release_set_on_the_command_line_plans_one_migration_new_revisions_and
     assert_eq!(
         changed,
         [
+            ("ecs.taskdef.db-admin", Action::Replace),
+            ("ecs.taskdef.db-rotate", Action::Replace),
             // Cron and the workers run the admin's build: the new one, after the migration.
             ("ecs.taskdef.admin", Action::Replace),
             ("ecs.taskdef.cron", Action::Replace),
-            ("ecs.taskdef.db-admin", Action::Replace),
-            ("ecs.taskdef.db-rotate", Action::Replace),
             ("ecs.taskdef.frontend", Action::Replace),
             ("ecs.taskdef.worker-consumers", Action::Replace),
             // The database login is made sure of on the new build, before the migration.
