@@ -239,16 +239,32 @@ fn data_tier_up_verify_plan_guard_down() {
         nginx["environment"]["DB_HOST"],
         format!("db.{name}.magecloudkit.internal")
     );
+    // The Redis groups, the search domain and the broker by the AWS host name their
+    // certificate names (a private CNAME would fail a verifying client): the groups' primary
+    // endpoints, the VPC endpoint, the AMQPS host.
+    let primary = |group: &str| {
+        data["replication_groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["id"] == format!("{name}-{group}").as_str())
+            .unwrap_or_else(|| panic!("no group {group}: {data:#}"))["primary"]
+            .clone()
+    };
     assert_eq!(
         nginx["environment"]["REDIS_SESSION_HOST"],
-        format!("redis-session.{name}.magecloudkit.internal")
+        primary("session")
     );
     assert_eq!(
         nginx["environment"]["REDIS_PAGE_CACHE_HOST"],
-        format!("redis-cache.{name}.magecloudkit.internal")
+        primary("cache")
     );
-    // The search domain and the broker by the AWS host name their certificate names (a
-    // private CNAME would fail a verifying client): the VPC endpoint, the AMQPS host.
+    assert!(
+        nginx["environment"]["REDIS_CACHE_HOST"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("master.") && h.ends_with(".cache.amazonaws.com")),
+        "{nginx:#}"
+    );
     assert_eq!(
         nginx["environment"]["SEARCH_HOST"],
         data["search_domains"][0]["vpc_endpoint"]
