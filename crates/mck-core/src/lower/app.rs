@@ -872,16 +872,7 @@ mod tests {
     #[test]
     fn a_preview_reads_missing_media_from_its_source_and_keeps_its_own_address() {
         let stage = crate::stack::load(Path::new("../../stacks"), "stage").unwrap();
-        let of = crate::stack::PreviewOf {
-            from: "stage".into(),
-            cidr: "10.100.0.0/16".into(),
-            created_by: "t".into(),
-            created: 0,
-            expires: 0,
-            empty_db: false,
-        };
-        let preview =
-            crate::stack::load_preview(Path::new("../../stacks"), "pr-1", &of, &[]).unwrap();
+        let preview = super::super::preview_of_stage(false);
         let env = |stack: &Stack, name: &str| shared_environment(stack).get(name).cloned();
         assert_eq!(
             env(&stage, "MAGENTO_BASE_URL"),

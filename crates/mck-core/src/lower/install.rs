@@ -386,15 +386,7 @@ mod tests {
     }
 
     fn preview(empty_db: bool) -> Stack {
-        let of = crate::stack::PreviewOf {
-            from: "stage".into(),
-            cidr: "10.100.0.0/16".into(),
-            created_by: "t".into(),
-            created: 0,
-            expires: 0,
-            empty_db,
-        };
-        crate::stack::load_preview(std::path::Path::new("../../stacks"), "pr-1", &of, &[]).unwrap()
+        super::super::preview_of_stage(empty_db)
     }
 
     /// A preview's clone of stage's database is installed: stage's `preview.scrub` runs on it,

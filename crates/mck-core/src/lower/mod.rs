@@ -126,6 +126,20 @@ pub fn zone_suffix(zone: &str) -> &str {
     &zone[zone.len().saturating_sub(1)..]
 }
 
+/// A preview `pr-1` of the shipped stage stack, with an empty database or a clone of stage's.
+#[cfg(test)]
+pub(crate) fn preview_of_stage(empty_db: bool) -> Stack {
+    let of = crate::stack::PreviewOf {
+        from: "stage".into(),
+        cidr: "10.100.0.0/16".into(),
+        created_by: "t".into(),
+        created: 0,
+        expires: 0,
+        empty_db,
+    };
+    crate::stack::load_preview(std::path::Path::new("../../stacks"), "pr-1", &of, &[]).unwrap()
+}
+
 /// A lowered resource's spec by logical id (the tier modules' tests).
 #[cfg(test)]
 fn spec_of(resources: &[Resource], id: &str) -> ResourceSpec {
