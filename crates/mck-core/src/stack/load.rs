@@ -65,6 +65,12 @@ pub fn load_preview(
         .map(|url| format!("{url}media/"))
         .or_else(|| text_at(&merged, &["app", "media_fallback_url"]));
     let shared_media = text_at(&section, &["media"]).as_deref() == Some("shared");
+    // The source's certificate names the source's address, not the preview's load balancer:
+    // the preview serves HTTP on its own name unless its overlay gives a certificate.
+    if let Some(mut alb) = merged.take("alb") {
+        alb.take("certificate_arn");
+        merged.set(&[key("alb", &alb.loc)], alb);
+    }
     if let Some(overlay) = overlay {
         merged = merged.merge(overlay);
     }

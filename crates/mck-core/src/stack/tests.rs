@@ -456,7 +456,8 @@ fn a_preview_needs_a_source_that_allows_previews_and_a_name_without_a_file() {
 
 /// `preview.media`: `empty` gives previews no media of the source's (not even what the source
 /// itself reads from elsewhere); `shared` gives them the source's storefront `media/`, or where
-/// the source reads its own; and `shared` needs one of the two.
+/// the source reads its own; and `shared` needs one of the two. A preview never has the
+/// source's address or certificate.
 #[test]
 fn previews_share_media_only_when_the_source_says_so_and_serves_them() {
     let dir = std::env::temp_dir().join(format!("mck-media-{}", std::process::id()));
@@ -470,10 +471,14 @@ fn previews_share_media_only_when_the_source_says_so_and_serves_them() {
             app.media_fallback_url
         })
     };
-    let head = "version: 1\nnetwork: {zones: [us-east-1a, us-east-1b]}\n";
+    let head = "version: 1\nnetwork: {zones: [us-east-1a, us-east-1b]}\nalb: {certificate_arn: 'arn:aws:acm:us-east-1:1:certificate/stage'}\n";
     let stage = format!(
         "{head}app: {{base_url: 'https://stage.example/', media_fallback_url: 'https://prod.example/media/'}}\npreview: {{database: empty, media: MEDIA}}\n"
     );
+    // Nor the source's certificate, which names the source's address.
+    std::fs::write(dir.join("stage.yaml"), stage.replace("MEDIA", "empty")).unwrap();
+    let stack = load_preview(&dir, "pr-1", &preview, &[]).unwrap();
+    assert_eq!(stack.config.alb.unwrap_or_default().certificate_arn, None);
     assert_eq!(fallback(&stage.replace("MEDIA", "empty")).unwrap(), None);
     assert_eq!(
         fallback(&stage.replace("MEDIA", "shared"))
@@ -492,7 +497,7 @@ fn previews_share_media_only_when_the_source_says_so_and_serves_them() {
     let neither = format!("{head}preview: {{database: empty, media: shared}}\n");
     let err = fallback(&neither).unwrap_err().to_string();
     assert!(
-        err.contains("stage.yaml:3") && err.contains("no known URL"),
+        err.contains("stage.yaml:4") && err.contains("no known URL"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
