@@ -283,6 +283,28 @@ mod tests {
         }
     }
 
+    /// `mck tunnel`'s read: of the kinds it needs, through the reads of only their services.
+    #[tokio::test]
+    async fn a_read_of_some_kinds_asks_only_the_services_that_list_them() {
+        use std::collections::BTreeSet;
+        let asked = |aws: &crate::testing::Replay| -> BTreeSet<String> {
+            aws.requests().into_iter().map(|(op, _)| op).collect()
+        };
+        let aws = crate::testing::Replay::empty();
+        let provider = AwsProvider::offline(aws.clone());
+        for service in [ServiceRead::ElastiCache, ServiceRead::SecretsManager] {
+            provider.clients.read_service(service, "t").await.unwrap();
+        }
+        let theirs = asked(&aws);
+        let aws = crate::testing::Replay::empty();
+        let provider = AwsProvider::offline(aws.clone());
+        let kinds = [ResourceKind::ReplicationGroup, ResourceKind::Secret];
+        let read = provider.reader().read_kinds("t", &kinds).await.unwrap();
+        assert!(read.is_empty(), "{read:?}");
+        assert_eq!(asked(&aws), theirs);
+        assert!(!theirs.is_empty());
+    }
+
     #[test]
     fn a_read_that_forgets_a_kind_or_returns_one_it_does_not_list_fails() {
         let routes = ServiceRead::Ec2.kinds();

@@ -339,6 +339,25 @@ impl AwsReader {
         }
     }
 
+    /// What [`Reader::read_all`] would find of `kinds`, from the reads of only the services
+    /// that list them (`mck tunnel` needs one endpoint and one secret, not the whole stack).
+    pub async fn read_kinds(
+        &self,
+        stack: &str,
+        kinds: &[ResourceKind],
+    ) -> Result<Vec<Observed>, ProviderError> {
+        let reads = ServiceRead::ALL
+            .iter()
+            .filter(|service| service.kinds().iter().any(|k| kinds.contains(k)))
+            .map(|&service| self.clients.read_service(service, stack));
+        let per_service = try_join_all(reads.collect()).await?;
+        Ok(per_service
+            .into_iter()
+            .flatten()
+            .filter(|o| kinds.contains(&o.kind))
+            .collect())
+    }
+
     /// The region the clients send requests to.
     pub fn region(&self) -> &str {
         &self.clients.region

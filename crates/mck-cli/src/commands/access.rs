@@ -15,7 +15,6 @@ use mck_aws::AwsProvider;
 use mck_aws::session::{self, ExecTarget, Session};
 use mck_core::graph::DesiredGraph;
 use mck_core::model::{LogicalId, ResourceSpec};
-use mck_core::provider::Reader;
 
 use super::{Failure, aws_config, check_region, load_args};
 use crate::args::{AwsArgs, StackArgs, TunnelTarget};
@@ -239,9 +238,14 @@ pub(super) async fn tunnel(
     let (desired, cloud) = connect(args, aws, "tunnel").await?;
     let name = desired.stack().to_string();
     let dest = destination(to);
+    // Only the services of the destination and its login are read, not the whole stack.
+    let kinds: Vec<_> = std::iter::once(dest.resource)
+        .chain(dest.login.map(|(id, _)| id))
+        .filter_map(|id| desired.get(&id.into()).map(|r| r.kind()))
+        .collect();
     let live = cloud
         .reader()
-        .read_all(&name)
+        .read_kinds(&name, &kinds)
         .await
         .map_err(|e| Failure(format!("failed to read stack {name}: {e}")))?;
     let output = |id: &str, key: &str| {
