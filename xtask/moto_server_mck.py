@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 
 
 def _port(argv):
@@ -293,6 +294,39 @@ def _patch_cache_subnet_group_delete():
     responses.ElastiCacheResponse.delete_cache_subnet_group = delete_cache_subnet_group_response
 
 
+def _patch_clone_groups():
+    """Aurora copy-on-write clones: a clone and its source are in one clone group, which
+    DescribeDBClusters reports as `CloneGroupId` ("Identifies the clone group to which the DB
+    cluster is associated", API reference, DBCluster) and filters by `clone-group-id` ("Accepts
+    clone group identifiers. The results list only includes information about the DB clusters
+    associated with these clone groups", API reference, DescribeDBClusters). A full-copy
+    restore is in no group of its source's. moto 5.2.5 sets no `CloneGroupId` and refuses the
+    filter."""
+    from moto.rds import models
+    from moto.rds.utils import FilterDef
+
+    models.DBCluster.SUPPORTED_FILTERS["clone-group-id"] = FilterDef(
+        ["clone_group_id"], "Clone Group IDs"
+    )
+    original = models.RDSBackend.restore_db_cluster_to_point_in_time
+
+    def restore(self, db_cluster_identifier, source_db_cluster_identifier, *args, **kwargs):
+        clone = original(self, db_cluster_identifier, source_db_cluster_identifier, *args, **kwargs)
+        restore_type = kwargs.get("restore_type", args[0] if args else "full-copy")
+        if restore_type == "copy-on-write":
+            source = self.describe_db_clusters(
+                db_cluster_identifier=source_db_cluster_identifier
+            )[0]
+            if not getattr(source, "clone_group_id", None):
+                source.clone_group_id = str(uuid.uuid4())
+            clone.clone_group_id = source.clone_group_id
+        else:
+            clone.clone_group_id = None
+        return clone
+
+    models.RDSBackend.restore_db_cluster_to_point_in_time = restore
+
+
 def _patch_backup_selections():
     """AWS Backup CreateBackupSelection, GetBackupSelection, ListBackupSelections and
     DeleteBackupSelection (API reference): a plan's selections, each a name, an IAM role and the
@@ -438,6 +472,7 @@ def apply_patches():
     _patch_cache_deletes()
     _patch_cache_subnet_group_delete()
     _patch_backup_selections()
+    _patch_clone_groups()
 
 
 if __name__ == "__main__":

@@ -266,3 +266,36 @@ class BackupPlansHaveSelections(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@mock_aws
+class ClonesShareAGroup(unittest.TestCase):
+    """RDS: a copy-on-write clone and its source share a `CloneGroupId`, which
+    DescribeDBClusters filters by (`clone-group-id`); a full-copy restore is in no group of its
+    source's (API reference, DBCluster and DescribeDBClusters)."""
+
+    def test_a_clone_and_its_source_share_a_group_that_the_filter_finds(self):
+        rds = client("rds")
+        rds.create_db_cluster(
+            DBClusterIdentifier="src",
+            Engine="aurora-mysql",
+            MasterUsername="admin",
+            MasterUserPassword="password123",
+        )
+        restores = [("c1", "copy-on-write"), ("c2", "copy-on-write"), ("full", "full-copy")]
+        for name, restore in restores:
+            rds.restore_db_cluster_to_point_in_time(
+                DBClusterIdentifier=name,
+                SourceDBClusterIdentifier="src",
+                RestoreType=restore,
+                UseLatestRestorableTime=True,
+            )
+        by_id = {c["DBClusterIdentifier"]: c for c in rds.describe_db_clusters()["DBClusters"]}
+        group = by_id["src"].get("CloneGroupId")
+        self.assertTrue(group)
+        self.assertEqual(by_id["c1"].get("CloneGroupId"), group)
+        self.assertEqual(by_id["c2"].get("CloneGroupId"), group)
+        self.assertIsNone(by_id["full"].get("CloneGroupId"))
+        listed = rds.describe_db_clusters(Filters=[{"Name": "clone-group-id", "Values": [group]}])
+        members = sorted(c["DBClusterIdentifier"] for c in listed["DBClusters"])
+        self.assertEqual(members, ["c1", "c2", "src"])
