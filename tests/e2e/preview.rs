@@ -209,6 +209,21 @@ fn previews_are_made_listed_capped_and_removed_when_expired() {
     assert_eq!(harness.python("tagged.py", &[&b]), serde_json::json!([]));
     assert_ne!(harness.python("tagged.py", &[&a]), serde_json::json!([]));
 
+    // A second clone of the source: before the restore mck counts the source's clone group
+    // (the clones AWS would still make copy-on-write); the new clone joins A's group.
+    let d = format!("e2e-pd-{pid}");
+    assert_exit(&preview(&d, "up", &["--yes", "--summary"]), 0);
+    let groups = harness.python("previews.py", &[&source, &a, &d]);
+    let group = |name: &str| groups[name]["db"]["clone_group"].clone();
+    assert!(group(&source).is_string(), "{groups:#}");
+    assert_eq!(group(&a), group(&source), "{groups:#}");
+    assert_eq!(group(&d), group(&source), "{groups:#}");
+    assert_exit(
+        &preview(&d, "down", &["--yes", "--allow-data-loss", "--summary"]),
+        0,
+    );
+    assert_eq!(harness.python("tagged.py", &[&d]), serde_json::json!([]));
+
     // A, then the source: nothing of either is left.
     assert_exit(
         &preview(&a, "down", &["--yes", "--allow-data-loss", "--summary"]),

@@ -39,6 +39,7 @@ for stack in sys.argv[1:]:
             "tags": {t["Key"]: t["Value"] for t in clusters[0].get("TagList", [])},
             "secret": clusters[0].get("MasterUserSecret", {}).get("SecretArn"),
             "instances": len(clusters[0].get("DBClusterMembers", [])),
+            "clone_group": clusters[0].get("CloneGroupId"),
         },
     }
 json.dump(out, sys.stdout, indent=1, sort_keys=True)
