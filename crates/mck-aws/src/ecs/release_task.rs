@@ -1231,7 +1231,7 @@ mod tests {
                 command: vec![
                     "sh".into(),
                     "-c".into(),
-                    ReleaseTaskSpec::maintenance_off_script(None),
+                    ReleaseTaskSpec::maintenance_off_script(None, ""),
                 ],
                 ..spec()
             },

@@ -485,7 +485,7 @@ fn lower_migration(stack: &Stack, needs: &[(ResourceKind, LogicalId)], out: &mut
         MaintenanceSpec {
             task: task(
                 ReleaseJob::MaintenanceOff,
-                ReleaseTaskSpec::maintenance_off_script(cache_clean),
+                ReleaseTaskSpec::maintenance_off_script(cache_clean, &migrate.check),
                 after_release,
             ),
         }
@@ -884,6 +884,55 @@ mod tests {
             env(&preview, "MEDIA_FALLBACK_URL"),
             Some("https://stage.shop.example/media/".into())
         );
+    }
+
+    /// The maintenance-off task runs after a failed release too, on the new build: it cleans
+    /// the caches only when the migration's check finds the database up to date for that build
+    /// (a failed migration leaves it behind: exit 2), and ends maintenance either way.
+    #[test]
+    fn maintenance_ends_and_caches_are_cleaned_only_on_a_migrated_database() {
+        let prod = crate::stack::load(Path::new("../../stacks"), "prod").unwrap();
+        assert!(prod.config.release.as_ref().is_some_and(|r| r.maintenance));
+        let resources = super::super::resources(&prod);
+        let ResourceSpec::Maintenance(off) = by_id(&resources, MaintenanceSpec::ID) else {
+            panic!("no maintenance-off task")
+        };
+        let script = off.task.command[2].clone();
+        assert!(script.contains("bin/magento setup:db:status"), "{script}");
+        let dir = std::env::temp_dir().join(format!("mck-maint-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        std::fs::write(
+            dir.join("bin/magento"),
+            format!(
+                "#!/bin/sh\necho \"$1\" >> {d}/ran\n[ \"$1\" = setup:db:status ] && exit $(cat {d}/status)\nexit 0\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        std::process::Command::new("chmod")
+            .args(["+x", dir.join("bin/magento").to_str().unwrap()])
+            .status()
+            .unwrap();
+        let run = |status: &str| {
+            std::fs::write(dir.join("status"), status).unwrap();
+            let _ = std::fs::remove_file(dir.join("ran"));
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            (
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                std::fs::read_to_string(dir.join("ran")).unwrap_or_default(),
+            )
+        };
+        let (said, ran) = run("0");
+        assert_eq!(ran, "setup:db:status\ncache:clean\n", "{said}");
+        assert!(said.contains("caches cleaned") && said.contains("maintenance mode off"));
+        let (said, ran) = run("2");
+        assert_eq!(ran, "setup:db:status\n", "{said}");
+        assert!(said.contains("caches are left") && said.contains("maintenance mode off"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

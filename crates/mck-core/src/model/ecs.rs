@@ -563,9 +563,21 @@ impl ReleaseTaskSpec {
 
     /// The maintenance-off task's script: the cache clean first when there is one (Adobe's
     /// order: clean the caches, then end maintenance), whose failure does not keep the flag.
-    pub fn maintenance_off_script(cache_clean: Option<&str>) -> String {
+    /// It runs after a failed release too, on the new build: when the migration's `check`
+    /// says the database is behind that build (exit 2: the migration did not finish), the
+    /// caches, which the old build still serves, are left alone.
+    pub fn maintenance_off_script(cache_clean: Option<&str>, check: &str) -> String {
         let clean = cache_clean.map_or(String::new(), |c| {
-            format!("{c} && echo 'mck: caches cleaned' || echo 'mck: the cache clean failed'; ")
+            let clean =
+                format!("{c} && echo 'mck: caches cleaned' || echo 'mck: the cache clean failed'; ");
+            if check.trim().is_empty() {
+                return clean;
+            }
+            format!(
+                "{check} >/dev/null 2>&1; if [ \"$?\" -eq 2 ]; then \
+                 echo 'mck: the database is behind this build (the migration did not finish): the caches are left as they are'; \
+                 else {clean}fi; "
+            )
         });
         format!(
             "{clean}rm -f {} && echo 'mck: maintenance mode off'",
