@@ -1614,7 +1614,7 @@ async fn maintenance_mode_ends_after_the_services_are_healthy_and_also_when_the_
         panic!()
     };
     assert!(
-        off_task.task.command[2].starts_with("bin/magento cache:clean && ")
+        off_task.task.command[2].contains("else bin/magento cache:clean && ")
             && off_task.task.command[2].contains("; rm -f /var/www/html/var/.maintenance.flag"),
         "{:?}",
         off_task.task.command
