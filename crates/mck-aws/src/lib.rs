@@ -346,14 +346,12 @@ impl AwsReader {
         stack: &str,
         kinds: &[ResourceKind],
     ) -> Result<Vec<Observed>, ProviderError> {
-        let reads = ServiceRead::ALL
+        let services = ServiceRead::ALL
             .iter()
-            .filter(|service| service.kinds().iter().any(|k| kinds.contains(k)))
-            .map(|&service| self.clients.read_service(service, stack));
-        let per_service = try_join_all(reads.collect()).await?;
-        Ok(per_service
+            .filter(|service| service.kinds().iter().any(|k| kinds.contains(k)));
+        let read = self.clients.read_services(services, stack).await?;
+        Ok(read
             .into_iter()
-            .flatten()
             .filter(|o| kinds.contains(&o.kind))
             .collect())
     }
@@ -560,9 +558,16 @@ impl Clients {
     /// Every service is read concurrently ([`ServiceRead::ALL`]); each reads its kinds
     /// concurrently too.
     async fn read_all(&self, stack: &str) -> Result<Vec<Observed>, ProviderError> {
-        let reads = ServiceRead::ALL
-            .iter()
-            .map(|&service| self.read_service(service, stack));
+        self.read_services(ServiceRead::ALL.iter(), stack).await
+    }
+
+    /// The reads of `services`, concurrently.
+    async fn read_services(
+        &self,
+        services: impl Iterator<Item = &ServiceRead>,
+        stack: &str,
+    ) -> Result<Vec<Observed>, ProviderError> {
+        let reads = services.map(|&service| self.read_service(service, stack));
         let per_service = try_join_all(reads.collect()).await?;
         Ok(per_service.into_iter().flatten().collect())
     }

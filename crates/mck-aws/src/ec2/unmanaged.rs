@@ -275,4 +275,35 @@ mod tests {
         assert!(found.iter().all(|u| u.inside.as_str() == "vpc"));
         aws.assert_done();
     }
+
+    /// A preview's later expiry goes on its VPC in one CreateTags (which overwrites the key's
+    /// value), as the API reference takes it: the VPC as `ResourceId.1`, the tag as `Tag.1`;
+    /// an error names the VPC.
+    #[tokio::test]
+    async fn a_network_is_tagged_with_one_create_tags_naming_it() {
+        let ok = "<CreateTagsResponse><return>true</return></CreateTagsResponse>".to_string();
+        let refused = "<Response><Errors><Error><Code>InvalidVpcID.NotFound</Code><Message>The vpc ID 'vpc-9' does not exist</Message></Error></Errors><RequestID>r</RequestID></Response>".to_string();
+        let aws = Replay::new([("CreateTags", 200, ok), ("CreateTags", 400, refused)]);
+        let provider = AwsProvider::offline(aws.clone());
+        let tag = [(
+            "mck:expires".to_string(),
+            "2026-12-10T00:00:00Z".to_string(),
+        )];
+        tag_network(&provider.clients.ec2, "vpc-1", &tag)
+            .await
+            .unwrap();
+        let sent = &aws.requests()[0].1;
+        for param in [
+            "ResourceId.1=vpc-1",
+            "Tag.1.Key=mck%3Aexpires",
+            "Tag.1.Value=2026-12-10T00%3A00%3A00Z",
+        ] {
+            assert!(sent.contains(param), "{param} missing from {sent}");
+        }
+        let err = tag_network(&provider.clients.ec2, "vpc-9", &tag)
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("vpc-9"), "{err}");
+        aws.assert_done();
+    }
 }

@@ -252,6 +252,14 @@ async fn own_login(rds: &Client, cluster: &DbCluster) -> Result<(), ProviderErro
 /// copy" (Aurora User Guide, "Limitations of Aurora cloning").
 const COPY_ON_WRITE_CLONES: usize = 15;
 
+/// The clone's source is missing (found so before the restore, or by it).
+fn missing_source(id: &LogicalId, source: &str) -> ProviderError {
+    ProviderError::invalid(format!(
+        "{id} is a clone of DB cluster {source}, which does not exist: `mck up` its stack first, or make the preview with --empty-db"
+    ))
+    .with_code("DBClusterNotFoundFault")
+}
+
 /// What AWS would do with a clone of `source`, checked before asking: a source that does not
 /// exist or has no instance ("You can only clone Aurora DB clusters that have at least one DB
 /// instance") is refused with what to do, and so is a 16th clone in the source's clone group
@@ -259,10 +267,7 @@ const COPY_ON_WRITE_CLONES: usize = 15;
 /// in full. Clones made outside mck count too.
 async fn check_clone_room(rds: &Client, id: &LogicalId, source: &str) -> Result<(), ProviderError> {
     let Some(cluster) = describe_cluster(rds, source).await? else {
-        return Err(ProviderError::invalid(format!(
-            "{id} is a clone of DB cluster {source}, which does not exist: `mck up` its stack first, or make the preview with --empty-db"
-        ))
-        .with_code("DBClusterNotFoundFault"));
+        return Err(missing_source(id, source));
     };
     if cluster.db_cluster_members().is_empty() {
         return Err(ProviderError::invalid(format!(
@@ -342,10 +347,7 @@ async fn clone_cluster(
         call = call.db_cluster_parameter_group_name(ctx.cloud_id(group.id())?);
     }
     let out = call.send().await.map_err(|e| match e.code() {
-        Some("DBClusterNotFoundFault") => ProviderError::invalid(format!(
-            "{id} is a clone of DB cluster {source}, which does not exist: `mck up` its stack first, or make the preview with --empty-db"
-        ))
-        .with_code("DBClusterNotFoundFault"),
+        Some("DBClusterNotFoundFault") => missing_source(id, source),
         Some("DBClusterQuotaExceededFault") => ProviderError::invalid(
             "the account's DB cluster quota in this region is reached (40 by default; each preview's clone is one): remove a preview (`mck ls`, `mck down --expired`) or ask AWS for more",
         )

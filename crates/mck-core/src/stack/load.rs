@@ -109,11 +109,12 @@ pub fn load_preview(
     Ok(stack)
 }
 
-/// The text at `path` in `root`, if it is a scalar.
+/// The text at `path` in `root`, if it is a string or an integer.
 fn text_at(root: &Node, path: &[&str]) -> Option<String> {
     let node = path.iter().try_fold(root, |node, key| node.get(key))?;
     match &node.value {
         node::NodeValue::Str(s) | node::NodeValue::Plain(s) => Some(s.clone()),
+        node::NodeValue::Int(i) => Some(i.to_string()),
         _ => None,
     }
 }
@@ -180,15 +181,7 @@ pub fn parse_str(name: &str, file_label: &str, text: &str) -> Result<Stack, Stac
 
 /// What a tree's `release:` says of `tag` and `revision`.
 fn release_of(root: &Node) -> ReleaseValues {
-    let value = |key: &str| {
-        root.get("release")
-            .and_then(|r| r.get(key))
-            .and_then(|n| match &n.value {
-                node::NodeValue::Str(s) | node::NodeValue::Plain(s) => Some(s.clone()),
-                node::NodeValue::Int(i) => Some(i.to_string()),
-                _ => None,
-            })
-    };
+    let value = |key: &str| text_at(root, &["release", key]);
     ReleaseValues {
         tag: value("tag"),
         revision: value("revision"),
